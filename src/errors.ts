@@ -1,0 +1,182 @@
+/**
+ * The error hierarchy of shardwrite. Every failure a caller can see is one of
+ * these classes; `src/grpc/status.ts` is the single place that maps them to
+ * gRPC status codes and `google.rpc.ErrorInfo` reasons. Anything else that
+ * escapes is treated as INTERNAL, logged with its cause and never leaked.
+ */
+
+/** Base class: `reason` is the ErrorInfo reason sent on the wire. */
+export abstract class ShardwriteError extends Error {
+  abstract readonly reason: string;
+  /** Extra key/value pairs for ErrorInfo.metadata. */
+  metadata(): Record<string, string> {
+    return {};
+  }
+}
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+/** A command is malformed or breaks a field rule. Nothing is written. */
+export class ValidationError extends ShardwriteError {
+  readonly reason = 'VALIDATION';
+  constructor(readonly violations: FieldViolation[]) {
+    super(violations.map((v) => `${v.field}: ${v.description}`).join('; ') || 'invalid command');
+    this.name = 'ValidationError';
+  }
+}
+
+/** The caller did not present usable credentials. */
+export class UnauthenticatedError extends ShardwriteError {
+  readonly reason = 'UNAUTHENTICATED';
+  constructor(message = 'missing or invalid credentials') {
+    super(message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** The caller may not do this to this aggregate. */
+export class PermissionDeniedError extends ShardwriteError {
+  readonly reason = 'PERMISSION_DENIED';
+  constructor(message = 'not allowed') {
+    super(message);
+    this.name = 'PermissionDeniedError';
+  }
+}
+
+/** The command needs an existing aggregate and there is none. */
+export class AggregateNotFoundError extends ShardwriteError {
+  readonly reason = 'AGGREGATE_NOT_FOUND';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AggregateNotFoundError';
+  }
+}
+
+/** A business rule refuses the command (thrown by deciders). */
+export class BusinessRuleError extends ShardwriteError {
+  readonly reason = 'BUSINESS_RULE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusinessRuleError';
+  }
+}
+
+/**
+ * The stream is not at the version the command needed: a client's
+ * `expected_version` mismatch, or conflict retries exhausted.
+ */
+export class VersionConflictError extends ShardwriteError {
+  readonly reason = 'VERSION_CONFLICT';
+  constructor(
+    readonly streamId: string,
+    readonly currentVersion: number,
+    readonly expectedVersion?: number,
+    message?: string,
+  ) {
+    super(
+      message ??
+        (expectedVersion === undefined
+          ? `stream ${streamId} kept changing (at version ${currentVersion})`
+          : `stream ${streamId} is at version ${currentVersion}, expected ${expectedVersion}`),
+    );
+    this.name = 'VersionConflictError';
+  }
+  override metadata(): Record<string, string> {
+    const m: Record<string, string> = { stream_id: this.streamId, current_version: String(this.currentVersion) };
+    if (this.expectedVersion !== undefined) m.expected_version = String(this.expectedVersion);
+    return m;
+  }
+}
+
+/** This shard does not own the aggregate at the epoch it knows. */
+export class WrongShardError extends ShardwriteError {
+  readonly reason = 'WRONG_SHARD';
+  constructor(
+    readonly epoch: number,
+    message = `this shard does not own the aggregate at epoch ${epoch}`,
+  ) {
+    super(message);
+    this.name = 'WrongShardError';
+  }
+  override metadata(): Record<string, string> {
+    return { epoch: String(this.epoch) };
+  }
+}
+
+/** The shard's database is unreachable, timing out, or its breaker is open. */
+export class StoreUnavailableError extends ShardwriteError {
+  readonly reason = 'STORE_UNAVAILABLE';
+  constructor(message = 'the event store is unavailable', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A shard is down or its breaker (in the router) is open. */
+export class ShardUnavailableError extends ShardwriteError {
+  readonly reason = 'SHARD_UNAVAILABLE';
+  constructor(message = 'the shard is unavailable') {
+    super(message);
+    this.name = 'ShardUnavailableError';
+  }
+}
+
+/** A bounded queue is full; the caller should retry after `retryAfterMs`. */
+export class OverloadedError extends ShardwriteError {
+  readonly reason = 'OVERLOADED';
+  constructor(
+    readonly retryAfterMs: number,
+    message = 'the shard is overloaded, retry later',
+  ) {
+    super(message);
+    this.name = 'OverloadedError';
+  }
+  override metadata(): Record<string, string> {
+    return { retry_after_ms: String(this.retryAfterMs) };
+  }
+}
+
+/** The caller's deadline passed before the command could run or finish. */
+export class DeadlineExceededError extends ShardwriteError {
+  readonly reason = 'DEADLINE_EXCEEDED';
+  constructor(message = 'deadline exceeded') {
+    super(message);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+/**
+ * Raised by the event store when an append lost the optimistic-concurrency
+ * race (the (stream, version) key or the stream's version row refused it).
+ * The pipeline retries it; it reaches a client only as VersionConflictError.
+ */
+export class ConcurrencyError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly currentVersion: number | undefined,
+  ) {
+    super(`concurrent append on ${streamId}`);
+    this.name = 'ConcurrencyError';
+  }
+}
+
+/** Raised by the event store when the command id was already recorded on the stream. */
+export class DuplicateCommandError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly commandId: string,
+  ) {
+    super(`command ${commandId} already applied to ${streamId}`);
+    this.name = 'DuplicateCommandError';
+  }
+}
+
+/** Type guard used by breakers: errors that say nothing about the health of a dependency. */
+export function isExpectedOutcome(err: unknown): boolean {
+  return (
+    err instanceof ShardwriteError && !(err instanceof StoreUnavailableError) && !(err instanceof ShardUnavailableError)
+  ) || err instanceof ConcurrencyError || err instanceof DuplicateCommandError;
+}
