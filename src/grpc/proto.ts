@@ -1,0 +1,53 @@
+/**
+ * Loads the API from `proto/`. The loader options live here only: the
+ * runtime and `npm run gen` (the committed typed stubs in `src/generated/`)
+ * use exactly these.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { ProtoGrpcType as OrdersGrpc } from '../generated/orders.js';
+import type { ProtoGrpcType as EventsGrpc } from '../generated/events.js';
+
+export type ProtoGrpcType = OrdersGrpc & EventsGrpc;
+
+/** The `proto/` folder, found from this file both in `src/` (tsx) and in `dist/src/` (built). */
+export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
+
+/** The proto files that make up the public API, relative to PROTO_DIR. */
+export const PROTO_FILES = [
+  'shardwrite/v1/orders.proto',
+  'shardwrite/v1/events.proto',
+] as const;
+
+/**
+ * int64 as strings (never lose precision), enums as names, defaults filled
+ * in (so a missing string is ''), virtual oneof fields (so proto3 `optional`
+ * presence is visible).
+ */
+export const LOADER_OPTIONS = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+} as const;
+
+export function loadPackageDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync([...PROTO_FILES], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+}
+
+/** The typed gRPC object tree: `api().shardwrite.v1.OrderService`, … */
+export function loadApi(definition = loadPackageDefinition()): ProtoGrpcType {
+  return grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+}
+
+function findProtoDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = resolve(dir, 'proto');
+    if (existsSync(resolve(candidate, 'shardwrite/v1/orders.proto'))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`proto/ not found above ${from}`);
+  }
+}
