@@ -1,0 +1,91 @@
+/**
+ * Everything a shard process can be told, read from the environment in one
+ * place. `loadShardConfig` validates it all and throws one `ConfigError`
+ * listing every problem.
+ */
+import { EnvReader, type Env } from '../src/config.js';
+import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
+
+export interface ShardConfig {
+  /** SHARD_ID — this shard's stable id on the ring; default `shard-0`. */
+  readonly shardId: string;
+  /** GRPC_ADDRESS — where the gRPC server listens; default `127.0.0.1:50051`. */
+  readonly grpcAddress: string;
+  /** DATABASE_URL — this shard's own PostgreSQL event store (required). */
+  readonly databaseUrl: string;
+  /** REDIS_URL — snapshot cache; unset = no Redis. */
+  readonly redisUrl: string | undefined;
+  /** METRICS_ADDRESS — Prometheus `/metrics` listener, `host:port`; default `127.0.0.1:9464`; port 0 = any free port. */
+  readonly metricsAddress: string | undefined;
+  /** DB_POOL_SIZE — pooled read connections (the writer has its own); default 8. */
+  readonly dbPoolSize: number;
+  /** DB_STATEMENT_TIMEOUT_MS — bound on every statement; default 5000. */
+  readonly statementTimeoutMs: number;
+  /** BATCH_MAX_ENTRIES / BATCH_MAX_BYTES — caps of one group-commit batch; defaults 512 and 4 MiB. */
+  readonly batchMaxEntries: number;
+  readonly batchMaxBytes: number;
+  /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults 10,000 and 64 MiB. */
+  readonly cacheMaxEntries: number;
+  readonly cacheMaxBytes: number;
+  /** MAX_MESSAGE_BYTES — largest request accepted; default 1 MiB (larger: RESOURCE_EXHAUSTED). */
+  readonly maxMessageBytes: number;
+  /** AUTH_TOKENS — `token:principal:scope|scope,…`; unset = every caller allowed. */
+  readonly authTokens: string | undefined;
+  /** LOG_LEVEL — pino level; default `info`. */
+  readonly logLevel: string;
+  /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
+  readonly shutdownGraceMs: number;
+  /**
+   * Pipeline limits: RETRY_MAX_ATTEMPTS (6), RETRY_BASE_MS (5), RETRY_CAP_MS (200),
+   * RETRY_BUDGET_MS (2000), LOAD_TIMEOUT_MS (2000), MAX_IN_FLIGHT (10,000),
+   * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100).
+   */
+  readonly pipeline: PipelineOptions;
+}
+
+/** The settings `loadShardConfig` reads (used by the deployment checks). */
+export const SHARD_ENV = [
+  'SHARD_ID', 'GRPC_ADDRESS', 'DATABASE_URL', 'REDIS_URL', 'METRICS_ADDRESS', 'DB_POOL_SIZE',
+  'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
+  'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
+  'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
+  'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS',
+] as const;
+
+export function loadShardConfig(env: Env): ShardConfig {
+  const r = new EnvReader(env);
+  const d = DEFAULT_PIPELINE_OPTIONS;
+  const shardId = r.string('SHARD_ID', 'shard-0');
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
+  const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9464');
+  const config: ShardConfig = {
+    shardId,
+    grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
+    databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:'], false),
+    metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9464'),
+    dbPoolSize: r.int('DB_POOL_SIZE', 8, 1, 200),
+    statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    batchMaxEntries: r.int('BATCH_MAX_ENTRIES', 512, 1, 100_000),
+    batchMaxBytes: r.int('BATCH_MAX_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
+    cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
+    maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    authTokens: r.optionalString('AUTH_TOKENS'),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    pipeline: {
+      maxAttempts: r.int('RETRY_MAX_ATTEMPTS', d.maxAttempts, 1, 100),
+      retryBaseMs: r.int('RETRY_BASE_MS', d.retryBaseMs, 0, 60_000),
+      retryCapMs: r.int('RETRY_CAP_MS', d.retryCapMs, 0, 60_000),
+      retryBudgetMs: r.int('RETRY_BUDGET_MS', d.retryBudgetMs, 0, 600_000),
+      loadTimeoutMs: r.int('LOAD_TIMEOUT_MS', d.loadTimeoutMs, 1, 600_000),
+      maxInFlight: r.int('MAX_IN_FLIGHT', d.maxInFlight, 1, 10_000_000),
+      maxQueuedPerStream: r.int('MAX_QUEUED_PER_STREAM', d.maxQueuedPerStream, 1, 10_000_000),
+      maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
+      overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),
+    },
+  };
+  r.done();
+  return config;
+}

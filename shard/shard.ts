@@ -1,0 +1,126 @@
+/**
+ * The composition root of a shard: builds the store, pipeline, gRPC server
+ * and metrics from a `ShardConfig`, and tears them down in order.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import pg from 'pg';
+import type { Server as HttpServer } from 'node:http';
+import { deciderRegistry, modules } from '../src/domain/index.js';
+import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { createLogger, type Logger } from '../src/observability/logger.js';
+import { PipelineMetrics, createRegistry, serveMetrics } from '../src/observability/metrics.js';
+import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
+import { AggregateLoader } from '../src/pipeline/loader.js';
+import { OwnerCache } from '../src/pipeline/owner-cache.js';
+import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
+import { CommandPipeline } from '../src/pipeline/pipeline.js';
+import { GroupCommitWriter, PgEventReader, migrate } from '../src/store/index.js';
+import type { ShardConfig } from './config.js';
+import { addShardServices } from './grpc-services.js';
+
+export interface RunningShard {
+  /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
+  readonly address: string;
+  readonly metricsAddress: string | undefined;
+  readonly pipeline: CommandPipeline;
+  /** Graceful stop: NOT_SERVING, finish in-flight calls (up to the grace period), flush the writer, close pools. */
+  close(): Promise<void>;
+}
+
+export interface ShardOverrides {
+  readonly logger?: Logger;
+  readonly ownership?: Ownership;
+}
+
+export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
+  const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
+  const ownership = overrides.ownership ?? SOLE_OWNER;
+  await migrate(config.databaseUrl);
+
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.dbPoolSize,
+    statement_timeout: config.statementTimeoutMs,
+    query_timeout: config.statementTimeoutMs + 1000,
+    connectionTimeoutMillis: config.statementTimeoutMs,
+  });
+  // An idle client's error (the server went away) must not crash the process.
+  pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
+  const reader = new PgEventReader(pool);
+  const writer = new GroupCommitWriter({
+    connectionString: config.databaseUrl,
+    epoch: () => ownership.epoch(),
+    maxBatchEntries: config.batchMaxEntries,
+    maxBatchBytes: config.batchMaxBytes,
+    statementTimeoutMs: config.statementTimeoutMs,
+    logger,
+  });
+
+  const registry = createRegistry('shardwrite_shard_');
+  const metrics = new PipelineMetrics(registry);
+  const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
+  const loader = new AggregateLoader(reader, cache, metrics);
+  const deciders = deciderRegistry(modules);
+  const authorizer = config.authTokens ? new TokenAuthorizer(parseGrants(config.authTokens)) : ALLOW_ALL;
+  const pipeline = new CommandPipeline(
+    { deciders, reader, appender: writer, loader, authorizer, ownership, metrics, logger },
+    config.pipeline,
+  );
+
+  const definition = loadPackageDefinition();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  addShardServices(server, { definition, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
+  const health = new HealthImplementation({ '': 'SERVING' });
+  for (const m of modules) health.setStatus(m.service, 'SERVING');
+  health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(config.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const address = `${config.grpcAddress.slice(0, config.grpcAddress.lastIndexOf(':'))}:${port}`;
+
+  let metricsServer: HttpServer | undefined;
+  let metricsAddress: string | undefined;
+  if (config.metricsAddress) {
+    const i = config.metricsAddress.lastIndexOf(':');
+    const host = config.metricsAddress.slice(0, i);
+    metricsServer = await serveMetrics(registry, host, Number(config.metricsAddress.slice(i + 1)));
+    const bound = metricsServer.address();
+    metricsAddress = `${host}:${typeof bound === 'object' && bound ? bound.port : 0}`;
+  }
+  logger.info({ address, metricsAddress, shardId: config.shardId }, 'shard listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info('shard draining');
+      health.setStatus('', 'NOT_SERVING');
+      for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn('grace period over: cancelling the calls still running');
+          server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await pipeline.drain();
+      await writer.close();
+      await reader.close();
+      await pool.end();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      logger.info('shard stopped');
+    })());
+
+  return { address, metricsAddress, pipeline, close };
+}

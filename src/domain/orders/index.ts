@@ -1,0 +1,145 @@
+/**
+ * The order domain as the service sees it: three aggregates on one order id
+ * and how each `shardwrite.v1.OrderService` RPC becomes a command on one of
+ * them.
+ */
+import type { Command } from '../decider.js';
+import type { CommandSpec, DomainModule, RoutedCommand } from '../module.js';
+import type { FieldViolation } from '../../errors.js';
+import {
+  MAX_MONEY_CENTS,
+  TEXT_LIMITS,
+  checkAddress,
+  checkCommandId,
+  checkCurrency,
+  checkEmail,
+  checkExpectedVersion,
+  checkId,
+  checkMoneyCents,
+  checkQuantity,
+  checkText,
+  requireMessage,
+  throwIfViolations,
+} from '../validation.js';
+import {
+  ORDER_HEADER,
+  orderHeader,
+  type CancelOrder,
+  type PlaceOrder,
+  type ShipOrder,
+  type UpdateShippingAddress,
+} from './header.js';
+import { ORDER_LINES, orderLines, type AddOrderLine, type RemoveOrderLine } from './lines.js';
+import { ORDER_PAYMENT, orderPayment, type AuthorizePayment, type CapturePayment } from './payment.js';
+
+export * from './header.js';
+export * from './lines.js';
+export * from './payment.js';
+
+/** The gRPC service that carries order commands. */
+export const ORDER_SERVICE = 'shardwrite.v1.OrderService';
+
+type Reader<C extends Command> = (request: Record<string, unknown>, out: FieldViolation[]) => C['data'];
+
+/**
+ * Builds a CommandSpec whose `toCommand` checks the fields every order
+ * request shares (`order_id` → aggregate id, `command_id`, `expected_version`)
+ * plus the method's own fields, then throws one ValidationError with all
+ * violations or returns the routed command. `readData` is typed by the
+ * command, so a request field cannot drift from the decider's command shape.
+ */
+function commandSpec<C extends Command>(aggregateType: string, method: C['type'], readData: Reader<C>): CommandSpec {
+  return {
+    method,
+    aggregateType,
+    toCommand(input: unknown): RoutedCommand {
+      const request = ownFields(requireMessage(input));
+      const out: FieldViolation[] = [];
+      const aggregateId = checkId(out, 'order_id', request.orderId);
+      const commandId = checkCommandId(out, 'command_id', request.commandId);
+      const expectedVersion = checkExpectedVersion(out, 'expected_version', request.expectedVersion);
+      const data = readData(request, out);
+      throwIfViolations(out);
+      return {
+        aggregateType,
+        aggregateId,
+        ...(commandId !== undefined ? { commandId } : {}),
+        ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+        command: { type: method, data },
+      };
+    },
+  };
+}
+
+// Only own properties count: an untrusted object must not supply fields
+// through its prototype chain.
+function ownFields(request: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(request)) fields[key] = request[key];
+  return fields;
+}
+
+const placeOrder = commandSpec<PlaceOrder>(ORDER_HEADER, 'PlaceOrder', (r, out) => ({
+  customerId: checkId(out, 'customer_id', r.customerId),
+  customerEmail: checkEmail(out, 'customer_email', r.customerEmail),
+  shippingAddress: checkAddress(out, 'shipping_address', r.shippingAddress),
+}));
+
+const updateShippingAddress = commandSpec<UpdateShippingAddress>(ORDER_HEADER, 'UpdateShippingAddress', (r, out) => ({
+  shippingAddress: checkAddress(out, 'shipping_address', r.shippingAddress),
+}));
+
+const shipOrder = commandSpec<ShipOrder>(ORDER_HEADER, 'ShipOrder', (r, out) => ({
+  carrier: checkText(out, 'carrier', r.carrier, TEXT_LIMITS.carrier),
+  trackingNumber: checkText(out, 'tracking_number', r.trackingNumber, TEXT_LIMITS.trackingNumber),
+}));
+
+const cancelOrder = commandSpec<CancelOrder>(ORDER_HEADER, 'CancelOrder', (r, out) => ({
+  reason: checkText(out, 'reason', r.reason, TEXT_LIMITS.reason),
+}));
+
+const addOrderLine = commandSpec<AddOrderLine>(ORDER_LINES, 'AddOrderLine', (r, out) => {
+  const lineId = checkId(out, 'line_id', r.lineId);
+  const sku = checkId(out, 'sku', r.sku);
+  const quantity = checkQuantity(out, 'quantity', r.quantity);
+  const unitPriceCents = checkMoneyCents(out, 'unit_price_cents', r.unitPriceCents, 0);
+  // Each factor is bounded on its own, but 10^4 × 10^12 is past 2^53: bound
+  // the line total so it stays exact and within the same money limit.
+  if (quantity * unitPriceCents > MAX_MONEY_CENTS) {
+    out.push({ field: 'unit_price_cents', description: `quantity × unit_price_cents must be at most ${MAX_MONEY_CENTS}` });
+  }
+  return { lineId, sku, quantity, unitPriceCents };
+});
+
+const removeOrderLine = commandSpec<RemoveOrderLine>(ORDER_LINES, 'RemoveOrderLine', (r, out) => ({
+  lineId: checkId(out, 'line_id', r.lineId),
+}));
+
+const authorizePayment = commandSpec<AuthorizePayment>(ORDER_PAYMENT, 'AuthorizePayment', (r, out) => ({
+  amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
+  currency: checkCurrency(out, 'currency', r.currency),
+}));
+
+const capturePayment = commandSpec<CapturePayment>(ORDER_PAYMENT, 'CapturePayment', (r, out) => ({
+  amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
+}));
+
+/**
+ * The order domain: deciders `order-header`, `order-lines`, `order-payment`
+ * and one CommandSpec per `OrderService` RPC. Every spec routes by
+ * `order_id`, so an order's three streams live on the same shard.
+ */
+export const orders: DomainModule = {
+  service: ORDER_SERVICE,
+  deciders: [orderHeader, orderLines, orderPayment],
+  commands: [
+    placeOrder,
+    updateShippingAddress,
+    shipOrder,
+    cancelOrder,
+    addOrderLine,
+    removeOrderLine,
+    authorizePayment,
+    capturePayment,
+  ],
+};

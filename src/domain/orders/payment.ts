@@ -1,0 +1,104 @@
+/**
+ * `order-payment`: one authorization per order, then any number of captures
+ * that together stay within it.
+ */
+import type { Command, Decider, DomainEvent } from '../decider.js';
+import { BusinessRuleError } from '../../errors.js';
+
+/** The aggregate type; streams are `order-payment-<order id>`. */
+export const ORDER_PAYMENT = 'order-payment';
+
+export type AuthorizePayment = Command<'AuthorizePayment', { readonly amountCents: number; readonly currency: string }>;
+export type CapturePayment = Command<'CapturePayment', { readonly amountCents: number }>;
+/** Every command `order-payment` decides. */
+export type OrderPaymentCommand = AuthorizePayment | CapturePayment;
+
+export type PaymentAuthorized = DomainEvent<
+  'PaymentAuthorized',
+  { readonly amountCents: number; readonly currency: string; readonly authorizedAt: string }
+>;
+/** `currency` is the authorization's, repeated so a consumer needs no other event to read the amount. */
+export type PaymentCaptured = DomainEvent<
+  'PaymentCaptured',
+  { readonly amountCents: number; readonly currency: string; readonly capturedAt: string }
+>;
+/** Every event `order-payment` emits (all at schema version 1). */
+export type OrderPaymentEvent = PaymentAuthorized | PaymentCaptured;
+
+/** Plain JSON; amounts in cents of `currency`. */
+export type OrderPaymentState =
+  | { readonly status: 'none' }
+  | {
+      readonly status: 'authorized';
+      readonly authorizedCents: number;
+      readonly currency: string;
+      readonly capturedCents: number;
+    };
+
+/**
+ * The `order-payment` decider.
+ *
+ * - `AuthorizePayment` → `PaymentAuthorized`; only once (BusinessRuleError after).
+ * - `CapturePayment` → `PaymentCaptured`; BusinessRuleError without an
+ *   authorization, or when the captures would total more than was authorized.
+ */
+export const orderPayment: Decider<OrderPaymentCommand, OrderPaymentEvent, OrderPaymentState> = {
+  aggregateType: ORDER_PAYMENT,
+  stateSchemaVersion: 1,
+  eventSchemaVersions: {},
+  upcasters: {},
+
+  initialState: () => ({ status: 'none' }),
+
+  decide(command, state) {
+    const at = command.context.at;
+    switch (command.type) {
+      case 'AuthorizePayment':
+        if (state.status !== 'none') throw new BusinessRuleError('the payment is already authorized');
+        return [
+          {
+            type: 'PaymentAuthorized',
+            data: { amountCents: command.data.amountCents, currency: command.data.currency, authorizedAt: at },
+          },
+        ];
+      case 'CapturePayment': {
+        // Not NOT_FOUND: the order may well exist; it is the rule "authorize
+        // before capture" that refuses the command.
+        if (state.status !== 'authorized') throw new BusinessRuleError('the payment has not been authorized');
+        const remaining = state.authorizedCents - state.capturedCents;
+        if (command.data.amountCents > remaining) {
+          throw new BusinessRuleError(
+            `cannot capture ${command.data.amountCents}: only ${remaining} of ${state.authorizedCents} ${state.currency} cents remain authorized`,
+          );
+        }
+        return [
+          {
+            type: 'PaymentCaptured',
+            data: { amountCents: command.data.amountCents, currency: state.currency, capturedAt: at },
+          },
+        ];
+      }
+      default:
+        throw new Error(`order-payment cannot decide ${(command as { type: string }).type}`);
+    }
+  },
+
+  evolve(state, event) {
+    switch (event.type) {
+      case 'PaymentAuthorized':
+        return {
+          status: 'authorized',
+          authorizedCents: event.data.amountCents,
+          currency: event.data.currency,
+          capturedCents: 0,
+        };
+      case 'PaymentCaptured':
+        // A stored stream is the truth; a capture without an authorization can
+        // only come from a hand-edited stream and is ignored rather than fatal.
+        if (state.status !== 'authorized') return state;
+        return { ...state, capturedCents: state.capturedCents + event.data.amountCents };
+      default:
+        return state;
+    }
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * The owning shard's memory of hot aggregates. Only the owner appends to a
+ * stream (invariant I6), so an entry it wrote after a successful append is
+ * exactly what the stream says; anything uncertain (a conflict, an unknown
+ * commit outcome, a handoff) deletes the entry instead of guessing.
+ */
+
+/** Where a command id landed in the stream. */
+export interface CommandVersions {
+  readonly firstVersion: number;
+  readonly lastVersion: number;
+}
+
+export interface CachedAggregate {
+  readonly version: number;
+  readonly state: unknown;
+  /**
+   * Every command id recorded on the stream, when this process knows all of
+   * them (the stream was replayed from version 1, or is new); `undefined`
+   * means "ask the store".
+   */
+  readonly commandIds: ReadonlyMap<string, CommandVersions> | undefined;
+}
+
+export interface OwnerCacheOptions {
+  /** Default 10,000 entries. */
+  maxEntries?: number;
+  /** Approximate bytes of state held, default 64 MiB. */
+  maxBytes?: number;
+}
+
+/** Above this many known command ids an entry stops tracking them (and asks the store). */
+export const MAX_TRACKED_COMMAND_IDS = 1000;
+
+interface Slot {
+  value: CachedAggregate;
+  bytes: number;
+}
+
+/** A least-recently-used map bounded by entry count and approximate bytes. */
+export class OwnerCache {
+  private readonly slots = new Map<string, Slot>();
+  private bytes = 0;
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+
+  constructor(options: OwnerCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+  }
+
+  get(streamId: string): CachedAggregate | undefined {
+    const slot = this.slots.get(streamId);
+    if (!slot) return undefined;
+    // Re-insert to mark as most recently used.
+    this.slots.delete(streamId);
+    this.slots.set(streamId, slot);
+    return slot.value;
+  }
+
+  set(streamId: string, value: CachedAggregate): void {
+    this.delete(streamId);
+    const bytes = estimateBytes(value);
+    if (bytes > this.maxBytes || this.maxEntries === 0) return;
+    this.slots.set(streamId, { value, bytes });
+    this.bytes += bytes;
+    for (const [key, slot] of this.slots) {
+      if (this.slots.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
+      this.slots.delete(key);
+      this.bytes -= slot.bytes;
+    }
+  }
+
+  delete(streamId: string): void {
+    const slot = this.slots.get(streamId);
+    if (!slot) return;
+    this.slots.delete(streamId);
+    this.bytes -= slot.bytes;
+  }
+
+  /** Drops every entry (ownership changed, or the store was reset). */
+  clear(): void {
+    this.slots.clear();
+    this.bytes = 0;
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  get approximateBytes(): number {
+    return this.bytes;
+  }
+}
+
+function estimateBytes(value: CachedAggregate): number {
+  // UTF-16 in memory: about two bytes a character, plus the command-id index.
+  const ids = value.commandIds ? value.commandIds.size * 96 : 0;
+  return 2 * (JSON.stringify(value.state)?.length ?? 0) + ids + 128;
+}

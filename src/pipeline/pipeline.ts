@@ -1,0 +1,425 @@
+/**
+ * The command pipeline of a shard (ARCHITECTURE.md, "the way a command
+ * travels"): validate → authorize → ownership → mailbox → load → decide →
+ * append. Each stage is timed. Commands for one stream run one after another
+ * in its mailbox; the commands queued there are decided together against the
+ * evolving state and appended as one batch entry, each keeping its own
+ * outcome. Commands for different streams run concurrently and meet again in
+ * the shard's single group-commit writer.
+ */
+import type { AnyDecider } from '../domain/decider.js';
+import type { CommandSpec, RoutedCommand } from '../domain/module.js';
+import {
+  ConcurrencyError,
+  DeadlineExceededError,
+  DuplicateCommandError,
+  OverloadedError,
+  ShardwriteError,
+  StoreUnavailableError,
+  ValidationError,
+  VersionConflictError,
+  WrongShardError,
+} from '../errors.js';
+import type { PipelineMetrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/logger.js';
+import type { AppendEntry, Appender, EventMetadata, EventReader, NewEvent, StoredEvent } from '../store/types.js';
+import type { Authorizer } from './authorize.js';
+import { fullJitterDelay, sleep, withTimeout } from './backoff.js';
+import type { AggregateLoader } from './loader.js';
+import type { CommandVersions } from './owner-cache.js';
+import type { Ownership } from './ownership.js';
+
+/** What the caller's transport tells the pipeline about a call. */
+export interface CallContext {
+  /** Absolute deadline (ms since epoch); the command is not started after it. */
+  readonly deadline?: number;
+  /** The `authorization` metadata value. */
+  readonly authorization?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+}
+
+/** The result of one command, as sent back in `CommandResult`. */
+export interface CommandOutcome {
+  readonly streamId: string;
+  readonly version: number;
+  readonly events: readonly StoredEvent[];
+  readonly duplicate: boolean;
+}
+
+export interface PipelineOptions {
+  /** Attempts at deciding + appending when another writer raced us; default 6. */
+  readonly maxAttempts: number;
+  /** Backoff base and cap between conflict retries (full jitter); defaults 5 and 200 ms. */
+  readonly retryBaseMs: number;
+  readonly retryCapMs: number;
+  /** Total time a command may spend retrying conflicts; default 2000 ms. */
+  readonly retryBudgetMs: number;
+  /** Bound on loading an aggregate; default 2000 ms. */
+  readonly loadTimeoutMs: number;
+  /** Commands accepted and unanswered per shard before OVERLOADED; default 10,000. */
+  readonly maxInFlight: number;
+  /** Commands queued per stream before OVERLOADED; default 1,000. */
+  readonly maxQueuedPerStream: number;
+  /** Commands decided together into one append entry; default 256. */
+  readonly maxCommandsPerEntry: number;
+  /** Retry hint sent with OVERLOADED; default 100 ms. */
+  readonly overloadRetryAfterMs: number;
+}
+
+export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
+  maxAttempts: 6,
+  retryBaseMs: 5,
+  retryCapMs: 200,
+  retryBudgetMs: 2000,
+  loadTimeoutMs: 2000,
+  maxInFlight: 10_000,
+  maxQueuedPerStream: 1_000,
+  maxCommandsPerEntry: 256,
+  overloadRetryAfterMs: 100,
+};
+
+export interface PipelineDeps {
+  readonly deciders: ReadonlyMap<string, AnyDecider>;
+  readonly reader: EventReader;
+  readonly appender: Appender;
+  readonly loader: AggregateLoader;
+  readonly authorizer: Authorizer;
+  readonly ownership: Ownership;
+  readonly metrics: PipelineMetrics;
+  readonly logger: Logger;
+  /** Injected clock (ISO time given to deciders, deadlines); default Date.now. */
+  readonly now?: () => number;
+  /** Called after each successful append, off the command's critical path (snapshots, cache). */
+  readonly afterAppend?: (streamId: string, decider: AnyDecider, version: number, state: unknown) => void;
+}
+
+interface Pending {
+  readonly routed: RoutedCommand;
+  readonly streamId: string;
+  readonly metadata: EventMetadata;
+  readonly deadline: number | undefined;
+  readonly enqueuedAt: number;
+  readonly resolve: (outcome: CommandOutcome) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface Mailbox {
+  readonly decider: AnyDecider;
+  readonly queue: Pending[];
+  running: boolean;
+}
+
+/** How one command fared in one decide round. */
+type Decision =
+  | { kind: 'append'; p: Pending; events: NewEvent[]; firstVersion: number }
+  | { kind: 'duplicate'; p: Pending; versions: CommandVersions }
+  | { kind: 'failed'; p: Pending; error: unknown };
+
+export class CommandPipeline {
+  private readonly options: PipelineOptions;
+  private readonly mailboxes = new Map<string, Mailbox>();
+  private inFlight = 0;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly deps: PipelineDeps,
+    options: Partial<PipelineOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_PIPELINE_OPTIONS, ...options };
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Commands accepted and not yet answered. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Runs one command end to end. Resolves once its events are durable (I1);
+   * rejects with a `ShardwriteError` (or, for bugs, anything else: INTERNAL).
+   */
+  async execute(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
+    const { metrics } = this.deps;
+    const routed = await metrics.time('validate', () => spec.toCommand(request));
+    const decider = this.deps.deciders.get(routed.aggregateType);
+    if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
+    await metrics.time('authorize', () => this.deps.authorizer.authorize(ctx.authorization, routed.aggregateType));
+    await metrics.time('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
+    if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
+    return this.enqueue(decider, routed, ctx);
+  }
+
+  /** Waits until every accepted command has its outcome (graceful shutdown). */
+  async drain(pollMs = 10): Promise<void> {
+    while (this.inFlight > 0) await sleep(pollMs);
+  }
+
+  private enqueue(decider: AnyDecider, routed: RoutedCommand, ctx: CallContext): Promise<CommandOutcome> {
+    const streamId = `${routed.aggregateType}-${routed.aggregateId}`;
+    let mailbox = this.mailboxes.get(streamId);
+    // Refuse before doing any work, so memory stays bounded whatever callers do.
+    if (this.inFlight >= this.options.maxInFlight || (mailbox && mailbox.queue.length >= this.options.maxQueuedPerStream)) {
+      this.deps.metrics.rejections.inc({ reason: 'OVERLOADED' });
+      return Promise.reject(new OverloadedError(this.options.overloadRetryAfterMs));
+    }
+    if (!mailbox) {
+      mailbox = { decider, queue: [], running: false };
+      this.mailboxes.set(streamId, mailbox);
+    }
+    const metadata: Record<string, string> = {};
+    if (routed.commandId) metadata.command_id = routed.commandId;
+    if (ctx.correlationId) metadata.correlation_id = ctx.correlationId;
+    if (ctx.causationId) metadata.causation_id = ctx.causationId;
+    this.inFlight++;
+    this.deps.metrics.inFlight.inc();
+    const done = () => {
+      this.inFlight--;
+      this.deps.metrics.inFlight.dec();
+    };
+    return new Promise<CommandOutcome>((resolve, reject) => {
+      mailbox.queue.push({
+        routed,
+        streamId,
+        metadata,
+        deadline: ctx.deadline,
+        enqueuedAt: this.now(),
+        resolve: (o) => {
+          done();
+          resolve(o);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
+      if (!mailbox.running) void this.run(streamId, mailbox);
+    });
+  }
+
+  /** Works through a stream's mailbox until it is empty; never throws. */
+  private async run(streamId: string, mailbox: Mailbox): Promise<void> {
+    mailbox.running = true;
+    try {
+      while (mailbox.queue.length > 0) {
+        const batch = mailbox.queue.splice(0, this.options.maxCommandsPerEntry);
+        const queueTimer = this.deps.metrics.stageSeconds;
+        for (const p of batch) queueTimer.observe({ stage: 'queue', outcome: 'ok' }, (this.now() - p.enqueuedAt) / 1000);
+        try {
+          await this.process(streamId, mailbox.decider, batch);
+        } catch (err) {
+          // process() settles every command itself; this is a last line of defence.
+          this.deps.logger.error({ err, streamId }, 'mailbox batch failed unexpectedly');
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      mailbox.running = false;
+      if (mailbox.queue.length === 0) this.mailboxes.delete(streamId);
+      else void this.run(streamId, mailbox);
+    }
+  }
+
+  /**
+   * Decides and appends one batch of a stream's commands, retrying the whole
+   * round when another writer changed the stream under us. Settles each
+   * command exactly once.
+   */
+  private async process(streamId: string, decider: AnyDecider, batch: Pending[]): Promise<void> {
+    const { metrics, loader } = this.deps;
+    const started = this.now();
+    let live = this.dropExpired(batch);
+    for (let attempt = 0; live.length > 0; attempt++) {
+      const loaded = await metrics
+        .time('load', () =>
+          withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')),
+        )
+        .catch((err: unknown) => err as Error);
+      if (loaded instanceof Error) {
+        for (const p of live) p.reject(loaded);
+        return;
+      }
+      const known = await this.knownCommands(streamId, loaded.commandIds, live);
+      if (known instanceof Error) {
+        for (const p of live) p.reject(known);
+        return;
+      }
+      const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known));
+      if (round.toAppend.length === 0) {
+        await this.settle(streamId, decider, round.decisions, undefined);
+        return;
+      }
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend);
+      try {
+        const result = await metrics.time('append', () => this.deps.appender.append(entry));
+        const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
+        for (const d of round.toAppend) {
+          const id = d.p.routed.commandId;
+          if (id && commandIds) commandIds.set(id, { firstVersion: d.firstVersion, lastVersion: d.firstVersion + d.events.length - 1 });
+        }
+        loader.remember(streamId, { state: round.state, version: result.version, commandIds });
+        if (attempt > 0) metrics.retries.inc({ outcome: 'succeeded' });
+        await this.settle(streamId, decider, round.decisions, { positions: result.positions, recordedAt: result.recordedAt, first: loaded.version + 1 });
+        this.deps.afterAppend?.(streamId, decider, result.version, round.state);
+        return;
+      } catch (err) {
+        loader.forget(streamId);
+        if (err instanceof WrongShardError) {
+          this.deps.ownership.onFenced(err.epoch);
+          for (const p of live) p.reject(err);
+          return;
+        }
+        if (!(err instanceof ConcurrencyError || err instanceof DuplicateCommandError)) {
+          // Unknown commit outcome or a dead store: the caller retries with its command id.
+          for (const d of round.decisions) d.p.reject(d.kind === 'failed' ? d.error : err);
+          return;
+        }
+        metrics.conflicts.inc();
+        const elapsed = this.now() - started;
+        if (attempt + 1 >= this.options.maxAttempts || elapsed >= this.options.retryBudgetMs) {
+          metrics.retries.inc({ outcome: 'exhausted' });
+          const current = err instanceof ConcurrencyError ? (err.currentVersion ?? loaded.version) : loaded.version;
+          for (const p of live) p.reject(new VersionConflictError(streamId, current));
+          return;
+        }
+        await sleep(fullJitterDelay(attempt, this.options.retryBaseMs, this.options.retryCapMs));
+        live = this.dropExpired(live);
+      }
+    }
+  }
+
+  /** Rejects commands whose deadline passed while they waited; returns the rest. */
+  private dropExpired(batch: Pending[]): Pending[] {
+    const now = this.now();
+    return batch.filter((p) => {
+      if (p.deadline === undefined || p.deadline > now) return true;
+      this.deps.metrics.rejections.inc({ reason: 'DEADLINE_EXCEEDED' });
+      p.reject(new DeadlineExceededError('deadline passed while the command waited'));
+      return false;
+    });
+  }
+
+  /**
+   * Command ids of this batch already recorded on the stream. Uses the
+   * cached index when it is complete, else one batched store lookup.
+   */
+  private async knownCommands(
+    streamId: string,
+    cached: ReadonlyMap<string, CommandVersions> | undefined,
+    live: Pending[],
+  ): Promise<ReadonlyMap<string, CommandVersions> | Error> {
+    const ids = [...new Set(live.map((p) => p.routed.commandId).filter((id): id is string => id !== undefined))];
+    if (ids.length === 0) return new Map();
+    if (cached) return cached;
+    try {
+      const records = await this.deps.reader.findCommands(ids.map((commandId) => ({ streamId, commandId })));
+      return new Map(records.map((r) => [r.commandId, { firstVersion: r.firstVersion, lastVersion: r.lastVersion }]));
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  /** Decides each command in order against the evolving state. Pure apart from the clock. */
+  private decide(
+    decider: AnyDecider,
+    initialState: unknown,
+    initialVersion: number,
+    live: Pending[],
+    known: ReadonlyMap<string, CommandVersions>,
+  ): { state: unknown; decisions: Decision[]; toAppend: Extract<Decision, { kind: 'append' }>[] } {
+    let state = initialState;
+    let version = initialVersion;
+    const decisions: Decision[] = [];
+    const toAppend: Extract<Decision, { kind: 'append' }>[] = [];
+    const inThisRound = new Map<string, CommandVersions>();
+    const at = new Date(this.now()).toISOString();
+    for (const p of live) {
+      const { routed } = p;
+      const id = routed.commandId;
+      const seen = id === undefined ? undefined : (known.get(id) ?? inThisRound.get(id));
+      if (seen) {
+        decisions.push({ kind: 'duplicate', p, versions: seen });
+        continue;
+      }
+      if (routed.expectedVersion !== undefined && routed.expectedVersion !== version) {
+        decisions.push({ kind: 'failed', p, error: new VersionConflictError(p.streamId, version, routed.expectedVersion) });
+        continue;
+      }
+      try {
+        const events = decider.decide({ ...routed.command, context: { at } }, state) as { type: string; data: unknown }[];
+        if (events.length === 0) throw new Error(`${decider.aggregateType} decided no events for ${routed.command.type}`);
+        for (const e of events) state = decider.evolve(state, e);
+        const newEvents = events.map((e) => ({
+          type: e.type,
+          schemaVersion: decider.eventSchemaVersions[e.type] ?? 1,
+          data: e.data,
+          metadata: p.metadata,
+        }));
+        const d = { kind: 'append' as const, p, events: newEvents, firstVersion: version + 1 };
+        version += events.length;
+        if (id !== undefined) inThisRound.set(id, { firstVersion: d.firstVersion, lastVersion: version });
+        decisions.push(d);
+        toAppend.push(d);
+      } catch (error) {
+        decisions.push({ kind: 'failed', p, error });
+      }
+    }
+    return { state, decisions, toAppend };
+  }
+
+  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[]): AppendEntry {
+    const first = toAppend[0]!.p.routed;
+    return {
+      streamId,
+      aggregateType: first.aggregateType,
+      aggregateId: first.aggregateId,
+      expectedVersion,
+      events: toAppend.flatMap((d) => d.events),
+      commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, eventCount: d.events.length })),
+    };
+  }
+
+  /** Answers every command of a decided round (after its append, if any). */
+  private async settle(
+    streamId: string,
+    decider: AnyDecider,
+    decisions: Decision[],
+    appended: { positions: readonly bigint[]; recordedAt: Date; first: number } | undefined,
+  ): Promise<void> {
+    for (const d of decisions) {
+      if (d.kind === 'failed') {
+        if (d.error instanceof ShardwriteError) this.deps.metrics.rejections.inc({ reason: d.error.reason });
+        else if (!(d.error instanceof ValidationError)) this.deps.logger.error({ err: d.error, streamId }, 'decider threw an unexpected error');
+        d.p.reject(d.error);
+      } else if (d.kind === 'append' && appended) {
+        const events = d.events.map((e, i) => {
+          const version = d.firstVersion + i;
+          return {
+            streamId,
+            version,
+            type: e.type,
+            schemaVersion: e.schemaVersion,
+            data: e.data,
+            metadata: e.metadata,
+            position: appended.positions[version - appended.first] ?? 0n,
+            recordedAt: appended.recordedAt,
+          };
+        });
+        d.p.resolve({ streamId, version: d.firstVersion + d.events.length - 1, events, duplicate: false });
+      }
+    }
+    // Duplicates last: they read the original events, which may be in this very append.
+    for (const d of decisions) {
+      if (d.kind !== 'duplicate') continue;
+      try {
+        const stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion);
+        const events = stored
+          .filter((e) => e.version <= d.versions.lastVersion)
+          .map((e) => this.deps.loader.upcastEvent(decider, e));
+        d.p.resolve({ streamId, version: d.versions.lastVersion, events, duplicate: true });
+      } catch (err) {
+        d.p.reject(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,16 @@
+/** The event store: contracts and their PostgreSQL implementation. */
+export type {
+  AppendedCommand,
+  AppendEntry,
+  Appender,
+  AppendResult,
+  CommandRecord,
+  EventMetadata,
+  EventReader,
+  NewEvent,
+  StoredEvent,
+} from './types.js';
+export { GroupCommitWriter, type GroupCommitStats, type GroupCommitWriterOptions, type StoreLogger } from './group-commit-writer.js';
+export { PgEventReader, type PgEventReaderOptions } from './pg-event-reader.js';
+export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, type Migration, type Queryable } from './migrations.js';
+export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';

@@ -1,0 +1,187 @@
+/**
+ * Versioned schema migrations of a shard's event store.
+ */
+import pg from 'pg';
+import { toSafeInteger } from './pg-values.js';
+
+/** One schema change. Versions are applied in ascending order, each once. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Key of the transaction-scoped advisory lock every migration transaction
+ * takes first, so processes starting together apply migrations one at a time.
+ * ('shrw' as a 32-bit integer.)
+ */
+export const MIGRATION_LOCK_KEY = 0x73687277;
+
+/** The event store schema, oldest first. Never edit an applied migration: add one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'event store',
+    sql: `
+      CREATE TABLE streams (
+        stream_id      text   PRIMARY KEY,
+        aggregate_type text   NOT NULL,
+        aggregate_id   text   NOT NULL,
+        version        bigint NOT NULL,
+        -- set when the stream was moved to another shard: appends here are refused (I6)
+        moved_at_epoch bigint NULL
+      );
+
+      CREATE TABLE events (
+        position       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        stream_id      text        NOT NULL,
+        version        bigint      NOT NULL,
+        type           text        NOT NULL,
+        schema_version int         NOT NULL,
+        data           jsonb       NOT NULL,
+        metadata       jsonb       NOT NULL,
+        recorded_at    timestamptz NOT NULL DEFAULT now(),
+        -- the final arbiter of optimistic concurrency (I2)
+        UNIQUE (stream_id, version)
+      );
+
+      CREATE TABLE command_results (
+        stream_id     text   NOT NULL,
+        command_id    text   NOT NULL,
+        first_version bigint NOT NULL,
+        last_version  bigint NOT NULL,
+        PRIMARY KEY (stream_id, command_id)
+      );
+
+      -- the minimum ring epoch a writer must hold; bumped by the ring / rebalancing code
+      CREATE TABLE shard_fence (
+        id    boolean PRIMARY KEY DEFAULT true CHECK (id),
+        epoch bigint  NOT NULL
+      );
+      INSERT INTO shard_fence (id, epoch) VALUES (true, 0);
+
+      CREATE TABLE snapshots (
+        stream_id      text        PRIMARY KEY,
+        aggregate_type text        NOT NULL,
+        version        bigint      NOT NULL,
+        schema_version int         NOT NULL,
+        state          jsonb       NOT NULL,
+        taken_at       timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+];
+
+/** Anything with node-postgres' `query` (a Pool, a Client, a PoolClient). */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/**
+ * Brings the database up to the latest schema and returns the versions it
+ * applied (empty when it was already current).
+ *
+ * Guarantees: each migration runs in its own transaction together with its
+ * `schema_migrations` row, so it is applied completely or not at all; every
+ * transaction first takes `pg_advisory_xact_lock(MIGRATION_LOCK_KEY)`, so any
+ * number of processes may call this at once on the same database and each
+ * migration is applied exactly once. Versions recorded in the database that
+ * this code does not know (a newer release ran) are left alone.
+ *
+ * @param target a `pg.Pool` (one client is borrowed and released) or a
+ *   connection string (a client is opened and closed).
+ * @throws Error when a recorded migration's name differs from the code's
+ *   (someone edited an applied migration), or the database error of a failed
+ *   migration, whose transaction is rolled back.
+ */
+export async function migrate(
+  target: pg.Pool | string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  const ordered = [...migrations].sort((a, b) => a.version - b.version);
+  if (typeof target === 'string') {
+    const client = new pg.Client({ connectionString: target });
+    client.on('error', () => {}); // a failed query rejects; an idle error must not crash the process
+    await client.connect();
+    try {
+      return await applyAll(client, ordered);
+    } finally {
+      await client.end();
+    }
+  }
+  const client = await target.connect();
+  let broken: unknown;
+  try {
+    return await applyAll(client, ordered);
+  } catch (err) {
+    broken = err;
+    throw err;
+  } finally {
+    // Destroy rather than recycle a client whose last transaction failed mid-way.
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+}
+
+async function applyAll(client: pg.ClientBase, migrations: readonly Migration[]): Promise<number[]> {
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    if (await applyOne(client, migration)) applied.push(migration.version);
+  }
+  return applied;
+}
+
+async function applyOne(client: pg.ClientBase, migration: Migration): Promise<boolean> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Under the lock, so two processes never race on creating it.
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    int         PRIMARY KEY,
+        name       text        NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const done = await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE version = $1', [
+      migration.version,
+    ]);
+    const recorded = done.rows[0];
+    if (recorded !== undefined) {
+      if (recorded.name !== migration.name) {
+        throw new Error(
+          `migration ${migration.version} was applied as "${recorded.name}" but the code calls it "${migration.name}"`,
+        );
+      }
+      await client.query('COMMIT');
+      return false;
+    }
+    await client.query(migration.sql);
+    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+      migration.version,
+      migration.name,
+    ]);
+    await client.query('COMMIT');
+    return true;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Raises the shard's fence to at least `epoch` (never lowers it) and returns
+ * the fence's epoch afterwards. Waits for in-flight append batches (they hold
+ * the fence row FOR SHARE); every batch that starts after this returns is
+ * refused unless its writer holds an epoch >= the fence (invariant I6).
+ *
+ * @throws RangeError when `epoch` is not a non-negative safe integer; the
+ *   database error when the update fails.
+ */
+export async function bumpFence(db: Queryable, epoch: number): Promise<number> {
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch ${epoch} is not a non-negative safe integer`);
+  const result = await db.query<{ epoch: string }>(
+    'UPDATE shard_fence SET epoch = greatest(epoch, $1::bigint) WHERE id RETURNING epoch::text AS epoch',
+    [epoch],
+  );
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('shard_fence has no row: run migrate() first');
+  return toSafeInteger(row.epoch, 'shard_fence.epoch');
+}

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { AggregateNotFoundError, BusinessRuleError } from '../../src/errors.js';
+import {
+  orderHeader,
+  type CancelOrder,
+  type OrderCancelled,
+  type OrderPlaced,
+  type OrderShipped,
+  type PlaceOrder,
+  type ShipOrder,
+  type ShippingAddressUpdated,
+  type UpdateShippingAddress,
+} from '../../src/domain/orders/header.js';
+import { AT, command, spec, stateAfter } from './support.js';
+
+const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
+const newAddress = { name: 'Ada King', line1: '1 Ockham Park', city: 'Ockham', postalCode: 'GU23 6NQ', country: 'GB' };
+
+const placeOrder = command<PlaceOrder>('PlaceOrder', {
+  customerId: 'c-1',
+  customerEmail: 'ada@example.com',
+  shippingAddress: address,
+});
+const updateAddress = command<UpdateShippingAddress>('UpdateShippingAddress', { shippingAddress: newAddress }, '2024-05-01T13:00:00.000Z');
+const shipOrder = command<ShipOrder>('ShipOrder', { carrier: 'DHL', trackingNumber: 'JD0001' }, '2024-05-02T09:00:00.000Z');
+const cancelOrder = command<CancelOrder>('CancelOrder', { reason: 'changed my mind' }, '2024-05-02T10:00:00.000Z');
+
+const placed: OrderPlaced = {
+  type: 'OrderPlaced',
+  data: { customerId: 'c-1', customerEmail: 'ada@example.com', shippingAddress: address, placedAt: AT },
+};
+const shipped: OrderShipped = {
+  type: 'OrderShipped',
+  data: { carrier: 'DHL', trackingNumber: 'JD0001', shippedAt: '2024-05-02T09:00:00.000Z' },
+};
+const cancelled: OrderCancelled = {
+  type: 'OrderCancelled',
+  data: { reason: 'changed my mind', cancelledAt: '2024-05-02T10:00:00.000Z' },
+};
+const addressUpdated: ShippingAddressUpdated = {
+  type: 'ShippingAddressUpdated',
+  data: { shippingAddress: newAddress, updatedAt: '2024-05-01T13:00:00.000Z' },
+};
+
+const header = spec(orderHeader);
+
+describe('order-header', () => {
+  it('declares state schema version 1 and no upcasters', () => {
+    expect(orderHeader.aggregateType).toBe('order-header');
+    expect(orderHeader.stateSchemaVersion).toBe(1);
+    expect(orderHeader.upcasters).toEqual({});
+  });
+
+  describe('PlaceOrder', () => {
+    it('places a new order, stamping it with the time the command was accepted', () => {
+      header.given([]).when(placeOrder).then([placed]);
+    });
+
+    it('refuses to place an order that already exists', () => {
+      header.given([placed]).when(placeOrder).thenThrows(BusinessRuleError, /already exists/);
+    });
+
+    it('refuses to place an order again after it was cancelled', () => {
+      header.given([placed, cancelled]).when(placeOrder).thenThrows(BusinessRuleError);
+    });
+  });
+
+  describe('commands on an order that does not exist', () => {
+    it.each([
+      ['UpdateShippingAddress', updateAddress],
+      ['ShipOrder', shipOrder],
+      ['CancelOrder', cancelOrder],
+    ] as const)('%s is refused as not found', (_name, cmd) => {
+      header.given([]).when(cmd).thenThrows(AggregateNotFoundError);
+    });
+  });
+
+  describe('UpdateShippingAddress', () => {
+    it('changes the address of a placed order', () => {
+      header.given([placed]).when(updateAddress).then([addressUpdated]);
+    });
+
+    it('is refused once the order has shipped', () => {
+      header.given([placed, shipped]).when(updateAddress).thenThrows(BusinessRuleError, /shipped/);
+    });
+
+    it('is refused once the order was cancelled', () => {
+      header.given([placed, cancelled]).when(updateAddress).thenThrows(BusinessRuleError, /cancelled/);
+    });
+  });
+
+  describe('ShipOrder', () => {
+    it('ships a placed order', () => {
+      header.given([placed]).when(shipOrder).then([shipped]);
+    });
+
+    it('ships an order whose address was changed', () => {
+      header.given([placed, addressUpdated]).when(shipOrder).then([shipped]);
+    });
+
+    it('refuses to ship an order twice', () => {
+      header.given([placed, shipped]).when(shipOrder).thenThrows(BusinessRuleError, /shipped/);
+    });
+
+    it('refuses to ship a cancelled order', () => {
+      header.given([placed, cancelled]).when(shipOrder).thenThrows(BusinessRuleError, /cancelled/);
+    });
+  });
+
+  describe('CancelOrder', () => {
+    it('cancels a placed order', () => {
+      header.given([placed]).when(cancelOrder).then([cancelled]);
+    });
+
+    it('refuses to cancel a shipped order', () => {
+      header.given([placed, shipped]).when(cancelOrder).thenThrows(BusinessRuleError, /shipped/);
+    });
+
+    it('refuses to cancel an order twice', () => {
+      header.given([placed, cancelled]).when(cancelOrder).thenThrows(BusinessRuleError, /cancelled/);
+    });
+  });
+
+  describe('state', () => {
+    it('starts with no order', () => {
+      expect(orderHeader.initialState()).toEqual({ status: 'none' });
+    });
+
+    it('holds the customer, the latest address and the shipment of a shipped order', () => {
+      expect(stateAfter(orderHeader, [placed, addressUpdated, shipped])).toStrictEqual({
+        status: 'shipped',
+        customerId: 'c-1',
+        customerEmail: 'ada@example.com',
+        shippingAddress: newAddress,
+        placedAt: AT,
+        carrier: 'DHL',
+        trackingNumber: 'JD0001',
+        shippedAt: '2024-05-02T09:00:00.000Z',
+      });
+    });
+
+    it('holds the reason and time of a cancellation', () => {
+      expect(stateAfter(orderHeader, [placed, cancelled])).toMatchObject({
+        status: 'cancelled',
+        cancellationReason: 'changed my mind',
+        cancelledAt: '2024-05-02T10:00:00.000Z',
+      });
+    });
+
+    it('does not mutate the state it evolves from', () => {
+      const before = stateAfter(orderHeader, [placed]);
+      const copy = structuredClone(before);
+      orderHeader.evolve(before, shipped);
+      expect(before).toStrictEqual(copy);
+    });
+  });
+});

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { commandSpecs, deciderRegistry, modules } from '../../src/domain/index.js';
+import { orders } from '../../src/domain/orders/index.js';
+import type { DomainModule } from '../../src/domain/module.js';
+
+describe('domain registry', () => {
+  it('registers the three order aggregates by type', () => {
+    expect([...deciderRegistry(modules).keys()].sort()).toEqual(['order-header', 'order-lines', 'order-payment']);
+  });
+
+  it('registers one command spec per OrderService RPC, keyed by service and method', () => {
+    expect([...commandSpecs(modules).keys()].sort()).toEqual(
+      [
+        'AddOrderLine',
+        'AuthorizePayment',
+        'CancelOrder',
+        'CapturePayment',
+        'PlaceOrder',
+        'RemoveOrderLine',
+        'ShipOrder',
+        'UpdateShippingAddress',
+      ].map((m) => `shardwrite.v1.OrderService/${m}`),
+    );
+  });
+
+  it('refuses two deciders for the same aggregate type', () => {
+    const twin: DomainModule = { service: 'shardwrite.v1.Other', deciders: [orders.deciders[0]!], commands: [] };
+    expect(() => deciderRegistry([orders, twin])).toThrow(/order-header is registered twice/);
+  });
+
+  it('refuses the same method registered twice', () => {
+    expect(() => commandSpecs([orders, orders])).toThrow(/PlaceOrder is registered twice/);
+  });
+
+  it('refuses a command whose aggregate type no decider of its module handles', () => {
+    const orphan: DomainModule = { ...orders, deciders: orders.deciders.filter((d) => d.aggregateType !== 'order-payment') };
+    expect(() => commandSpecs([orphan])).toThrow(/targets order-payment/);
+  });
+});

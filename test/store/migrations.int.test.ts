@@ -1,0 +1,83 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bumpFence, migrate, MIGRATIONS } from '../../src/store/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+
+describe('migrate', () => {
+  const databases: TestDatabase[] = [];
+  const fresh = async (): Promise<TestDatabase> => {
+    const db = await createTestDatabase('sw_migrate');
+    databases.push(db);
+    return db;
+  };
+
+  afterAll(async () => {
+    for (const db of databases) await db.drop();
+  });
+
+  it('applies every migration once and records it, and a second run is a no-op', async () => {
+    const db = await fresh();
+    const latest = MIGRATIONS.map((m) => m.version);
+
+    expect(await migrate(db.url)).toEqual(latest);
+    expect(await migrate(db.url)).toEqual([]);
+
+    const pool = new pg.Pool({ connectionString: db.url });
+    try {
+      expect(await migrate(pool)).toEqual([]);
+      const recorded = await pool.query('SELECT version FROM schema_migrations ORDER BY version');
+      expect(recorded.rows.map((r) => r.version)).toEqual(latest);
+      const tables = await pool.query(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
+      );
+      expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'command_results',
+        'events',
+        'schema_migrations',
+        'shard_fence',
+        'snapshots',
+        'streams',
+      ]);
+      const fence = await pool.query('SELECT epoch FROM shard_fence');
+      expect(fence.rows).toEqual([{ epoch: '0' }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('lets several processes migrate a fresh database at the same time', async () => {
+    const db = await fresh();
+    const results = await Promise.all([migrate(db.url), migrate(db.url), migrate(db.url), migrate(db.url)]);
+
+    // Exactly one of them applied each migration; all of them succeeded.
+    expect(results.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version));
+    const pool = new pg.Pool({ connectionString: db.url });
+    try {
+      const fence = await pool.query('SELECT count(*)::int AS n FROM shard_fence');
+      expect(fence.rows[0].n).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses to continue when an applied migration was renamed in the code', async () => {
+    const db = await fresh();
+    await migrate(db.url);
+    const renamed = MIGRATIONS.map((m) => ({ ...m, name: `${m.name} (edited)` }));
+    await expect(migrate(db.url, renamed)).rejects.toThrow(/was applied as/);
+  });
+
+  it('bumpFence only ever raises the fence epoch', async () => {
+    const db = await fresh();
+    await migrate(db.url);
+    const pool = new pg.Pool({ connectionString: db.url });
+    try {
+      expect(await bumpFence(pool, 7)).toBe(7);
+      expect(await bumpFence(pool, 3)).toBe(7);
+      expect(await bumpFence(pool, 9)).toBe(9);
+      await expect(bumpFence(pool, -1)).rejects.toThrow(RangeError);
+    } finally {
+      await pool.end();
+    }
+  });
+});
