@@ -78,7 +78,7 @@ export class PgEventReader implements EventReader {
               position::text AS position, recorded_at
        FROM events
        WHERE stream_id = $1 AND version >= $2
-       ORDER BY version`,
+       ORDER BY events.version`,
       [streamId, fromVersion],
     );
     return result.rows.map((row) => ({

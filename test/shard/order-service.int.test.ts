@@ -109,12 +109,12 @@ describe('OrderService over gRPC', () => {
         '/shardwrite.v1.OrderService/PlaceOrder',
         (b: Buffer) => b,
         (b: Buffer) => b,
-        Buffer.from([0x0a, 0x10, 0x61]) // field 1 claims 16 bytes, 1 follows,
+        Buffer.from([0x0f]), // field 1 with wire type 7, which does not exist
         (err) => resolve(err!),
       ),
     );
     raw.close();
-    expect(status.code).toBe(grpc.status.INTERNAL);
+    expect(status.code, status.details).toBe(grpc.status.INTERNAL);
     const after = await client.call('PlaceOrder', placeOrder('o-after-garbage'));
     expect(after.version).toBe('1');
   });

@@ -1,0 +1,22 @@
+/**
+ * `npm run bench -- <name> [options]`. Each benchmark prints its figures and
+ * ratios in one run; none passes or fails on a number.
+ */
+import { serverUrl, stopServer } from './support.js';
+
+const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]): Promise<void> }>> = {
+  append: () => import('./append.js'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name ? BENCHES[name] : undefined;
+if (!load) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N]`);
+  process.exit(2);
+}
+const server = await serverUrl();
+try {
+  await (await load()).run(server, args);
+} finally {
+  await stopServer();
+}

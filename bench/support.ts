@@ -1,0 +1,132 @@
+/**
+ * Shared pieces of the benchmarks: a PostgreSQL server (DATABASE_URL, or an
+ * embedded one), throw-away databases, a closed-loop load generator and
+ * latency percentiles. Benchmarks print figures; they never pass or fail.
+ */
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
+
+let embeddedStop: (() => Promise<void>) | undefined;
+
+export async function serverUrl(): Promise<string> {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  const pgServer = await startEmbeddedPostgres({ dataDir: '.data/bench-postgres', port: 54339 });
+  embeddedStop = pgServer.stop;
+  return pgServer.url;
+}
+
+export async function stopServer(): Promise<void> {
+  await embeddedStop?.();
+}
+
+/** Creates an empty database on the server and returns its URL and a dropper. */
+export async function benchDatabase(server: string, prefix = 'sw_bench'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: server });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface LoadResult {
+  readonly label: string;
+  readonly ok: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  /** Free-form extra columns. */
+  readonly extra: Record<string, string | number>;
+}
+
+/**
+ * Runs `op` in `concurrency` closed loops for `durationMs` (after a warm-up)
+ * and reports throughput and latency percentiles in milliseconds.
+ */
+export async function closedLoop(
+  label: string,
+  concurrency: number,
+  durationMs: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+  warmupMs = Math.min(1000, durationMs / 5),
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let errors = 0;
+  let measuring = false;
+  const warmEnd = Date.now() + warmupMs;
+  const end = warmEnd + durationMs;
+  let firstError: unknown;
+  const worker = async (w: number) => {
+    for (let i = 0; Date.now() < end; i++) {
+      const t0 = performance.now();
+      try {
+        await op(w, i);
+        if (measuring) {
+          latencies.push(performance.now() - t0);
+          ok++;
+        }
+      } catch (err) {
+        firstError ??= err;
+        if (measuring) errors++;
+      }
+    }
+  };
+  const started = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  const t0 = performance.now();
+  await started;
+  const seconds = (performance.now() - t0) / 1000;
+  if (errors > 0) console.warn(`  [${label}] ${errors} errors, first: ${String((firstError as Error)?.message ?? firstError)}`);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { label, ok, errors, seconds, perSecond: ok / seconds, p50: pct(50), p95: pct(95), p99: pct(99), extra: {} };
+}
+
+/** Prints results as an aligned table. */
+export function printTable(rows: readonly LoadResult[]): void {
+  const extraKeys = [...new Set(rows.flatMap((r) => Object.keys(r.extra)))];
+  const header = ['case', 'ok/s', 'p50 ms', 'p95 ms', 'p99 ms', 'ok', 'errors', ...extraKeys];
+  const body = rows.map((r) => [
+    r.label,
+    r.perSecond.toFixed(0),
+    r.p50.toFixed(2),
+    r.p95.toFixed(2),
+    r.p99.toFixed(2),
+    String(r.ok),
+    String(r.errors),
+    ...extraKeys.map((k) => String(r.extra[k] ?? '')),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  for (const b of body) console.log(line(b));
+}
+
+/** Committed transactions of one database so far (pg_stat_database; flushes stats first). */
+export async function committedTransactions(client: pg.ClientBase, database: string): Promise<number> {
+  await client.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await client.query('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = $1', [database]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+export function durationFromArgs(args: string[], fallbackMs: number): number {
+  const i = args.indexOf('--seconds');
+  const v = i >= 0 ? Number(args[i + 1]) : NaN;
+  return Number.isFinite(v) && v > 0 ? v * 1000 : fallbackMs;
+}
