@@ -33,6 +33,11 @@ export interface ShardConfig {
   readonly authTokens: string | undefined;
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
+  /**
+   * The breaker in front of PostgreSQL: STORE_CALL_TIMEOUT_MS (a slower call fails and counts; default 3000),
+   * STORE_BREAKER_RESET_MS (open → half-open after; default 1000).
+   */
+  readonly storeBreaker: { readonly callTimeoutMs: number; readonly resetTimeoutMs: number };
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
   readonly shutdownGraceMs: number;
   /**
@@ -49,7 +54,7 @@ export const SHARD_ENV = [
   'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
   'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
-  'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS',
+  'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS',
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -74,6 +79,10 @@ export function loadShardConfig(env: Env): ShardConfig {
     authTokens: r.optionalString('AUTH_TOKENS'),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    storeBreaker: {
+      callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS', 3000, 10, 600_000),
+      resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS', 1000, 10, 600_000),
+    },
     pipeline: {
       maxAttempts: r.int('RETRY_MAX_ATTEMPTS', d.maxAttempts, 1, 100),
       retryBaseMs: r.int('RETRY_BASE_MS', d.retryBaseMs, 0, 60_000),

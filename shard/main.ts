@@ -19,3 +19,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   console.log(`shard ${config.shardId} listening on ${shard.address}`);
   await runUntilSignal(() => shard.close());
 }
+
+// Run when executed directly (`node dist/shard/main.js`, or with tsx in tests).
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

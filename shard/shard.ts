@@ -17,6 +17,7 @@ import { OwnerCache } from '../src/pipeline/owner-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
 import { GroupCommitWriter, PgEventReader, migrate } from '../src/store/index.js';
+import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
 
@@ -48,7 +49,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   });
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
-  const reader = new PgEventReader(pool);
+  const pgReader = new PgEventReader(pool);
   const writer = new GroupCommitWriter({
     connectionString: config.databaseUrl,
     epoch: () => ownership.epoch(),
@@ -61,11 +62,20 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
+  const store = new StoreBreaker(writer, pgReader, {
+    callTimeoutMs: config.storeBreaker.callTimeoutMs,
+    resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
+    onStateChange: (state) => {
+      metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
+      logger.warn({ state }, 'event store circuit breaker changed state');
+    },
+  });
+  const reader = store.reader;
   const loader = new AggregateLoader(reader, cache, metrics);
   const deciders = deciderRegistry(modules);
   const authorizer = config.authTokens ? new TokenAuthorizer(parseGrants(config.authTokens)) : ALLOW_ALL;
   const pipeline = new CommandPipeline(
-    { deciders, reader, appender: writer, loader, authorizer, ownership, metrics, logger },
+    { deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger },
     config.pipeline,
   );
 
@@ -116,7 +126,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       });
       await pipeline.drain();
       await writer.close();
-      await reader.close();
+      await pgReader.close();
+      store.shutdown();
       await pool.end();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('shard stopped');

@@ -19,6 +19,7 @@ export class PipelineMetrics {
   readonly eventsSinceSnapshot: Histogram<'aggregate_type'>;
   readonly batchEntries: Histogram;
   readonly inFlight: Gauge;
+  readonly storeBreakerOpen: Gauge;
 
   constructor(readonly registry: Registry) {
     this.stageSeconds = new Histogram({
@@ -74,6 +75,11 @@ export class PipelineMetrics {
       name: 'shardwrite_group_commit_batch_entries',
       help: 'Entries per group-commit batch',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    });
+    this.storeBreakerOpen = new Gauge({
+      name: 'shardwrite_store_breaker_open',
+      help: '1 while the circuit breaker in front of PostgreSQL is open',
       registers: [registry],
     });
     this.inFlight = new Gauge({

@@ -1,0 +1,81 @@
+/**
+ * The circuit breaker between a shard and its PostgreSQL (opossum). When the
+ * database is down or stalls, commands fail fast with STORE_UNAVAILABLE
+ * instead of piling up; the breaker half-opens after `resetTimeoutMs` and
+ * closes by itself once a trial call succeeds. Domain outcomes — version
+ * conflicts, duplicates, fencing — say nothing about the database's health
+ * and never count as failures.
+ */
+import CircuitBreaker from 'opossum';
+import { StoreUnavailableError, isExpectedOutcome } from '../errors.js';
+import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, StoredEvent } from './types.js';
+
+export interface StoreBreakerOptions {
+  /** A call slower than this counts as a failure and is answered STORE_UNAVAILABLE; default 3000 ms. */
+  readonly callTimeoutMs?: number;
+  /** Failure percentage over the rolling window that opens the breaker; default 50. */
+  readonly errorThresholdPercentage?: number;
+  /** Calls in the window before the breaker may open; default 5. */
+  readonly volumeThreshold?: number;
+  /** How long the breaker stays open before a trial call; default 1000 ms. */
+  readonly resetTimeoutMs?: number;
+  /** Observes state changes (metrics, logs). */
+  readonly onStateChange?: (state: 'open' | 'halfOpen' | 'closed') => void;
+}
+
+type Call = () => Promise<unknown>;
+
+/** Wraps an Appender and an EventReader of the same database behind one breaker. */
+export class StoreBreaker {
+  private readonly breaker: CircuitBreaker<[Call], unknown>;
+  readonly appender: Appender;
+  readonly reader: EventReader;
+
+  constructor(appender: Appender, reader: EventReader, options: StoreBreakerOptions = {}) {
+    this.breaker = new CircuitBreaker((call: Call) => call(), {
+      timeout: options.callTimeoutMs ?? 3000,
+      errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+      volumeThreshold: options.volumeThreshold ?? 5,
+      resetTimeout: options.resetTimeoutMs ?? 1000,
+      rollingCountTimeout: 10_000,
+      rollingCountBuckets: 10,
+      errorFilter: (err: unknown) => isExpectedOutcome(err),
+    });
+    const notify = options.onStateChange;
+    if (notify) {
+      this.breaker.on('open', () => notify('open'));
+      this.breaker.on('halfOpen', () => notify('halfOpen'));
+      this.breaker.on('close', () => notify('closed'));
+    }
+    const guard = <T>(call: () => Promise<T>) => this.fire(call);
+    this.appender = {
+      append: (entry: AppendEntry) => guard<AppendResult>(() => appender.append(entry)),
+      close: () => appender.close(),
+    };
+    this.reader = {
+      readStream: (streamId: string, fromVersion?: number) => guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion)),
+      findCommands: (keys) => guard<CommandRecord[]>(() => reader.findCommands(keys)),
+      close: () => reader.close(),
+    };
+  }
+
+  get state(): 'open' | 'halfOpen' | 'closed' {
+    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'halfOpen' : 'closed';
+  }
+
+  /** Stops the breaker's timers. */
+  shutdown(): void {
+    this.breaker.shutdown();
+  }
+
+  private async fire<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return (await this.breaker.fire(call)) as T;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'EOPENBREAKER') throw new StoreUnavailableError('the event store is unavailable (circuit open)');
+      if (code === 'ETIMEDOUT') throw new StoreUnavailableError('the event store did not answer in time');
+      throw err;
+    }
+  }
+}
