@@ -6,6 +6,7 @@ import { serverUrl, stopServer } from './support.js';
 
 const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]): Promise<void> }>> = {
   append: () => import('./append.js'),
+  hot: () => import('./hot.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
