@@ -16,7 +16,6 @@ import {
   OverloadedError,
   ShardwriteError,
   StoreUnavailableError,
-  ValidationError,
   VersionConflictError,
   WrongShardError,
 } from '../errors.js';
@@ -140,6 +139,19 @@ export class CommandPipeline {
    * rejects with a `ShardwriteError` (or, for bugs, anything else: INTERNAL).
    */
   async execute(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
+    const end = this.deps.metrics.stageSeconds.startTimer({ stage: 'total' });
+    try {
+      const outcome = await this.run(spec, request, ctx);
+      end({ outcome: 'ok' });
+      return outcome;
+    } catch (err) {
+      end({ outcome: 'error' });
+      this.deps.metrics.rejections.inc({ reason: err instanceof ShardwriteError ? err.reason : 'INTERNAL' });
+      throw err;
+    }
+  }
+
+  private async run(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
     const { metrics } = this.deps;
     const routed = await metrics.time('validate', () => spec.toCommand(request));
     const decider = this.deps.deciders.get(routed.aggregateType);
@@ -160,7 +172,6 @@ export class CommandPipeline {
     let mailbox = this.mailboxes.get(streamId);
     // Refuse before doing any work, so memory stays bounded whatever callers do.
     if (this.inFlight >= this.options.maxInFlight || (mailbox && mailbox.queue.length >= this.options.maxQueuedPerStream)) {
-      this.deps.metrics.rejections.inc({ reason: 'OVERLOADED' });
       return Promise.reject(new OverloadedError(this.options.overloadRetryAfterMs));
     }
     if (!mailbox) {
@@ -193,12 +204,12 @@ export class CommandPipeline {
           reject(e);
         },
       });
-      if (!mailbox.running) void this.run(streamId, mailbox);
+      if (!mailbox.running) void this.work(streamId, mailbox);
     });
   }
 
   /** Works through a stream's mailbox until it is empty; never throws. */
-  private async run(streamId: string, mailbox: Mailbox): Promise<void> {
+  private async work(streamId: string, mailbox: Mailbox): Promise<void> {
     mailbox.running = true;
     try {
       while (mailbox.queue.length > 0) {
@@ -216,7 +227,7 @@ export class CommandPipeline {
     } finally {
       mailbox.running = false;
       if (mailbox.queue.length === 0) this.mailboxes.delete(streamId);
-      else void this.run(streamId, mailbox);
+      else void this.work(streamId, mailbox);
     }
   }
 
@@ -293,7 +304,6 @@ export class CommandPipeline {
     const now = this.now();
     return batch.filter((p) => {
       if (p.deadline === undefined || p.deadline > now) return true;
-      this.deps.metrics.rejections.inc({ reason: 'DEADLINE_EXCEEDED' });
       p.reject(new DeadlineExceededError('deadline passed while the command waited'));
       return false;
     });
@@ -388,8 +398,7 @@ export class CommandPipeline {
   ): Promise<void> {
     for (const d of decisions) {
       if (d.kind === 'failed') {
-        if (d.error instanceof ShardwriteError) this.deps.metrics.rejections.inc({ reason: d.error.reason });
-        else if (!(d.error instanceof ValidationError)) this.deps.logger.error({ err: d.error, streamId }, 'decider threw an unexpected error');
+        if (!(d.error instanceof ShardwriteError)) this.deps.logger.error({ err: d.error, streamId }, 'decider threw an unexpected error');
         d.p.reject(d.error);
       } else if (d.kind === 'append' && appended) {
         const events = d.events.map((e, i) => {

@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { deciderRegistry, modules, commandSpecs } from '../../src/domain/index.js';
+import {
+  ConcurrencyError,
+  DeadlineExceededError,
+  OverloadedError,
+  StoreUnavailableError,
+  VersionConflictError,
+  BusinessRuleError,
+} from '../../src/errors.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { PipelineMetrics } from '../../src/observability/metrics.js';
+import { ALLOW_ALL } from '../../src/pipeline/authorize.js';
+import { AggregateLoader } from '../../src/pipeline/loader.js';
+import { OwnerCache } from '../../src/pipeline/owner-cache.js';
+import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
+import { CommandPipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
+import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, StoredEvent } from '../../src/store/types.js';
+
+/**
+ * An in-memory event store with the same contract as the PostgreSQL one, so
+ * these tests exercise the pipeline's logic alone (the store has its own
+ * integration tests). `interfere` lets a test play "another writer".
+ */
+class MemoryStore implements Appender, EventReader {
+  readonly events = new Map<string, StoredEvent[]>();
+  readonly commands = new Map<string, CommandRecord>();
+  appends: AppendEntry[] = [];
+  position = 0n;
+  /** Called before each append; may append on its own (a concurrent writer) or throw. */
+  interfere: ((entry: AppendEntry) => void) | undefined;
+  gate: Promise<void> | undefined;
+
+  async append(entry: AppendEntry): Promise<AppendResult> {
+    await this.gate;
+    this.interfere?.(entry);
+    const stream = this.events.get(entry.streamId) ?? [];
+    if (stream.length !== entry.expectedVersion) throw new ConcurrencyError(entry.streamId, stream.length);
+    this.appends.push(entry);
+    const recordedAt = new Date();
+    const positions = entry.events.map((e, i) => {
+      this.position++;
+      stream.push({ streamId: entry.streamId, version: entry.expectedVersion + i + 1, ...e, position: this.position, recordedAt });
+      return this.position;
+    });
+    let v = entry.expectedVersion;
+    for (const c of entry.commands) {
+      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount });
+      v += c.eventCount;
+    }
+    this.events.set(entry.streamId, stream);
+    return { streamId: entry.streamId, version: stream.length, positions, recordedAt };
+  }
+
+  async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
+    return (this.events.get(streamId) ?? []).filter((e) => e.version >= fromVersion);
+  }
+
+  async findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]> {
+    return keys.map((k) => this.commands.get(`${k.streamId}/${k.commandId}`)).filter((r): r is CommandRecord => r !== undefined);
+  }
+
+  async close(): Promise<void> {}
+}
+
+const specs = commandSpecs(modules);
+const spec = (method: string) => specs.get(`shardwrite.v1.OrderService/${method}`)!;
+const addLine = (orderId: string, lineId: string, extra: object = {}) => ({ orderId, lineId, sku: 'S', quantity: 1, unitPriceCents: '10', ...extra });
+
+function setup(options: Partial<PipelineOptions> = {}) {
+  const store = new MemoryStore();
+  const metrics = new PipelineMetrics(new Registry());
+  const pipeline = new CommandPipeline(
+    {
+      deciders: deciderRegistry(modules),
+      reader: store,
+      appender: store,
+      loader: new AggregateLoader(store, new OwnerCache(), metrics),
+      authorizer: ALLOW_ALL,
+      ownership: SOLE_OWNER,
+      metrics,
+      logger: createLogger('test', 'silent'),
+    },
+    { retryBaseMs: 1, retryCapMs: 2, ...options },
+  );
+  return { store, pipeline, metrics };
+}
+
+describe('the command pipeline', () => {
+  it('decides commands queued for one stream together and appends them as one entry', async () => {
+    const { store, pipeline } = setup();
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    // The first command holds the stream's mailbox; the next five queue behind it.
+    const results = Array.from({ length: 6 }, (_, i) => pipeline.execute(spec('AddOrderLine'), addLine('o1', `l${i}`), {}));
+    await new Promise((r) => setTimeout(r, 10));
+    open();
+    const outcomes = await Promise.all(results);
+    expect(outcomes.map((o) => o.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(store.appends.map((a) => a.commands.length)).toEqual([1, 5]);
+  });
+
+  it('fails a rejected command in the middle of a mailbox batch alone', async () => {
+    const { store, pipeline } = setup();
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const first = pipeline.execute(spec('AddOrderLine'), addLine('o2', 'a'), {});
+    await new Promise((r) => setTimeout(r, 5));
+    const batch = [
+      pipeline.execute(spec('AddOrderLine'), addLine('o2', 'b'), {}),
+      pipeline.execute(spec('AddOrderLine'), addLine('o2', 'b'), {}), // duplicate line id
+      pipeline.execute(spec('AddOrderLine'), addLine('o2', 'c'), {}),
+    ].map((p) => p.then((o) => o.version, (e: unknown) => e));
+    open();
+    await first;
+    const [b, dup, c] = await Promise.all(batch);
+    expect(b).toBe(2);
+    expect(dup).toBeInstanceOf(BusinessRuleError);
+    expect(c).toBe(3);
+  });
+
+  it('reloads and decides again when another writer appended first, and converges', async () => {
+    const { store, pipeline, metrics } = setup();
+    await pipeline.execute(spec('AddOrderLine'), addLine('o3', 'a'), {});
+    let interfered = 0;
+    store.interfere = (entry) => {
+      if (interfered++ < 2) {
+        // Someone else appends a line behind the pipeline's back.
+        const stream = store.events.get(entry.streamId)!;
+        stream.push({ ...stream[0]!, version: stream.length + 1, data: { lineId: `x${interfered}`, sku: 'S', quantity: 1, unitPriceCents: 1, lineTotalCents: 1 } });
+      }
+    };
+    const out = await pipeline.execute(spec('AddOrderLine'), addLine('o3', 'b'), {});
+    expect(out.version).toBe(4);
+    expect(await metrics.conflicts.get()).toMatchObject({ values: [{ value: 2 }] });
+  });
+
+  it('gives up with VERSION_CONFLICT after the bounded number of attempts', async () => {
+    const { store, pipeline } = setup({ maxAttempts: 3 });
+    await pipeline.execute(spec('AddOrderLine'), addLine('o4', 'a'), {});
+    let attempts = 0;
+    store.interfere = (entry) => {
+      attempts++;
+      throw new ConcurrencyError(entry.streamId, 1);
+    };
+    await expect(pipeline.execute(spec('AddOrderLine'), addLine('o4', 'b'), {})).rejects.toBeInstanceOf(VersionConflictError);
+    expect(attempts).toBe(3);
+  });
+
+  it('does not retry a client expected_version mismatch', async () => {
+    const { store, pipeline } = setup();
+    await pipeline.execute(spec('AddOrderLine'), addLine('o5', 'a'), {});
+    const before = store.appends.length;
+    const err = await pipeline.execute(spec('AddOrderLine'), addLine('o5', 'b', { expectedVersion: '0' }), {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VersionConflictError);
+    expect((err as VersionConflictError).currentVersion).toBe(1);
+    expect(store.appends.length).toBe(before);
+  });
+
+  it('keeps the owner cache exact when an append fails with an unknown outcome', async () => {
+    const { store, pipeline } = setup();
+    await pipeline.execute(spec('AddOrderLine'), addLine('o6', 'a'), {});
+    store.interfere = () => {
+      throw new StoreUnavailableError('connection lost');
+    };
+    await expect(pipeline.execute(spec('AddOrderLine'), addLine('o6', 'b'), {})).rejects.toBeInstanceOf(StoreUnavailableError);
+    store.interfere = undefined;
+    // Had the cache kept the failed decision, line b would exist and this would be refused as a duplicate.
+    const out = await pipeline.execute(spec('AddOrderLine'), addLine('o6', 'b'), {});
+    expect(out.version).toBe(2);
+  });
+
+  it('does not execute a command whose deadline passed while it waited in the mailbox', async () => {
+    const { store, pipeline } = setup();
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const first = pipeline.execute(spec('AddOrderLine'), addLine('o7', 'a'), {});
+    await new Promise((r) => setTimeout(r, 5));
+    const late = pipeline.execute(spec('AddOrderLine'), addLine('o7', 'b'), { deadline: Date.now() + 20 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 40));
+    open();
+    await first;
+    expect(await late).toBeInstanceOf(DeadlineExceededError);
+    expect(store.events.get('order-lines-o7')).toHaveLength(1);
+  });
+
+  it('refuses commands beyond the per-stream and per-shard bounds before doing any work', async () => {
+    const { store, pipeline } = setup({ maxQueuedPerStream: 2, maxInFlight: 5 });
+    store.gate = new Promise(() => {});
+    const settled: unknown[] = [];
+    for (let i = 0; i < 4; i++) void pipeline.execute(spec('AddOrderLine'), addLine('o8', `l${i}`), {}).catch((e: unknown) => settled.push(e));
+    await new Promise((r) => setTimeout(r, 5));
+    // One in the writer, two queued, the fourth refused.
+    expect(settled).toHaveLength(1);
+    expect(settled[0]).toBeInstanceOf(OverloadedError);
+    for (let i = 0; i < 4; i++) void pipeline.execute(spec('AddOrderLine'), addLine(`o9-${i}`, 'l'), {}).catch((e: unknown) => settled.push(e));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pipeline.pending).toBe(5);
+    expect(settled.filter((e) => e instanceof OverloadedError)).toHaveLength(3);
+  });
+});
