@@ -4,7 +4,8 @@
  *
  * 1. `fence` locks the shard_fence row FOR SHARE (a concurrent fence bump waits
  *    for this batch, and this batch sees a bump that committed first); no entry
- *    is admitted when the fence is above the writer's epoch ($1).
+ *    is admitted when the fence is above the writer's epoch ($1). (LIMIT 1 only
+ *    tells the planner it is one row, which keeps its estimates sane.)
  * 2. `duplicates` finds entries with a command id already in command_results
  *    for their stream; they are not admitted.
  * 3. `advanced` / `created` move each admitted stream from its expected version
@@ -28,7 +29,7 @@
  */
 export const APPEND_BATCH_SQL = `
 WITH fence AS (
-  SELECT epoch FROM shard_fence WHERE id FOR SHARE
+  SELECT epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
 ), entries AS (
   SELECT *
   FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[])

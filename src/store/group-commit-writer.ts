@@ -466,8 +466,9 @@ export class GroupCommitWriter implements Appender {
 
   #unavailable(client: pg.Client, batch: readonly Queued[], err: unknown): void {
     this.#stats.unavailableBatches++;
-    this.#discard(client);
     const code = errorCode(err);
+    // A server-side timeout leaves the session usable; anything else may have broken it.
+    if (code !== '57014' && code !== '55P03') this.#discard(client);
     this.#logger?.warn({ err, code }, 'event store unavailable during an append');
     this.#rejectAll(
       batch,
@@ -499,7 +500,13 @@ export class GroupCommitWriter implements Appender {
     });
     try {
       await client.connect();
-      await client.query(`SET synchronous_commit = on; SET statement_timeout = ${this.#statementTimeoutMs}`);
+      // plan_cache_mode: a generic plan guesses 10 rows per unnest and joins the
+      // batch's CTEs in quadratic nested loops; a custom plan sees the array
+      // lengths. jit: compiling this statement costs far more than running it.
+      await client.query(
+        'SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan; SET jit = off; ' +
+          `SET statement_timeout = ${this.#statementTimeoutMs}`,
+      );
     } catch (err) {
       client.end().catch(() => {});
       throw err;

@@ -516,4 +516,10 @@ describe('GroupCommitWriter', () => {
     expect(await versions(s)).toEqual([]);
     expect(writer.stats.batches).toBe(0);
   });
+
+  it('refuses invalid options at construction, listing every problem', () => {
+    expect(
+      () => new GroupCommitWriter({ connectionString: '', epoch: () => 0, maxBatchEntries: 0, statementTimeoutMs: 1.5 }),
+    ).toThrow(/connectionString is required.*maxBatchEntries.*statementTimeoutMs/);
+  });
 });

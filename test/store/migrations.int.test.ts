@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { bumpFence, migrate, MIGRATIONS } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
