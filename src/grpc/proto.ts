@@ -10,8 +10,9 @@ import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ProtoGrpcType as OrdersGrpc } from '../generated/orders.js';
 import type { ProtoGrpcType as EventsGrpc } from '../generated/events.js';
+import type { ProtoGrpcType as StreamGrpc } from '../generated/command_stream.js';
 
-export type ProtoGrpcType = OrdersGrpc & EventsGrpc;
+export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc;
 
 /** The `proto/` folder, found from this file both in `src/` (tsx) and in `dist/src/` (built). */
 export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
@@ -20,6 +21,7 @@ export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
 export const PROTO_FILES = [
   'shardwrite/v1/orders.proto',
   'shardwrite/v1/events.proto',
+  'shardwrite/v1/command_stream.proto',
 ] as const;
 
 /**

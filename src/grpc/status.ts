@@ -77,9 +77,15 @@ export function isUnexpected(err: unknown): boolean {
   return toRpcStatus(err).code === grpc.status.INTERNAL;
 }
 
-/** The `google.rpc.Status` message, as protobufjs encodes it (for streamed outcomes too). */
-export function encodeStatus(status: RpcStatus): Uint8Array {
-  const details: { type_url: string; value: Uint8Array }[] = [];
+/** The `google.rpc.Status` message as plain data (a streamed outcome's `error`). */
+export interface StatusMessage {
+  code: number;
+  message: string;
+  details: { type_url: string; value: Buffer }[];
+}
+
+export function toStatusMessage(status: RpcStatus): StatusMessage {
+  const details: StatusMessage['details'] = [];
   if (status.reason) {
     details.push(pack(ErrorInfoType, { reason: status.reason, domain: ERROR_DOMAIN, metadata: status.metadata ?? {} }));
   }
@@ -90,16 +96,23 @@ export function encodeStatus(status: RpcStatus): Uint8Array {
   if (status.violations?.length) {
     details.push(pack(BadRequestType, { fieldViolations: status.violations }));
   }
-  return StatusType.encode(StatusType.fromObject({ code: status.code, message: status.message, details })).finish();
+  return { code: status.code, message: status.message, details };
+}
+
+/** The serialized `google.rpc.Status`, as sent in `grpc-status-details-bin`. */
+export function encodeStatus(status: RpcStatus): Uint8Array {
+  return StatusType.encode(StatusType.fromObject(toStatusMessage(status))).finish();
 }
 
 /** Parses `grpc-status-details-bin` (used by clients, the router and tests). */
 export function decodeStatus(bytes: Uint8Array): RpcStatus {
-  const msg = StatusType.toObject(StatusType.decode(bytes), { longs: Number, defaults: true }) as {
-    code: number;
-    message: string;
-    details: { type_url: string; value: Uint8Array }[];
-  };
+  return fromStatusMessage(
+    StatusType.toObject(StatusType.decode(bytes), { longs: Number, defaults: true }) as StatusMessage,
+  );
+}
+
+/** Reads a `google.rpc.Status` message (e.g. a streamed outcome's `error`) into an RpcStatus. */
+export function fromStatusMessage(msg: { code: number; message: string; details: { type_url: string; value: Uint8Array }[] }): RpcStatus {
   const out: RpcStatus = { code: msg.code, message: msg.message };
   for (const any of msg.details) {
     const url = any.type_url;
@@ -135,6 +148,7 @@ export function statusOf(err: grpc.ServiceError): RpcStatus {
   return { code: err.code, message: err.details };
 }
 
-function pack(type: protobuf.Type, value: object): { type_url: string; value: Uint8Array } {
-  return { type_url: TYPE_URL + type.fullName.slice(1), value: type.encode(type.fromObject(value)).finish() };
+function pack(type: protobuf.Type, value: object): { type_url: string; value: Buffer } {
+  const bytes = type.encode(type.fromObject(value)).finish();
+  return { type_url: TYPE_URL + type.fullName.slice(1), value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }

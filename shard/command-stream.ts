@@ -1,0 +1,131 @@
+/**
+ * CommandStreamService on the shard: pipelined commands over one
+ * bidirectional stream. Each command runs through the same pipeline as a
+ * unary call and gets exactly one outcome; commands of one aggregate keep
+ * their order (they enter its mailbox in arrival order). Memory is bounded:
+ * at most `maxInFlight` commands per stream are executing (beyond that a
+ * command is answered OVERLOADED at once), and reading stops while the
+ * caller is not reading its outcomes, so HTTP/2 flow control slows it down.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import type { CommandSpec, DomainModule } from '../src/domain/module.js';
+import { OverloadedError, ValidationError } from '../src/errors.js';
+import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
+import { toWireResult } from '../src/grpc/wire.js';
+import type { Logger } from '../src/observability/logger.js';
+import type { PipelineMetrics } from '../src/observability/metrics.js';
+import type { CommandPipeline } from '../src/pipeline/pipeline.js';
+import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
+import type { StreamedOutcome } from '../src/generated/shardwrite/v1/StreamedOutcome.js';
+import { callContext } from './grpc-services.js';
+
+export interface CommandStreamDeps {
+  readonly definition: PackageDefinition;
+  readonly modules: readonly DomainModule[];
+  readonly pipeline: CommandPipeline;
+  readonly metrics: PipelineMetrics;
+  readonly logger: Logger;
+  /** Commands executing at once per stream; default 1024. */
+  readonly maxInFlight: number;
+  /** Retry hint for OVERLOADED outcomes. */
+  readonly overloadRetryAfterMs: number;
+}
+
+type Duplex = grpc.ServerDuplexStream<StreamedCommand__Output, StreamedOutcome>;
+
+export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): void {
+  const service = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
+  const specs = specsByOneofField(deps.definition, deps.modules);
+  server.addService(service, { Execute: (call: Duplex) => execute(call, deps, specs) });
+}
+
+/**
+ * Maps each field of `StreamedCommand`'s `command` oneof (`placeOrder`, …)
+ * to the CommandSpec of the RPC that takes the same request message, so a
+ * new command needs only its proto field here.
+ */
+function specsByOneofField(definition: PackageDefinition, modules: readonly DomainModule[]): Map<string, CommandSpec> {
+  const byRequestType = new Map<string, CommandSpec>();
+  for (const m of modules) {
+    const service = definition[m.service] as ServiceDefinition;
+    for (const spec of m.commands) {
+      const method = service[spec.method];
+      const type = (method?.requestType as { type?: { name?: string } } | undefined)?.type?.name;
+      if (type) byRequestType.set(type, spec);
+    }
+  }
+  const streamed = definition['shardwrite.v1.StreamedCommand'] as { type: { field: { name: string; typeName: string; oneofIndex?: number }[] } };
+  const out = new Map<string, CommandSpec>();
+  for (const f of streamed.type.field) {
+    const spec = byRequestType.get(f.typeName.split('.').pop() ?? '');
+    if (spec) out.set(f.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), spec);
+  }
+  return out;
+}
+
+function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, CommandSpec>): void {
+  const streamCtx = callContext(call);
+  let inFlight = 0;
+  let ended = false;
+  let waitingForDrain = false;
+
+  const send = (outcome: StreamedOutcome) => {
+    if (call.cancelled || call.destroyed) return;
+    if (!call.write(outcome) && !waitingForDrain) {
+      // The caller is not reading: stop reading its commands until it does.
+      waitingForDrain = true;
+      call.pause();
+      call.once('drain', () => {
+        waitingForDrain = false;
+        call.resume();
+      });
+    }
+  };
+  const fail = (requestId: string, err: unknown, method: string) => {
+    const status = toRpcStatus(err);
+    if (isUnexpected(err)) deps.logger.error({ err, method }, 'streamed command failed unexpectedly');
+    deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
+    send({ requestId, error: toStatusMessage(status) });
+  };
+  const finishIfDone = () => {
+    if (ended && inFlight === 0 && !call.destroyed) call.end();
+  };
+
+  call.on('data', (msg: StreamedCommand__Output) => {
+    const requestId = msg.requestId;
+    const field = msg.command;
+    const spec = field === undefined ? undefined : specs.get(field);
+    if (!spec || !field) {
+      fail(requestId, new ValidationError([{ field: 'command', description: 'must hold one of the order commands' }]), 'Stream');
+      return;
+    }
+    if (inFlight >= deps.maxInFlight) {
+      fail(requestId, new OverloadedError(deps.overloadRetryAfterMs, 'too many commands in flight on this stream'), spec.method);
+      return;
+    }
+    inFlight++;
+    const own = msg.timeoutMs > 0 ? Date.now() + msg.timeoutMs : undefined;
+    const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
+    let result: Promise<unknown>;
+    try {
+      result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline }).then((outcome) => {
+        deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
+        send({ requestId, result: toWireResult(outcome) });
+      });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result
+      .catch((err: unknown) => fail(requestId, err, spec.method))
+      .finally(() => {
+        inFlight--;
+        finishIfDone();
+      });
+  });
+  call.on('end', () => {
+    ended = true;
+    finishIfDone();
+  });
+  call.on('error', (err) => deps.logger.debug({ err }, 'command stream closed by the caller'));
+}

@@ -1,0 +1,182 @@
+/**
+ * A small typed client for TypeScript callers: every order command as a
+ * promise, all sent over one shared CommandStreamService stream (pipelined:
+ * many commands in flight, no per-call overhead).
+ *
+ * ```ts
+ * const client = createClient('127.0.0.1:50051');
+ * const result = await client.placeOrder({ orderId: 'o1', commandId: 'c1', ... });
+ * client.close();
+ * ```
+ *
+ * When the stream breaks, every command still waiting is rejected with
+ * `ConnectionLostError` (it may or may not have been applied: retry it with
+ * the same `commandId` and the retry reports `duplicate` if it was), and the
+ * next command opens a new stream over the (reconnecting) channel.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadApi } from '../grpc/proto.js';
+import { fromStatusMessage, statusOf, type RpcStatus } from '../grpc/status.js';
+import type { CommandStreamServiceClient } from '../generated/shardwrite/v1/CommandStreamService.js';
+import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand.js';
+import type { StreamedOutcome__Output } from '../generated/shardwrite/v1/StreamedOutcome.js';
+import type { CommandResult__Output } from '../generated/shardwrite/v1/CommandResult.js';
+import type { PlaceOrderRequest } from '../generated/shardwrite/v1/PlaceOrderRequest.js';
+import type { UpdateShippingAddressRequest } from '../generated/shardwrite/v1/UpdateShippingAddressRequest.js';
+import type { ShipOrderRequest } from '../generated/shardwrite/v1/ShipOrderRequest.js';
+import type { CancelOrderRequest } from '../generated/shardwrite/v1/CancelOrderRequest.js';
+import type { AddOrderLineRequest } from '../generated/shardwrite/v1/AddOrderLineRequest.js';
+import type { RemoveOrderLineRequest } from '../generated/shardwrite/v1/RemoveOrderLineRequest.js';
+import type { AuthorizePaymentRequest } from '../generated/shardwrite/v1/AuthorizePaymentRequest.js';
+import type { CapturePaymentRequest } from '../generated/shardwrite/v1/CapturePaymentRequest.js';
+
+export type CommandResult = CommandResult__Output;
+export type { RpcStatus };
+
+/** The service refused the command; `status` has the gRPC code and ErrorInfo reason. */
+export class CommandFailedError extends Error {
+  constructor(readonly status: RpcStatus) {
+    super(`${grpc.status[status.code] ?? status.code}: ${status.message}`);
+    this.name = 'CommandFailedError';
+  }
+  get code(): grpc.status {
+    return this.status.code;
+  }
+  get reason(): string | undefined {
+    return this.status.reason;
+  }
+}
+
+/** The stream broke while the command was in flight: its outcome is unknown. */
+export class ConnectionLostError extends Error {
+  constructor(readonly cause: RpcStatus) {
+    super(
+      `the command stream closed before the outcome arrived (${grpc.status[cause.code] ?? cause.code}: ${cause.message}); ` +
+        'the command may or may not have been applied — retry it with the same commandId',
+    );
+    this.name = 'ConnectionLostError';
+  }
+}
+
+export interface CommandOptions {
+  /** Per-command deadline in milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface ClientOptions {
+  /** Metadata sent when each stream opens (e.g. `authorization`). */
+  metadata?: Record<string, string>;
+  /** Commands waiting for an outcome before new ones are refused locally; default 10,000. */
+  maxPending?: number;
+  credentials?: grpc.ChannelCredentials;
+}
+
+export interface ShardwriteClient {
+  placeOrder(request: PlaceOrderRequest, options?: CommandOptions): Promise<CommandResult>;
+  updateShippingAddress(request: UpdateShippingAddressRequest, options?: CommandOptions): Promise<CommandResult>;
+  shipOrder(request: ShipOrderRequest, options?: CommandOptions): Promise<CommandResult>;
+  cancelOrder(request: CancelOrderRequest, options?: CommandOptions): Promise<CommandResult>;
+  addOrderLine(request: AddOrderLineRequest, options?: CommandOptions): Promise<CommandResult>;
+  removeOrderLine(request: RemoveOrderLineRequest, options?: CommandOptions): Promise<CommandResult>;
+  authorizePayment(request: AuthorizePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
+  capturePayment(request: CapturePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
+  /** Commands sent and not yet answered. */
+  readonly pending: number;
+  /** Ends the stream (after pending outcomes arrive) and closes the channel. */
+  close(): void;
+}
+
+interface Waiter {
+  resolve: (r: CommandResult) => void;
+  reject: (e: Error) => void;
+}
+
+/** One open stream and the commands sent on it that still wait for an outcome. */
+interface OpenStream {
+  readonly call: grpc.ClientDuplexStream<StreamedCommand, StreamedOutcome__Output>;
+  readonly owned: Map<string, Waiter>;
+}
+
+export function createClient(address: string, options: ClientOptions = {}): ShardwriteClient {
+  const api = loadApi();
+  const stub: CommandStreamServiceClient = new api.shardwrite.v1.CommandStreamService(
+    address,
+    options.credentials ?? grpc.credentials.createInsecure(),
+  );
+  const maxPending = options.maxPending ?? 10_000;
+  const waiting = new Map<string, Waiter>();
+  let stream: OpenStream | undefined;
+  let nextId = 0;
+  let closed = false;
+
+  const open = (): OpenStream => {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
+    const call = stub.execute(md);
+    const owned = new Map<string, Waiter>();
+    const s: OpenStream = { call, owned };
+    call.on('data', (o: StreamedOutcome__Output) => {
+      const w = waiting.get(o.requestId);
+      if (!w) return;
+      waiting.delete(o.requestId);
+      owned.delete(o.requestId);
+      if (o.result) w.resolve(o.result);
+      else w.reject(new CommandFailedError(o.error ? fromStatusMessage(o.error) : { code: grpc.status.UNKNOWN, message: 'empty outcome' }));
+    });
+    const lost = (status: RpcStatus) => {
+      if (stream === s) stream = undefined;
+      for (const [id, w] of owned) {
+        waiting.delete(id);
+        w.reject(new ConnectionLostError(status));
+      }
+      owned.clear();
+    };
+    call.on('error', (err: grpc.ServiceError) => lost(statusOf(err)));
+    call.on('end', () => lost({ code: grpc.status.UNAVAILABLE, message: 'the service ended the stream' }));
+    return s;
+  };
+
+  const send = (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}): Promise<CommandResult> => {
+    if (closed) return Promise.reject(new Error('the client is closed'));
+    if (waiting.size >= maxPending) {
+      return Promise.reject(new CommandFailedError({ code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${maxPending} commands pending in this client`, reason: 'OVERLOADED' }));
+    }
+    const s = (stream ??= open());
+    const requestId = String(++nextId);
+    return new Promise<CommandResult>((resolve, reject) => {
+      const w = { resolve, reject };
+      waiting.set(requestId, w);
+      s.owned.set(requestId, w);
+      s.call.write({ requestId, [field]: request, timeoutMs: opts.timeoutMs ?? 0 });
+    });
+  };
+
+  return {
+    placeOrder: (r, o) => send('placeOrder', r, o),
+    updateShippingAddress: (r, o) => send('updateShippingAddress', r, o),
+    shipOrder: (r, o) => send('shipOrder', r, o),
+    cancelOrder: (r, o) => send('cancelOrder', r, o),
+    addOrderLine: (r, o) => send('addOrderLine', r, o),
+    removeOrderLine: (r, o) => send('removeOrderLine', r, o),
+    authorizePayment: (r, o) => send('authorizePayment', r, o),
+    capturePayment: (r, o) => send('capturePayment', r, o),
+    get pending() {
+      return waiting.size;
+    },
+    close() {
+      closed = true;
+      const s = stream;
+      if (!s) {
+        stub.close();
+        return;
+      }
+      s.call.end();
+      const done = () => stub.close();
+      if (waiting.size === 0) done();
+      else {
+        s.call.once('end', done);
+        s.call.once('error', done);
+      }
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// Original file: proto/shardwrite/v1/command_stream.proto
+
+import type { PlaceOrderRequest as _shardwrite_v1_PlaceOrderRequest, PlaceOrderRequest__Output as _shardwrite_v1_PlaceOrderRequest__Output } from '../../shardwrite/v1/PlaceOrderRequest.js';
+import type { UpdateShippingAddressRequest as _shardwrite_v1_UpdateShippingAddressRequest, UpdateShippingAddressRequest__Output as _shardwrite_v1_UpdateShippingAddressRequest__Output } from '../../shardwrite/v1/UpdateShippingAddressRequest.js';
+import type { ShipOrderRequest as _shardwrite_v1_ShipOrderRequest, ShipOrderRequest__Output as _shardwrite_v1_ShipOrderRequest__Output } from '../../shardwrite/v1/ShipOrderRequest.js';
+import type { CancelOrderRequest as _shardwrite_v1_CancelOrderRequest, CancelOrderRequest__Output as _shardwrite_v1_CancelOrderRequest__Output } from '../../shardwrite/v1/CancelOrderRequest.js';
+import type { AddOrderLineRequest as _shardwrite_v1_AddOrderLineRequest, AddOrderLineRequest__Output as _shardwrite_v1_AddOrderLineRequest__Output } from '../../shardwrite/v1/AddOrderLineRequest.js';
+import type { RemoveOrderLineRequest as _shardwrite_v1_RemoveOrderLineRequest, RemoveOrderLineRequest__Output as _shardwrite_v1_RemoveOrderLineRequest__Output } from '../../shardwrite/v1/RemoveOrderLineRequest.js';
+import type { AuthorizePaymentRequest as _shardwrite_v1_AuthorizePaymentRequest, AuthorizePaymentRequest__Output as _shardwrite_v1_AuthorizePaymentRequest__Output } from '../../shardwrite/v1/AuthorizePaymentRequest.js';
+import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, CapturePaymentRequest__Output as _shardwrite_v1_CapturePaymentRequest__Output } from '../../shardwrite/v1/CapturePaymentRequest.js';
+
+export interface StreamedCommand {
+  /**
+   * Chosen by the caller; echoed in the outcome. Unique among the caller's
+   * commands in flight on this stream.
+   */
+  'requestId'?: (string);
+  'placeOrder'?: (_shardwrite_v1_PlaceOrderRequest | null);
+  'updateShippingAddress'?: (_shardwrite_v1_UpdateShippingAddressRequest | null);
+  'shipOrder'?: (_shardwrite_v1_ShipOrderRequest | null);
+  'cancelOrder'?: (_shardwrite_v1_CancelOrderRequest | null);
+  'addOrderLine'?: (_shardwrite_v1_AddOrderLineRequest | null);
+  'removeOrderLine'?: (_shardwrite_v1_RemoveOrderLineRequest | null);
+  'authorizePayment'?: (_shardwrite_v1_AuthorizePaymentRequest | null);
+  'capturePayment'?: (_shardwrite_v1_CapturePaymentRequest | null);
+  /**
+   * Optional per-command deadline, in milliseconds from when the service
+   * receives the command (0 = only the stream's own deadline applies).
+   */
+  'timeoutMs'?: (number);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment";
+}
+
+export interface StreamedCommand__Output {
+  /**
+   * Chosen by the caller; echoed in the outcome. Unique among the caller's
+   * commands in flight on this stream.
+   */
+  'requestId': (string);
+  'placeOrder'?: (_shardwrite_v1_PlaceOrderRequest__Output | null);
+  'updateShippingAddress'?: (_shardwrite_v1_UpdateShippingAddressRequest__Output | null);
+  'shipOrder'?: (_shardwrite_v1_ShipOrderRequest__Output | null);
+  'cancelOrder'?: (_shardwrite_v1_CancelOrderRequest__Output | null);
+  'addOrderLine'?: (_shardwrite_v1_AddOrderLineRequest__Output | null);
+  'removeOrderLine'?: (_shardwrite_v1_RemoveOrderLineRequest__Output | null);
+  'authorizePayment'?: (_shardwrite_v1_AuthorizePaymentRequest__Output | null);
+  'capturePayment'?: (_shardwrite_v1_CapturePaymentRequest__Output | null);
+  /**
+   * Optional per-command deadline, in milliseconds from when the service
+   * receives the command (0 = only the stream's own deadline applies).
+   */
+  'timeoutMs': (number);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment";
+}
