@@ -6,13 +6,14 @@ import { serverUrl, stopServer } from './support.js';
 
 const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]): Promise<void> }>> = {
   append: () => import('./append.js'),
+  rehydrate: () => import('./rehydrate.js'),
   hot: () => import('./hot.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
 const load = name ? BENCHES[name] : undefined;
 if (!load) {
-  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N]`);
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N]`);
   process.exit(2);
 }
 const server = await serverUrl();

@@ -17,6 +17,11 @@ export class PipelineMetrics {
   readonly loads: Counter<'tier'>;
   readonly replayedEvents: Histogram;
   readonly eventsSinceSnapshot: Histogram<'aggregate_type'>;
+  readonly loadSeconds: Histogram<'tier'>;
+  readonly snapshotsSkipped: Counter<'tier' | 'reason'>;
+  readonly snapshotWrites: Counter<'outcome'>;
+  readonly snapshotCacheOps: Counter<'op' | 'outcome'>;
+  readonly snapshotCacheBreaker: Gauge;
   readonly batchEntries: Histogram;
   readonly inFlight: Gauge;
   readonly storeBreakerOpen: Gauge;
@@ -54,7 +59,7 @@ export class PipelineMetrics {
     });
     this.loads = new Counter({
       name: 'shardwrite_loads_total',
-      help: 'Aggregate loads by the tier that served them (memory, redis, snapshot, replay)',
+      help: 'Aggregate loads by the tier that served them (memory, redis snapshot, postgres snapshot = "snapshot", full replay = "replay")',
       labelNames: ['tier'],
       registers: [registry],
     });
@@ -69,6 +74,38 @@ export class PipelineMetrics {
       help: 'Events after the latest snapshot at load time (alert when p95 > 500)',
       labelNames: ['aggregate_type'],
       buckets: [0, 10, 50, 100, 250, 500, 1000, 5000, 10000],
+      registers: [registry],
+    });
+    this.loadSeconds = new Histogram({
+      name: 'shardwrite_load_duration_seconds',
+      help: 'Aggregate load time by the tier that served it',
+      labelNames: ['tier'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    });
+    this.snapshotsSkipped = new Counter({
+      name: 'shardwrite_snapshots_skipped_total',
+      help:
+        'Snapshots found but not used, by tier (redis, postgres) and reason: schema (another state schema), ' +
+        'foreign (not of this stream history), stale (redis older than postgres), error (unreadable)',
+      labelNames: ['tier', 'reason'],
+      registers: [registry],
+    });
+    this.snapshotWrites = new Counter({
+      name: 'shardwrite_snapshot_writes_total',
+      help: 'PostgreSQL snapshot writes by outcome: written, kept (a newer one was stored), failed, dropped (queue full)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.snapshotCacheOps = new Counter({
+      name: 'shardwrite_snapshot_cache_ops_total',
+      help: 'Redis snapshot cache operations (get, put) by outcome: hit, miss, written, kept, error, timeout, open (breaker)',
+      labelNames: ['op', 'outcome'],
+      registers: [registry],
+    });
+    this.snapshotCacheBreaker = new Gauge({
+      name: 'shardwrite_snapshot_cache_breaker_state',
+      help: 'Redis snapshot cache breaker: 0 closed, 1 half-open, 2 open (the cache is bypassed)',
       registers: [registry],
     });
     this.batchEntries = new Histogram({
@@ -87,6 +124,19 @@ export class PipelineMetrics {
       help: 'Commands accepted and not yet answered',
       registers: [registry],
     });
+  }
+
+  /** Times the synchronous `fn` as `stage`; the outcome label is `ok` or `error`. */
+  timeSync<T>(stage: Stage, fn: () => T): T {
+    const end = this.stageSeconds.startTimer({ stage });
+    try {
+      const value = fn();
+      end({ outcome: 'ok' });
+      return value;
+    } catch (err) {
+      end({ outcome: 'error' });
+      throw err;
+    }
   }
 
   /** Times `fn` as `stage`; the outcome label is `ok` or `error`. */

@@ -1,13 +1,25 @@
 /**
- * Rehydrates aggregates: owner cache first, then the stored events (upcast to
- * the current schema). Snapshot tiers plug in here, never in the pipeline.
+ * Rehydrates aggregates, cheapest tier first: the owner cache (no I/O), then
+ * a Redis snapshot, then one PostgreSQL round trip that returns a newer
+ * PostgreSQL snapshot (if any) and the events after the best of the two,
+ * upcast to the current schema. A snapshot of another state schema, or a
+ * cached one that is not of this stream's history, is skipped and counted
+ * (invariant I8). Snapshot tiers plug in here, never in the pipeline.
  */
 import type { AnyDecider } from '../domain/decider.js';
 import { upcast } from '../domain/upcast.js';
-import type { EventReader, StoredEvent } from '../store/types.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { EventReader, SnapshotCache, SnapshotStore, StoredEvent, StoredSnapshot } from '../store/types.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import { MAX_TRACKED_COMMAND_IDS, type CachedAggregate, type CommandVersions, type OwnerCache } from './owner-cache.js';
+import type { Snapshotter } from './snapshotter.js';
 
+/**
+ * The tier that served a load: `memory` (owner cache), `redis` (a Redis
+ * snapshot plus the events after it), `snapshot` (a PostgreSQL snapshot plus
+ * the events after it), `replay` (every event of the stream).
+ */
 export type LoadTier = 'memory' | 'redis' | 'snapshot' | 'replay';
 
 export interface LoadedAggregate extends CachedAggregate {
@@ -16,37 +28,131 @@ export interface LoadedAggregate extends CachedAggregate {
   readonly replayed: number;
 }
 
+/** The snapshot tiers of an `AggregateLoader`; without `snapshots` every cold load is a full replay. */
+export interface AggregateLoaderOptions {
+  readonly snapshots?: SnapshotStore;
+  /** Read before PostgreSQL; requires `snapshots`. */
+  readonly snapshotCache?: SnapshotCache;
+  /** Told about every load that was not served from memory (snapshot policy, cache fill). */
+  readonly snapshotter?: Snapshotter;
+  readonly logger?: Logger;
+}
+
+interface Start {
+  readonly tier: Exclude<LoadTier, 'memory'>;
+  readonly state: unknown;
+  readonly version: number;
+}
+
 export class AggregateLoader {
   constructor(
     private readonly reader: EventReader,
     private readonly cache: OwnerCache,
     private readonly metrics?: PipelineMetrics,
+    private readonly options: AggregateLoaderOptions = {},
   ) {}
 
+  /**
+   * The stream's current state and version. `commandIds` is complete only
+   * after a full replay (or from memory); otherwise `undefined`.
+   *
+   * @throws StoreUnavailableError when PostgreSQL cannot be read (Redis
+   *   failures never surface); Error for a stream that cannot be decoded
+   *   (a gap, an event schema with no upcaster).
+   */
   async load(streamId: string, decider: AnyDecider): Promise<LoadedAggregate> {
     const cached = this.cache.get(streamId);
     if (cached) {
       this.metrics?.loads.inc({ tier: 'memory' });
       return { ...cached, tier: 'memory', replayed: 0 };
     }
-    const events = await this.reader.readStream(streamId, 1);
-    const loaded = replay(decider, decider.initialState(), 0, new Map(), events);
-    this.metrics?.loads.inc({ tier: 'replay' });
-    this.metrics?.replayedEvents.observe(events.length);
-    this.metrics?.eventsSinceSnapshot.observe({ aggregate_type: decider.aggregateType }, events.length);
-    const value = { ...loaded, tier: 'replay' as const, replayed: events.length };
+    const started = performance.now();
+    const { start, events, fromStore } = await this.readTiers(streamId, decider);
+    const commandIds = start.version === 0 ? new Map<string, CommandVersions>() : undefined;
+    const loaded = replay(decider, start.state, start.version, commandIds, events);
+    const value: LoadedAggregate = { ...loaded, snapshotVersion: start.version, tier: start.tier, replayed: events.length };
     this.cache.set(streamId, value);
+
+    const elapsedMs = performance.now() - started;
+    const m = this.metrics;
+    m?.loads.inc({ tier: start.tier });
+    m?.loadSeconds.observe({ tier: start.tier }, elapsedMs / 1000);
+    m?.replayedEvents.observe(events.length);
+    m?.eventsSinceSnapshot.observe({ aggregate_type: decider.aggregateType }, events.length);
+    const snapshotter = this.options.snapshotter;
+    if (snapshotter) {
+      if (fromStore) snapshotter.fillCache(fromStore);
+      snapshotter.afterLoad(streamId, decider, { version: value.version, state: value.state, replayed: events.length, elapsedMs });
+    }
     return value;
   }
 
-  /** The stream's state after a successful append by this process. */
+  /** The stream's state after a successful append by this process (keeps the entry's snapshot record). */
   remember(streamId: string, value: CachedAggregate): void {
-    this.cache.set(streamId, value);
+    const snapshotVersion = value.snapshotVersion ?? this.cache.peek(streamId)?.snapshotVersion;
+    this.cache.set(streamId, snapshotVersion === undefined ? value : { ...value, snapshotVersion });
   }
 
   /** Forgets the stream: its stored state is uncertain or owned elsewhere. */
   forget(streamId: string): void {
     this.cache.delete(streamId);
+  }
+
+  /**
+   * Picks the starting point and reads the events after it. `fromStore` is
+   * the PostgreSQL snapshot used when the Redis tier did not have it (for
+   * the snapshotter to copy it there).
+   */
+  private async readTiers(
+    streamId: string,
+    decider: AnyDecider,
+  ): Promise<{ start: Start; events: StoredEvent[]; fromStore?: StoredSnapshot }> {
+    const initial: Start = { tier: 'replay', state: decider.initialState(), version: 0 };
+    const { snapshots, snapshotCache } = this.options;
+    if (!snapshots) return { start: initial, events: await this.reader.readStream(streamId, 1) };
+
+    const schemaVersion = decider.stateSchemaVersion;
+    let fromCache = snapshotCache ? await snapshotCache.get(streamId) : undefined;
+    if (fromCache && fromCache.aggregateType !== decider.aggregateType) {
+      this.skipped('redis', 'foreign');
+      fromCache = undefined;
+    } else if (fromCache && fromCache.schemaVersion !== schemaVersion) {
+      this.skipped('redis', 'schema');
+      fromCache = undefined;
+    }
+
+    let read;
+    try {
+      read = await snapshots.load(streamId, {
+        schemaVersion,
+        cached: fromCache && { version: fromCache.version, position: fromCache.position },
+      });
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      // The events are the truth and the snapshot table only a cache: read them alone.
+      this.skipped('postgres', 'error');
+      this.options.logger?.warn({ err, streamId }, 'reading snapshots failed; replaying the stream');
+      return { start: initial, events: await this.reader.readStream(streamId, 1) };
+    }
+
+    if (fromCache && !read.cachedAccepted) {
+      this.skipped('redis', 'foreign');
+      fromCache = undefined;
+    }
+    const stored = read.snapshot;
+    if (stored && stored.schemaVersion === schemaVersion) {
+      // Newer than anything Redis had: a stale Redis entry never wins.
+      if (fromCache) this.skipped('redis', 'stale');
+      const start: Start = { tier: 'snapshot', state: stored.state, version: stored.version };
+      return { start, events: read.events, fromStore: snapshotCache ? { ...stored, aggregateType: decider.aggregateType } : undefined };
+    }
+    if (stored) this.skipped('postgres', 'schema');
+    if (fromCache) return { start: { tier: 'redis', state: fromCache.state, version: fromCache.version }, events: read.events };
+    return { start: initial, events: read.events };
+  }
+
+  private skipped(tier: 'redis' | 'postgres', reason: 'schema' | 'foreign' | 'stale' | 'error'): void {
+    this.metrics?.snapshotsSkipped.inc({ tier, reason });
   }
 
   /** Upcasts stored events for readers (ReadStream, duplicate results). */

@@ -20,6 +20,12 @@ export interface CachedAggregate {
    * means "ask the store".
    */
   readonly commandIds: ReadonlyMap<string, CommandVersions> | undefined;
+  /**
+   * The version of the latest snapshot taken (or scheduled) of the stream, 0
+   * when it has none; the snapshot policy counts events from here.
+   * `undefined` when unknown.
+   */
+  readonly snapshotVersion?: number;
 }
 
 export interface OwnerCacheOptions {
@@ -69,6 +75,22 @@ export class OwnerCache {
       this.slots.delete(key);
       this.bytes -= slot.bytes;
     }
+  }
+
+  /** The entry without marking it used (for bookkeeping that is not a load). */
+  peek(streamId: string): CachedAggregate | undefined {
+    return this.slots.get(streamId)?.value;
+  }
+
+  /**
+   * Records that a snapshot at `version` was taken of the entry's stream, when
+   * the entry is at least that new and knows of no newer snapshot. Leaves
+   * recency and size alone.
+   */
+  markSnapshot(streamId: string, version: number): void {
+    const slot = this.slots.get(streamId);
+    if (!slot || slot.value.version < version || (slot.value.snapshotVersion ?? -1) >= version) return;
+    slot.value = { ...slot.value, snapshotVersion: version };
   }
 
   delete(streamId: string): void {

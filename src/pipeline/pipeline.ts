@@ -141,7 +141,7 @@ export class CommandPipeline {
   async execute(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
     const end = this.deps.metrics.stageSeconds.startTimer({ stage: 'total' });
     try {
-      const outcome = await this.run(spec, request, ctx);
+      const outcome = await this.admit(spec, request, ctx);
       end({ outcome: 'ok' });
       return outcome;
     } catch (err) {
@@ -151,13 +151,17 @@ export class CommandPipeline {
     }
   }
 
-  private async run(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
+  /**
+   * The stages before the mailbox run synchronously, so commands for one
+   * stream enter its mailbox in exactly the order they arrived.
+   */
+  private admit(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
     const { metrics } = this.deps;
-    const routed = await metrics.time('validate', () => spec.toCommand(request));
+    const routed = metrics.timeSync('validate', () => spec.toCommand(request));
     const decider = this.deps.deciders.get(routed.aggregateType);
     if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
-    await metrics.time('authorize', () => this.deps.authorizer.authorize(ctx.authorization, routed.aggregateType));
-    await metrics.time('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
+    metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.authorization, routed.aggregateType));
+    metrics.timeSync('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
     if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
     return this.enqueue(decider, routed, ctx);
   }
@@ -172,7 +176,7 @@ export class CommandPipeline {
     let mailbox = this.mailboxes.get(streamId);
     // Refuse before doing any work, so memory stays bounded whatever callers do.
     if (this.inFlight >= this.options.maxInFlight || (mailbox && mailbox.queue.length >= this.options.maxQueuedPerStream)) {
-      return Promise.reject(new OverloadedError(this.options.overloadRetryAfterMs));
+      throw new OverloadedError(this.options.overloadRetryAfterMs);
     }
     if (!mailbox) {
       mailbox = { decider, queue: [], running: false };

@@ -8,9 +8,17 @@ export type {
   EventMetadata,
   EventReader,
   NewEvent,
+  Snapshot,
+  SnapshotCache,
+  SnapshotLoad,
+  SnapshotLoadRequest,
+  SnapshotSaveResult,
+  SnapshotStore,
   StoredEvent,
+  StoredSnapshot,
 } from './types.js';
 export { GroupCommitWriter, type GroupCommitStats, type GroupCommitWriterOptions, type StoreLogger } from './group-commit-writer.js';
 export { PgEventReader, type PgEventReaderOptions } from './pg-event-reader.js';
+export { PgSnapshotStore, type PgSnapshotStoreOptions } from './pg-snapshot-store.js';
 export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, type Migration, type Queryable } from './migrations.js';
 export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';

@@ -71,6 +71,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'snapshot state keeps its JSON text',
+    // jsonb reorders object keys; a state decoded from it could iterate its
+    // records in another order than the replayed state did (invariant I8).
+    sql: `ALTER TABLE snapshots ALTER COLUMN state TYPE json USING state::json;`,
+  },
 ];
 
 /** Anything with node-postgres' `query` (a Pool, a Client, a PoolClient). */

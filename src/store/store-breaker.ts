@@ -8,7 +8,7 @@
  */
 import CircuitBreaker from 'opossum';
 import { StoreUnavailableError, isExpectedOutcome } from '../errors.js';
-import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, StoredEvent } from './types.js';
+import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, SnapshotStore, StoredEvent } from './types.js';
 
 export interface StoreBreakerOptions {
   /** A call slower than this counts as a failure and is answered STORE_UNAVAILABLE; default 3000 ms. */
@@ -61,6 +61,19 @@ export class StoreBreaker {
 
   get state(): 'open' | 'halfOpen' | 'closed' {
     return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'halfOpen' : 'closed';
+  }
+
+  /**
+   * `store` with its reads behind this breaker: a load is on the command's
+   * critical path like `readStream`. Its writes are not guarded, since a
+   * failed snapshot write is only logged and must not open the breaker.
+   */
+  guardSnapshots(store: SnapshotStore): SnapshotStore {
+    return {
+      load: (streamId, request) => this.fire(() => store.load(streamId, request)),
+      save: (snapshot) => store.save(snapshot),
+      close: () => store.close(),
+    };
   }
 
   /** Stops the breaker's timers. */

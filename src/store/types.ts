@@ -92,3 +92,88 @@ export interface EventReader {
   findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]>;
   close(): Promise<void>;
 }
+
+/** An aggregate's state at one stream version, as the decider's current state schema shapes it. */
+export interface Snapshot {
+  readonly streamId: string;
+  readonly aggregateType: string;
+  /** The stream version the state reflects: events 1..version applied. */
+  readonly version: number;
+  /** The decider's `stateSchemaVersion` when the state was taken (invariant I8). */
+  readonly schemaVersion: number;
+  /** Plain JSON. */
+  readonly state: unknown;
+}
+
+/**
+ * A snapshot as a store or cache hands it back. `position` is the store
+ * position of the event at `version`: it ties the snapshot to one history of
+ * the stream, so a cached copy from another database (a reset shard, the old
+ * owner of a moved stream) is never taken for this one.
+ */
+export interface StoredSnapshot extends Snapshot {
+  readonly position: bigint;
+}
+
+/** What `SnapshotStore.save` did. */
+export interface SnapshotSaveResult {
+  /** False when the store already held a snapshot at least as new (it was kept). */
+  readonly written: boolean;
+  /** Position of the event at the snapshot's version. */
+  readonly position: bigint;
+}
+
+/** Asks `SnapshotStore.load` for a rehydration starting point. */
+export interface SnapshotLoadRequest {
+  /** The state schema the caller can decode; snapshots of another schema are reported, never used. */
+  readonly schemaVersion: number;
+  /**
+   * A snapshot the caller already holds (from a cache). It is used as the
+   * starting point only when the event at its version has its position; the
+   * store's snapshot is returned instead when it is newer.
+   */
+  readonly cached?: { readonly version: number; readonly position: bigint };
+}
+
+/** The answer of `SnapshotStore.load`: everything read in one round trip, from one MVCC snapshot. */
+export interface SnapshotLoad {
+  /** Whether `request.cached` belongs to this stream's history (false when none was given). */
+  readonly cachedAccepted: boolean;
+  /**
+   * The stored snapshot when it is newer than the accepted cached one
+   * (of any schema: `state` is `undefined` when `schemaVersion` differs from
+   * the request's, and `events` then start after the cached one or at 1).
+   */
+  readonly snapshot: StoredSnapshot | undefined;
+  /** The stream's events after the best usable starting point, in version order. */
+  readonly events: StoredEvent[];
+}
+
+/**
+ * PostgreSQL-side snapshots, one per stream: only a cache of the events
+ * (invariant I8), so deleting any of them changes no outcome.
+ */
+export interface SnapshotStore {
+  /**
+   * Upserts the stream's snapshot unless the stored one is newer (a higher
+   * version, or the same version in a higher schema). Rejects with
+   * `StoreUnavailableError` when the database is unreachable and with `Error`
+   * when the stream has no event at `snapshot.version`.
+   */
+  save(snapshot: Snapshot): Promise<SnapshotSaveResult>;
+  /** The best starting point for rehydrating `streamId` and the events after it; see `SnapshotLoad`. */
+  load(streamId: string, request: SnapshotLoadRequest): Promise<SnapshotLoad>;
+  close(): Promise<void>;
+}
+
+/**
+ * A fast, lossy copy of the latest snapshots (Redis). It fails open: `get`
+ * resolves `undefined` and `put` resolves `false` on any failure, never
+ * rejecting, so the cache can only cost latency.
+ */
+export interface SnapshotCache {
+  get(streamId: string): Promise<StoredSnapshot | undefined>;
+  /** Stores `snapshot` unless the cache holds a newer one; resolves whether it was written. */
+  put(snapshot: StoredSnapshot): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { OwnerCache, type CachedAggregate } from '../../src/pipeline/owner-cache.js';
+
+const entry = (version: number, state: unknown = { v: version }): CachedAggregate => ({ version, state, commandIds: undefined });
+
+describe('OwnerCache', () => {
+  it('evicts the least recently used entry beyond its entry bound', () => {
+    const cache = new OwnerCache({ maxEntries: 2 });
+    cache.set('a', entry(1));
+    cache.set('b', entry(1));
+    cache.get('a');
+    cache.set('c', entry(1));
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')?.version).toBe(1);
+    expect(cache.get('c')?.version).toBe(1);
+    expect(cache.size).toBe(2);
+  });
+
+  it('evicts beyond its byte bound and refuses a single entry larger than the bound', () => {
+    const cache = new OwnerCache({ maxBytes: 4_000 });
+    const big = { blob: 'x'.repeat(900) }; // about 1.9 kB each
+    cache.set('a', entry(1, big));
+    cache.set('b', entry(1, big));
+    cache.set('c', entry(1, big));
+    expect(cache.approximateBytes).toBeLessThanOrEqual(4_000);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('c')).toBeDefined();
+    cache.set('huge', entry(1, { blob: 'x'.repeat(5_000) }));
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.get('c')).toBeDefined();
+  });
+
+  it('holds nothing when sized to zero entries', () => {
+    const cache = new OwnerCache({ maxEntries: 0 });
+    cache.set('a', entry(1));
+    expect(cache.get('a')).toBeUndefined();
+  });
+
+  it('records a snapshot only on an entry at least that new, and never moves the record back', () => {
+    const cache = new OwnerCache();
+    cache.set('a', entry(10));
+    cache.markSnapshot('a', 12);
+    expect(cache.peek('a')?.snapshotVersion).toBeUndefined();
+    cache.markSnapshot('a', 8);
+    cache.markSnapshot('a', 5);
+    expect(cache.peek('a')?.snapshotVersion).toBe(8);
+    cache.markSnapshot('missing', 1);
+    expect(cache.peek('missing')).toBeUndefined();
+  });
+
+  it('keeps its byte count exact across replace and delete', () => {
+    const cache = new OwnerCache();
+    cache.set('a', entry(1, { s: 'abc' }));
+    const one = cache.approximateBytes;
+    cache.set('a', entry(2, { s: 'abc' }));
+    expect(cache.approximateBytes).toBe(one);
+    cache.delete('a');
+    expect(cache.approximateBytes).toBe(0);
+    cache.set('b', entry(1));
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.approximateBytes).toBe(0);
+  });
+});
