@@ -1,0 +1,166 @@
+/**
+ * docker-compose.yml checked offline: against the Compose specification's
+ * schema, and against what the code reads — the router and shard services get
+ * only variables their config module reads, with values it accepts, wired to
+ * the databases, Redis and ports that exist in the file.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { composeSchemaValidator, interpolate, readComposeYaml, serviceEnv, type ComposeService } from './support/compose.js';
+import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './support/roles.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
+/** With no variables set: every `${…}` must have a working default. */
+const unresolved: string[] = [];
+const compose = interpolate(raw, {}, unresolved);
+const services = compose.services;
+
+function roleOf(s: ComposeService): Role | undefined {
+  const cmd = Array.isArray(s.command) ? s.command : s.command?.split(/\s+/);
+  return isRole(cmd?.[0]) ? cmd[0] : undefined;
+}
+
+const ours = Object.entries(services)
+  .map(([name, s]) => ({ name, service: s, role: roleOf(s) }))
+  .filter((x): x is { name: string; service: ComposeService; role: Role } => x.role !== undefined);
+
+function settingsOf(name: string): RoleSettings {
+  const x = ours.find((o) => o.name === name)!;
+  return ROLES[x.role].load(serviceEnv(x.service));
+}
+
+/** Seconds of a Compose duration (`30s`, `1m30s`). */
+function seconds(d: string): number {
+  let total = 0;
+  for (const [, n, unit] of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h'];
+  return total;
+}
+
+function dependsOn(s: ComposeService): Record<string, string> {
+  const d = s.depends_on ?? {};
+  return Array.isArray(d) ? Object.fromEntries(d.map((n) => [n, 'service_started'])) : Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.condition]));
+}
+
+describe('docker-compose.yml', () => {
+  it('is valid against the Compose specification schema', () => {
+    const validate = composeSchemaValidator(join(ROOT, 'test/deploy/schemas'));
+    expect(validate(compose)).toEqual([]);
+    // The validator does catch mistakes.
+    expect(validate({ services: { a: { image: 'x', depends_on: { b: { condition: 'service_ready' } } } } })).not.toEqual([]);
+  });
+
+  it('runs with no variables set: every interpolation has a default', () => {
+    expect(unresolved).toEqual([]);
+  });
+
+  it('runs a router, three shards, one PostgreSQL per shard and Redis, from official images', () => {
+    expect(ours.filter((o) => o.role === 'router').map((o) => o.name)).toEqual(['router']);
+    expect(ours.filter((o) => o.role === 'shard').map((o) => o.name)).toEqual(['shard-0', 'shard-1', 'shard-2']);
+    for (const k of [0, 1, 2]) expect(services[`postgres-${k}`]?.image).toMatch(/^postgres:\d+/);
+    expect(services.redis?.image).toMatch(/^redis:\d/);
+  });
+
+  it('builds the router and shards from this repository\'s Dockerfile and runs the role given as the argument', () => {
+    for (const { service, role } of ours) {
+      const build = typeof service.build === 'string' ? { context: service.build } : service.build;
+      expect(build?.context).toBe('.');
+      expect(existsSync(join(ROOT, build!.context!, (build as { dockerfile?: string }).dockerfile ?? 'Dockerfile'))).toBe(true);
+      expect(service.entrypoint, "keeps the image's ENTRYPOINT").toBeUndefined();
+      expect(service.command).toEqual([role]);
+      expect(service.image).toBe(ours[0]!.service.image);
+    }
+  });
+
+  it('gives the router and shards only variables their config module reads, with values it accepts', () => {
+    for (const { name, service, role } of ours) {
+      const env = serviceEnv(service);
+      for (const key of Object.keys(env)) expect(ROLES[role].env, `${name}: ${key}`).toContain(key);
+      const s = ROLES[role].load(env);
+      expect(hostOf(s.grpcAddress), `${name} listens on every interface of its container`).toBe('0.0.0.0');
+      expect(s.metricsAddress && hostOf(s.metricsAddress)).toBe('0.0.0.0');
+      if (role === 'shard') expect(s.shardId).toBe(name);
+    }
+  });
+
+  it('connects shard n to postgres-n with the credentials and database that PostgreSQL creates', () => {
+    const dbs = new Set<string>();
+    for (const { name } of ours.filter((o) => o.role === 'shard')) {
+      const s = settingsOf(name);
+      const url = new URL(s.databaseUrl!);
+      expect(url.hostname).toBe(name.replace('shard-', 'postgres-'));
+      dbs.add(url.hostname);
+      const pg = serviceEnv(services[url.hostname]!);
+      expect(decodeURIComponent(url.username)).toBe(pg.POSTGRES_USER);
+      expect(decodeURIComponent(url.password)).toBe(pg.POSTGRES_PASSWORD);
+      expect(url.pathname).toBe(`/${pg.POSTGRES_DB}`);
+      expect(Number(url.port)).toBe(5432);
+    }
+    expect(dbs.size).toBe(3);
+  });
+
+  it('puts the ring database on postgres-0, created there by the init script, and gives everyone the same ring', () => {
+    const urls = new Set(ours.map((o) => settingsOf(o.name).ringDatabaseUrl));
+    expect(urls.size).toBe(1);
+    const ring = new URL([...urls][0]!);
+    expect(ring.hostname).toBe('postgres-0');
+    expect(ring.pathname).toBe('/shardwrite_ring');
+    const pg0 = services['postgres-0']!;
+    // The script creates the database on the instance whose host name ends in -0.
+    expect(pg0.hostname).toBe('postgres-0');
+    const mount = (pg0.volumes ?? []).find((v) => typeof v === 'string' && v.includes('/docker-entrypoint-initdb.d/')) as string;
+    expect(mount).toBeDefined();
+    expect(existsSync(join(ROOT, mount.split(':')[0]!))).toBe(true);
+    const pg = serviceEnv(pg0);
+    expect(decodeURIComponent(ring.username)).toBe(pg.POSTGRES_USER);
+    expect(decodeURIComponent(ring.password)).toBe(pg.POSTGRES_PASSWORD);
+    const bootstraps = new Set(ours.map((o) => JSON.stringify(settingsOf(o.name).ringBootstrap)));
+    expect(bootstraps.size).toBe(1);
+    // Each shard at its service name and the port it listens on.
+    const expected = ours
+      .filter((o) => o.role === 'shard')
+      .map((o) => ({ id: o.name, address: `${o.name}:${portOf(settingsOf(o.name).grpcAddress)}` }));
+    expect(settingsOf('router').ringBootstrap).toEqual(expected);
+  });
+
+  it('starts each process only once the databases and Redis it uses are healthy', () => {
+    const healthy = (name: string) => expect(services[name]?.healthcheck, `${name} has a health check`).toBeDefined();
+    for (const { name, role } of ours) {
+      const deps = dependsOn(services[name]!);
+      const s = settingsOf(name);
+      const needs = [new URL(s.ringDatabaseUrl!).hostname];
+      if (role === 'shard') needs.push(new URL(s.databaseUrl!).hostname, new URL(s.redisUrl!).hostname);
+      for (const n of needs) {
+        expect(deps[n], `${name} waits for ${n}`).toBe('service_healthy');
+        healthy(n);
+      }
+      if (role === 'router') for (const shard of ours.filter((o) => o.role === 'shard')) expect(deps[shard.name]).toBeDefined();
+    }
+    // "Healthy" means the real server is up: over TCP, not the socket of the init-time server.
+    for (const k of [0, 1, 2]) expect(JSON.stringify(services[`postgres-${k}`]!.healthcheck!.test)).toContain('127.0.0.1');
+  });
+
+  it('keeps each PostgreSQL\'s data in a named volume of its own', () => {
+    const volumes = [0, 1, 2].map((k) => (services[`postgres-${k}`]!.volumes as string[]).find((v) => v.endsWith(':/var/lib/postgresql/data'))!.split(':')[0]!);
+    expect(new Set(volumes).size).toBe(3);
+    for (const v of volumes) expect(Object.keys(compose.volumes ?? {})).toContain(v);
+  });
+
+  it('publishes the router on 50051, the port it listens on, and nothing else', () => {
+    const router = services.router!;
+    const grpc = portOf(settingsOf('router').grpcAddress);
+    expect(router.ports).toEqual([`127.0.0.1:50051:${grpc}`]);
+    for (const { name } of ours.filter((o) => o.role === 'shard')) expect(services[name]!.ports).toBeUndefined();
+  });
+
+  it('runs the router and shards read-only, without capabilities, and stops them after their drain', () => {
+    for (const { name, service } of ours) {
+      expect(service.read_only, name).toBe(true);
+      expect(service.cap_drop).toEqual(['ALL']);
+      expect(service.security_opt).toContain('no-new-privileges:true');
+      expect(seconds(service.stop_grace_period!) * 1000 - settingsOf(name).shutdownGraceMs, `${name}: time to flush after the drain`).toBeGreaterThanOrEqual(5000);
+    }
+  });
+});
