@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
-import { OverloadedError, ValidationError } from '../src/errors.js';
+import { OverloadedError, ShardUnavailableError, ValidationError } from '../src/errors.js';
 import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
 import { toWireResult } from '../src/grpc/wire.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -34,10 +34,43 @@ export interface CommandStreamDeps {
 
 type Duplex = grpc.ServerDuplexStream<StreamedCommand__Output, StreamedOutcome>;
 
-export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): void {
+/** Lets the shard's shutdown stop the open streams gracefully. */
+export interface CommandStreams {
+  /**
+   * From now on, commands arriving on open streams are answered UNAVAILABLE
+   * (SHARD_UNAVAILABLE); each stream ends once its in-flight commands have
+   * their outcomes, so the server's shutdown is not held by idle streams.
+   */
+  drain(): void;
+}
+
+interface StreamState {
+  draining: boolean;
+  finishIfDone(): void;
+}
+
+export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): CommandStreams {
   const service = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
   const specs = specsByOneofField(deps.definition, deps.modules);
-  server.addService(service, { Execute: (call: Duplex) => execute(call, deps, specs) });
+  const open = new Set<StreamState>();
+  let draining = false;
+  server.addService(service, {
+    Execute: (call: Duplex) => {
+      const state: StreamState = { draining, finishIfDone: () => {} };
+      open.add(state);
+      call.once('close', () => open.delete(state));
+      execute(call, deps, specs, state);
+    },
+  });
+  return {
+    drain() {
+      draining = true;
+      for (const state of open) {
+        state.draining = true;
+        state.finishIfDone();
+      }
+    },
+  };
 }
 
 /**
@@ -64,7 +97,7 @@ function specsByOneofField(definition: PackageDefinition, modules: readonly Doma
   return out;
 }
 
-function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, CommandSpec>): void {
+function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, CommandSpec>, state: StreamState): void {
   const streamCtx = callContext(call);
   let inFlight = 0;
   let ended = false;
@@ -88,14 +121,23 @@ function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, Comma
     deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
     send({ requestId, error: toStatusMessage(status) });
   };
+  let finished = false;
   const finishIfDone = () => {
-    if (ended && inFlight === 0 && !call.destroyed) call.end();
+    if ((ended || state.draining) && inFlight === 0 && !call.destroyed && !finished) {
+      finished = true;
+      call.end();
+    }
   };
+  state.finishIfDone = finishIfDone;
 
   call.on('data', (msg: StreamedCommand__Output) => {
     const requestId = msg.requestId;
     const field = msg.command;
     const spec = field === undefined ? undefined : specs.get(field);
+    if (state.draining || finished) {
+      fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), spec?.method ?? 'Stream');
+      return;
+    }
     if (!spec || !field) {
       fail(requestId, new ValidationError([{ field: 'command', description: 'must hold one of the order commands' }]), 'Stream');
       return;

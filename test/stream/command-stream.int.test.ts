@@ -116,4 +116,26 @@ describe('CommandStreamService on a shard', () => {
     await again.stop();
     await db3.drop();
   });
+
+  it('drains on SIGTERM: open streams get their outcomes, refuse new commands, and do not hold the shutdown', async () => {
+    const db4 = await createTestDatabase();
+    const proc = await startShardProcess({ DATABASE_URL: db4.url, SHUTDOWN_GRACE_MS: '10000' });
+    const client = createClient(proc.address);
+    await client.placeOrder(placeOrder('drain-0') as never);
+    const before = Array.from({ length: 100 }, (_, i) => client.addOrderLine(line(`drain-${i}`, 0)).then(() => 'OK', (e: unknown) => e));
+    const t0 = Date.now();
+    proc.signal('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await client.addOrderLine(line('drain-late', 0)).then(() => 'OK', (e: unknown) => e);
+    const code = await proc.exited;
+    const outcomes = await Promise.all(before);
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    for (const o of outcomes) expect(o === 'OK' || o instanceof ConnectionLostError || (o as CommandFailedError).code === grpc.status.UNAVAILABLE).toBe(true);
+    // A command sent after the signal is refused (or its stream is gone), never applied silently.
+    expect(after).not.toBe('OK');
+    expect(after instanceof ConnectionLostError || (after as CommandFailedError).code === grpc.status.UNAVAILABLE).toBe(true);
+    client.close();
+    await db4.drop();
+  });
 });
