@@ -52,19 +52,20 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const url = new URL(server.url);
   url.pathname = '/app';
   const postmaster = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  const signal = (sig: 'SIGSTOP' | 'SIGCONT') => {
+    for (const pid of [postmaster, ...childrenOf(postmaster)]) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // Already gone.
+      }
+    }
+  };
   return {
     url: url.toString(),
-    signal(sig) {
-      for (const pid of [postmaster, ...childrenOf(postmaster)]) {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          // Already gone.
-        }
-      }
-    },
+    signal,
     async stop() {
-      this.signal('SIGCONT');
+      signal('SIGCONT');
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
