@@ -1,15 +1,88 @@
 /**
- * `npm start`: runs the service on this machine with no other software — an
- * embedded PostgreSQL (data kept in .data/) unless DATABASE_URL is set.
+ * `npm start`: a whole cluster on this machine with no other software — a
+ * router on 127.0.0.1:50051 in front of N shards (default 3; `SHARDS=N` or
+ * `--shards N`), each shard a process of its own on its own embedded
+ * PostgreSQL (data in `.data/pg-shard-K`), and the ring in database
+ * `shardwrite_ring` on shard-0's server. With DATABASE_URL set, that server
+ * holds every database instead (`shardwrite_shard_K`, `shardwrite_ring`).
+ *
+ * Layout: shard-K listens on 127.0.0.1:(50061+K) with metrics on
+ * 127.0.0.1:(9466+K), its PostgreSQL on 54330+K; the router's metrics are on
+ * 127.0.0.1:9465. Process logs go to `.data/logs/`. The cluster is recorded
+ * in `.data/cluster.json` (read by `shardwrite ring show`).
+ *
+ * Ctrl-C stops the router first (it drains), then the shards, then the
+ * PostgreSQL servers. So that Ctrl-C reaches only this script and not every
+ * process at once, the script re-runs itself as a supervisor in a process
+ * group of its own and forwards the signal to it.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
-import { loadShardConfig } from '../shard/config.js';
-import { startShard } from '../shard/shard.js';
-import { runUntilSignal } from '../src/process.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
+import { PgRingStore, type RingDocument, type RingShard } from '../src/ring/index.js';
 
-const DATA_DIR = process.env.SHARDWRITE_DATA_DIR ?? '.data/postgres';
-const PG_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 54320);
+const DATA_DIR = '.data';
+const LOG_DIR = `${DATA_DIR}/logs`;
+const CLUSTER_FILE = `${DATA_DIR}/cluster.json`;
+const ROUTER_ADDRESS = '127.0.0.1:50051';
+const ROUTER_METRICS = '127.0.0.1:9465';
+const SHARD_PORT_BASE = 50061;
+const SHARD_METRICS_PORT_BASE = 9466;
+const PG_PORT_BASE = 54330;
+const RING_DATABASE = 'shardwrite_ring';
+/** How long a stopping process may take before it is killed (its own grace period is 10 s). */
+const STOP_TIMEOUT_MS = 15_000;
+const SUPERVISED = 'SHARDWRITE_START_SUPERVISED';
+
+interface ShardPlan {
+  readonly index: number;
+  readonly id: string;
+  readonly address: string;
+}
+
+interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stopping: boolean;
+}
+
+/** The package root (holds bin/shardwrite.js), from `scripts/` under tsx or `dist/scripts/` when built. */
+function packageRoot(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(resolve(dir, 'bin/shardwrite.js'))) return dir;
+    if (dirname(dir) === dir) throw new Error('bin/shardwrite.js not found above this script');
+  }
+}
+
+function shardCount(): number {
+  const i = process.argv.indexOf('--shards');
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.SHARDS;
+  if (raw === undefined || raw === '') return 3;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 32) throw new Error(`the shard count must be 1..32 (got "${raw}")`);
+  return n;
+}
+
+/** Runs this script again as the supervisor, in its own process group, and relays Ctrl-C to it. */
+function runSupervisor(): void {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [SUPERVISED]: '1' },
+  });
+  const relay = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  process.on('SIGINT', relay);
+  process.on('SIGTERM', relay);
+  process.on('SIGHUP', relay);
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
 
 async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: serverUrl });
@@ -17,6 +90,9 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name}"`);
+  } catch (err) {
+    // Another starter created it between our check and our CREATE.
+    if ((err as { code?: unknown }).code !== '42P04') throw err;
   } finally {
     await client.end();
   }
@@ -25,25 +101,172 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
   return url.toString();
 }
 
-async function main(): Promise<void> {
-  let serverUrl = process.env.DATABASE_URL;
-  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
-  if (!serverUrl) {
-    console.log(`starting embedded PostgreSQL (data in ${DATA_DIR}) …`);
-    embedded = await startEmbeddedPostgres({ dataDir: DATA_DIR, port: PG_PORT });
-    serverUrl = embedded.url;
-  }
-  const databaseUrl = await ensureDatabase(serverUrl, 'shardwrite_shard_0');
-  const config = loadShardConfig({ ...process.env, DATABASE_URL: databaseUrl });
-  const shard = await startShard(config);
-  console.log(`shardwrite listening on ${shard.address} (metrics: http://${shard.metricsAddress ?? 'off'}/metrics)`);
-  await runUntilSignal(async () => {
-    await shard.close();
-    await embedded?.stop();
+/** Spawns `shardwrite <kind>` with `env`, logging to `.data/logs/<name>.log`; resolves with its address once it listens. */
+function startChild(root: string, name: string, kind: 'shard' | 'router', env: NodeJS.ProcessEnv, children: Child[]): Promise<string> {
+  const log: WriteStream = createWriteStream(resolve(LOG_DIR, `${name}.log`), { flags: 'a' });
+  const proc = spawn(process.execPath, [resolve(root, 'bin/shardwrite.js'), kind], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: Child = {
+    name,
+    process: proc,
+    stopping: false,
+    exited: new Promise((done) => proc.on('exit', (code) => done(code))),
+  };
+  children.push(child);
+  proc.stderr.pipe(log, { end: false });
+  return new Promise((ready, fail) => {
+    let listening = false;
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      log.write(line + '\n');
+      const m = /listening on (\S+)/.exec(line);
+      if (m && !listening && !line.startsWith('{')) {
+        listening = true;
+        ready(m[1]!);
+      }
+    });
+    void child.exited.then((code) => {
+      log.end();
+      if (!listening) fail(new Error(`${name} exited with code ${code} before listening; see ${LOG_DIR}/${name}.log`));
+      else if (!child.stopping) console.error(`${name} exited unexpectedly (code ${code}); see ${LOG_DIR}/${name}.log`);
+    });
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.stopping = true;
+  child.process.kill('SIGTERM');
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+/** The shards to run: the ring's when one exists (its ids must be shard-K), else `count` new ones. */
+function planShards(ring: RingDocument | undefined, count: number): ShardPlan[] {
+  if (!ring) {
+    return Array.from({ length: count }, (_, k) => ({ index: k, id: `shard-${k}`, address: `127.0.0.1:${SHARD_PORT_BASE + k}` }));
+  }
+  return ring.shards.map((s: RingShard) => {
+    const m = /^shard-(\d+)$/.exec(s.id);
+    if (!m) throw new Error(`the ring has shard "${s.id}", which npm start does not know how to run (expected shard-K)`);
+    return { index: Number(m[1]), id: s.id, address: s.address };
+  });
+}
+
+async function supervise(): Promise<void> {
+  const root = packageRoot();
+  const count = shardCount();
+  mkdirSync(LOG_DIR, { recursive: true });
+
+  const children: Child[] = [];
+  const servers: Promise<EmbeddedPostgresHandle>[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      console.log('stopping: router, then shards, then PostgreSQL …');
+      for (const c of children.filter((c) => c.name === 'router')) await stopChild(c);
+      await Promise.all(children.filter((c) => c.name !== 'router').map(stopChild));
+      // A server that failed to start has nothing to stop.
+      await Promise.all(servers.map((s) => s.then((h) => h.stop(), () => {})));
+      console.log('stopped');
+    })());
+  // Repeated signals do not cut the orderly stop short: its steps are bounded by STOP_TIMEOUT_MS.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // embedded-postgres hooks these signals to stop its servers at once and exit, which would pull the
+    // databases out from under shards still draining: the order is ours to keep.
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop().then(() => process.exit(0)));
+  }
+  // The relaying parent went away (its terminal closed): stop too.
+  process.on('disconnect', () => void stop().then(() => process.exit(0)));
+  process.on('exit', () => {
+    for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+  });
+
+  try {
+    // One server per shard, or the one in DATABASE_URL for everything.
+    const external = process.env.DATABASE_URL;
+    const embedded = new Map<number, Promise<EmbeddedPostgresHandle>>();
+    const serverFor = async (k: number): Promise<string> => {
+      if (external) return external;
+      let handle = embedded.get(k);
+      if (!handle) {
+        handle = startEmbeddedPostgres({ dataDir: `${DATA_DIR}/pg-shard-${k}`, port: PG_PORT_BASE + k });
+        embedded.set(k, handle);
+        servers.push(handle);
+      }
+      return (await handle).url;
+    };
+    if (external) {
+      console.log('using the PostgreSQL server in DATABASE_URL for every database');
+    } else {
+      console.log(`starting embedded PostgreSQL servers (data in ${DATA_DIR}/pg-shard-K) …`);
+      // Start them together: server 0 holds the ring, the others are almost always needed.
+      for (let k = 0; k < count; k++) void serverFor(k).catch(() => {});
+    }
+
+    const ringDatabaseUrl = await ensureDatabase(await serverFor(0), RING_DATABASE);
+    const store = new PgRingStore({ connectionString: ringDatabaseUrl });
+    let ring: RingDocument;
+    let plan: ShardPlan[];
+    try {
+      await store.migrate();
+      const existing = await store.current();
+      plan = planShards(existing, count);
+      if (existing && existing.shards.length !== count) {
+        console.log(`the ring (epoch ${existing.epoch}) has ${existing.shards.length} shards: running those (SHARDS=${count} applies to a new cluster only)`);
+      }
+      ring = existing ?? (await store.initIfEmpty({ epoch: 1, shards: plan.map((p) => ({ id: p.id, address: p.address })) }));
+    } finally {
+      await store.close();
+    }
+
+    const logLevel = process.env.LOG_LEVEL ?? 'info';
+    const shards = await Promise.all(
+      plan.map(async (p) => {
+        const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
+        const metrics = `127.0.0.1:${SHARD_METRICS_PORT_BASE + p.index}`;
+        const env = {
+          ...process.env,
+          [SUPERVISED]: undefined,
+          SHARD_ID: p.id,
+          GRPC_ADDRESS: p.address,
+          DATABASE_URL: databaseUrl,
+          RING_DATABASE_URL: ringDatabaseUrl,
+          METRICS_ADDRESS: metrics,
+          LOG_LEVEL: logLevel,
+        };
+        const address = await startChild(root, p.id, 'shard', env, children);
+        return { id: p.id, address, databaseUrl, metrics };
+      }),
+    );
+    const routerEnv = {
+      ...process.env,
+      [SUPERVISED]: undefined,
+      DATABASE_URL: undefined,
+      GRPC_ADDRESS: ROUTER_ADDRESS,
+      RING_DATABASE_URL: ringDatabaseUrl,
+      METRICS_ADDRESS: ROUTER_METRICS,
+      LOG_LEVEL: logLevel,
+    };
+    const routerAddress = await startChild(root, 'router', 'router', routerEnv, children);
+
+    writeFileSync(
+      CLUSTER_FILE,
+      JSON.stringify({ router: { address: routerAddress, metrics: ROUTER_METRICS }, ringDatabaseUrl, epoch: ring.epoch, shards }, null, 2) + '\n',
+    );
+    console.log(`\nshardwrite is running — endpoint ${routerAddress} (metrics http://${ROUTER_METRICS}/metrics)`);
+    console.log(`ring epoch ${ring.epoch}:`);
+    for (const s of shards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
+    console.log(`logs in ${LOG_DIR}/, cluster in ${CLUSTER_FILE}; Ctrl-C stops everything\n`);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    await stop();
+    process.exit(1);
+  }
+}
+
+if (process.env[SUPERVISED] === '1') {
+  await supervise();
+} else {
+  runSupervisor();
+}

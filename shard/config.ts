@@ -5,6 +5,9 @@
  */
 import { EnvReader, type Env } from '../src/config.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
+import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
+import { deciderRegistry, modules } from '../src/domain/index.js';
+import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 
 export interface ShardConfig {
   /** SHARD_ID — this shard's stable id on the ring; default `shard-0`. */
@@ -15,6 +18,21 @@ export interface ShardConfig {
   readonly databaseUrl: string;
   /** REDIS_URL — snapshot cache; unset = no Redis. */
   readonly redisUrl: string | undefined;
+  /**
+   * The Redis snapshot cache (used only with REDIS_URL): REDIS_SNAPSHOT_TTL_SECONDS
+   * (3600), REDIS_TIMEOUT_MS (50, per command; slower is a miss), REDIS_KEY_PREFIX (`sw:snap:`),
+   * REDIS_BREAKER_RESET_MS (5000, how long Redis is bypassed after its breaker opens).
+   */
+  readonly redisSnapshotTtlSeconds: number;
+  readonly redisTimeoutMs: number;
+  readonly redisKeyPrefix: string;
+  readonly redisBreakerResetMs: number;
+  /**
+   * Snapshot policy: SNAPSHOT_INTERVAL (50, events since the last snapshot),
+   * SNAPSHOT_INTERVALS (per aggregate type, `order-lines=20,order-header=100`; unset = none),
+   * SNAPSHOT_SLOW_LOAD_MS (unset = off; a load at least this slow snapshots too).
+   */
+  readonly snapshots: SnapshotPolicy;
   /** METRICS_ADDRESS — Prometheus `/metrics` listener, `host:port`; default `127.0.0.1:9464`; port 0 = any free port. */
   readonly metricsAddress: string | undefined;
   /** DB_POOL_SIZE — pooled read connections (the writer has its own); default 8. */
@@ -29,6 +47,8 @@ export interface ShardConfig {
   readonly cacheMaxBytes: number;
   /** MAX_MESSAGE_BYTES — largest request accepted; default 1 MiB (larger: RESOURCE_EXHAUSTED). */
   readonly maxMessageBytes: number;
+  /** STREAM_MAX_IN_FLIGHT — commands executing at once per CommandStreamService stream; default 1024. */
+  readonly streamMaxInFlight: number;
   /** AUTH_TOKENS — `token:principal:scope|scope,…`; unset = every caller allowed. */
   readonly authTokens: string | undefined;
   /** LOG_LEVEL — pino level; default `info`. */
@@ -46,6 +66,12 @@ export interface ShardConfig {
    * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100).
    */
   readonly pipeline: PipelineOptions;
+  /**
+   * The ring: RING_DATABASE_URL (unset = this shard owns every aggregate at
+   * epoch 0, the single-shard mode), RING_BOOTSTRAP (unset), RING_POLL_MS
+   * (2000), RING_NOTIFY (`on`). See `RingSettings`.
+   */
+  readonly ring: RingSettings;
 }
 
 /** The settings `loadShardConfig` reads (used by the deployment checks). */
@@ -55,19 +81,27 @@ export const SHARD_ENV = [
   'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS',
+  'STREAM_MAX_IN_FLIGHT',
+  'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
+  'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV,
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
   const r = new EnvReader(env);
   const d = DEFAULT_PIPELINE_OPTIONS;
   const shardId = r.string('SHARD_ID', 'shard-0');
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
+  if (!SHARD_ID_PATTERN.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
   const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9464');
   const config: ShardConfig = {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:'], false),
+    redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
+    redisTimeoutMs: r.int('REDIS_TIMEOUT_MS', 50, 1, 60_000),
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'sw:snap:'),
+    redisBreakerResetMs: r.int('REDIS_BREAKER_RESET_MS', 5000, 10, 600_000),
+    snapshots: readSnapshotPolicy(r),
     metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9464'),
     dbPoolSize: r.int('DB_POOL_SIZE', 8, 1, 200),
     statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
@@ -76,6 +110,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
     cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
     authTokens: r.optionalString('AUTH_TOKENS'),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
@@ -94,7 +129,20 @@ export function loadShardConfig(env: Env): ShardConfig {
       maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
       overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),
     },
+    ring: readRingSettings(r, false),
   };
   r.done();
   return config;
+}
+
+function readSnapshotPolicy(r: EnvReader): SnapshotPolicy {
+  const spec = r.optionalString('SNAPSHOT_INTERVALS');
+  const parsed = spec ? parseSnapshotIntervals(spec, new Set(deciderRegistry(modules).keys())) : { intervals: {}, problems: [] };
+  for (const p of parsed.problems) r.problem(p);
+  const slow = r.optionalString('SNAPSHOT_SLOW_LOAD_MS');
+  return {
+    interval: r.int('SNAPSHOT_INTERVAL', DEFAULT_SNAPSHOT_POLICY.interval, 1, 1_000_000),
+    intervals: parsed.intervals,
+    slowLoadMs: slow === undefined ? undefined : r.int('SNAPSHOT_SLOW_LOAD_MS', 0, 1, 600_000),
+  };
 }

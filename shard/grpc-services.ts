@@ -39,7 +39,7 @@ export function addShardServices(server: grpc.Server, deps: ShardServiceDeps): v
 }
 
 /** What the pipeline needs to know about a call, from its metadata and deadline. */
-export function callContext(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): CallContext {
+export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'metadata'>): CallContext {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   const text = (key: string) => {

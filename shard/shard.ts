@@ -13,13 +13,18 @@ import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetrics } from '../src/observability/metrics.js';
 import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
 import { AggregateLoader } from '../src/pipeline/loader.js';
+import { Snapshotter } from '../src/pipeline/snapshotter.js';
+import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
+import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { OwnerCache } from '../src/pipeline/owner-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
-import { GroupCommitWriter, PgEventReader, migrate } from '../src/store/index.js';
+import { GroupCommitWriter, PgEventReader, bumpFence, migrate } from '../src/store/index.js';
 import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
+import { addCommandStreamService } from './command-stream.js';
+import { startShardRing } from './ring.js';
 
 export interface RunningShard {
   /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
@@ -32,13 +37,16 @@ export interface RunningShard {
 
 export interface ShardOverrides {
   readonly logger?: Logger;
+  /** Replaces ownership by the ring (and the ring database is then not used). */
   readonly ownership?: Ownership;
 }
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
-  const ownership = overrides.ownership ?? SOLE_OWNER;
   await migrate(config.databaseUrl);
+  // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
+  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, logger) : undefined;
+  const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
 
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
@@ -62,7 +70,10 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
-  const store = new StoreBreaker(writer, pgReader, {
+  // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
+  await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });
+  // With a ring, an entry is written only while this shard owns its aggregate, under the epoch it was checked at (I6).
+  const store = new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
     callTimeoutMs: config.storeBreaker.callTimeoutMs,
     resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
     onStateChange: (state) => {
@@ -71,11 +82,32 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     },
   });
   const reader = store.reader;
-  const loader = new AggregateLoader(reader, cache, metrics);
+  // Rehydration tiers (I8: each only a cache): PostgreSQL snapshots, and Redis in front when configured.
+  const snapshotStore = store.guardSnapshots(new PgSnapshotStore(pool));
+  const snapshotCache = config.redisUrl
+    ? new RedisSnapshotCache({
+        url: config.redisUrl,
+        ttlSeconds: config.redisSnapshotTtlSeconds,
+        timeoutMs: config.redisTimeoutMs,
+        keyPrefix: config.redisKeyPrefix,
+        breakerResetMs: config.redisBreakerResetMs,
+        metrics,
+        logger,
+      })
+    : undefined;
+  if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
+  const snapshotter = new Snapshotter(
+    { store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger },
+    { policy: config.snapshots },
+  );
+  const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
   const authorizer = config.authTokens ? new TokenAuthorizer(parseGrants(config.authTokens)) : ALLOW_ALL;
   const pipeline = new CommandPipeline(
-    { deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger },
+    {
+      deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger,
+      afterAppend: (streamId, decider, version, state) => snapshotter.afterAppend(streamId, decider, version, state),
+    },
     config.pipeline,
   );
 
@@ -85,9 +117,19 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     'grpc.keepalive_permit_without_calls': 1,
   });
   addShardServices(server, { definition, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
+  const commandStreams = addCommandStreamService(server, {
+    definition,
+    modules,
+    pipeline,
+    metrics,
+    logger,
+    maxInFlight: config.streamMaxInFlight,
+    overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
+  });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
+  health.setStatus('shardwrite.v1.CommandStreamService', 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
@@ -113,6 +155,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       logger.info('shard draining');
       health.setStatus('', 'NOT_SERVING');
       for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
+      commandStreams.drain();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');
@@ -125,10 +168,13 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
         });
       });
       await pipeline.drain();
+      await snapshotter.close();
+      await ring?.close();
       await writer.close();
       await pgReader.close();
       store.shutdown();
       await pool.end();
+      await snapshotCache?.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('shard stopped');
     })());

@@ -1,0 +1,281 @@
+/**
+ * The router's forwarding: every routable method of every service in the
+ * loaded proto definitions, served with byte-for-byte pass-through. A call's
+ * request bytes are only scanned for the routing key (`routing-keys.ts`),
+ * then sent unchanged to the owning shard over its long-lived channel, with
+ * the caller's metadata and deadline; the shard's reply bytes, status and
+ * trailers (including `grpc-status-details-bin`) come back unchanged.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
+import { ShardUnavailableError } from '../src/errors.js';
+import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
+import type { Logger } from '../src/observability/logger.js';
+import type { RingShard, RingWatcher } from '../src/ring/index.js';
+import type { RouterMetrics } from './metrics.js';
+import type { MethodRoute, RoutingTable } from './routing-keys.js';
+import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
+
+export interface ProxyDeps {
+  readonly definition: PackageDefinition;
+  readonly routing: RoutingTable;
+  readonly watcher: RingWatcher;
+  readonly pool: ShardPool;
+  readonly metrics: RouterMetrics;
+  readonly logger: Logger;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/** What a shard's attempt came to. `error` is what goes back to the caller when it is the final attempt. */
+type Attempt =
+  | { readonly ok: true; readonly response: Buffer | undefined; readonly trailers: grpc.Metadata }
+  | { readonly ok: false; readonly error: ReplyError; readonly wrongShardEpoch?: number };
+
+/** A status to end a call with (what `toServiceError` builds, or a shard's status as received). */
+type ReplyError = Partial<grpc.StatusObject> & { code: grpc.status };
+
+/**
+ * Adds a pass-through service for every service in `deps.definition` that has
+ * routable methods, and returns their names. Unary and server-streaming
+ * methods are forwarded; a method whose request marks no routing key, or that
+ * streams requests, is left out (the router answers it UNIMPLEMENTED) and
+ * logged.
+ */
+export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[] {
+  const added: string[] = [];
+  for (const [name, entry] of Object.entries(deps.definition)) {
+    if (!isService(entry)) continue;
+    const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const [method, m] of Object.entries(entry)) {
+      const route = deps.routing.routes.get(m.path);
+      if (!route || m.requestStream) {
+        deps.logger.warn({ method: m.path, reason: route ? 'client streaming is not proxied' : 'no routing key' }, 'method not served by the router');
+        continue;
+      }
+      definition[method] = {
+        path: m.path,
+        requestStream: false,
+        responseStream: m.responseStream,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+        originalName: m.originalName,
+      };
+      handlers[method] = m.responseStream ? serverStreamHandler(deps, route) : unaryHandler(deps, route);
+    }
+    if (Object.keys(definition).length === 0) continue;
+    server.addService(definition as grpc.ServiceDefinition, handlers);
+    added.push(name);
+  }
+  return added;
+}
+
+function isService(entry: unknown): entry is Record<string, MethodDefinition<object, object>> {
+  if (typeof entry !== 'object' || entry === null || 'format' in entry) return false;
+  const methods = Object.values(entry as Record<string, unknown>);
+  return methods.length > 0 && methods.every((m) => typeof (m as { path?: unknown }).path === 'string');
+}
+
+function unaryHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleUnaryCall<Buffer, Buffer> {
+  const method = route.path.slice(1);
+  return (call, callback) => {
+    const started = performance.now();
+    const finish = (shard: string, attempt: Attempt) => {
+      record(deps, method, shard, attempt.ok ? grpc.status.OK : attempt.error.code, started);
+      if (attempt.ok) callback(null, attempt.response, attempt.trailers);
+      else callback(attempt.error);
+    };
+    routeCall(deps, route, call, (target, metadata) => unaryAttempt(target, route.path, call, metadata)).then(
+      ({ shard, attempt }) => finish(shard, attempt),
+      (err: unknown) => {
+        deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
+        finish('none', { ok: false, error: toServiceError(err) });
+      },
+    );
+  };
+}
+
+function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleServerStreamingCall<Buffer, Buffer> {
+  const method = route.path.slice(1);
+  return (call) => {
+    const started = performance.now();
+    // Messages already passed on: after the first one, a failure can no longer be retried elsewhere.
+    const progress = { forwarded: 0 };
+    const finish = (shard: string, attempt: Attempt) => {
+      record(deps, method, shard, attempt.ok ? grpc.status.OK : attempt.error.code, started);
+      if (attempt.ok) call.end(attempt.trailers);
+      else call.emit('error', attempt.error);
+    };
+    routeCall(deps, route, call, (target, metadata) => streamAttempt(target, route.path, call, metadata, progress), () => progress.forwarded === 0).then(
+      ({ shard, attempt }) => finish(shard, attempt),
+      (err: unknown) => {
+        deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
+        finish('none', { ok: false, error: toServiceError(err) });
+      },
+    );
+  };
+}
+
+function record(deps: ProxyDeps, method: string, shard: string, code: grpc.status, started: number): void {
+  deps.metrics.requests.inc({ method, shard, code: grpc.status[code] });
+  deps.metrics.seconds.observe({ method, shard }, (performance.now() - started) / 1000);
+}
+
+/**
+ * Finds the owner of the call's routing key and runs `send` against it; on a
+ * WRONG_SHARD answer, refreshes the ring up to the epoch the shard reported
+ * and tries once more with the owner at that epoch (safe: a shard refuses
+ * WRONG_SHARD before appending anything).
+ */
+async function routeCall(
+  deps: ProxyDeps,
+  route: MethodRoute,
+  call: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>,
+  send: (target: ShardTarget, metadata: grpc.Metadata) => Promise<Attempt>,
+  mayRetry: () => boolean = () => true,
+): Promise<{ shard: string; attempt: Attempt }> {
+  let key: string;
+  try {
+    key = route.extract(call.request);
+  } catch (err) {
+    return { shard: 'none', attempt: { ok: false, error: toServiceError(err) } };
+  }
+  const view = deps.watcher.view;
+  if (!view) return { shard: 'none', attempt: refuse(new ShardUnavailableError('the router has no ring yet')) };
+  // The caller's metadata goes on as it is: the hop headers are already gone. grpc-js took
+  // grpc-timeout (the deadline travels with the parent call), content-type, te and the
+  // encodings out of it on arrival, sets its own user-agent on the way out, and HTTP/2
+  // has no connection-specific headers to carry.
+  const owner = view.ownerOf(key);
+  // The first attempt may add headers to the metadata it is given: keep a pristine copy only when a retry may need it.
+  const first = await attemptOn(deps, owner, call.metadata, send);
+  if (first.ok || first.wrongShardEpoch === undefined || !mayRetry()) return { shard: owner.id, attempt: first };
+
+  const refreshed = (await deps.watcher.refresh(first.wrongShardEpoch)) ?? view;
+  const next = refreshed.ownerOf(key);
+  const second = await attemptOn(deps, next, call.metadata.clone(), send);
+  deps.metrics.wrongShardRetries.inc({ outcome: second.ok ? 'ok' : 'error' });
+  return { shard: next.id, attempt: second };
+}
+
+async function attemptOn(
+  deps: ProxyDeps,
+  shard: RingShard,
+  metadata: grpc.Metadata,
+  send: (target: ShardTarget, metadata: grpc.Metadata) => Promise<Attempt>,
+): Promise<Attempt> {
+  const target = deps.pool.get(shard.id);
+  if (!target) return refuse(new ShardUnavailableError(`shard ${shard.id} has no channel`));
+  try {
+    return await target.fire(() => send(target, metadata));
+  } catch (err) {
+    const e = err as { code?: unknown };
+    if (e.code === 'EOPENBREAKER') return refuse(new ShardUnavailableError(`shard ${shard.id} is unavailable (circuit open)`));
+    const state = target.client.getChannel().getConnectivityState(false);
+    if (isTransportFailure(err, state)) {
+      // The shard may have moved: a cheap, rate-limited hint to re-read the ring.
+      deps.watcher.nudge();
+      return refuse(new ShardUnavailableError(`shard ${shard.id} is unavailable`));
+    }
+    return answered(err as grpc.ServiceError);
+  }
+}
+
+function refuse(err: ShardUnavailableError): Attempt {
+  return { ok: false, error: toServiceError(err) };
+}
+
+/** The shard's own error, passed on as it came; WRONG_SHARD is recognised for the retry. */
+function answered(err: grpc.ServiceError): Attempt {
+  const error: ReplyError = { code: err.code, details: err.details, metadata: err.metadata };
+  if (err.code !== grpc.status.FAILED_PRECONDITION) return { ok: false, error };
+  const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!(raw instanceof Buffer)) return { ok: false, error };
+  try {
+    const status = decodeStatus(raw);
+    if (status.reason !== 'WRONG_SHARD') return { ok: false, error };
+    const epoch = Number(status.metadata?.epoch);
+    return { ok: false, error, wrongShardEpoch: Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0 };
+  } catch {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * One unary call to a shard. Resolves with the reply on OK; rejects with the
+ * ServiceError otherwise, so the breaker sees it (and counts it only when it
+ * is a transport failure).
+ */
+function unaryAttempt(
+  target: ShardTarget,
+  path: string,
+  call: grpc.ServerUnaryCall<Buffer, Buffer>,
+  metadata: grpc.Metadata,
+): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    let response: Buffer | undefined;
+    const upstream = target.client.makeUnaryRequest<Buffer, Buffer>(
+      path,
+      identity,
+      identity,
+      call.request,
+      metadata,
+      // The parent call carries the caller's deadline and cancellation to the shard.
+      { parent: call },
+      (err, value) => {
+        if (err) reject(err);
+        else response = value;
+      },
+    );
+    // grpc-js runs the callback first, then reports the status: only here are the trailers known.
+    upstream.on('status', (status: grpc.StatusObject) => {
+      if (status.code === grpc.status.OK) resolve({ ok: true, response, trailers: status.metadata });
+    });
+  });
+}
+
+/**
+ * One server-streaming call to a shard: each message is written to the caller
+ * as it arrives, with the caller's flow control. Resolves once the shard ended
+ * the stream with OK and every message was passed on; rejects with the
+ * shard's ServiceError otherwise.
+ */
+function streamAttempt(
+  target: ShardTarget,
+  path: string,
+  call: grpc.ServerWritableStream<Buffer, Buffer>,
+  metadata: grpc.Metadata,
+  progress: { forwarded: number },
+): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    const upstream = target.client.makeServerStreamRequest<Buffer, Buffer>(path, identity, identity, call.request, metadata, {
+      parent: call,
+    });
+    let trailers: grpc.Metadata | undefined;
+    let ended = false;
+    const done = () => {
+      if (ended && trailers) resolve({ ok: true, response: undefined, trailers });
+    };
+    upstream.on('data', (message: Buffer) => {
+      progress.forwarded++;
+      if (!call.write(message)) {
+        upstream.pause();
+        call.once('drain', () => upstream.resume());
+      }
+    });
+    // 'status' can come before the buffered messages are read; finish only when both are in.
+    upstream.on('end', () => {
+      ended = true;
+      done();
+    });
+    upstream.on('status', (status: grpc.StatusObject) => {
+      if (status.code !== grpc.status.OK) return;
+      trailers = status.metadata;
+      done();
+    });
+    upstream.on('error', reject);
+  });
+}

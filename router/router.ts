@@ -1,0 +1,138 @@
+/**
+ * The composition root of a router: ring watcher, shard channels and
+ * breakers, the pass-through gRPC services, health, reflection and metrics,
+ * built from a `RouterConfig` and torn down in order.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { Server as HttpServer } from 'node:http';
+import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { createLogger, type Logger } from '../src/observability/logger.js';
+import { createRegistry, serveMetrics } from '../src/observability/metrics.js';
+import { PgRingStore, RingWatcher } from '../src/ring/index.js';
+import type { RouterConfig } from './config.js';
+import { RouterMetrics } from './metrics.js';
+import { addProxyServices } from './proxy.js';
+import { buildRoutingTable, loadProtoRoot } from './routing-keys.js';
+import { ShardPool } from './shard-pool.js';
+
+export interface RunningRouter {
+  /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
+  readonly address: string;
+  readonly metricsAddress: string | undefined;
+  /** The ring watcher (tests and tools read the epoch the router routes by). */
+  readonly watcher: RingWatcher;
+  /** Graceful stop: NOT_SERVING, finish in-flight calls (up to the grace period), close channels. */
+  close(): Promise<void>;
+}
+
+export interface RouterOverrides {
+  readonly logger?: Logger;
+}
+
+/**
+ * Starts a router. It serves as soon as it listens; health says SERVING only
+ * while it has a ring and at least one shard is reachable, and calls made
+ * before the ring exists get UNAVAILABLE / SHARD_UNAVAILABLE.
+ *
+ * @throws when the ring database cannot be reached at start-up, the proto
+ *   definitions mark routing keys wrongly, or the address cannot be bound.
+ */
+export async function startRouter(config: RouterConfig, overrides: RouterOverrides = {}): Promise<RunningRouter> {
+  const logger = overrides.logger ?? createLogger('router', config.logLevel);
+  if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
+
+  const definition = loadPackageDefinition();
+  const routing = buildRoutingTable(loadProtoRoot());
+  for (const u of routing.unroutable) logger.warn(u, 'method has no routing key');
+
+  const registry = createRegistry('shardwrite_router_');
+  const metrics = new RouterMetrics(registry);
+  const store = new PgRingStore({
+    connectionString: config.ring.databaseUrl,
+    onIdleError: (err) => logger.warn({ err }, 'idle ring database connection failed'),
+  });
+  await store.migrate();
+  if (config.ring.bootstrap) await store.initIfEmpty(config.ring.bootstrap);
+  const watcher = new RingWatcher(store, { pollMs: config.ring.pollMs, notify: config.ring.notify, logger });
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  const services: string[] = [];
+  let serving: ServingStatus = 'NOT_SERVING';
+  let draining = false;
+  const updateHealth = () => {
+    const next: ServingStatus = !draining && watcher.view !== undefined && pool.anyReachable() ? 'SERVING' : 'NOT_SERVING';
+    if (next === serving) return;
+    serving = next;
+    logger.info({ status: next }, 'router health changed');
+    health.setStatus('', next);
+    for (const s of services) health.setStatus(s, next);
+  };
+  const pool = new ShardPool({ breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
+  watcher.onChange((view) => {
+    metrics.ringEpoch.set(view.epoch);
+    pool.sync(view.shards);
+  });
+  const view = await watcher.start();
+  if (!view) logger.warn('the ring database has no ring yet: calls fail with SHARD_UNAVAILABLE until one is published');
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger }));
+  for (const s of services) health.setStatus(s, serving);
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (err) {
+    pool.close();
+    await watcher.close();
+    await store.close();
+    throw err;
+  }
+  const address = `${config.grpcAddress.slice(0, config.grpcAddress.lastIndexOf(':'))}:${port}`;
+
+  let metricsServer: HttpServer | undefined;
+  let metricsAddress: string | undefined;
+  if (config.metricsAddress) {
+    const i = config.metricsAddress.lastIndexOf(':');
+    const host = config.metricsAddress.slice(0, i);
+    metricsServer = await serveMetrics(registry, host, Number(config.metricsAddress.slice(i + 1)));
+    const bound = metricsServer.address();
+    metricsAddress = `${host}:${typeof bound === 'object' && bound ? bound.port : 0}`;
+  }
+  logger.info({ address, metricsAddress, epoch: watcher.epoch, services }, 'router listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info('router draining');
+      draining = true;
+      updateHealth();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn('grace period over: cancelling the calls still running');
+          server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      pool.close();
+      await watcher.close();
+      await store.close();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      logger.info('router stopped');
+    })());
+
+  return { address, metricsAddress, watcher, close };
+}

@@ -1,0 +1,24 @@
+/** The ring: its document, the hash view over it, its store, the watcher and shard-side ownership. */
+export {
+  RingDocumentError,
+  SHARD_ID_PATTERN,
+  parseRingBootstrap,
+  ringToJson,
+  validateRingDocument,
+  validateShards,
+  type RingDocument,
+  type RingShard,
+} from './document.js';
+export { RingView } from './view.js';
+export {
+  PgRingStore,
+  RING_CHANNEL,
+  RING_LOCK_KEY,
+  RingConflictError,
+  type PgRingStoreOptions,
+  type RingStore,
+  type RingSubscription,
+} from './store.js';
+export { RingWatcher, type RingListener, type RingLogger, type RingWatcherOptions } from './watcher.js';
+export { RingOwnership } from './ownership.js';
+export { RING_ENV, readRingSettings, type RingSettings } from './settings.js';

@@ -1,0 +1,258 @@
+/**
+ * The ring's one durable source of truth: a table of epochs in a PostgreSQL
+ * "ring database" (`RING_DATABASE_URL`). Every router and shard reads the
+ * newest epoch from it and is told of a new one by LISTEN/NOTIFY.
+ *
+ * Why PostgreSQL: it is durable and transactional (a rebalancer publishes the
+ * next epoch with a compare-and-set, and can later record its move plan in the
+ * same transaction), every deployment already runs it, and it behaves the
+ * same under `npm start`, docker-compose and Kubernetes — no extra
+ * coordination service to run, secure and back up.
+ */
+import pg from 'pg';
+import { toSafeInteger } from '../store/pg-values.js';
+import { validateRingDocument, type RingDocument } from './document.js';
+
+/** The NOTIFY channel a publish signals on; the payload is the new epoch. */
+export const RING_CHANNEL = 'shardwrite_ring';
+
+/**
+ * Key of the transaction-scoped advisory lock taken by the ring's migrations
+ * and by every write, so concurrent starts and publishers take turns.
+ * ('ring' as a 32-bit integer; the event store's migrations use 'shrw'.)
+ */
+export const RING_LOCK_KEY = 0x72696e67;
+
+/** The ring database's schema, oldest first. Never edit an applied one: add one. */
+const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'ring epochs',
+    sql: `
+      -- One row per ring version; the current ring is the row with the highest epoch.
+      CREATE TABLE ring_epochs (
+        epoch      bigint      PRIMARY KEY CHECK (epoch > 0),
+        shards     jsonb       NOT NULL CHECK (jsonb_typeof(shards) = 'array'),
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- An epoch means one shard list forever: a change is a new epoch, never an edit.
+      CREATE FUNCTION ring_epochs_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'ring epochs are immutable: publish a new epoch instead'; END
+      $$;
+      CREATE TRIGGER ring_epochs_immutable BEFORE UPDATE ON ring_epochs
+        FOR EACH ROW EXECUTE FUNCTION ring_epochs_immutable();
+    `,
+  },
+];
+
+/** `publish` lost a race: the ring is no longer at the epoch the caller based its change on. */
+export class RingConflictError extends Error {
+  constructor(
+    readonly expectedEpoch: number,
+    readonly currentEpoch: number,
+  ) {
+    super(`the ring is at epoch ${currentEpoch}, not ${expectedEpoch}`);
+    this.name = 'RingConflictError';
+  }
+}
+
+/** A LISTEN session; `close()` ends it. */
+export interface RingSubscription {
+  close(): Promise<void>;
+}
+
+/** Reads and writes ring documents. Implemented by `PgRingStore`. */
+export interface RingStore {
+  /** The newest ring, or `undefined` while none was ever written. */
+  current(): Promise<RingDocument | undefined>;
+  /**
+   * Writes `doc` as the first ring unless a ring exists, and returns the
+   * current ring either way: with many processes starting at once, the first
+   * writer wins and everyone gets its ring.
+   */
+  initIfEmpty(doc: RingDocument): Promise<RingDocument>;
+  /**
+   * Compare-and-set: writes `next` (whose epoch must be `expectedEpoch + 1`)
+   * only if the current epoch is `expectedEpoch` (0 = no ring yet), and
+   * notifies every listener. Throws `RingConflictError` otherwise.
+   */
+  publish(next: RingDocument, expectedEpoch: number): Promise<RingDocument>;
+  /**
+   * Calls `onEpoch` with the epoch of every ring published from now on, until
+   * the subscription is closed or the connection is lost (then `onLost`, once).
+   */
+  listen(onEpoch: (epoch: number) => void, onLost: (err: Error) => void): Promise<RingSubscription>;
+  close(): Promise<void>;
+}
+
+export interface PgRingStoreOptions {
+  /** Connection string of the ring database. */
+  readonly connectionString: string;
+  /** Bound on connecting and on each statement; default 5000 ms. */
+  readonly timeoutMs?: number;
+  /** Where idle-connection errors go; default: ignored (the next query reports them). */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+/** The ring in PostgreSQL (see the module comment for why). */
+export class PgRingStore implements RingStore {
+  readonly #pool: pg.Pool;
+  readonly #connectionString: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: PgRingStoreOptions) {
+    this.#connectionString = options.connectionString;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    // Two connections are plenty: reads are one small row every few seconds.
+    this.#pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: 2,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: this.#timeoutMs,
+      statement_timeout: this.#timeoutMs,
+      application_name: 'shardwrite-ring',
+    });
+    // An idle client's error (the server went away) must not crash the process.
+    this.#pool.on('error', (err) => options.onIdleError?.(err));
+  }
+
+  /**
+   * Creates or upgrades the ring schema. Safe to call from every process at
+   * once: each migration runs in a transaction under `RING_LOCK_KEY` and is
+   * recorded in `ring_schema_migrations`, so it is applied exactly once.
+   */
+  async migrate(): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ring_schema_migrations (
+          version    int         PRIMARY KEY,
+          name       text        NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM ring_schema_migrations');
+      const applied = new Map(done.rows.map((r) => [r.version, r.name]));
+      for (const m of RING_MIGRATIONS) {
+        const recorded = applied.get(m.version);
+        if (recorded !== undefined) {
+          if (recorded !== m.name) throw new Error(`ring migration ${m.version} was applied as "${recorded}", the code calls it "${m.name}"`);
+          continue;
+        }
+        await client.query(m.sql);
+        await client.query('INSERT INTO ring_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+    });
+  }
+
+  async current(): Promise<RingDocument | undefined> {
+    try {
+      return await this.#read(this.#pool);
+    } catch (err) {
+      // undefined_table: nobody has created the ring yet (e.g. `ring show` before the first start).
+      if ((err as { code?: unknown }).code === '42P01') return undefined;
+      throw err;
+    }
+  }
+
+  async initIfEmpty(doc: RingDocument): Promise<RingDocument> {
+    const first = validateRingDocument(doc);
+    return this.#transaction(async (client) => {
+      const inserted = await client.query(
+        `INSERT INTO ring_epochs (epoch, shards)
+         SELECT $1, $2::jsonb WHERE NOT EXISTS (SELECT 1 FROM ring_epochs)`,
+        [first.epoch, JSON.stringify(first.shards)],
+      );
+      if (inserted.rowCount === 1) await client.query('SELECT pg_notify($1, $2)', [RING_CHANNEL, String(first.epoch)]);
+      const current = await this.#read(client);
+      if (!current) throw new Error('the ring is empty right after initialising it');
+      return current;
+    });
+  }
+
+  async publish(next: RingDocument, expectedEpoch: number): Promise<RingDocument> {
+    const doc = validateRingDocument(next);
+    if (doc.epoch !== expectedEpoch + 1) {
+      throw new RangeError(`a ring based on epoch ${expectedEpoch} must have epoch ${expectedEpoch + 1} (got ${doc.epoch})`);
+    }
+    return this.#transaction(async (client) => {
+      const max = await client.query<{ epoch: string | null }>('SELECT max(epoch)::text AS epoch FROM ring_epochs');
+      const current = max.rows[0]?.epoch == null ? 0 : toSafeInteger(max.rows[0].epoch, 'ring epoch');
+      if (current !== expectedEpoch) throw new RingConflictError(expectedEpoch, current);
+      await client.query('INSERT INTO ring_epochs (epoch, shards) VALUES ($1, $2::jsonb)', [doc.epoch, JSON.stringify(doc.shards)]);
+      // Delivered at commit, and only if the transaction commits.
+      await client.query('SELECT pg_notify($1, $2)', [RING_CHANNEL, String(doc.epoch)]);
+      return doc;
+    });
+  }
+
+  async listen(onEpoch: (epoch: number) => void, onLost: (err: Error) => void): Promise<RingSubscription> {
+    const client = new pg.Client({
+      connectionString: this.#connectionString,
+      connectionTimeoutMillis: this.#timeoutMs,
+      keepAlive: true,
+      application_name: 'shardwrite-ring-listener',
+    });
+    let closed = false;
+    const lost = (err: Error) => {
+      if (closed) return;
+      closed = true;
+      client.end().catch(() => {});
+      onLost(err);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost(new Error('ring listener connection ended')));
+    client.on('notification', (msg) => {
+      if (msg.channel !== RING_CHANNEL) return;
+      const epoch = Number(msg.payload);
+      // A payload we cannot read still means "something changed": report epoch 0 so the caller re-reads.
+      onEpoch(Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${RING_CHANNEL}`);
+    } catch (err) {
+      closed = true;
+      await client.end().catch(() => {});
+      throw err;
+    }
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await client.end().catch(() => {});
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async #read(db: pg.Pool | pg.PoolClient): Promise<RingDocument | undefined> {
+    const result = await db.query<{ epoch: string; shards: unknown }>(
+      'SELECT epoch::text AS epoch, shards FROM ring_epochs ORDER BY epoch DESC LIMIT 1',
+    );
+    const row = result.rows[0];
+    if (!row) return undefined;
+    return validateRingDocument({ epoch: toSafeInteger(row.epoch, 'ring epoch'), shards: row.shards });
+  }
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [RING_LOCK_KEY]);
+      const value = await work(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      // Destroy rather than recycle a client whose rollback failed.
+      client.release(broken);
+    }
+  }
+}

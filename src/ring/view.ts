@@ -1,0 +1,48 @@
+/**
+ * A ring document made searchable: which shard owns an aggregate id. Routers
+ * and shards build it from the same document with the same code, so they agree
+ * on every owner at a given epoch.
+ */
+import HashRing from 'hashring';
+import type { RingDocument, RingShard } from './document.js';
+
+/**
+ * Consistent hashing with `hashring` (ketama: md5, 40 virtual nodes × 4 points
+ * per shard) over the stable shard ids with equal weights. Hashing ids, not
+ * addresses, means a shard that moves to another host keeps its aggregates;
+ * equal weights mean adding a shard moves only about 1/(N+1) of the keys.
+ */
+export class RingView {
+  readonly epoch: number;
+  readonly shards: readonly RingShard[];
+  readonly #ring: HashRing;
+  readonly #byId: ReadonlyMap<string, RingShard>;
+
+  constructor(readonly document: RingDocument) {
+    this.epoch = document.epoch;
+    this.shards = document.shards;
+    this.#byId = new Map(document.shards.map((s) => [s.id, s]));
+    // hashring's own LRU cache is never consulted (see ownerOf).
+    this.#ring = new HashRing(
+      document.shards.map((s) => s.id),
+      'md5',
+      { 'max cache size': 10_000 },
+    );
+  }
+
+  /** The shard that owns `aggregateId` at this epoch (the hash key is the aggregate id itself). */
+  ownerOf(aggregateId: string): RingShard {
+    // Not `get`: its LRU cache is a plain object keyed by the id, so an id like `__proto__` would
+    // corrupt Object.prototype. `range(id, 1)` finds the same point on the ring without that cache.
+    const id = this.#ring.range(aggregateId, 1)[0] ?? '';
+    const shard = this.#byId.get(id);
+    // Unreachable: a ring is never empty and hashring only returns its own ids.
+    if (!shard) throw new Error(`ring epoch ${this.epoch} has no owner for "${aggregateId}"`);
+    return shard;
+  }
+
+  /** The shard with this id, if it is on the ring. */
+  shard(id: string): RingShard | undefined {
+    return this.#byId.get(id);
+  }
+}

@@ -1,0 +1,141 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { PgRingStore, RingConflictError, RingWatcher, type RingDocument, type RingView } from '../../src/ring/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+
+const doc = (epoch: number, ...ids: string[]): RingDocument => ({
+  epoch,
+  shards: ids.map((id, k) => ({ id, address: `127.0.0.1:${51000 + k}` })),
+});
+
+const databases: TestDatabase[] = [];
+const stores: PgRingStore[] = [];
+const watchers: RingWatcher[] = [];
+
+async function freshStore(): Promise<{ db: TestDatabase; store: PgRingStore }> {
+  const db = await createTestDatabase('sw_ring');
+  databases.push(db);
+  const store = new PgRingStore({ connectionString: db.url });
+  stores.push(store);
+  await store.migrate();
+  return { db, store };
+}
+
+afterAll(async () => {
+  for (const w of watchers) await w.close();
+  for (const s of stores) await s.close();
+  for (const db of databases) await db.drop();
+});
+
+describe('PgRingStore', () => {
+  it('has no ring until one is written, even before its schema exists', async () => {
+    const db = await createTestDatabase('sw_ring');
+    databases.push(db);
+    const store = new PgRingStore({ connectionString: db.url });
+    stores.push(store);
+    expect(await store.current()).toBeUndefined();
+    await store.migrate();
+    expect(await store.current()).toBeUndefined();
+  });
+
+  it('lets many processes migrate and initialise at once: the first writer wins and all of them get its ring', async () => {
+    const db = await createTestDatabase('sw_ring');
+    databases.push(db);
+    const starters = Array.from({ length: 6 }, () => new PgRingStore({ connectionString: db.url }));
+    stores.push(...starters);
+    await Promise.all(starters.map((s) => s.migrate()));
+    const results = await Promise.all(starters.map((s, i) => s.initIfEmpty({ epoch: 1, shards: [{ id: `shard-${i}`, address: `h${i}:1` }] })));
+
+    const winner = results[0]!;
+    for (const r of results) expect(r).toEqual(winner);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      expect((await c.query('SELECT count(*)::int AS n FROM ring_epochs')).rows[0].n).toBe(1);
+      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(1);
+    } finally {
+      await c.end();
+    }
+    // Initialising again changes nothing.
+    expect(await starters[1]!.initIfEmpty(doc(1, 'other'))).toEqual(winner);
+  });
+
+  it('publishes the next epoch only on top of the epoch it was based on', async () => {
+    const { store } = await freshStore();
+    await store.initIfEmpty(doc(1, 'shard-0', 'shard-1'));
+
+    expect(await store.publish(doc(2, 'shard-0', 'shard-1', 'shard-2'), 1)).toEqual(doc(2, 'shard-0', 'shard-1', 'shard-2'));
+    await expect(store.publish(doc(2, 'shard-0'), 1)).rejects.toThrow(RingConflictError);
+    await expect(store.publish(doc(4, 'shard-0'), 2)).rejects.toThrow(RangeError);
+    expect(await store.current()).toEqual(doc(2, 'shard-0', 'shard-1', 'shard-2'));
+
+    // Racing publishers from the same base: exactly one wins.
+    const racers = Array.from({ length: 5 }, (_, i) => store.publish(doc(3, `shard-${i}`), 2));
+    const settled = await Promise.allSettled(racers);
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(1);
+    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toBeInstanceOf(RingConflictError);
+    expect((await store.current())?.epoch).toBe(3);
+  });
+
+  it('never lets a published epoch change', async () => {
+    const { db, store } = await freshStore();
+    await store.initIfEmpty(doc(1, 'shard-0'));
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await expect(c.query(`UPDATE ring_epochs SET shards = '[]'::jsonb WHERE epoch = 1`)).rejects.toThrow(/immutable/);
+    } finally {
+      await c.end();
+    }
+    expect(await store.current()).toEqual(doc(1, 'shard-0'));
+  });
+});
+
+describe('RingWatcher', () => {
+  it('hears of a new epoch by notification, long before its next poll', async () => {
+    const { store } = await freshStore();
+    await store.initIfEmpty(doc(1, 'shard-0'));
+    const watcher = new RingWatcher(store, { pollMs: 60_000 });
+    watchers.push(watcher);
+    expect((await watcher.start())?.epoch).toBe(1);
+    const seen: RingView[] = [];
+    const changed = new Promise<void>((resolve) =>
+      watcher.onChange((view) => {
+        seen.push(view);
+        resolve();
+      }),
+    );
+
+    const started = Date.now();
+    await store.publish(doc(2, 'shard-0', 'shard-1'), 1);
+    await changed;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(seen.map((v) => v.epoch)).toEqual([2]);
+    expect(watcher.view?.shards.map((s) => s.id)).toEqual(['shard-0', 'shard-1']);
+  });
+
+  it('finds a new epoch by polling when notifications are off', async () => {
+    const { store } = await freshStore();
+    const watcher = new RingWatcher(store, { pollMs: 50, notify: false });
+    watchers.push(watcher);
+    expect(await watcher.start()).toBeUndefined();
+    expect(watcher.epoch).toBe(0);
+    await store.initIfEmpty(doc(1, 'shard-0'));
+    await expect.poll(() => watcher.epoch, { timeout: 5000 }).toBe(1);
+  });
+
+  it('reads on demand, skipping the read when it already holds the epoch asked for', async () => {
+    const { store } = await freshStore();
+    await store.initIfEmpty(doc(1, 'shard-0'));
+    const watcher = new RingWatcher(store, { pollMs: 0, notify: false });
+    watchers.push(watcher);
+    await watcher.start();
+    await store.publish(doc(2, 'shard-1'), 1);
+
+    // Already at or past epoch 1: no read, still epoch 1.
+    expect((await watcher.refresh(1))?.epoch).toBe(1);
+    // Behind epoch 2: reads, and every concurrent caller gets the new view.
+    const views = await Promise.all([watcher.refresh(2), watcher.refresh(2), watcher.refresh()]);
+    expect(views.map((v) => v?.epoch)).toEqual([2, 2, 2]);
+  });
+});
