@@ -37,6 +37,13 @@ export interface RouterConfig {
   readonly shardReconnectMaxMs: number;
   /** MAX_MESSAGE_BYTES — largest request accepted; default 1 MiB (larger: RESOURCE_EXHAUSTED). */
   readonly maxMessageBytes: number;
+  /**
+   * STREAM_MAX_IN_FLIGHT — commands in flight per caller's CommandStreamService
+   * stream before RESOURCE_EXHAUSTED outcomes; default 1024.
+   * OVERLOAD_RETRY_AFTER_MS — the retry hint sent with them; default 100.
+   */
+  readonly streamMaxInFlight: number;
+  readonly overloadRetryAfterMs: number;
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
@@ -47,7 +54,7 @@ export interface RouterConfig {
 export const ROUTER_ENV = [
   'GRPC_ADDRESS', 'METRICS_ADDRESS', 'BREAKER_ERROR_THRESHOLD_PERCENT', 'BREAKER_VOLUME_THRESHOLD',
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
-  'SHUTDOWN_GRACE_MS', ...RING_ENV,
+  'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', ...RING_ENV,
 ] as const;
 
 /**
@@ -71,6 +78,8 @@ export function loadRouterConfig(env: Env): RouterConfig {
     },
     shardReconnectMaxMs: r.int('SHARD_RECONNECT_MAX_MS', 1000, 100, 600_000),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
+    overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', 100, 0, 600_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
   };

@@ -15,9 +15,12 @@ import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute, RoutingTable } from './routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
+import type { StreamMux } from './stream-mux.js';
 
 export interface ProxyDeps {
   readonly definition: PackageDefinition;
+  /** Serves bidirectional methods (CommandStreamService/Execute), one mux per method. */
+  readonly streams: (route: MethodRoute) => StreamMux;
   readonly routing: RoutingTable;
   readonly watcher: RingWatcher;
   readonly pool: ShardPool;
@@ -50,13 +53,13 @@ export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[]
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const [method, m] of Object.entries(entry)) {
       const route = deps.routing.routes.get(m.path);
-      if (!route || m.requestStream) {
+      if (!route || (m.requestStream && !m.responseStream)) {
         deps.logger.warn({ method: m.path, reason: route ? 'client streaming is not proxied' : 'no routing key' }, 'method not served by the router');
         continue;
       }
       definition[method] = {
         path: m.path,
-        requestStream: false,
+        requestStream: m.requestStream,
         responseStream: m.responseStream,
         requestSerialize: identity,
         requestDeserialize: identity,
@@ -64,7 +67,11 @@ export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[]
         responseDeserialize: identity,
         originalName: m.originalName,
       };
-      handlers[method] = m.responseStream ? serverStreamHandler(deps, route) : unaryHandler(deps, route);
+      handlers[method] = m.requestStream
+        ? deps.streams(route).handler
+        : m.responseStream
+          ? serverStreamHandler(deps, route)
+          : unaryHandler(deps, route);
     }
     if (Object.keys(definition).length === 0) continue;
     server.addService(definition as grpc.ServiceDefinition, handlers);

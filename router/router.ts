@@ -14,7 +14,8 @@ import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import type { RouterConfig } from './config.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
-import { buildRoutingTable, loadProtoRoot } from './routing-keys.js';
+import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
+import { StreamMux } from './stream-mux.js';
 import { ShardPool } from './shard-pool.js';
 
 export interface RunningRouter {
@@ -44,7 +45,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
 
   const definition = loadPackageDefinition();
-  const routing = buildRoutingTable(loadProtoRoot());
+  const protoRoot = loadProtoRoot();
+  const routing = buildRoutingTable(protoRoot);
   for (const u of routing.unroutable) logger.warn(u, 'method has no routing key');
 
   const registry = createRegistry('shardwrite_router_');
@@ -81,7 +83,23 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger }));
+  const outcomeType = protoRoot.lookupType('shardwrite.v1.StreamedOutcome');
+  const muxes: StreamMux[] = [];
+  const streams = (route: MethodRoute) => {
+    const mux = new StreamMux({
+      route,
+      watcher,
+      pool,
+      metrics,
+      logger,
+      outcomeType,
+      maxInFlight: config.streamMaxInFlight,
+      overloadRetryAfterMs: config.overloadRetryAfterMs,
+    });
+    muxes.push(mux);
+    return mux;
+  };
+  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams }));
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -116,6 +134,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       logger.info('router draining');
       draining = true;
       updateHealth();
+      for (const mux of muxes) mux.drain();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');
@@ -127,6 +146,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
           resolve();
         });
       });
+      for (const mux of muxes) mux.close();
       pool.close();
       await watcher.close();
       await store.close();

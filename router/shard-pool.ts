@@ -27,6 +27,8 @@ export interface ShardTarget {
   fire<T>(call: () => Promise<T>): Promise<T>;
   /** True when calls to the shard are expected to work: its channel is READY and its breaker not open. */
   reachable(): boolean;
+  /** True while the breaker is open (calls should fail fast without trying). */
+  breakerOpen(): boolean;
 }
 
 export interface ShardPoolOptions {
@@ -118,6 +120,10 @@ class Target implements ShardTarget {
 
   reachable(): boolean {
     return !this.#closed && this.#state === grpc.connectivityState.READY && !this.#breaker.opened;
+  }
+
+  breakerOpen(): boolean {
+    return this.#closed || this.#breaker.opened;
   }
 
   close(): void {
