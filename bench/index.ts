@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   append: () => import('./append.js'),
   rehydrate: () => import('./rehydrate.js'),
   hot: () => import('./hot.js'),
+  e2e: () => import('./e2e.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

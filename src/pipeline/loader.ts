@@ -14,6 +14,7 @@ import type { EventReader, SnapshotCache, SnapshotStore, StoredEvent, StoredSnap
 import type { PipelineMetrics } from '../observability/metrics.js';
 import { MAX_TRACKED_COMMAND_IDS, type CachedAggregate, type CommandVersions, type OwnerCache } from './owner-cache.js';
 import type { Snapshotter } from './snapshotter.js';
+import { GroupLookup } from './group-lookup.js';
 
 /**
  * The tier that served a load: `memory` (owner cache), `redis` (a Redis
@@ -45,12 +46,18 @@ interface Start {
 }
 
 export class AggregateLoader {
+  /** Batched "does this stream exist?" for cold loads: a new stream needs no further read. */
+  private readonly versions: GroupLookup<string, number> | undefined;
+
   constructor(
     private readonly reader: EventReader,
     private readonly cache: OwnerCache,
     private readonly metrics?: PipelineMetrics,
     private readonly options: AggregateLoaderOptions = {},
-  ) {}
+  ) {
+    const streamVersions = reader.streamVersions?.bind(reader);
+    this.versions = streamVersions && new GroupLookup((ids: string[]) => streamVersions(ids));
+  }
 
   /**
    * The stream's current state and version. `commandIds` is complete only
@@ -108,6 +115,9 @@ export class AggregateLoader {
     decider: AnyDecider,
   ): Promise<{ start: Start; events: StoredEvent[]; fromStore?: StoredSnapshot }> {
     const initial: Start = { tier: 'replay', state: decider.initialState(), version: 0 };
+    // Many cold loads are of streams that do not exist yet (a new order): one
+    // batched query answers all of those at once, with nothing to replay.
+    if (this.versions && (await this.versions.get(streamId)) === undefined) return { start: initial, events: [] };
     const { snapshots, snapshotCache } = this.options;
     if (!snapshots) return { start: initial, events: await this.reader.readStream(streamId, 1) };
 

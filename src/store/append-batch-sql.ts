@@ -6,6 +6,13 @@
  *    for this batch, and this batch sees a bump that committed first); no entry
  *    is admitted when the fence is above the writer's epoch ($1). (LIMIT 1 only
  *    tells the planner it is one row, which keeps its estimates sane.)
+ *    The same row carries the move fence (`moving_epoch`, set by a rebalance
+ *    when it seals this shard's moving streams): while the writer is below
+ *    that epoch, an entry is admitted only if the writer knows that very move
+ *    ($17) and says the entry's aggregate stays here under its target ring
+ *    ($18). A writer that does not know the move gets nothing in, so no
+ *    stream that is moving — existing or about to be created — can be
+ *    appended here after the seal, whatever the writing process believes.
  * 2. `duplicates` finds entries with a command id already in command_results
  *    for their stream; they are not admitted.
  * 3. `advanced` / `created` move each admitted stream from its expected version
@@ -17,7 +24,7 @@
  *    their command_results rows. The events' unique (stream_id, version) key
  *    stays the final arbiter: if it fires the whole statement fails and the
  *    writer retries the entries one by one.
- * 5. The final SELECT reports, per entry: the fence epoch, the duplicate
+ * 5. The final SELECT reports, per entry: the fence and move-fence epochs, the duplicate
  *    command id, whether it was appended (with positions), and the stream row
  *    as of the statement's snapshot (version, moved_at_epoch) for the losers.
  *
@@ -26,14 +33,16 @@
  *  $2..$6  per entry: stream_id, aggregate_type, aggregate_id, expected_version, event_count
  *  $7..$10 per command with an id: entry ordinal, command_id, first/last offset (1-based within the entry)
  *  $11..$16 per event: entry ordinal, index within the entry (1-based), type, schema_version, data json, metadata json
+ *  $17 the target epoch of the move the writer knows of (0 = none)
+ *  $18 per entry: whether its aggregate moves away under that move's target ring
  */
 export const APPEND_BATCH_SQL = `
 WITH fence AS (
-  SELECT epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
+  SELECT epoch, moving_epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
 ), entries AS (
   SELECT *
-  FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[])
-       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, ord)
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $18::bool[])
+       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, moving, ord)
 ), commands AS (
   SELECT *
   FROM unnest($7::int[], $8::text[], $9::int[], $10::int[])
@@ -48,6 +57,7 @@ WITH fence AS (
   SELECT e.*
   FROM entries e CROSS JOIN fence f
   WHERE f.epoch <= $1::bigint
+    AND (f.moving_epoch IS NULL OR f.moving_epoch <= $1::bigint OR (f.moving_epoch = $17::bigint AND NOT e.moving))
     AND NOT EXISTS (SELECT 1 FROM duplicates d WHERE d.entry_ord = e.ord)
 ), advanced AS (
   UPDATE streams s
@@ -90,6 +100,7 @@ WITH fence AS (
 )
 SELECT e.ord::int AS ord,
        f.epoch::text AS fence_epoch,
+       f.moving_epoch::text AS moving_epoch,
        d.command_id AS duplicate_command_id,
        w.ord IS NOT NULL AS appended,
        p.positions,
@@ -109,6 +120,8 @@ ORDER BY e.ord
 export interface AppendBatchRow {
   readonly ord: number;
   readonly fence_epoch: string | null;
+  /** The move fence (shard_fence.moving_epoch), when a rebalance set one. */
+  readonly moving_epoch: string | null;
   readonly duplicate_command_id: string | null;
   readonly appended: boolean;
   readonly positions: string[] | null;

@@ -6,13 +6,14 @@ import {
   ConcurrencyError,
   DuplicateCommandError,
   StoreUnavailableError,
+  StreamMovingError,
   ValidationError,
   WrongShardError,
 } from '../errors.js';
 import { APPEND_BATCH_SQL, type AppendBatchRow } from './append-batch-sql.js';
 import { classifyPgError, errorCode, type PgErrorKind } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
-import type { AppendEntry, AppendResult, Appender } from './types.js';
+import type { AppendEntry, AppendResult, Appender, PendingMove } from './types.js';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -28,6 +29,13 @@ export interface GroupCommitWriterOptions {
    * nothing when the store's fence is above it (invariant I6).
    */
   readonly epoch: () => number;
+  /**
+   * The rebalance this shard knows is under way, if any. Read once per batch;
+   * once the move has sealed this store, entries whose aggregate moves away
+   * are refused with `StreamMovingError`, and a writer that does not know the
+   * move has every entry refused that way. Default: never a move.
+   */
+  readonly pendingMove?: () => PendingMove | undefined;
   /** Most entries in one batch. Default 512. */
   readonly maxBatchEntries?: number;
   /**
@@ -77,6 +85,8 @@ const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 /** Allowance on top of statement_timeout before the client gives up on a silent server. */
 const NETWORK_GRACE_MS = 5000;
 const STATEMENT_NAME = 'shardwrite_append_batch';
+/** Retry hint of `StreamMovingError`: about how long the end of a move takes. */
+const MOVING_RETRY_AFTER_MS = 250;
 
 interface Queued {
   readonly entry: AppendEntry;
@@ -108,8 +118,11 @@ interface Queued {
  *
  * `append` rejects with `ConcurrencyError` (stream not at `expectedVersion`;
  * `currentVersion` when known), `DuplicateCommandError`, `WrongShardError`
- * (fence above our epoch — every entry of the batch — or stream moved, with the
- * epoch it moved at), `StoreUnavailableError` (connection refused or lost,
+ * (fence above our epoch — every entry of the batch — or stream moved at an
+ * epoch we hold, with that epoch), `StreamMovingError` (a rebalance sealed the
+ * stream for a move to a newer epoch than ours: retryable, nothing written;
+ * `planUnknown` when the store is sealed for a move we have not heard of),
+ * `StoreUnavailableError` (connection refused or lost,
  * timeout, writer closing: when the connection is lost mid-statement the
  * entry may or may not have committed; a retry with the same command id is
  * deduplicated), `ValidationError` (the database refused the entry's data, e.g.
@@ -122,6 +135,7 @@ interface Queued {
 export class GroupCommitWriter implements Appender {
   readonly #connectionString: string;
   readonly #epoch: () => number;
+  readonly #pendingMove: () => PendingMove | undefined;
   readonly #maxBatchEntries: number;
   readonly #maxBatchBytes: number;
   readonly #statementTimeoutMs: number;
@@ -168,6 +182,7 @@ export class GroupCommitWriter implements Appender {
     if (problems.length > 0) throw new RangeError(`invalid GroupCommitWriter options: ${problems.join('; ')}`);
     this.#connectionString = options.connectionString;
     this.#epoch = options.epoch;
+    this.#pendingMove = options.pendingMove ?? (() => undefined);
     this.#applicationName = options.applicationName ?? 'shardwrite-writer';
     this.#logger = options.logger;
   }
@@ -278,9 +293,12 @@ export class GroupCommitWriter implements Appender {
     this.#stats.largestBatchEntries = Math.max(this.#stats.largestBatchEntries, batch.length);
 
     let epoch: number;
+    let move: PendingMove | undefined;
     try {
       epoch = this.#epoch();
       if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`ring epoch ${epoch} is not a non-negative integer`);
+      move = this.#pendingMove();
+      if (move && (!Number.isSafeInteger(move.epoch) || move.epoch < 1)) throw new RangeError(`move epoch ${move.epoch} is not a positive integer`);
     } catch (err) {
       this.#rejectAll(batch, err);
       return;
@@ -298,7 +316,7 @@ export class GroupCommitWriter implements Appender {
 
     let failure: unknown;
     try {
-      this.#settle(batch, await this.#run(client, batch, epoch), epoch);
+      this.#settle(batch, await this.#run(client, batch, epoch, move), epoch, move);
       return;
     } catch (err) {
       failure = err;
@@ -322,7 +340,7 @@ export class GroupCommitWriter implements Appender {
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       try {
-        this.#settle([item], await this.#run(client, [item], epoch), epoch);
+        this.#settle([item], await this.#run(client, [item], epoch, move), epoch, move);
       } catch (err) {
         const itemKind = classifyPgError(err);
         if (itemKind === 'unavailable') {
@@ -335,12 +353,13 @@ export class GroupCommitWriter implements Appender {
     }
   }
 
-  #run(client: pg.Client, batch: readonly Queued[], epoch: number): Promise<pg.QueryResult<AppendBatchRow>> {
+  #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchRow>> {
     const streamIds: string[] = [];
     const aggregateTypes: string[] = [];
     const aggregateIds: string[] = [];
     const expected: number[] = [];
     const eventCounts: number[] = [];
+    const moving: boolean[] = [];
     const cmdEntry: number[] = [];
     const cmdId: string[] = [];
     const cmdFirst: number[] = [];
@@ -360,6 +379,7 @@ export class GroupCommitWriter implements Appender {
       aggregateIds.push(entry.aggregateId);
       expected.push(entry.expectedVersion);
       eventCounts.push(entry.events.length);
+      moving.push(move !== undefined && move.movesAway(entry.aggregateId));
       let offset = 0;
       for (const command of entry.commands) {
         if (command.commandId !== undefined) {
@@ -400,16 +420,18 @@ export class GroupCommitWriter implements Appender {
         evSchema,
         evData,
         evMeta,
+        move?.epoch ?? 0,
+        moving,
       ],
     });
   }
 
-  #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchRow>, epoch: number): void {
+  #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchRow>, epoch: number, move: PendingMove | undefined): void {
     batch.forEach((item, i) => {
       const row = result.rows[i];
       try {
         if (row === undefined || row.ord !== i + 1) throw new Error('the append statement returned no outcome for an entry');
-        this.#settleOne(item, row, epoch);
+        this.#settleOne(item, row, epoch, move);
       } catch (err) {
         this.#logger?.error({ err, streamId: item.entry.streamId }, 'cannot read an append outcome');
         this.#reject(item, err);
@@ -417,7 +439,7 @@ export class GroupCommitWriter implements Appender {
     });
   }
 
-  #settleOne(item: Queued, row: AppendBatchRow, epoch: number): void {
+  #settleOne(item: Queued, row: AppendBatchRow, epoch: number, move: PendingMove | undefined): void {
     const { entry } = item;
     if (row.fence_epoch === null) throw new Error('shard_fence has no row: run migrate() first');
     const fence = toSafeInteger(row.fence_epoch, 'shard_fence.epoch');
@@ -444,9 +466,29 @@ export class GroupCommitWriter implements Appender {
       });
       return;
     }
+    // The move fence (see append-batch-sql.ts): refused exactly when the statement's rule says so.
+    const movingEpoch = row.moving_epoch === null ? undefined : toSafeInteger(row.moving_epoch, 'shard_fence.moving_epoch');
+    if (movingEpoch !== undefined && movingEpoch > epoch) {
+      if (move?.epoch !== movingEpoch) {
+        this.#reject(
+          item,
+          new StreamMovingError(movingEpoch, MOVING_RETRY_AFTER_MS, `the event store is sealed for a move to epoch ${movingEpoch}, which this shard has not heard of yet`, true),
+        );
+        return;
+      }
+      if (move.movesAway(entry.aggregateId)) {
+        this.#reject(item, new StreamMovingError(movingEpoch, MOVING_RETRY_AFTER_MS, `stream ${entry.streamId} is moving to another shard at epoch ${movingEpoch}`));
+        return;
+      }
+    }
     if (row.moved_at_epoch !== null) {
       const movedAt = toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch');
-      this.#reject(item, new WrongShardError(movedAt, `stream ${entry.streamId} moved to another shard at epoch ${movedAt}`));
+      // Sealed for a ring newer than ours: the move is under way, retry finds the new owner.
+      if (movedAt > epoch) {
+        this.#reject(item, new StreamMovingError(movedAt, MOVING_RETRY_AFTER_MS, `stream ${entry.streamId} is moving to another shard at epoch ${movedAt}`));
+      } else {
+        this.#reject(item, new WrongShardError(movedAt, `stream ${entry.streamId} moved to another shard at epoch ${movedAt}`));
+      }
       return;
     }
     // The snapshot's version; equal to the expected one only when a concurrent

@@ -8,6 +8,7 @@ export type {
   EventMetadata,
   EventReader,
   NewEvent,
+  PendingMove,
   Snapshot,
   SnapshotCache,
   SnapshotLoad,

@@ -78,6 +78,14 @@ export const MIGRATIONS: readonly Migration[] = [
     // records in another order than the replayed state did (invariant I8).
     sql: `ALTER TABLE snapshots ALTER COLUMN state TYPE json USING state::json;`,
   },
+  {
+    version: 3,
+    name: 'move fence',
+    // Set by a rebalance when it seals this shard's moving streams: while the
+    // ring is below this epoch, the writer appends only to streams that stay
+    // here under the move's target ring (see append-batch-sql.ts).
+    sql: `ALTER TABLE shard_fence ADD COLUMN moving_epoch bigint NULL;`,
+  },
 ];
 
 /** Anything with node-postgres' `query` (a Pool, a Client, a PoolClient). */

@@ -120,6 +120,16 @@ export class PgEventReader implements EventReader {
     return row === undefined ? 0 : toSafeInteger(row.version, 'streams.version');
   }
 
+  /** Versions of many streams in one query; streams that do not exist are absent. */
+  async streamVersions(streamIds: readonly string[]): Promise<Map<string, number>> {
+    if (streamIds.length === 0) return new Map();
+    const result = await this.#query<{ stream_id: string; version: string }>(
+      'SELECT stream_id, version::text AS version FROM streams WHERE stream_id = ANY($1::text[])',
+      [streamIds],
+    );
+    return new Map(result.rows.map((r) => [r.stream_id, toSafeInteger(r.version, 'streams.version')]));
+  }
+
   /** Ends the pool when the reader built it; otherwise does nothing. */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.#pool.end();

@@ -55,6 +55,9 @@ export class StoreBreaker {
     this.reader = {
       readStream: (streamId: string, fromVersion?: number) => guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion)),
       findCommands: (keys) => guard<CommandRecord[]>(() => reader.findCommands(keys)),
+      ...(reader.streamVersions && {
+        streamVersions: (ids: readonly string[]) => guard<Map<string, number>>(() => reader.streamVersions!(ids)),
+      }),
       close: () => reader.close(),
     };
   }

@@ -69,12 +69,25 @@ export interface CommandRecord {
 }
 
 /**
+ * A rebalance this shard knows is under way (its plan is in the ring
+ * database): the epoch its target ring will have, and which aggregates that
+ * ring takes away from this shard. The writer tells the store both with every
+ * batch, so the store's move fence can refuse exactly the moving streams.
+ */
+export interface PendingMove {
+  readonly epoch: number;
+  movesAway(aggregateId: string): boolean;
+}
+
+/**
  * Appends entries durably. `append` resolves only after COMMIT with
  * `synchronous_commit = on` (invariant I1), and rejects with:
  * - `ConcurrencyError` when the stream is not at `expectedVersion`;
  * - `DuplicateCommandError` when a command id was already recorded on the stream;
  * - `WrongShardError` when the writer's ring epoch is older than the store's fence,
- *   or the stream was moved away from this store (invariant I6);
+ *   or the stream was moved away from this store at an epoch the writer holds (invariant I6);
+ * - `StreamMovingError` when a rebalance sealed the stream here for a move to a
+ *   newer epoch than the writer's (retryable: the new owner takes it);
  * - `StoreUnavailableError` when the database cannot be reached.
  * One entry's failure never fails another entry of the same batch (I5).
  */
@@ -90,6 +103,12 @@ export interface EventReader {
   readStream(streamId: string, fromVersion?: number): Promise<StoredEvent[]>;
   /** Batched lookup of command ids; missing ones are absent from the result. */
   findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]>;
+  /**
+   * Current versions of many streams in one round trip; a stream that does
+   * not exist is absent. Optional: without it every cold load reads the
+   * stream on its own.
+   */
+  streamVersions?(streamIds: readonly string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 

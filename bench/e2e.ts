@@ -1,0 +1,99 @@
+/**
+ * `npm run bench -- e2e [--seconds N]`: commands/s and latency, in one run:
+ *  (a) unary through the router to 3 shards;
+ *  (b) unary straight to one shard;
+ *  (c) unary through a do-nothing grpc-js pass-through router to a do-nothing backend
+ *      (the most unary gRPC carries here);
+ *  (d) the raw group-commit ceiling of the same PostgreSQL, without gRPC;
+ *  (e) streaming (CommandStreamService) through the router to 3 shards;
+ * and the ratios a/c, a/d, e/d. All load comes from this process.
+ */
+import { startCluster } from '../test/support/cluster.js';
+import { startProcess } from '../test/support/processes.js';
+import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
+import { createClient } from '../src/client/index.js';
+import { GroupCommitWriter, migrate } from '../src/store/index.js';
+import { benchDatabase, closedLoop, durationFromArgs, printTable, type LoadResult } from './support.js';
+
+const CALLERS = 64;
+const CHANNELS = 4;
+
+const address = (i: number) => ({ name: `Customer ${i}`, line1: `${i} Main St`, city: 'Berlin', postalCode: '10115', country: 'DE' });
+
+/** PlaceOrder of a fresh order per call: every command appends. */
+function unary(label: string, clients: Clients[], durationMs: number): Promise<LoadResult> {
+  return closedLoop(label, CALLERS, durationMs, async (w, i) => {
+    await clients[w % clients.length]!.call('PlaceOrder', placeOrder(`${label.slice(1, 2)}-${w}-${i}`, { shippingAddress: address(i) }));
+  });
+}
+
+export async function run(server: string, args: string[]): Promise<void> {
+  const durationMs = durationFromArgs(args, 5000);
+  const streamInFlight = 1024;
+  console.log(`e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${streamInFlight} in flight over 4 streams; ${durationMs / 1000}s per case\n`);
+  const rows: LoadResult[] = [];
+
+  const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
+  try {
+    const viaRouter = Array.from({ length: CHANNELS }, () => connect(cluster.router.address));
+    rows.push(await unary('(a) unary via router, 3 shards', viaRouter, durationMs));
+    for (const c of viaRouter) c.close();
+
+    const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
+    rows.push(
+      await closedLoop('(e) streaming via router, 3 shards', streamInFlight, durationMs, async (w, i) => {
+        await streams[w % 4]!.placeOrder({ ...(placeOrder(`str-${w}-${i}`) as object), shippingAddress: address(i) } as never);
+      }),
+    );
+    for (const s of streams) s.close();
+  } finally {
+    await cluster.stop();
+  }
+
+  const single = await benchDatabase(server);
+  const shard = await startProcess('shard/main.ts', { DATABASE_URL: single.url, GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'error' });
+  try {
+    const direct = Array.from({ length: CHANNELS }, () => connect(shard.address));
+    rows.splice(1, 0, await unary('(b) unary direct, 1 shard', direct, durationMs));
+    for (const c of direct) c.close();
+  } finally {
+    await shard.stop();
+    await single.drop();
+  }
+
+  const backend = await startProcess('bench/passthrough.ts', { ROLE: 'backend' });
+  const passthrough = await startProcess('bench/passthrough.ts', { ROLE: 'router', BACKEND: backend.address });
+  try {
+    const clients = Array.from({ length: CHANNELS }, () => connect(passthrough.address));
+    rows.splice(2, 0, await unary('(c) do-nothing grpc-js router', clients, durationMs));
+    for (const c of clients) c.close();
+  } finally {
+    await passthrough.stop();
+    await backend.stop();
+  }
+
+  const raw = await benchDatabase(server);
+  await migrate(raw.url);
+  const writer = new GroupCommitWriter({ connectionString: raw.url, epoch: () => 0 });
+  const versions = new Map<number, number>();
+  rows.splice(3, 0, await closedLoop('(d) raw group commit, no gRPC', 1024, durationMs, async (w) => {
+    const v = versions.get(w) ?? 0;
+    await writer.append({
+      streamId: `order-header-raw-${w}`,
+      aggregateType: 'order-header',
+      aggregateId: `raw-${w}`,
+      expectedVersion: v,
+      events: [{ type: 'OrderPlaced', schemaVersion: 1, data: { customerId: 'c', customerEmail: 'a@b.c', shippingAddress: address(v) }, metadata: {} }],
+      commands: [{ eventCount: 1 }],
+    });
+    versions.set(w, v + 1);
+  }));
+  await writer.close();
+  await raw.drop();
+
+  printTable(rows);
+  const [a, , c, d, e] = rows;
+  console.log(`\na/c (router pipeline vs bare gRPC pass-through): ${(a!.perSecond / c!.perSecond).toFixed(2)}   (target >= 0.8)`);
+  console.log(`a/d (unary via router vs raw group commit):      ${(a!.perSecond / d!.perSecond).toFixed(2)}`);
+  console.log(`e/d (streaming via router vs raw group commit):  ${(e!.perSecond / d!.perSecond).toFixed(2)}   (target >= 0.5)`);
+}
