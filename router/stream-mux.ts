@@ -23,7 +23,8 @@ import { fromStatusMessage, toRpcStatus, toStatusMessage, type RpcStatus } from 
 import type { Logger } from '../src/observability/logger.js';
 import type { RingWatcher } from '../src/ring/index.js';
 import type { RouterMetrics } from './metrics.js';
-import { extractDirect, type MethodRoute } from './routing-keys.js';
+import type { MethodRoute } from './routing-keys.js';
+import { extractDirect, hasField, varintField } from '../src/grpc/wire-scan.js';
 import type { ShardPool, ShardTarget } from './shard-pool.js';
 
 export interface StreamMuxDeps {
@@ -158,7 +159,7 @@ export class StreamMux {
     if (p.caller.deadline !== undefined) {
       timeoutMs = p.caller.deadline - Date.now();
       if (timeoutMs <= 0) return this.#settle(p, undefined, new DeadlineExceededError());
-      const own = readVarintField(p.command, TIMEOUT_FIELD);
+      const own = varintField(p.command, TIMEOUT_FIELD);
       if (own > 0 && own < timeoutMs) timeoutMs = undefined;
     }
     const link = this.#link(target, p.caller.authorization);
@@ -269,61 +270,6 @@ export class StreamMux {
       caller.call.end();
     }
   }
-}
-
-/** True when the message has field `field` at its top level. */
-function hasField(buf: Buffer, field: number): boolean {
-  try {
-    return scanTop(buf, (f) => f === field);
-  } catch {
-    return false;
-  }
-}
-
-/** The value of a top-level varint field (last occurrence), 0 when absent. */
-function readVarintField(buf: Buffer, field: number): number {
-  let value = 0;
-  try {
-    scanTop(buf, (f, wireType, pos) => {
-      if (f === field && wireType === 0) value = readVarint(buf, pos).value;
-      return false;
-    });
-  } catch {
-    return 0;
-  }
-  return value;
-}
-
-/** Walks the top-level fields; stops when `visit` returns true. */
-function scanTop(buf: Buffer, visit: (field: number, wireType: number, pos: number) => boolean): boolean {
-  let pos = 0;
-  while (pos < buf.length) {
-    const tag = readVarint(buf, pos);
-    pos = tag.next;
-    const field = Math.floor(tag.value / 8);
-    const wireType = tag.value % 8;
-    if (visit(field, wireType, pos)) return true;
-    if (wireType === 0) pos = readVarint(buf, pos).next;
-    else if (wireType === 1) pos += 8;
-    else if (wireType === 5) pos += 4;
-    else if (wireType === 2) {
-      const len = readVarint(buf, pos);
-      pos = len.next + len.value;
-    } else throw new Error(`unexpected wire type ${wireType}`);
-  }
-  return false;
-}
-
-function readVarint(buf: Buffer, at: number): { value: number; next: number } {
-  let value = 0;
-  let scale = 1;
-  for (let pos = at; pos < buf.length && pos < at + 8; pos++) {
-    const byte = buf[pos]!;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return { value, next: pos + 1 };
-    scale *= 128;
-  }
-  throw new Error('bad varint');
 }
 
 function varint(n: number): number[] {

@@ -19,6 +19,7 @@ import type { CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome } from '../src/generated/shardwrite/v1/StreamedOutcome.js';
 import { callContext } from './grpc-services.js';
+import { stringFieldOr } from '../src/grpc/wire-scan.js';
 
 export interface CommandStreamDeps {
   readonly definition: PackageDefinition;
@@ -32,7 +33,7 @@ export interface CommandStreamDeps {
   readonly overloadRetryAfterMs: number;
 }
 
-type Duplex = grpc.ServerDuplexStream<StreamedCommand__Output, StreamedOutcome>;
+type Duplex = grpc.ServerDuplexStream<Buffer, StreamedOutcome>;
 
 /** Lets the shard's shutdown stop the open streams gracefully. */
 export interface CommandStreams {
@@ -50,7 +51,15 @@ interface StreamState {
 }
 
 export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): CommandStreams {
-  const service = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
+  const original = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
+  const execute_ = original.Execute!;
+  // Frames are decoded one by one in the handler, so a frame that does not
+  // decode fails alone instead of ending the stream (and, behind a router,
+  // every other caller's commands multiplexed on it).
+  const service: grpc.ServiceDefinition = {
+    Execute: { ...execute_, requestDeserialize: (b: Buffer) => b },
+  };
+  const decode = execute_.requestDeserialize as (b: Buffer) => StreamedCommand__Output;
   const specs = specsByOneofField(deps.definition, deps.modules);
   const open = new Set<StreamState>();
   let draining = false;
@@ -59,7 +68,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
       const state: StreamState = { draining, finishIfDone: () => {} };
       open.add(state);
       call.once('close', () => open.delete(state));
-      execute(call, deps, specs, state);
+      execute(call, deps, specs, state, decode);
     },
   });
   return {
@@ -97,7 +106,13 @@ function specsByOneofField(definition: PackageDefinition, modules: readonly Doma
   return out;
 }
 
-function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, CommandSpec>, state: StreamState): void {
+function execute(
+  call: Duplex,
+  deps: CommandStreamDeps,
+  specs: Map<string, CommandSpec>,
+  state: StreamState,
+  decode: (b: Buffer) => StreamedCommand__Output,
+): void {
   const streamCtx = callContext(call);
   let inFlight = 0;
   let ended = false;
@@ -130,7 +145,14 @@ function execute(call: Duplex, deps: CommandStreamDeps, specs: Map<string, Comma
   };
   state.finishIfDone = finishIfDone;
 
-  call.on('data', (msg: StreamedCommand__Output) => {
+  call.on('data', (frame: Buffer) => {
+    let msg: StreamedCommand__Output;
+    try {
+      msg = decode(frame);
+    } catch {
+      fail(stringFieldOr(frame, 1, ''), new ValidationError([{ field: 'command', description: 'the message does not decode' }]), 'Stream');
+      return;
+    }
     const requestId = msg.requestId;
     const field = msg.command;
     const spec = field === undefined ? undefined : specs.get(field);

@@ -17,6 +17,11 @@ export interface StoreBreakerOptions {
   readonly errorThresholdPercentage?: number;
   /** Calls in the window before the breaker may open; default 5. */
   readonly volumeThreshold?: number;
+  /**
+   * The rolling window the failure percentage is measured over; default 2000 ms.
+   * Short, so a freeze under load is not outvoted by the successes before it.
+   */
+  readonly windowMs?: number;
   /** How long the breaker stays open before a trial call; default 1000 ms. */
   readonly resetTimeoutMs?: number;
   /** Observes state changes (metrics, logs). */
@@ -37,7 +42,7 @@ export class StoreBreaker {
       errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
       volumeThreshold: options.volumeThreshold ?? 5,
       resetTimeout: options.resetTimeoutMs ?? 1000,
-      rollingCountTimeout: 10_000,
+      rollingCountTimeout: options.windowMs ?? 2000,
       rollingCountBuckets: 10,
       errorFilter: (err: unknown) => isExpectedOutcome(err),
     });

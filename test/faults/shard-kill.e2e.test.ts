@@ -1,0 +1,60 @@
+/**
+ * Fault 1: a shard is killed with SIGKILL in the middle of load and started
+ * again on the same address and database.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLoad } from '../support/ledger.js';
+import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { finish, inFlightAt, inFlightFigures, loadOptions, longestGap, phases } from './support/scenario.js';
+
+describe('a shard killed with SIGKILL under load, then restarted', () => {
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ shards: 3 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('loses nothing acknowledged, settles every in-flight command by its command id, and the other shards keep serving', async () => {
+    const p = phases(12, { before: 3, fault: 3, after: 6 });
+    const victim = cluster.shards[1]!;
+    const others = (shard: string | undefined) => shard !== undefined && shard !== victim.id;
+    const run = startLoad(loadOptions(cluster, 'kill'));
+
+    await sleep(p.before);
+    // Kill while the victim has commands in flight, so their fate is tested.
+    await run.ledger.untilInFlight((shard) => shard === victim.id);
+    const killedAt = run.ledger.mark('fault-start');
+    victim.process.signal('SIGKILL');
+    await victim.process.exited;
+    await sleep(p.fault);
+    await victim.restart();
+    const upAt = run.ledger.mark('fault-end');
+    await sleep(p.after);
+
+    const { ledger } = await finish('1 shard SIGKILL + restart', cluster, run, (l) => ({
+      'in-flight-at-kill': inFlightFigures(inFlightAt(l, killedAt, victim.id)),
+      'down-ms': upAt - killedAt,
+      'recovery-ms': l.recoveryMs(upAt, (s) => s === victim.id),
+      'other-shards-acks-while-down': l.acksBetween(killedAt, upAt, others).length,
+      'other-shards-longest-gap-ms': longestGap(l.acksBetween(killedAt, upAt, others).map((a) => a.at), killedAt, upAt),
+    }));
+
+    // Every command that was in flight on the killed shard was settled by a retry with its command id:
+    // either it had committed (the retry said duplicate) or it had not (the retry applied it). None is left unknown.
+    const inFlight = inFlightAt(ledger, killedAt, victim.id);
+    expect(inFlight.filter((c) => c.committed === undefined)).toEqual([]);
+    expect(ledger.states().unknown).toBe(0);
+    // The killed shard serves again after its restart.
+    expect(ledger.recoveryMs(upAt, (s) => s === victim.id)).toBeDefined();
+    // The other shards' aggregates kept succeeding the whole time: no error at all, and acks all through the outage.
+    expect(ledger.errors((c) => others(c.shard))).toEqual({});
+    const otherAcks = ledger.acksBetween(killedAt, upAt, others).map((a) => a.at);
+    expect(otherAcks.length).toBeGreaterThan(0);
+    // (Generous: the restarted shard boots under tsx on the same two cores.)
+    expect(longestGap(otherAcks, killedAt, upAt)).toBeLessThan(4000);
+  }, 180_000);
+});

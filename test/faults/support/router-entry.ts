@@ -1,0 +1,4 @@
+/** Runs a router process from source (tsx), configured by its environment, for the fault tests. */
+import { main } from '../../../router/main.js';
+
+await main();
