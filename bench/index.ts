@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   rehydrate: () => import('./rehydrate.js'),
   hot: () => import('./hot.js'),
   e2e: () => import('./e2e.js'),
+  rebalance: () => import('./rebalance.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -9,7 +9,12 @@
  * Layout: shard-K listens on 127.0.0.1:(50061+K) with metrics on
  * 127.0.0.1:(9466+K), its PostgreSQL on 54330+K; the router's metrics are on
  * 127.0.0.1:9465. Process logs go to `.data/logs/`. The cluster is recorded
- * in `.data/cluster.json` (read by `shardwrite ring show`).
+ * in `.data/cluster.json` (read by `shardwrite ring …`).
+ *
+ * `--spare N` (or `SPARES=N`) also starts N shards that are not on the ring
+ * (the next ids, `shard-3`, …): running, registered, owning nothing, ready
+ * for `npx shardwrite ring add` — the script prints the exact command — so a
+ * rebalance can be watched on a running cluster.
  *
  * Ctrl-C stops the router first (it drains), then the shards, then the
  * PostgreSQL servers. So that Ctrl-C reaches only this script and not every
@@ -60,11 +65,19 @@ function packageRoot(): string {
 }
 
 function shardCount(): number {
-  const i = process.argv.indexOf('--shards');
-  const raw = i >= 0 ? process.argv[i + 1] : process.env.SHARDS;
-  if (raw === undefined || raw === '') return 3;
+  return countOption('--shards', 'SHARDS', 3, 1);
+}
+
+function spareCount(): number {
+  return countOption('--spare', 'SPARES', 0, 0);
+}
+
+function countOption(flag: string, variable: string, fallback: number, min: number): number {
+  const i = process.argv.indexOf(flag);
+  const raw = i >= 0 ? process.argv[i + 1] : process.env[variable];
+  if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 32) throw new Error(`the shard count must be 1..32 (got "${raw}")`);
+  if (!/^\d+$/.test(raw) || n < min || n > 32) throw new Error(`${flag} must be ${min}..32 (got "${raw}")`);
   return n;
 }
 
@@ -155,6 +168,7 @@ function planShards(ring: RingDocument | undefined, count: number): ShardPlan[] 
 async function supervise(): Promise<void> {
   const root = packageRoot();
   const count = shardCount();
+  const spareTotal = spareCount();
   mkdirSync(LOG_DIR, { recursive: true });
 
   const children: Child[] = [];
@@ -219,10 +233,18 @@ async function supervise(): Promise<void> {
     } finally {
       await store.close();
     }
+    // Spares take the ids after the ring's: on a fresh start with --spare 1, shard-3.
+    const next = Math.max(...plan.map((p) => p.index)) + 1;
+    const spares: ShardPlan[] = Array.from({ length: spareTotal }, (_, i) => ({
+      index: next + i,
+      id: `shard-${next + i}`,
+      address: `127.0.0.1:${SHARD_PORT_BASE + next + i}`,
+    }));
+    if (!external) for (const p of spares) void serverFor(p.index).catch(() => {});
 
     const logLevel = process.env.LOG_LEVEL ?? 'info';
     const shards = await Promise.all(
-      plan.map(async (p) => {
+      [...plan, ...spares].map(async (p) => {
         const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
         const metrics = `127.0.0.1:${SHARD_METRICS_PORT_BASE + p.index}`;
         const env = {
@@ -250,13 +272,26 @@ async function supervise(): Promise<void> {
     };
     const routerAddress = await startChild(root, 'router', 'router', routerEnv, children);
 
+    const onRing = shards.slice(0, plan.length);
+    const spareShards = shards.slice(plan.length);
     writeFileSync(
       CLUSTER_FILE,
-      JSON.stringify({ router: { address: routerAddress, metrics: ROUTER_METRICS }, ringDatabaseUrl, epoch: ring.epoch, shards }, null, 2) + '\n',
+      JSON.stringify(
+        { router: { address: routerAddress, metrics: ROUTER_METRICS }, ringDatabaseUrl, epoch: ring.epoch, shards: onRing, spares: spareShards },
+        null,
+        2,
+      ) + '\n',
     );
     console.log(`\nshardwrite is running — endpoint ${routerAddress} (metrics http://${ROUTER_METRICS}/metrics)`);
     console.log(`ring epoch ${ring.epoch}:`);
-    for (const s of shards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
+    for (const s of onRing) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
+    if (spareShards.length > 0) {
+      console.log('spare shards, running but not on the ring (they own nothing yet):');
+      for (const s of spareShards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
+      console.log('put one on the ring — its streams move to it while the cluster serves — with:');
+      for (const s of spareShards) console.log(`  npx shardwrite ring add ${s.id} --address ${s.address}`);
+      console.log('and watch with `npx shardwrite ring status`');
+    }
     console.log(`logs in ${LOG_DIR}/, cluster in ${CLUSTER_FILE}; Ctrl-C stops everything\n`);
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);

@@ -55,15 +55,19 @@ export interface ShardConfig {
   readonly logLevel: string;
   /**
    * The breaker in front of PostgreSQL: STORE_CALL_TIMEOUT_MS (a slower call fails and counts; default 3000),
-   * STORE_BREAKER_RESET_MS (open → half-open after; default 1000).
+   * STORE_BREAKER_RESET_MS (open → half-open after; default 1000), STORE_BREAKER_WINDOW_MS (the window
+   * the failure rate is measured over; default 2000).
    */
-  readonly storeBreaker: { readonly callTimeoutMs: number; readonly resetTimeoutMs: number };
+  readonly storeBreaker: { readonly callTimeoutMs: number; readonly resetTimeoutMs: number; readonly windowMs: number };
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
   readonly shutdownGraceMs: number;
   /**
    * Pipeline limits: RETRY_MAX_ATTEMPTS (6), RETRY_BASE_MS (5), RETRY_CAP_MS (200),
    * RETRY_BUDGET_MS (2000), LOAD_TIMEOUT_MS (2000), MAX_IN_FLIGHT (10,000),
-   * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100).
+   * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100),
+   * MOVE_WAIT_MS (2000: how long a command for a stream that a rebalance is moving away waits for
+   * the new ring; answered WRONG_SHARD, which the router retries at the new owner, when the ring
+   * comes in time, else UNAVAILABLE / STREAM_MOVING; bounded by the call's deadline).
    */
   readonly pipeline: PipelineOptions;
   /**
@@ -80,8 +84,8 @@ export const SHARD_ENV = [
   'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
   'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
-  'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS',
-  'STREAM_MAX_IN_FLIGHT',
+  'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
+  'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
   'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV,
 ] as const;
@@ -117,6 +121,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     storeBreaker: {
       callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS', 3000, 10, 600_000),
       resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS', 1000, 10, 600_000),
+      windowMs: r.int('STORE_BREAKER_WINDOW_MS', 2000, 100, 600_000),
     },
     pipeline: {
       maxAttempts: r.int('RETRY_MAX_ATTEMPTS', d.maxAttempts, 1, 100),
@@ -128,6 +133,7 @@ export function loadShardConfig(env: Env): ShardConfig {
       maxQueuedPerStream: r.int('MAX_QUEUED_PER_STREAM', d.maxQueuedPerStream, 1, 10_000_000),
       maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
       overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),
+      moveWaitMs: r.int('MOVE_WAIT_MS', d.moveWaitMs, 0, 60_000),
     },
     ring: readRingSettings(r, false),
   };

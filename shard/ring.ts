@@ -39,6 +39,8 @@ export async function startShardRing(config: ShardConfig, logger: Logger): Promi
   const watcher = new RingWatcher(store, { pollMs: ring.pollMs, notify: ring.notify, logger });
   try {
     await store.migrate();
+    // So a rebalance can reach this shard's events by its id alone.
+    await store.registerStore(config.shardId, config.databaseUrl);
     if (ring.bootstrap) await store.initIfEmpty(ring.bootstrap);
     const view = await watcher.start();
     if (!view) logger.warn('the ring database has no ring yet: this shard owns nothing until one is published');

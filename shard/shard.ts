@@ -61,6 +61,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const writer = new GroupCommitWriter({
     connectionString: config.databaseUrl,
     epoch: () => ownership.epoch(),
+    // With a ring, the writer tells the store which of its entries a rebalance under way moves away.
+    pendingMove: ring ? () => ring.ownership.pendingMove() : undefined,
     maxBatchEntries: config.batchMaxEntries,
     maxBatchBytes: config.batchMaxBytes,
     statementTimeoutMs: config.statementTimeoutMs,
@@ -76,6 +78,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const store = new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
     callTimeoutMs: config.storeBreaker.callTimeoutMs,
     resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
+    windowMs: config.storeBreaker.windowMs,
     onStateChange: (state) => {
       metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
       logger.warn({ state }, 'event store circuit breaker changed state');

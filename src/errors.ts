@@ -106,6 +106,34 @@ export class WrongShardError extends ShardwriteError {
   }
 }
 
+/**
+ * The stream is being moved to another shard by a rebalance: its old owner has
+ * sealed it and will not append to it again, and the ring that names its new
+ * owner (`targetEpoch`) is not published yet, or this shard has not heard of
+ * it. Nothing was written; the caller should retry after `retryAfterMs`, and
+ * the retry reaches the new owner once routers hold the new epoch.
+ *
+ * `planUnknown` marks the rarer case where the store refused the append
+ * because this shard did not know the move's plan yet (a missed
+ * notification): the stream may not be moving at all, and the pipeline
+ * re-reads the ring and tries again instead of answering.
+ */
+export class StreamMovingError extends ShardwriteError {
+  readonly reason = 'STREAM_MOVING';
+  constructor(
+    readonly targetEpoch: number,
+    readonly retryAfterMs: number,
+    message = `the stream is moving to another shard at ring epoch ${targetEpoch}; retry shortly`,
+    readonly planUnknown = false,
+  ) {
+    super(message);
+    this.name = 'StreamMovingError';
+  }
+  override metadata(): Record<string, string> {
+    return { epoch: String(this.targetEpoch), retry_after_ms: String(this.retryAfterMs) };
+  }
+}
+
 /** The shard's database is unreachable, timing out, or its breaker is open. */
 export class StoreUnavailableError extends ShardwriteError {
   readonly reason = 'STORE_UNAVAILABLE';

@@ -18,6 +18,7 @@ import {
   ShardUnavailableError,
   ShardwriteError,
   StoreUnavailableError,
+  StreamMovingError,
   UnauthenticatedError,
   ValidationError,
   VersionConflictError,
@@ -66,6 +67,8 @@ export function toRpcStatus(err: unknown): RpcStatus {
   if (err instanceof VersionConflictError) return { ...base, code: grpc.status.ABORTED };
   if (err instanceof StoreUnavailableError || err instanceof ShardUnavailableError)
     return { ...base, code: grpc.status.UNAVAILABLE };
+  // Retryable: nothing was written, and the retry finds the stream at its new owner.
+  if (err instanceof StreamMovingError) return { ...base, code: grpc.status.UNAVAILABLE, retryAfterMs: err.retryAfterMs };
   if (err instanceof OverloadedError)
     return { ...base, code: grpc.status.RESOURCE_EXHAUSTED, retryAfterMs: err.retryAfterMs };
   if (err instanceof DeadlineExceededError) return { code: grpc.status.DEADLINE_EXCEEDED, message: err.message };

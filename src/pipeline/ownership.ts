@@ -8,6 +8,15 @@ export interface Ownership {
   assertOwner(aggregateId: string): void;
   /** Called when the store refused this shard's epoch: re-read the ring. */
   onFenced(storeEpoch: number): void;
+  /**
+   * Waits up to `timeoutMs` until this shard holds ring `epoch` or newer and
+   * resolves whether it does: a command refused because its stream is moving
+   * can then be answered WRONG_SHARD (the router retries at the new owner)
+   * instead of a retryable error. Absent: never waits.
+   */
+  awaitEpoch?(epoch: number, timeoutMs: number): Promise<boolean>;
+  /** Re-reads the ring and the move in progress now (the store knows of a move this shard missed). */
+  refresh?(): Promise<void>;
 }
 
 /** A shard that owns everything: a single-shard deployment. */

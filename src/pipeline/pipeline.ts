@@ -16,6 +16,7 @@ import {
   OverloadedError,
   ShardwriteError,
   StoreUnavailableError,
+  StreamMovingError,
   VersionConflictError,
   WrongShardError,
 } from '../errors.js';
@@ -64,7 +65,17 @@ export interface PipelineOptions {
   readonly maxCommandsPerEntry: number;
   /** Retry hint sent with OVERLOADED; default 100 ms. */
   readonly overloadRetryAfterMs: number;
+  /**
+   * How long a command whose stream a rebalance is moving away waits for the
+   * new ring before it is answered UNAVAILABLE / STREAM_MOVING; when the ring
+   * arrives in time it is answered WRONG_SHARD instead, which the router
+   * retries at the new owner. Bounded by the command's deadline. Default 2000 ms.
+   */
+  readonly moveWaitMs: number;
 }
+
+/** Time left to the caller after a move wait, for the router's retry at the new owner. */
+const MOVE_ANSWER_MARGIN_MS = 250;
 
 export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   maxAttempts: 6,
@@ -76,6 +87,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   maxQueuedPerStream: 1_000,
   maxCommandsPerEntry: 256,
   overloadRetryAfterMs: 100,
+  moveWaitMs: 2000,
 };
 
 export interface PipelineDeps {
@@ -279,6 +291,18 @@ export class CommandPipeline {
         return;
       } catch (err) {
         loader.forget(streamId);
+        if (err instanceof StreamMovingError) {
+          const next = await this.awaitMove(err, live);
+          if (next === 'retry' && attempt + 1 < this.options.maxAttempts) {
+            live = this.dropExpired(live);
+            continue;
+          }
+          // Nothing was written. The state this round was decided on is the stream's final one
+          // here, so its refusals stand; the others are told where to go, or to come back.
+          const answer = next === 'moved' ? new WrongShardError(err.targetEpoch, `the stream moved to another shard at epoch ${err.targetEpoch}`) : err;
+          for (const d of round.decisions) d.p.reject(d.kind === 'failed' ? d.error : answer);
+          return;
+        }
         if (err instanceof WrongShardError) {
           this.deps.ownership.onFenced(err.epoch);
           for (const p of live) p.reject(err);
@@ -301,6 +325,26 @@ export class CommandPipeline {
         live = this.dropExpired(live);
       }
     }
+  }
+
+  /**
+   * After the store refused an append because its stream is moving: `retry`
+   * when the store is sealed for a move this shard had not heard of (the ring
+   * was re-read; the stream may not be moving at all), `moved` when the new
+   * ring arrived within the wait (answer WRONG_SHARD), `moving` otherwise.
+   */
+  private async awaitMove(err: StreamMovingError, live: readonly Pending[]): Promise<'retry' | 'moved' | 'moving'> {
+    const { ownership } = this.deps;
+    if (err.planUnknown) {
+      await ownership.refresh?.();
+      return 'retry';
+    }
+    if (!ownership.awaitEpoch) return 'moving';
+    const now = this.now();
+    let budget = this.options.moveWaitMs;
+    for (const p of live) if (p.deadline !== undefined) budget = Math.min(budget, p.deadline - now - MOVE_ANSWER_MARGIN_MS);
+    if (budget <= 0) return 'moving';
+    return (await ownership.awaitEpoch(err.targetEpoch, budget)) ? 'moved' : 'moving';
   }
 
   /** Rejects commands whose deadline passed while they waited; returns the rest. */

@@ -11,6 +11,7 @@ export {
 } from './document.js';
 export { RingView } from './view.js';
 export {
+  MOVE_NOTIFY_PAYLOAD,
   PgRingStore,
   RING_CHANNEL,
   RING_LOCK_KEY,

@@ -5,7 +5,7 @@
  */
 import { WrongShardError } from '../errors.js';
 import type { Ownership } from '../pipeline/ownership.js';
-import type { Appender, AppendEntry, AppendResult } from '../store/types.js';
+import type { Appender, AppendEntry, AppendResult, PendingMove } from '../store/types.js';
 import type { RingWatcher } from './watcher.js';
 
 /**
@@ -61,6 +61,26 @@ export class RingOwnership implements Ownership {
   /** The store is fenced above our epoch: someone published a newer ring. Go and read it. */
   onFenced(storeEpoch: number): void {
     void this.watcher.refresh(storeEpoch);
+  }
+
+  awaitEpoch(epoch: number, timeoutMs: number): Promise<boolean> {
+    return this.watcher.waitForEpoch(epoch, timeoutMs);
+  }
+
+  async refresh(): Promise<void> {
+    await this.watcher.refresh();
+  }
+
+  /**
+   * The rebalance under way as the writer needs it (see
+   * `GroupCommitWriterOptions.pendingMove`): its target epoch, and whether
+   * its target ring gives an aggregate to another shard than this one.
+   * `undefined` when no move is under way or its ring is already held.
+   */
+  pendingMove(): PendingMove | undefined {
+    const target = this.watcher.pending;
+    if (target === undefined) return undefined;
+    return { epoch: target.epoch, movesAway: (aggregateId) => target.ownerOf(aggregateId).id !== this.shardId };
   }
 
   /**

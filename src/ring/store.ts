@@ -43,7 +43,37 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
         FOR EACH ROW EXECUTE FUNCTION ring_epochs_immutable();
     `,
   },
+  {
+    version: 2,
+    name: 'shard stores and moves',
+    sql: `
+      -- Where each shard keeps its events: every shard registers its own DATABASE_URL at
+      -- start-up, so a rebalance needs only shard ids and gRPC addresses.
+      CREATE TABLE shard_stores (
+        shard_id      text        PRIMARY KEY,
+        database_url  text        NOT NULL,
+        registered_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- One row per rebalance (src/rebalance): the ring it moves to and how far it got.
+      CREATE TABLE ring_moves (
+        target_epoch  bigint      PRIMARY KEY CHECK (target_epoch > 1),
+        kind          text        NOT NULL CHECK (kind IN ('add', 'remove')),
+        shard_id      text        NOT NULL,
+        target_shards jsonb       NOT NULL CHECK (jsonb_typeof(target_shards) = 'array'),
+        phase         text        NOT NULL,
+        progress      jsonb       NOT NULL DEFAULT '{}',
+        started_at    timestamptz NOT NULL DEFAULT now(),
+        updated_at    timestamptz NOT NULL DEFAULT now(),
+        finished_at   timestamptz NULL
+      );
+      -- At most one move in progress.
+      CREATE UNIQUE INDEX ring_moves_one_active ON ring_moves ((true)) WHERE finished_at IS NULL;
+    `,
+  },
 ];
+
+/** The NOTIFY payload a rebalance sends when its plan appears or ends (read as "re-read everything"). */
+export const MOVE_NOTIFY_PAYLOAD = 'move';
 
 /** `publish` lost a race: the ring is no longer at the epoch the caller based its change on. */
 export class RingConflictError extends Error {
@@ -82,6 +112,11 @@ export interface RingStore {
    * the subscription is closed or the connection is lost (then `onLost`, once).
    */
   listen(onEpoch: (epoch: number) => void, onLost: (err: Error) => void): Promise<RingSubscription>;
+  /**
+   * The ring the rebalance in progress moves to (its epoch may already be
+   * published while the move finishes); `undefined` when no move is under way.
+   */
+  pendingMove(): Promise<RingDocument | undefined>;
   close(): Promise<void>;
 }
 
@@ -221,6 +256,41 @@ export class PgRingStore implements RingStore {
         await client.end().catch(() => {});
       },
     };
+  }
+
+  async pendingMove(): Promise<RingDocument | undefined> {
+    let result: pg.QueryResult<{ epoch: string; shards: unknown }>;
+    try {
+      result = await this.#pool.query(
+        'SELECT target_epoch::text AS epoch, target_shards AS shards FROM ring_moves WHERE finished_at IS NULL',
+      );
+    } catch (err) {
+      // undefined_table: a ring database no rebalancer-aware process has migrated yet.
+      if ((err as { code?: unknown }).code === '42P01') return undefined;
+      throw err;
+    }
+    const row = result.rows[0];
+    if (!row) return undefined;
+    return validateRingDocument({ epoch: toSafeInteger(row.epoch, 'ring_moves.target_epoch'), shards: row.shards });
+  }
+
+  /**
+   * Records where shard `shardId` keeps its events (its DATABASE_URL), so a
+   * rebalance can reach it. Called by every shard at start-up; the latest
+   * registration wins.
+   */
+  async registerStore(shardId: string, databaseUrl: string): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO shard_stores (shard_id, database_url) VALUES ($1, $2)
+       ON CONFLICT (shard_id) DO UPDATE SET database_url = excluded.database_url, registered_at = now()`,
+      [shardId, databaseUrl],
+    );
+  }
+
+  /** Every registered shard store: shard id → database URL. */
+  async stores(): Promise<Map<string, string>> {
+    const result = await this.#pool.query<{ shard_id: string; database_url: string }>('SELECT shard_id, database_url FROM shard_stores');
+    return new Map(result.rows.map((r) => [r.shard_id, r.database_url]));
   }
 
   async close(): Promise<void> {

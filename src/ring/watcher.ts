@@ -4,6 +4,7 @@
  * LISTEN/NOTIFY, polls as a fallback (a lost notification, a pooler that
  * cannot LISTEN), and re-reads on demand when a peer reports a newer epoch.
  */
+import type { RingDocument } from './document.js';
 import type { RingStore, RingSubscription } from './store.js';
 import { RingView } from './view.js';
 
@@ -30,6 +31,10 @@ export type RingListener = (view: RingView, previous: RingView | undefined) => v
  * The latest ring this process knows. The view only ever moves forward: a
  * read that returns an older or equal epoch than the one held is ignored, so
  * a slow read can never take a process back to a superseded ring.
+ *
+ * It also knows the rebalance in progress, if any (`pending`): the ring a
+ * move is heading for, read with every ring read and announced on the same
+ * notification channel.
  */
 export class RingWatcher {
   readonly #store: RingStore;
@@ -39,6 +44,7 @@ export class RingWatcher {
   readonly #logger: RingLogger | undefined;
   readonly #listeners = new Set<RingListener>();
   #view: RingView | undefined;
+  #pending: RingView | undefined;
   #reading: Promise<void> | undefined;
   #lastNudge = 0;
   #subscription: RingSubscription | undefined;
@@ -62,6 +68,39 @@ export class RingWatcher {
   /** The epoch of `view`; 0 while there is no ring. */
   get epoch(): number {
     return this.#view?.epoch ?? 0;
+  }
+
+  /**
+   * The ring a rebalance in progress is moving to, while it is newer than
+   * `view`; `undefined` when no move is under way or its ring is published.
+   */
+  get pending(): RingView | undefined {
+    const pending = this.#pending;
+    return pending !== undefined && pending.epoch > this.epoch ? pending : undefined;
+  }
+
+  /**
+   * Resolves `true` as soon as this process holds epoch `epoch` or newer, or
+   * `false` after `timeoutMs`. Nudges re-reads while it waits, so a lost
+   * notification costs at most one nudge interval.
+   */
+  waitForEpoch(epoch: number, timeoutMs: number): Promise<boolean> {
+    if (this.epoch >= epoch) return Promise.resolve(true);
+    if (timeoutMs <= 0 || this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const finish = (reached: boolean) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        off();
+        resolve(reached);
+      };
+      const off = this.onChange((view) => {
+        if (view.epoch >= epoch) finish(true);
+      });
+      const timer = setTimeout(() => finish(this.epoch >= epoch), timeoutMs);
+      const poll = setInterval(() => this.nudge(), this.#nudgeIntervalMs);
+      this.nudge();
+    });
   }
 
   /**
@@ -136,7 +175,12 @@ export class RingWatcher {
   }
 
   async #read(): Promise<void> {
-    const doc = await this.#store.current();
+    const [doc, pending] = await Promise.all([this.#store.current(), this.#store.pendingMove()]);
+    if (!pending) this.#pending = undefined;
+    else if (pending.epoch !== this.#pending?.epoch || !sameShards(pending, this.#pending.document)) {
+      this.#pending = new RingView(pending);
+      this.#logger?.info({ targetEpoch: pending.epoch, shards: pending.shards }, 'a ring move is under way');
+    }
     if (!doc || doc.epoch <= this.epoch) return;
     const previous = this.#view;
     const view = new RingView(doc);
@@ -173,4 +217,8 @@ export class RingWatcher {
       this.#subscribing = false;
     }
   }
+}
+
+function sameShards(a: RingDocument, b: RingDocument): boolean {
+  return a.shards.length === b.shards.length && a.shards.every((s, i) => s.id === b.shards[i]?.id && s.address === b.shards[i]?.address);
 }

@@ -4,6 +4,7 @@ import {
   ConcurrencyError,
   DuplicateCommandError,
   StoreUnavailableError,
+  StreamMovingError,
   ValidationError,
   WrongShardError,
 } from '../../src/errors.js';
@@ -329,18 +330,65 @@ describe('GroupCommitWriter', () => {
     expect(await versions(s, isolated.pool)).toEqual([1]);
   });
 
-  it('refuses appends to a stream that was moved to another shard', async () => {
+  it('refuses appends to a stream sealed for a move to a newer epoch with the retryable StreamMovingError', async () => {
     const writer = newWriter();
     const s = newStream('moved');
     await writer.append(entry(s, 0));
     await pool.query('UPDATE streams SET moved_at_epoch = 7 WHERE stream_id = $1', [s]);
 
     const moved = writer.append(entry(s, 1));
+    await expect(moved).rejects.toBeInstanceOf(StreamMovingError);
+    await expect(moved).rejects.toMatchObject({ targetEpoch: 7, planUnknown: false });
+    // A "new stream" append of a moved stream is refused the same way.
+    await expect(writer.append(entry(s, 0, { commandId: 'other' }))).rejects.toBeInstanceOf(StreamMovingError);
+    expect(await versions(s)).toEqual([1]);
+  });
+
+  it('refuses appends to a stream moved away at an epoch the writer holds with WrongShardError', async () => {
+    const writer = newWriter({ epoch: () => 7 });
+    const s = newStream('moved-old');
+    await writer.append(entry(s, 0));
+    await pool.query('UPDATE streams SET moved_at_epoch = 7 WHERE stream_id = $1', [s]);
+
+    const moved = writer.append(entry(s, 1));
     await expect(moved).rejects.toBeInstanceOf(WrongShardError);
     await expect(moved).rejects.toMatchObject({ epoch: 7 });
-    // A "new stream" append of a moved stream is refused the same way.
-    await expect(writer.append(entry(s, 0, { commandId: 'other' }))).rejects.toBeInstanceOf(WrongShardError);
     expect(await versions(s)).toEqual([1]);
+  });
+
+  it('behind a move fence, appends only the entries whose aggregates stay, in the same batch', async () => {
+    const isolated = await isolatedDatabase();
+    const [staying, leaving, leavingNew] = [newStream('stay'), newStream('leave'), newStream('leave-new')];
+    const goes = (aggregateId: string) => aggregateId.startsWith('leave');
+    const writer = newWriter({ epoch: () => 3, pendingMove: () => ({ epoch: 4, movesAway: goes }) }, isolated.url);
+    await Promise.all([writer.append(entry(staying, 0)), writer.append(entry(leaving, 0))]);
+    await isolated.pool.query('UPDATE shard_fence SET moving_epoch = 4');
+
+    const outcomes = await Promise.allSettled([
+      writer.append(entry(staying, 1)),
+      writer.append(entry(leaving, 1)),
+      writer.append(entry(leavingNew, 0)),
+    ]);
+    expect(outcomes[0]!.status).toBe('fulfilled');
+    for (const refused of outcomes.slice(1)) {
+      expect(refused.status).toBe('rejected');
+      const err = (refused as PromiseRejectedResult).reason;
+      expect(err).toBeInstanceOf(StreamMovingError);
+      expect(err).toMatchObject({ targetEpoch: 4, planUnknown: false });
+    }
+    expect(await versions(staying, isolated.pool)).toEqual([1, 2]);
+    expect(await versions(leaving, isolated.pool)).toEqual([1]);
+    expect(await streamVersion(leavingNew, isolated.pool)).toBeUndefined();
+
+    // A writer that has not heard of the move gets nothing in, moving or not.
+    const deaf = newWriter({ epoch: () => 3 }, isolated.url);
+    const unknown = deaf.append(entry(staying, 2));
+    await expect(unknown).rejects.toBeInstanceOf(StreamMovingError);
+    await expect(unknown).rejects.toMatchObject({ targetEpoch: 4, planUnknown: true });
+    // Once the writer holds the move's epoch, the move fence no longer applies (ownership decides).
+    const after = newWriter({ epoch: () => 4 }, isolated.url);
+    await expect(after.append(entry(leaving, 1))).resolves.toMatchObject({ version: 2 });
+    expect(await versions(staying, isolated.pool)).toEqual([1, 2]);
   });
 
   it('gives positions in commit order: entries settle with ever larger positions', async () => {

@@ -1,0 +1,380 @@
+/**
+ * What a rebalance does to one shard's event store, statement by statement.
+ * Every operation is idempotent, so a move can be run again from any point.
+ *
+ * Writes into a store that its shard is writing to at the same time (a copy
+ * into a live new owner) take the `shard_fence` row FOR UPDATE first: the
+ * shard's group-commit writer takes it FOR SHARE in every batch, so a copy
+ * and a batch never overlap, and event positions keep following commit order
+ * on that shard (I9).
+ */
+import pg from 'pg';
+import { toSafeInteger } from '../store/pg-values.js';
+import type { CopyItem, StreamRow } from './plan.js';
+
+/** A stream row with the epoch it was sealed at, when it was. */
+export interface ListedStream extends StreamRow {
+  readonly movedAtEpoch: number | undefined;
+}
+
+/** What a new owner holds of a stream. */
+export interface HeldStream {
+  readonly version: number;
+  readonly sealed: boolean;
+  /** Events stored, and the highest version among them (only from `verify`). */
+  readonly events?: number;
+  readonly maxVersion?: number;
+}
+
+/** Everything of a batch of streams that a copy carries, read in one snapshot of the old owner. */
+export interface CopyPayload {
+  readonly events: {
+    readonly streamId: string;
+    readonly version: number;
+    readonly type: string;
+    readonly schemaVersion: number;
+    readonly data: string;
+    readonly metadata: string;
+    readonly recordedAt: string;
+  }[];
+  readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number }[];
+  readonly snapshots: {
+    readonly streamId: string;
+    readonly aggregateType: string;
+    readonly version: number;
+    readonly schemaVersion: number;
+    readonly state: string;
+    readonly takenAt: string;
+  }[];
+}
+
+/** Streams per page when listing a store. */
+const LIST_PAGE = 10_000;
+
+export class ShardDb {
+  readonly #pool: pg.Pool;
+
+  constructor(
+    readonly shardId: string,
+    connectionString: string,
+    statementTimeoutMs = 60_000,
+  ) {
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: 3,
+      statement_timeout: statementTimeoutMs,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'shardwrite-rebalance',
+    });
+    this.#pool.on('error', () => {});
+  }
+
+  /**
+   * Every stream not moved away from this store, plus those sealed for the
+   * move to `targetEpoch` (a resumed move lists them again), in stream id order.
+   */
+  async *listStreams(targetEpoch: number): AsyncGenerator<ListedStream[]> {
+    let after = '';
+    for (;;) {
+      const r = await this.#pool.query<{ stream_id: string; aggregate_type: string; aggregate_id: string; version: string; moved_at_epoch: string | null }>(
+        `SELECT stream_id, aggregate_type, aggregate_id, version::text, moved_at_epoch::text FROM streams
+         WHERE stream_id > $1 AND (moved_at_epoch IS NULL OR moved_at_epoch = $2)
+         ORDER BY stream_id LIMIT $3`,
+        [after, targetEpoch, LIST_PAGE],
+      );
+      if (r.rows.length === 0) return;
+      yield r.rows.map((row) => ({
+        streamId: row.stream_id,
+        aggregateType: row.aggregate_type,
+        aggregateId: row.aggregate_id,
+        version: toSafeInteger(row.version, 'streams.version'),
+        movedAtEpoch: row.moved_at_epoch === null ? undefined : toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch'),
+      }));
+      if (r.rows.length < LIST_PAGE) return;
+      after = r.rows[r.rows.length - 1]!.stream_id;
+    }
+  }
+
+  /**
+   * The streams with an event after `position` (not moved away, or sealed for
+   * `targetEpoch`). Positions follow commit order (I9), so after reading
+   * `maxPosition()` these are exactly the streams changed since.
+   */
+  async changedSince(position: bigint, targetEpoch: number): Promise<ListedStream[]> {
+    const r = await this.#pool.query<{ stream_id: string; aggregate_type: string; aggregate_id: string; version: string; moved_at_epoch: string | null }>(
+      `SELECT s.stream_id, s.aggregate_type, s.aggregate_id, s.version::text, s.moved_at_epoch::text FROM streams s
+       WHERE s.stream_id IN (SELECT DISTINCT stream_id FROM events WHERE position > $1::bigint)
+         AND (s.moved_at_epoch IS NULL OR s.moved_at_epoch = $2)`,
+      [position.toString(), targetEpoch],
+    );
+    return r.rows.map((row) => ({
+      streamId: row.stream_id,
+      aggregateType: row.aggregate_type,
+      aggregateId: row.aggregate_id,
+      version: toSafeInteger(row.version, 'streams.version'),
+      movedAtEpoch: row.moved_at_epoch === null ? undefined : toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch'),
+    }));
+  }
+
+  /** The highest event position committed so far (0 when there is none). */
+  async maxPosition(): Promise<bigint> {
+    const r = await this.#pool.query<{ p: string }>('SELECT coalesce(max(position), 0)::text AS p FROM events');
+    return BigInt(r.rows[0]?.p ?? '0');
+  }
+
+  /** The newest event-store migration applied to this store (0 when none). */
+  async schemaVersion(): Promise<number> {
+    try {
+      const r = await this.#pool.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+      return r.rows[0]?.v ?? 0;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '42P01') return 0;
+      throw err;
+    }
+  }
+
+  /** Number of streams this store serves (not sealed by any move). */
+  async liveStreamCount(): Promise<number> {
+    const r = await this.#pool.query<{ n: string }>('SELECT count(*)::text AS n FROM streams WHERE moved_at_epoch IS NULL');
+    return toSafeInteger(r.rows[0]?.n ?? '0', 'count');
+  }
+
+  /** What this store holds of `streamIds` (absent ones are left out). With `verify`, counts their events too. */
+  async held(streamIds: readonly string[], verify = false): Promise<Map<string, HeldStream>> {
+    const out = new Map<string, HeldStream>();
+    for (let i = 0; i < streamIds.length; i += 5000) {
+      const ids = streamIds.slice(i, i + 5000);
+      const r = verify
+        ? await this.#pool.query<{ stream_id: string; version: string; sealed: boolean; events: string; max_version: string | null }>(
+            `SELECT s.stream_id, s.version::text, s.moved_at_epoch IS NOT NULL AS sealed, e.n::text AS events, e.max_version::text AS max_version
+             FROM streams s
+             CROSS JOIN LATERAL (SELECT count(*) AS n, max(version) AS max_version FROM events WHERE stream_id = s.stream_id) e
+             WHERE s.stream_id = ANY($1::text[])`,
+            [ids],
+          )
+        : await this.#pool.query<{ stream_id: string; version: string; sealed: boolean; events: undefined; max_version: undefined }>(
+            'SELECT stream_id, version::text, moved_at_epoch IS NOT NULL AS sealed FROM streams WHERE stream_id = ANY($1::text[])',
+            [ids],
+          );
+      for (const row of r.rows) {
+        out.set(row.stream_id, {
+          version: toSafeInteger(row.version, 'streams.version'),
+          sealed: row.sealed,
+          ...(verify ? { events: Number(row.events), maxVersion: row.max_version == null ? 0 : Number(row.max_version) } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Reads what `items` need copied, in one REPEATABLE READ snapshot: events
+   * in (from, to], the command-id records of those events, and the latest
+   * snapshot at or below `to`.
+   */
+  async read(items: readonly CopyItem[]): Promise<CopyPayload> {
+    const ids = items.map((i) => i.streamId);
+    const from = items.map((i) => i.from);
+    const to = items.map((i) => i.to);
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const window = 'unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(stream_id, from_version, to_version)';
+      const events = await client.query<{ stream_id: string; version: string; type: string; schema_version: number; data: string; metadata: string; recorded_at: string }>(
+        `SELECT e.stream_id, e.version::text, e.type, e.schema_version, e.data::text AS data, e.metadata::text AS metadata, e.recorded_at::text AS recorded_at
+         FROM ${window} JOIN events e ON e.stream_id = w.stream_id AND e.version > w.from_version AND e.version <= w.to_version
+         ORDER BY e.stream_id, e.version`,
+        [ids, from, to],
+      );
+      const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string }>(
+        `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text
+         FROM ${window} JOIN command_results r ON r.stream_id = w.stream_id AND r.last_version > w.from_version AND r.last_version <= w.to_version`,
+        [ids, from, to],
+      );
+      const snapshots = await client.query<{ stream_id: string; aggregate_type: string; version: string; schema_version: number; state: string; taken_at: string }>(
+        `SELECT s.stream_id, s.aggregate_type, s.version::text, s.schema_version, s.state::text AS state, s.taken_at::text AS taken_at
+         FROM ${window} JOIN snapshots s ON s.stream_id = w.stream_id AND s.version <= w.to_version`,
+        [ids, from, to],
+      );
+      await client.query('COMMIT');
+      return {
+        events: events.rows.map((r) => ({
+          streamId: r.stream_id,
+          version: toSafeInteger(r.version, 'events.version'),
+          type: r.type,
+          schemaVersion: r.schema_version,
+          data: r.data,
+          metadata: r.metadata,
+          recordedAt: r.recorded_at,
+        })),
+        commands: commands.rows.map((r) => ({
+          streamId: r.stream_id,
+          commandId: r.command_id,
+          first: toSafeInteger(r.first_version, 'command_results.first_version'),
+          last: toSafeInteger(r.last_version, 'command_results.last_version'),
+        })),
+        snapshots: snapshots.rows.map((r) => ({
+          streamId: r.stream_id,
+          aggregateType: r.aggregate_type,
+          version: toSafeInteger(r.version, 'snapshots.version'),
+          schemaVersion: r.schema_version,
+          state: r.state,
+          takenAt: r.taken_at,
+        })),
+      };
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Writes a copy into this store (the new owner), in one transaction that
+   * holds the fence row FOR UPDATE (see the module comment): drops sealed
+   * leftovers of `purge` streams, inserts the events (a repeat inserts
+   * nothing), the command-id records, the snapshots (never over a newer one)
+   * and moves each streams row up to its `to` version. Returns the events
+   * inserted.
+   */
+  async write(items: readonly CopyItem[], payload: CopyPayload): Promise<number> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
+      const purge = items.filter((i) => i.purge).map((i) => i.streamId);
+      if (purge.length > 0) {
+        for (const table of ['events', 'command_results', 'snapshots']) {
+          await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [purge]);
+        }
+        await client.query('DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NOT NULL', [purge]);
+      }
+      const ev = payload.events;
+      const inserted = await client.query(
+        `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, recorded_at)
+         SELECT x.stream_id, x.version, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb, x.recorded_at::timestamptz
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[])
+              WITH ORDINALITY AS x(stream_id, version, type, schema_version, data, metadata, recorded_at, ord)
+         ORDER BY x.ord
+         ON CONFLICT (stream_id, version) DO NOTHING`,
+        [
+          ev.map((e) => e.streamId),
+          ev.map((e) => e.version),
+          ev.map((e) => e.type),
+          ev.map((e) => e.schemaVersion),
+          ev.map((e) => e.data),
+          ev.map((e) => e.metadata),
+          ev.map((e) => e.recordedAt),
+        ],
+      );
+      const cr = payload.commands;
+      if (cr.length > 0) {
+        await client.query(
+          `INSERT INTO command_results (stream_id, command_id, first_version, last_version)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+           ON CONFLICT (stream_id, command_id) DO NOTHING`,
+          [cr.map((c) => c.streamId), cr.map((c) => c.commandId), cr.map((c) => c.first), cr.map((c) => c.last)],
+        );
+      }
+      const sn = payload.snapshots;
+      if (sn.length > 0) {
+        await client.query(
+          `INSERT INTO snapshots (stream_id, aggregate_type, version, schema_version, state, taken_at)
+           SELECT x.stream_id, x.aggregate_type, x.version, x.schema_version, x.state::json, x.taken_at::timestamptz
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::text[])
+                AS x(stream_id, aggregate_type, version, schema_version, state, taken_at)
+           ON CONFLICT (stream_id) DO UPDATE
+             SET aggregate_type = excluded.aggregate_type, version = excluded.version, schema_version = excluded.schema_version,
+                 state = excluded.state, taken_at = excluded.taken_at
+             WHERE snapshots.version < excluded.version
+                OR (snapshots.version = excluded.version AND snapshots.schema_version < excluded.schema_version)`,
+          [sn.map((s) => s.streamId), sn.map((s) => s.aggregateType), sn.map((s) => s.version), sn.map((s) => s.schemaVersion), sn.map((s) => s.state), sn.map((s) => s.takenAt)],
+        );
+      }
+      await client.query(
+        `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+         ON CONFLICT (stream_id) DO UPDATE SET version = greatest(streams.version, excluded.version)
+           WHERE streams.moved_at_epoch IS NULL`,
+        [items.map((i) => i.streamId), items.map((i) => i.aggregateType), items.map((i) => i.aggregateId), items.map((i) => i.to)],
+      );
+      await client.query('COMMIT');
+      return inserted.rowCount ?? 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Sets the move fence to `targetEpoch` (never lowers it). Waits for the
+   * writer's batch in flight, which holds the fence row FOR SHARE; every
+   * batch after it appends only to streams its writer says stay here.
+   */
+  async setMoveFence(targetEpoch: number): Promise<void> {
+    await this.#pool.query(
+      'UPDATE shard_fence SET moving_epoch = $1 WHERE id AND (moving_epoch IS NULL OR moving_epoch < $1)',
+      [targetEpoch],
+    );
+  }
+
+  /** Marks `streamIds` moved at `targetEpoch`; returns how many were newly sealed. */
+  async seal(streamIds: readonly string[], targetEpoch: number): Promise<number> {
+    const r = await this.#pool.query(
+      'UPDATE streams SET moved_at_epoch = $2 WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL',
+      [streamIds, targetEpoch],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /** Deletes the old copies of `streamIds` sealed at `targetEpoch`: events, command ids, snapshots, rows. */
+  async deleteSealed(streamIds: readonly string[], targetEpoch: number): Promise<number> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const rows = await client.query<{ stream_id: string }>(
+        'DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2 RETURNING stream_id',
+        [streamIds, targetEpoch],
+      );
+      const gone = rows.rows.map((r) => r.stream_id);
+      for (const table of ['events', 'command_results', 'snapshots']) {
+        await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [gone]);
+      }
+      await client.query('COMMIT');
+      return gone.length;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** The store's fence epoch. */
+  async fence(): Promise<number> {
+    const r = await this.#pool.query<{ epoch: string }>('SELECT epoch::text FROM shard_fence WHERE id');
+    if (!r.rows[0]) throw new Error(`${this.shardId}: shard_fence has no row (was the store migrated?)`);
+    return toSafeInteger(r.rows[0].epoch, 'shard_fence.epoch');
+  }
+
+  /** Raises the store's fence to at least `epoch`. */
+  async bumpFence(epoch: number): Promise<void> {
+    await this.#pool.query('UPDATE shard_fence SET epoch = greatest(epoch, $1::bigint) WHERE id', [epoch]);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
