@@ -8,8 +8,9 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
-import { createRegistry, serveMetrics } from '../src/observability/metrics.js';
+import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import type { RouterConfig } from './config.js';
 import { RouterMetrics } from './metrics.js';
@@ -104,28 +105,19 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  let port: number;
+  let address: string;
   try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    address = await bindInsecure(server, config.grpcAddress);
   } catch (err) {
     pool.close();
     await watcher.close();
     await store.close();
     throw err;
   }
-  const address = `${config.grpcAddress.slice(0, config.grpcAddress.lastIndexOf(':'))}:${port}`;
 
-  let metricsServer: HttpServer | undefined;
-  let metricsAddress: string | undefined;
-  if (config.metricsAddress) {
-    const i = config.metricsAddress.lastIndexOf(':');
-    const host = config.metricsAddress.slice(0, i);
-    metricsServer = await serveMetrics(registry, host, Number(config.metricsAddress.slice(i + 1)));
-    const bound = metricsServer.address();
-    metricsAddress = `${host}:${typeof bound === 'object' && bound ? bound.port : 0}`;
-  }
+  const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
+  const metricsServer: HttpServer | undefined = metricsServing?.server;
+  const metricsAddress = metricsServing?.address;
   logger.info({ address, metricsAddress, epoch: watcher.epoch, services }, 'router listening');
 
   let closing: Promise<void> | undefined;

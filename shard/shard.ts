@@ -9,8 +9,9 @@ import pg from 'pg';
 import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
-import { PipelineMetrics, createRegistry, serveMetrics } from '../src/observability/metrics.js';
+import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
 import { AggregateLoader } from '../src/pipeline/loader.js';
 import { Snapshotter } from '../src/pipeline/snapshotter.js';
@@ -136,20 +137,11 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const address = `${config.grpcAddress.slice(0, config.grpcAddress.lastIndexOf(':'))}:${port}`;
+  const address = await bindInsecure(server, config.grpcAddress);
 
-  let metricsServer: HttpServer | undefined;
-  let metricsAddress: string | undefined;
-  if (config.metricsAddress) {
-    const i = config.metricsAddress.lastIndexOf(':');
-    const host = config.metricsAddress.slice(0, i);
-    metricsServer = await serveMetrics(registry, host, Number(config.metricsAddress.slice(i + 1)));
-    const bound = metricsServer.address();
-    metricsAddress = `${host}:${typeof bound === 'object' && bound ? bound.port : 0}`;
-  }
+  const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
+  const metricsServer: HttpServer | undefined = metricsServing?.server;
+  const metricsAddress = metricsServing?.address;
   logger.info({ address, metricsAddress, shardId: config.shardId }, 'shard listening');
 
   let closing: Promise<void> | undefined;

@@ -178,3 +178,15 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
   });
   return server;
 }
+
+/**
+ * Serves `/metrics` on `address` (`host:port`; port 0 picks a free one) and
+ * returns the server with the address it really bound.
+ */
+export async function serveMetricsAt(registry: Registry, address: string): Promise<{ server: Server; address: string }> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i);
+  const server = await serveMetrics(registry, host, Number(address.slice(i + 1)));
+  const bound = server.address();
+  return { server, address: `${host}:${typeof bound === 'object' && bound ? bound.port : 0}` };
+}

@@ -2,6 +2,7 @@
  * Reads of a shard's event store over a connection pool, independent of the writer.
  */
 import pg from 'pg';
+import { resolvePool, type PoolOptions } from './pg-pool.js';
 import { translatePgError } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
 import type { CommandRecord, EventMetadata, EventReader, StoredEvent } from './types.js';
@@ -11,15 +12,7 @@ import type { CommandRecord, EventMetadata, EventReader, StoredEvent } from './t
  * `{ pool }`), or a connection string from which the reader builds and owns
  * its pool.
  */
-export type PgEventReaderOptions =
-  | { readonly pool: pg.Pool }
-  | {
-      readonly connectionString: string;
-      /** Connections in the owned pool. Default 10. */
-      readonly poolSize?: number;
-      /** `statement_timeout` of the owned pool's sessions. Default 5000. */
-      readonly statementTimeoutMs?: number;
-    };
+export type PgEventReaderOptions = Exclude<PoolOptions, pg.Pool>;
 
 interface EventRow {
   stream_id: string;
@@ -49,26 +42,11 @@ export class PgEventReader implements EventReader {
   readonly #ownsPool: boolean;
 
   constructor(options: pg.Pool | PgEventReaderOptions) {
-    if (options instanceof pg.Pool) {
-      this.#pool = options;
-      this.#ownsPool = false;
-    } else if ('pool' in options) {
-      this.#pool = options.pool;
-      this.#ownsPool = false;
-    } else {
-      this.#pool = new pg.Pool({
-        connectionString: options.connectionString,
-        max: options.poolSize ?? 10,
-        statement_timeout: options.statementTimeoutMs ?? 5000,
-        connectionTimeoutMillis: options.statementTimeoutMs ?? 5000,
-        keepAlive: true,
-        application_name: 'shardwrite-reader',
-      });
-      // An idle client's failure is reported here; the pool drops that client.
-      this.#pool.on('error', () => {});
-      this.#ownsPool = true;
-    }
+    const { pool, owned } = resolvePool(options, { poolSize: 10, applicationName: 'shardwrite-reader' });
+    this.#pool = pool;
+    this.#ownsPool = owned;
   }
+
 
   /** Events of `streamId` with version >= `fromVersion` (default 1), in version order; [] for an unknown stream. */
   async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {

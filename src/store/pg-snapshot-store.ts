@@ -3,6 +3,7 @@
  * migration 1), and the one-round-trip read that rehydration uses.
  */
 import pg from 'pg';
+import { resolvePool, type PoolOptions } from './pg-pool.js';
 import { translatePgError } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
 import type {
@@ -21,15 +22,7 @@ import type {
  * `{ pool }`), or a connection string from which the store builds and owns
  * its pool.
  */
-export type PgSnapshotStoreOptions =
-  | { readonly pool: pg.Pool }
-  | {
-      readonly connectionString: string;
-      /** Connections in the owned pool. Default 4. */
-      readonly poolSize?: number;
-      /** `statement_timeout` of the owned pool's sessions. Default 5000. */
-      readonly statementTimeoutMs?: number;
-    };
+export type PgSnapshotStoreOptions = Exclude<PoolOptions, pg.Pool>;
 
 /**
  * Upsert that never replaces a newer snapshot (higher version, or the same
@@ -112,25 +105,11 @@ export class PgSnapshotStore implements SnapshotStore {
   readonly #ownsPool: boolean;
 
   constructor(options: pg.Pool | PgSnapshotStoreOptions) {
-    if (options instanceof pg.Pool) {
-      this.#pool = options;
-      this.#ownsPool = false;
-    } else if ('pool' in options) {
-      this.#pool = options.pool;
-      this.#ownsPool = false;
-    } else {
-      this.#pool = new pg.Pool({
-        connectionString: options.connectionString,
-        max: options.poolSize ?? 4,
-        statement_timeout: options.statementTimeoutMs ?? 5000,
-        connectionTimeoutMillis: options.statementTimeoutMs ?? 5000,
-        keepAlive: true,
-        application_name: 'shardwrite-snapshots',
-      });
-      this.#pool.on('error', () => {});
-      this.#ownsPool = true;
-    }
+    const { pool, owned } = resolvePool(options, { poolSize: 4, applicationName: 'shardwrite-snapshots' });
+    this.#pool = pool;
+    this.#ownsPool = owned;
   }
+
 
   /**
    * Upserts `snapshot` unless the stored one is at a higher version (or the
