@@ -153,7 +153,9 @@ function execute(
       fail(stringFieldOr(frame, 1, ''), new ValidationError([{ field: 'command', description: 'the message does not decode' }]), 'Stream');
       return;
     }
-    const requestId = msg.requestId;
+    // The id as a wire scan reads it (the last field 1), exactly as a router in front reads it: a frame
+    // whose other fields have unexpected wire types can make a lenient decoder misread the id.
+    const requestId = stringFieldOr(frame, 1, msg.requestId);
     const field = msg.command;
     const spec = field === undefined ? undefined : specs.get(field);
     if (state.draining || finished) {
