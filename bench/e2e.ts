@@ -13,7 +13,7 @@ import { startProcess } from '../test/support/processes.js';
 import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
 import { createClient } from '../src/client/index.js';
 import { GroupCommitWriter, migrate } from '../src/store/index.js';
-import { benchDatabase, closedLoop, durationFromArgs, printTable, type LoadResult } from './support.js';
+import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, printTable, type LoadResult } from './support.js';
 
 const CALLERS = 64;
 const CHANNELS = 4;
@@ -32,19 +32,29 @@ export async function run(server: string, args: string[]): Promise<void> {
   const streamInFlight = 1024;
   console.log(`e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${streamInFlight} in flight over 4 streams; ${durationMs / 1000}s per case\n`);
   const rows: LoadResult[] = [];
+  const cpu: [string, Record<string, number>][] = [];
 
   const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
   try {
+    const procs: Record<string, number> = {
+      client: process.pid,
+      router: cluster.router.pid,
+      ...Object.fromEntries(cluster.shards.map((s) => [s.id, s.proc.pid])),
+    };
     const viaRouter = Array.from({ length: CHANNELS }, () => connect(cluster.router.address));
-    rows.push(await unary('(a) unary via router, 3 shards', viaRouter, durationMs));
+    const a = await cpuPerCommand(procs, () => unary('(a) unary via router, 3 shards', viaRouter, durationMs));
+    rows.push(a.result);
+    cpu.push(['(a) unary via router', a.perCommandUs]);
     for (const c of viaRouter) c.close();
 
     const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
-    rows.push(
-      await closedLoop('(e) streaming via router, 3 shards', streamInFlight, durationMs, async (w, i) => {
+    const e = await cpuPerCommand(procs, () =>
+      closedLoop('(e) streaming via router, 3 shards', streamInFlight, durationMs, async (w, i) => {
         await streams[w % 4]!.placeOrder({ ...(placeOrder(`str-${w}-${i}`) as object), shippingAddress: address(i) } as never);
       }),
     );
+    rows.push(e.result);
+    cpu.push(['(e) streaming via router', e.perCommandUs]);
     for (const s of streams) s.close();
   } finally {
     await cluster.stop();
@@ -96,4 +106,9 @@ export async function run(server: string, args: string[]): Promise<void> {
   console.log(`\na/c (router pipeline vs bare gRPC pass-through): ${(a!.perSecond / c!.perSecond).toFixed(2)}   (target >= 0.8)`);
   console.log(`a/d (unary via router vs raw group commit):      ${(a!.perSecond / d!.perSecond).toFixed(2)}`);
   console.log(`e/d (streaming via router vs raw group commit):  ${(e!.perSecond / d!.perSecond).toFixed(2)}   (target >= 0.5)`);
+  console.log('\nwhere the CPU goes (µs of CPU per successful command, by process; each shard serves about a third):');
+  for (const [label, us] of cpu) {
+    const total = Object.values(us).reduce((x, y) => x + y, 0);
+    console.log(`  ${label}: ${Object.entries(us).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`);
+  }
 }

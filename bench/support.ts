@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 
 let embeddedStop: (() => Promise<void>) | undefined;
@@ -129,4 +130,44 @@ export function durationFromArgs(args: string[], fallbackMs: number): number {
   const i = args.indexOf('--seconds');
   const v = i >= 0 ? Number(args[i + 1]) : NaN;
   return Number.isFinite(v) && v > 0 ? v * 1000 : fallbackMs;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of every PostgreSQL process on this machine. */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').startsWith('postgres')) total += cpuSeconds(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return total;
+}
+
+/**
+ * Runs `work` and reports the CPU each named process (and PostgreSQL) spent
+ * per successful command, in µs: where the time goes.
+ */
+export async function cpuPerCommand(processes: Record<string, number>, work: () => Promise<LoadResult>): Promise<{ result: LoadResult; perCommandUs: Record<string, number> }> {
+  const names = Object.keys(processes);
+  const before = names.map((n) => cpuSeconds(processes[n]!));
+  const pgBefore = postgresCpuSeconds();
+  const result = await work();
+  const perCommandUs: Record<string, number> = {};
+  names.forEach((n, i) => (perCommandUs[n] = Math.round(((cpuSeconds(processes[n]!) - before[i]!) / result.ok) * 1e6)));
+  perCommandUs.postgres = Math.round(((postgresCpuSeconds() - pgBefore) / result.ok) * 1e6);
+  return { result, perCommandUs };
 }
