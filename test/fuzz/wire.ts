@@ -289,6 +289,13 @@ export interface Verdict {
   readonly invalid: boolean;
   /** The router's strict key scan refuses it: INVALID_ARGUMENT is acceptable. */
   readonly routerRefuses: boolean;
+  /**
+   * The router's key (the last well-typed key field) differs from the key protobufjs decodes: the
+   * message has fields with unexpected wire types, which protobufjs misreads instead of skipping.
+   * The router routes by its key and the shard refuses the aggregate it then sees as someone
+   * else's: WRONG_SHARD is a deliberate answer (nothing is written).
+   */
+  readonly keyMismatch?: boolean;
   /** A valid command that sets expected_version (ABORTED is acceptable). */
   readonly expectsVersion: boolean;
   /** The stream a valid command writes. */
@@ -314,7 +321,7 @@ export function createOracle(
   specs: ReadonlyMap<string, CommandSpec>,
   aggregateTypes: ReadonlySet<string>,
   maxMessageBytes: number,
-  routerExtract?: (path: string, bytes: Uint8Array) => void,
+  routerExtract?: (path: string, bytes: Uint8Array) => string | undefined,
 ): Oracle {
   const methods = new Map<string, MethodDefinition<object, object>>();
   for (const entry of Object.values(definition)) {
@@ -337,9 +344,10 @@ export function createOracle(
       if (!m) throw new Error(`unknown method ${path}`);
       const oversized = bytes.length > maxMessageBytes;
       let routerRefuses = false;
+      let routerKey: string | undefined;
       if (routerExtract) {
         try {
-          routerExtract(path, bytes);
+          routerKey = routerExtract(path, bytes);
         } catch {
           routerRefuses = true;
         }
@@ -351,7 +359,8 @@ export function createOracle(
         return { undecodable: true, oversized, invalid: false, routerRefuses, expectsVersion: false };
       }
       const spec = specs.get(path.slice(1));
-      if (spec) return { undecodable: false, oversized, routerRefuses, decoded, ...validate(spec, decoded) };
+      const keyMismatch = routerKey !== undefined && typeof decoded.orderId === 'string' && decoded.orderId !== routerKey;
+      if (spec) return { undecodable: false, oversized, routerRefuses, keyMismatch, decoded, ...validate(spec, decoded) };
       if (path.endsWith('/ReadStream')) {
         const out: FieldViolation[] = [];
         checkId(out, 'aggregate_id', decoded.aggregateId);
