@@ -20,25 +20,11 @@ import { connect, type Clients } from '../test/support/grpc.js';
 import { freePort } from '../test/support/postgres-process.js';
 import { startProcess, type ServiceProcess } from '../test/support/processes.js';
 import { benchDatabase, durationFromArgs, printTable, type LoadResult } from './support.js';
+import { SEED_SQL } from '../test/rebalance/support/cluster.js';
 
 const CHANNELS = 4;
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
 
-/** One placed order per id, written as the shard itself would (one stream, one event). */
-const SEED_SQL = `
-  WITH ids AS (SELECT unnest($1::text[]) AS id),
-  rows AS (
-    INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version)
-    SELECT 'order-header-' || id, 'order-header', id, 1 FROM ids
-  )
-  INSERT INTO events (stream_id, version, type, schema_version, data, metadata)
-  SELECT 'order-header-' || id, 1, 'OrderPlaced', 1,
-         jsonb_build_object(
-           'customerId', 'bench', 'customerEmail', 'bench@example.com',
-           'shippingAddress', jsonb_build_object('name', 'Bench', 'line1', '1 Bench Road', 'city', 'Berlin', 'postalCode', '10115', 'country', 'DE'),
-           'placedAt', '2024-01-01T00:00:00.000Z'),
-         '{}'::jsonb
-  FROM ids`;
 
 interface Sample {
   readonly end: number;

@@ -112,21 +112,7 @@ function utf8(buf: Uint8Array, start: number, end: number): string {
  * the shard decodes it. Every other field is skipped by its wire type.
  */
 export function extractDirect(buf: Uint8Array, keyField: number, start = 0, end = buf.length): string {
-  const c: Cursor = { pos: start, end };
-  let key = '';
-  while (c.pos < c.end) {
-    const tag = readTag(buf, c);
-    const field = Math.floor(tag / 8);
-    const wireType = tag % 8;
-    if (field !== keyField) {
-      skip(buf, c, field, wireType, 0);
-      continue;
-    }
-    if (wireType !== LEN) throw malformed(`routing key field ${field} has wire type ${wireType}, expected a string`);
-    const from = readLength(buf, c);
-    key = utf8(buf, from, c.pos);
-  }
-  return key;
+  return extractInner(buf, keyField, start, end) ?? '';
 }
 
 /**
@@ -157,7 +143,7 @@ export function extractThroughOneof(buf: Uint8Array, members: ReadonlyMap<number
   return key;
 }
 
-/** Like `extractDirect` over a sub-message, but tells "absent" (undefined) from "empty". */
+/** The last occurrence of string field `keyField` in `buf[start..end)`; `undefined` when absent (as opposed to empty). */
 function extractInner(buf: Uint8Array, keyField: number, start: number, end: number): string | undefined {
   const c: Cursor = { pos: start, end };
   let key: string | undefined;
