@@ -1,12 +1,15 @@
 /**
  * `npm run bench -- e2e [--seconds N]`: commands/s and latency, in one run:
- *  (a) unary through the router to 3 shards;
+ *  (a) unary through the router to 3 shards, 64 callers;
  *  (b) unary straight to one shard;
  *  (c) unary through a do-nothing grpc-js pass-through router to a do-nothing backend
  *      (the most unary gRPC carries here);
- *  (d) the raw group-commit ceiling of the same PostgreSQL, without gRPC;
- *  (e) streaming (CommandStreamService) through the router to 3 shards;
- * and the ratios a/c, a/d, e/d. All load comes from this process.
+ *  (d) raw group commit on the same PostgreSQL, without gRPC: 64 callers, and
+ *      1024 (the ceiling);
+ *  (e) streaming (CommandStreamService) through the router to 3 shards: 64
+ *      commands in flight over 4 streams (as the issue's load generator), and 1024;
+ * and the ratios a/c, a/d, e/d. Every command is a PlaceOrder of a new order
+ * (an append each). All load comes from this process.
  */
 import { startCluster } from '../test/support/cluster.js';
 import { startProcess } from '../test/support/processes.js';
@@ -17,6 +20,8 @@ import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, printTable,
 
 const CALLERS = 64;
 const CHANNELS = 4;
+/** In flight for the ceiling cases (d', e'). */
+const CEILING = 1024;
 
 const address = (i: number) => ({ name: `Customer ${i}`, line1: `${i} Main St`, city: 'Berlin', postalCode: '10115', country: 'DE' });
 
@@ -29,8 +34,7 @@ function unary(label: string, clients: Clients[], durationMs: number): Promise<L
 
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
-  const streamInFlight = 1024;
-  console.log(`e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${streamInFlight} in flight over 4 streams; ${durationMs / 1000}s per case\n`);
+  console.log(`e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ${durationMs / 1000}s per case\n`);
   const rows: LoadResult[] = [];
   const cpu: [string, Record<string, number>][] = [];
 
@@ -48,13 +52,15 @@ export async function run(server: string, args: string[]): Promise<void> {
     for (const c of viaRouter) c.close();
 
     const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
-    const e = await cpuPerCommand(procs, () =>
-      closedLoop('(e) streaming via router, 3 shards', streamInFlight, durationMs, async (w, i) => {
-        await streams[w % 4]!.placeOrder({ ...(placeOrder(`str-${w}-${i}`) as object), shippingAddress: address(i) } as never);
-      }),
-    );
-    rows.push(e.result);
-    cpu.push(['(e) streaming via router', e.perCommandUs]);
+    for (const [label, inFlight] of [['(e) streaming via router, 64 in flight', CALLERS], [`(e') streaming via router, ${CEILING} in flight`, CEILING]] as const) {
+      const e = await cpuPerCommand(procs, () =>
+        closedLoop(label, inFlight, durationMs, async (w, i) => {
+          await streams[w % 4]!.placeOrder({ ...(placeOrder(`e${inFlight}-${w}-${i}`) as object), shippingAddress: address(i) } as never);
+        }),
+      );
+      rows.push(e.result);
+      cpu.push([label, e.perCommandUs]);
+    }
     for (const s of streams) s.close();
   } finally {
     await cluster.stop();
@@ -75,7 +81,9 @@ export async function run(server: string, args: string[]): Promise<void> {
   const passthrough = await startProcess('bench/passthrough.ts', { ROLE: 'router', BACKEND: backend.address });
   try {
     const clients = Array.from({ length: CHANNELS }, () => connect(passthrough.address));
-    rows.splice(2, 0, await unary('(c) do-nothing grpc-js router', clients, durationMs));
+    const c = await cpuPerCommand({ client: process.pid, router: passthrough.pid, backend: backend.pid }, () => unary('(c) do-nothing grpc-js router', clients, durationMs));
+    rows.splice(2, 0, c.result);
+    cpu.splice(1, 0, ['(c) do-nothing router', c.perCommandUs]);
     for (const c of clients) c.close();
   } finally {
     await passthrough.stop();
@@ -86,7 +94,7 @@ export async function run(server: string, args: string[]): Promise<void> {
   await migrate(raw.url);
   const writer = new GroupCommitWriter({ connectionString: raw.url, epoch: () => 0 });
   const versions = new Map<number, number>();
-  rows.splice(3, 0, await closedLoop('(d) raw group commit, no gRPC', 1024, durationMs, async (w) => {
+  const rawAppend = async (w: number) => {
     const v = versions.get(w) ?? 0;
     await writer.append({
       streamId: `order-header-raw-${w}`,
@@ -97,15 +105,19 @@ export async function run(server: string, args: string[]): Promise<void> {
       commands: [{ eventCount: 1 }],
     });
     versions.set(w, v + 1);
-  }));
+  };
+  rows.splice(3, 0, await closedLoop('(d) raw group commit, 64 callers', CALLERS, durationMs, rawAppend));
+  rows.splice(4, 0, await closedLoop(`(d') raw group commit, ${CEILING} callers`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
   await writer.close();
   await raw.drop();
 
   printTable(rows);
-  const [a, , c, d, e] = rows;
-  console.log(`\na/c (router pipeline vs bare gRPC pass-through): ${(a!.perSecond / c!.perSecond).toFixed(2)}   (target >= 0.8)`);
-  console.log(`a/d (unary via router vs raw group commit):      ${(a!.perSecond / d!.perSecond).toFixed(2)}`);
-  console.log(`e/d (streaming via router vs raw group commit):  ${(e!.perSecond / d!.perSecond).toFixed(2)}   (target >= 0.5)`);
+  const [a, , c, d, dMax, e, eMax] = rows;
+  const ratio = (x: LoadResult, y: LoadResult) => (x.perSecond / y.perSecond).toFixed(2);
+  console.log(`\na/c   (unary via router vs bare gRPC pass-through):              ${ratio(a!, c!)}   (target >= 0.8)`);
+  console.log(`a/d   (unary via router vs raw group commit, 64 callers):       ${ratio(a!, d!)}`);
+  console.log(`e/d   (streaming via router vs raw group commit, 64 in flight): ${ratio(e!, d!)}   (target >= 0.5)`);
+  console.log(`e'/d' (the same at ${CEILING} in flight, the ceiling):             ${ratio(eMax!, dMax!)}`);
   console.log('\nwhere the CPU goes (µs of CPU per successful command, by process; each shard serves about a third):');
   for (const [label, us] of cpu) {
     const total = Object.values(us).reduce((x, y) => x + y, 0);

@@ -9,18 +9,24 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import { ShardUnavailableError } from '../src/errors.js';
+import { OUTCOME_RESULT, bytesField, encodeHeaders, outcomeError, wrapField } from '../src/grpc/link-codec.js';
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
+import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute, RoutingTable } from './routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
-import type { StreamMux } from './stream-mux.js';
+import type { ShardLinks } from './shard-links.js';
+import { deadlineOf, forwardedMetadata, type StreamMux } from './stream-mux.js';
 
 export interface ProxyDeps {
   readonly definition: PackageDefinition;
   /** Serves bidirectional methods (CommandStreamService/Execute), one mux per method. */
   readonly streams: (route: MethodRoute) => StreamMux;
+  /** The links to the shards, and the unary methods they carry (`linkedCommands`). */
+  readonly links: ShardLinks;
+  readonly linked: { readonly fields: ReadonlyMap<string, number>; readonly resultType: string };
   readonly routing: RoutingTable;
   readonly watcher: RingWatcher;
   readonly pool: ShardPool;
@@ -67,11 +73,14 @@ export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[]
         responseDeserialize: identity,
         originalName: m.originalName,
       };
+      const linkField = route.responseType === deps.linked.resultType ? deps.linked.fields.get(route.requestType) : undefined;
       handlers[method] = m.requestStream
         ? deps.streams(route).handler
         : m.responseStream
           ? serverStreamHandler(deps, route)
-          : unaryHandler(deps, route);
+          : linkField !== undefined
+            ? linkedUnaryHandler(deps, route, linkField)
+            : unaryHandler(deps, route);
     }
     if (Object.keys(definition).length === 0) continue;
     server.addService(definition as grpc.ServiceDefinition, handlers);
@@ -103,6 +112,57 @@ function unaryHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleUnaryCall
       },
     );
   };
+}
+
+/**
+ * A unary command: sent over the link to its shard as the streamed command it
+ * is (the request bytes wrapped in their oneof field, with the caller's
+ * deadline and metadata), and answered from the shard's outcome — its result
+ * bytes as the reply, or its google.rpc.Status as the call's status and
+ * `grpc-status-details-bin`, exactly as the shard answers a direct call.
+ */
+function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number): grpc.handleUnaryCall<Buffer, Buffer> {
+  const method = route.path.slice(1);
+  return (call, callback) => {
+    const started = performance.now();
+    let key: string;
+    try {
+      key = route.extract(call.request);
+    } catch (err) {
+      const error = toServiceError(err);
+      record(deps, method, 'none', error.code, started);
+      callback(error);
+      return;
+    }
+    deps.links.send({
+      key,
+      body: wrapField(field, call.request),
+      deadline: deadlineOf(call),
+      headers: encodeHeaders(forwardedMetadata(call.metadata)),
+      settle: (shard, outcome, err) => {
+        const reply = outcome ? unaryReply(deps, outcome) : { ok: false as const, error: toServiceError(err) };
+        record(deps, method, shard, reply.ok ? grpc.status.OK : reply.error.code, started);
+        if (reply.ok) callback(null, reply.response);
+        else callback(reply.error);
+      },
+    });
+  };
+}
+
+/** A unary reply from a StreamedOutcome: its `result`, or its `error` (a google.rpc.Status) as the call's status. */
+function unaryReply(deps: ProxyDeps, outcome: Buffer): { ok: true; response: Buffer } | { ok: false; error: ReplyError } {
+  try {
+    const status = outcomeError(outcome);
+    if (status) {
+      const metadata = new grpc.Metadata();
+      metadata.set(STATUS_DETAILS_KEY, Buffer.from(status));
+      return { ok: false, error: { code: varintField(status, 1), details: stringFieldOr(status, 2, ''), metadata } };
+    }
+    return { ok: true, response: bytesField(outcome, OUTCOME_RESULT) ?? Buffer.alloc(0) };
+  } catch (err) {
+    deps.logger.error({ err }, 'undecodable outcome from a shard');
+    return { ok: false, error: toServiceError(err) };
+  }
 }
 
 function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleServerStreamingCall<Buffer, Buffer> {

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
-import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
@@ -17,6 +17,7 @@ import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
+import { ShardLinks, linkedCommands } from './shard-links.js';
 import { ShardPool } from './shard-pool.js';
 
 export interface RunningRouter {
@@ -84,23 +85,20 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  const outcomeType = protoRoot.lookupType('shardwrite.v1.StreamedOutcome');
+  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger });
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
     const mux = new StreamMux({
       route,
-      watcher,
-      pool,
+      links,
       metrics,
-      logger,
-      outcomeType,
       maxInFlight: config.streamMaxInFlight,
       overloadRetryAfterMs: config.overloadRetryAfterMs,
     });
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams }));
+  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -138,7 +136,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
           resolve();
         });
       });
-      for (const mux of muxes) mux.close();
+      links.close();
       pool.close();
       await watcher.close();
       await store.close();

@@ -25,6 +25,7 @@ export interface MethodRoute {
   /** The gRPC path, `/package.Service/Method`. */
   readonly path: string;
   readonly requestType: string;
+  readonly responseType: string;
   readonly requestStream: boolean;
   readonly responseStream: boolean;
   /** Where the key is, for logs: `order_id (#1)` or `place_order.order_id (#2.1)`, … */
@@ -89,6 +90,7 @@ export function buildRoutingTable(root: protobuf.Root): RoutingTable {
       routes.set(path, {
         path,
         requestType: type.fullName.slice(1),
+        responseType: method.resolvedResponseType?.fullName.slice(1) ?? method.responseType,
         requestStream: method.requestStream === true,
         responseStream: method.responseStream === true,
         keyField: spec.description,

@@ -1,39 +1,51 @@
 /**
- * CommandStreamService on the shard: pipelined commands over one
- * bidirectional stream. Each command runs through the same pipeline as a
- * unary call and gets exactly one outcome; commands of one aggregate keep
- * their order (they enter its mailbox in arrival order). Memory is bounded:
- * at most `maxInFlight` commands per stream are executing (beyond that a
- * command is answered OVERLOADED at once), and reading stops while the
- * caller is not reading its outcomes, so HTTP/2 flow control slows it down.
+ * Pipelined commands over long-lived bidirectional streams, on the shard:
+ *
+ * - `shardwrite.v1.CommandStreamService/Execute`, the public API: a caller's
+ *   StreamedCommands in, StreamedOutcomes out;
+ * - `shardwrite.internal.v1.ShardLink/Execute`, a router's link: batches of
+ *   frames, each an encoded StreamedCommand with the caller's deadline and
+ *   metadata, answered by batches of encoded StreamedOutcomes. The router
+ *   sends every caller's commands for this shard, unary and streamed, here.
+ *
+ * Each command runs through the same pipeline as a unary call and gets
+ * exactly one outcome; commands of one aggregate keep their order (they enter
+ * its mailbox in arrival order). A frame that does not decode fails alone.
+ * Memory is bounded: a caller's stream has at most `maxInFlight` commands
+ * executing (beyond that: OVERLOADED outcomes; a link is bounded by the
+ * pipeline's own admission instead), and reading stops while the peer is not
+ * reading its outcomes, so HTTP/2 flow control slows it down.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
 import { OverloadedError, ShardUnavailableError, ValidationError } from '../src/errors.js';
+import { decodeBatch, decodeHeaders, encodeBatch, type LinkFrame } from '../src/grpc/link-codec.js';
+import type { LinkDefinition } from '../src/grpc/proto.js';
 import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
 import { toWireResult } from '../src/grpc/wire.js';
+import { stringFieldOr } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
-import type { CommandPipeline } from '../src/pipeline/pipeline.js';
+import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome } from '../src/generated/shardwrite/v1/StreamedOutcome.js';
-import { callContext } from './grpc-services.js';
-import { stringFieldOr } from '../src/grpc/wire-scan.js';
+import { callContext, contextOf, messageTooLarge, undecodable } from './grpc-services.js';
 
 export interface CommandStreamDeps {
   readonly definition: PackageDefinition;
+  readonly link: LinkDefinition;
   readonly modules: readonly DomainModule[];
   readonly pipeline: CommandPipeline;
   readonly metrics: PipelineMetrics;
   readonly logger: Logger;
-  /** Commands executing at once per stream; default 1024. */
+  /** Largest message of a caller's stream (a router's link batches may be larger). */
+  readonly maxMessageBytes: number;
+  /** Commands executing at once per caller's stream; default 1024. */
   readonly maxInFlight: number;
   /** Retry hint for OVERLOADED outcomes. */
   readonly overloadRetryAfterMs: number;
 }
-
-type Duplex = grpc.ServerDuplexStream<Buffer, StreamedOutcome>;
 
 /** Lets the shard's shutdown stop the open streams gracefully. */
 export interface CommandStreams {
@@ -45,41 +57,187 @@ export interface CommandStreams {
   drain(): void;
 }
 
-interface StreamState {
-  draining: boolean;
-  finishIfDone(): void;
+type Duplex = grpc.ServerDuplexStream<Buffer, unknown>;
+const identity = (b: Buffer): Buffer => b;
+const NO_HEADERS = new Uint8Array(0);
+
+/** One open stream: its commands in flight, and its end once they are answered. */
+class OpenStream {
+  inFlight = 0;
+  ended = false;
+  draining = false;
+  finished = false;
+  #waitingForDrain = false;
+
+  constructor(readonly call: Duplex) {}
+
+  /** Writes one message; while the peer is not reading, stops reading its commands. */
+  write(message: unknown): void {
+    if (this.call.cancelled || this.call.destroyed) return;
+    if (!this.call.write(message) && !this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.call.pause();
+      this.call.once('drain', () => {
+        this.#waitingForDrain = false;
+        this.call.resume();
+      });
+    }
+  }
+
+  finishIfDone(): void {
+    if ((this.ended || this.draining) && this.inFlight === 0 && !this.call.destroyed && !this.finished) {
+      this.finished = true;
+      this.call.end();
+    }
+  }
 }
 
 export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): CommandStreams {
   const original = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
   const execute_ = original.Execute!;
-  // Frames are decoded one by one in the handler, so a frame that does not
-  // decode fails alone instead of ending the stream (and, behind a router,
-  // every other caller's commands multiplexed on it).
-  const service: grpc.ServiceDefinition = {
-    Execute: { ...execute_, requestDeserialize: (b: Buffer) => b },
-  };
   const decode = execute_.requestDeserialize as (b: Buffer) => StreamedCommand__Output;
+  const encode = execute_.responseSerialize as (o: StreamedOutcome) => Buffer;
   const specs = specsByOneofField(deps.definition, deps.modules);
-  const open = new Set<StreamState>();
+  const open = new Set<OpenStream>();
   let draining = false;
-  server.addService(service, {
+  const track = (call: Duplex): OpenStream => {
+    const stream = new OpenStream(call);
+    stream.draining = draining;
+    open.add(stream);
+    call.once('close', () => open.delete(stream));
+    call.on('end', () => {
+      stream.ended = true;
+      stream.finishIfDone();
+    });
+    call.on('error', (err) => deps.logger.debug({ err }, 'command stream closed by the peer'));
+    return stream;
+  };
+  const run = (stream: OpenStream, frame: Buffer, ctx: CallContext, maxInFlight: number, answer: (o: StreamedOutcome) => void) =>
+    runFrame(deps, specs, decode, stream, frame, ctx, maxInFlight, answer);
+
+  // Frames are decoded one by one in the handler, so a frame that does not
+  // decode fails alone instead of ending the stream.
+  server.addService({ Execute: { ...execute_, requestDeserialize: identity } }, {
     Execute: (call: Duplex) => {
-      const state: StreamState = { draining, finishIfDone: () => {} };
-      open.add(state);
-      call.once('close', () => open.delete(state));
-      execute(call, deps, specs, state, decode);
+      const stream = track(call);
+      const ctx = callContext(call);
+      const answer = (o: StreamedOutcome) => stream.write(o);
+      call.on('data', (frame: Buffer) => {
+        if (stream.finished) return;
+        if (frame.length > deps.maxMessageBytes) {
+          // As grpc-js ends a stream whose message is over its limit.
+          stream.finished = true;
+          call.emit('error', messageTooLarge(frame.length, deps.maxMessageBytes));
+          return;
+        }
+        run(stream, frame, ctx, deps.maxInFlight, answer);
+      });
     },
   });
+
+  server.addService(deps.link.service, {
+    Execute: (call: Duplex) => {
+      const stream = track(call);
+      // Outcomes settled in one turn of the event loop leave as one batch.
+      let out: LinkFrame[] = [];
+      const flush = () => {
+        const batch = out;
+        out = [];
+        stream.write(encodeBatch(batch));
+      };
+      call.on('data', (batch: Buffer) => {
+        let frames: LinkFrame[];
+        try {
+          frames = decodeBatch(batch);
+        } catch (err) {
+          // Only a router writes batches: one that does not decode is a bug, not a caller's mistake.
+          deps.logger.error({ err }, 'undecodable link batch');
+          call.emit('error', { code: grpc.status.INTERNAL, details: 'undecodable link batch' });
+          return;
+        }
+        for (const f of frames) {
+          const headers = decodeHeaders(f.headers);
+          const ctx = contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, (key) => headers.find((h) => h[0] === key)?.[1]);
+          const body = Buffer.from(f.body.buffer, f.body.byteOffset, f.body.length);
+          run(stream, body, ctx, Infinity, (o) => {
+            if (out.length === 0) setImmediate(flush);
+            out.push({ id: f.id, body: encode(o), timeoutMs: 0, headers: NO_HEADERS });
+          });
+        }
+      });
+    },
+  });
+
   return {
     drain() {
       draining = true;
-      for (const state of open) {
-        state.draining = true;
-        state.finishIfDone();
+      for (const stream of open) {
+        stream.draining = true;
+        stream.finishIfDone();
       }
     },
   };
+}
+
+/** Runs one encoded StreamedCommand and answers it exactly once. */
+function runFrame(
+  deps: CommandStreamDeps,
+  specs: Map<string, CommandSpec>,
+  decode: (b: Buffer) => StreamedCommand__Output,
+  stream: OpenStream,
+  frame: Buffer,
+  streamCtx: CallContext,
+  maxInFlight: number,
+  answer: (outcome: StreamedOutcome) => void,
+): void {
+  const fail = (requestId: string, err: unknown, method: string) => {
+    const status = toRpcStatus(err);
+    if (isUnexpected(err)) deps.logger.error({ err, method }, 'streamed command failed unexpectedly');
+    deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
+    answer({ requestId, error: toStatusMessage(status) });
+  };
+  let msg: StreamedCommand__Output;
+  try {
+    msg = decode(frame);
+  } catch {
+    fail(stringFieldOr(frame, 1, ''), undecodable(), 'Stream');
+    return;
+  }
+  // The id as a wire scan reads it (the last field 1), exactly as a router in front reads it: a frame
+  // whose other fields have unexpected wire types can make a lenient decoder misread the id.
+  const requestId = stringFieldOr(frame, 1, msg.requestId);
+  const field = msg.command;
+  const spec = field === undefined ? undefined : specs.get(field);
+  if (stream.draining || stream.finished) {
+    fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), spec?.method ?? 'Stream');
+    return;
+  }
+  if (!spec || !field) {
+    fail(requestId, new ValidationError([{ field: 'command', description: 'must hold one of the order commands' }]), 'Stream');
+    return;
+  }
+  if (stream.inFlight >= maxInFlight) {
+    fail(requestId, new OverloadedError(deps.overloadRetryAfterMs, 'too many commands in flight on this stream'), spec.method);
+    return;
+  }
+  stream.inFlight++;
+  const own = msg.timeoutMs > 0 ? Date.now() + msg.timeoutMs : undefined;
+  const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
+  let result: Promise<unknown>;
+  try {
+    result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline }).then((outcome) => {
+      deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
+      answer({ requestId, result: toWireResult(outcome) });
+    });
+  } catch (err) {
+    result = Promise.reject(err);
+  }
+  result
+    .catch((err: unknown) => fail(requestId, err, spec.method))
+    .finally(() => {
+      stream.inFlight--;
+      stream.finishIfDone();
+    });
 }
 
 /**
@@ -104,94 +262,4 @@ function specsByOneofField(definition: PackageDefinition, modules: readonly Doma
     if (spec) out.set(f.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), spec);
   }
   return out;
-}
-
-function execute(
-  call: Duplex,
-  deps: CommandStreamDeps,
-  specs: Map<string, CommandSpec>,
-  state: StreamState,
-  decode: (b: Buffer) => StreamedCommand__Output,
-): void {
-  const streamCtx = callContext(call);
-  let inFlight = 0;
-  let ended = false;
-  let waitingForDrain = false;
-
-  const send = (outcome: StreamedOutcome) => {
-    if (call.cancelled || call.destroyed) return;
-    if (!call.write(outcome) && !waitingForDrain) {
-      // The caller is not reading: stop reading its commands until it does.
-      waitingForDrain = true;
-      call.pause();
-      call.once('drain', () => {
-        waitingForDrain = false;
-        call.resume();
-      });
-    }
-  };
-  const fail = (requestId: string, err: unknown, method: string) => {
-    const status = toRpcStatus(err);
-    if (isUnexpected(err)) deps.logger.error({ err, method }, 'streamed command failed unexpectedly');
-    deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
-    send({ requestId, error: toStatusMessage(status) });
-  };
-  let finished = false;
-  const finishIfDone = () => {
-    if ((ended || state.draining) && inFlight === 0 && !call.destroyed && !finished) {
-      finished = true;
-      call.end();
-    }
-  };
-  state.finishIfDone = finishIfDone;
-
-  call.on('data', (frame: Buffer) => {
-    let msg: StreamedCommand__Output;
-    try {
-      msg = decode(frame);
-    } catch {
-      fail(stringFieldOr(frame, 1, ''), new ValidationError([{ field: 'command', description: 'the message does not decode' }]), 'Stream');
-      return;
-    }
-    // The id as a wire scan reads it (the last field 1), exactly as a router in front reads it: a frame
-    // whose other fields have unexpected wire types can make a lenient decoder misread the id.
-    const requestId = stringFieldOr(frame, 1, msg.requestId);
-    const field = msg.command;
-    const spec = field === undefined ? undefined : specs.get(field);
-    if (state.draining || finished) {
-      fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), spec?.method ?? 'Stream');
-      return;
-    }
-    if (!spec || !field) {
-      fail(requestId, new ValidationError([{ field: 'command', description: 'must hold one of the order commands' }]), 'Stream');
-      return;
-    }
-    if (inFlight >= deps.maxInFlight) {
-      fail(requestId, new OverloadedError(deps.overloadRetryAfterMs, 'too many commands in flight on this stream'), spec.method);
-      return;
-    }
-    inFlight++;
-    const own = msg.timeoutMs > 0 ? Date.now() + msg.timeoutMs : undefined;
-    const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
-    let result: Promise<unknown>;
-    try {
-      result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline }).then((outcome) => {
-        deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
-        send({ requestId, result: toWireResult(outcome) });
-      });
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    result
-      .catch((err: unknown) => fail(requestId, err, spec.method))
-      .finally(() => {
-        inFlight--;
-        finishIfDone();
-      });
-  });
-  call.on('end', () => {
-    ended = true;
-    finishIfDone();
-  });
-  call.on('error', (err) => deps.logger.debug({ err }, 'command stream closed by the caller'));
 }

@@ -67,7 +67,10 @@ export interface ShardConfig {
    * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100),
    * MOVE_WAIT_MS (2000: how long a command for a stream that a rebalance is moving away waits for
    * the new ring; answered WRONG_SHARD, which the router retries at the new owner, when the ring
-   * comes in time, else UNAVAILABLE / STREAM_MOVING; bounded by the call's deadline).
+   * comes in time, else UNAVAILABLE / STREAM_MOVING; bounded by the call's deadline),
+   * ASSUME_NEW_STREAMS (`on`: a command for a stream not in memory is first decided as if the
+   * stream were new, without reading it; the append at version 0 refutes that when it exists,
+   * and the command is then decided again on the stream as read; `off` reads first).
    */
   readonly pipeline: PipelineOptions;
   /**
@@ -85,7 +88,7 @@ export const SHARD_ENV = [
   'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
-  'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS',
+  'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
   'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV,
 ] as const;
@@ -134,6 +137,7 @@ export function loadShardConfig(env: Env): ShardConfig {
       maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
       overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),
       moveWaitMs: r.int('MOVE_WAIT_MS', d.moveWaitMs, 0, 60_000),
+      assumeNewStreams: r.oneOf('ASSUME_NEW_STREAMS', d.assumeNewStreams ? 'on' : 'off', ['on', 'off']) === 'on',
     },
     ring: readRingSettings(r, false),
   };

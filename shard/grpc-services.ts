@@ -4,7 +4,7 @@
  * Errors leave through `toServiceError`, the one status mapping.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import type { AnyDecider } from '../src/domain/decider.js';
 import type { DomainModule } from '../src/domain/module.js';
 import { ValidationError } from '../src/errors.js';
@@ -22,6 +22,8 @@ import type { FieldViolation } from '../src/errors.js';
 
 export interface ShardServiceDeps {
   readonly definition: PackageDefinition;
+  /** Largest request message (the server's own limit is higher, for router link batches). */
+  readonly maxMessageBytes: number;
   readonly modules: readonly DomainModule[];
   readonly deciders: ReadonlyMap<string, AnyDecider>;
   readonly pipeline: CommandPipeline;
@@ -42,57 +44,109 @@ export function addShardServices(server: grpc.Server, deps: ShardServiceDeps): v
 export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'metadata'>): CallContext {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  const text = (key: string) => {
+  return contextOf(Number.isFinite(ms) ? ms : undefined, (key) => {
     const v = call.metadata.get(key)[0];
     return typeof v === 'string' ? v : undefined;
-  };
+  });
+}
+
+/** A CallContext from a deadline and a way to read the caller's metadata (a call's, or a link frame's headers). */
+export function contextOf(deadline: number | undefined, text: (key: string) => string | undefined): CallContext {
   return {
-    deadline: Number.isFinite(ms) ? ms : undefined,
+    deadline,
     authorization: text('authorization'),
     correlationId: text('x-correlation-id'),
     causationId: text('x-causation-id'),
   };
 }
 
+/**
+ * What grpc-js answers a message over its limit. The shard's server limit is
+ * MAX_MESSAGE_BYTES plus the framing of a router's link batch, so its public
+ * methods apply MAX_MESSAGE_BYTES to each message themselves.
+ */
+export function messageTooLarge(size: number, max: number): Partial<grpc.StatusObject> & { code: grpc.status } {
+  return { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${size} vs. ${max})` };
+}
+
+/** The ValidationError for a request whose bytes do not decode as its message. */
+export function undecodable(): ValidationError {
+  return new ValidationError([{ field: 'request', description: 'the message does not decode' }]);
+}
+
+/**
+ * A method definition that hands the handler the raw bytes, and the decoder
+ * the handler uses: a request that does not decode gets INVALID_ARGUMENT, as
+ * the same command does when it comes over a stream or a router's link.
+ */
+function rawRequests(method: grpc.MethodDefinition<unknown, unknown>): { definition: grpc.MethodDefinition<Buffer, unknown>; decode: (b: Buffer) => unknown } {
+  return { definition: { ...method, requestDeserialize: (b: Buffer) => b }, decode: method.requestDeserialize };
+}
+
 function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: DomainModule): void {
-  const service = deps.definition[module.service] as ServiceDefinition | undefined;
+  const service = deps.definition[module.service] as unknown as grpc.ServiceDefinition | undefined;
   if (!service) throw new Error(`service ${module.service} is not in the loaded proto definitions`);
+  const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
-  for (const [method] of Object.entries(service)) {
+  for (const [method, m] of Object.entries(service)) {
     const spec = module.commands.find((c) => c.method === method);
     if (!spec) throw new Error(`${module.service}/${method} has no CommandSpec`);
-    handlers[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      deps.pipeline.execute(spec, call.request, callContext(call)).then(
-        (outcome) => {
-          deps.metrics.commands.inc({ method, code: 'OK' });
-          callback(null, toWireResult(outcome));
-        },
-        (err: unknown) => {
-          const status = toServiceError(err);
-          deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
-          if (isUnexpected(err)) deps.logger.error({ err, method }, 'command failed unexpectedly');
-          callback(status);
-        },
-      );
+    const raw = rawRequests(m);
+    definition[method] = raw.definition;
+    handlers[method] = (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const failed = (err: unknown) => {
+        const status = toServiceError(err);
+        deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
+        if (isUnexpected(err)) deps.logger.error({ err, method }, 'command failed unexpectedly');
+        callback(status);
+      };
+      if (call.request.length > deps.maxMessageBytes) {
+        deps.metrics.commands.inc({ method, code: 'RESOURCE_EXHAUSTED' });
+        callback(messageTooLarge(call.request.length, deps.maxMessageBytes));
+        return;
+      }
+      let request: unknown;
+      try {
+        request = raw.decode(call.request);
+      } catch {
+        failed(undecodable());
+        return;
+      }
+      deps.pipeline.execute(spec, request, callContext(call)).then((outcome) => {
+        deps.metrics.commands.inc({ method, code: 'OK' });
+        callback(null, toWireResult(outcome));
+      }, failed);
     };
   }
-  server.addService(service as unknown as grpc.ServiceDefinition, handlers);
+  server.addService(definition as grpc.ServiceDefinition, handlers);
 }
 
 function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void {
   const service = deps.definition['shardwrite.v1.EventStoreService'] as unknown as grpc.ServiceDefinition;
-  server.addService(service, {
-    ReadStream: (call: grpc.ServerWritableStream<ReadStreamRequest__Output, unknown>) => {
-      readStream(deps, call).catch((err: unknown) => {
+  const raw = rawRequests(service.ReadStream!);
+  server.addService({ ReadStream: raw.definition }, {
+    ReadStream: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
+      const failed = (err: unknown) => {
         if (isUnexpected(err)) deps.logger.error({ err }, 'ReadStream failed unexpectedly');
         call.emit('error', toServiceError(err));
-      });
+      };
+      if (call.request.length > deps.maxMessageBytes) {
+        call.emit('error', messageTooLarge(call.request.length, deps.maxMessageBytes));
+        return;
+      }
+      let request: ReadStreamRequest__Output;
+      try {
+        request = raw.decode(call.request) as ReadStreamRequest__Output;
+      } catch {
+        failed(undecodable());
+        return;
+      }
+      readStream(deps, request, call).catch(failed);
     },
   });
 }
 
-async function readStream(deps: ShardServiceDeps, call: grpc.ServerWritableStream<ReadStreamRequest__Output, unknown>): Promise<void> {
-  const req = call.request;
+async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output, call: grpc.ServerWritableStream<Buffer, unknown>): Promise<void> {
   const decider = deps.deciders.get(req.aggregateType);
   const violations: FieldViolation[] = [];
   checkId(violations, 'aggregate_id', req.aggregateId);

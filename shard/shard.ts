@@ -8,7 +8,8 @@ import { ReflectionService } from '@grpc/reflection';
 import pg from 'pg';
 import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
-import { loadPackageDefinition } from '../src/grpc/proto.js';
+import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
+import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
 import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
@@ -117,12 +118,15 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
 
   const definition = loadPackageDefinition();
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxMessageBytes,
+    // A router's link batches carry whole requests plus a little framing.
+    'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  addShardServices(server, { definition, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
+  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
   const commandStreams = addCommandStreamService(server, {
     definition,
+    link: linkDefinition(),
+    maxMessageBytes: config.maxMessageBytes,
     modules,
     pipeline,
     metrics,

@@ -25,6 +25,36 @@ export const PROTO_FILES = [
 ] as const;
 
 /**
+ * The router-to-shard link, internal: not in the public API, not served by
+ * the router. Its frames are encoded by hand (`link-codec.ts`), so its
+ * methods pass bytes through.
+ */
+export const LINK_PROTO = 'shardwrite/internal/v1/shard_link.proto';
+export const LINK_SERVICE = 'shardwrite.internal.v1.ShardLink';
+
+export interface LinkDefinition {
+  /** `/shardwrite.internal.v1.ShardLink/Execute`. */
+  readonly path: string;
+  readonly service: grpc.ServiceDefinition;
+}
+
+export function linkDefinition(): LinkDefinition {
+  const identity = (b: Buffer): Buffer => b;
+  const path = `/${LINK_SERVICE}/Execute`;
+  const execute = {
+    path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+    originalName: 'execute',
+  };
+  return { path, service: { Execute: execute } };
+}
+
+/**
  * int64 as strings (never lose precision), enums as names, defaults filled
  * in (so a missing string is ''), virtual oneof fields (so proto3 `optional`
  * presence is visible).

@@ -9,9 +9,9 @@ import { ValidationError } from '../errors.js';
 
 // The protobuf wire format: https://protobuf.dev/programming-guides/encoding/
 
-const VARINT = 0;
+export const VARINT = 0;
 const I64 = 1;
-const LEN = 2;
+export const LEN = 2;
 const SGROUP = 3;
 const EGROUP = 4;
 const I32 = 5;

@@ -19,9 +19,10 @@ import { GroupLookup } from './group-lookup.js';
 /**
  * The tier that served a load: `memory` (owner cache), `redis` (a Redis
  * snapshot plus the events after it), `snapshot` (a PostgreSQL snapshot plus
- * the events after it), `replay` (every event of the stream).
+ * the events after it), `replay` (every event of the stream), `assumed_new`
+ * (not read at all: see `assumeNew`).
  */
-export type LoadTier = 'memory' | 'redis' | 'snapshot' | 'replay';
+export type LoadTier = 'memory' | 'redis' | 'snapshot' | 'replay' | 'assumed_new';
 
 export interface LoadedAggregate extends CachedAggregate {
   readonly tier: LoadTier;
@@ -92,6 +93,18 @@ export class AggregateLoader {
       snapshotter.afterLoad(streamId, decider, { version: value.version, state: value.state, replayed: events.length, elapsedMs });
     }
     return value;
+  }
+
+  /**
+   * A stream not in memory, assumed not to exist yet (its initial state at
+   * version 0, no command ids), without reading anything; undefined when the
+   * stream is in memory. Only for a first decision the append then checks:
+   * appending at expected version 0 fails with a conflict if the stream exists.
+   */
+  assumeNew(streamId: string, decider: AnyDecider): LoadedAggregate | undefined {
+    if (this.cache.peek(streamId)) return undefined;
+    this.metrics?.loads.inc({ tier: 'assumed_new' });
+    return { state: decider.initialState(), version: 0, commandIds: new Map(), snapshotVersion: 0, tier: 'assumed_new', replayed: 0 };
   }
 
   /** The stream's state after a successful append by this process (keeps the entry's snapshot record). */

@@ -72,6 +72,11 @@ export interface PipelineOptions {
    * retries at the new owner. Bounded by the command's deadline. Default 2000 ms.
    */
   readonly moveWaitMs: number;
+  /**
+   * Decide a command for a stream not in memory first as if the stream were
+   * new, skipping the read (see `process`); default true.
+   */
+  readonly assumeNewStreams: boolean;
 }
 
 /** Time left to the caller after a move wait, for the router's retry at the new owner. */
@@ -88,6 +93,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   maxCommandsPerEntry: 256,
   overloadRetryAfterMs: 100,
   moveWaitMs: 2000,
+  assumeNewStreams: true,
 };
 
 export interface PipelineDeps {
@@ -256,8 +262,15 @@ export class CommandPipeline {
     const { metrics, loader } = this.deps;
     const started = this.now();
     let live = this.dropExpired(batch);
+    // A stream not in memory is first assumed not to exist: most cold commands create one (a
+    // new order), and appending at version 0 proves it or refutes it without a read. Refuted —
+    // the append conflicts, or a decision on the empty state is not a plain append — the round
+    // is decided again on the stream as loaded, without counting an attempt or backing off.
+    let guess = this.options.assumeNewStreams ? loader.assumeNew(streamId, decider) : undefined;
     for (let attempt = 0; live.length > 0; attempt++) {
-      const loaded = await metrics
+      const assumed = guess;
+      guess = undefined;
+      const loaded = assumed ?? await metrics
         .time('load', () =>
           withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')),
         )
@@ -272,6 +285,10 @@ export class CommandPipeline {
         return;
       }
       const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known));
+      if (assumed && round.decisions.some((d) => d.kind !== 'append')) {
+        attempt--;
+        continue;
+      }
       if (round.toAppend.length === 0) {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
@@ -284,13 +301,17 @@ export class CommandPipeline {
           const id = d.p.routed.commandId;
           if (id && commandIds) commandIds.set(id, { firstVersion: d.firstVersion, lastVersion: d.firstVersion + d.events.length - 1 });
         }
-        loader.remember(streamId, { state: round.state, version: result.version, commandIds });
+        loader.remember(streamId, { state: round.state, version: result.version, commandIds, ...(assumed && { snapshotVersion: 0 }) });
         if (attempt > 0) metrics.retries.inc({ outcome: 'succeeded' });
         await this.settle(streamId, decider, round.decisions, { positions: result.positions, recordedAt: result.recordedAt, first: loaded.version + 1 });
         this.deps.afterAppend?.(streamId, decider, result.version, round.state);
         return;
       } catch (err) {
         loader.forget(streamId);
+        if (assumed && (err instanceof ConcurrencyError || err instanceof DuplicateCommandError)) {
+          attempt--;
+          continue;
+        }
         if (err instanceof StreamMovingError) {
           const next = await this.awaitMove(err, live);
           if (next === 'retry' && attempt + 1 < this.options.maxAttempts) {

@@ -102,7 +102,7 @@ export class PgEventReader implements EventReader {
   async streamVersions(streamIds: readonly string[]): Promise<Map<string, number>> {
     if (streamIds.length === 0) return new Map();
     const result = await this.#query<{ stream_id: string; version: string }>(
-      'SELECT stream_id, version::text AS version FROM streams WHERE stream_id = ANY($1::text[])',
+      { name: 'sw-stream-versions', text: 'SELECT stream_id, version::text AS version FROM streams WHERE stream_id = ANY($1::text[])' },
       [streamIds],
     );
     return new Map(result.rows.map((r) => [r.stream_id, toSafeInteger(r.version, 'streams.version')]));
@@ -113,9 +113,9 @@ export class PgEventReader implements EventReader {
     if (this.#ownsPool) await this.#pool.end();
   }
 
-  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  async #query<R extends pg.QueryResultRow>(text: string | { name: string; text: string }, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.#pool.query<R>(text, values);
+      return await this.#pool.query<R>(typeof text === 'string' ? { text, values } : { ...text, values });
     } catch (err) {
       throw translatePgError(err);
     }

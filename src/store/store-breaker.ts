@@ -15,7 +15,11 @@ export interface StoreBreakerOptions {
   readonly callTimeoutMs?: number;
   /** Failure percentage over the rolling window that opens the breaker; default 50. */
   readonly errorThresholdPercentage?: number;
-  /** Calls in the window before the breaker may open; default 5. */
+  /**
+   * Calls in the window before the breaker may open; default 3. Keep it at or
+   * below window ÷ call timeout, or a caller whose calls all time out one
+   * after another can never fill the window.
+   */
   readonly volumeThreshold?: number;
   /**
    * The rolling window the failure percentage is measured over; default 2000 ms.
@@ -40,7 +44,7 @@ export class StoreBreaker {
     this.breaker = new CircuitBreaker((call: Call) => call(), {
       timeout: options.callTimeoutMs ?? 3000,
       errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
-      volumeThreshold: options.volumeThreshold ?? 5,
+      volumeThreshold: options.volumeThreshold ?? 3,
       resetTimeout: options.resetTimeoutMs ?? 1000,
       rollingCountTimeout: options.windowMs ?? 2000,
       rollingCountBuckets: 10,

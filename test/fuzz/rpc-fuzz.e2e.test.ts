@@ -280,11 +280,8 @@ function validCommandCodes(expectsVersion: boolean, directToShard: boolean, time
 function judge(verdict: ReturnType<Oracle['verdict']>, code: string, reason: string | undefined): string | undefined {
   const key = reason ? `${code}/${reason}` : code;
   if (verdict.oversized) return code === 'RESOURCE_EXHAUSTED' ? undefined : `oversized but got ${key}`;
-  if (verdict.undecodable) {
-    if (code === 'INTERNAL') return undefined;
-    if (verdict.routerRefuses && key === 'INVALID_ARGUMENT/VALIDATION') return undefined;
-    return `undecodable but got ${key}`;
-  }
+  // Bytes that do not decode as the request are the caller's mistake, answered like any invalid request.
+  if (verdict.undecodable) return key === 'INVALID_ARGUMENT/VALIDATION' ? undefined : `undecodable but got ${key}`;
   if (verdict.keyMismatch && key === 'FAILED_PRECONDITION/WRONG_SHARD') return undefined;
   if (verdict.routerRefuses || verdict.invalid) return key === 'INVALID_ARGUMENT/VALIDATION' ? undefined : `invalid but got ${key}`;
   return validCommandCodes(verdict.expectsVersion, false, 0).has(key) ? undefined : `valid but got ${key}`;

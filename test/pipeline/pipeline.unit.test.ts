@@ -68,8 +68,7 @@ const specs = commandSpecs(modules);
 const spec = (method: string) => specs.get(`shardwrite.v1.OrderService/${method}`)!;
 const addLine = (orderId: string, lineId: string, extra: object = {}) => ({ orderId, lineId, sku: 'S', quantity: 1, unitPriceCents: '10', ...extra });
 
-function setup(options: Partial<PipelineOptions> = {}) {
-  const store = new MemoryStore();
+function setup(options: Partial<PipelineOptions> = {}, store = new MemoryStore()) {
   const metrics = new PipelineMetrics(new Registry());
   const pipeline = new CommandPipeline(
     {
@@ -198,5 +197,75 @@ describe('the command pipeline', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(pipeline.pending).toBe(5);
     expect(settled.filter((e) => e instanceof OverloadedError)).toHaveLength(3);
+  });
+});
+
+describe('a stream not in memory is first assumed new', () => {
+  const place = (orderId: string, commandId?: string) => ({
+    orderId,
+    customerId: 'c1',
+    customerEmail: 'a@b.c',
+    shippingAddress: { name: 'N', line1: 'L', city: 'C', postalCode: 'P', country: 'DE' },
+    ...(commandId && { commandId }),
+  });
+  /** Counts the reads a pipeline makes. */
+  function counting(store: MemoryStore) {
+    const reads = { streams: 0, commands: 0 };
+    const readStream = store.readStream.bind(store);
+    const findCommands = store.findCommands.bind(store);
+    store.readStream = (id, from) => (reads.streams++, readStream(id, from));
+    store.findCommands = (keys) => (reads.commands++, findCommands(keys));
+    return reads;
+  }
+
+  it('creates a new stream without reading anything', async () => {
+    const { store, pipeline, metrics } = setup();
+    const reads = counting(store);
+    const out = await pipeline.execute(spec('PlaceOrder'), place('n1'), {});
+    expect(out.version).toBe(1);
+    expect(reads).toEqual({ streams: 0, commands: 0 });
+    expect(store.appends.map((a) => a.expectedVersion)).toEqual([0]);
+    expect((await metrics.loads.get()).values).toEqual([expect.objectContaining({ labels: { tier: 'assumed_new' }, value: 1 })]);
+  });
+
+  it('decides again on the stream as read when the append finds it exists, without counting a conflict or backing off', async () => {
+    const store = new MemoryStore();
+    await setup({}, store).pipeline.execute(spec('AddOrderLine'), addLine('n2', 'a'), {});
+    // A fresh process (empty owner cache) over the same store, with a backoff no test would wait out.
+    const { pipeline, metrics } = setup({ retryBaseMs: 60_000, retryCapMs: 60_000 }, store);
+    const started = Date.now();
+    const out = await pipeline.execute(spec('AddOrderLine'), addLine('n2', 'b'), {});
+    expect(out.version).toBe(2);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await metrics.conflicts.get()).values).toEqual([expect.objectContaining({ value: 0 })]);
+    expect(store.events.get(out.streamId)!.map((e) => (e.data as { lineId: string }).lineId)).toEqual(['a', 'b']);
+  });
+
+  it('reads the stream when a decision on the empty state is not a plain append (a refusal, a client expected_version)', async () => {
+    const store = new MemoryStore();
+    await setup({}, store).pipeline.execute(spec('PlaceOrder'), place('n3'), {});
+    const { pipeline } = setup({}, store);
+    // Refused on an empty stream (no order to cancel), accepted on the real one.
+    const cancelled = await pipeline.execute(spec('CancelOrder'), { orderId: 'n3', reason: 'r' }, {});
+    expect(cancelled.version).toBe(2);
+    const other = setup({}, store).pipeline;
+    const err = await other.execute(spec('PlaceOrder'), place('n3'), {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusinessRuleError);
+    expect(store.events.get(cancelled.streamId)).toHaveLength(2);
+  });
+
+  it('answers a repeated command id as a duplicate even when the first attempt assumed the stream new', async () => {
+    const store = new MemoryStore();
+    const first = await setup({}, store).pipeline.execute(spec('PlaceOrder'), place('n4', 'cmd-1'), {});
+    const again = await setup({}, store).pipeline.execute(spec('PlaceOrder'), place('n4', 'cmd-1'), {});
+    expect(again).toMatchObject({ duplicate: true, version: first.version });
+    expect(store.events.get(first.streamId)).toHaveLength(1);
+  });
+
+  it('reads first when switched off', async () => {
+    const store = new MemoryStore();
+    const reads = counting(store);
+    await setup({ assumeNewStreams: false }, store).pipeline.execute(spec('PlaceOrder'), place('n5'), {});
+    expect(reads.streams).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import HashRing from 'hashring';
 import {
   RingDocumentError,
   RingView,
@@ -16,6 +17,12 @@ const ring = (n: number, epoch = 1): RingDocument => ({
 const keys = Array.from({ length: 20_000 }, (_, i) => `order-${i}`);
 
 describe('RingView', () => {
+  it('places every id exactly where plain hashring (md5, ketama) does: existing data stays where it is', () => {
+    const view = new RingView(ring(4));
+    const plain = new HashRing(['shard-0', 'shard-1', 'shard-2', 'shard-3'], 'md5');
+    for (const k of keys) expect(view.ownerOf(k).id).toBe(plain.range(k, 1)[0]);
+  });
+
   it('gives every aggregate id to one shard, roughly evenly, and the same shard for the same ring', () => {
     const a = new RingView(ring(3));
     const b = new RingView(ring(3));

@@ -11,6 +11,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { PgRingStore } from '../../src/ring/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
+import { decodeBatch, decodeHeaders, encodeBatch } from '../../src/grpc/link-codec.js';
+import { decodeStatus, toStatusMessage } from '../../src/grpc/status.js';
 
 const silent = createLogger('test', 'silent');
 let ringDb: TestDatabase;
@@ -124,28 +126,37 @@ describe('forwarding through the router', () => {
   let fake: grpc.Server;
   let proxy: RunningRouter;
   let api: ReturnType<typeof grpc.loadPackageDefinition>;
+  const seen: { command: string; timeoutMs: number; headers: [string, string][] }[] = [];
+  let batches = 0;
 
   beforeAll(async () => {
     ring = await createTestDatabase('sw_ring');
     ringStore = new PgRingStore({ connectionString: ring.url });
     await ringStore.migrate();
-    const { loadPackageDefinition } = await import('../../src/grpc/proto.js');
+    const { loadPackageDefinition, linkDefinition } = await import('../../src/grpc/proto.js');
     const definition = loadPackageDefinition();
     api = grpc.loadPackageDefinition(definition);
-    // A stand-in shard that reports what it received.
+    // A stand-in shard that records what reached it over the router's link, and
+    // answers PlaceOrder with a result and CancelOrder with an error status.
+    const stream = definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
+    const decode = stream.Execute!.requestDeserialize as (b: Buffer) => { command: string; placeOrder?: { orderId: string } };
+    const encode = stream.Execute!.responseSerialize as (o: object) => Buffer;
     fake = new grpc.Server();
-    fake.addService(definition['shardwrite.v1.OrderService'] as unknown as grpc.ServiceDefinition, {
-      PlaceOrder: (call: grpc.ServerUnaryCall<{ orderId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const seen = new grpc.Metadata();
-        seen.set('x-seen-deadline-ms', String(Number(call.getDeadline()) - Date.now()));
-        seen.set('x-seen-correlation', String(call.metadata.get('x-correlation-id')[0]));
-        cb(null, { streamId: `s-${call.request.orderId}`, version: '1', events: [], duplicate: false }, seen);
-      },
-      CancelOrder: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
-        const trailers = new grpc.Metadata();
-        trailers.set('x-custom', 'kept');
-        trailers.set('grpc-status-details-bin', Buffer.from([1, 2, 3]));
-        cb({ code: grpc.status.ABORTED, details: 'shard says no', metadata: trailers });
+    fake.addService(linkDefinition().service, {
+      Execute: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on('data', (batch: Buffer) => {
+          batches++;
+          const out = decodeBatch(batch).map((f) => {
+            const command = decode(Buffer.from(f.body));
+            seen.push({ command: command.command, timeoutMs: f.timeoutMs, headers: decodeHeaders(f.headers) });
+            const outcome =
+              command.command === 'placeOrder'
+                ? { result: { streamId: `s-${command.placeOrder!.orderId}`, version: '1', events: [], duplicate: false } }
+                : { error: toStatusMessage({ code: grpc.status.ABORTED, message: 'shard says no', reason: 'VERSION_CONFLICT', metadata: { actual: '3' } }) };
+            return { id: f.id, body: encode(outcome), timeoutMs: 0, headers: new Uint8Array(0) };
+          });
+          call.write(encodeBatch(out));
+        });
       },
     });
     fake.addService(definition['shardwrite.v1.EventStoreService'] as unknown as grpc.ServiceDefinition, {
@@ -176,32 +187,56 @@ describe('forwarding through the router', () => {
     return new Ctor(proxy.address, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>;
   }
 
-  it('passes the caller’s metadata and deadline to the shard, and the shard’s trailers back', async () => {
+  it('sends a unary command over the link with the caller’s metadata and deadline, and answers with the result bytes', async () => {
     const c = orders();
     try {
       const md = new grpc.Metadata();
       md.set('x-correlation-id', 'corr-42');
-      const trailers = await new Promise<grpc.Metadata>((resolve, reject) => {
-        const call = c.PlaceOrder!({ orderId: 'o1' }, md, { deadline: Date.now() + 7000 }, (err: Error | null) => err && reject(err));
-        call.on('status', (s: grpc.StatusObject) => resolve(s.metadata));
-      });
-      const deadlineMs = Number(trailers.get('x-seen-deadline-ms')[0]);
-      expect(deadlineMs).toBeGreaterThan(5000);
-      expect(deadlineMs).toBeLessThanOrEqual(7000);
-      expect(trailers.get('x-seen-correlation')).toEqual(['corr-42']);
+      md.set('authorization', 'Bearer t');
+      seen.length = 0;
+      const reply = await new Promise<{ streamId: string; version: string }>((resolve, reject) =>
+        c.PlaceOrder!({ orderId: 'o1' }, md, { deadline: Date.now() + 7000 }, (err: Error | null, r: { streamId: string; version: string }) => (err ? reject(err) : resolve(r))),
+      );
+      expect(reply).toMatchObject({ streamId: 's-o1', version: '1' });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.command).toBe('placeOrder');
+      expect(seen[0]!.timeoutMs).toBeGreaterThan(5000);
+      expect(seen[0]!.timeoutMs).toBeLessThanOrEqual(7000);
+      expect(seen[0]!.headers).toEqual(expect.arrayContaining([['x-correlation-id', 'corr-42'], ['authorization', 'Bearer t']]));
+      expect(seen[0]!.headers.map(([k]) => k)).not.toContain('user-agent');
     } finally {
       c.close();
     }
   });
 
-  it('returns the shard’s error status, message and trailers unchanged', async () => {
+  it('batches the commands that arrive together into few link messages, and answers each call with its own result', async () => {
+    const c = orders();
+    try {
+      seen.length = 0;
+      const before = batches;
+      const replies = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          new Promise<{ streamId: string }>((resolve, reject) =>
+            c.PlaceOrder!({ orderId: `b${i}` }, (err: Error | null, r: { streamId: string }) => (err ? reject(err) : resolve(r))),
+          ),
+        ),
+      );
+      expect(replies.map((r) => r.streamId)).toEqual(Array.from({ length: 200 }, (_, i) => `s-b${i}`));
+      expect(seen).toHaveLength(200);
+      expect(batches - before).toBeLessThan(50);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('answers a command the shard refused with the shard’s status code, message and google.rpc.Status details', async () => {
     const c = orders();
     try {
       const err = await new Promise<grpc.ServiceError>((resolve) => c.CancelOrder!({ orderId: 'o1' }, (e: grpc.ServiceError) => resolve(e)));
       expect(err.code).toBe(grpc.status.ABORTED);
       expect(err.details).toBe('shard says no');
-      expect(err.metadata.get('x-custom')).toEqual(['kept']);
-      expect(err.metadata.get('grpc-status-details-bin')).toEqual([Buffer.from([1, 2, 3])]);
+      const status = decodeStatus(err.metadata.get('grpc-status-details-bin')[0] as Buffer);
+      expect(status).toMatchObject({ code: grpc.status.ABORTED, message: 'shard says no', reason: 'VERSION_CONFLICT', metadata: { actual: '3' } });
     } finally {
       c.close();
     }

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { loadShardConfig } from '../../shard/config.js';
 import { startShard, type RunningShard } from '../../shard/shard.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { statusOf } from '../../src/grpc/status.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 
@@ -102,7 +103,7 @@ describe('OrderService over gRPC', () => {
     expect(ok.version).toBe('2');
   });
 
-  it('refuses undecodable bytes and stays up', async () => {
+  it('refuses undecodable bytes as INVALID_ARGUMENT and stays up', async () => {
     const raw = new grpc.Client(shard.address, grpc.credentials.createInsecure());
     const status = await new Promise<grpc.ServiceError>((resolve) =>
       raw.makeUnaryRequest(
@@ -114,7 +115,9 @@ describe('OrderService over gRPC', () => {
       ),
     );
     raw.close();
-    expect(status.code, status.details).toBe(grpc.status.INTERNAL);
+    expect(status.code, status.details).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(statusOf(status)).toMatchObject({ reason: 'VALIDATION' });
+    expect(status.details).toContain('the message does not decode');
     const after = await client.call('PlaceOrder', placeOrder('o-after-garbage'));
     expect(after.version).toBe('1');
   });

@@ -1,6 +1,7 @@
 /**
  * Real service processes for end-to-end tests: spawned with tsx (no build
  * needed), addresses read from their start-up line, always killed at the end.
+ * With PROFILE_DIR set, each writes a V8 CPU profile there when it exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,7 @@ export async function startProcess(
   ready = /listening on (\S+)/,
   timeoutMs = 30_000,
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, entry)], {
+  const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : []), '--import', 'tsx', resolve(ROOT, entry)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', METRICS_ADDRESS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
