@@ -1,15 +1,18 @@
 /**
- * `npm run bench -- e2e [--seconds N]`: commands/s and latency, in one run:
+ * `npm run bench -- e2e [--seconds N] [--rounds R]`: commands/s and latency, in one run:
  *  (a) unary through the router to 3 shards, 64 callers;
  *  (b) unary straight to one shard;
  *  (c) unary through a do-nothing grpc-js pass-through router to a do-nothing backend
- *      (the most unary gRPC carries here);
+ *      answering replies the size of a real one (the most unary gRPC carries here);
  *  (d) raw group commit on the same PostgreSQL, without gRPC: 64 callers, and
  *      1024 (the ceiling);
  *  (e) streaming (CommandStreamService) through the router to 3 shards: 64
  *      commands in flight over 4 streams (as the issue's load generator), and 1024;
  * and the ratios a/c, a/d, e/d. Every command is a PlaceOrder of a new order
- * (an append each). All load comes from this process.
+ * (an append each). All load comes from this process; every process is
+ * started and warmed up before the first case. The machine's speed drifts
+ * over a run, so the cases run in R rounds (default 3: a, c, e, d, e', d'
+ * each round) and ratios compare the totals of the rounds.
  */
 import { startCluster } from '../test/support/cluster.js';
 import { startProcess } from '../test/support/processes.js';
@@ -26,101 +29,116 @@ const CEILING = 1024;
 const address = (i: number) => ({ name: `Customer ${i}`, line1: `${i} Main St`, city: 'Berlin', postalCode: '10115', country: 'DE' });
 
 /** PlaceOrder of a fresh order per call: every command appends. */
-function unary(label: string, clients: Clients[], durationMs: number): Promise<LoadResult> {
+function unary(label: string, prefix: string, clients: Clients[], durationMs: number): Promise<LoadResult> {
   return closedLoop(label, CALLERS, durationMs, async (w, i) => {
-    await clients[w % clients.length]!.call('PlaceOrder', placeOrder(`${label.slice(1, 2)}-${w}-${i}`, { shippingAddress: address(i) }));
+    await clients[w % clients.length]!.call('PlaceOrder', placeOrder(`${prefix}-${w}-${i}`, { shippingAddress: address(i) }));
   });
+}
+
+/** Commands/s over several runs of one case. */
+const perSecond = (runs: readonly LoadResult[]) => runs.reduce((n, r) => n + r.ok, 0) / runs.reduce((s, r) => s + r.seconds, 0);
+
+/** Mean CPU per command by process over several runs. */
+function meanCpu(runs: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(runs[0] ?? {})) out[k] = Math.round(runs.reduce((s, r) => s + r[k]!, 0) / runs.length);
+  return out;
 }
 
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
-  console.log(`e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ${durationMs / 1000}s per case\n`);
-  const rows: LoadResult[] = [];
-  const cpu: [string, Record<string, number>][] = [];
+  const r = args.indexOf('--rounds');
+  const rounds = r >= 0 && Number(args[r + 1]) > 0 ? Number(args[r + 1]) : 3;
+  console.log(
+    `e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ` +
+      `${durationMs / 1000}s per case; (a) and (c) alternate for ${rounds} rounds\n`,
+  );
 
   const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
+  const single = await benchDatabase(server);
+  const raw = await benchDatabase(server);
+  const stops: (() => Promise<unknown>)[] = [() => cluster.stop(), () => single.drop(), () => raw.drop()];
   try {
-    const procs: Record<string, number> = {
+    const shard = await startProcess('shard/main.ts', { DATABASE_URL: single.url, GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'error' });
+    stops.unshift(() => shard.stop());
+    const backend = await startProcess('bench/passthrough.ts', { ROLE: 'backend' });
+    stops.unshift(() => backend.stop());
+    const passthrough = await startProcess('bench/passthrough.ts', { ROLE: 'router', BACKEND: backend.address });
+    stops.unshift(() => passthrough.stop());
+    await migrate(raw.url);
+    const writer = new GroupCommitWriter({ connectionString: raw.url, epoch: () => 0 });
+    stops.unshift(() => writer.close());
+
+    const clusterProcs: Record<string, number> = {
       client: process.pid,
       router: cluster.router.pid,
       ...Object.fromEntries(cluster.shards.map((s) => [s.id, s.proc.pid])),
     };
+    const passProcs = { client: process.pid, router: passthrough.pid, backend: backend.pid };
     const viaRouter = Array.from({ length: CHANNELS }, () => connect(cluster.router.address));
-    const a = await cpuPerCommand(procs, () => unary('(a) unary via router, 3 shards', viaRouter, durationMs));
-    rows.push(a.result);
-    cpu.push(['(a) unary via router', a.perCommandUs]);
-    for (const c of viaRouter) c.close();
-
-    const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
-    for (const [label, inFlight] of [['(e) streaming via router, 64 in flight', CALLERS], [`(e') streaming via router, ${CEILING} in flight`, CEILING]] as const) {
-      const e = await cpuPerCommand(procs, () =>
-        closedLoop(label, inFlight, durationMs, async (w, i) => {
-          await streams[w % 4]!.placeOrder({ ...(placeOrder(`e${inFlight}-${w}-${i}`) as object), shippingAddress: address(i) } as never);
-        }),
-      );
-      rows.push(e.result);
-      cpu.push([label, e.perCommandUs]);
-    }
-    for (const s of streams) s.close();
-  } finally {
-    await cluster.stop();
-  }
-
-  const single = await benchDatabase(server);
-  const shard = await startProcess('shard/main.ts', { DATABASE_URL: single.url, GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'error' });
-  try {
+    const viaPass = Array.from({ length: CHANNELS }, () => connect(passthrough.address));
     const direct = Array.from({ length: CHANNELS }, () => connect(shard.address));
-    rows.splice(1, 0, await unary('(b) unary direct, 1 shard', direct, durationMs));
-    for (const c of direct) c.close();
+
+    const versions = new Map<number, number>();
+    const rawAppend = async (w: number) => {
+      const v = versions.get(w) ?? 0;
+      await writer.append({
+        streamId: `order-header-raw-${w}`,
+        aggregateType: 'order-header',
+        aggregateId: `raw-${w}`,
+        expectedVersion: v,
+        events: [{ type: 'OrderPlaced', schemaVersion: 1, data: { customerId: 'c', customerEmail: 'a@b.c', shippingAddress: address(v) }, metadata: {} }],
+        commands: [{ eventCount: 1 }],
+      });
+      versions.set(w, v + 1);
+    };
+    const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
+    const streaming = (label: string, inFlight: number, ms: number) =>
+      closedLoop(label, inFlight, ms, async (w, i) => {
+        await streams[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`) as object), shippingAddress: address(i) } as never);
+      });
+
+    // Freshly started processes are still compiling their hot paths: warm every one up first.
+    await Promise.all([unary('warm-up', 'wa', viaRouter, 3000), unary('warm-up', 'wc', viaPass, 3000), unary('warm-up', 'wb', direct, 3000)]);
+    await streaming('(warm-up)', CEILING, 2000);
+
+    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[] };
+    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[] };
+    for (let k = 1; k <= rounds; k++) {
+      const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, 3 shards #${k}`, `a${k}`, viaRouter, durationMs));
+      const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
+      const re = await cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs));
+      runs.d.push(await closedLoop(`(d) raw group commit, 64 callers #${k}`, CALLERS, durationMs, rawAppend));
+      const reMax = await cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs));
+      runs.dMax.push(await closedLoop(`(d') raw group commit, ${CEILING} callers #${k}`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
+      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax]] as const) {
+        runs[key].push(run.result);
+        cpuRuns[key].push(run.perCommandUs);
+      }
+    }
+    const b = await unary('(b) unary direct, 1 shard', 'b', direct, durationMs);
+    for (const s of [...streams, ...viaRouter, ...viaPass, ...direct]) s.close();
+
+    printTable([...runs.a, ...runs.c, b, ...runs.d, ...runs.dMax, ...runs.e, ...runs.eMax]);
+    const ratio = (x: readonly LoadResult[], y: readonly LoadResult[]) => (perSecond(x) / perSecond(y)).toFixed(2);
+    const rounded = (x: readonly LoadResult[], y: readonly LoadResult[]) => x.map((r, i) => (r.perSecond / y[i]!.perSecond).toFixed(2)).join(', ');
+    console.log(`\nratios of the totals over ${rounds} rounds (each round's in brackets):`);
+    console.log(`a/c   unary via router vs bare gRPC pass-through:              ${ratio(runs.a, runs.c)}  [${rounded(runs.a, runs.c)}]   (target >= 0.8)`);
+    console.log(`a/d   unary via router vs raw group commit, 64 callers:        ${ratio(runs.a, runs.d)}  [${rounded(runs.a, runs.d)}]`);
+    console.log(`e/d   streaming via router vs raw group commit, 64 in flight:  ${ratio(runs.e, runs.d)}  [${rounded(runs.e, runs.d)}]   (target >= 0.5)`);
+    console.log(`e'/d' the same at ${CEILING} in flight (the ceiling):              ${ratio(runs.eMax, runs.dMax)}  [${rounded(runs.eMax, runs.dMax)}]`);
+    console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves about a third):');
+    const cpu: [string, Record<string, number>][] = [
+      ['(a) unary via router', meanCpu(cpuRuns.a)],
+      ['(c) do-nothing router', meanCpu(cpuRuns.c)],
+      ['(e) streaming via router, 64 in flight', meanCpu(cpuRuns.e)],
+      [`(e') streaming via router, ${CEILING} in flight`, meanCpu(cpuRuns.eMax)],
+    ];
+    for (const [label, us] of cpu) {
+      const total = Object.values(us).reduce((x, y) => x + y, 0);
+      console.log(`  ${label}: ${Object.entries(us).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`);
+    }
   } finally {
-    await shard.stop();
-    await single.drop();
-  }
-
-  const backend = await startProcess('bench/passthrough.ts', { ROLE: 'backend' });
-  const passthrough = await startProcess('bench/passthrough.ts', { ROLE: 'router', BACKEND: backend.address });
-  try {
-    const clients = Array.from({ length: CHANNELS }, () => connect(passthrough.address));
-    const c = await cpuPerCommand({ client: process.pid, router: passthrough.pid, backend: backend.pid }, () => unary('(c) do-nothing grpc-js router', clients, durationMs));
-    rows.splice(2, 0, c.result);
-    cpu.splice(1, 0, ['(c) do-nothing router', c.perCommandUs]);
-    for (const c of clients) c.close();
-  } finally {
-    await passthrough.stop();
-    await backend.stop();
-  }
-
-  const raw = await benchDatabase(server);
-  await migrate(raw.url);
-  const writer = new GroupCommitWriter({ connectionString: raw.url, epoch: () => 0 });
-  const versions = new Map<number, number>();
-  const rawAppend = async (w: number) => {
-    const v = versions.get(w) ?? 0;
-    await writer.append({
-      streamId: `order-header-raw-${w}`,
-      aggregateType: 'order-header',
-      aggregateId: `raw-${w}`,
-      expectedVersion: v,
-      events: [{ type: 'OrderPlaced', schemaVersion: 1, data: { customerId: 'c', customerEmail: 'a@b.c', shippingAddress: address(v) }, metadata: {} }],
-      commands: [{ eventCount: 1 }],
-    });
-    versions.set(w, v + 1);
-  };
-  rows.splice(3, 0, await closedLoop('(d) raw group commit, 64 callers', CALLERS, durationMs, rawAppend));
-  rows.splice(4, 0, await closedLoop(`(d') raw group commit, ${CEILING} callers`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
-  await writer.close();
-  await raw.drop();
-
-  printTable(rows);
-  const [a, , c, d, dMax, e, eMax] = rows;
-  const ratio = (x: LoadResult, y: LoadResult) => (x.perSecond / y.perSecond).toFixed(2);
-  console.log(`\na/c   (unary via router vs bare gRPC pass-through):              ${ratio(a!, c!)}   (target >= 0.8)`);
-  console.log(`a/d   (unary via router vs raw group commit, 64 callers):       ${ratio(a!, d!)}`);
-  console.log(`e/d   (streaming via router vs raw group commit, 64 in flight): ${ratio(e!, d!)}   (target >= 0.5)`);
-  console.log(`e'/d' (the same at ${CEILING} in flight, the ceiling):             ${ratio(eMax!, dMax!)}`);
-  console.log('\nwhere the CPU goes (µs of CPU per successful command, by process; each shard serves about a third):');
-  for (const [label, us] of cpu) {
-    const total = Object.values(us).reduce((x, y) => x + y, 0);
-    console.log(`  ${label}: ${Object.entries(us).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`);
+    for (const stop of stops) await stop();
   }
 }

@@ -15,7 +15,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
 const [name, ...args] = process.argv.slice(2);
 const load = name ? BENCHES[name] : undefined;
 if (!load) {
-  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N]`);
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N | --rounds R]`);
   process.exit(2);
 }
 const server = await serverUrl();
