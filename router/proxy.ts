@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import { ShardUnavailableError } from '../src/errors.js';
-import { OUTCOME_RESULT, bytesField, encodeHeaders, outcomeError, wrapField } from '../src/grpc/link-codec.js';
+import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc/link-codec.js';
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -17,8 +17,8 @@ import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute, RoutingTable } from './routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
-import type { ShardLinks } from './shard-links.js';
-import { deadlineOf, forwardedMetadata, type StreamMux } from './stream-mux.js';
+import { linkCaller, type ShardLinks } from './shard-links.js';
+import type { StreamMux } from './stream-mux.js';
 
 export interface ProxyDeps {
   readonly definition: PackageDefinition;
@@ -137,8 +137,7 @@ function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number):
     deps.links.send({
       key,
       body: wrapField(field, call.request),
-      deadline: deadlineOf(call),
-      headers: encodeHeaders(forwardedMetadata(call.metadata)),
+      ...linkCaller(call),
       settle: (shard, outcome, err) => {
         const reply = outcome ? unaryReply(deps, outcome) : { ok: false as const, error: toServiceError(err) };
         record(deps, method, shard, reply.ok ? grpc.status.OK : reply.error.code, started);

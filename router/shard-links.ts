@@ -17,7 +17,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
-import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodedFrameSize, outcomeError, type LinkFrame } from '../src/grpc/link-codec.js';
+import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
+import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus } from '../src/grpc/status.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -33,7 +34,7 @@ export interface LinkCommand {
   readonly body: Uint8Array;
   /** The caller's absolute deadline (ms since epoch), if any. */
   readonly deadline: number | undefined;
-  /** The caller's metadata, encoded once (`encodeHeaders`). */
+  /** The caller's metadata, encoded once (`linkCaller`). */
   readonly headers: Uint8Array;
   /**
    * Called exactly once: with the shard's encoded StreamedOutcome, or with an
@@ -151,7 +152,7 @@ export class ShardLinks {
   }
 
   #answers(link: Link, batch: Buffer): void {
-    let frames: LinkFrame[];
+    let frames: DecodedFrame[];
     try {
       frames = decodeBatch(batch);
     } catch (err) {
@@ -162,10 +163,9 @@ export class ShardLinks {
       const sent = link.pending.get(f.id);
       if (!sent) continue;
       link.pending.delete(f.id);
-      const outcome = Buffer.from(f.body.buffer, f.body.byteOffset, f.body.length);
-      const epoch = sent.retried ? undefined : wrongShardEpoch(outcome);
+      const epoch = sent.retried ? undefined : wrongShardEpoch(f.body);
       if (epoch === undefined) {
-        sent.command.settle(link.shard, outcome, undefined);
+        sent.command.settle(link.shard, f.body, undefined);
         continue;
       }
       const original = sent.command;
@@ -183,6 +183,20 @@ export class ShardLinks {
       void this.deps.watcher.refresh(epoch).then(resend, resend);
     }
   }
+}
+
+/**
+ * What a link frame carries of a caller's call: its deadline, and every text
+ * entry of its metadata but `user-agent` (grpc-js already took the hop headers
+ * — grpc-timeout, content-type, te, encodings — out of it on arrival), encoded
+ * once. Binary (`-bin`) entries are not forwarded.
+ */
+export function linkCaller(call: { getDeadline(): grpc.Deadline; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers'> {
+  const entries: [string, string][] = [];
+  for (const [key, value] of Object.entries(call.metadata.getMap())) {
+    if (typeof value === 'string' && key !== 'user-agent') entries.push([key, value]);
+  }
+  return { deadline: deadlineOf(call), headers: encodeHeaders(entries) };
 }
 
 /** The epoch a WRONG_SHARD outcome reports (0 when it names none); undefined for any other outcome. */

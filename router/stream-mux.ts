@@ -16,12 +16,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { OverloadedError, ShardUnavailableError } from '../src/errors.js';
-import { OUTCOME_ERROR, encodeHeaders, outcomeError, wrapField } from '../src/grpc/link-codec.js';
+import { OUTCOME_ERROR, outcomeError, wrapField } from '../src/grpc/link-codec.js';
 import { encodeStatus, toRpcStatus } from '../src/grpc/status.js';
 import { extractDirect, varintField } from '../src/grpc/wire-scan.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute } from './routing-keys.js';
-import type { ShardLinks } from './shard-links.js';
+import { linkCaller, type ShardLinks } from './shard-links.js';
 
 export interface StreamMuxDeps {
   readonly route: MethodRoute;
@@ -57,8 +57,7 @@ export class StreamMux {
   readonly handler: grpc.handleBidiStreamingCall<Buffer, Buffer> = (call) => {
     const caller: Caller = {
       call,
-      headers: encodeHeaders(forwardedMetadata(call.metadata)),
-      deadline: deadlineOf(call),
+      ...linkCaller(call),
       inFlight: 0,
       ended: false,
       closed: false,
@@ -152,25 +151,4 @@ export class StreamMux {
       caller.call.end();
     }
   }
-}
-
-/** The caller's absolute deadline in ms, if it set one. */
-export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | undefined {
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-/**
- * The caller's metadata the shard gets with each command: every text entry
- * but `user-agent` (grpc-js already took the hop headers — grpc-timeout,
- * content-type, te, encodings — out of it on arrival). Binary (`-bin`)
- * entries are not forwarded.
- */
-export function forwardedMetadata(metadata: grpc.Metadata): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [key, value] of Object.entries(metadata.getMap())) {
-    if (typeof value === 'string' && key !== 'user-agent') out.push([key, value]);
-  }
-  return out;
 }

@@ -20,7 +20,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
 import { OverloadedError, ShardUnavailableError, ValidationError } from '../src/errors.js';
-import { decodeBatch, decodeHeaders, encodeBatch, type LinkFrame } from '../src/grpc/link-codec.js';
+import { NO_HEADERS, decodeBatch, decodeHeaders, encodeBatch, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
 import { toWireResult } from '../src/grpc/wire.js';
@@ -30,7 +30,7 @@ import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome } from '../src/generated/shardwrite/v1/StreamedOutcome.js';
-import { callContext, contextOf, messageTooLarge, undecodable } from './grpc-services.js';
+import { callContext, contextOf, messageTooLarge, rawRequests, undecodable } from './grpc-services.js';
 
 export interface CommandStreamDeps {
   readonly definition: PackageDefinition;
@@ -58,8 +58,6 @@ export interface CommandStreams {
 }
 
 type Duplex = grpc.ServerDuplexStream<Buffer, unknown>;
-const identity = (b: Buffer): Buffer => b;
-const NO_HEADERS = new Uint8Array(0);
 
 /** One open stream: its commands in flight, and its end once they are answered. */
 class OpenStream {
@@ -95,7 +93,10 @@ class OpenStream {
 export function addCommandStreamService(server: grpc.Server, deps: CommandStreamDeps): CommandStreams {
   const original = deps.definition['shardwrite.v1.CommandStreamService'] as unknown as grpc.ServiceDefinition;
   const execute_ = original.Execute!;
-  const decode = execute_.requestDeserialize as (b: Buffer) => StreamedCommand__Output;
+  // Frames are decoded one by one in the handler, so a frame that does not
+  // decode fails alone instead of ending the stream.
+  const raw = rawRequests(execute_);
+  const decode = raw.decode as (b: Buffer) => StreamedCommand__Output;
   const encode = execute_.responseSerialize as (o: StreamedOutcome) => Buffer;
   const specs = specsByOneofField(deps.definition, deps.modules);
   const open = new Set<OpenStream>();
@@ -115,9 +116,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
   const run = (stream: OpenStream, frame: Buffer, ctx: CallContext, maxInFlight: number, answer: (o: StreamedOutcome) => void) =>
     runFrame(deps, specs, decode, stream, frame, ctx, maxInFlight, answer);
 
-  // Frames are decoded one by one in the handler, so a frame that does not
-  // decode fails alone instead of ending the stream.
-  server.addService({ Execute: { ...execute_, requestDeserialize: identity } }, {
+  server.addService({ Execute: raw.definition }, {
     Execute: (call: Duplex) => {
       const stream = track(call);
       const ctx = callContext(call);
@@ -146,7 +145,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
         stream.write(encodeBatch(batch));
       };
       call.on('data', (batch: Buffer) => {
-        let frames: LinkFrame[];
+        let frames: DecodedFrame[];
         try {
           frames = decodeBatch(batch);
         } catch (err) {
@@ -158,8 +157,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
         for (const f of frames) {
           const headers = decodeHeaders(f.headers);
           const ctx = contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, (key) => headers.find((h) => h[0] === key)?.[1]);
-          const body = Buffer.from(f.body.buffer, f.body.byteOffset, f.body.length);
-          run(stream, body, ctx, Infinity, (o) => {
+          run(stream, f.body, ctx, Infinity, (o) => {
             if (out.length === 0) setImmediate(flush);
             out.push({ id: f.id, body: encode(o), timeoutMs: 0, headers: NO_HEADERS });
           });

@@ -8,6 +8,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import type { AnyDecider } from '../src/domain/decider.js';
 import type { DomainModule } from '../src/domain/module.js';
 import { ValidationError } from '../src/errors.js';
+import { deadlineOf } from '../src/grpc/server.js';
 import { isUnexpected, toServiceError } from '../src/grpc/status.js';
 import { toWireEvent, toWireResult } from '../src/grpc/wire.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -42,9 +43,7 @@ export function addShardServices(server: grpc.Server, deps: ShardServiceDeps): v
 
 /** What the pipeline needs to know about a call, from its metadata and deadline. */
 export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'metadata'>): CallContext {
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return contextOf(Number.isFinite(ms) ? ms : undefined, (key) => {
+  return contextOf(deadlineOf(call), (key) => {
     const v = call.metadata.get(key)[0];
     return typeof v === 'string' ? v : undefined;
   });
@@ -79,7 +78,7 @@ export function undecodable(): ValidationError {
  * the handler uses: a request that does not decode gets INVALID_ARGUMENT, as
  * the same command does when it comes over a stream or a router's link.
  */
-function rawRequests(method: grpc.MethodDefinition<unknown, unknown>): { definition: grpc.MethodDefinition<Buffer, unknown>; decode: (b: Buffer) => unknown } {
+export function rawRequests(method: grpc.MethodDefinition<unknown, unknown>): { definition: grpc.MethodDefinition<Buffer, unknown>; decode: (b: Buffer) => unknown } {
   return { definition: { ...method, requestDeserialize: (b: Buffer) => b }, decode: method.requestDeserialize };
 }
 

@@ -20,6 +20,11 @@ export const LINK_BATCH_BYTES = 256 * 1024;
  */
 export const LINK_FRAMING_BYTES = 64 * 1024;
 
+/** A frame as decoded: its body and headers are views into the batch. */
+export interface DecodedFrame extends LinkFrame {
+  readonly body: Buffer;
+}
+
 /** The size of one frame inside a batch. */
 export function encodedFrameSize(f: LinkFrame): number {
   const s = frameSize(f);
@@ -43,7 +48,8 @@ const ID = 1;
 const BODY = 2;
 const TIMEOUT = 3;
 const HEADERS = 4;
-const EMPTY = new Uint8Array(0);
+/** A frame without headers. */
+export const NO_HEADERS = new Uint8Array(0);
 
 function varintSize(n: number): number {
   let size = 1;
@@ -63,7 +69,7 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 
 /** The `headers` fields of a frame for these metadata entries, encoded once and reused. */
 export function encodeHeaders(entries: readonly (readonly [string, string])[]): Uint8Array {
-  if (entries.length === 0) return EMPTY;
+  if (entries.length === 0) return NO_HEADERS;
   const parts: Buffer[] = [];
   for (const [key, value] of entries) {
     const k = Buffer.from(key, 'utf8');
@@ -141,8 +147,8 @@ function lengthDelimited(buf: Buffer, c: Cursor, wireType: number): Buffer {
  *
  * @throws ValidationError when the batch is not well-formed.
  */
-export function decodeBatch(buf: Buffer): LinkFrame[] {
-  const frames: LinkFrame[] = [];
+export function decodeBatch(buf: Buffer): DecodedFrame[] {
+  const frames: DecodedFrame[] = [];
   const c: Cursor = { pos: 0, end: buf.length };
   while (c.pos < c.end) {
     const tag = readTag(buf, c);
@@ -156,10 +162,10 @@ export function decodeBatch(buf: Buffer): LinkFrame[] {
   return frames;
 }
 
-function decodeFrame(buf: Buffer): LinkFrame {
+function decodeFrame(buf: Buffer): DecodedFrame {
   const c: Cursor = { pos: 0, end: buf.length };
   let id = 0;
-  let body: Uint8Array = EMPTY;
+  let body = buf.subarray(0, 0);
   let timeoutMs = 0;
   let headersFrom = -1;
   let headersTo = -1;
@@ -179,7 +185,7 @@ function decodeFrame(buf: Buffer): LinkFrame {
       }
     }
   }
-  return { id, body, timeoutMs, headers: headersFrom < 0 ? EMPTY : buf.subarray(headersFrom, headersTo) };
+  return { id, body, timeoutMs, headers: headersFrom < 0 ? NO_HEADERS : buf.subarray(headersFrom, headersTo) };
 }
 
 /** The key/value pairs of encoded `headers` fields. */

@@ -1,5 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 
+/** A server call's absolute deadline in ms since the epoch, if the caller set one. */
+export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 /** Binds `server` on `address` (`host:port`, port 0 = any free one) without TLS; resolves with the bound address. */
 export async function bindInsecure(server: grpc.Server, address: string): Promise<string> {
   const port = await new Promise<number>((resolve, reject) =>

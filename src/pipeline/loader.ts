@@ -107,10 +107,14 @@ export class AggregateLoader {
     return { state: decider.initialState(), version: 0, commandIds: new Map(), snapshotVersion: 0, tier: 'assumed_new', replayed: 0 };
   }
 
-  /** The stream's state after a successful append by this process (keeps the entry's snapshot record). */
+  /**
+   * The stream's state after a successful append by this process. Its
+   * snapshot record is the newer of the one it was decided on and the cached
+   * entry's (a snapshot written meanwhile).
+   */
   remember(streamId: string, value: CachedAggregate): void {
-    const snapshotVersion = value.snapshotVersion ?? this.cache.peek(streamId)?.snapshotVersion;
-    this.cache.set(streamId, snapshotVersion === undefined ? value : { ...value, snapshotVersion });
+    const snapshotVersion = Math.max(value.snapshotVersion ?? -1, this.cache.peek(streamId)?.snapshotVersion ?? -1);
+    this.cache.set(streamId, snapshotVersion < 0 ? value : { ...value, snapshotVersion });
   }
 
   /** Forgets the stream: its stored state is uncertain or owned elsewhere. */

@@ -301,7 +301,7 @@ export class CommandPipeline {
           const id = d.p.routed.commandId;
           if (id && commandIds) commandIds.set(id, { firstVersion: d.firstVersion, lastVersion: d.firstVersion + d.events.length - 1 });
         }
-        loader.remember(streamId, { state: round.state, version: result.version, commandIds, ...(assumed && { snapshotVersion: 0 }) });
+        loader.remember(streamId, { state: round.state, version: result.version, commandIds, snapshotVersion: loaded.snapshotVersion });
         if (attempt > 0) metrics.retries.inc({ outcome: 'succeeded' });
         await this.settle(streamId, decider, round.decisions, { positions: result.positions, recordedAt: result.recordedAt, first: loaded.version + 1 });
         this.deps.afterAppend?.(streamId, decider, result.version, round.state);
