@@ -1,6 +1,17 @@
+import type { AppendEntry, PendingMove } from './types.js';
+
 /**
  * The statement that appends one batch. Everything is decided inside it, in
- * one implicit transaction, with one outcome row per entry:
+ * one implicit transaction.
+ *
+ * The writer runs it as a prepared statement under a cached generic plan, so
+ * its cost must not depend on what the planner guesses: a generic plan guesses
+ * 10 rows for every unnest, and the tables' statistics are those of the moment
+ * the plan was made (a new store has a handful of rows). So every table is
+ * reached by key from the batch's own rows — a LATERAL lookup, an ON CONFLICT
+ * arbiter, or `= ANY` of the batch's stream ids — never scanned or joined
+ * with the table on the outside, and no result row joins one CTE to another,
+ * which under those guesses becomes a nested loop, quadratic in the batch.
  *
  * 1. `fence` locks the shard_fence row FOR SHARE (a concurrent fence bump waits
  *    for this batch, and this batch sees a bump that committed first); no entry
@@ -14,7 +25,7 @@
  *    stream that is moving — existing or about to be created — can be
  *    appended here after the seal, whatever the writing process believes.
  * 2. `duplicates` finds entries with a command id already in command_results
- *    for their stream; they are not admitted.
+ *    for their stream (one key lookup per command); they are not admitted.
  * 3. `advanced` / `created` move each admitted stream from its expected version
  *    to the new one (UPDATE … WHERE version = expected AND not moved, or
  *    INSERT … ON CONFLICT DO NOTHING for a new stream): the streams row is the
@@ -24,9 +35,13 @@
  *    their command_results rows. The events' unique (stream_id, version) key
  *    stays the final arbiter: if it fires the whole statement fails and the
  *    writer retries the entries one by one.
- * 5. The final SELECT reports, per entry: the fence and move-fence epochs, the duplicate
- *    command id, whether it was appended (with positions), and the stream row
- *    as of the statement's snapshot (version, moved_at_epoch) for the losers.
+ * 5. The final SELECT reports facts rather than one row per entry (which would
+ *    join CTEs): the fence and move-fence epochs (`fence`), each entry's
+ *    duplicate command id (`duplicate`), each appended stream's positions
+ *    (`appended`), and each of the batch's streams that exists, as of the
+ *    statement's snapshot (`stream`: version, moved_at_epoch).
+ *    {@link entryOutcomes} puts them together per entry in one pass. A batch
+ *    holds at most one entry per stream, so a stream id names its entry.
  *
  * Parameters (arrays are parallel; "entry ordinal" is 1-based):
  *  $1 writer epoch bigint
@@ -50,8 +65,11 @@ WITH fence AS (
 ), duplicates AS (
   SELECT c.entry_ord, (array_agg(c.command_id ORDER BY c.ord))[1] AS command_id
   FROM commands c
-  JOIN entries e ON e.ord = c.entry_ord
-  JOIN command_results r ON r.stream_id = e.stream_id AND r.command_id = c.command_id
+  CROSS JOIN LATERAL (
+    SELECT 1 FROM command_results r
+    WHERE r.stream_id = ($2::text[])[c.entry_ord] AND r.command_id = c.command_id
+    LIMIT 1
+  ) r
   GROUP BY c.entry_ord
 ), admitted AS (
   SELECT e.*
@@ -64,6 +82,7 @@ WITH fence AS (
   SET version = a.expected_version + a.event_count
   FROM admitted a
   WHERE a.expected_version > 0
+    AND s.stream_id = ANY($2::text[])
     AND s.stream_id = a.stream_id
     AND s.version = a.expected_version
     AND s.moved_at_epoch IS NULL
@@ -98,35 +117,173 @@ WITH fence AS (
   FROM appended
   GROUP BY stream_id
 )
-SELECT e.ord::int AS ord,
-       f.epoch::text AS fence_epoch,
-       f.moving_epoch::text AS moving_epoch,
-       d.command_id AS duplicate_command_id,
-       w.ord IS NOT NULL AS appended,
-       p.positions,
-       s.version::text AS current_version,
-       s.moved_at_epoch::text AS moved_at_epoch,
-       now() AS recorded_at
-FROM entries e
-LEFT JOIN fence f ON true
-LEFT JOIN duplicates d ON d.entry_ord = e.ord
-LEFT JOIN won w ON w.ord = e.ord
-LEFT JOIN positions p ON p.stream_id = e.stream_id
-LEFT JOIN streams s ON s.stream_id = e.stream_id
-ORDER BY e.ord
+SELECT 'fence' AS kind, NULL::int AS ord, NULL::text AS stream_id, NULL::text AS command_id, NULL::text[] AS positions,
+       NULL::text AS version, NULL::text AS moved_at_epoch,
+       f.epoch::text AS fence_epoch, f.moving_epoch::text AS moving_epoch, now() AS recorded_at
+FROM fence f
+UNION ALL
+SELECT 'duplicate', d.entry_ord, NULL, d.command_id, NULL, NULL, NULL, NULL, NULL, NULL
+FROM duplicates d
+UNION ALL
+SELECT 'appended', NULL, p.stream_id, NULL, p.positions, NULL, NULL, NULL, NULL, NULL
+FROM positions p
+UNION ALL
+SELECT 'stream', NULL, s.stream_id, NULL, NULL, s.version::text, s.moved_at_epoch::text, NULL, NULL, NULL
+FROM streams s
+WHERE s.stream_id = ANY($2::text[])
 `;
 
-/** One row of {@link APPEND_BATCH_SQL}'s result (BIGINTs as text). */
-export interface AppendBatchRow {
-  readonly ord: number;
-  readonly fence_epoch: string | null;
-  /** The move fence (shard_fence.moving_epoch), when a rebalance set one. */
-  readonly moving_epoch: string | null;
-  readonly duplicate_command_id: string | null;
-  readonly appended: boolean;
+/**
+ * How a session that runs {@link APPEND_BATCH_SQL} plans it: once, as a cached
+ * generic plan, since planning it anew costs more than running a small batch.
+ * That plan is made from guesses (see above), so the session rules out the two
+ * plan shapes that would make its cost depend on them: a scan of a table
+ * (enable_seqscan; every table access is a key lookup) and a nested loop
+ * between two of the batch's row sets (enable_nestloop; a LATERAL lookup,
+ * which can only be a nested loop, still is one). jit: compiling the statement
+ * costs more than running it.
+ */
+export const APPEND_SESSION_SETTINGS =
+  'SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_nestloop = off; SET jit = off';
+
+/** An entry as the statement takes it: its event data and metadata already JSON. */
+export interface SerializedEntry {
+  readonly entry: AppendEntry;
+  readonly data: readonly string[];
+  readonly metadata: readonly string[];
+}
+
+/** The parameters of {@link APPEND_BATCH_SQL} for a batch (at most one entry per stream). */
+export function appendBatchValues(batch: readonly SerializedEntry[], epoch: number, move: PendingMove | undefined): unknown[] {
+  const streamIds: string[] = [];
+  const aggregateTypes: string[] = [];
+  const aggregateIds: string[] = [];
+  const expected: number[] = [];
+  const eventCounts: number[] = [];
+  const moving: boolean[] = [];
+  const cmdEntry: number[] = [];
+  const cmdId: string[] = [];
+  const cmdFirst: number[] = [];
+  const cmdLast: number[] = [];
+  const evEntry: number[] = [];
+  const evIndex: number[] = [];
+  const evType: string[] = [];
+  const evSchema: number[] = [];
+  const evData: string[] = [];
+  const evMeta: string[] = [];
+
+  batch.forEach((item, i) => {
+    const { entry } = item;
+    const ord = i + 1;
+    streamIds.push(entry.streamId);
+    aggregateTypes.push(entry.aggregateType);
+    aggregateIds.push(entry.aggregateId);
+    expected.push(entry.expectedVersion);
+    eventCounts.push(entry.events.length);
+    moving.push(move !== undefined && move.movesAway(entry.aggregateId));
+    let offset = 0;
+    for (const command of entry.commands) {
+      if (command.commandId !== undefined) {
+        cmdEntry.push(ord);
+        cmdId.push(command.commandId);
+        cmdFirst.push(offset + 1);
+        cmdLast.push(offset + command.eventCount);
+      }
+      offset += command.eventCount;
+    }
+    entry.events.forEach((event, j) => {
+      evEntry.push(ord);
+      evIndex.push(j + 1);
+      evType.push(event.type);
+      evSchema.push(event.schemaVersion);
+      evData.push(item.data[j]!);
+      evMeta.push(item.metadata[j]!);
+    });
+  });
+
+  return [
+    epoch,
+    streamIds,
+    aggregateTypes,
+    aggregateIds,
+    expected,
+    eventCounts,
+    cmdEntry,
+    cmdId,
+    cmdFirst,
+    cmdLast,
+    evEntry,
+    evIndex,
+    evType,
+    evSchema,
+    evData,
+    evMeta,
+    move?.epoch ?? 0,
+    moving,
+  ];
+}
+
+/** One row of {@link APPEND_BATCH_SQL}'s result (BIGINTs as text); which columns are set depends on `kind`. */
+export interface AppendBatchFact {
+  readonly kind: 'fence' | 'duplicate' | 'appended' | 'stream';
+  /** `duplicate`: the entry ordinal (1-based). */
+  readonly ord: number | null;
+  /** `appended`, `stream`: the stream. */
+  readonly stream_id: string | null;
+  /** `duplicate`: the first command id of the entry already recorded. */
+  readonly command_id: string | null;
+  /** `appended`: the new events' positions, in version order. */
   readonly positions: string[] | null;
-  /** The stream's version in the statement's snapshot, i.e. before this batch. */
-  readonly current_version: string | null;
+  /** `stream`: the stream's version in the statement's snapshot, i.e. before this batch. */
+  readonly version: string | null;
   readonly moved_at_epoch: string | null;
-  readonly recorded_at: Date;
+  /** `fence`: shard_fence.epoch and moving_epoch, and the transaction's time. */
+  readonly fence_epoch: string | null;
+  readonly moving_epoch: string | null;
+  readonly recorded_at: Date | null;
+}
+
+/** What the statement decided for one entry (BIGINTs as text). */
+export interface EntryOutcome {
+  readonly fenceEpoch: string;
+  /** The move fence (shard_fence.moving_epoch), when a rebalance set one. */
+  readonly movingEpoch: string | null;
+  readonly duplicateCommandId: string | null;
+  /** Set exactly when the entry was appended. */
+  readonly positions: string[] | null;
+  /** The stream's version in the statement's snapshot, i.e. before this batch; null for no stream. */
+  readonly currentVersion: string | null;
+  readonly movedAtEpoch: string | null;
+  readonly recordedAt: Date;
+}
+
+/**
+ * The outcome of each entry, in entry order, from the statement's facts.
+ * @param streamIds the batch's stream ids, in entry order.
+ * @throws Error when the store has no shard_fence row (it is not migrated).
+ */
+export function entryOutcomes(streamIds: readonly string[], facts: readonly AppendBatchFact[]): EntryOutcome[] {
+  let fence: AppendBatchFact | undefined;
+  const duplicates = new Map<number, string>();
+  const appended = new Map<string, string[]>();
+  const streams = new Map<string, AppendBatchFact>();
+  for (const fact of facts) {
+    if (fact.kind === 'fence') fence = fact;
+    else if (fact.kind === 'duplicate') duplicates.set(fact.ord!, fact.command_id!);
+    else if (fact.kind === 'appended') appended.set(fact.stream_id!, fact.positions!);
+    else streams.set(fact.stream_id!, fact);
+  }
+  if (fence === undefined) throw new Error('shard_fence has no row: run migrate() first');
+  return streamIds.map((streamId, i) => {
+    const stream = streams.get(streamId);
+    return {
+      fenceEpoch: fence.fence_epoch!,
+      movingEpoch: fence.moving_epoch,
+      duplicateCommandId: duplicates.get(i + 1) ?? null,
+      positions: appended.get(streamId) ?? null,
+      currentVersion: stream?.version ?? null,
+      movedAtEpoch: stream?.moved_at_epoch ?? null,
+      recordedAt: fence.recorded_at!,
+    };
+  });
 }

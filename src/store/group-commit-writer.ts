@@ -10,7 +10,14 @@ import {
   ValidationError,
   WrongShardError,
 } from '../errors.js';
-import { APPEND_BATCH_SQL, type AppendBatchRow } from './append-batch-sql.js';
+import {
+  APPEND_BATCH_SQL,
+  APPEND_SESSION_SETTINGS,
+  appendBatchValues,
+  entryOutcomes,
+  type AppendBatchFact,
+  type EntryOutcome,
+} from './append-batch-sql.js';
 import { classifyPgError, errorCode, type PgErrorKind } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
 import type { AppendEntry, AppendResult, Appender, PendingMove } from './types.js';
@@ -353,85 +360,25 @@ export class GroupCommitWriter implements Appender {
     }
   }
 
-  #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchRow>> {
-    const streamIds: string[] = [];
-    const aggregateTypes: string[] = [];
-    const aggregateIds: string[] = [];
-    const expected: number[] = [];
-    const eventCounts: number[] = [];
-    const moving: boolean[] = [];
-    const cmdEntry: number[] = [];
-    const cmdId: string[] = [];
-    const cmdFirst: number[] = [];
-    const cmdLast: number[] = [];
-    const evEntry: number[] = [];
-    const evIndex: number[] = [];
-    const evType: string[] = [];
-    const evSchema: number[] = [];
-    const evData: string[] = [];
-    const evMeta: string[] = [];
-
-    batch.forEach((item, i) => {
-      const { entry } = item;
-      const ord = i + 1;
-      streamIds.push(entry.streamId);
-      aggregateTypes.push(entry.aggregateType);
-      aggregateIds.push(entry.aggregateId);
-      expected.push(entry.expectedVersion);
-      eventCounts.push(entry.events.length);
-      moving.push(move !== undefined && move.movesAway(entry.aggregateId));
-      let offset = 0;
-      for (const command of entry.commands) {
-        if (command.commandId !== undefined) {
-          cmdEntry.push(ord);
-          cmdId.push(command.commandId);
-          cmdFirst.push(offset + 1);
-          cmdLast.push(offset + command.eventCount);
-        }
-        offset += command.eventCount;
-      }
-      entry.events.forEach((event, j) => {
-        evEntry.push(ord);
-        evIndex.push(j + 1);
-        evType.push(event.type);
-        evSchema.push(event.schemaVersion);
-        evData.push(item.data[j]!);
-        evMeta.push(item.metadata[j]!);
-      });
-    });
-
-    return client.query<AppendBatchRow>({
-      name: STATEMENT_NAME,
-      text: APPEND_BATCH_SQL,
-      values: [
-        epoch,
-        streamIds,
-        aggregateTypes,
-        aggregateIds,
-        expected,
-        eventCounts,
-        cmdEntry,
-        cmdId,
-        cmdFirst,
-        cmdLast,
-        evEntry,
-        evIndex,
-        evType,
-        evSchema,
-        evData,
-        evMeta,
-        move?.epoch ?? 0,
-        moving,
-      ],
-    });
+  #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
+    return client.query<AppendBatchFact>({ name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) });
   }
 
-  #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchRow>, epoch: number, move: PendingMove | undefined): void {
+  #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchFact>, epoch: number, move: PendingMove | undefined): void {
+    let outcomes: EntryOutcome[];
+    try {
+      outcomes = entryOutcomes(
+        batch.map((item) => item.entry.streamId),
+        result.rows,
+      );
+    } catch (err) {
+      this.#logger?.error({ err }, 'cannot read the append outcomes');
+      this.#rejectAll(batch, err);
+      return;
+    }
     batch.forEach((item, i) => {
-      const row = result.rows[i];
       try {
-        if (row === undefined || row.ord !== i + 1) throw new Error('the append statement returned no outcome for an entry');
-        this.#settleOne(item, row, epoch, move);
+        this.#settleOne(item, outcomes[i]!, epoch, move);
       } catch (err) {
         this.#logger?.error({ err, streamId: item.entry.streamId }, 'cannot read an append outcome');
         this.#reject(item, err);
@@ -439,20 +386,19 @@ export class GroupCommitWriter implements Appender {
     });
   }
 
-  #settleOne(item: Queued, row: AppendBatchRow, epoch: number, move: PendingMove | undefined): void {
+  #settleOne(item: Queued, row: EntryOutcome, epoch: number, move: PendingMove | undefined): void {
     const { entry } = item;
-    if (row.fence_epoch === null) throw new Error('shard_fence has no row: run migrate() first');
-    const fence = toSafeInteger(row.fence_epoch, 'shard_fence.epoch');
+    const fence = toSafeInteger(row.fenceEpoch, 'shard_fence.epoch');
     if (fence > epoch) {
       this.#reject(item, new WrongShardError(fence, `the event store is fenced at epoch ${fence}, above this writer's ${epoch}`));
       return;
     }
-    if (row.duplicate_command_id !== null) {
-      this.#reject(item, new DuplicateCommandError(entry.streamId, row.duplicate_command_id));
+    if (row.duplicateCommandId !== null) {
+      this.#reject(item, new DuplicateCommandError(entry.streamId, row.duplicateCommandId));
       return;
     }
-    if (row.appended) {
-      const positions = (row.positions ?? []).map((p) => toBigInt(p, 'events.position'));
+    if (row.positions !== null) {
+      const positions = row.positions.map((p) => toBigInt(p, 'events.position'));
       if (positions.length !== entry.events.length) {
         throw new Error(`expected ${entry.events.length} positions for ${entry.streamId}, got ${positions.length}`);
       }
@@ -462,12 +408,12 @@ export class GroupCommitWriter implements Appender {
         streamId: entry.streamId,
         version: entry.expectedVersion + entry.events.length,
         positions,
-        recordedAt: row.recorded_at,
+        recordedAt: row.recordedAt,
       });
       return;
     }
     // The move fence (see append-batch-sql.ts): refused exactly when the statement's rule says so.
-    const movingEpoch = row.moving_epoch === null ? undefined : toSafeInteger(row.moving_epoch, 'shard_fence.moving_epoch');
+    const movingEpoch = row.movingEpoch === null ? undefined : toSafeInteger(row.movingEpoch, 'shard_fence.moving_epoch');
     if (movingEpoch !== undefined && movingEpoch > epoch) {
       if (move?.epoch !== movingEpoch) {
         this.#reject(
@@ -481,8 +427,8 @@ export class GroupCommitWriter implements Appender {
         return;
       }
     }
-    if (row.moved_at_epoch !== null) {
-      const movedAt = toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch');
+    if (row.movedAtEpoch !== null) {
+      const movedAt = toSafeInteger(row.movedAtEpoch, 'streams.moved_at_epoch');
       // Sealed for a ring newer than ours: the move is under way, retry finds the new owner.
       if (movedAt > epoch) {
         this.#reject(item, new StreamMovingError(movedAt, MOVING_RETRY_AFTER_MS, `stream ${entry.streamId} is moving to another shard at epoch ${movedAt}`));
@@ -493,7 +439,7 @@ export class GroupCommitWriter implements Appender {
     }
     // The snapshot's version; equal to the expected one only when a concurrent
     // writer changed the row after the snapshot, and then we do not know it.
-    const current = row.current_version === null ? 0 : toSafeInteger(row.current_version, 'streams.version');
+    const current = row.currentVersion === null ? 0 : toSafeInteger(row.currentVersion, 'streams.version');
     this.#reject(item, new ConcurrencyError(entry.streamId, current === entry.expectedVersion ? undefined : current));
   }
 
@@ -542,11 +488,8 @@ export class GroupCommitWriter implements Appender {
     });
     try {
       await client.connect();
-      // plan_cache_mode: a generic plan guesses 10 rows per unnest and joins the
-      // batch's CTEs in quadratic nested loops; a custom plan sees the array
-      // lengths. jit: compiling this statement costs far more than running it.
       await client.query(
-        'SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan; SET jit = off; ' +
+        `SET synchronous_commit = on; ${APPEND_SESSION_SETTINGS}; ` +
           `SET statement_timeout = ${this.#statementTimeoutMs}`,
       );
     } catch (err) {
