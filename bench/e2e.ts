@@ -8,17 +8,22 @@
  *      1024 (the ceiling);
  *  (e) streaming (CommandStreamService) through the router to 3 shards: 64
  *      commands in flight over 4 streams (as the issue's load generator), and 1024;
- * and the ratios a/c, a/d, e/d. Every command is a PlaceOrder of a new order
- * (an append each). All load comes from this process; every process is
+ *  (f) an in-process event store library on the same PostgreSQL, without
+ *      shardwrite: Emmett's (see library.ts), 64 callers each appending an
+ *      OrderPlaced to a new stream per call, on a database of its own;
+ * and the ratios a/c, a/d, e/d, e/f. Every command is a PlaceOrder of a new
+ * order (an append each). All load comes from this process; every process is
  * started and warmed up before the first case. The machine's speed drifts
- * over a run, so the cases run in R rounds (default 3: a, c, e, d, e', d'
+ * over a run, so the cases run in R rounds (default 3: a, c, e, d, f, e', d'
  * each round) and ratios compare the totals of the rounds.
+ * `npm run bench -- library` runs (f) alone.
  */
 import { startCluster } from '../test/support/cluster.js';
 import { startProcess } from '../test/support/processes.js';
 import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
 import { createClient } from '../src/client/index.js';
 import { GroupCommitWriter, migrate } from '../src/store/index.js';
+import { emmettStore, libraryAppends } from './library.js';
 import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, printTable, type LoadResult } from './support.js';
 
 const CALLERS = 64;
@@ -57,7 +62,8 @@ export async function run(server: string, args: string[]): Promise<void> {
   const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
   const single = await benchDatabase(server);
   const raw = await benchDatabase(server);
-  const stops: (() => Promise<unknown>)[] = [() => cluster.stop(), () => single.drop(), () => raw.drop()];
+  const lib = await benchDatabase(server);
+  const stops: (() => Promise<unknown>)[] = [() => cluster.stop(), () => single.drop(), () => raw.drop(), () => lib.drop()];
   try {
     const shard = await startProcess('shard/main.ts', { DATABASE_URL: single.url, GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'error' });
     stops.unshift(() => shard.stop());
@@ -68,6 +74,8 @@ export async function run(server: string, args: string[]): Promise<void> {
     await migrate(raw.url);
     const writer = new GroupCommitWriter({ connectionString: raw.url, epoch: () => 0 });
     stops.unshift(() => writer.close());
+    const library = await emmettStore(lib.url);
+    stops.unshift(() => library.close());
 
     const clusterProcs: Record<string, number> = {
       client: process.pid,
@@ -102,16 +110,17 @@ export async function run(server: string, args: string[]): Promise<void> {
     await Promise.all([unary('warm-up', 'wa', viaRouter, 3000), unary('warm-up', 'wc', viaPass, 3000), unary('warm-up', 'wb', direct, 3000)]);
     await streaming('(warm-up)', CEILING, 2000);
 
-    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[] };
-    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[] };
+    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[], f: [] as LoadResult[] };
+    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[], f: [] as Record<string, number>[] };
     for (let k = 1; k <= rounds; k++) {
       const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, 3 shards #${k}`, `a${k}`, viaRouter, durationMs));
       const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
       const re = await cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs));
       runs.d.push(await closedLoop(`(d) raw group commit, 64 callers #${k}`, CALLERS, durationMs, rawAppend));
+      const rf = await cpuPerCommand({ client: process.pid }, () => libraryAppends(`(f) in-process library (Emmett), 64 callers #${k}`, library, CALLERS, durationMs, `f${k}`));
       const reMax = await cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs));
       runs.dMax.push(await closedLoop(`(d') raw group commit, ${CEILING} callers #${k}`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
-      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax]] as const) {
+      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax], ['f', rf]] as const) {
         runs[key].push(run.result);
         cpuRuns[key].push(run.perCommandUs);
       }
@@ -119,13 +128,14 @@ export async function run(server: string, args: string[]): Promise<void> {
     const b = await unary('(b) unary direct, 1 shard', 'b', direct, durationMs);
     for (const s of [...streams, ...viaRouter, ...viaPass, ...direct]) s.close();
 
-    printTable([...runs.a, ...runs.c, b, ...runs.d, ...runs.dMax, ...runs.e, ...runs.eMax]);
+    printTable([...runs.a, ...runs.c, b, ...runs.d, ...runs.dMax, ...runs.e, ...runs.eMax, ...runs.f]);
     const ratio = (x: readonly LoadResult[], y: readonly LoadResult[]) => (perSecond(x) / perSecond(y)).toFixed(2);
     const rounded = (x: readonly LoadResult[], y: readonly LoadResult[]) => x.map((r, i) => (r.perSecond / y[i]!.perSecond).toFixed(2)).join(', ');
     console.log(`\nratios of the totals over ${rounds} rounds (each round's in brackets):`);
     console.log(`a/c   unary via router vs bare gRPC pass-through:              ${ratio(runs.a, runs.c)}  [${rounded(runs.a, runs.c)}]   (target >= 0.8)`);
     console.log(`a/d   unary via router vs raw group commit, 64 callers:        ${ratio(runs.a, runs.d)}  [${rounded(runs.a, runs.d)}]`);
     console.log(`e/d   streaming via router vs raw group commit, 64 in flight:  ${ratio(runs.e, runs.d)}  [${rounded(runs.e, runs.d)}]   (target >= 0.5)`);
+    console.log(`e/f   streaming via router vs in-process library (Emmett), 64:  ${ratio(runs.e, runs.f)}  [${rounded(runs.e, runs.f)}]   (target >= 3)`);
     console.log(`e'/d' the same at ${CEILING} in flight (the ceiling):              ${ratio(runs.eMax, runs.dMax)}  [${rounded(runs.eMax, runs.dMax)}]`);
     console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves about a third):');
     const cpu: [string, Record<string, number>][] = [
@@ -133,6 +143,7 @@ export async function run(server: string, args: string[]): Promise<void> {
       ['(c) do-nothing router', meanCpu(cpuRuns.c)],
       ['(e) streaming via router, 64 in flight', meanCpu(cpuRuns.e)],
       [`(e') streaming via router, ${CEILING} in flight`, meanCpu(cpuRuns.eMax)],
+      ['(f) in-process library (Emmett)', meanCpu(cpuRuns.f)],
     ];
     for (const [label, us] of cpu) {
       const total = Object.values(us).reduce((x, y) => x + y, 0);

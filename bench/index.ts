@@ -10,12 +10,13 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   hot: () => import('./hot.js'),
   e2e: () => import('./e2e.js'),
   rebalance: () => import('./rebalance.js'),
+  library: () => import('./library.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
 const load = name ? BENCHES[name] : undefined;
 if (!load) {
-  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N | --rounds R]`);
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N | --rounds R | --pool P]`);
   process.exit(2);
 }
 const server = await serverUrl();

@@ -60,6 +60,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   const pgReader = new PgEventReader(pool);
+  const registry = createRegistry('shardwrite_shard_');
+  const metrics = new PipelineMetrics(registry);
   const writer = new GroupCommitWriter({
     connectionString: config.databaseUrl,
     epoch: () => ownership.epoch(),
@@ -69,10 +71,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxBatchBytes: config.batchMaxBytes,
     statementTimeoutMs: config.statementTimeoutMs,
     logger,
+    onBatch: (entries) => metrics.batchEntries.observe(entries),
   });
 
-  const registry = createRegistry('shardwrite_shard_');
-  const metrics = new PipelineMetrics(registry);
   const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
   await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });

@@ -60,6 +60,8 @@ export interface GroupCommitWriterOptions {
   readonly applicationName?: string;
   /** Where connection problems and unexpected errors are reported. Default: nowhere. */
   readonly logger?: StoreLogger;
+  /** Called with the number of entries of each batch as it is taken (for a histogram). */
+  readonly onBatch?: (entries: number) => void;
 }
 
 /** Counters for metrics and benchmarks; all monotonic except `last…`, `pending` and `inFlight`. */
@@ -148,6 +150,7 @@ export class GroupCommitWriter implements Appender {
   readonly #statementTimeoutMs: number;
   readonly #applicationName: string;
   readonly #logger: StoreLogger | undefined;
+  readonly #onBatch: ((entries: number) => void) | undefined;
 
   #queue: Queued[] = [];
   #scheduled = false;
@@ -192,6 +195,7 @@ export class GroupCommitWriter implements Appender {
     this.#pendingMove = options.pendingMove ?? (() => undefined);
     this.#applicationName = options.applicationName ?? 'shardwrite-writer';
     this.#logger = options.logger;
+    this.#onBatch = options.onBatch;
   }
 
   /** A snapshot of the counters. */
@@ -298,6 +302,7 @@ export class GroupCommitWriter implements Appender {
     this.#stats.batches++;
     this.#stats.lastBatchEntries = batch.length;
     this.#stats.largestBatchEntries = Math.max(this.#stats.largestBatchEntries, batch.length);
+    this.#onBatch?.(batch.length);
 
     let epoch: number;
     let move: PendingMove | undefined;

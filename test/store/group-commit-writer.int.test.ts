@@ -435,9 +435,12 @@ describe('GroupCommitWriter', () => {
   });
 
   it('caps a batch at maxBatchEntries and maxBatchBytes', async () => {
-    const byCount = newWriter({ maxBatchEntries: 4 });
+    const sizes: number[] = [];
+    const byCount = newWriter({ maxBatchEntries: 4, onBatch: (entries) => sizes.push(entries) });
     await Promise.all(Array.from({ length: 20 }, () => byCount.append(entry(newStream(), 0))));
     expect(byCount.stats.largestBatchEntries).toBe(4);
+    // onBatch (the shard's batch-size histogram) hears of every batch, with its size.
+    expect(sizes).toEqual([4, 4, 4, 4, 4]);
 
     const byBytes = newWriter({ maxBatchBytes: 3000 });
     const big = () => ({ blob: 'x'.repeat(1000) });
