@@ -39,13 +39,26 @@ export interface OwnerCacheOptions {
 export const MAX_TRACKED_COMMAND_IDS = 1000;
 
 interface Slot {
+  readonly streamId: string;
   value: CachedAggregate;
-  bytes: number;
+  readonly bytes: number;
+  /** Neighbours in recency order: `older` towards the next eviction, `newer` towards the last use. */
+  older: Slot | undefined;
+  newer: Slot | undefined;
 }
 
-/** A least-recently-used map bounded by entry count and approximate bytes. */
+/**
+ * A least-recently-used map bounded by entry count and approximate bytes.
+ * Recency is a linked list through the slots, so every operation is O(1):
+ * a full cache evicts on every insert, and evicting the oldest entry of a
+ * `Map` by iterating it from the start would first walk over the holes its
+ * earlier deletions left.
+ */
 export class OwnerCache {
   private readonly slots = new Map<string, Slot>();
+  /** The next to evict, and the most recently used. */
+  private oldest: Slot | undefined;
+  private newest: Slot | undefined;
   private bytes = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
@@ -58,9 +71,8 @@ export class OwnerCache {
   get(streamId: string): CachedAggregate | undefined {
     const slot = this.slots.get(streamId);
     if (!slot) return undefined;
-    // Re-insert to mark as most recently used.
-    this.slots.delete(streamId);
-    this.slots.set(streamId, slot);
+    this.unlink(slot);
+    this.append(slot);
     return slot.value;
   }
 
@@ -68,12 +80,12 @@ export class OwnerCache {
     this.delete(streamId);
     const bytes = estimateBytes(value);
     if (bytes > this.maxBytes || this.maxEntries === 0) return;
-    this.slots.set(streamId, { value, bytes });
+    const slot: Slot = { streamId, value, bytes, older: undefined, newer: undefined };
+    this.slots.set(streamId, slot);
+    this.append(slot);
     this.bytes += bytes;
-    for (const [key, slot] of this.slots) {
-      if (this.slots.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.slots.delete(key);
-      this.bytes -= slot.bytes;
+    while (this.oldest !== undefined && (this.slots.size > this.maxEntries || this.bytes > this.maxBytes)) {
+      this.delete(this.oldest.streamId);
     }
   }
 
@@ -97,12 +109,14 @@ export class OwnerCache {
     const slot = this.slots.get(streamId);
     if (!slot) return;
     this.slots.delete(streamId);
+    this.unlink(slot);
     this.bytes -= slot.bytes;
   }
 
   /** Drops every entry (ownership changed, or the store was reset). */
   clear(): void {
     this.slots.clear();
+    this.oldest = this.newest = undefined;
     this.bytes = 0;
   }
 
@@ -112,6 +126,23 @@ export class OwnerCache {
 
   get approximateBytes(): number {
     return this.bytes;
+  }
+
+  /** Puts a slot that is in no list at the most recent end. */
+  private append(slot: Slot): void {
+    slot.older = this.newest;
+    slot.newer = undefined;
+    if (this.newest) this.newest.newer = slot;
+    else this.oldest = slot;
+    this.newest = slot;
+  }
+
+  private unlink(slot: Slot): void {
+    if (slot.older) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else this.newest = slot.older;
+    slot.older = slot.newer = undefined;
   }
 }
 

@@ -15,6 +15,9 @@ import type { RingDocument, RingShard } from './document.js';
 const md5: (key: string) => Buffer =
   typeof oneShotHash === 'function' ? (key) => oneShotHash('md5', key, 'buffer') : (key) => createHash('md5').update(key).digest();
 
+/** Most answers a view remembers. */
+const MEMO_ENTRIES = 4096;
+
 /**
  * Consistent hashing with `hashring` (ketama: md5, 40 virtual nodes × 4 points
  * per shard) over the stable shard ids with equal weights. Hashing ids, not
@@ -26,6 +29,12 @@ export class RingView {
   readonly shards: readonly RingShard[];
   readonly #ring: HashRing;
   readonly #byId: ReadonlyMap<string, RingShard>;
+  /**
+   * Recent answers: a command's aggregate is looked up more than once (the
+   * shard checks it on admission and again before its append), and a view
+   * never changes. Emptied when full.
+   */
+  readonly #owners = new Map<string, RingShard>();
 
   constructor(readonly document: RingDocument) {
     this.epoch = document.epoch;
@@ -41,12 +50,16 @@ export class RingView {
 
   /** The shard that owns `aggregateId` at this epoch (the hash key is the aggregate id itself). */
   ownerOf(aggregateId: string): RingShard {
+    const known = this.#owners.get(aggregateId);
+    if (known !== undefined) return known;
     // Not `get`: its LRU cache is a plain object keyed by the id, so an id like `__proto__` would
     // corrupt Object.prototype. `range(id, 1)` finds the same point on the ring without that cache.
     const id = this.#ring.range(aggregateId, 1)[0] ?? '';
     const shard = this.#byId.get(id);
     // Unreachable: a ring is never empty and hashring only returns its own ids.
     if (!shard) throw new Error(`ring epoch ${this.epoch} has no owner for "${aggregateId}"`);
+    if (this.#owners.size >= MEMO_ENTRIES) this.#owners.clear();
+    this.#owners.set(aggregateId, shard);
     return shard;
   }
 

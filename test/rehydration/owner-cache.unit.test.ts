@@ -61,4 +61,41 @@ describe('OwnerCache', () => {
     expect(cache.size).toBe(0);
     expect(cache.approximateBytes).toBe(0);
   });
+
+  it('keeps exactly the most recently used entries through thousands of random operations', () => {
+    // Oracle: an array in recency order, oldest first.
+    const max = 50;
+    const cache = new OwnerCache({ maxEntries: max });
+    let order: string[] = [];
+    let seed = 42;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let i = 0; i < 20_000; i++) {
+      const key = `s${random(120)}`;
+      const op = random(10);
+      if (op < 4) {
+        cache.set(key, entry(i));
+        order = order.filter((k) => k !== key).concat(key).slice(-max);
+      } else if (op < 8) {
+        const hit = cache.get(key);
+        expect(hit !== undefined).toBe(order.includes(key));
+        if (hit) order = order.filter((k) => k !== key).concat(key);
+      } else if (op < 9) {
+        expect(cache.peek(key) !== undefined).toBe(order.includes(key));
+      } else {
+        cache.delete(key);
+        order = order.filter((k) => k !== key);
+      }
+      expect(cache.size).toBe(order.length);
+    }
+    // Fill it up with new keys: the survivors are evicted oldest first.
+    const survivors = [...order];
+    const free = max - survivors.length;
+    for (let i = 0; i < max; i++) {
+      cache.set(`new${i}`, entry(1));
+      const evicted = Math.max(0, i + 1 - free);
+      expect(survivors.slice(0, evicted).filter((k) => cache.peek(k) !== undefined)).toEqual([]);
+      expect(survivors.slice(evicted).every((k) => cache.peek(k) !== undefined)).toBe(true);
+    }
+    expect(cache.size).toBe(max);
+  });
 });
