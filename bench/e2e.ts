@@ -63,7 +63,7 @@ export async function run(server: string, args: string[]): Promise<void> {
   const single = await benchDatabase(server);
   const raw = await benchDatabase(server);
   const lib = await benchDatabase(server);
-  const stops: (() => Promise<unknown>)[] = [() => cluster.stop(), () => single.drop(), () => raw.drop(), () => lib.drop()];
+  const stops: (() => Promise<unknown>)[] = [() => cluster.close(), () => single.drop(), () => raw.drop(), () => lib.drop()];
   try {
     const shard = await startProcess('shard/main.ts', { DATABASE_URL: single.url, GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'error' });
     stops.unshift(() => shard.stop());
@@ -80,7 +80,7 @@ export async function run(server: string, args: string[]): Promise<void> {
     const clusterProcs: Record<string, number> = {
       client: process.pid,
       router: cluster.router.pid,
-      ...Object.fromEntries(cluster.shards.map((s) => [s.id, s.proc.pid])),
+      ...Object.fromEntries(cluster.shards.map((s) => [s.id, s.process.pid])),
     };
     const passProcs = { client: process.pid, router: passthrough.pid, backend: backend.pid };
     const viaRouter = Array.from({ length: CHANNELS }, () => connect(cluster.router.address));

@@ -20,7 +20,7 @@ import { connect, type Clients } from '../test/support/grpc.js';
 import { freePort } from '../test/support/postgres-process.js';
 import { startProcess, type ServiceProcess } from '../test/support/processes.js';
 import { benchDatabase, durationFromArgs, printTable, type LoadResult } from './support.js';
-import { SEED_SQL } from '../test/rebalance/support/cluster.js';
+import { SEED_SQL } from '../test/rebalance/support/stores.js';
 
 const CHANNELS = 4;
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);

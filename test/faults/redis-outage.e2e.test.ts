@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { startLoad } from '../support/ledger.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { sleep } from './support/scenario.js';
 import { expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
 
 const redisUrl = process.env.REDIS_URL;

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad } from '../support/ledger.js';
-import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { sleep } from './support/scenario.js';
 import { expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
 
 describe('the router killed with SIGKILL under load, then restarted', () => {

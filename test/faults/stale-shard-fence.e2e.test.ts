@@ -17,7 +17,8 @@ import { RingView, type RingDocument } from '../../src/ring/index.js';
 import { connect, placeOrder } from '../support/grpc.js';
 import { startLoad, type Ledger } from '../support/ledger.js';
 import { startOwnPostgres, type OwnPostgres } from '../support/postgres-process.js';
-import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { sleep } from './support/scenario.js';
 import { expectIntact, inFlightAt, inFlightFigures, loadOptions, phases, settle, type Finished } from './support/scenario.js';
 
 describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
@@ -56,7 +57,7 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
       victim.process.signal('SIGSTOP');
       // The handoff: the ring moves on without shard-0, and shard-0's store is fenced at the new epoch.
       const epoch2: RingDocument = { epoch: 2, shards: cluster.ring.shards.filter((s) => s.id !== victimId) };
-      await cluster.ringStore().publish(epoch2, 1);
+      await cluster.ringStore.publish(epoch2, 1);
       expect(await bumpFence(victimDb, 2)).toBe(2);
       fencePosition = BigInt((await victimDb.query('SELECT coalesce(max(position), 0)::text AS p FROM events')).rows[0].p as string);
       await sleep(p.fault);
@@ -197,7 +198,7 @@ describe('a command admitted just before a ring change moves its aggregate away'
           { deadlineMs: 30_000 },
         );
         await sleep(300);
-        await cluster.ringStore().publish({ epoch: 2, shards: cluster.ring.shards.filter((s) => s.id !== victim.id) }, 1);
+        await cluster.ringStore.publish({ epoch: 2, shards: cluster.ring.shards.filter((s) => s.id !== victim.id) }, 1);
         // Wait until the shard itself says it is at epoch 2 (its ownership check needs no database).
         const deadline = Date.now() + 10_000;
         for (;;) {

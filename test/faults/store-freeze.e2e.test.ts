@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad, type Attempt, type CommandRecord } from '../support/ledger.js';
 import { startOwnPostgres, type OwnPostgres } from '../support/postgres-process.js';
-import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { sleep } from './support/scenario.js';
 import { breakerLog, expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
 
 /** Tight store bounds on the frozen shard, so the breaker can react within the scenario. */

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad, type Attempt, type CommandRecord } from '../support/ledger.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { sleep, startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { sleep } from './support/scenario.js';
 import { breakerLog, expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
 
 const STORE_BOUNDS = {

@@ -29,7 +29,7 @@ import { commandSpecs, deciderRegistry, modules } from '../../src/domain/index.j
 import { buildRoutingTable, loadProtoRoot } from '../../router/routing-keys.js';
 import { extractDirect } from '../../src/grpc/wire-scan.js';
 import { checkStructure, readStores } from '../support/checker.js';
-import { startCluster, type Cluster } from '../faults/support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
 import { codeName, concat, createOracle, lenField, requestBytes, stringField, validOrderRequest, validReadStream, varintField, type Oracle } from './wire.js';
 
 const MAX_MESSAGE_BYTES = 1024 * 1024;

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RingView } from '../../src/ring/index.js';
 import { loadPackageDefinition } from '../../src/grpc/proto.js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
-import { startCluster, type Cluster } from '../faults/support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
 import { concat, lenField, stringField } from './wire.js';
 
 const identity = (b: Buffer): Buffer => b;

@@ -20,13 +20,14 @@ import { RingView, type RingDocument } from '../../src/ring/index.js';
 import { checkStores, type CheckResult } from '../support/checker.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 import { startLoad, summaryLine, type Ledger, type LoadRun } from '../support/ledger.js';
-import { liveStreams, sealedLeft, seedOrders, startRebalanceCluster, type RebalanceCluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { liveStreams, sealedLeft, seedOrders } from './support/stores.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const CLIENTS = 64;
 const SEEDED = 6000;
 
-let cluster: RebalanceCluster;
+let cluster: Cluster;
 let client: Clients;
 
 interface RingRun {
@@ -127,7 +128,8 @@ function expectFairShare(s: StatusJson, shardsAfterAdd: number): number {
 }
 
 beforeAll(async () => {
-  cluster = await startRebalanceCluster(5, 3);
+  // Snapshots every other event, so moves carry snapshots too.
+  cluster = await startCluster({ shards: 3, spares: 2, shardEnv: { SNAPSHOT_INTERVAL: '2' } });
   await seedOrders(cluster, await currentRing(), 'seed', SEEDED);
   client = connect(cluster.routerAddress);
 }, 120_000);

@@ -13,7 +13,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await cluster?.stop();
+  await cluster?.close();
 });
 
 const line = (orderId: string, i: number) => ({ orderId, lineId: `l${i}`, sku: 'SKU', quantity: 1, unitPriceCents: '100' });
@@ -33,7 +33,7 @@ describe('command streams through the router', () => {
     for (const r of results) expect(r.version).toBe(r.i + 1);
     // Every shard got some of them.
     const counts = await Promise.all(
-      cluster.shards.map(async (s) => Number((await cluster.sql(s).query('SELECT count(*) AS n FROM events')).rows[0].n)),
+      cluster.shards.map(async (s) => Number((await s.sql.query('SELECT count(*) AS n FROM events')).rows[0].n)),
     );
     expect(counts.reduce((a, b) => a + b, 0)).toBe(2400);
     for (const n of counts) expect(n).toBeGreaterThan(0);
@@ -70,8 +70,8 @@ describe('command streams through the router', () => {
     const placed = await Promise.all(ids.map((id) => client.placeOrder(placeOrder(id) as never)));
     expect(placed).toHaveLength(30);
     const victim = cluster.shards[1]!;
-    victim.proc.signal('SIGKILL');
-    await victim.proc.exited;
+    victim.process.signal('SIGKILL');
+    await victim.process.exited;
     const outcomes = await Promise.allSettled(ids.map((id) => client.addOrderLine(line(id, 0))));
     const ok = outcomes.filter((o) => o.status === 'fulfilled').length;
     const unavailable = outcomes.filter(
@@ -109,7 +109,7 @@ describe('command streams through the router', () => {
     const growthKiB = rss() - before;
     const created = (
       await Promise.all(
-        cluster.shards.map(async (s) => Number((await cluster.sql(s).query("SELECT count(*) AS n FROM streams WHERE aggregate_id LIKE 'slow-%'")).rows[0].n)),
+        cluster.shards.map(async (s) => Number((await s.sql.query("SELECT count(*) AS n FROM streams WHERE aggregate_id LIKE 'slow-%'")).rows[0].n)),
       )
     ).reduce((a, b) => a + b, 0);
     call.cancel();

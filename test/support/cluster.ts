@@ -1,89 +1,189 @@
 /**
- * A real cluster for end-to-end tests: a ring database, N shard processes
- * (each on its own database) and a router process, over loopback.
+ * A whole cluster of real processes on loopback, for the end-to-end, fault,
+ * fuzz and rebalancing tests and the benchmarks: a ring database, shard
+ * processes (each on its own event store) and a router, all spawned with tsx.
+ * Every process listens on a port chosen up front, so a killed one comes back
+ * at the address the ring names, and callers reconnect to it.
  */
 import pg from 'pg';
+import { PgRingStore, RingView, type RingDocument } from '../../src/ring/index.js';
+import type { ShardStore } from './checker.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
-import { startProcess, startShardProcess, type ServiceProcess } from './processes.js';
-import { PgRingStore } from '../../src/ring/index.js';
-
-export interface ClusterShard {
-  readonly id: string;
-  readonly db: TestDatabase;
-  proc: ServiceProcess;
-  /** Restarts the shard process on the same address and database. */
-  restart(): Promise<void>;
-}
-
-export interface Cluster {
-  readonly ringDb: TestDatabase;
-  readonly shards: ClusterShard[];
-  router: ServiceProcess;
-  /** Restarts the router on the same address. */
-  restartRouter(): Promise<void>;
-  /** A pool on a shard's database, closed by `stop()`. */
-  sql(shard: ClusterShard): pg.Pool;
-  stop(): Promise<void>;
-}
+import { freePort } from './postgres-process.js';
+import { startProcess, type ServiceProcess } from './processes.js';
 
 export interface ClusterOptions {
+  /** Shards on the ring at epoch 1 (`shard-0`…); default 3. */
   readonly shards?: number;
-  /** Extra environment for every shard, or per shard index. */
+  /** More shards after those, running on stores of their own but owning nothing (for a rebalance to add); default 0. */
+  readonly spares?: number;
+  /** A shard's event store; `undefined` (the default) = a fresh database on the machine's server, dropped on close. */
+  readonly databaseUrl?: (index: number) => string | undefined | Promise<string | undefined>;
+  /** Extra environment of every shard, or of shard `index` (on every start). */
   readonly shardEnv?: Record<string, string> | ((index: number) => Record<string, string>);
+  /** Extra environment of the router. */
   readonly routerEnv?: Record<string, string>;
 }
 
+export interface ClusterShard {
+  readonly index: number;
+  readonly id: string;
+  /** `127.0.0.1:<port>`, the same across restarts. */
+  readonly address: string;
+  readonly databaseUrl: string;
+  /** The running process (a new one after `restart`). */
+  process: ServiceProcess;
+  /** A pool on the shard's store, closed by `close()`. */
+  readonly sql: pg.Pool;
+  /** SIGKILLs the process if it runs, then starts it again on the same address and store. */
+  restart(extraEnv?: Record<string, string>): Promise<ServiceProcess>;
+  /** The environment the shard starts with. */
+  env(): Record<string, string>;
+}
+
+export interface Cluster {
+  readonly ringUrl: string;
+  /** The ring the cluster starts with (epoch 1). */
+  readonly ring: RingDocument;
+  readonly ringStore: PgRingStore;
+  /** The shards on the ring, then the spares. */
+  readonly shards: ClusterShard[];
+  /** The router's address, the same across restarts. */
+  readonly routerAddress: string;
+  router: ServiceProcess;
+  /** SIGKILLs the router if it runs, then starts it again on the same address. */
+  restartRouter(): Promise<ServiceProcess>;
+  shard(id: string): ClusterShard;
+  /** Which shard owns an order at epoch 1. */
+  ownerOf(orderId: string): string;
+  /** Every shard's store (on the ring or not), for the checker. */
+  stores(): ShardStore[];
+  /** The processes expected to run that have exited, with their last output. */
+  dead(): string[];
+  /** Stops every process and drops the databases the cluster created. */
+  close(): Promise<void>;
+}
+
+const SHARD_ENV: Record<string, string> = {
+  RING_POLL_MS: '500',
+  LOG_LEVEL: 'warn',
+  METRICS_ADDRESS: 'off',
+};
+
+const ROUTER_ENV: Record<string, string> = {
+  RING_POLL_MS: '500',
+  LOG_LEVEL: 'warn',
+  METRICS_ADDRESS: 'off',
+  SHARD_RECONNECT_MAX_MS: '500',
+};
+
+const running = (p: ServiceProcess) => p.child.exitCode === null && p.child.signalCode === null;
+
+async function kill(p: ServiceProcess): Promise<void> {
+  if (!running(p)) return;
+  p.signal('SIGKILL');
+  await p.exited;
+}
+
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const count = options.shards ?? 3;
-  const ringDb = await createTestDatabase('sw_ring');
-  const dbs = await Promise.all(Array.from({ length: count }, () => createTestDatabase('sw_shard')));
-  const envFor = (i: number) => (typeof options.shardEnv === 'function' ? options.shardEnv(i) : (options.shardEnv ?? {}));
-  const baseEnv = (i: number, address?: string): Record<string, string> => ({
-    SHARD_ID: `shard-${i}`,
-    DATABASE_URL: dbs[i]!.url,
-    RING_DATABASE_URL: ringDb.url,
-    ...(address ? { GRPC_ADDRESS: address } : {}),
-    ...envFor(i),
-  });
-  const procs = await Promise.all(dbs.map((_, i) => startShardProcess(baseEnv(i))));
-  const store = new PgRingStore({ connectionString: ringDb.url });
-  await store.migrate();
-  await store.initIfEmpty({ epoch: 1, shards: procs.map((p, i) => ({ id: `shard-${i}`, address: p.address })) });
-  await store.close();
-  const shards: ClusterShard[] = procs.map((proc, i) => {
-    const shard: ClusterShard = {
-      id: `shard-${i}`,
-      db: dbs[i]!,
-      proc,
-      async restart() {
-        await shard.proc.stop(2000);
-        shard.proc = await startShardProcess(baseEnv(i, proc.address));
-      },
-    };
-    return shard;
-  });
-  const routerEnv = { RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off', ...options.routerEnv };
-  const router = await startProcess('router/main.ts', { GRPC_ADDRESS: '127.0.0.1:0', ...routerEnv });
+  const onRing = options.shards ?? 3;
+  const total = onRing + (options.spares ?? 0);
+  const shardEnv = (i: number) => (typeof options.shardEnv === 'function' ? options.shardEnv(i) : (options.shardEnv ?? {}));
+  const databases: TestDatabase[] = [];
+  const processes: ServiceProcess[] = [];
   const pools: pg.Pool[] = [];
-  const cluster: Cluster = {
-    ringDb,
-    shards,
-    router,
-    async restartRouter() {
-      const address = cluster.router.address;
-      await cluster.router.stop(2000);
-      cluster.router = await startProcess('router/main.ts', { ...routerEnv, GRPC_ADDRESS: address });
-    },
-    sql(shard) {
-      const pool = new pg.Pool({ connectionString: shard.db.url, max: 2 });
-      pools.push(pool);
-      return pool;
-    },
-    async stop() {
-      await Promise.all([cluster.router.stop(), ...shards.map((s) => s.proc.stop())]);
-      await Promise.all(pools.map((p) => p.end()));
-      await Promise.all([...dbs.map((d) => d.drop()), ringDb.drop()]);
-    },
+  const ringDb = await createTestDatabase('sw_ring');
+  databases.push(ringDb);
+  const ringStore = new PgRingStore({ connectionString: ringDb.url });
+  const close = async () => {
+    await Promise.all(processes.map((p) => p.stop(5000)));
+    await Promise.all(pools.map((p) => p.end()));
+    await ringStore.close();
+    for (const db of databases) await db.drop().catch(() => {});
   };
-  return cluster;
+  const track = (p: ServiceProcess) => {
+    processes.push(p);
+    return p;
+  };
+
+  try {
+    const ports = await Promise.all(Array.from({ length: total + 1 }, () => freePort()));
+    const addresses = ports.slice(0, total).map((p) => `127.0.0.1:${p}`);
+    const routerAddress = `127.0.0.1:${ports[total]}`;
+    const ring: RingDocument = { epoch: 1, shards: addresses.slice(0, onRing).map((address, i) => ({ id: `shard-${i}`, address })) };
+    await ringStore.migrate();
+    await ringStore.initIfEmpty(ring);
+
+    const urls = await Promise.all(
+      addresses.map(async (_, i) => {
+        const own = await options.databaseUrl?.(i);
+        if (own !== undefined) return own;
+        const db = await createTestDatabase('sw_shard');
+        databases.push(db);
+        return db.url;
+      }),
+    );
+
+    const shards = await Promise.all(
+      addresses.map(async (address, i): Promise<ClusterShard> => {
+        const env = (): Record<string, string> => ({
+          ...SHARD_ENV,
+          SHARD_ID: `shard-${i}`,
+          GRPC_ADDRESS: address,
+          DATABASE_URL: urls[i]!,
+          RING_DATABASE_URL: ringDb.url,
+          ...shardEnv(i),
+        });
+        let sql: pg.Pool | undefined;
+        const shard: ClusterShard = {
+          index: i,
+          id: `shard-${i}`,
+          address,
+          databaseUrl: urls[i]!,
+          process: track(await startProcess('shard/main.ts', env())),
+          get sql() {
+            if (sql === undefined) pools.push((sql = new pg.Pool({ connectionString: urls[i]!, max: 3 })));
+            return sql;
+          },
+          env,
+          async restart(extraEnv = {}) {
+            await kill(shard.process);
+            shard.process = track(await startProcess('shard/main.ts', { ...env(), ...extraEnv }));
+            return shard.process;
+          },
+        };
+        return shard;
+      }),
+    );
+
+    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...options.routerEnv };
+    const view = new RingView(ring);
+    const cluster: Cluster = {
+      ringUrl: ringDb.url,
+      ring,
+      ringStore,
+      shards,
+      routerAddress,
+      router: track(await startProcess('router/main.ts', routerEnv)),
+      async restartRouter() {
+        await kill(cluster.router);
+        cluster.router = track(await startProcess('router/main.ts', routerEnv));
+        return cluster.router;
+      },
+      shard(id) {
+        const s = shards.find((x) => x.id === id);
+        if (!s) throw new Error(`no shard ${id}`);
+        return s;
+      },
+      ownerOf: (orderId) => view.ownerOf(orderId).id,
+      stores: () => shards.map((s) => ({ shard: s.id, url: s.databaseUrl })),
+      dead: () =>
+        [cluster.router, ...shards.map((s) => s.process)].filter((p) => !running(p)).map((p) => `${p.pid}: ${p.output().slice(-2000)}`),
+      close,
+    };
+    return cluster;
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

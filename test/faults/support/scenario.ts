@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { checkStores, type CheckResult } from '../../support/checker.js';
 import { summaryLine, type Ledger, type LoadOptions, type LoadRun } from '../../support/ledger.js';
-import { faultSeconds } from './cluster.js';
-import type { Cluster } from './cluster.js';
+import type { Cluster } from '../../support/cluster.js';
 
 /**
  * The phases of a scenario, in ms: load before the fault, the fault itself,
@@ -133,4 +132,15 @@ export function breakerLog(output: string): { state: string; at: number }[] {
 /** Just the states of `breakerLog`. */
 export function breakerTransitions(output: string): string[] {
   return breakerLog(output).map((t) => t.state);
+}
+
+/** Seconds a fault scenario runs its load, from FAULTS_SECONDS (default `fallback`). */
+export function faultSeconds(fallback: number): number {
+  const raw = process.env.FAULTS_SECONDS;
+  const n = raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
