@@ -9,9 +9,11 @@ import type { AppendEntry, PendingMove } from './types.js';
  * 10 rows for every unnest, and the tables' statistics are those of the moment
  * the plan was made (a new store has a handful of rows). So every table is
  * reached by key from the batch's own rows — a LATERAL lookup, an ON CONFLICT
- * arbiter, or `= ANY` of the batch's stream ids — never scanned or joined
- * with the table on the outside, and no result row joins one CTE to another,
- * which under those guesses becomes a nested loop, quadratic in the batch.
+ * arbiter, or `= ANY` of the batch's stream ids — never scanned, nor put on the
+ * outside of a join; the joins between the batch's own row sets are hashed,
+ * not nested loops quadratic in the batch (the session rules those out: see
+ * {@link APPEND_SESSION_SETTINGS}); and the result is a list of facts, so it
+ * needs no such join at all. `append-batch-plan.int.test.ts` holds it to this.
  *
  * 1. `fence` locks the shard_fence row FOR SHARE (a concurrent fence bump waits
  *    for this batch, and this batch sees a bump that committed first); no entry
