@@ -54,6 +54,13 @@ export interface LoadResult {
   readonly extra: Record<string, string | number>;
 }
 
+/** Told when a closed loop starts measuring (after its warm-up) and when it stops. */
+interface MeasureWindow {
+  begin(): void;
+  end(): void;
+}
+let measureWindow: MeasureWindow | undefined;
+
 /**
  * Runs `op` in `concurrency` closed loops for `durationMs` (after a warm-up)
  * and reports throughput and latency percentiles in milliseconds.
@@ -90,9 +97,11 @@ export async function closedLoop(
   const started = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
+  measureWindow?.begin();
   const t0 = performance.now();
   await started;
   const seconds = (performance.now() - t0) / 1000;
+  measureWindow?.end();
   if (errors > 0) console.warn(`  [${label}] ${errors} errors, first: ${String((firstError as Error)?.message ?? firstError)}`);
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
@@ -158,16 +167,23 @@ export function postgresCpuSeconds(): number {
 }
 
 /**
- * Runs `work` and reports the CPU each named process (and PostgreSQL) spent
- * per successful command, in µs: where the time goes.
+ * Runs `work` (one closed loop) and reports the CPU each named process (and
+ * PostgreSQL) spent per successful command, in µs, over the loop's measured
+ * window only (its warm-up left out): where the time goes.
  */
 export async function cpuPerCommand(processes: Record<string, number>, work: () => Promise<LoadResult>): Promise<{ result: LoadResult; perCommandUs: Record<string, number> }> {
   const names = Object.keys(processes);
-  const before = names.map((n) => cpuSeconds(processes[n]!));
-  const pgBefore = postgresCpuSeconds();
-  const result = await work();
+  const sample = () => [...names.map((n) => cpuSeconds(processes[n]!)), postgresCpuSeconds()];
+  let before: number[] = [];
+  let after: number[] = [];
+  measureWindow = { begin: () => (before = sample()), end: () => (after = sample()) };
+  let result: LoadResult;
+  try {
+    result = await work();
+  } finally {
+    measureWindow = undefined;
+  }
   const perCommandUs: Record<string, number> = {};
-  names.forEach((n, i) => (perCommandUs[n] = Math.round(((cpuSeconds(processes[n]!) - before[i]!) / result.ok) * 1e6)));
-  perCommandUs.postgres = Math.round(((postgresCpuSeconds() - pgBefore) / result.ok) * 1e6);
+  [...names, 'postgres'].forEach((n, i) => (perCommandUs[n] = Math.round(((after[i]! - before[i]!) / result.ok) * 1e6)));
   return { result, perCommandUs };
 }

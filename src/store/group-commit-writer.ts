@@ -372,10 +372,7 @@ export class GroupCommitWriter implements Appender {
   #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchFact>, epoch: number, move: PendingMove | undefined): void {
     let outcomes: EntryOutcome[];
     try {
-      outcomes = entryOutcomes(
-        batch.map((item) => item.entry.streamId),
-        result.rows,
-      );
+      outcomes = entryOutcomes(batch.map((item) => item.entry.streamId), result.rows);
     } catch (err) {
       this.#logger?.error({ err }, 'cannot read the append outcomes');
       this.#rejectAll(batch, err);
