@@ -1,6 +1,8 @@
 /**
  * `npm run bench -- <name> [options]`. Each benchmark prints its figures and
- * ratios in one run; none passes or fails on a number.
+ * ratios in one run; none passes or fails on a number. All but `load` (which
+ * drives a running router) get a PostgreSQL server: DATABASE_URL's, or an
+ * embedded one.
  */
 import { serverUrl, stopServer } from './support.js';
 
@@ -14,9 +16,16 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
 };
 
 const [name, ...args] = process.argv.slice(2);
+if (name === 'load') {
+  await (await import('./load.js')).run(args);
+  process.exit(0);
+}
 const load = name ? BENCHES[name] : undefined;
 if (!load) {
-  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N | --iterations N | --rounds R | --pool P]`);
+  console.error(
+    `usage: npm run bench -- <${[...Object.keys(BENCHES), 'load'].join('|')}> ` +
+      '[--seconds N | --iterations N | --rounds R | --pool P | --address A --in-flight N --streams S]',
+  );
   process.exit(2);
 }
 const server = await serverUrl();
