@@ -24,7 +24,7 @@ import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
 import { createClient } from '../src/client/index.js';
 import { GroupCommitWriter, migrate } from '../src/store/index.js';
 import { emmettStore, libraryAppends } from './library.js';
-import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, printTable, type LoadResult } from './support.js';
+import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
 const CALLERS = 64;
 const CHANNELS = 4;
@@ -52,8 +52,7 @@ function meanCpu(runs: readonly Record<string, number>[]): Record<string, number
 
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
-  const r = args.indexOf('--rounds');
-  const rounds = r >= 0 && Number(args[r + 1]) > 0 ? Number(args[r + 1]) : 3;
+  const rounds = numberArg(args, '--rounds', 3);
   console.log(
     `e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ` +
       `${durationMs / 1000}s per case; (a) and (c) alternate for ${rounds} rounds\n`,

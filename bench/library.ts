@@ -18,7 +18,7 @@
  */
 import pg from 'pg';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
-import { benchDatabase, closedLoop, durationFromArgs, printTable, type LoadResult } from './support.js';
+import { benchDatabase, closedLoop, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
 /** pg's default pool size, which is what Emmett's own pool gets. */
 const EMMETT_DEFAULT_POOL = 10;
@@ -99,8 +99,7 @@ export function libraryAppends(label: string, store: LibraryStore, callers: numb
 /** `npm run bench -- library [--seconds N] [--pool P]`: case (f) alone. */
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
-  const p = args.indexOf('--pool');
-  const poolSize = p >= 0 && Number(args[p + 1]) > 0 ? Number(args[p + 1]) : undefined;
+  const poolSize = numberArg(args, '--pool', undefined);
   const callers = 64;
   console.log(`library: Emmett's PostgreSQL event store in process, ${callers} callers, ${poolSize ?? EMMETT_DEFAULT_POOL} connections, ${durationMs / 1000}s\n`);
   const db = await benchDatabase(server);

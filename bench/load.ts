@@ -12,7 +12,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { closedLoop, durationFromArgs, printTable } from './support.js';
+import { closedLoop, durationFromArgs, numberArg, printTable } from './support.js';
 
 const PROTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../proto');
 
@@ -22,15 +22,11 @@ interface Outcome {
   error?: { code: number; message: string };
 }
 
-function option(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const address = option(args, '--address', '127.0.0.1:50051');
-  const inFlight = Number(option(args, '--in-flight', '64'));
-  const streamCount = Number(option(args, '--streams', '4'));
+  const a = args.indexOf('--address');
+  const address = a >= 0 && args[a + 1] ? args[a + 1]! : '127.0.0.1:50051';
+  const inFlight = numberArg(args, '--in-flight', 64);
+  const streamCount = numberArg(args, '--streams', 4);
   const durationMs = durationFromArgs(args, 10_000);
   const definition = protoLoader.loadSync('shardwrite/v1/command_stream.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: false, oneofs: true });
   const api = grpc.loadPackageDefinition(definition) as unknown as {

@@ -18,7 +18,7 @@ import { AggregateLoader, replay, type AggregateLoaderOptions, type LoadTier, ty
 import { OwnerCache } from '../src/pipeline/owner-cache.js';
 import { PgEventReader, migrate } from '../src/store/index.js';
 import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
-import { benchDatabase } from './support.js';
+import { benchDatabase, numberArg } from './support.js';
 
 const BIG = 10_000;
 const SMALL = 50;
@@ -87,8 +87,7 @@ function summarize(rows: Row[], baseline: Row): void {
 }
 
 export async function run(server: string, args: string[]): Promise<void> {
-  const i = args.indexOf('--iterations');
-  const iterations = i >= 0 && Number(args[i + 1]) > 0 ? Number(args[i + 1]) : 200;
+  const iterations = numberArg(args, '--iterations', 200);
   const warmup = Math.max(10, Math.floor(iterations / 10));
   const redisUrl = process.env.REDIS_URL || undefined;
 

@@ -135,10 +135,15 @@ export async function committedTransactions(client: pg.ClientBase, database: str
   return Number(rows[0]?.n ?? 0);
 }
 
-export function durationFromArgs(args: string[], fallbackMs: number): number {
-  const i = args.indexOf('--seconds');
+/** The positive number given after `name` in `args` (`--rounds 3`), else `fallback`. */
+export function numberArg<T extends number | undefined>(args: readonly string[], name: string, fallback: T): number | T {
+  const i = args.indexOf(name);
   const v = i >= 0 ? Number(args[i + 1]) : NaN;
-  return Number.isFinite(v) && v > 0 ? v * 1000 : fallbackMs;
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+export function durationFromArgs(args: string[], fallbackMs: number): number {
+  return numberArg(args, '--seconds', fallbackMs / 1000) * 1000;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */

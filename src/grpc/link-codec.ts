@@ -148,18 +148,19 @@ function lengthDelimited(buf: Buffer, c: Cursor, wireType: number): Buffer {
  * @throws ValidationError when the batch is not well-formed.
  */
 export function decodeBatch(buf: Buffer): DecodedFrame[] {
-  const frames: DecodedFrame[] = [];
+  return repeated(buf, FRAMES).map(decodeFrame);
+}
+
+/** The values (views into `buf`) of every length-delimited `field` in `buf`, in order; other fields are skipped. */
+function repeated(buf: Buffer, field: number): Buffer[] {
+  const values: Buffer[] = [];
   const c: Cursor = { pos: 0, end: buf.length };
   while (c.pos < c.end) {
     const tag = readTag(buf, c);
-    if (tag >>> 3 !== FRAMES) {
-      skip(buf, c, tag >>> 3, tag & 7, 0);
-      continue;
-    }
-    const frame = lengthDelimited(buf, c, tag & 7);
-    frames.push(decodeFrame(frame));
+    if (tag >>> 3 === field) values.push(lengthDelimited(buf, c, tag & 7));
+    else skip(buf, c, tag >>> 3, tag & 7, 0);
   }
-  return frames;
+  return values;
 }
 
 function decodeFrame(buf: Buffer): DecodedFrame {
@@ -191,15 +192,7 @@ function decodeFrame(buf: Buffer): DecodedFrame {
 /** The key/value pairs of encoded `headers` fields. */
 export function decodeHeaders(buf: Uint8Array): [string, string][] {
   const out: [string, string][] = [];
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-  const c: Cursor = { pos: 0, end: b.length };
-  while (c.pos < c.end) {
-    const tag = readTag(b, c);
-    if (tag >>> 3 !== HEADERS) {
-      skip(b, c, tag >>> 3, tag & 7, 0);
-      continue;
-    }
-    const entry = lengthDelimited(b, c, tag & 7);
+  for (const entry of repeated(Buffer.from(buf.buffer, buf.byteOffset, buf.length), HEADERS)) {
     const e: Cursor = { pos: 0, end: entry.length };
     let key = '';
     let value = '';

@@ -17,6 +17,7 @@ import {
   entryOutcomes,
   type AppendBatchFact,
   type EntryOutcome,
+  type SerializedEntry,
 } from './append-batch-sql.js';
 import { classifyPgError, errorCode, type PgErrorKind } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
@@ -97,10 +98,7 @@ const STATEMENT_NAME = 'shardwrite_append_batch';
 /** Retry hint of `StreamMovingError`: about how long the end of a move takes. */
 const MOVING_RETRY_AFTER_MS = 250;
 
-interface Queued {
-  readonly entry: AppendEntry;
-  readonly data: readonly string[];
-  readonly metadata: readonly string[];
+interface Queued extends SerializedEntry {
   readonly bytes: number;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (err: unknown) => void;
