@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LOADER_OPTIONS, PROTO_DIR, PROTO_FILES } from '../src/grpc/proto.js';
+import { GENERATED_PROTO_FILES, LOADER_OPTIONS, PROTO_DIR } from '../src/grpc/proto.js';
 
 export function generateTypes(outDir: string): void {
   const bin = resolve(PROTO_DIR, '..', 'node_modules', '@grpc', 'proto-loader', 'build', 'bin', 'proto-loader-gen-types.js');
@@ -18,7 +18,7 @@ export function generateTypes(outDir: string): void {
   execFileSync(
     process.execPath,
     // Relative include path: the output names the proto files, and must not depend on the checkout's location.
-    [bin, ...flags, '--grpcLib=@grpc/grpc-js', '--importFileExtension=.js', '--includeComments', '-I', 'proto', '-O', outDir, ...PROTO_FILES],
+    [bin, ...flags, '--grpcLib=@grpc/grpc-js', '--importFileExtension=.js', '--includeComments', '-I', 'proto', '-O', outDir, ...GENERATED_PROTO_FILES],
     { stdio: 'inherit', cwd: resolve(PROTO_DIR, '..') },
   );
 }

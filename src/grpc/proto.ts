@@ -11,8 +11,10 @@ import { existsSync } from 'node:fs';
 import type { ProtoGrpcType as OrdersGrpc } from '../generated/orders.js';
 import type { ProtoGrpcType as EventsGrpc } from '../generated/events.js';
 import type { ProtoGrpcType as StreamGrpc } from '../generated/command_stream.js';
+import type { ProtoGrpcType as SubscriptionsGrpc } from '../generated/subscriptions.js';
+import type { ProtoGrpcType as FeedGrpc } from '../generated/shard_feed.js';
 
-export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc;
+export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc & SubscriptionsGrpc;
 
 /** The `proto/` folder, found from this file both in `src/` (tsx) and in `dist/src/` (built). */
 export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
@@ -22,7 +24,14 @@ export const PROTO_FILES = [
   'shardwrite/v1/orders.proto',
   'shardwrite/v1/events.proto',
   'shardwrite/v1/command_stream.proto',
+  'shardwrite/v1/subscriptions.proto',
 ] as const;
+
+/** The shard's feed, internal (a router follows each shard with it): served by shards only. */
+export const FEED_PROTO = 'shardwrite/internal/v1/shard_feed.proto';
+
+/** Every proto file with committed typed stubs. */
+export const GENERATED_PROTO_FILES = [...PROTO_FILES, FEED_PROTO] as const;
 
 /**
  * The router-to-shard link, internal: not in the public API, not served by
@@ -69,6 +78,12 @@ export const LOADER_OPTIONS = {
 
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
   return protoLoader.loadSync([...PROTO_FILES], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+}
+
+/** The internal feed service's definition (`shardwrite.internal.v1.ShardFeed`). */
+export function feedApi(): FeedGrpc {
+  const definition = protoLoader.loadSync([FEED_PROTO], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+  return grpc.loadPackageDefinition(definition) as unknown as FeedGrpc;
 }
 
 /** The typed gRPC object tree: `api().shardwrite.v1.OrderService`, … */

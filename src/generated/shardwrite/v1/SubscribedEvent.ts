@@ -1,0 +1,58 @@
+// Original file: proto/shardwrite/v1/subscriptions.proto
+
+import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp.js';
+import type { Long } from '@grpc/proto-loader';
+
+export interface SubscribedEvent {
+  /**
+   * Globally unique and stable, also after the stream moves.
+   */
+  'eventId'?: (string);
+  'aggregateType'?: (string);
+  'aggregateId'?: (string);
+  'streamId'?: (string);
+  'version'?: (number | string | Long);
+  'type'?: (string);
+  'schemaVersion'?: (number);
+  /**
+   * JSON, upcast to the current schema.
+   */
+  'data'?: (string);
+  'recordedAt'?: (_google_protobuf_Timestamp | null);
+  'metadata'?: ({[key: string]: string});
+  /**
+   * Resume right after this event.
+   */
+  'checkpoint'?: (string);
+  /**
+   * The shard that committed it.
+   */
+  'shardId'?: (string);
+}
+
+export interface SubscribedEvent__Output {
+  /**
+   * Globally unique and stable, also after the stream moves.
+   */
+  'eventId': (string);
+  'aggregateType': (string);
+  'aggregateId': (string);
+  'streamId': (string);
+  'version': (string);
+  'type': (string);
+  'schemaVersion': (number);
+  /**
+   * JSON, upcast to the current schema.
+   */
+  'data': (string);
+  'recordedAt': (_google_protobuf_Timestamp__Output | null);
+  'metadata': ({[key: string]: string});
+  /**
+   * Resume right after this event.
+   */
+  'checkpoint': (string);
+  /**
+   * The shard that committed it.
+   */
+  'shardId': (string);
+}
