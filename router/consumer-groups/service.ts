@@ -69,6 +69,8 @@ export interface ConsumerGroups {
   readonly serviceName: string;
   /** Members served by this router now, by group. */
   members(): Map<string, number>;
+  /** Recomputes the lag gauges now (they are also recomputed every `LAG_SAMPLE_MS`). */
+  sampleLag(): Promise<void>;
   /**
    * Ends every member's session (UNAVAILABLE: join again), writing its
    * acknowledged checkpoints and releasing its leases, then closes the
@@ -166,6 +168,7 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
   return {
     serviceName: CONSUMER_GROUP_SERVICE,
     members: () => new Map([...sessions].map(([g, s]) => [g, s.size])),
+    sampleLag: () => lag.sample(),
     close: () =>
       (closed ??= (async () => {
         closing = true;

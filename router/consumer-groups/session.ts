@@ -104,6 +104,13 @@ export class MemberSession {
   #lastHeartbeatOk = Date.now();
   #caughtUp = false;
   #lastReadAtMs: number | undefined;
+  /**
+   * How far the current subscription has been handled: every event of the
+   * delivered partitions up to here was delivered (or dropped as already
+   * delivered). A partition whose last delivery is acknowledged may move its
+   * checkpoint here.
+   */
+  #feedCursor: Cursor | undefined;
   /** Control steps and checkpoint writes run one at a time, in order. */
   #serial: Promise<void> = Promise.resolve();
   #stepQueued = false;
@@ -160,7 +167,8 @@ export class MemberSession {
     this.call.on('close', () => void this.#finish({ kind: 'cancelled' }));
     this.#timers.push(setInterval(() => this.poke(), this.deps.settings.heartbeatMs));
     this.#timers.push(setInterval(() => this.#queueFlush(), this.deps.settings.flushMs));
-    this.poke();
+    if (this.call.cancelled) void this.#finish({ kind: 'cancelled' });
+    else this.poke();
   }
 
   /** Runs a control step soon (at most one queued at a time). */
@@ -309,6 +317,7 @@ export class MemberSession {
     this.#delivery?.abort.abort();
     this.#delivery = undefined;
     const generation = ++this.#generation;
+    this.#feedCursor = undefined;
     this.#wakeup.wake();
     if (members.length === 0) return;
     const abort = new AbortController();
@@ -357,11 +366,17 @@ export class MemberSession {
         const event = item.event;
         const p = partitionOf(event.streamId, this.group.partitionCount);
         const ledger = this.#held.get(p);
-        if (!ledger || this.#revoking.has(p)) return;
         const cursor = cursorOf(event.checkpoint);
+        if (!ledger || this.#revoking.has(p)) {
+          this.#feedCursor = cursor;
+          return;
+        }
         const position = cursor.get(event.shardId);
         // Read again because the subscription started before this partition's own cursor.
-        if (position !== undefined && position !== 'done' && ledger.hasDelivered(event.shardId, position)) return;
+        if (position !== undefined && position !== 'done' && ledger.hasDelivered(event.shardId, position)) {
+          this.#feedCursor = cursor;
+          return;
+        }
         const recordedAtMs = timestampMs(event);
         this.#lastReadAtMs = recordedAtMs;
         this.#caughtUp = false;
@@ -371,11 +386,13 @@ export class MemberSession {
         const seq = ++this.#seq;
         ledger.deliver(seq, cursor, recordedAtMs);
         this.#unacked++;
+        this.#feedCursor = cursor;
         this.#write({ event: { event, ackId: formatAckId(p, seq), partition: p } });
         return;
       }
       case 'checkpoint': {
         const cursor = cursorOf(item.checkpoint);
+        this.#feedCursor = cursor;
         for (const [p, ledger] of this.#held) if (!this.#revoking.has(p)) ledger.passIdle(cursor);
         return;
       }
@@ -415,7 +432,9 @@ export class MemberSession {
         // A partition already handed over: its acks came too late to count.
         if (!ledger) continue;
         this.#unacked -= ledger.ack(seq);
-        if (ledger.unacked === 0 && this.#revoking.has(partition)) handover = true;
+        if (ledger.unacked > 0) continue;
+        if (this.#revoking.has(partition)) handover = true;
+        else if (this.#feedCursor) ledger.passIdle(this.#feedCursor);
       }
     } catch (err) {
       void this.#finish({ kind: 'failed', error: err });
