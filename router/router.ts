@@ -15,6 +15,8 @@ import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import type { RouterConfig } from './config.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
+import type { ClusterFeeds } from './consumer-groups/feeds.js';
+import { addConsumerGroupService } from './consumer-groups/service.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
@@ -32,6 +34,8 @@ export interface RunningRouter {
 
 export interface RouterOverrides {
   readonly logger?: Logger;
+  /** The cluster-wide subscription; ConsumerGroupService is served only when one is given. */
+  readonly clusterFeeds?: ClusterFeeds;
 }
 
 /**
@@ -99,6 +103,9 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     return mux;
   };
   services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
+  const groups = overrides.clusterFeeds &&
+    (await addConsumerGroupService(server, { feeds: overrides.clusterFeeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition }));
+  if (groups) services.push(groups.serviceName);
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -107,6 +114,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   try {
     address = await bindInsecure(server, config.grpcAddress);
   } catch (err) {
+    await groups?.close();
     pool.close();
     await watcher.close();
     await store.close();
@@ -125,6 +133,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       draining = true;
       updateHealth();
       for (const mux of muxes) mux.drain();
+      // Members are told to join again elsewhere, after their acks are written and leases released.
+      await groups?.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');
