@@ -295,6 +295,56 @@ describe('ConsumerGroupService', () => {
     await b.leave();
   });
 
+  it('lets members on two routers share a group, and hands a leaving member\'s partitions to the other router\'s member', async () => {
+    const feeds = new FakeFeeds();
+    const [r1, r2] = [await startRouter(feeds), await startRouter(feeds)];
+    const ids = streams(24, 'two-routers');
+    appendRounds(feeds, ids, 3);
+    const a = member(r1, 'two-routers', { autoAck: true, partitions: 8 });
+    await until('a has every event', () => a.events.length === 72);
+    const b = member(r2, 'two-routers', { autoAck: true, partitions: 8 });
+    await until('the partitions are split across the routers', () => a.partitions.length === 4 && b.partitions.length === 4);
+    expect([...a.partitions, ...b.partitions].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    appendRounds(feeds, ids, 2);
+    await until('the new events are delivered', () => a.events.length + b.events.length === 120);
+    for (const e of b.events) expect(b.partitions).toContain(e.partition);
+
+    a.autoAck = false;
+    appendRounds(feeds, ids, 1);
+    await until('a has its share of the last round', () => a.events.length + b.events.length === 144);
+    const before = b.events.length;
+    const aUnacked = a.events.filter((e) => Number(e.event!.version) === 6).map(key);
+    await a.leave();
+    await until('b holds every partition', () => b.partitions.length === 8);
+    await until('b got what a had not acknowledged', () => b.events.length === before + aUnacked.length);
+    await sleep(300);
+    expect(b.received().slice(before).sort()).toEqual([...aUnacked].sort());
+    expectAllDelivered(feeds, ids, [...a.received(), ...b.received()]);
+    await b.leave();
+  });
+
+  it('sends a member no more than max_unacked unacknowledged events, and more as acks come', async () => {
+    const feeds = new FakeFeeds();
+    const router = await startRouter(feeds);
+    appendRounds(feeds, streams(10, 'bounded'), 5);
+    const a = member(router, 'bounded', { maxUnacked: 7 });
+    await until('a has its first events', () => a.events.length === 7);
+    await sleep(300);
+    expect(a.events.length).toBe(7);
+    a.ack([a.events[0]!]);
+    await until('one more came', () => a.events.length === 8);
+    await sleep(300);
+    // The first event delivered has nothing before it in its partition: its ack frees exactly one place.
+    expect(a.events.length).toBe(8);
+    a.ackAll();
+    await until('the rest came', () => a.events.length >= 13);
+    a.autoAck = true;
+    a.ackAll();
+    await until('everything came', () => a.events.length === 50);
+    expectInOrder(a.events);
+    await a.leave();
+  });
+
   it('reports each group\'s lag in events and seconds', async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
