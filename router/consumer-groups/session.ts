@@ -207,14 +207,17 @@ export class MemberSession {
     const { store, settings } = this.deps;
     const name = this.group.name;
     let heartbeat;
+    // The leases were renewed at some moment after this: counting from here errs on the safe side.
+    const renewedAfter = Date.now();
     try {
       heartbeat = await store.heartbeat(name, this.memberId, this.join.member, settings.leaseMs);
     } catch (err) {
       this.#heartbeatFailed(err);
       return;
     }
-    this.#lastHeartbeatOk = Date.now();
+    this.#lastHeartbeatOk = renewedAfter;
     this.#started = true;
+    this.#wakeup.wake();
     if (this.#ending) return;
     let changed = false;
     for (const p of [...this.#held.keys()]) {
@@ -380,7 +383,9 @@ export class MemberSession {
         const recordedAtMs = timestampMs(event);
         this.#lastReadAtMs = recordedAtMs;
         this.#caughtUp = false;
-        while (!signal.aborted && (this.#unacked >= this.join.maxUnacked || this.#writeBlocked)) await this.#wakeup.wait(signal);
+        while (!signal.aborted && (this.#unacked >= this.join.maxUnacked || this.#writeBlocked || this.#leasesInDoubt())) {
+          await this.#wakeup.wait(signal);
+        }
         // The partition may have been given up while this waited: its next owner delivers the event.
         if (signal.aborted || generation !== this.#generation || this.#held.get(p) !== ledger || this.#revoking.has(p)) return;
         const seq = ++this.#seq;
@@ -403,6 +408,19 @@ export class MemberSession {
         this.#caughtUp = false;
         return;
     }
+  }
+
+  /**
+   * True when the last successful heartbeat is so old that the leases may
+   * have run out (this process stalled, or the database is unreachable):
+   * nothing is delivered until a heartbeat confirms which leases are still
+   * held, so a partition taken over by another member is never delivered by
+   * two at once.
+   */
+  #leasesInDoubt(): boolean {
+    const inDoubt = Date.now() - this.#lastHeartbeatOk > (this.deps.settings.leaseMs * 2) / 3;
+    if (inDoubt) this.poke();
+    return inDoubt;
   }
 
   #write(message: ConsumeResponse): void {
