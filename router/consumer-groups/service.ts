@@ -17,7 +17,9 @@
  * partition only after what it was sent of it is acknowledged (bounded by
  * `handoverMs`), writing the checkpoint before the lease is released, so
  * the next owner resumes exactly there: a rebalance of members redelivers
- * nothing unless a member is slower than the handover wait. A member whose
+ * nothing unless a member is slower than the handover wait. Routers hear of
+ * each other's members and released partitions by LISTEN/NOTIFY at once,
+ * and by the heartbeat at the latest. A member whose
  * stream ends — closed, cancelled, or broken because its process died —
  * has its acknowledged checkpoints written and its leases released at once;
  * a router that dies has its leases expire after `leaseMs`. Either way the
@@ -40,7 +42,10 @@ import { validateJoin, type JoinSpec } from './join.js';
 import { LagSampler } from './lag.js';
 import { MemberSession, type ConsumeCall } from './session.js';
 import type { ConsumerGroupSettings } from './settings.js';
-import { PgGroupStore } from './store.js';
+import { PgGroupStore, type GroupListener } from './store.js';
+
+/** Wait before listening again after the notification connection was lost. @default 1000 ms */
+const RELISTEN_MS = 1000;
 
 /** The gRPC service name, as health and reflection know it. */
 export const CONSUMER_GROUP_SERVICE = 'shardwrite.v1.ConsumerGroupService';
@@ -160,6 +165,29 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
   const api = loadApi(deps.definition ?? loadPackageDefinition());
   server.addService(api.shardwrite.v1.ConsumerGroupService.service, { Consume: handler });
 
+  // Other routers announce members and released partitions; heartbeats remain the fallback while this is down.
+  let listener: GroupListener | undefined;
+  let relisten: NodeJS.Timeout | undefined;
+  const listen = () => {
+    relisten = undefined;
+    if (closing) return;
+    store.listen(sessionDeps.poke, (err) => {
+      deps.logger.warn({ err }, 'consumer group notifications lost; listening again');
+      listener = undefined;
+      relisten = setTimeout(listen, RELISTEN_MS);
+    }).then(
+      (l) => {
+        if (closing) void l.close();
+        else listener = l;
+      },
+      (err: unknown) => {
+        deps.logger.warn({ err }, 'cannot listen for consumer group notifications; retrying');
+        relisten = setTimeout(listen, RELISTEN_MS);
+      },
+    );
+  };
+  listen();
+
   const all = () => [...sessions.values()].flatMap((s) => [...s]);
   const lag = new LagSampler({ store, feeds: deps.feeds, metrics: deps.metrics, logger: deps.logger, sessions: () => sessions });
   lag.start();
@@ -173,6 +201,8 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
       (closed ??= (async () => {
         closing = true;
         lag.stop();
+        clearTimeout(relisten);
+        await listener?.close();
         await Promise.all(all().map((s) => s.shutdown()));
         await store.close();
       })()),

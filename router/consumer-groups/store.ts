@@ -14,6 +14,18 @@ import { ConsumerGroupMismatchError } from '../../src/errors.js';
 import { byCodeUnits } from './assignment.js';
 import { migrateGroupSchema } from './schema.js';
 
+/**
+ * The NOTIFY channel on which a member's arrival or departure and a released
+ * partition are announced (payload: the group name), so the other routers
+ * rebalance at once instead of at their next heartbeat.
+ */
+export const GROUPS_CHANNEL = 'shardwrite_groups';
+
+/** A LISTEN session; `close()` ends it. */
+export interface GroupListener {
+  close(): Promise<void>;
+}
+
 /** What the first join of a group fixes. */
 export interface GroupSpec {
   readonly name: string;
@@ -49,9 +61,13 @@ export interface PgGroupStoreOptions {
 /** Consumer-group state in PostgreSQL (see the module comment). */
 export class PgGroupStore {
   readonly #pool: pg.Pool;
+  readonly #connectionString: string;
+  readonly #timeoutMs: number;
 
   constructor(options: PgGroupStoreOptions) {
     const timeoutMs = options.timeoutMs ?? 5000;
+    this.#connectionString = options.connectionString;
+    this.#timeoutMs = timeoutMs;
     // A few small statements per member per heartbeat, and checkpoint flushes.
     this.#pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -114,13 +130,16 @@ export class PgGroupStore {
    */
   async heartbeat(group: string, memberId: string, memberName: string, ttlMs: number): Promise<Heartbeat> {
     return this.#transaction(async (c) => {
-      await c.query(
+      const joined = await c.query<{ inserted: boolean }>(
         `INSERT INTO consumer_group_members (group_name, member_id, member_name, expires_at)
          VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
          ON CONFLICT (group_name, member_id)
-           DO UPDATE SET heartbeat_at = now(), expires_at = excluded.expires_at`,
+           DO UPDATE SET heartbeat_at = now(), expires_at = excluded.expires_at
+         RETURNING (xmax = 0) AS inserted`,
         [group, memberId, memberName, ttlMs],
       );
+      // Sent at commit: the others see the new member when they re-read.
+      if (joined.rows[0]?.inserted) await c.query('SELECT pg_notify($1, $2)', [GROUPS_CHANNEL, group]);
       const leased = await c.query<{ partition: number }>(
         `UPDATE consumer_group_partitions SET lease_expires_at = now() + $3 * interval '1 millisecond'
          WHERE group_name = $1 AND owner = $2 RETURNING partition`,
@@ -184,13 +203,16 @@ export class PgGroupStore {
    */
   async release(group: string, memberId: string, checkpoints: ReadonlyMap<number, string>): Promise<void> {
     if (checkpoints.size === 0) return;
-    await this.#pool.query(
-      `UPDATE consumer_group_partitions AS p
-       SET checkpoint = v.checkpoint, checkpointed_at = now(), owner = NULL, lease_expires_at = NULL
-       FROM unnest($3::int[], $4::text[]) AS v (partition, checkpoint)
-       WHERE p.group_name = $1 AND p.owner = $2 AND p.partition = v.partition`,
-      [group, memberId, [...checkpoints.keys()], [...checkpoints.values()]],
-    );
+    await this.#transaction(async (c) => {
+      await c.query(
+        `UPDATE consumer_group_partitions AS p
+         SET checkpoint = v.checkpoint, checkpointed_at = now(), owner = NULL, lease_expires_at = NULL
+         FROM unnest($3::int[], $4::text[]) AS v (partition, checkpoint)
+         WHERE p.group_name = $1 AND p.owner = $2 AND p.partition = v.partition`,
+        [group, memberId, [...checkpoints.keys()], [...checkpoints.values()]],
+      );
+      await c.query('SELECT pg_notify($1, $2)', [GROUPS_CHANNEL, group]);
+    });
   }
 
   /** Releases `checkpoints`' partitions (as `release`) and removes the member, in one transaction. */
@@ -209,7 +231,49 @@ export class PgGroupStore {
         [group, memberId],
       );
       await c.query('DELETE FROM consumer_group_members WHERE group_name = $1 AND member_id = $2', [group, memberId]);
+      await c.query('SELECT pg_notify($1, $2)', [GROUPS_CHANNEL, group]);
     });
+  }
+
+  /**
+   * Calls `onGroup` with the group named in every announcement from now on
+   * (see `GROUPS_CHANNEL`), until closed or the connection is lost (then
+   * `onLost`, once).
+   */
+  async listen(onGroup: (group: string) => void, onLost: (err: Error) => void): Promise<GroupListener> {
+    const client = new pg.Client({
+      connectionString: this.#connectionString,
+      connectionTimeoutMillis: this.#timeoutMs,
+      keepAlive: true,
+      application_name: 'shardwrite-groups-listener',
+    });
+    let closed = false;
+    const lost = (err: Error) => {
+      if (closed) return;
+      closed = true;
+      client.end().catch(() => {});
+      onLost(err);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost(new Error('consumer group listener connection ended')));
+    client.on('notification', (msg) => {
+      if (msg.channel === GROUPS_CHANNEL && msg.payload) onGroup(msg.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${GROUPS_CHANNEL}`);
+    } catch (err) {
+      closed = true;
+      await client.end().catch(() => {});
+      throw err;
+    }
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await client.end().catch(() => {});
+      },
+    };
   }
 
   /** Every group's partition checkpoints. */

@@ -297,13 +297,15 @@ describe('ConsumerGroupService', () => {
 
   it('lets members on two routers share a group, and hands a leaving member\'s partitions to the other router\'s member', async () => {
     const feeds = new FakeFeeds();
-    const [r1, r2] = [await startRouter(feeds), await startRouter(feeds)];
+    // Heartbeats too rare to matter here: the routers hear of each other by notification.
+    const slow = { ...SETTINGS, leaseMs: 90_000, heartbeatMs: 30_000 };
+    const [r1, r2] = [await startRouter(feeds, slow), await startRouter(feeds, slow)];
     const ids = streams(24, 'two-routers');
     appendRounds(feeds, ids, 3);
     const a = member(r1, 'two-routers', { autoAck: true, partitions: 8 });
     await until('a has every event', () => a.events.length === 72);
     const b = member(r2, 'two-routers', { autoAck: true, partitions: 8 });
-    await until('the partitions are split across the routers', () => a.partitions.length === 4 && b.partitions.length === 4);
+    await until('the partitions are split across the routers', () => a.partitions.length === 4 && b.partitions.length === 4, 10_000);
     expect([...a.partitions, ...b.partitions].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     appendRounds(feeds, ids, 2);
     await until('the new events are delivered', () => a.events.length + b.events.length === 120);
@@ -315,7 +317,7 @@ describe('ConsumerGroupService', () => {
     const before = b.events.length;
     const aUnacked = a.events.filter((e) => Number(e.event!.version) === 6).map(key);
     await a.leave();
-    await until('b holds every partition', () => b.partitions.length === 8);
+    await until('b holds every partition', () => b.partitions.length === 8, 10_000);
     await until('b got what a had not acknowledged', () => b.events.length === before + aUnacked.length);
     await sleep(300);
     expect(b.received().slice(before).sort()).toEqual([...aUnacked].sort());
