@@ -227,6 +227,16 @@ export class MemberSession {
       changed = true;
     }
     const desired = new Set(desiredPartitions(heartbeat.members, this.group.partitionCount, this.memberId));
+    // Leased in the database but not delivered here: an acquire whose answer was lost. A desired
+    // one is simply taken below (the acquire succeeds for its own owner); any other is let go.
+    const stray = [...heartbeat.leased].filter((p) => !this.#held.has(p) && !desired.has(p));
+    if (stray.length > 0) {
+      try {
+        await store.abandon(name, this.memberId, stray);
+      } catch (err) {
+        this.#log.warn({ err }, 'could not give up stray leases; retrying at the next heartbeat');
+      }
+    }
     const now = Date.now();
     for (const p of this.#held.keys()) if (!desired.has(p) && !this.#revoking.has(p)) this.#revoking.set(p, now);
     for (const p of [...this.#revoking.keys()]) if (desired.has(p)) this.#revoking.delete(p);
@@ -382,7 +392,6 @@ export class MemberSession {
         }
         const recordedAtMs = timestampMs(event);
         this.#lastReadAtMs = recordedAtMs;
-        this.#caughtUp = false;
         while (!signal.aborted && (this.#unacked >= this.join.maxUnacked || this.#writeBlocked || this.#leasesInDoubt())) {
           await this.#wakeup.wait(signal);
         }

@@ -215,6 +215,22 @@ export class PgGroupStore {
     });
   }
 
+  /**
+   * Gives up leases of `partitions` this member holds without delivering them
+   * (an acquire whose answer was lost), leaving their checkpoints as they are.
+   */
+  async abandon(group: string, memberId: string, partitions: readonly number[]): Promise<void> {
+    if (partitions.length === 0) return;
+    await this.#transaction(async (c) => {
+      await c.query(
+        `UPDATE consumer_group_partitions SET owner = NULL, lease_expires_at = NULL
+         WHERE group_name = $1 AND owner = $2 AND partition = ANY($3::int[])`,
+        [group, memberId, partitions],
+      );
+      await c.query('SELECT pg_notify($1, $2)', [GROUPS_CHANNEL, group]);
+    });
+  }
+
   /** Releases `checkpoints`' partitions (as `release`) and removes the member, in one transaction. */
   async leave(group: string, memberId: string, checkpoints: ReadonlyMap<number, string>): Promise<void> {
     await this.#transaction(async (c) => {

@@ -347,6 +347,24 @@ describe('ConsumerGroupService', () => {
     await a.leave();
   });
 
+  it('stops delivering a partition whose lease went to someone else, and lets go of a lease it does not serve', async () => {
+    const feeds = new FakeFeeds();
+    const router = await startRouter(feeds);
+    appendRounds(feeds, streams(12, 'stray'), 2);
+    const a = member(router, 'stray', { autoAck: true });
+    const b = member(router, 'stray', { autoAck: true });
+    await until('the partitions are split', () => a.partitions.length === 2 && b.partitions.length === 2);
+    const p = b.partitions[0]!;
+    // The database says a holds b's partition (as after an acquire whose answer a never got).
+    await sql.query(`UPDATE consumer_group_partitions SET owner = $1 WHERE group_name = 'stray' AND partition = $2`, [a.memberId, p]);
+    await until('b stopped serving it', () => !b.partitions.includes(p));
+    expect(a.partitions).not.toContain(p);
+    await until('b serves it again', () => b.partitions.includes(p));
+    const owner = await sql.query(`SELECT owner FROM consumer_group_partitions WHERE group_name = 'stray' AND partition = $1`, [p]);
+    expect(owner.rows[0].owner).toBe(b.memberId);
+    await Promise.all([a.leave(), b.leave()]);
+  });
+
   it('reports each group\'s lag in events and seconds', async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
