@@ -10,7 +10,7 @@
  * or forwards under the new owner.
  */
 import pg from 'pg';
-import { ConsumerGroupMismatchError } from '../../src/errors.js';
+import { ConsumerGroupMismatchError, StoreUnavailableError } from '../../src/errors.js';
 import { byCodeUnits } from './assignment.js';
 import { migrateGroupSchema } from './schema.js';
 
@@ -90,13 +90,14 @@ export class PgGroupStore {
    * `initialCheckpoint()`) when it does not exist yet. Concurrent first joins
    * create it once.
    *
-   * @throws ConsumerGroupMismatchError when it exists with other filters.
+   * @throws ConsumerGroupMismatchError when it exists with other filters;
+   *   StoreUnavailableError when the database fails; whatever `initialCheckpoint` throws.
    */
   async ensureGroup(spec: GroupSpec, initialCheckpoint: () => Promise<string>): Promise<GroupSpec> {
-    let group = await this.#readGroup(spec.name);
+    let group = await unavailableOnFailure(() => this.#readGroup(spec.name));
     if (!group) {
       const checkpoint = await initialCheckpoint();
-      await this.#transaction(async (c) => {
+      await unavailableOnFailure(() => this.#transaction(async (c) => {
         const created = await c.query(
           `INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types)
            VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
@@ -109,8 +110,8 @@ export class PgGroupStore {
             [spec.name, spec.partitionCount, checkpoint],
           );
         }
-      });
-      group = await this.#readGroup(spec.name);
+      }));
+      group = await unavailableOnFailure(() => this.#readGroup(spec.name));
       if (!group) throw new Error(`consumer group ${spec.name} vanished right after it was created`);
     }
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -330,5 +331,14 @@ export class PgGroupStore {
     } finally {
       client.release(broken);
     }
+  }
+}
+
+/** A failure of the ring database, as a caller should see it: UNAVAILABLE, retry later. */
+async function unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw new StoreUnavailableError('the consumer group database is unavailable', { cause: err });
   }
 }
