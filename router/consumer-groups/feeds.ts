@@ -16,6 +16,8 @@ export interface ClusterSubscribeOptions {
   readonly eventTypes: readonly string[];
   /** Only streams whose `partitionOf(streamId, count)` is in `members`. */
   readonly partitions?: { readonly count: number; readonly members: readonly number[] };
+  /** The member's `authorization` metadata, passed on to every shard (subscribing needs read permission there). */
+  readonly authorization?: string;
 }
 
 export type ClusterItem =

@@ -13,8 +13,9 @@ export const DEFAULT_PARTITIONS = 16;
 export const MAX_PARTITIONS = 1024;
 
 const GROUP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
-const FILTER_NAME = /^[A-Za-z0-9._:/-]{1,200}$/;
-const MAX_FILTERS = 100;
+/** As the subscription's own filter rules (`src/subscriptions/filter.ts`): 1 to 200 characters, at most 256 names. */
+const FILTER_NAME = /^[^\u0000-\u001f]{1,200}$/;
+const MAX_FILTERS = 256;
 
 /** A validated join, defaults applied. */
 export interface JoinSpec {

@@ -95,6 +95,8 @@ export class MemberSession {
   readonly #revoking = new Map<number, number>();
   readonly #wakeup = new Wakeup();
   readonly #log: Logger;
+  /** The member's credentials: its events are read with them, so it sees only what it may read. */
+  readonly #authorization: string | undefined;
   #seq = 0;
   #unacked = 0;
   #writeBlocked = false;
@@ -129,6 +131,8 @@ export class MemberSession {
   ) {
     this.memberId = `${join.member.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40) || 'member'}-${randomUUID()}`;
     this.#log = deps.logger.child({ group: group.name, member: this.memberId });
+    const authorization = call.metadata.get('authorization')[0];
+    this.#authorization = typeof authorization === 'string' ? authorization : undefined;
     this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
   }
 
@@ -351,6 +355,7 @@ export class MemberSession {
             aggregateTypes: this.group.aggregateTypes,
             eventTypes: this.group.eventTypes,
             partitions: { count: this.group.partitionCount, members },
+            ...(this.#authorization === undefined ? {} : { authorization: this.#authorization }),
           },
           signal,
         );

@@ -63,7 +63,7 @@ async function startRouter(feeds: FakeFeeds, settings = SETTINGS): Promise<Harne
   return h;
 }
 
-function member(h: Harness, group: string, options: { autoAck?: boolean; partitions?: number; maxUnacked?: number } = {}): TestMember {
+function member(h: Harness, group: string, options: { autoAck?: boolean; partitions?: number; maxUnacked?: number; metadata?: Record<string, string> } = {}): TestMember {
   const m = new TestMember(h.address, { group, partitions: options.partitions ?? 4, maxUnacked: options.maxUnacked ?? 1000 }, options);
   members.push(m);
   return m;
@@ -329,8 +329,10 @@ describe('ConsumerGroupService', () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     appendRounds(feeds, streams(10, 'bounded'), 5);
-    const a = member(router, 'bounded', { maxUnacked: 7 });
+    const a = member(router, 'bounded', { maxUnacked: 7, metadata: { authorization: 'Bearer reader-a' } });
     await until('a has its first events', () => a.events.length === 7);
+    // Its events are read with its own credentials.
+    expect(feeds.lastAuthorization).toBe('Bearer reader-a');
     await sleep(300);
     expect(a.events.length).toBe(7);
     a.ack([a.events[0]!]);

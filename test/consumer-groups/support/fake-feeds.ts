@@ -26,6 +26,8 @@ export class FakeFeeds implements ClusterFeeds {
   #waiters: (() => void)[] = [];
   /** Subscriptions opened so far (each restart counts). */
   subscriptions = 0;
+  /** The `authorization` of the latest subscription. */
+  lastAuthorization: string | undefined;
 
   constructor(readonly shards: readonly string[] = ['shard-0', 'shard-1']) {
     for (const s of shards) this.#positions.set(s, 0n);
@@ -63,6 +65,7 @@ export class FakeFeeds implements ClusterFeeds {
       for (const [s, p] of decodeCheckpoint(options.from)) cursor.set(s, p);
     }
     this.subscriptions++;
+    this.lastAuthorization = options.authorization;
     const members = options.partitions && new Set(options.partitions.members);
     const wanted = (e: Entry) =>
       (!members || members.has(partitionOf(e.streamId, options.partitions!.count))) &&

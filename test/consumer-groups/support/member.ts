@@ -10,11 +10,13 @@ import { statusOf, type RpcStatus } from '../../../src/grpc/status.js';
 
 const api = loadApi();
 
-type ConsumerGroupClient = grpc.Client & { consume(): grpc.ClientDuplexStream<ConsumeRequest, ConsumeResponse__Output> };
+type ConsumerGroupClient = grpc.Client & { consume(metadata?: grpc.Metadata): grpc.ClientDuplexStream<ConsumeRequest, ConsumeResponse__Output> };
 
 export interface MemberOptions {
   /** Ack each event as soon as it arrives. */
   readonly autoAck?: boolean;
+  /** Call metadata (e.g. `authorization`). */
+  readonly metadata?: Record<string, string>;
 }
 
 export class TestMember {
@@ -30,7 +32,9 @@ export class TestMember {
   constructor(address: string, join: JoinGroup, options: MemberOptions = {}) {
     this.#autoAck = options.autoAck ?? false;
     this.#client = new api.shardwrite.v1.ConsumerGroupService(address, grpc.credentials.createInsecure()) as unknown as ConsumerGroupClient;
-    this.#call = this.#client.consume();
+    const metadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
+    this.#call = this.#client.consume(metadata);
     this.#call.on('data', (msg: ConsumeResponse__Output) => {
       if (msg.assignment) this.assignments.push(msg.assignment);
       if (msg.event) {
