@@ -16,6 +16,7 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from '../store/pg-values.js';
+import { REBALANCE_SETTING } from '../store/migrations.js';
 import type { CopyItem, StreamRow } from './plan.js';
 
 /** A stream row with the epoch it was sealed at, when it was. */
@@ -444,6 +445,8 @@ interface EventRow {
  * them, and the store's feed still serves them in their place.
  */
 async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<void> {
+  // The store refuses deletes of events unless the transaction says it is a rebalance (migration 5).
+  await client.query(`SELECT set_config($1, 'on', true)`, [REBALANCE_SETTING]);
   await client.query(
     `WITH gone AS (
        DELETE FROM events WHERE stream_id = ANY($1::text[])

@@ -125,7 +125,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX moved_events_feed ON moved_events (tx, position);
     `,
   },
+  {
+    version: 5,
+    name: 'append-only events',
+    // Events are never updated, and deleted only by a rebalance's cleanup,
+    // which says so in its own transaction (REBALANCE_SETTING). A guard
+    // against bugs and slips, not against a hostile superuser: the
+    // least-privilege roles of the security work enforce the same by grants.
+    sql: `
+      CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'DELETE' AND current_setting('shardwrite.rebalance', true) = 'on' THEN
+            RETURN NULL;
+          END IF;
+          RAISE EXCEPTION 'events are append-only: % on %.% is refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+        END
+      $$;
+      CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
+      CREATE TRIGGER moved_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON moved_events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
+    `,
+  },
 ];
+
+/**
+ * The transaction-local setting a rebalance's cleanup sets to delete events
+ * it has archived (`SELECT set_config(REBALANCE_SETTING, 'on', true)`).
+ */
+export const REBALANCE_SETTING = 'shardwrite.rebalance';
 
 /** Anything with node-postgres' `query` (a Pool, a Client, a PoolClient). */
 export type Queryable = Pick<pg.ClientBase, 'query'>;

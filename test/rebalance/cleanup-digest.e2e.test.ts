@@ -36,13 +36,15 @@ it('refuses to delete an old copy whose new copy was damaged, and finishes once 
   const original = await copy.query(`SELECT data FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);
   expect(original.rows).toHaveLength(1);
 
-  // Damage the copy without changing its version or count.
+  // Damage the copy without changing its version or count (the store is append-only: switch its guard off first).
+  await copy.query('ALTER TABLE events DISABLE TRIGGER events_append_only');
   await copy.query(`UPDATE events SET data = jsonb_set(data, '{customerId}', '"someone-else"') WHERE stream_id = $1`, [`order-header-${moving}`]);
   await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(/differs in content/);
   const old = await cluster.shard('shard-0').sql.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);
   expect(old.rows[0].n).toBe(1);
 
   await copy.query(`UPDATE events SET data = $2 WHERE stream_id = $1`, [`order-header-${moving}`, original.rows[0].data]);
+  await copy.query('ALTER TABLE events ENABLE TRIGGER events_append_only');
   const done = await new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request);
   expect(done.outcome).toBe('done');
   const gone = await cluster.shard('shard-0').sql.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);

@@ -46,6 +46,31 @@ describe('migrate', () => {
     }
   });
 
+  it('keeps events append-only: updates, deletes and truncation are refused, except a delete a rebalance declares', async () => {
+    const db = await fresh();
+    await migrate(db.url);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(`INSERT INTO events (stream_id, version, type, schema_version, data, metadata) VALUES ('s', 1, 'T', 1, '{}', '{}')`);
+      for (const sql of [`UPDATE events SET data = '{"x": 1}'`, 'DELETE FROM events', 'TRUNCATE events', `UPDATE moved_events SET data = '{}'`]) {
+        await expect(c.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+      }
+      expect((await c.query('SELECT count(*)::int AS n FROM events')).rows[0].n).toBe(1);
+      await c.query('BEGIN');
+      await c.query(`SELECT set_config('shardwrite.rebalance', 'on', true)`);
+      await expect(c.query(`UPDATE events SET data = '{}'`)).rejects.toMatchObject({ code: '42501' });
+      await c.query('ROLLBACK');
+      await c.query('BEGIN');
+      await c.query(`SELECT set_config('shardwrite.rebalance', 'on', true)`);
+      await c.query('DELETE FROM events');
+      await c.query('COMMIT');
+      expect((await c.query('SELECT count(*)::int AS n FROM events')).rows[0].n).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('lets several processes migrate a fresh database at the same time', async () => {
     const db = await fresh();
     const results = await Promise.all([migrate(db.url), migrate(db.url), migrate(db.url), migrate(db.url)]);

@@ -115,11 +115,19 @@ describe('the feed reader (I11: never passes an event that can still become visi
     const before = await feed.tail();
     await insert(pool as unknown as pg.ClientBase, 'archived', 1);
     await insert(pool as unknown as pg.ClientBase, 'stays', 1);
-    await pool.query(
-      `WITH gone AS (DELETE FROM events WHERE stream_id = 'archived'
-         RETURNING position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position)
-       INSERT INTO moved_events SELECT * FROM gone`,
-    );
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`SELECT set_config('shardwrite.rebalance', 'on', true)`);
+      await c.query(
+        `WITH gone AS (DELETE FROM events WHERE stream_id = 'archived'
+           RETURNING position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position)
+         INSERT INTO moved_events SELECT * FROM gone`,
+      );
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
     expect((await readSettled(before, 2)).map((e) => e.streamId)).toEqual(['archived', 'stays']);
     expect((await readAll(START)).length).toBeGreaterThanOrEqual(5);
   });
