@@ -8,13 +8,15 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
-import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
+import { Admission } from './admission.js';
 import type { RouterConfig } from './config.js';
+import { listen, type Listener } from './listener.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
+import { ReadGates } from './read-gate.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
@@ -81,11 +83,16 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   const view = await watcher.start();
   if (!view) logger.warn('the ring database has no ring yet: calls fail with SHARD_UNAVAILABLE until one is published');
 
+  const limits = config.limits;
+  const gates = new ReadGates();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [gates.interceptor],
   });
-  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger });
+  const admission = new Admission({ ...limits, retryAfterMs: config.overloadRetryAfterMs });
+  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
     const mux = new StreamMux({
@@ -94,18 +101,19 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       metrics,
       maxInFlight: config.streamMaxInFlight,
       overloadRetryAfterMs: config.overloadRetryAfterMs,
+      gates,
     });
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
+  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission }));
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  let address: string;
+  let listener: Listener;
   try {
-    address = await bindInsecure(server, config.grpcAddress);
+    listener = await listen(server, config.grpcAddress, limits.maxConnections);
   } catch (err) {
     pool.close();
     await watcher.close();
@@ -113,6 +121,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     throw err;
   }
 
+  const address = listener.address;
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
@@ -125,6 +134,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       draining = true;
       updateHealth();
       for (const mux of muxes) mux.drain();
+      listener.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');
