@@ -32,13 +32,14 @@
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
-import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
+import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus } from '../src/grpc/status.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { RingWatcher } from '../src/ring/index.js';
 import type { Admission, Ticket } from './admission.js';
+import { LinkQueue, type QueuedFrame } from './link-queue.js';
 import type { RouterMetrics } from './metrics.js';
 import type { ShardPool, ShardTarget } from './shard-pool.js';
 
@@ -93,10 +94,12 @@ interface Sent {
   ticket?: Ticket;
 }
 
-interface QueuedFrame extends LinkFrame {
-  /** Its encoded size inside a batch. */
-  size: number;
-}
+/**
+ * Batch bytes handed to a link's stream and not yet sent on: beyond this,
+ * frames wait in the link's fair queue rather than in the stream's buffer
+ * (where they would leave first come, first served).
+ */
+const LINK_WRITE_AHEAD_BYTES = 2 * LINK_BATCH_BYTES;
 
 interface Link {
   readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
@@ -104,13 +107,14 @@ interface Link {
   readonly shard: string;
   readonly pending: Map<number, Sent>;
   next: number;
-  /** Frames not written yet: this turn's batch, or everything since the stream last refused a write. */
-  out: QueuedFrame[];
-  outBytes: number;
+  /** Frames not written yet: this turn's, and those held back by the stream's backpressure. */
+  readonly queue: LinkQueue;
   /** A flush is scheduled for the end of this turn. */
   flushing: boolean;
   /** False from a write the stream refused (`write()` returned false) until its 'drain'. */
   writable: boolean;
+  /** Bytes written to the stream whose write has not completed yet. */
+  unsent: number;
   /** Set once the stream failed or ended: its commands were answered, nothing more is written. */
   broken: boolean;
   /** When the shard last answered on this link, or the link last went from idle to waiting. */
@@ -177,9 +181,8 @@ export class ShardLinks {
     link.pending.set(id, sent);
     const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers, size: 0 };
     queued.size = encodedFrameSize(queued);
-    link.out.push(queued);
-    link.outBytes += queued.size;
-    if (link.outBytes >= LINK_BATCH_BYTES) this.#flush(link);
+    link.queue.push(command.peer, queued);
+    if (link.queue.bytes >= LINK_BATCH_BYTES) this.#flush(link);
     else if (!link.flushing) {
       link.flushing = true;
       setImmediate(() => {
@@ -190,24 +193,23 @@ export class ShardLinks {
   }
 
   /**
-   * Writes the queued frames, in batches of up to LINK_BATCH_BYTES, for as
-   * long as the stream takes them; once it refuses one, the rest waits for
-   * its 'drain'.
+   * Writes the queued frames, in batches of up to LINK_BATCH_BYTES, while
+   * the stream takes them and less than LINK_WRITE_AHEAD_BYTES is on its way;
+   * the rest waits for a write to complete or for the stream's 'drain'.
    */
   #flush(link: Link): void {
     if (link.broken) {
-      link.out = [];
-      link.outBytes = 0;
+      link.queue.clear();
       return;
     }
-    while (link.writable && link.out.length > 0) {
-      let n = 0;
-      let bytes = 0;
-      while (n < link.out.length && (n === 0 || bytes + link.out[n]!.size <= LINK_BATCH_BYTES)) bytes += link.out[n++]!.size;
-      const frames = n === link.out.length ? link.out : link.out.slice(0, n);
-      link.out = n === link.out.length ? [] : link.out.slice(n);
-      link.outBytes -= bytes;
-      if (!link.call.write(encodeBatch(frames))) {
+    while (link.writable && link.unsent < LINK_WRITE_AHEAD_BYTES && link.queue.length > 0) {
+      const batch = encodeBatch(link.queue.take(LINK_BATCH_BYTES));
+      link.unsent += batch.length;
+      const taken = link.call.write(batch, () => {
+        link.unsent -= batch.length;
+        if (link.queue.length > 0) this.#flush(link);
+      });
+      if (!taken) {
         link.writable = false;
         link.call.once('drain', () => {
           link.writable = true;
@@ -266,8 +268,7 @@ export class ShardLinks {
     link.progressAt = Date.now();
     this.deps.logger.warn({ shard: link.shard, pending: link.pending.size, stallMs: this.deps.stallMs }, 'shard is not answering: refusing its commands until it does');
     // Frames not written yet are dropped with their commands; a late answer to a written one finds nothing pending.
-    link.out = [];
-    link.outBytes = 0;
+    link.queue.clear();
     const err = new ShardUnavailableError(`shard ${link.shard} is not answering; the outcome is unknown — retry with the same command_id`);
     const lost = [...link.pending.values()];
     link.pending.clear();
@@ -285,10 +286,10 @@ export class ShardLinks {
       shard: target.id,
       pending: new Map(),
       next: 1,
-      out: [],
-      outBytes: 0,
+      queue: new LinkQueue(),
       flushing: false,
       writable: true,
+      unsent: 0,
       broken: false,
       progressAt: Date.now(),
       stalled: false,
