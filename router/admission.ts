@@ -9,7 +9,9 @@
  * budget and of each shard's budget, so a connection that floods the router,
  * or one shard, leaves the others a share of both.
  */
+import * as grpc from '@grpc/grpc-js';
 import { OverloadedError } from '../src/errors.js';
+import { toServiceError } from '../src/grpc/status.js';
 
 /**
  * The default budgets. They fit a router in 512 MiB (its Kubernetes limit):
@@ -142,6 +144,37 @@ export class Admission {
       },
     };
   }
+
+  /**
+   * True when no call from `peer` could be admitted anywhere: its connection,
+   * or the router, holds its whole budget of calls or bytes.
+   */
+  exhausted(peer: string): boolean {
+    const held = this.#connections.get(peer)?.total;
+    const full = (h: Held) => h.calls >= h.maxCalls || h.bytes >= h.maxBytes;
+    return full(this.#total) || (held !== undefined && full(held));
+  }
+
+  /**
+   * A server interceptor that refuses a unary call (OVERLOADED) as soon as its
+   * headers arrive when its connection has used up its budget, so the router
+   * does not read a request body it would refuse anyway. Other calls pass
+   * through untouched; streams are slowed by their read gates instead.
+   */
+  readonly interceptor: grpc.ServerInterceptor = (method, call) => {
+    if (method.requestStream || !this.exhausted(call.getPeer())) return call as grpc.ServerInterceptingCall;
+    const refusing: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          // The handler never starts, so the request is never read.
+          onReceiveMetadata: () => {
+            const status = toServiceError(new OverloadedError(this.limits.retryAfterMs, 'this connection has too many calls in flight; retry later'));
+            refusing.sendStatus({ code: status.code, details: status.details ?? '', metadata: status.metadata ?? null });
+          },
+        }),
+    });
+    return refusing;
+  };
 
   /** Totals held right now. */
   snapshot(): AdmissionSnapshot {

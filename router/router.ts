@@ -85,13 +85,13 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
 
   const limits = config.limits;
   const gates = new ReadGates();
+  const admission = new Admission({ ...limits, retryAfterMs: config.overloadRetryAfterMs });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
     'grpc.keepalive_permit_without_calls': 1,
-    interceptors: [gates.interceptor],
+    interceptors: [admission.interceptor, gates.interceptor],
   });
-  const admission = new Admission({ ...limits, retryAfterMs: config.overloadRetryAfterMs });
   const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
