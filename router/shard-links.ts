@@ -224,7 +224,8 @@ export class ShardLinks {
     const now = Date.now();
     const quietMs = this.deps.stallMs / 2;
     for (const link of this.#links.values()) {
-      if (link.probing || link.broken) continue;
+      // A shard whose breaker is open (or that left the ring) is refused by the breaker already.
+      if (link.probing || link.broken || link.target.breakerOpen()) continue;
       if (link.stalled ? now - link.progressAt >= quietMs : link.pending.size > 0 && now - link.progressAt >= quietMs) this.#probe(link);
     }
   }
@@ -232,6 +233,16 @@ export class ShardLinks {
   #probe(link: Link): void {
     link.probing = true;
     const startedAt = Date.now();
+    try {
+      this.#healthCheck(link, startedAt);
+    } catch (err) {
+      // The channel was closed under the link (the shard left the ring): the link is going away.
+      link.probing = false;
+      this.deps.logger.debug({ err, shard: link.shard }, 'could not probe a shard');
+    }
+  }
+
+  #healthCheck(link: Link, startedAt: number): void {
     link.target.client.makeUnaryRequest<Buffer, Buffer>(
       HEALTH_CHECK,
       (b) => b,
