@@ -15,16 +15,16 @@ import { toServiceError } from '../src/grpc/status.js';
 
 /**
  * The default budgets. They fit a router in 512 MiB (its Kubernetes limit):
- * the request bytes a call holds are kept about twice at most (the request
- * and its copy in a link batch), so the in-flight budget costs at most
- * 2 × 64 MiB on top of the process's ~100 MiB.
- * @default calls 16,384 router-wide and 8192 per shard; bytes 64 MiB router-wide and 24 MiB per shard; a connection 25 % of each
+ * an admitted request is held about twice (the caller's request and the copy
+ * the link sends), so the byte budget costs at most about 2 × 48 MiB on top
+ * of the process's ~120 MiB and the requests being read (`receive-slots.ts`).
+ * @default calls 16,384 router-wide and 8192 per shard; bytes 48 MiB router-wide and 16 MiB per shard; a connection 25 % of each
  */
 export const DEFAULT_ADMISSION = {
   maxCalls: 16_384,
-  maxBytes: 64 * 1024 * 1024,
+  maxBytes: 48 * 1024 * 1024,
   shardMaxCalls: 8192,
-  shardMaxBytes: 24 * 1024 * 1024,
+  shardMaxBytes: 16 * 1024 * 1024,
   connectionSharePercent: 25,
 } as const;
 

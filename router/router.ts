@@ -17,6 +17,7 @@ import { listen, type Listener } from './listener.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
 import { ReadGates } from './read-gate.js';
+import { ReceiveSlots } from './receive-slots.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
@@ -90,7 +91,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
     'grpc.keepalive_permit_without_calls': 1,
-    interceptors: [admission.interceptor, gates.interceptor],
+    // Outermost last: an over-budget connection is refused before its call waits for a slot to be read.
+    interceptors: [new ReceiveSlots(limits.maxReceiving, limits.connectionSharePercent).interceptor, gates.interceptor, admission.interceptor],
   });
   const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
   const muxes: StreamMux[] = [];

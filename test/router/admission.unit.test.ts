@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Admission, type AdmissionLimits, type Ticket } from '../../router/admission.js';
 import { LinkQueue, type QueuedFrame } from '../../router/link-queue.js';
+import { ReceiveSlots } from '../../router/receive-slots.js';
 import { OverloadedError } from '../../src/errors.js';
 import { toRpcStatus } from '../../src/grpc/status.js';
 
@@ -102,5 +103,42 @@ describe('a link’s fair queue', () => {
     }
     expect(q.bytes).toBe(0);
     for (const [peer, ids] of pushed) expect(taken.filter((i) => byPeer.get(i) === peer)).toEqual(ids);
+  });
+});
+
+describe('the slots for reading unary requests', () => {
+  it('reads at most its slots at once, a connection at most its share, and serves waiting connections in turn', () => {
+    const slots = new ReceiveSlots(8, 25); // a connection: 2 at once
+    const started: string[] = [];
+    for (let i = 0; i < 6; i++) slots.acquire('flood', () => started.push(`flood-${i}`));
+    expect(started).toEqual(['flood-0', 'flood-1']);
+    slots.acquire('legit', () => started.push('legit-0'));
+    expect(started).toContain('legit-0');
+    // Fill the rest: legit may take its second slot; its third waits, like flood's.
+    for (let i = 0; i < 4; i++) slots.acquire(`c${i}`, () => started.push(`c${i}`));
+    slots.acquire('legit', () => started.push('legit-1'));
+    slots.acquire('legit', () => started.push('legit-2'));
+    expect(started).toContain('legit-1');
+    expect(slots.figures).toEqual({ reading: 8, waiting: 5 });
+    started.length = 0;
+    slots.release('flood');
+    slots.release('legit');
+    expect(started).toEqual(['flood-2', 'legit-2']);
+    // A free slot no waiting connection may take (each holds its share) stays free.
+    slots.release('c0');
+    expect(started).toEqual(['flood-2', 'legit-2']);
+    expect(slots.figures).toEqual({ reading: 7, waiting: 3 });
+  });
+
+  it('skips a call that gave up while waiting, and gives its slot to the next', () => {
+    const slots = new ReceiveSlots(1, 100);
+    const started: string[] = [];
+    slots.acquire('a', () => started.push('a'));
+    const gone = slots.acquire('b', () => started.push('b'));
+    slots.acquire('c', () => started.push('c'));
+    gone.cancel();
+    slots.release('a');
+    expect(started).toEqual(['a', 'c']);
+    expect(slots.figures).toEqual({ reading: 1, waiting: 0 });
   });
 });

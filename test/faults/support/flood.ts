@@ -22,6 +22,9 @@ export interface FloodOptions {
   readonly bodyBytes: number;
   /** Prefix of the flood's order ids. */
   readonly prefix: string;
+  /** Connections the streams, and the unary calls, are spread over; default 1 each. */
+  readonly streamConnections?: number;
+  readonly unaryConnections?: number;
 }
 
 export interface FloodFigures {
@@ -73,14 +76,15 @@ export function startFlood(address: string, options: FloodOptions): Flood {
       'grpc.max_receive_message_length': -1,
       'grpc.use_local_subchannel_pool': 1,
     });
-  const streamClient = channel();
-  const unaryClient = channel();
+  const streamClients = Array.from({ length: options.streamConnections ?? 1 }, channel);
+  const unaryClients = Array.from({ length: options.unaryConnections ?? 1 }, channel);
   let stopping = false;
   const unary: Record<string, number> = {};
   let streamWrites = 0;
 
   const waiting = new Set<grpc.ClientUnaryCall>();
-  const unaryLoop = async (): Promise<void> => {
+  const unaryLoop = async (_: unknown, i: number): Promise<void> => {
+    const unaryClient = unaryClients[i % unaryClients.length]!;
     while (!stopping) {
       const code = await new Promise<string>((resolve) => {
         const call = unaryClient.makeUnaryRequest('/shardwrite.v1.OrderService/PlaceOrder', identity, identity, placeOrder(), new grpc.Metadata(), {}, (err) => {
@@ -96,8 +100,8 @@ export function startFlood(address: string, options: FloodOptions): Flood {
   };
 
   const calls: grpc.ClientDuplexStream<Buffer, Buffer>[] = [];
-  const streamLoop = async (): Promise<void> => {
-    const call = streamClient.makeBidiStreamRequest<Buffer, Buffer>('/shardwrite.v1.CommandStreamService/Execute', identity, identity, new grpc.Metadata(), {});
+  const streamLoop = async (_: unknown, i: number): Promise<void> => {
+    const call = streamClients[i % streamClients.length]!.makeBidiStreamRequest<Buffer, Buffer>('/shardwrite.v1.CommandStreamService/Execute', identity, identity, new grpc.Metadata(), {});
     calls.push(call);
     call.on('error', () => {});
     // No 'data' listener: the outcomes are never read.
@@ -131,8 +135,7 @@ export function startFlood(address: string, options: FloodOptions): Flood {
       for (const call of calls) call.cancel();
       for (const call of waiting) call.cancel();
       await running;
-      streamClient.close();
-      unaryClient.close();
+      for (const c of [...streamClients, ...unaryClients]) c.close();
       return { unary, streamWrites, streamOutcomesRead: 0 };
     },
   };
