@@ -46,7 +46,8 @@ export class ReceiveSlots {
    */
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     if (method.requestStream) return call as grpc.ServerInterceptingCall;
-    return new MeteredCall(call, this);
+    // Not a ServerInterceptingCall, but what grpc-js asks of one (it only calls the interface).
+    return new MeteredCall(call, this) as unknown as grpc.ServerInterceptingCall;
   };
 
   /** Calls reading now, and waiting. */
@@ -120,63 +121,96 @@ export class ReceiveSlots {
   }
 }
 
-/** A unary call whose first read waits for a slot, and gives it back once its request is in or it ended. */
-class MeteredCall extends grpc.ServerInterceptingCall {
+/**
+ * A unary call whose first read waits for a slot, and gives it back once its
+ * request is in or it ended. A thin delegate rather than a
+ * ServerInterceptingCall: it sits on every unary call's path, and needs
+ * neither of that class's queues.
+ */
+class MeteredCall implements grpc.ServerInterceptingCallInterface {
   #state: 'idle' | 'waiting' | 'reading' | 'done' = 'idle';
   #waiting: { cancel(): void } | undefined;
   readonly #peer: string;
-  readonly #slots: ReceiveSlots;
 
-  constructor(next: grpc.ServerInterceptingCallInterface, slots: ReceiveSlots) {
-    // The responder's hooks run only after construction; they reach the call through this box.
-    const self: { call?: MeteredCall } = {};
-    const finished = () => self.call!.#finish();
-    super(next, {
-      start: (go) =>
-        go({
-          onReceiveMessage: (message, pass) => {
-            finished();
-            pass(message);
-          },
-          onReceiveHalfClose: (pass) => {
-            finished();
-            pass();
-          },
-          onCancel: finished,
-        }),
-      sendStatus: (status, pass) => {
-        finished();
-        pass(status);
-      },
-    });
+  constructor(
+    private readonly next: grpc.ServerInterceptingCallInterface,
+    private readonly slots: ReceiveSlots,
+  ) {
     this.#peer = next.getPeer();
-    this.#slots = slots;
-    self.call = this;
   }
 
-  override startRead(): void {
+  start(listener: Parameters<grpc.ServerInterceptingCallInterface['start']>[0]): void {
+    this.next.start({
+      onReceiveMetadata: (metadata) => listener.onReceiveMetadata(metadata),
+      onReceiveMessage: (message) => {
+        this.#finish();
+        listener.onReceiveMessage(message);
+      },
+      onReceiveHalfClose: () => {
+        this.#finish();
+        listener.onReceiveHalfClose();
+      },
+      onCancel: () => {
+        this.#finish();
+        listener.onCancel();
+      },
+    });
+  }
+
+  startRead(): void {
     if (this.#state !== 'idle') {
-      if (this.#state === 'done') super.startRead();
+      if (this.#state === 'done') this.next.startRead();
       return;
     }
     this.#state = 'waiting';
-    this.#waiting = this.#slots.acquire(this.#peer, () => {
+    this.#waiting = this.slots.acquire(this.#peer, () => {
       this.#waiting = undefined;
-      if (this.#state !== 'waiting') return this.#slots.release(this.#peer);
+      if (this.#state !== 'waiting') return this.slots.release(this.#peer);
       this.#state = 'reading';
-      super.startRead();
+      this.next.startRead();
     });
   }
 
+  sendStatus(status: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0]): void {
+    this.#finish();
+    this.next.sendStatus(status);
+  }
+
+  sendMetadata(metadata: grpc.Metadata): void {
+    this.next.sendMetadata(metadata);
+  }
+
+  sendMessage(message: unknown, callback: () => void): void {
+    this.next.sendMessage(message, callback);
+  }
+
+  getPeer(): string {
+    return this.#peer;
+  }
+
+  getDeadline(): grpc.Deadline {
+    return this.next.getDeadline();
+  }
+
+  getHost(): string {
+    return this.next.getHost();
+  }
+
+  getAuthContext(): ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']> {
+    return this.next.getAuthContext();
+  }
+
+  getConnectionInfo(): ReturnType<grpc.ServerInterceptingCallInterface['getConnectionInfo']> {
+    return this.next.getConnectionInfo();
+  }
+
+  getMetricsRecorder(): ReturnType<grpc.ServerInterceptingCallInterface['getMetricsRecorder']> {
+    return this.next.getMetricsRecorder();
+  }
+
   #finish(): void {
-    if (this.#state === 'reading') {
-      this.#state = 'done';
-      this.#slots.release(this.#peer);
-    } else if (this.#state === 'waiting') {
-      this.#state = 'done';
-      this.#waiting?.cancel();
-    } else {
-      this.#state = 'done';
-    }
+    if (this.#state === 'reading') this.slots.release(this.#peer);
+    else if (this.#state === 'waiting') this.#waiting?.cancel();
+    this.#state = 'done';
   }
 }
