@@ -6,6 +6,10 @@
 import { EnvReader, type Env } from '../src/config.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
+import { DEFAULT_ADMISSION } from './admission.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_STREAMS_PER_CONNECTION } from './listener.js';
+import { DEFAULT_MAX_RECEIVING } from './receive-slots.js';
+import { DEFAULT_SHARD_STALL_MS } from './shard-links.js';
 
 /** The router's circuit breaker in front of each shard (opossum). */
 export interface BreakerSettings {
@@ -17,6 +21,47 @@ export interface BreakerSettings {
   readonly windowMs: number;
   /** BREAKER_RESET_MS — how long it stays open before letting one trial call through; default 1000. */
   readonly resetMs: number;
+}
+
+/**
+ * What bounds the router's memory (see `admission.ts` and `listener.ts`).
+ * Beyond a budget a call is refused at once with RESOURCE_EXHAUSTED /
+ * OVERLOADED and a retry hint (OVERLOAD_RETRY_AFTER_MS). The defaults fit the
+ * 512 MiB limit of the Kubernetes manifests: what admitted calls hold is at
+ * most about twice MAX_BYTES_IN_FLIGHT, and requests being read at most
+ * MAX_RECEIVING × MAX_MESSAGE_BYTES (plus each open call's HTTP/2 window).
+ */
+export interface LimitSettings {
+  /** MAX_CONNECTIONS — TCP connections open at once; more are closed on accept; default 1024. */
+  readonly maxConnections: number;
+  /** MAX_STREAMS_PER_CONNECTION — concurrent calls on one connection (`grpc.max_concurrent_streams`); default 128. */
+  readonly maxStreamsPerConnection: number;
+  /**
+   * MAX_RECEIVING — unary requests read at once (each holds up to
+   * MAX_MESSAGE_BYTES while it arrives; the others wait in their client's
+   * flow-control window); a connection gets CONNECTION_SHARE_PERCENT of them; default 64.
+   */
+  readonly maxReceiving: number;
+  /** MAX_CALLS_IN_FLIGHT — calls in flight router-wide; default 16,384. */
+  readonly maxCalls: number;
+  /** MAX_BYTES_IN_FLIGHT — request bytes in flight router-wide; default 48 MiB. */
+  readonly maxBytes: number;
+  /** SHARD_MAX_CALLS_IN_FLIGHT — calls in flight to one shard; default 8192. */
+  readonly shardMaxCalls: number;
+  /** SHARD_MAX_BYTES_IN_FLIGHT — request bytes in flight to one shard; default 16 MiB. */
+  readonly shardMaxBytes: number;
+  /**
+   * CONNECTION_SHARE_PERCENT — the share of the router-wide and of each
+   * shard's budget one connection may hold (so others keep the rest); default 25.
+   */
+  readonly connectionSharePercent: number;
+  /**
+   * SHARD_STALL_MS — a shard with commands waiting that answers nothing, not
+   * even a health probe, for this long counts as stalled: its waiting commands
+   * get UNAVAILABLE (outcome unknown) and new ones are refused unsent until it
+   * answers again; default 1000.
+   */
+  readonly shardStallMs: number;
 }
 
 export interface RouterConfig {
@@ -45,6 +90,7 @@ export interface RouterConfig {
    */
   readonly streamMaxInFlight: number;
   readonly overloadRetryAfterMs: number;
+  readonly limits: LimitSettings;
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
@@ -57,8 +103,9 @@ export interface RouterConfig {
 export const ROUTER_ENV = [
   'GRPC_ADDRESS', 'METRICS_ADDRESS', 'BREAKER_ERROR_THRESHOLD_PERCENT', 'BREAKER_VOLUME_THRESHOLD',
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
-  'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', ...RING_ENV,
-  ...CONSUMER_GROUP_ENV,
+  'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', 'MAX_CONNECTIONS', 'MAX_STREAMS_PER_CONNECTION', 'MAX_RECEIVING',
+  'MAX_CALLS_IN_FLIGHT', 'MAX_BYTES_IN_FLIGHT', 'SHARD_MAX_CALLS_IN_FLIGHT', 'SHARD_MAX_BYTES_IN_FLIGHT',
+  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV,
 ] as const;
 
 /**
@@ -84,6 +131,17 @@ export function loadRouterConfig(env: Env): RouterConfig {
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
     overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', 100, 0, 600_000),
+    limits: {
+      maxConnections: r.int('MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+      maxStreamsPerConnection: r.int('MAX_STREAMS_PER_CONNECTION', DEFAULT_MAX_STREAMS_PER_CONNECTION, 1, 1_000_000),
+      maxReceiving: r.int('MAX_RECEIVING', DEFAULT_MAX_RECEIVING, 1, 1_000_000),
+      maxCalls: r.int('MAX_CALLS_IN_FLIGHT', DEFAULT_ADMISSION.maxCalls, 1, 10_000_000),
+      maxBytes: r.int('MAX_BYTES_IN_FLIGHT', DEFAULT_ADMISSION.maxBytes, 1024, 64 * 1024 ** 3),
+      shardMaxCalls: r.int('SHARD_MAX_CALLS_IN_FLIGHT', DEFAULT_ADMISSION.shardMaxCalls, 1, 10_000_000),
+      shardMaxBytes: r.int('SHARD_MAX_BYTES_IN_FLIGHT', DEFAULT_ADMISSION.shardMaxBytes, 1024, 64 * 1024 ** 3),
+      connectionSharePercent: r.int('CONNECTION_SHARE_PERCENT', DEFAULT_ADMISSION.connectionSharePercent, 1, 100),
+      shardStallMs: r.int('SHARD_STALL_MS', DEFAULT_SHARD_STALL_MS, 100, 600_000),
+    },
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     consumerGroups: readConsumerGroupSettings(r),

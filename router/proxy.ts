@@ -14,6 +14,7 @@ import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/st
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { RingShard, RingWatcher } from '../src/ring/index.js';
+import type { Admission } from './admission.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute, RoutingTable } from './routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
@@ -32,6 +33,8 @@ export interface ProxyDeps {
   readonly pool: ShardPool;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
+  /** The in-flight budgets: forwarded calls count against them like linked commands. */
+  readonly admission: Admission;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -216,13 +219,14 @@ async function routeCall(
   // encodings out of it on arrival, sets its own user-agent on the way out, and HTTP/2
   // has no connection-specific headers to carry.
   const owner = view.ownerOf(key);
+  const claim = { peer: call.getPeer(), bytes: call.request.length };
   // The first attempt may add headers to the metadata it is given: keep a pristine copy only when a retry may need it.
-  const first = await attemptOn(deps, owner, call.metadata, send);
+  const first = await attemptOn(deps, owner, claim, call.metadata, send);
   if (first.ok || first.wrongShardEpoch === undefined || !mayRetry()) return { shard: owner.id, attempt: first };
 
   const refreshed = (await deps.watcher.refresh(first.wrongShardEpoch)) ?? view;
   const next = refreshed.ownerOf(key);
-  const second = await attemptOn(deps, next, call.metadata.clone(), send);
+  const second = await attemptOn(deps, next, claim, call.metadata.clone(), send);
   deps.metrics.wrongShardRetries.inc({ outcome: second.ok ? 'ok' : 'error' });
   return { shard: next.id, attempt: second };
 }
@@ -230,11 +234,14 @@ async function routeCall(
 async function attemptOn(
   deps: ProxyDeps,
   shard: RingShard,
+  claim: { peer: string; bytes: number },
   metadata: grpc.Metadata,
   send: (target: ShardTarget, metadata: grpc.Metadata) => Promise<Attempt>,
 ): Promise<Attempt> {
   const target = deps.pool.get(shard.id);
   if (!target) return refuse(new ShardUnavailableError(`shard ${shard.id} has no channel`));
+  const ticket = deps.admission.admit(claim.peer, shard.id, claim.bytes);
+  if (ticket instanceof Error) return { ok: false, error: toServiceError(ticket) };
   try {
     return await target.fire(() => send(target, metadata));
   } catch (err) {
@@ -247,6 +254,8 @@ async function attemptOn(
       return refuse(new ShardUnavailableError(`shard ${shard.id} is unavailable`));
     }
     return answered(err as grpc.ServiceError);
+  } finally {
+    ticket.release();
   }
 }
 

@@ -8,15 +8,18 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
-import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
+import { Admission } from './admission.js';
 import type { RouterConfig } from './config.js';
+import { listen, type Listener } from './listener.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
 import type { ClusterFeeds as GroupFeeds } from './consumer-groups/feeds.js';
 import { addConsumerGroupService } from './consumer-groups/service.js';
+import { ReadGates } from './read-gate.js';
+import { ReceiveSlots } from './receive-slots.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
@@ -90,11 +93,17 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   const view = await watcher.start();
   if (!view) logger.warn('the ring database has no ring yet: calls fail with SHARD_UNAVAILABLE until one is published');
 
+  const limits = config.limits;
+  const gates = new ReadGates();
+  const admission = new Admission({ ...limits, retryAfterMs: config.overloadRetryAfterMs });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
     'grpc.keepalive_permit_without_calls': 1,
+    // Outermost last: an over-budget connection is refused before its call waits for a slot to be read.
+    interceptors: [new ReceiveSlots(limits.maxReceiving, limits.connectionSharePercent).interceptor, gates.interceptor, admission.interceptor],
   });
-  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger });
+  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
     const mux = new StreamMux({
@@ -103,11 +112,12 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       metrics,
       maxInFlight: config.streamMaxInFlight,
       overloadRetryAfterMs: config.overloadRetryAfterMs,
+      gates,
     });
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
+  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission }));
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
   const feeds = new ClusterFeeds({ watcher, shardAddresses: () => store.shardAddresses(), logger });
   const closingSubscriptions = new AbortController();
@@ -118,9 +128,9 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  let address: string;
+  let listener: Listener;
   try {
-    address = await bindInsecure(server, config.grpcAddress);
+    listener = await listen(server, config.grpcAddress, limits.maxConnections);
   } catch (err) {
     await groups?.close();
     pool.close();
@@ -129,6 +139,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     throw err;
   }
 
+  const address = listener.address;
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
@@ -141,6 +152,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       draining = true;
       updateHealth();
       for (const mux of muxes) mux.drain();
+      listener.close();
       closingSubscriptions.abort();
       // Members are told to join again elsewhere, after their acks are written and leases released.
       await groups.close();

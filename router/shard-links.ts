@@ -13,18 +13,46 @@
  * WRONG_SHARD before it appends anything). A shard that is down, or whose
  * link breaks, costs only the commands routed to it: each gets its own
  * UNAVAILABLE (SHARD_UNAVAILABLE) answer.
+ *
+ * Bounded: a command is sent only once admitted (`admission.ts`: calls and
+ * bytes in flight router-wide, per shard and per connection), else it is
+ * answered OVERLOADED at once. A link whose stream stops taking writes (the
+ * shard reads slowly, or not at all) is written to again only on 'drain';
+ * meanwhile its commands wait in its queue, which holds only admitted
+ * commands and so is bounded by the shard's byte budget.
+ *
+ * A stalled shard (a paused or hung process: the connection stays up, but
+ * nothing answers) costs only its own commands: when a link has commands
+ * waiting and has answered nothing for half of `stallMs`, the shard is asked
+ * for its health with the other half as deadline. Without an answer the shard
+ * counts as stalled: the commands waiting on it are answered UNAVAILABLE
+ * (outcome unknown: retry with the same command_id) and new ones are refused
+ * at once, unsent, until it answers a probe or a command again.
  */
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
-import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
+import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus } from '../src/grpc/status.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { RingWatcher } from '../src/ring/index.js';
+import type { Admission, Ticket } from './admission.js';
+import { LinkQueue, type QueuedFrame } from './link-queue.js';
 import type { RouterMetrics } from './metrics.js';
 import type { ShardPool, ShardTarget } from './shard-pool.js';
+
+/**
+ * How long a shard with commands waiting may go without answering anything
+ * (a command or a health probe) before it counts as stalled.
+ * @default 1000
+ */
+export const DEFAULT_SHARD_STALL_MS = 1000;
+
+const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
+/** An empty HealthCheckRequest: the server's overall health. */
+const HEALTH_REQUEST = Buffer.alloc(0);
 
 /** One command for a shard, and where its answer goes. */
 export interface LinkCommand {
@@ -36,6 +64,8 @@ export interface LinkCommand {
   readonly deadline: number | undefined;
   /** The caller's metadata, encoded once (`linkCaller`). */
   readonly headers: Uint8Array;
+  /** The caller's connection (`getPeer()`), for its share of the budgets. */
+  readonly peer: string;
   /**
    * Called exactly once: with the shard's encoded StreamedOutcome, or with an
    * error of the router's own (no ring, shard unavailable, deadline passed).
@@ -50,6 +80,9 @@ export interface ShardLinksDeps {
   readonly pool: ShardPool;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
+  readonly admission: Admission;
+  /** See `DEFAULT_SHARD_STALL_MS`. */
+  readonly stallMs: number;
 }
 
 const MAX_ID = 0xffffffff;
@@ -57,23 +90,49 @@ const MAX_ID = 0xffffffff;
 interface Sent {
   readonly command: LinkCommand;
   readonly retried: boolean;
+  /** Its claim on the budgets, once admitted. */
+  ticket?: Ticket;
 }
+
+/**
+ * Batch bytes handed to a link's stream and not yet sent on: beyond this,
+ * frames wait in the link's fair queue rather than in the stream's buffer
+ * (where they would leave first come, first served).
+ */
+const LINK_WRITE_AHEAD_BYTES = 2 * LINK_BATCH_BYTES;
 
 interface Link {
   readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  readonly target: ShardTarget;
   readonly shard: string;
   readonly pending: Map<number, Sent>;
   next: number;
-  out: LinkFrame[];
-  outBytes: number;
+  /** Frames not written yet: this turn's, and those held back by the stream's backpressure. */
+  readonly queue: LinkQueue;
+  /** A flush is scheduled for the end of this turn. */
+  flushing: boolean;
+  /** False from a write the stream refused (`write()` returned false) until its 'drain'. */
+  writable: boolean;
+  /** Bytes written to the stream whose write has not completed yet. */
+  unsent: number;
   /** Set once the stream failed or ended: its commands were answered, nothing more is written. */
   broken: boolean;
+  /** When the shard last answered on this link, or the link last went from idle to waiting. */
+  progressAt: number;
+  /** The shard answered neither commands nor a health probe: commands are refused until it does. */
+  stalled: boolean;
+  /** A health probe is on its way. */
+  probing: boolean;
 }
 
 export class ShardLinks {
   readonly #links = new Map<string, Link>();
+  readonly #stallTimer: NodeJS.Timeout;
 
-  constructor(private readonly deps: ShardLinksDeps) {}
+  constructor(private readonly deps: ShardLinksDeps) {
+    this.#stallTimer = setInterval(() => this.#watchStalls(), Math.max(10, Math.floor(deps.stallMs / 4)));
+    this.#stallTimer.unref();
+  }
 
   /** Sends a command to the owner of its key; its answer comes through `settle`. */
   send(command: LinkCommand): void {
@@ -82,8 +141,16 @@ export class ShardLinks {
 
   /** Cancels the links (after the server stopped: nothing is pending any more). */
   close(): void {
+    clearInterval(this.#stallTimer);
     for (const link of this.#links.values()) link.call.cancel();
     this.#links.clear();
+  }
+
+  /** Gives back the command's budget, then answers it. */
+  #settle(sent: Sent, shard: string, outcome: Buffer | undefined, err: unknown): void {
+    sent.ticket?.release();
+    sent.ticket = undefined;
+    sent.command.settle(shard, outcome, err);
   }
 
   #dispatch(sent: Sent): void {
@@ -95,34 +162,128 @@ export class ShardLinks {
     if (!target || target.breakerOpen()) {
       return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is unavailable`));
     }
+    const now = Date.now();
     let timeoutMs = 0;
     if (command.deadline !== undefined) {
-      timeoutMs = Math.ceil(command.deadline - Date.now());
+      timeoutMs = Math.ceil(command.deadline - now);
       if (timeoutMs <= 0) return command.settle(owner.id, undefined, new DeadlineExceededError());
     }
     const link = this.#link(target);
+    if (link.stalled) {
+      return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is not answering; the command was not sent`));
+    }
+    const admitted = this.deps.admission.admit(command.peer, owner.id, command.body.length + command.headers.length);
+    if (admitted instanceof Error) return command.settle(owner.id, undefined, admitted);
+    sent.ticket = admitted;
     const id = link.next;
     link.next = id === MAX_ID ? 1 : id + 1;
+    if (link.pending.size === 0) link.progressAt = now;
     link.pending.set(id, sent);
-    const frame: LinkFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers };
-    const size = encodedFrameSize(frame);
-    if (link.out.length > 0 && link.outBytes + size > LINK_BATCH_BYTES) this.#flush(link);
-    if (link.out.length === 0) setImmediate(() => this.#flush(link));
-    link.out.push(frame);
-    link.outBytes += size;
+    const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers, size: 0 };
+    queued.size = encodedFrameSize(queued);
+    link.queue.push(command.peer, queued);
+    if (link.queue.bytes >= LINK_BATCH_BYTES) this.#flush(link);
+    else if (!link.flushing) {
+      link.flushing = true;
+      setImmediate(() => {
+        link.flushing = false;
+        this.#flush(link);
+      });
+    }
   }
 
+  /**
+   * Writes the queued frames, in batches of up to LINK_BATCH_BYTES, while
+   * the stream takes them and less than LINK_WRITE_AHEAD_BYTES is on its way;
+   * the rest waits for a write to complete or for the stream's 'drain'.
+   */
   #flush(link: Link): void {
-    if (link.out.length === 0) return;
     if (link.broken) {
-      link.out = [];
+      link.queue.clear();
       return;
     }
-    const batch = encodeBatch(link.out);
-    link.out = [];
-    link.outBytes = 0;
-    // Not paused on a full buffer: what a link holds is bounded by what the callers may have in flight.
-    link.call.write(batch);
+    while (link.writable && link.unsent < LINK_WRITE_AHEAD_BYTES && link.queue.length > 0) {
+      const batch = encodeBatch(link.queue.take(LINK_BATCH_BYTES));
+      link.unsent += batch.length;
+      const taken = link.call.write(batch, () => {
+        link.unsent -= batch.length;
+        if (link.queue.length > 0) this.#flush(link);
+      });
+      if (!taken) {
+        link.writable = false;
+        link.call.once('drain', () => {
+          link.writable = true;
+          this.#flush(link);
+        });
+      }
+    }
+  }
+
+  /** Probes the links whose shard has commands waiting and has been quiet; and, while stalled, probes it until it answers. */
+  #watchStalls(): void {
+    const now = Date.now();
+    const quietMs = this.deps.stallMs / 2;
+    for (const link of this.#links.values()) {
+      // A shard whose breaker is open (or that left the ring) is refused by the breaker already.
+      if (link.probing || link.broken || link.target.breakerOpen()) continue;
+      if (link.stalled ? now - link.progressAt >= quietMs : link.pending.size > 0 && now - link.progressAt >= quietMs) this.#probe(link);
+    }
+  }
+
+  #probe(link: Link): void {
+    link.probing = true;
+    const startedAt = Date.now();
+    try {
+      this.#healthCheck(link, startedAt);
+    } catch (err) {
+      // The channel was closed under the link (the shard left the ring): the link is going away.
+      link.probing = false;
+      this.deps.logger.debug({ err, shard: link.shard }, 'could not probe a shard');
+    }
+  }
+
+  #healthCheck(link: Link, startedAt: number): void {
+    link.target.client.makeUnaryRequest<Buffer, Buffer>(
+      HEALTH_CHECK,
+      (b) => b,
+      (b) => b,
+      HEALTH_REQUEST,
+      new grpc.Metadata(),
+      { deadline: startedAt + this.deps.stallMs / 2 },
+      (err) => {
+        link.probing = false;
+        // Unreachable is the breaker's and the link's business (the link breaks); only silence is a stall.
+        if (err?.code === grpc.status.UNAVAILABLE) return;
+        // Any other answer (even NOT_SERVING, or an error status) shows the shard is running.
+        if (err?.code !== grpc.status.DEADLINE_EXCEEDED) return this.#progress(link);
+        if (link.stalled) {
+          link.progressAt = Date.now();
+          return;
+        }
+        // Commands still waiting since before the probe: the shard neither answered them nor the probe.
+        if (link.progressAt <= startedAt && link.pending.size > 0) this.#stall(link);
+      },
+    );
+  }
+
+  /** The shard answered: it is not (or no longer) stalled. */
+  #progress(link: Link): void {
+    link.progressAt = Date.now();
+    if (!link.stalled) return;
+    link.stalled = false;
+    this.deps.logger.info({ shard: link.shard }, 'shard answers again');
+  }
+
+  #stall(link: Link): void {
+    link.stalled = true;
+    link.progressAt = Date.now();
+    this.deps.logger.warn({ shard: link.shard, pending: link.pending.size, stallMs: this.deps.stallMs }, 'shard is not answering: refusing its commands until it does');
+    // Frames not written yet are dropped with their commands; a late answer to a written one finds nothing pending.
+    link.queue.clear();
+    const err = new ShardUnavailableError(`shard ${link.shard} is not answering; the outcome is unknown — retry with the same command_id`);
+    const lost = [...link.pending.values()];
+    link.pending.clear();
+    for (const sent of lost) this.#settle(sent, link.shard, undefined, err);
   }
 
   #link(target: ShardTarget): Link {
@@ -130,7 +291,21 @@ export class ShardLinks {
     const existing = this.#links.get(linkKey);
     if (existing) return existing;
     const call = target.client.makeBidiStreamRequest<Buffer, Buffer>(this.deps.link.path, (b) => b, (b) => b, new grpc.Metadata(), {});
-    const link: Link = { call, shard: target.id, pending: new Map(), next: 1, out: [], outBytes: 0, broken: false };
+    const link: Link = {
+      call,
+      target,
+      shard: target.id,
+      pending: new Map(),
+      next: 1,
+      queue: new LinkQueue(),
+      flushing: false,
+      writable: true,
+      unsent: 0,
+      broken: false,
+      progressAt: Date.now(),
+      stalled: false,
+      probing: false,
+    };
     this.#links.set(linkKey, link);
     call.on('data', (batch: Buffer) => this.#answers(link, batch));
     const broken = (why: string) => {
@@ -144,7 +319,7 @@ export class ShardLinks {
       const err = new ShardUnavailableError(`the link to shard ${target.id} broke (${why}); the outcome is unknown — retry with the same command_id`);
       const lost = [...link.pending.values()];
       link.pending.clear();
-      for (const sent of lost) sent.command.settle(target.id, undefined, err);
+      for (const sent of lost) this.#settle(sent, target.id, undefined, err);
     };
     call.on('error', (err: grpc.ServiceError) => broken(err.details || grpc.status[err.code] || 'error'));
     call.on('end', () => broken('ended'));
@@ -159,15 +334,18 @@ export class ShardLinks {
       this.deps.logger.error({ err, shard: link.shard }, 'undecodable batch from a shard');
       return;
     }
+    this.#progress(link);
     for (const f of frames) {
       const sent = link.pending.get(f.id);
       if (!sent) continue;
       link.pending.delete(f.id);
       const epoch = sent.retried ? undefined : wrongShardEpoch(f.body);
       if (epoch === undefined) {
-        sent.command.settle(link.shard, f.body, undefined);
+        this.#settle(sent, link.shard, f.body, undefined);
         continue;
       }
+      sent.ticket?.release();
+      sent.ticket = undefined;
       const original = sent.command;
       const retry: Sent = {
         retried: true,
@@ -189,14 +367,14 @@ export class ShardLinks {
  * What a link frame carries of a caller's call: its deadline, and every text
  * entry of its metadata but `user-agent` (grpc-js already took the hop headers
  * — grpc-timeout, content-type, te, encodings — out of it on arrival), encoded
- * once. Binary (`-bin`) entries are not forwarded.
+ * once, and the connection it came on. Binary (`-bin`) entries are not forwarded.
  */
-export function linkCaller(call: { getDeadline(): grpc.Deadline; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers'> {
+export function linkCaller(call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
   const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
     if (typeof value === 'string' && key !== 'user-agent') entries.push([key, value]);
   }
-  return { deadline: deadlineOf(call), headers: encodeHeaders(entries) };
+  return { deadline: deadlineOf(call), headers: encodeHeaders(entries), peer: call.getPeer() };
 }
 
 /** The epoch a WRONG_SHARD outcome reports (0 when it names none); undefined for any other outcome. */

@@ -11,8 +11,10 @@
  * A shard that is down or whose link breaks affects only the commands routed
  * to it, each answered with its own UNAVAILABLE (SHARD_UNAVAILABLE) outcome.
  * Memory is bounded per caller: at most `maxInFlight` commands in flight
- * (beyond that: RESOURCE_EXHAUSTED outcomes), and the router stops reading a
- * caller that does not read its outcomes, so HTTP/2 flow control slows it.
+ * (beyond that, or beyond the budgets of `admission.ts`: RESOURCE_EXHAUSTED
+ * outcomes), and the router stops reading a caller that does not read its
+ * outcomes — its read gate closes (`read-gate.ts`), so no request is read
+ * ahead and HTTP/2 flow control slows the caller down.
  */
 import * as grpc from '@grpc/grpc-js';
 import { OverloadedError, ShardUnavailableError } from '../src/errors.js';
@@ -20,6 +22,7 @@ import { OUTCOME_ERROR, outcomeError, wrapField } from '../src/grpc/link-codec.j
 import { encodeStatus, toRpcStatus } from '../src/grpc/status.js';
 import { extractDirect, varintField } from '../src/grpc/wire-scan.js';
 import type { RouterMetrics } from './metrics.js';
+import type { ReadGate, ReadGates } from './read-gate.js';
 import type { MethodRoute } from './routing-keys.js';
 import { linkCaller, type ShardLinks } from './shard-links.js';
 
@@ -30,6 +33,8 @@ export interface StreamMuxDeps {
   /** Commands in flight per caller stream before RESOURCE_EXHAUSTED outcomes; default 1024. */
   readonly maxInFlight: number;
   readonly overloadRetryAfterMs: number;
+  /** The read gates of the server's calls (its interceptor must be installed). */
+  readonly gates: ReadGates;
 }
 
 const REQUEST_ID = 1;
@@ -40,6 +45,8 @@ interface Caller {
   readonly call: grpc.ServerDuplexStream<Buffer, Buffer>;
   readonly headers: Uint8Array;
   readonly deadline: number | undefined;
+  readonly peer: string;
+  readonly gate: ReadGate | undefined;
   inFlight: number;
   ended: boolean;
   closed: boolean;
@@ -58,6 +65,7 @@ export class StreamMux {
     const caller: Caller = {
       call,
       ...linkCaller(call),
+      gate: this.deps.gates.of(call.metadata),
       inFlight: 0,
       ended: false,
       closed: false,
@@ -109,6 +117,7 @@ export class StreamMux {
       body: bytes,
       deadline: caller.deadline,
       headers: caller.headers,
+      peer: caller.peer,
       settle: (shard, outcome, err) => {
         caller.inFlight--;
         if (outcome) {
@@ -137,9 +146,11 @@ export class StreamMux {
     if (caller.closed || caller.finished) return;
     if (!caller.call.write(bytes) && !caller.waitingForDrain) {
       caller.waitingForDrain = true;
+      caller.gate?.close();
       caller.call.pause();
       caller.call.once('drain', () => {
         caller.waitingForDrain = false;
+        caller.gate?.open();
         caller.call.resume();
       });
     }
