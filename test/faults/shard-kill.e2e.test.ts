@@ -27,7 +27,7 @@ describe('a shard killed with SIGKILL under load, then restarted', () => {
     const victim = cluster.shards[1]!;
     const others = (shard: string | undefined) => shard !== undefined && shard !== victim.id;
     // Only the killed shard's callers may see errors, and only "outcome unknown" ones.
-    const run = startLoad(loadOptions(cluster, 'kill', { expect: onShard(victim.id, 'UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
+    const run = startLoad(loadOptions(cluster, 'kill', { expect: onShard(victim.id, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
 
     await sleep(p.before);
     // Kill while the victim has commands in flight, one of them committed but not yet answered, so their fate is tested.
