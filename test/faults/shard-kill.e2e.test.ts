@@ -65,10 +65,8 @@ describe('a shard killed with SIGKILL under load, then restarted', () => {
     expect(ledger.errors((c) => others(c.shard))).toEqual({});
     const otherAcks = ledger.acksBetween(killedAt, upAt, others).map((a) => a.at);
     expect(otherAcks.length).toBeGreaterThan(0);
-    // At a third of their rate before the kill at least (a count, generous: the restarted shard boots under
-    // tsx on the same two cores); the longest gap is printed above.
-    const startedAt = ledger.startedAt;
-    const rateBefore = ledger.acksBetween(startedAt, killedAt, others).length / (killedAt - startedAt);
-    expect(otherAcks.length / (upAt - killedAt), `acks/ms before ${rateBefore.toFixed(3)}`).toBeGreaterThan(rateBefore / 3);
+    // Never stalled for long: a generous bound that grows with the outage (half of it, 4 s at least), since the
+    // restarted shard boots under tsx on the same two cores as everything else.
+    expect(longestGap(otherAcks, killedAt, upAt)).toBeLessThan(Math.max(4000, (upAt - killedAt) / 2));
   }, 180_000);
 });
