@@ -21,6 +21,8 @@ const STORE_BOUNDS = {
   LOAD_TIMEOUT_MS: '500',
 };
 const DEADLINE_MS = 2000;
+/** How long answers already on their way are given to arrive after the freeze. */
+const IN_TRANSIT_MS = 100;
 
 describe("a shard's PostgreSQL killed with SIGKILL under load, then restarted", () => {
   let own: OwnPostgres;
@@ -45,8 +47,22 @@ describe("a shard's PostgreSQL killed with SIGKILL under load, then restarted", 
     const run = startLoad(loadOptions(cluster, 'crash', { deadlineMs: DEADLINE_MS, expect: onShard(victimId, 'UNAVAILABLE/STORE_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
 
     await sleep(p.before);
-    struck = await whenInFlight(run.ledger, (s) => s === victimId);
-    crashedAt = run.ledger.mark('fault-start');
+    // Crash while commands are in flight on the victim: freeze its server, and if a command sent before the
+    // freeze is still waiting a moment later (its commit cannot have been answered), kill the frozen server.
+    const onVictim = (s: string | undefined) => s === victimId;
+    for (let tries = 0; ; tries++) {
+      await whenInFlight(run.ledger, onVictim);
+      own.signal('SIGSTOP');
+      const frozenAt = Date.now();
+      await sleep(IN_TRANSIT_MS);
+      struck = [...run.ledger.inFlight].filter(([id, sentAt]) => sentAt < frozenAt && onVictim(run.ledger.commands.get(id)?.shard)).map(([id]) => id);
+      if (struck.length > 0 || tries >= 40) {
+        crashedAt = run.ledger.mark('fault-start', frozenAt);
+        break;
+      }
+      own.signal('SIGCONT');
+      await sleep(50 + Math.random() * 250);
+    }
     await own.crash();
     ackedBeforeCrash = run.ledger.acks.filter((a) => a.at <= crashedAt && cluster.ownerOf(a.orderId) === victimId).map((a) => a.commandId);
     await sleep(p.fault);
@@ -71,6 +87,10 @@ describe("a shard's PostgreSQL killed with SIGKILL under load, then restarted", 
 
   it('loses nothing it acknowledged before the crash, and duplicates nothing', () => {
     expect(struck.length, 'commands in flight on the victim when its database died').toBeGreaterThan(0);
+    // The crash cut commands in flight, and their retries settled each by its command id.
+    const cut = inFlightAt(result.ledger, crashedAt, victimId);
+    expect(cut.length, 'commands in flight on the victim at the crash').toBeGreaterThan(0);
+    expect(cut.filter((c) => c.committed === undefined)).toEqual([]);
     expect(ackedBeforeCrash.length).toBeGreaterThan(0);
     expectIntact(result, cluster);
     expect(result.ledger.states().unknown).toBe(0);

@@ -15,11 +15,14 @@ export interface OwnPostgres {
   /** Sends `sig` to the postmaster and every backend (SIGSTOP freezes the whole server). */
   signal(sig: 'SIGSTOP' | 'SIGCONT'): void;
   /**
-   * SIGKILLs the postmaster and every backend at once, as a crash of the
-   * server (or the OOM killer) would, and resolves once they are gone. The
-   * data directory stays as the crash left it.
+   * Crashes the server: freezes the postmaster and every backend (SIGSTOP;
+   * a no-op if `signal('SIGSTOP')` froze them already), so the whole server
+   * stops at one instant and nothing more is written or answered after it,
+   * then SIGKILLs them all, as a crash of the machine or the OOM killer
+   * would, and resolves once they are gone with that instant (ms since
+   * epoch). The data directory stays as the crash left it.
    */
-  crash(): Promise<void>;
+  crash(): Promise<number>;
   /** Starts the server again on the same data directory and port: PostgreSQL first replays its WAL (crash recovery). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -92,19 +95,28 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     async crash() {
       const pids = [postmaster, ...childrenOf(postmaster)];
       server = undefined;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
+      const send = (sig: NodeJS.Signals) => {
+        for (const pid of pids) {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            // Already gone.
+          }
         }
-      }
+      };
+      send('SIGSTOP');
+      const crashedAt = Date.now();
+      // A backend forked between the scan and the freeze is caught by a second scan.
+      pids.push(...childrenOf(postmaster).filter((pid) => !pids.includes(pid)));
+      send('SIGSTOP');
+      send('SIGKILL');
       // Until reaped: a restart must not find the old postmaster's pid still taken.
       const until = Date.now() + CRASH_REAP_MS;
       while (pids.some(alive) || existsPid(postmaster)) {
         if (Date.now() > until) throw new Error(`PostgreSQL processes ${pids.filter(alive).join(', ')} outlived SIGKILL`);
         await new Promise((r) => setTimeout(r, 20));
       }
+      return crashedAt;
     },
     async restart() {
       server = await startEmbeddedPostgres({ dataDir, port });
