@@ -31,10 +31,11 @@ describe('a shard whose PostgreSQL stops answering', () => {
     pgServer.signal('SIGSTOP');
     const frozenAt = Date.now();
     const during: { code: string; ms: number }[] = [];
+    const deadlineMs = 2000;
     try {
       for (let i = 0; Date.now() - frozenAt < 4000; i++) {
         const t0 = Date.now();
-        const out = await client.attempt('PlaceOrder', placeOrder(`outage-frozen-${i}`), { deadlineMs: 2000 });
+        const out = await client.attempt('PlaceOrder', placeOrder(`outage-frozen-${i}`), { deadlineMs });
         during.push({ code: 'ok' in out ? 'OK' : grpc.status[out.error.code]!, ms: Date.now() - t0 });
       }
     } finally {
@@ -45,8 +46,10 @@ describe('a shard whose PostgreSQL stops answering', () => {
     // Nothing succeeded while frozen, no call outlived its deadline (plus scheduling slack),
     // and once the breaker opened the answers came fast, as UNAVAILABLE.
     expect(during.every((d) => d.code !== 'OK')).toBe(true);
-    expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(2500);
-    const fast = during.filter((d) => d.code === 'UNAVAILABLE' && d.ms < 50);
+    expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(deadlineMs * 1.25);
+    // "Fast" is a generous bound (a tenth of the deadline, not a speed target); the count is what shows the
+    // breaker open: waiting on the frozen store, 4 s would hold only two calls.
+    const fast = during.filter((d) => d.code === 'UNAVAILABLE' && d.ms < deadlineMs / 10);
     expect(fast.length, JSON.stringify(during)).toBeGreaterThan(20);
     expect(frozenFor).toBeLessThan(20_000);
 
@@ -62,7 +65,7 @@ describe('a shard whose PostgreSQL stops answering', () => {
     const recoveryMs = Date.now() - recoveredAt;
     expect(recoveryMs).toBeLessThan(10_000);
     const slowest = Math.max(...during.map((d) => d.ms));
-    console.log(`[store outage] frozen ${frozenFor} ms: ${during.length} calls, ${fast.length} refused in < 50 ms, slowest ${slowest} ms; recovered ${recoveryMs} ms after SIGCONT`);
+    console.log(`[store outage] frozen ${frozenFor} ms: ${during.length} calls, ${fast.length} refused in < ${deadlineMs / 10} ms, slowest ${slowest} ms; recovered ${recoveryMs} ms after SIGCONT`);
     client.close();
   });
 });

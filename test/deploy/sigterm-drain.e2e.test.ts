@@ -24,6 +24,8 @@ const CALL_DEADLINE_MS = GRACE_MS;
 interface Outcome {
   readonly commandId: string;
   readonly code: grpc.status;
+  /** When the call was sent, and when its answer came. */
+  readonly sentAt: number;
   readonly at: number;
 }
 
@@ -59,8 +61,9 @@ async function loadThroughSigterm(target: string, victim: ServiceProcess, prefix
       const commandId = `${prefix}-${i}-${k}`;
       const method: OrderMethod = hot ? 'UpdateShippingAddress' : 'PlaceOrder';
       const request = hot ? { orderId: `${prefix}-hot`, commandId, shippingAddress: address(i) } : placeOrder(`${prefix}-${i}-${k}`, { commandId });
+      const sentAt = Date.now();
       const out = await c.attempt(method, request, { deadlineMs: CALL_DEADLINE_MS });
-      outcomes.push({ commandId, code: 'ok' in out ? grpc.status.OK : out.error.code, at: Date.now() });
+      outcomes.push({ commandId, code: 'ok' in out ? grpc.status.OK : out.error.code, sentAt, at: Date.now() });
       // A refused caller backs off a little instead of spinning on connection refusals.
       if (!('ok' in out)) await new Promise((r) => setTimeout(r, 20));
     }
@@ -102,6 +105,12 @@ function expectCleanDrain(run: Awaited<ReturnType<typeof loadThroughSigterm>>, o
   expect(codes.get('UNAVAILABLE') ?? 0, `calls after the signal were refused: ${summary}`).toBeGreaterThan(0);
   // Calls in flight at the signal were finished, not dropped: some were acknowledged after it.
   expect(run.outcomes.filter((o) => o.code === grpc.status.OK && o.at > run.signalledAt).length, summary).toBeGreaterThan(0);
+  // And most of them were: every caller had a call in flight (or was about to), and only calls that had not
+  // reached the process when it stopped accepting may be refused. A process that exits at once answers none.
+  const inFlight = run.outcomes.filter((o) => o.sentAt < run.signalledAt && o.at >= run.signalledAt);
+  const finished = inFlight.filter((o) => o.code === grpc.status.OK).length;
+  expect(inFlight.length, summary).toBeGreaterThan(CALLERS / 2);
+  expect(finished, `${finished} of ${inFlight.length} calls in flight at the signal were acknowledged`).toBeGreaterThanOrEqual(inFlight.length / 2);
   // Health turned NOT_SERVING on the signal.
   expect(run.health.map((h) => h.status)).toEqual(['SERVING', 'NOT_SERVING']);
   expect(run.health[1]!.at).toBeGreaterThanOrEqual(run.signalledAt);
@@ -109,7 +118,7 @@ function expectCleanDrain(run: Awaited<ReturnType<typeof loadThroughSigterm>>, o
   expect(run.exit, output).toBe(0);
   expect(run.exitedAt - run.signalledAt).toBeLessThan(GRACE_MS);
   expect(output).not.toContain('grace period over');
-  console.log(`[sigterm drain] ${summary}; exited ${run.exitedAt - run.signalledAt} ms after SIGTERM`);
+  console.log(`[sigterm drain] ${summary}; in flight at the signal: ${inFlight.length}, acknowledged ${finished}; exited ${run.exitedAt - run.signalledAt} ms after SIGTERM`);
 }
 
 describe('a shard that gets SIGTERM under load', () => {

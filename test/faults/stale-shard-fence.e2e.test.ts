@@ -15,11 +15,11 @@ import pg from 'pg';
 import { bumpFence } from '../../src/store/index.js';
 import { RingView, type RingDocument } from '../../src/ring/index.js';
 import { connect, placeOrder } from '../support/grpc.js';
-import { startLoad, type Ledger } from '../support/ledger.js';
+import { startLoad, type Attempt, type CommandRecord, type Ledger } from '../support/ledger.js';
 import { startOwnPostgres, type OwnPostgres } from '../support/postgres-process.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { sleep } from './support/scenario.js';
-import { expectIntact, inFlightAt, inFlightFigures, loadOptions, phases, settle, type Finished } from './support/scenario.js';
+import { expectIntact, inFlightAt, inFlightFigures, loadOptions, phases, settle, whenInFlight, type Finished } from './support/scenario.js';
 
 describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
   let cluster: Cluster;
@@ -29,6 +29,7 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
   let probes: { method: string; code: string; reason?: string }[];
   let probeIds: string[];
   let pausedAt: number;
+  let struck: string[];
   let learnedEpoch2 = false;
   const victimId = 'shard-0';
 
@@ -46,13 +47,19 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
       const p = phases(10, { before: 3, fault: 3, after: 4 });
       // Only commands that never create a stream: after the ring change, commands for the moved
       // orders reach owners that have no data for them (this test moves no data) and must be refused.
-      const options = loadOptions(cluster, 'fence', { methods: ['UpdateShippingAddress'] });
+      // The paused shard's callers time out or find it unreachable; once the ring has moved on, its orders reach
+      // owners without their data and are refused NOT_FOUND. Nobody else may see an error.
+      const afterPause = (c: CommandRecord, a: Attempt) => c.shard === victimId && a.sentAt >= pausedAt;
+      const options = loadOptions(cluster, 'fence', {
+        methods: ['UpdateShippingAddress'],
+        expect: ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'NOT_FOUND/AGGREGATE_NOT_FOUND'].map((error) => ({ error, when: afterPause })),
+      });
       const run = startLoad(options);
       const orders = (options.clients ?? 0) * (options.ordersPerClient ?? 0);
       await until(() => placed(run.ledger) === orders, 30_000);
       await sleep(p.before);
 
-      await run.ledger.untilInFlight((s) => s === victimId);
+      struck = await whenInFlight(run.ledger, (s) => s === victimId);
       pausedAt = run.ledger.mark('fault-start');
       victim.process.signal('SIGSTOP');
       // The handoff: the ring moves on without shard-0, and shard-0's store is fenced at the new epoch.
@@ -132,6 +139,9 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
   });
 
   it('loses nothing acknowledged and duplicates nothing', () => {
+    // Paused while commands were in flight on it. (Their retries reach owners without the moved data,
+    // so none can answer duplicate here; the other scenarios require that.)
+    expect(struck.length).toBeGreaterThan(0);
     expectIntact(result, cluster);
     const probed = new Set(probeIds);
     expect([...result.ledger.commands.keys()].filter((id) => probed.has(id))).toEqual([]);

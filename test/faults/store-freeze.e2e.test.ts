@@ -8,7 +8,7 @@ import { startLoad, type Attempt, type CommandRecord } from '../support/ledger.j
 import { startOwnPostgres, type OwnPostgres } from '../support/postgres-process.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { sleep } from './support/scenario.js';
-import { breakerLog, expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
+import { breakerLog, expectIntact, expectRetriesSettled, loadOptions, onShard, phases, settle, whenInFlight, type Finished } from './support/scenario.js';
 
 /** Tight store bounds on the frozen shard, so the breaker can react within the scenario. */
 const STORE_BOUNDS = {
@@ -26,6 +26,7 @@ describe("a shard's PostgreSQL frozen with SIGSTOP for several seconds under loa
   let frozenAt: number;
   let thawedAt: number;
   let breaker: { state: string; at: number }[];
+  let struck: string[];
   const victimId = 'shard-0';
   const whileFrozen = (c: CommandRecord, a: Attempt) => c.shard === victimId && a.sentAt >= frozenAt && a.sentAt < thawedAt;
 
@@ -38,11 +39,12 @@ describe("a shard's PostgreSQL frozen with SIGSTOP for several seconds under loa
     });
     const p = phases(12, { before: 3, fault: 4, after: 5 });
     const victim = cluster.shards[0]!;
-    const run = startLoad(loadOptions(cluster, 'freeze', { deadlineMs: DEADLINE_MS }));
+    // Only the victim's callers may see errors, and only "outcome unknown" ones.
+    const run = startLoad(loadOptions(cluster, 'freeze', { deadlineMs: DEADLINE_MS, expect: onShard(victimId, 'UNAVAILABLE/STORE_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
 
     await sleep(p.before);
     const logFrom = victim.process.output().length;
-    await run.ledger.untilInFlight((s) => s === victimId);
+    struck = await whenInFlight(run.ledger, (s) => s === victimId);
     frozenAt = run.ledger.mark('fault-start');
     own.signal('SIGSTOP');
     try {
@@ -56,6 +58,7 @@ describe("a shard's PostgreSQL frozen with SIGSTOP for several seconds under loa
     breaker = breakerLog(victim.process.output().slice(logFrom));
     const opened = breaker.find((t) => t.state === 'open');
     result = await settle('2 store SIGSTOP', cluster, run, (l) => ({
+      'in-flight-at-freeze': struck.length,
       'frozen-ms': thawedAt - frozenAt,
       'victim-codes-while-frozen': JSON.stringify(l.codes(whileFrozen)),
       'slowest-ms': l.slowest().ms,
@@ -75,6 +78,10 @@ describe("a shard's PostgreSQL frozen with SIGSTOP for several seconds under loa
   it('loses nothing acknowledged and duplicates nothing', () => {
     expectIntact(result, cluster);
     expect(result.ledger.states().unknown).toBe(0);
+  });
+
+  it('struck commands in flight, and settled them by retries, one of which found its command committed', () => {
+    expectRetriesSettled(result, struck);
   });
 
   it('answers every call within its deadline, and the other shards never notice', () => {

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { sleep } from './support/scenario.js';
-import { breakerLog, expectIntact, loadOptions, phases, settle, type Finished } from './support/scenario.js';
+import { breakerLog, expectIntact, expectRetriesSettled, loadOptions, onShard, phases, settle, whenInFlight, type Finished } from './support/scenario.js';
 
 const STORE_BOUNDS = {
   STORE_CALL_TIMEOUT_MS: '500',
@@ -26,6 +26,7 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
   let cluster: Cluster;
   let result: Finished;
   const marks: Record<string, number> = {};
+  const struck: string[] = [];
   const victimId = 'shard-0';
   const victim = (c: CommandRecord) => c.shard === victimId;
 
@@ -42,11 +43,12 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
       shardEnv: (i) => (i === 0 ? STORE_BOUNDS : {}),
     });
     const p = phases(8, { before: 2, fault: 3, after: 3 });
-    const run = startLoad(loadOptions(cluster, 'stall', { deadlineMs: DEADLINE_MS }));
+    // Only the victim's callers may see errors, and only "outcome unknown" ones.
+    const run = startLoad(loadOptions(cluster, 'stall', { deadlineMs: DEADLINE_MS, expect: onShard(victimId, 'UNAVAILABLE/STORE_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
     const logFrom = cluster.shards[0]!.process.output().length;
 
     await sleep(p.before);
-    await run.ledger.untilInFlight((s) => s === victimId);
+    struck.push(...(await whenInFlight(run.ledger, (s) => s === victimId)));
     marks.pauseAt = run.ledger.mark('pause-start');
     proxy.pause();
     await sleep(p.fault);
@@ -54,7 +56,7 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
     marks.pauseEnd = run.ledger.mark('pause-end');
     await sleep(p.after);
 
-    await run.ledger.untilInFlight((s) => s === victimId);
+    struck.push(...(await whenInFlight(run.ledger, (s) => s === victimId)));
     marks.holeAt = run.ledger.mark('blackhole-start');
     proxy.blackhole();
     await sleep(p.fault);
@@ -64,6 +66,7 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
 
     const breaker = breakerLog(cluster.shards[0]!.process.output().slice(logFrom));
     result = await settle('5 store connection stall (pause, then black hole)', cluster, run, (l) => ({
+      'in-flight-at-stalls': struck.length,
       'paused-ms': marks.pauseEnd! - marks.pauseAt!,
       'blackholed-ms': marks.holeEnd! - marks.holeAt!,
       'victim-codes': JSON.stringify(l.codes((c) => victim(c))),
@@ -85,6 +88,10 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
   it('loses nothing acknowledged and duplicates nothing', () => {
     expectIntact(result, cluster);
     expect(result.ledger.states().unknown).toBe(0);
+  });
+
+  it('struck commands in flight, and settled them by retries, one of which found its command committed', () => {
+    expectRetriesSettled(result, struck);
   });
 
   it('keeps every deadline while the connection stalls, and the other shards never notice', () => {

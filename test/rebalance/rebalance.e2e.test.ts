@@ -77,6 +77,13 @@ function orderOf(streamId: string): string {
   return streamId.replace(/^order-(header|lines|payment)-/, '');
 }
 
+/**
+ * What a caller may hear about a stream while it moves: "being moved, retry shortly" (the sealed window
+ * outlasting MOVE_WAIT_MS), or WRONG_SHARD when the router's one retry at the new owner was not enough.
+ * Both write nothing; anything else (a SHARD_UNAVAILABLE, a NOT_FOUND, an INTERNAL) is a finding.
+ */
+const MOVE_ANSWERS = ['UNAVAILABLE/STREAM_MOVING', 'FAILED_PRECONDITION/WRONG_SHARD'];
+
 function load(prefix: string, ring: RingDocument): LoadRun {
   const view = new RingView(ring);
   return startLoad({
@@ -86,6 +93,7 @@ function load(prefix: string, ring: RingDocument): LoadRun {
     ordersPerClient: 3,
     deadlineMs: 3000,
     ownerOf: (id) => view.ownerOf(id).id,
+    expect: MOVE_ANSWERS,
   });
 }
 

@@ -304,10 +304,11 @@ describe('a router in front of three shard processes', () => {
     const victim = live[2]!;
     const theirs = idsWhere('spread', 6, (id) => view.ownerOf(id).id === victim.id);
     const others = idsWhere('spread', 6, (id) => view.ownerOf(id).id !== victim.id);
+    const deadlineMs = 5000;
     const update = (id: string) => {
       const started = performance.now();
       return routerClient
-        .attempt('UpdateShippingAddress', { orderId: id, shippingAddress: address }, { deadlineMs: 5000 })
+        .attempt('UpdateShippingAddress', { orderId: id, shippingAddress: address }, { deadlineMs })
         .then((r) => ({ r, ms: performance.now() - started }));
     };
 
@@ -317,7 +318,8 @@ describe('a router in front of three shard processes', () => {
       const [down, up] = await Promise.all([Promise.all(theirs.map(update)), Promise.all(others.map(update))]);
       for (const { r, ms } of down) {
         expect('error' in r && r.error).toMatchObject({ code: grpc.status.UNAVAILABLE, reason: 'SHARD_UNAVAILABLE' });
-        expect(ms).toBeLessThan(1000);
+        // Fast: well before the deadline (a generous bound, not a speed target).
+        expect(ms).toBeLessThan(deadlineMs / 2);
       }
       for (const { r } of up) expect(r).toHaveProperty('ok');
     }

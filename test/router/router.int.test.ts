@@ -64,10 +64,12 @@ describe('router health and availability', () => {
   it('stays NOT_SERVING with a ring whose only shard cannot be reached, failing its calls fast', async () => {
     await store.initIfEmpty({ epoch: 1, shards: [{ id: 'shard-0', address: '127.0.0.1:1' }] });
     await expect.poll(() => router.watcher.epoch, { timeout: 5000 }).toBe(1);
+    const deadlineMs = 10_000;
     const started = performance.now();
-    const r = await client.attempt('PlaceOrder', placeOrder('o-nowhere'), { deadlineMs: 10_000 });
+    const r = await client.attempt('PlaceOrder', placeOrder('o-nowhere'), { deadlineMs });
     expect('error' in r && r.error).toMatchObject({ code: grpc.status.UNAVAILABLE, reason: 'SHARD_UNAVAILABLE' });
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Fast: well before the deadline (a generous bound, not a speed target), so it did not wait for it.
+    expect(performance.now() - started).toBeLessThan(deadlineMs / 2);
     expect(await check()).toBe('NOT_SERVING');
   });
 

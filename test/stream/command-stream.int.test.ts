@@ -122,20 +122,39 @@ describe('CommandStreamService on a shard', () => {
     const proc = await startShardProcess({ DATABASE_URL: db4.url, SHUTDOWN_GRACE_MS: '10000' });
     const client = createClient(proc.address);
     await client.placeOrder(placeOrder('drain-0') as never);
-    const before = Array.from({ length: 100 }, (_, i) => client.addOrderLine(line(`drain-${i}`, 0)).then(() => 'OK', (e: unknown) => e));
-    const t0 = Date.now();
+    const answeredAt: number[] = [];
+    const before = Array.from({ length: 100 }, (_, i) =>
+      client.addOrderLine(line(`drain-${i}`, 0)).then(
+        () => {
+          answeredAt.push(Date.now());
+          return 'OK' as const;
+        },
+        (e: unknown) => e,
+      ),
+    );
+    // Signal once the shard is working through them: the commands are in flight, not still in the client.
+    while (answeredAt.length === 0) await new Promise((r) => setTimeout(r, 1));
+    const signalledAt = Date.now();
     proc.signal('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     const after = await client.addOrderLine(line('drain-late', 0)).then(() => 'OK', (e: unknown) => e);
     const code = await proc.exited;
     const outcomes = await Promise.all(before);
     expect(code).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    // The open stream did not hold the shutdown until the grace period ran out.
+    expect(proc.output()).not.toContain('grace period over');
     for (const o of outcomes) expect(o === 'OK' || o instanceof ConnectionLostError || (o as CommandFailedError).code === grpc.status.UNAVAILABLE).toBe(true);
+    // Every command in flight at the signal got its outcome: applied, or refused by the draining shard
+    // (a status it decided), never a lost connection — a shard that exits at once fails here.
+    const summary = outcomes.map((o) => (o === 'OK' ? 'OK' : o instanceof ConnectionLostError ? 'lost' : `${(o as CommandFailedError).code}/${(o as CommandFailedError).reason}`));
+    expect(outcomes.filter((o) => o instanceof ConnectionLostError), summary.join(',')).toEqual([]);
+    for (const o of outcomes) if (o !== 'OK') expect((o as CommandFailedError).reason).toBe('SHARD_UNAVAILABLE');
+    expect(answeredAt.filter((t) => t >= signalledAt).length, 'outcomes delivered after the signal').toBeGreaterThan(0);
     // A command sent after the signal is refused (or its stream is gone), never applied silently.
     expect(after).not.toBe('OK');
     expect(after instanceof ConnectionLostError || (after as CommandFailedError).code === grpc.status.UNAVAILABLE).toBe(true);
     client.close();
     await db4.drop();
   });
+
 });

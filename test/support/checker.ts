@@ -4,8 +4,10 @@
  *
  * 1. every acknowledged command's events exist exactly once, at the version
  *    the acknowledgement gave (else it is *lost*);
- * 2. every stream's versions are 1..n without a gap or a duplicate, and its
- *    `streams` row says n;
+ * 2. every stream's versions are 1..n without a gap or a duplicate, in
+ *    position order — read as committed, never sorted first, so a later
+ *    version at a lower position (I9) is found — and its `streams` row says n;
+ *    no two events of a shard share a position;
  * 3. no stream exists on two shards (a copy sealed by a move, `moved_at_epoch`
  *    set, does not count);
  * 4. no event exists that no command caused: every event carries the command
@@ -13,7 +15,13 @@
  *    unknown — never one that was refused);
  * 5. a command id appears in at most one command's worth of events, on one
  *    stream — retries with the same command id never duplicated anything (else
- *    it is *duplicated*) — and `command_results` agrees with the events.
+ *    it is *duplicated*) — and `command_results` agrees with the events;
+ * 6. a command's events exist all or none (I3): never fewer than it appends;
+ * 7. acknowledgements are ordered: a command acknowledged before another was
+ *    first sent has lower versions on the same stream, and lower positions
+ *    when both are on one shard;
+ * 8. the ledger holds no finding (`Ledger.unexpected()`): every error answer
+ *    was one the scenario expects, every `duplicate` is explained.
  */
 import pg from 'pg';
 import type { CommandRecord, Ledger } from './ledger.js';
@@ -53,6 +61,8 @@ export interface CheckResult {
   readonly streams: number;
   /** Commands with an unknown outcome whose events do exist (they committed). */
   readonly unknownCommitted: number;
+  /** Commands with some but not all of their events (I3). */
+  readonly partial: number;
 }
 
 /** Reads events, streams and command results of every store. */
@@ -114,13 +124,28 @@ export function checkStructure(snapshot: StoreSnapshot, violations: string[]): v
     if (!list) byShardStream.set(key, (list = []));
     list.push(e);
   }
-  for (const [key, list] of byShardStream) {
+  const positions = new Map<string, StoredEventRow>();
+  for (const e of snapshot.events) {
+    const key = `${e.shard}\u0000${e.position}`;
+    const other = positions.get(key);
+    if (other) violations.push(`${e.shard}: position ${e.position} holds both ${other.streamId}@${other.version} and ${e.streamId}@${e.version}`);
+    else positions.set(key, e);
+  }
+  for (const [key, unordered] of byShardStream) {
     const [shard, streamId] = key.split('\u0000') as [string, string];
-    const versions = list.map((e) => e.version).sort((a, b) => a - b);
-    for (let i = 0; i < versions.length; i++) {
-      if (versions[i] !== i + 1) {
+    // In commit order: position order is commit order (I9), so version n+1 must come after version n.
+    const list = [...unordered].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
+    const versions = list.map((e) => e.version);
+    const mismatch = versions.findIndex((v, i) => v !== i + 1);
+    if (mismatch >= 0) {
+      const sorted = [...versions].sort((a, b) => a - b);
+      if (sorted.every((v, i) => v === i + 1)) {
+        const e = list[mismatch]!;
+        violations.push(
+          `${shard}: stream ${streamId} has versions [${abbreviate(versions)}] in position order: ${e.streamId}@${e.version} at position ${e.position} committed out of order (I9)`,
+        );
+      } else {
         violations.push(`${shard}: stream ${streamId} has versions [${abbreviate(versions)}], not 1..${versions.length}`);
-        break;
       }
     }
     const row = snapshot.streams.get(streamId)?.get(shard);
@@ -193,19 +218,94 @@ export function checkSnapshot(snapshot: StoreSnapshot, ledger: Ledger): CheckRes
     }
   }
 
+  let partial = 0;
   for (const record of ledger.commands.values()) {
     const evs = groups.get(record.commandId) ?? [];
     const problem = judge(record, evs);
     if (problem.kind === 'lost') lost++;
     if (problem.kind === 'duplicated') duplicated++;
+    if (problem.kind === 'partial') partial++;
     if (problem.message) violations.push(problem.message);
     if ((record.state === 'unknown' || record.state === 'in-flight') && evs.length > 0) unknownCommitted++;
   }
+  checkAckOrder(ledger, groups, violations);
+  // 8: how the service answered.
+  violations.push(...ledger.unexpected());
   const streams = new Set(snapshot.events.map((e) => e.streamId)).size;
-  return { lost, duplicated, violations, events: snapshot.events.length, streams, unknownCommitted };
+  return { lost, duplicated, violations, events: snapshot.events.length, streams, unknownCommitted, partial };
 }
 
-type Judgement = { kind: 'ok' | 'lost' | 'duplicated' | 'wrong'; message?: string };
+/**
+ * 7: a command acknowledged before another command of the same stream was
+ * first sent must have committed before it, so its events have lower versions
+ * and (on one shard) lower positions. Sweeps the stream's commands in the
+ * order they were first sent, folding in every acknowledgement that arrived
+ * before; commands whose events are not all where they belong are judged
+ * elsewhere and skipped here.
+ */
+function checkAckOrder(ledger: Ledger, groups: Map<string, StoredEventRow[]>, violations: string[]): void {
+  interface Written {
+    readonly record: CommandRecord;
+    readonly sentAt: number;
+    readonly ackAt: number | undefined;
+    readonly shard: string;
+    readonly minVersion: number;
+    readonly maxVersion: number;
+    readonly minPosition: bigint;
+    readonly maxPosition: bigint;
+  }
+  const byStream = new Map<string, Written[]>();
+  for (const record of ledger.commands.values()) {
+    const evs = groups.get(record.commandId) ?? [];
+    const first = record.attempts[0];
+    if (evs.length === 0 || !first || new Set(evs.map((e) => e.shard)).size > 1 || evs.some((e) => e.streamId !== record.streamId)) continue;
+    const versions = evs.map((e) => e.version);
+    const positions = evs.map((e) => e.position);
+    const written: Written = {
+      record,
+      sentAt: first.sentAt,
+      ackAt: record.state === 'acked' ? record.ack!.at : undefined,
+      shard: evs[0]!.shard,
+      minVersion: Math.min(...versions),
+      maxVersion: Math.max(...versions),
+      minPosition: positions.reduce((a, b) => (b < a ? b : a)),
+      maxPosition: positions.reduce((a, b) => (b > a ? b : a)),
+    };
+    let list = byStream.get(record.streamId);
+    if (!list) byStream.set(record.streamId, (list = []));
+    list.push(written);
+  }
+  for (const list of byStream.values()) {
+    const bySent = [...list].sort((a, b) => a.sentAt - b.sentAt);
+    const byAck = list.filter((w) => w.ackAt !== undefined).sort((a, b) => a.ackAt! - b.ackAt!);
+    let folded = 0;
+    let latest: Written | undefined;
+    const latestOnShard = new Map<string, Written>();
+    for (const later of bySent) {
+      while (folded < byAck.length && byAck[folded]!.ackAt! < later.sentAt) {
+        const acked = byAck[folded++]!;
+        if (!latest || acked.maxVersion > latest.maxVersion) latest = acked;
+        const onShard = latestOnShard.get(acked.shard);
+        if (!onShard || acked.maxPosition > onShard.maxPosition) latestOnShard.set(acked.shard, acked);
+      }
+      if (latest && latest.maxVersion >= later.minVersion) {
+        violations.push(
+          `command ${latest.record.commandId} was acknowledged at ${latest.ackAt} before ${later.record.commandId} was sent at ${later.sentAt}, ` +
+            `yet holds ${later.record.streamId}@${latest.maxVersion}, not below ${later.minVersion}`,
+        );
+      }
+      const before = latestOnShard.get(later.shard);
+      if (before && before.maxPosition >= later.minPosition) {
+        violations.push(
+          `command ${before.record.commandId} was acknowledged at ${before.ackAt} before ${later.record.commandId} was sent at ${later.sentAt}, ` +
+            `yet its events on ${later.shard} reach position ${before.maxPosition}, not below ${later.minPosition}`,
+        );
+      }
+    }
+  }
+}
+
+type Judgement = { kind: 'ok' | 'lost' | 'duplicated' | 'partial' | 'wrong'; message?: string };
 
 function judge(record: CommandRecord, evs: readonly StoredEventRow[]): Judgement {
   const id = record.commandId;
@@ -220,6 +320,13 @@ function judge(record: CommandRecord, evs: readonly StoredEventRow[]): Judgement
   }
   if (evs.length > 0 && (streams.values().next().value !== record.streamId || versions[versions.length - 1]! - versions[0]! !== evs.length - 1)) {
     return { kind: 'wrong', message: `command ${id} wrote ${[...streams].join()}@[${abbreviate(versions)}], expected ${record.streamId}` };
+  }
+  // I3, whatever the outcome: all of a command's events or none.
+  if (evs.length > 0 && evs.length < record.expectedEvents) {
+    return {
+      kind: 'partial',
+      message: `command ${id} (${record.method}, ${record.state}) has ${evs.length} of its ${record.expectedEvents} events at ${evs[0]!.shard}:${record.streamId}@[${abbreviate(versions)}]: a partial append (I3)`,
+    };
   }
   switch (record.state) {
     case 'acked': {

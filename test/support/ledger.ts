@@ -10,15 +10,24 @@
  * getting traffic for as long as the run lasts: each client owns its orders
  * and, per order, places it once, authorizes a payment once, then alternates
  * `UpdateShippingAddress` (unbounded) and `AddOrderLine` with fresh line ids
- * (at most 100 per order, the domain's limit). Nothing in the workload can be
- * refused by a business rule, so any refusal is a finding, not noise.
+ * (at most 100 per order, the domain's limit). With `burst` > 1 a client sends
+ * several `AddOrderLine` of one order at once, so the owner decides them
+ * together and appends them as one multi-event batch entry: a partial append
+ * of an entry (I3, I5) shows up as a lost acknowledgement or a gap. Nothing in
+ * the workload can be refused by a business rule, so any refusal is a finding,
+ * not noise.
  *
- * Retries: an error whose outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED,
- * CANCELLED, INTERNAL, UNKNOWN) — and the retryable refusals
- * (RESOURCE_EXHAUSTED, ABORTED, WRONG_SHARD) — puts the command back in the
- * client's queue, and it is sent again later with the SAME command id (full
- * jitter backoff, a bounded number of attempts). The ledger records whether
- * the retry came back `duplicate`.
+ * Every error answer is classified (`classifyError`): an unknown outcome
+ * (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED) and the retryable refusals that
+ * write nothing (RESOURCE_EXHAUSTED, ABORTED, WRONG_SHARD, STREAM_MOVING) put
+ * the command back in the client's queue, and it is sent again later with the
+ * SAME command id (full jitter backoff, a bounded number of attempts); the
+ * ledger records whether the retry came back `duplicate`. A decided refusal
+ * (NOT_FOUND, BUSINESS_RULE, …) is final. An unexpected failure (INTERNAL,
+ * UNKNOWN, …) is retried like an unknown outcome, since it may have written.
+ * Any error the scenario did not declare in `expect` is a finding
+ * (`Ledger.unexpected()`, which the checker reports as a violation), and so is
+ * a `duplicate` answer that no earlier attempt of the command can explain.
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../../src/grpc/proto.js';
@@ -31,14 +40,72 @@ const api = loadApi();
 /** The commands the workload sends. */
 export type LoadMethod = 'PlaceOrder' | 'UpdateShippingAddress' | 'AddOrderLine' | 'AuthorizePayment';
 
-/** Codes after which the command may or may not have been applied. */
+/**
+ * What an error answer says about its command:
+ * - `unknown-outcome` — the call was cut, timed out, or the shard or its store
+ *   could not be reached: the command may or may not have been applied; retried;
+ * - `not-written` — refused before anything could be written, and worth
+ *   retrying (OVERLOADED, VERSION_CONFLICT after the shard's own retries,
+ *   WRONG_SHARD, STREAM_MOVING); retried;
+ * - `refused` — a decided refusal (NOT_FOUND, BUSINESS_RULE, VALIDATION,
+ *   COMMAND_ID_REUSED, PERMISSION_DENIED, …), given only for a command id the
+ *   service found unknown: final, nothing written;
+ * - `failure` — INTERNAL, UNKNOWN, DATA_LOSS, …: the service failed in a way
+ *   its error model does not describe; it may have written, so it is retried
+ *   like an unknown outcome, but it is never normal.
+ */
+export type ErrorClass = 'unknown-outcome' | 'not-written' | 'refused' | 'failure';
+
+/** Codes after which the command may or may not have been applied (`unknown-outcome`). */
 export const UNKNOWN_OUTCOME_CODES: ReadonlySet<grpc.status> = new Set([
   grpc.status.UNAVAILABLE,
   grpc.status.DEADLINE_EXCEEDED,
   grpc.status.CANCELLED,
+]);
+
+/** Codes of `failure`: nothing in the error model answers with them. */
+const FAILURE_CODES: ReadonlySet<grpc.status> = new Set([
   grpc.status.INTERNAL,
   grpc.status.UNKNOWN,
+  grpc.status.DATA_LOSS,
+  grpc.status.UNIMPLEMENTED,
 ]);
+
+/** Classifies one error answer by its code and ErrorInfo reason (see `ErrorClass`). */
+export function classifyError(code: grpc.status, reason?: string): ErrorClass {
+  if (FAILURE_CODES.has(code)) return 'failure';
+  // The router's and shard's "retry shortly, nothing was written" answer for a stream being moved.
+  if (code === grpc.status.UNAVAILABLE && reason === 'STREAM_MOVING') return 'not-written';
+  if (UNKNOWN_OUTCOME_CODES.has(code)) return 'unknown-outcome';
+  if (code === grpc.status.RESOURCE_EXHAUSTED || code === grpc.status.ABORTED) return 'not-written';
+  if (code === grpc.status.FAILED_PRECONDITION && reason === 'WRONG_SHARD') return 'not-written';
+  return 'refused';
+}
+
+/** `classifyError` for a recorded attempt (`undefined` for OK). */
+export function classOf(attempt: Attempt): ErrorClass | undefined {
+  if (attempt.code === 'OK') return undefined;
+  const code = grpc.status[attempt.code as keyof typeof grpc.status] as grpc.status | undefined;
+  return classifyError(code ?? grpc.status.UNKNOWN, attempt.reason);
+}
+
+/**
+ * An error a scenario expects: `CODE` (any reason) or `CODE/REASON`, e.g.
+ * `UNAVAILABLE/STORE_UNAVAILABLE`; with `when`, only for the attempts it accepts
+ * (say, of the shard under attack, or while the fault lasted).
+ */
+export type ExpectedError = string | { readonly error: string; readonly when: (command: CommandRecord, attempt: Attempt) => boolean };
+
+/** `CODE` or `CODE/REASON` of an attempt. */
+export function errorKey(attempt: Attempt): string {
+  return attempt.reason && attempt.code !== 'OK' ? `${attempt.code}/${attempt.reason}` : attempt.code;
+}
+
+function matches(expected: ExpectedError, command: CommandRecord, attempt: Attempt): boolean {
+  const pattern = typeof expected === 'string' ? expected : expected.error;
+  const hit = pattern.includes('/') ? errorKey(attempt) === pattern : attempt.code === pattern;
+  return hit && (typeof expected === 'string' || expected.when(command, attempt));
+}
 
 /** One try of a command. */
 export interface Attempt {
@@ -104,7 +171,7 @@ export interface CommandRecord {
 export interface LoadOptions {
   /** Address of the router (or a shard); a function when it can change between calls. */
   readonly target: string | (() => string);
-  /** Concurrent clients, each with its own channel and one command in flight at a time. Default 16. */
+  /** Concurrent clients, each with its own channel and one command (or one `burst`) in flight at a time. Default 16. */
   readonly clients?: number;
   /** Orders owned by each client. Default 8. */
   readonly ordersPerClient?: number;
@@ -127,6 +194,14 @@ export interface LoadOptions {
   readonly methods?: readonly Exclude<LoadMethod, 'PlaceOrder'>[];
   /** Orders to use: by default `${prefix}-c<i>-o<j>`; a filter can drop ids (e.g. ones a ring change would move). */
   readonly orderFilter?: (orderId: string) => boolean;
+  /**
+   * `AddOrderLine` commands a client sends at once for one order (decided
+   * together by its owner, appended as one multi-event batch entry).
+   * @default 1
+   */
+  readonly burst?: number;
+  /** The errors this scenario may cause; any other error answer is a finding. Default: none. */
+  readonly expect?: readonly ExpectedError[];
 }
 
 /** A running load; `stop()` ends it and returns the final ledger. */
@@ -147,7 +222,39 @@ export class Ledger {
   /** Named instants a test marks (`fault-start`, `fault-end`, …), ms since epoch. */
   readonly marks = new Map<string, number>();
 
-  constructor(readonly prefix: string) {}
+  /**
+   * @param prefix the run's prefix of order and command ids
+   * @param expected the errors the scenario may cause (`LoadOptions.expect`)
+   */
+  constructor(
+    readonly prefix: string,
+    readonly expected: readonly ExpectedError[] = [],
+  ) {}
+
+  /**
+   * Every finding in how the service answered, one sentence each (empty = none):
+   * an error answer the scenario does not expect, and an acknowledgement
+   * saying `duplicate` that no earlier attempt of its command can explain
+   * (only an attempt whose outcome was unknown may have written).
+   */
+  unexpected(): string[] {
+    const out: string[] = [];
+    for (const command of this.commands.values()) {
+      command.attempts.forEach((attempt, i) => {
+        if (attempt.code === 'OK') {
+          const before = command.attempts.slice(0, i);
+          if (attempt.duplicate && !before.some((a) => classOf(a) === 'unknown-outcome' || classOf(a) === 'failure')) {
+            const history = before.map(errorKey).join(',') || 'none';
+            out.push(`command ${command.commandId} (${command.method}) attempt ${i + 1} was answered duplicate, yet no earlier attempt could have written it (earlier: ${history})`);
+          }
+          return;
+        }
+        if (this.expected.some((e) => matches(e, command, attempt))) return;
+        out.push(`command ${command.commandId} (${command.method} on ${command.shard ?? '?'}) attempt ${i + 1}: unexpected ${errorKey(attempt)} (${classOf(attempt)})`);
+      });
+    }
+    return out;
+  }
 
   mark(name: string, at = Date.now()): number {
     this.marks.set(name, at);
@@ -178,7 +285,7 @@ export class Ledger {
     const out: Record<string, number> = {};
     for (const { command, attempt } of this.attempts()) {
       if (!filter(command, attempt)) continue;
-      const key = attempt.reason && attempt.code !== 'OK' ? `${attempt.code}/${attempt.reason}` : attempt.code;
+      const key = errorKey(attempt);
       out[key] = (out[key] ?? 0) + 1;
     }
     return out;
@@ -305,8 +412,9 @@ export function startLoad(options: LoadOptions): LoadRun {
   const drainMs = options.drainMs ?? 20_000;
   const thinkMs = options.thinkMs ?? 0;
   const methods = options.methods ?? ['UpdateShippingAddress', 'AddOrderLine', 'AuthorizePayment'];
+  const burst = Math.max(1, options.burst ?? 1);
   const target = typeof options.target === 'function' ? options.target : () => options.target as string;
-  const ledger = new Ledger(options.prefix);
+  const ledger = new Ledger(options.prefix, options.expect);
   let stopping = false;
   let drainUntil = Infinity;
 
@@ -364,20 +472,11 @@ export function startLoad(options: LoadOptions): LoadRun {
     const status = statusOf(out.error);
     const code = grpc.status[status.code] ?? String(status.code);
     record.attempts.push({ sentAt, ms, deadlineMs, code, reason: status.reason });
-    const unknown = UNKNOWN_OUTCOME_CODES.has(status.code);
-    const retryable =
-      unknown ||
-      status.code === grpc.status.RESOURCE_EXHAUSTED ||
-      status.code === grpc.status.ABORTED ||
-      (status.code === grpc.status.FAILED_PRECONDITION && status.reason === 'WRONG_SHARD');
-    if (!retryable) {
+    if (classifyError(status.code, status.reason) === 'refused') {
       record.state = 'refused';
       return false;
     }
-    const possiblyWritten = record.attempts.some((a) => {
-      const c = grpc.status[a.code as keyof typeof grpc.status] as grpc.status | undefined;
-      return c !== undefined && UNKNOWN_OUTCOME_CODES.has(c);
-    });
+    const possiblyWritten = record.attempts.some((a) => classOf(a) === 'unknown-outcome' || classOf(a) === 'failure');
     record.state = possiblyWritten ? 'unknown' : 'not-written';
     return record.attempts.length < maxAttempts;
   };
@@ -421,51 +520,58 @@ export function startLoad(options: LoadOptions): LoadRun {
       if (q.record.method === 'PlaceOrder' && order) order.placed = q.record.state === 'acked' ? 'yes' : 'dead';
     };
 
-    const next = (): Queued | undefined => {
+    const next = (): Queued[] => {
       for (let k = 0; k < orders.length; k++) {
         const order = orders[(turn + k) % orders.length]!;
         if (order.placed === 'pending' || order.placed === 'dead') continue;
         turn = (turn + k + 1) % orders.length;
         if (order.placed === 'no') {
           order.placed = 'pending';
-          return newCommand(order, 'PlaceOrder', {
-            customerId: `cust-${clientIndex}`,
-            customerEmail: `c${clientIndex}@example.com`,
-            shippingAddress: ADDRESS(0),
-          });
+          return [
+            newCommand(order, 'PlaceOrder', {
+              customerId: `cust-${clientIndex}`,
+              customerEmail: `c${clientIndex}@example.com`,
+              shippingAddress: ADDRESS(0),
+            }),
+          ];
         }
         const choices = methods.filter(
           (m) => (m !== 'AddOrderLine' || order.nextLine < 100) && (m !== 'AuthorizePayment' || !order.paymentSent),
         );
         const method = choices[Math.floor(Math.random() * choices.length)] ?? 'UpdateShippingAddress';
         if (method === 'AddOrderLine') {
-          const line = order.nextLine++;
-          return newCommand(order, method, { lineId: `l${line}`, sku: `SKU-${line}`, quantity: 1 + (line % 5), unitPriceCents: String(100 + line) });
+          const lines: Queued[] = [];
+          for (let b = 0; b < burst && order.nextLine < 100; b++) {
+            const line = order.nextLine++;
+            lines.push(newCommand(order, method, { lineId: `l${line}`, sku: `SKU-${line}`, quantity: 1 + (line % 5), unitPriceCents: String(100 + line) }));
+          }
+          return lines;
         }
         if (method === 'AuthorizePayment') {
           order.paymentSent = true;
-          return newCommand(order, method, { amountCents: '10000', currency: 'EUR' });
+          return [newCommand(order, method, { amountCents: '10000', currency: 'EUR' })];
         }
         order.updates++;
-        return newCommand(order, 'UpdateShippingAddress', { shippingAddress: ADDRESS(order.updates) });
+        return [newCommand(order, 'UpdateShippingAddress', { shippingAddress: ADDRESS(order.updates) })];
       }
-      return undefined;
+      return [];
     };
 
     for (;;) {
       const now = Date.now();
       if (stopping && (retries.length === 0 || now >= drainUntil)) break;
       retries.sort((a, b) => a.due - b.due);
-      let q: Queued | undefined;
-      if (retries[0] && retries[0].due <= now) q = retries.shift();
-      else if (!stopping) q = next();
-      if (!q) {
+      let batch: Queued[] = [];
+      if (retries[0] && retries[0].due <= now) batch = [retries.shift()!];
+      else if (!stopping) batch = next();
+      if (batch.length === 0) {
         const wait = retries[0] ? Math.max(1, Math.min(retries[0].due - now, 50)) : 20;
         await sleep(wait);
         continue;
       }
-      const again = await attempt(clientIndex, q);
-      settle(q, again);
+      const outcomes = await Promise.all(batch.map((q) => attempt(clientIndex, q)));
+      batch.forEach((q, i) => settle(q, outcomes[i]!));
+      const again = outcomes.some(Boolean);
       // A client that keeps failing slows down (full jitter), like a real caller would, rather than spin.
       failures = again ? failures + 1 : 0;
       if (failures > 0) await sleep(Math.random() * Math.min(retryCapMs, retryBaseMs * 2 ** Math.min(failures, 16)));

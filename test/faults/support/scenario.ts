@@ -4,10 +4,23 @@
  * stores, and the one summary line per scenario.
  */
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { expect } from 'vitest';
-import { checkStores, type CheckResult } from '../../support/checker.js';
-import { summaryLine, type Ledger, type LoadOptions, type LoadRun } from '../../support/ledger.js';
+import { checkStores, type CheckResult, type ShardStore } from '../../support/checker.js';
+import { summaryLine, type ExpectedError, type Ledger, type LoadOptions, type LoadRun } from '../../support/ledger.js';
 import type { Cluster } from '../../support/cluster.js';
+
+/**
+ * `AddOrderLine` commands sent at once per order, so owners append multi-event
+ * batch entries under every fault.
+ * @default 4
+ */
+export const FAULT_BURST = 4;
+
+/** Errors the fault may cause on `shard` only (every other shard must answer without error). */
+export function onShard(shard: string, ...errors: string[]): ExpectedError[] {
+  return errors.map((error) => ({ error, when: (c) => c.shard === shard }));
+}
 
 /**
  * The phases of a scenario, in ms: load before the fault, the fault itself,
@@ -35,6 +48,7 @@ export function loadOptions(cluster: Cluster, name: string, extra: Partial<LoadO
     ordersPerClient: 6,
     deadlineMs: 3000,
     ownerOf: cluster.ownerOf,
+    burst: FAULT_BURST,
     ...extra,
   };
 }
@@ -61,13 +75,87 @@ export async function settle(
   return { ledger, check };
 }
 
-/** What every scenario must end with: nothing lost, nothing duplicated, no other violation, every process running. */
+/**
+ * What every scenario must end with: nothing lost, nothing duplicated, no
+ * partial append, no other violation (the ledger's unexpected answers
+ * included), every process running.
+ */
 export function expectIntact(finished: Finished, cluster: Cluster): void {
   const { check } = finished;
   expect(check.violations.slice(0, 20), `${check.violations.length} violations`).toEqual([]);
   expect(check.lost).toBe(0);
   expect(check.duplicated).toBe(0);
+  expect(check.partial).toBe(0);
   expect(cluster.dead()).toEqual([]);
+}
+
+/**
+ * What a scenario whose fault strikes commands in flight must also show: the
+ * fault did find commands in flight (`struck`), and at least one of them had
+ * committed without its caller hearing so, so a retry with its command id
+ * answered `duplicate` (I4 exercised, not just possible).
+ */
+export function expectRetriesSettled(finished: Finished, struck: readonly string[]): void {
+  expect(struck.length, 'commands in flight when the fault struck').toBeGreaterThan(0);
+  expect(finished.ledger.retriedDuplicates, 'retries answered duplicate').toBeGreaterThan(0);
+  expect(finished.ledger.states().unknown).toBe(0);
+}
+
+/** Waits (up to `timeoutMs`) until a command of a matching shard is in flight; returns the ones in flight then. */
+export async function whenInFlight(ledger: Ledger, shard: (id: string | undefined) => boolean, timeoutMs = 5000): Promise<string[]> {
+  await ledger.untilInFlight(shard, timeoutMs);
+  return [...ledger.inFlight.keys()].filter((id) => shard(ledger.commands.get(id)?.shard));
+}
+
+/** Of `commandIds`, those some store has a result for (committed). */
+export async function committedAmong(stores: readonly ShardStore[], commandIds: readonly string[]): Promise<string[]> {
+  if (commandIds.length === 0) return [];
+  const out: string[] = [];
+  for (const store of stores) {
+    const client = new pg.Client({ connectionString: store.url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ id: string }>('SELECT DISTINCT command_id AS id FROM command_results WHERE command_id = ANY($1)', [commandIds]);
+      out.push(...rows.map((r) => r.id));
+    } finally {
+      await client.end();
+    }
+  }
+  return out;
+}
+
+/** How long a frozen process is given for answers already on their way to reach their callers. */
+const IN_TRANSIT_MS = 300;
+
+/**
+ * Freezes `target` (SIGSTOP) while commands of a matching shard are in flight,
+ * and keeps it frozen once one of them is already committed in a store: its
+ * answer cannot leave the frozen process any more, so the caller will only
+ * learn the outcome from a retry (which must say `duplicate`). Otherwise thaws
+ * it and tries again a moment later, up to `tries` times. Returns with
+ * `target` frozen (the caller kills it), the commands in flight at that
+ * moment, and those of them already committed (empty if no try found one).
+ */
+export async function freezeWithCommittedInFlight(
+  ledger: Ledger,
+  stores: readonly ShardStore[],
+  target: { signal(sig: NodeJS.Signals): void },
+  shard: (id: string | undefined) => boolean,
+  tries = 40,
+): Promise<{ inFlight: string[]; committed: string[] }> {
+  let last = { inFlight: [] as string[], committed: [] as string[] };
+  for (let i = 0; i < tries; i++) {
+    await whenInFlight(ledger, shard);
+    target.signal('SIGSTOP');
+    await sleep(IN_TRANSIT_MS);
+    const inFlight = [...ledger.inFlight.keys()].filter((id) => shard(ledger.commands.get(id)?.shard));
+    last = { inFlight, committed: await committedAmong(stores, inFlight) };
+    if (last.committed.length > 0 || i === tries - 1) return last;
+    target.signal('SIGCONT');
+    await sleep(50 + Math.random() * 250);
+  }
+  return last;
 }
 
 /** `settle`, then `expectIntact`. */
