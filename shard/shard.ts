@@ -27,6 +27,9 @@ import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
 import { addCommandStreamService } from './command-stream.js';
 import { startShardRing } from './ring.js';
+import { addSubscriptionServices } from './subscription-services.js';
+import { PgFeedReader } from '../src/store/pg-feed-reader.js';
+import { LiveTail } from '../src/subscriptions/live-tail.js';
 
 export interface RunningShard {
   /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
@@ -60,6 +63,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   const pgReader = new PgEventReader(pool);
+  const feedReader = new PgFeedReader(pool);
+  // Subscribers share one live tail; the writer wakes it after each commit.
+  const liveTail = new LiveTail(feedReader, { logger });
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const writer = new GroupCommitWriter({
@@ -72,6 +78,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     statementTimeoutMs: config.statementTimeoutMs,
     logger,
     onBatch: (entries) => metrics.batchEntries.observe(entries),
+    onCommitted: () => liveTail.notify(),
   });
 
   const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
@@ -135,10 +142,12 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
+  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
   health.setStatus('shardwrite.v1.CommandStreamService', 'SERVING');
+  for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
@@ -156,6 +165,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       health.setStatus('', 'NOT_SERVING');
       for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
       commandStreams.drain();
+      subscriptions.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');

@@ -3,6 +3,7 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.js';
 import type { Barrier as _shardwrite_internal_v1_Barrier, Barrier__Output as _shardwrite_internal_v1_Barrier__Output } from './shardwrite/internal/v1/Barrier.js';
+import type { FeedBatch as _shardwrite_internal_v1_FeedBatch, FeedBatch__Output as _shardwrite_internal_v1_FeedBatch__Output } from './shardwrite/internal/v1/FeedBatch.js';
 import type { FeedItem as _shardwrite_internal_v1_FeedItem, FeedItem__Output as _shardwrite_internal_v1_FeedItem__Output } from './shardwrite/internal/v1/FeedItem.js';
 import type { FollowRequest as _shardwrite_internal_v1_FollowRequest, FollowRequest__Output as _shardwrite_internal_v1_FollowRequest__Output } from './shardwrite/internal/v1/FollowRequest.js';
 import type { ShardFeedClient as _shardwrite_internal_v1_ShardFeedClient, ShardFeedDefinition as _shardwrite_internal_v1_ShardFeedDefinition } from './shardwrite/internal/v1/ShardFeed.js';
@@ -35,6 +36,7 @@ export interface ProtoGrpcType {
     internal: {
       v1: {
         Barrier: MessageTypeDefinition<_shardwrite_internal_v1_Barrier, _shardwrite_internal_v1_Barrier__Output>
+        FeedBatch: MessageTypeDefinition<_shardwrite_internal_v1_FeedBatch, _shardwrite_internal_v1_FeedBatch__Output>
         FeedItem: MessageTypeDefinition<_shardwrite_internal_v1_FeedItem, _shardwrite_internal_v1_FeedItem__Output>
         FollowRequest: MessageTypeDefinition<_shardwrite_internal_v1_FollowRequest, _shardwrite_internal_v1_FollowRequest__Output>
         ShardFeed: SubtypeConstructor<typeof grpc.Client, _shardwrite_internal_v1_ShardFeedClient> & { service: _shardwrite_internal_v1_ShardFeedDefinition }

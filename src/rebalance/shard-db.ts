@@ -7,6 +7,12 @@
  * shard's group-commit writer takes it FOR SHARE in every batch, so a copy
  * and a batch never overlap, and event positions keep following commit order
  * on that shard (I9).
+ *
+ * A copied event keeps its `event_id` and records where it was first
+ * committed (`origin_*`); subscriptions deliver it from there, and treat the
+ * copy as a barrier (see src/subscriptions/). Old copies are never simply
+ * deleted: they move to `moved_events`, where a subscriber that has not read
+ * them yet still finds them in their place.
  */
 import pg from 'pg';
 import { toSafeInteger } from '../store/pg-values.js';
@@ -36,6 +42,9 @@ export interface CopyPayload {
     readonly data: string;
     readonly metadata: string;
     readonly recordedAt: string;
+    readonly eventId: string;
+    /** Where the event was first committed: its shard, transaction and position there. */
+    readonly origin: { readonly shard: string; readonly tx: string; readonly position: string };
   }[];
   readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number }[];
   readonly snapshots: {
@@ -181,11 +190,13 @@ export class ShardDb {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const window = 'unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(stream_id, from_version, to_version)';
-      const events = await client.query<{ stream_id: string; version: string; type: string; schema_version: number; data: string; metadata: string; recorded_at: string }>(
-        `SELECT e.stream_id, e.version::text, e.type, e.schema_version, e.data::text AS data, e.metadata::text AS metadata, e.recorded_at::text AS recorded_at
+      const events = await client.query<EventRow>(
+        `SELECT e.stream_id, e.version::text, e.type, e.schema_version, e.data::text AS data, e.metadata::text AS metadata, e.recorded_at::text AS recorded_at,
+                e.event_id::text AS event_id, coalesce(e.origin_shard, $4) AS origin_shard,
+                coalesce(e.origin_tx, e.tx)::text AS origin_tx, coalesce(e.origin_position, e.position)::text AS origin_position
          FROM ${window} JOIN events e ON e.stream_id = w.stream_id AND e.version > w.from_version AND e.version <= w.to_version
          ORDER BY e.stream_id, e.version`,
-        [ids, from, to],
+        [ids, from, to, this.shardId],
       );
       const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string }>(
         `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text
@@ -207,6 +218,8 @@ export class ShardDb {
           data: r.data,
           metadata: r.metadata,
           recordedAt: r.recorded_at,
+          eventId: r.event_id,
+          origin: { shard: r.origin_shard, tx: r.origin_tx, position: r.origin_position },
         })),
         commands: commands.rows.map((r) => ({
           streamId: r.stream_id,
@@ -249,17 +262,19 @@ export class ShardDb {
       await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
       const purge = items.filter((i) => i.purge).map((i) => i.streamId);
       if (purge.length > 0) {
-        for (const table of ['events', 'command_results', 'snapshots']) {
+        await archiveEvents(client, purge);
+        for (const table of ['command_results', 'snapshots']) {
           await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [purge]);
         }
         await client.query('DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NOT NULL', [purge]);
       }
       const ev = payload.events;
       const inserted = await client.query(
-        `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, recorded_at)
-         SELECT x.stream_id, x.version, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb, x.recorded_at::timestamptz
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[])
-              WITH ORDINALITY AS x(stream_id, version, type, schema_version, data, metadata, recorded_at, ord)
+        `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, recorded_at, event_id, origin_shard, origin_tx, origin_position)
+         SELECT x.stream_id, x.version, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb, x.recorded_at::timestamptz,
+                x.event_id::uuid, x.origin_shard, x.origin_tx::xid8, x.origin_position::bigint
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+              WITH ORDINALITY AS x(stream_id, version, type, schema_version, data, metadata, recorded_at, event_id, origin_shard, origin_tx, origin_position, ord)
          ORDER BY x.ord
          ON CONFLICT (stream_id, version) DO NOTHING`,
         [
@@ -270,6 +285,10 @@ export class ShardDb {
           ev.map((e) => e.data),
           ev.map((e) => e.metadata),
           ev.map((e) => e.recordedAt),
+          ev.map((e) => e.eventId),
+          ev.map((e) => e.origin.shard),
+          ev.map((e) => e.origin.tx),
+          ev.map((e) => e.origin.position),
         ],
       );
       const cr = payload.commands;
@@ -336,7 +355,7 @@ export class ShardDb {
     return r.rowCount ?? 0;
   }
 
-  /** Deletes the old copies of `streamIds` sealed at `targetEpoch`: events, command ids, snapshots, rows. */
+  /** Deletes the old copies of `streamIds` sealed at `targetEpoch` (command ids, snapshots, rows); their events move to `moved_events`. */
   async deleteSealed(streamIds: readonly string[], targetEpoch: number): Promise<number> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
@@ -347,7 +366,8 @@ export class ShardDb {
         [streamIds, targetEpoch],
       );
       const gone = rows.rows.map((r) => r.stream_id);
-      for (const table of ['events', 'command_results', 'snapshots']) {
+      await archiveEvents(client, gone);
+      for (const table of ['command_results', 'snapshots']) {
         await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [gone]);
       }
       await client.query('COMMIT');
@@ -377,4 +397,36 @@ export class ShardDb {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+interface EventRow {
+  stream_id: string;
+  version: string;
+  type: string;
+  schema_version: number;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+  event_id: string;
+  origin_shard: string;
+  origin_tx: string;
+  origin_position: string;
+}
+
+/**
+ * Moves the events of `streamIds` out of `events` into `moved_events`, with
+ * their transaction and position unchanged: loads and appends no longer see
+ * them, and the store's feed still serves them in their place.
+ */
+async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<void> {
+  await client.query(
+    `WITH gone AS (
+       DELETE FROM events WHERE stream_id = ANY($1::text[])
+       RETURNING position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position
+     )
+     INSERT INTO moved_events (position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position)
+     SELECT * FROM gone
+     ON CONFLICT (position) DO NOTHING`,
+    [streamIds],
+  );
 }

@@ -63,6 +63,8 @@ export interface GroupCommitWriterOptions {
   readonly logger?: StoreLogger;
   /** Called with the number of entries of each batch as it is taken (for a histogram). */
   readonly onBatch?: (entries: number) => void;
+  /** Called after each statement that committed (subscriptions' live tail reads what it wrote). */
+  readonly onCommitted?: () => void;
 }
 
 /** Counters for metrics and benchmarks; all monotonic except `last…`, `pending` and `inFlight`. */
@@ -149,6 +151,7 @@ export class GroupCommitWriter implements Appender {
   readonly #applicationName: string;
   readonly #logger: StoreLogger | undefined;
   readonly #onBatch: ((entries: number) => void) | undefined;
+  readonly #onCommitted: (() => void) | undefined;
 
   #queue: Queued[] = [];
   #scheduled = false;
@@ -194,6 +197,7 @@ export class GroupCommitWriter implements Appender {
     this.#applicationName = options.applicationName ?? 'shardwrite-writer';
     this.#logger = options.logger;
     this.#onBatch = options.onBatch;
+    this.#onCommitted = options.onCommitted;
   }
 
   /** A snapshot of the counters. */
@@ -368,6 +372,7 @@ export class GroupCommitWriter implements Appender {
   }
 
   #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchFact>, epoch: number, move: PendingMove | undefined): void {
+    this.#onCommitted?.();
     let outcomes: EntryOutcome[];
     try {
       outcomes = entryOutcomes(batch.map((item) => item.entry.streamId), result.rows);

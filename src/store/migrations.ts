@@ -86,6 +86,45 @@ export const MIGRATIONS: readonly Migration[] = [
     // here under the move's target ring (see append-batch-sql.ts).
     sql: `ALTER TABLE shard_fence ADD COLUMN moving_epoch bigint NULL;`,
   },
+  {
+    version: 4,
+    name: 'event feed',
+    // Subscriptions follow (tx, position) and pass only transactions below the
+    // oldest one still running (pg_snapshot_xmin), so an event whose batch
+    // commits late can never land behind a position a reader passed (I11).
+    // event_id names an event wherever a rebalance copies it; a copy keeps the
+    // shard, transaction and position where it was first committed (origin_*),
+    // which is where subscriptions deliver it from (I12). Old copies a
+    // rebalance cleans up are kept in moved_events, so a subscriber that had
+    // not read them yet still gets them from the shard that committed them.
+    sql: `
+      ALTER TABLE events
+        ADD COLUMN tx              xid8   NOT NULL DEFAULT pg_current_xact_id(),
+        ADD COLUMN event_id        uuid   NOT NULL DEFAULT gen_random_uuid(),
+        ADD COLUMN origin_shard    text   NULL,
+        ADD COLUMN origin_tx       xid8   NULL,
+        ADD COLUMN origin_position bigint NULL;
+      CREATE INDEX events_feed ON events (tx, position);
+      CREATE INDEX events_copies ON events (origin_shard, origin_tx, origin_position) WHERE origin_shard IS NOT NULL;
+
+      CREATE TABLE moved_events (
+        position        bigint      PRIMARY KEY,
+        stream_id       text        NOT NULL,
+        version         bigint      NOT NULL,
+        type            text        NOT NULL,
+        schema_version  int         NOT NULL,
+        data            jsonb       NOT NULL,
+        metadata        jsonb       NOT NULL,
+        recorded_at     timestamptz NOT NULL,
+        tx              xid8        NOT NULL,
+        event_id        uuid        NOT NULL,
+        origin_shard    text        NULL,
+        origin_tx       xid8        NULL,
+        origin_position bigint      NULL
+      );
+      CREATE INDEX moved_events_feed ON moved_events (tx, position);
+    `,
+  },
 ];
 
 /** Anything with node-postgres' `query` (a Pool, a Client, a PoolClient). */

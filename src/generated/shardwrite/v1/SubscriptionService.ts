@@ -25,7 +25,7 @@ export interface SubscriptionServiceClient extends grpc.Client {
    * Catch-up from `from`, then live, with no gap and no overlap between the
    * two. Ends only when the caller cancels it or the server shuts down; on a
    * broken connection, subscribe again from the last checkpoint received.
-   * Unknown filter names and malformed checkpoints are INVALID_ARGUMENT.
+   * An unknown aggregate type or a malformed checkpoint is INVALID_ARGUMENT.
    */
   Subscribe(argument: _shardwrite_v1_SubscribeRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shardwrite_v1_SubscribeResponse__Output>;
   Subscribe(argument: _shardwrite_v1_SubscribeRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shardwrite_v1_SubscribeResponse__Output>;
@@ -33,7 +33,7 @@ export interface SubscriptionServiceClient extends grpc.Client {
    * Catch-up from `from`, then live, with no gap and no overlap between the
    * two. Ends only when the caller cancels it or the server shuts down; on a
    * broken connection, subscribe again from the last checkpoint received.
-   * Unknown filter names and malformed checkpoints are INVALID_ARGUMENT.
+   * An unknown aggregate type or a malformed checkpoint is INVALID_ARGUMENT.
    */
   subscribe(argument: _shardwrite_v1_SubscribeRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shardwrite_v1_SubscribeResponse__Output>;
   subscribe(argument: _shardwrite_v1_SubscribeRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shardwrite_v1_SubscribeResponse__Output>;
@@ -60,7 +60,7 @@ export interface SubscriptionServiceHandlers extends grpc.UntypedServiceImplemen
    * Catch-up from `from`, then live, with no gap and no overlap between the
    * two. Ends only when the caller cancels it or the server shuts down; on a
    * broken connection, subscribe again from the last checkpoint received.
-   * Unknown filter names and malformed checkpoints are INVALID_ARGUMENT.
+   * An unknown aggregate type or a malformed checkpoint is INVALID_ARGUMENT.
    */
   Subscribe: grpc.handleServerStreamingCall<_shardwrite_v1_SubscribeRequest__Output, _shardwrite_v1_SubscribeResponse>;
   

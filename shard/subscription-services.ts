@@ -1,0 +1,92 @@
+/**
+ * The shard's side of subscriptions: `ShardFeed.Follow` (internal, what a
+ * router merges) and `SubscriptionService.Subscribe` sent straight to this
+ * shard (it covers this shard's own events, in its feed order).
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { AnyDecider } from '../src/domain/decider.js';
+import { feedApi, loadApi } from '../src/grpc/proto.js';
+import { serveStream } from '../src/grpc/server-stream.js';
+import type { FeedBatch } from '../src/generated/shardwrite/internal/v1/FeedBatch.js';
+import type { FeedItem } from '../src/generated/shardwrite/internal/v1/FeedItem.js';
+import type { FollowRequest__Output } from '../src/generated/shardwrite/internal/v1/FollowRequest.js';
+import type { SubscribeRequest__Output } from '../src/generated/shardwrite/v1/SubscribeRequest.js';
+import type { SubscribeResponse } from '../src/generated/shardwrite/v1/SubscribeResponse.js';
+import type { Logger } from '../src/observability/logger.js';
+import type { PgFeedReader } from '../src/store/pg-feed-reader.js';
+import { parseFilter, streamIdParser } from '../src/subscriptions/filter.js';
+import type { LiveTail } from '../src/subscriptions/live-tail.js';
+import { decodeCheckpoint, encodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
+import { followShard, type FeedStart, type ShardFeedDeps } from '../src/subscriptions/shard-feed.js';
+
+export interface SubscriptionServiceDeps {
+  readonly shardId: string;
+  readonly reader: PgFeedReader;
+  readonly tail: LiveTail;
+  readonly deciders: ReadonlyMap<string, AnyDecider>;
+  readonly logger: Logger;
+}
+
+/** A checkpoint of a direct subscription goes out at most this often when only progress was made. */
+const CHECKPOINT_EVERY_MS = 500;
+
+/**
+ * Adds both services; returns the public service names (for health) and
+ * `close()`, which ends every subscription with UNAVAILABLE (call it before
+ * the server's shutdown, which would otherwise wait for them).
+ */
+export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionServiceDeps): { services: string[]; close(): void } {
+  const closing = new AbortController();
+  const types = [...deps.deciders.keys()];
+  const feed: ShardFeedDeps = { ...deps, parseStreamId: streamIdParser(types) };
+
+  server.addService(feedApi().shardwrite.internal.v1.ShardFeed.service, {
+    Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
+  });
+  server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
+    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
+      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
+  });
+  return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
+}
+
+async function* follow(feed: ShardFeedDeps, types: string[], req: FollowRequest__Output, signal: AbortSignal): AsyncGenerator<FeedBatch[]> {
+  const filter = parseFilter(
+    { aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions },
+    types,
+  );
+  const start: FeedStart = req.fromEnd ? { fromEnd: true } : { after: parsePosition(req.after) };
+  for await (const items of followShard(feed, start, filter, signal)) yield [{ items }];
+}
+
+async function* subscribe(
+  feed: ShardFeedDeps,
+  types: string[],
+  req: SubscribeRequest__Output,
+  signal: AbortSignal,
+): AsyncGenerator<SubscribeResponse[]> {
+  const filter = parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types);
+  let start: FeedStart;
+  if (req.from === 'end') start = { fromEnd: true };
+  else if (req.from === '') start = { after: START };
+  else {
+    const mine = decodeCheckpoint(req.from).get(feed.shardId);
+    start = mine === 'done' ? { fromEnd: true } : { after: mine ?? START };
+  }
+  const token = (position: string) => encodeCheckpoint(new Map([[feed.shardId, parsePosition(position)]]));
+  let lastCheckpointAt = 0;
+  for await (const items of followShard(feed, start, filter, signal)) {
+    const out: SubscribeResponse[] = [];
+    for (const item of items as FeedItem[]) {
+      if (item.event) out.push({ event: { ...item.event, checkpoint: token(item.event.checkpoint ?? '') } });
+      else if (item.caughtUp) out.push({ caughtUp: {} });
+      else if (item.fellBehind) out.push({ fellBehind: {} });
+      else if (item.progress !== undefined && Date.now() - lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
+        lastCheckpointAt = Date.now();
+        out.push({ checkpoint: token(item.progress) });
+      } else if (item.start) out.push({ checkpoint: token(item.start.after ?? '') });
+    }
+    if (out.length > 0) yield out;
+  }
+}

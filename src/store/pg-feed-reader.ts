@@ -1,0 +1,133 @@
+/**
+ * Reads a shard's events in feed order for subscriptions: by (transaction id,
+ * position), passing only transactions below the oldest one still running
+ * on the server. A batch whose transaction took lower positions but commits
+ * after another is therefore never passed over (I11): until it commits, the
+ * feed stops in front of it; events copied in by a rebalance follow the same
+ * rule.
+ */
+import pg from 'pg';
+import { translatePgError } from './pg-errors.js';
+import { START, type ShardPosition } from '../subscriptions/position.js';
+
+/** One event as the feed reads it; `data` and `metadata` are JSON text. */
+export interface FeedRow {
+  readonly at: ShardPosition;
+  readonly streamId: string;
+  readonly version: number;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: string;
+  readonly metadata: string;
+  readonly recordedAt: Date;
+  readonly eventId: string;
+  /** Set on a copy made by a rebalance: where the event was first committed. */
+  readonly origin: { readonly shard: string; readonly at: ShardPosition } | undefined;
+  /** Approximate size in memory (for the live tail's byte bound). */
+  readonly bytes: number;
+}
+
+interface Row {
+  tx: string;
+  position: string;
+  stream_id: string;
+  version: string;
+  type: string;
+  schema_version: number;
+  data: string;
+  metadata: string;
+  recorded_at: Date;
+  event_id: string;
+  origin_shard: string | null;
+  origin_tx: string | null;
+  origin_position: string | null;
+}
+
+const COLUMNS = `tx::text AS tx, position::text AS position, stream_id, version::text AS version, type, schema_version,
+  data::text AS data, metadata::text AS metadata, recorded_at, event_id::text AS event_id,
+  origin_shard, origin_tx::text AS origin_tx, origin_position::text AS origin_position`;
+
+/** Both tables hold feed rows: `moved_events` keeps old copies a rebalance cleaned up, in their place. */
+const PAGE_SQL = `
+SELECT * FROM (
+  (SELECT ${COLUMNS} FROM events
+   WHERE (tx, position) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY tx, position LIMIT $3)
+  UNION ALL
+  (SELECT ${COLUMNS} FROM moved_events
+   WHERE (tx, position) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY tx, position LIMIT $3)
+) f
+ORDER BY f.tx::xid8, f.position::bigint
+LIMIT $3`;
+
+const TAIL_SQL = `
+SELECT tx::text AS tx, position::text AS position FROM (
+  (SELECT tx, position FROM events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, position DESC LIMIT 1)
+  UNION ALL
+  (SELECT tx, position FROM moved_events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, position DESC LIMIT 1)
+) f
+ORDER BY tx DESC, position DESC LIMIT 1`;
+
+const COPIED_UP_TO_SQL = `
+SELECT DISTINCT ON (origin_shard) origin_shard, origin_tx::text AS origin_tx, origin_position::text AS origin_position FROM (
+  SELECT origin_shard, origin_tx, origin_position FROM events
+  WHERE origin_shard IS NOT NULL AND (tx, position) <= ($1::xid8, $2::bigint)
+  UNION ALL
+  SELECT origin_shard, origin_tx, origin_position FROM moved_events
+  WHERE origin_shard IS NOT NULL AND (tx, position) <= ($1::xid8, $2::bigint)
+) c
+ORDER BY origin_shard, origin_tx DESC, origin_position DESC`;
+
+export class PgFeedReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Up to `limit` feed rows after `after`, in feed order; fewer (or none) when the visible tail is reached. */
+  async page(after: ShardPosition, limit: number): Promise<FeedRow[]> {
+    const r = await this.#query<Row>({ name: 'sw-feed-page', text: PAGE_SQL }, [after.tx.toString(), after.position.toString(), limit]);
+    return r.rows.map(toFeedRow);
+  }
+
+  /** The last position a reader may pass now ({@link START} for an empty store). */
+  async tail(): Promise<ShardPosition> {
+    const r = await this.#query<{ tx: string; position: string }>({ name: 'sw-feed-tail', text: TAIL_SQL }, []);
+    const row = r.rows[0];
+    return row ? { tx: BigInt(row.tx), position: BigInt(row.position) } : START;
+  }
+
+  /** Per origin shard, the newest origin position among the copies at or below `upTo`. */
+  async copiedUpTo(upTo: ShardPosition): Promise<Map<string, ShardPosition>> {
+    const r = await this.#query<{ origin_shard: string; origin_tx: string; origin_position: string }>(COPIED_UP_TO_SQL, [
+      upTo.tx.toString(),
+      upTo.position.toString(),
+    ]);
+    return new Map(r.rows.map((row) => [row.origin_shard, { tx: BigInt(row.origin_tx), position: BigInt(row.origin_position) }]));
+  }
+
+  async #query<R extends pg.QueryResultRow>(text: string | { name: string; text: string }, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(typeof text === 'string' ? { text, values } : { ...text, values });
+    } catch (err) {
+      throw translatePgError(err);
+    }
+  }
+}
+
+function toFeedRow(r: Row): FeedRow {
+  return {
+    at: { tx: BigInt(r.tx), position: BigInt(r.position) },
+    streamId: r.stream_id,
+    version: Number(r.version),
+    type: r.type,
+    schemaVersion: r.schema_version,
+    data: r.data,
+    metadata: r.metadata,
+    recordedAt: r.recorded_at,
+    eventId: r.event_id,
+    origin:
+      r.origin_shard === null
+        ? undefined
+        : { shard: r.origin_shard, at: { tx: BigInt(r.origin_tx!), position: BigInt(r.origin_position!) } },
+    bytes: 200 + r.data.length + r.metadata.length + r.stream_id.length,
+  };
+}
