@@ -19,6 +19,8 @@ import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-ke
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
 import { ShardPool } from './shard-pool.js';
+import { ClusterFeeds } from './subscriptions/cluster-feed.js';
+import { SUBSCRIPTION_SERVICE, addSubscriptionService } from './subscriptions/service.js';
 
 export interface RunningRouter {
   /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
@@ -49,7 +51,10 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   const definition = loadPackageDefinition();
   const protoRoot = loadProtoRoot();
   const routing = buildRoutingTable(protoRoot);
-  for (const u of routing.unroutable) logger.warn(u, 'method has no routing key');
+  // Services the router serves itself rather than forwarding to one shard.
+  const ownServices = [SUBSCRIPTION_SERVICE, 'shardwrite.v1.ConsumerGroupService'];
+  const forwarded = Object.fromEntries(Object.entries(definition).filter(([name]) => !ownServices.includes(name)));
+  for (const u of routing.unroutable) if (!ownServices.some((name) => u.path.startsWith(`/${name}/`))) logger.warn(u, 'method has no routing key');
 
   const registry = createRegistry('shardwrite_router_');
   const metrics = new RouterMetrics(registry);
@@ -98,7 +103,11 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
+  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
+  // Subscriptions: every shard's feed, merged (served by the router itself, not forwarded).
+  const feeds = new ClusterFeeds({ watcher, shardAddresses: () => store.shardAddresses(), logger });
+  const closingSubscriptions = new AbortController();
+  services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -125,6 +134,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       draining = true;
       updateHealth();
       for (const mux of muxes) mux.drain();
+      closingSubscriptions.abort();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');
@@ -137,6 +147,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
         });
       });
       links.close();
+      feeds.close();
       pool.close();
       await watcher.close();
       await store.close();

@@ -293,6 +293,17 @@ export class PgRingStore implements RingStore {
     return new Map(result.rows.map((r) => [r.shard_id, r.database_url]));
   }
 
+  /**
+   * The last address of every shard that was ever on the ring (a subscription
+   * still reads a shard that left, for the events it committed).
+   */
+  async shardAddresses(): Promise<Map<string, string>> {
+    const result = await this.#pool.query<{ id: string; address: string }>(
+      `SELECT s->>'id' AS id, s->>'address' AS address FROM ring_epochs, jsonb_array_elements(shards) s ORDER BY epoch`,
+    );
+    return new Map(result.rows.map((r) => [r.id, r.address]));
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }

@@ -95,6 +95,22 @@ export class PgFeedReader {
     return row ? { tx: BigInt(row.tx), position: BigInt(row.position) } : START;
   }
 
+  /**
+   * Whether committed events exist after `at` that a reader may not pass yet
+   * (an older transaction still runs): the feed is not at its end then.
+   */
+  async committedAfter(at: ShardPosition): Promise<boolean> {
+    const r = await this.#query<{ more: boolean }>(
+      {
+        name: 'sw-feed-committed-after',
+        text: `SELECT EXISTS (SELECT 1 FROM events WHERE (tx, position) > ($1::xid8, $2::bigint))
+                   OR EXISTS (SELECT 1 FROM moved_events WHERE (tx, position) > ($1::xid8, $2::bigint)) AS more`,
+      },
+      [at.tx.toString(), at.position.toString()],
+    );
+    return r.rows[0]?.more === true;
+  }
+
   /** Per origin shard, the newest origin position among the copies at or below `upTo`. */
   async copiedUpTo(upTo: ShardPosition): Promise<Map<string, ShardPosition>> {
     const r = await this.#query<{ origin_shard: string; origin_tx: string; origin_position: string }>(COPIED_UP_TO_SQL, [

@@ -18,13 +18,15 @@ export interface FeedFilter {
 const MAX_NAMES = 256;
 
 /**
- * Validates a request's filters against the registered aggregate types.
+ * Validates a request's filters, and its aggregate types against the
+ * registered ones when `knownTypes` is given (a router knows no domain: the
+ * shards check those).
  * @throws ValidationError listing every problem: an unknown aggregate type,
  *   an empty or over-long name, too many names, a partition out of range.
  */
 export function parseFilter(
   request: { aggregateTypes: readonly string[]; eventTypes: readonly string[]; partitionCount?: number; partitions?: readonly number[] },
-  knownTypes: readonly string[],
+  knownTypes: readonly string[] | undefined,
 ): FeedFilter {
   const violations: FieldViolation[] = [];
   const names = (field: string, list: readonly string[]) => {
@@ -35,8 +37,8 @@ export function parseFilter(
   };
   names('aggregate_types', request.aggregateTypes);
   names('event_types', request.eventTypes);
-  for (const t of request.aggregateTypes) {
-    if (t.length > 0 && !knownTypes.includes(t)) violations.push({ field: 'aggregate_types', description: `unknown aggregate type "${t.slice(0, 100)}"; one of ${knownTypes.join(', ')}` });
+  for (const t of knownTypes ? request.aggregateTypes : []) {
+    if (t.length > 0 && !knownTypes!.includes(t)) violations.push({ field: 'aggregate_types', description: `unknown aggregate type "${t.slice(0, 100)}"; one of ${knownTypes!.join(', ')}` });
   }
   const count = request.partitionCount ?? 0;
   const members = request.partitions ?? [];

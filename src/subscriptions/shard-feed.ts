@@ -66,11 +66,13 @@ export async function* followShard(deps: ShardFeedDeps, start: FeedStart, filter
           continue;
         }
         if (buffered.length === 0) {
-          if (!caughtUp) {
+          // Caught up means nothing committed is left to pass, not only nothing passable yet.
+          if (!caughtUp && !(await deps.reader.committedAfter(cursor))) {
             caughtUp = true;
             yield [{ caughtUp: true }];
+            continue;
           }
-          await deps.tail.wait(signal);
+          await deps.tail.wait(signal, caughtUp ? 1000 : 50);
           continue;
         }
         rows = buffered;

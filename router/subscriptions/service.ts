@@ -1,0 +1,37 @@
+/** The router's `SubscriptionService`: one `Subscribe` covers every shard (see cluster-feed.ts). */
+import type * as grpc from '@grpc/grpc-js';
+import { loadApi } from '../../src/grpc/proto.js';
+import { serveStream } from '../../src/grpc/server-stream.js';
+import type { SubscribeRequest__Output } from '../../src/generated/shardwrite/v1/SubscribeRequest.js';
+import type { SubscribeResponse } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
+import type { Logger } from '../../src/observability/logger.js';
+import type { ClusterFeeds, ClusterItem } from './cluster-feed.js';
+
+export const SUBSCRIPTION_SERVICE = 'shardwrite.v1.SubscriptionService';
+
+/** Adds the service; `closing` ends every subscription with UNAVAILABLE when the router drains. */
+export function addSubscriptionService(server: grpc.Server, deps: { feeds: ClusterFeeds; logger: Logger; closing: AbortSignal }): string {
+  server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
+    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
+      void serveStream(call, (signal) => responses(deps.feeds, call.request, signal), { logger: deps.logger, what: 'Subscribe', closing: deps.closing }),
+  });
+  return SUBSCRIPTION_SERVICE;
+}
+
+async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, signal: AbortSignal): AsyncGenerator<SubscribeResponse[]> {
+  const items = feeds.subscribe({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, signal);
+  for await (const item of items) yield [toResponse(item)];
+}
+
+function toResponse(item: ClusterItem): SubscribeResponse {
+  switch (item.kind) {
+    case 'event':
+      return { event: item.event };
+    case 'checkpoint':
+      return { checkpoint: item.checkpoint };
+    case 'caught_up':
+      return { caughtUp: {} };
+    case 'fell_behind':
+      return { fellBehind: {} };
+  }
+}

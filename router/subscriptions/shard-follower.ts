@@ -1,0 +1,148 @@
+/**
+ * One shard's feed as a router follows it: a `ShardFeed.Follow` call whose
+ * items wait in a bounded queue until the merge takes them. The call is
+ * paused while the queue is full (so gRPC flow control slows the shard, and
+ * memory stays bounded), and reopened after the last position received when
+ * it breaks, so a shard restart costs a reconnect, never an event.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { FeedBatch__Output } from '../../src/generated/shardwrite/internal/v1/FeedBatch.js';
+import type { FeedItem__Output } from '../../src/generated/shardwrite/internal/v1/FeedItem.js';
+import type { ShardFeedClient } from '../../src/generated/shardwrite/internal/v1/ShardFeed.js';
+import type { Logger } from '../../src/observability/logger.js';
+import type { FeedFilter } from '../../src/subscriptions/filter.js';
+import { formatPosition, parsePosition, type ShardPosition } from '../../src/subscriptions/position.js';
+
+/** Items queued per shard before its call is paused. @default 8192 */
+export const FOLLOWER_QUEUE_HIGH = 8192;
+/** Longest wait before reopening a broken feed. @default 2000 ms */
+const RECONNECT_MAX_MS = 2000;
+
+export type FollowStart = { readonly after: ShardPosition } | { readonly fromEnd: true };
+
+export class ShardFollower {
+  #queue: FeedItem__Output[] = [];
+  #head = 0;
+  #call: grpc.ClientReadableStream<FeedBatch__Output> | undefined;
+  #paused = false;
+  #closed = false;
+  #received: ShardPosition | undefined;
+  #retryMs = 100;
+  #timer: NodeJS.Timeout | undefined;
+  /** Set when the shard refused the request itself (INVALID_ARGUMENT): reopening would not help. */
+  refused: string | undefined;
+  /** Items queued and taken so far (a caller tells items from before and after a `restart` apart). */
+  pushed = 0;
+  taken = 0;
+
+  constructor(
+    readonly shardId: string,
+    private readonly client: () => ShardFeedClient | undefined,
+    private readonly filter: FeedFilter,
+    private readonly start: FollowStart,
+    private readonly wake: () => void,
+    private readonly logger: Logger,
+  ) {
+    this.#open();
+  }
+
+  peek(): FeedItem__Output | undefined {
+    return this.#queue[this.#head];
+  }
+
+  take(): FeedItem__Output | undefined {
+    const item = this.#queue[this.#head];
+    if (item === undefined) return undefined;
+    this.#queue[this.#head++] = undefined as unknown as FeedItem__Output;
+    this.taken++;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    if (this.#paused && this.#queue.length - this.#head < FOLLOWER_QUEUE_HIGH / 4) {
+      this.#paused = false;
+      this.#call?.resume();
+    }
+    return item;
+  }
+
+  /** Reopens the feed after what was received (a shard left the ring: read it to its end once more). */
+  restart(): void {
+    this.#drop();
+    this.#open();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#drop();
+  }
+
+  #open(): void {
+    if (this.#closed) return;
+    const client = this.client();
+    if (!client) {
+      this.#retry();
+      return;
+    }
+    const from: FollowStart = this.#received ? { after: this.#received } : this.start;
+    const call = client.follow({
+      after: 'after' in from ? formatPosition(from.after) : '',
+      fromEnd: 'fromEnd' in from,
+      aggregateTypes: [...this.filter.aggregateTypes],
+      eventTypes: [...this.filter.eventTypes],
+      partitionCount: this.filter.partitions?.count ?? 0,
+      partitions: [...(this.filter.partitions?.members ?? [])],
+    });
+    this.#call = call;
+    // A reopened feed starts again with a `start` item; only the first one means anything.
+    let first = this.#received !== undefined;
+    call.on('data', (batch: FeedBatch__Output) => {
+      if (this.#call !== call) return; // a cancelled call's last messages: its successor resends them
+      this.#retryMs = 100;
+      for (const item of batch.items) {
+        if (item.start && first) {
+          first = false;
+          continue;
+        }
+        first = false;
+        const at = item.event?.checkpoint ?? item.progress ?? item.start?.after;
+        if (at !== undefined) this.#received = parsePosition(at);
+        this.#queue.push(item);
+        this.pushed++;
+      }
+      if (!this.#paused && this.#queue.length - this.#head >= FOLLOWER_QUEUE_HIGH) {
+        this.#paused = true;
+        call.pause();
+      }
+      this.wake();
+    });
+    const broken = (err?: grpc.ServiceError) => {
+      if (this.#call !== call || this.#closed) return;
+      this.#call = undefined;
+      if (err?.code === grpc.status.INVALID_ARGUMENT) {
+        this.refused = err.details;
+        this.wake();
+        return;
+      }
+      if (err && err.code !== grpc.status.UNAVAILABLE) this.logger.warn({ shard: this.shardId, err: err.message }, 'shard feed failed; reopening');
+      this.#retry();
+    };
+    call.on('error', broken);
+    call.on('end', () => broken());
+  }
+
+  #retry(): void {
+    if (this.#closed) return;
+    const delay = Math.random() * this.#retryMs;
+    this.#retryMs = Math.min(this.#retryMs * 2, RECONNECT_MAX_MS);
+    this.#timer = setTimeout(() => this.#open(), delay);
+  }
+
+  #drop(): void {
+    const call = this.#call;
+    this.#call = undefined;
+    this.#paused = false;
+    call?.cancel();
+  }
+}
