@@ -69,7 +69,9 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
 
 /** `shard-1  order-header-o1  v3  OrderShipped  {"carrier":"ups",…}`; data cut at `width` characters. */
 export function formatEventLine(e: ReceivedEvent, width = DATA_WIDTH): string {
-  const data = e.rawData.length > width ? `${e.rawData.slice(0, width - 1)}…` : e.rawData;
+  // Re-serialized: the store's JSON text has spaces after every separator.
+  const compact = e.data === undefined ? '' : JSON.stringify(e.data);
+  const data = compact.length > width ? `${compact.slice(0, width - 1)}…` : compact;
   return `${e.shardId}  ${e.streamId}  v${e.version}  ${e.type}  ${data}`;
 }
 

@@ -12,7 +12,7 @@ const event: ReceivedEvent = {
   type: 'OrderShipped',
   schemaVersion: 1,
   data: { carrier: 'ups', trackingNumber: '1Z' },
-  rawData: '{"carrier":"ups","trackingNumber":"1Z"}',
+  rawData: '{"carrier": "ups", "trackingNumber": "1Z"}',
   recordedAt: new Date('2026-01-02T03:04:05Z'),
   metadata: {},
   checkpoint: 'tok',

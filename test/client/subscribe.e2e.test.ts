@@ -2,10 +2,12 @@
  * The client's `subscribe()` against real processes: following from the
  * beginning while writers run, it sees every acknowledged event, each
  * stream's in version order, nothing twice — also when the server it
- * follows is killed and started again (it resumes from the last checkpoint).
+ * follows (a shard, the router) is killed and started again: it resumes
+ * from the last checkpoint it received.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { subscribe, type ReceivedEvent } from '../../src/client/index.js';
+import { createClient, subscribe, type ReceivedEvent } from '../../src/client/index.js';
+import { tailCommand } from '../../cli/tail.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startLoad } from '../support/ledger.js';
 import { ackedVersions, followViolations, reachedAcks } from '../support/follow-check.js';
@@ -60,14 +62,41 @@ describe('subscribe() against real processes', () => {
     expect(followViolations(received, acks)).toEqual([]);
   }, 120_000);
 
-  it('sees every acknowledged event of the cluster through the router while writers run', async () => {
-    const { received, acks } = await follow(cluster.routerAddress, async () => {
+  it('sees every acknowledged event of the cluster through the router while writers run and the router is restarted', async () => {
+    const { received, acks, reconnects } = await follow(cluster.routerAddress, async () => {
       const load = startLoad({ target: cluster.routerAddress, prefix: `sub-router-${Date.now()}`, clients: 16, ordersPerClient: 4 });
-      await sleep(3000);
+      await sleep(1500);
+      cluster.router.signal('SIGKILL');
+      await cluster.router.exited;
+      await sleep(300);
+      await cluster.restartRouter();
+      await sleep(1500);
       const ledger = await load.stop();
       return { acks: ackedVersions(ledger.acks), filter: (s) => s.includes(ledger.prefix) };
     });
     expect(acks.size).toBeGreaterThan(0);
+    expect(reconnects).toBeGreaterThanOrEqual(1);
     expect(followViolations(received, acks)).toEqual([]);
   }, 120_000);
+
+  it('shardwrite tail prints each new event of the chosen type as one line', async () => {
+    const lines: string[] = [];
+    const notes: string[] = [];
+    const stop = new AbortController();
+    const tail = tailCommand(['--type', 'order-header', '--address', cluster.routerAddress], { line: (t) => lines.push(t), error: (t) => notes.push(t), tty: false }, stop.signal);
+    const client = createClient(cluster.routerAddress);
+    const orderId = `tail-${Date.now()}`;
+    // "--from end" follows what commits after the subscription started: wait until it is live.
+    await expect.poll(() => notes.some((n) => n.includes('caught up')), { timeout: 20_000 }).toBe(true);
+    await client.placeOrder({ orderId, commandId: `${orderId}-1`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: { name: 'A', line1: '1 St', city: 'X', postalCode: '1', country: 'GB' } });
+    await client.addOrderLine({ orderId, commandId: `${orderId}-2`, lineId: 'l1', sku: 's', quantity: 1, unitPriceCents: 5 });
+    await client.shipOrder({ orderId, commandId: `${orderId}-3`, carrier: 'ups', trackingNumber: 'T1' });
+    await expect.poll(() => lines.filter((l) => l.includes(orderId)).length, { timeout: 20_000 }).toBe(2);
+    stop.abort();
+    expect(await tail).toBe(0);
+    client.close();
+    const mine = lines.filter((l) => l.includes(orderId));
+    expect(mine[0]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v1  OrderPlaced  \\{.*"customerId":"c"`));
+    expect(mine[1]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v2  OrderShipped  \\{"carrier":"ups"`));
+  }, 60_000);
 });
