@@ -15,16 +15,18 @@ export const DEFAULT_ADDRESS = '127.0.0.1:50051';
 /** Longest data shown on a terminal line (the rest is cut, `--json` never cuts). @default 160 */
 export const DATA_WIDTH = 160;
 
-export const TAIL_USAGE = `  tail [--type T]… [--event-type E]… [--from end|beginning|""|TOKEN] [--address host:port] [--json]
+export const TAIL_USAGE = `  tail [--type T]… [--event-type E]… [--from end|beginning|""|CHECKPOINT] [--address host:port] [--token T] [--json]
                         print committed events live, one line each (shard, stream, version, type, data);
                         --from: "end" (default) = from now on, "" or beginning = everything, or a checkpoint
-                        token; --json prints one JSON object per event; the address defaults to npm start's router`;
+                        token; --json prints one JSON object per event; the address defaults to npm start's router;
+                        --token (or SHARDWRITE_TOKEN) is sent as a bearer token when the service checks credentials`;
 
 export interface TailArgs {
   readonly aggregateTypes: string[];
   readonly eventTypes: string[];
   readonly from: string;
   readonly address: string | undefined;
+  readonly token: string | undefined;
   readonly json: boolean;
 }
 
@@ -34,6 +36,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
   const eventTypes: string[] = [];
   let from = 'end';
   let address: string | undefined;
+  let token: string | undefined;
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -47,6 +50,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
       case '--type':
       case '--event-type':
       case '--from':
+      case '--token':
       case '--address': {
         const v = value();
         // `--from ""` is a real value (the beginning); every other flag needs text.
@@ -54,6 +58,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
         if (flag === '--type') aggregateTypes.push(...v.split(',').filter(Boolean));
         else if (flag === '--event-type') eventTypes.push(...v.split(',').filter(Boolean));
         else if (flag === '--from') from = v === 'beginning' ? '' : v;
+        else if (flag === '--token') token = v;
         else {
           if (!/^[^\s:]+:\d{1,5}$/.test(v)) return `--address must be host:port (got "${v}")`;
           address = v;
@@ -64,7 +69,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
         return a.startsWith('-') ? `unknown option ${a}` : `unexpected argument "${a}"`;
     }
   }
-  return { aggregateTypes, eventTypes, from, address, json };
+  return { aggregateTypes, eventTypes, from, address, token, json };
 }
 
 /** `shard-1  order-header-o1  v3  OrderShipped  {"carrier":"ups",…}`; data cut at `width` characters. */
@@ -107,8 +112,8 @@ export function describeProgress(p: SubscriptionProgress): string | undefined {
   }
 }
 
-/** Runs `shardwrite tail <args>` until `signal` aborts; resolves with the exit code. */
-export async function tailCommand(args: readonly string[], out: Output, signal: AbortSignal, metadata?: Record<string, string>): Promise<number> {
+/** Runs `shardwrite tail <args>` until `signal` aborts; resolves with the exit code. `defaultToken` applies without `--token`. */
+export async function tailCommand(args: readonly string[], out: Output, signal: AbortSignal, defaultToken?: string): Promise<number> {
   const parsed = parseTailArgs(args);
   if (typeof parsed === 'string') {
     out.error(parsed);
@@ -116,6 +121,8 @@ export async function tailCommand(args: readonly string[], out: Output, signal: 
     return 2;
   }
   const address = parsed.address ?? routerFromClusterFile() ?? DEFAULT_ADDRESS;
+  const token = parsed.token ?? defaultToken;
+  const metadata = token ? { authorization: `Bearer ${token}` } : undefined;
   const sub = subscribe(address, {
     from: parsed.from,
     aggregateTypes: parsed.aggregateTypes,

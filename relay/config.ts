@@ -59,6 +59,8 @@ export interface RelayConfig {
   readonly maxUnacked: number;
   /** RELAY_MAX_BATCH — per publish call and partition. */
   readonly maxBatch: number;
+  /** RELAY_TOKEN — bearer token sent to the service when it checks credentials (needs the read scope); default none. */
+  readonly token: string | undefined;
   /** RELAY_BUS — which bus; `nats`. */
   readonly bus: BusKind;
   readonly nats: {
@@ -80,7 +82,7 @@ export interface RelayConfig {
 /** The settings `loadRelayConfig` reads. */
 export const RELAY_ENV = [
   'RELAY_SOURCE', 'RELAY_GROUP', 'RELAY_MEMBER', 'RELAY_AGGREGATE_TYPES', 'RELAY_EVENT_TYPES', 'RELAY_START_FROM',
-  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
+  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
   'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL',
 ] as const;
 
@@ -118,6 +120,7 @@ export function loadRelayConfig(env: Env): RelayConfig {
     startFrom: startFrom === 'end' ? 'end' : '',
     maxUnacked: r.int('RELAY_MAX_UNACKED', d.maxUnacked, 1, 10_000),
     maxBatch: r.int('RELAY_MAX_BATCH', d.maxBatch, 1, 10_000),
+    token: r.optionalString('RELAY_TOKEN'),
     bus: r.oneOf('RELAY_BUS', d.bus, BUSES),
     nats: {
       url: natsUrl,

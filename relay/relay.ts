@@ -27,6 +27,7 @@ export interface Relay {
 
 export type RelaySettings = Pick<RelayConfig, 'source' | 'group' | 'member' | 'aggregateTypes' | 'eventTypes' | 'startFrom' | 'maxUnacked' | 'maxBatch'> & {
   readonly subjectPrefix: string;
+  readonly token?: string | undefined;
 };
 
 export function startRelay(settings: RelaySettings, bus: EventBus, log: Logger): Relay {
@@ -41,6 +42,7 @@ export function startRelay(settings: RelaySettings, bus: EventBus, log: Logger):
     startFrom: settings.startFrom,
     maxUnacked: settings.maxUnacked,
     maxBatch: settings.maxBatch,
+    ...(settings.token ? { metadata: { authorization: `Bearer ${settings.token}` } } : {}),
     batchHandler: async (events: readonly ReceivedEvent[]) => {
       await bus.publish(events.map((e) => toBusMessage(settings.subjectPrefix, e)));
       published += events.length;

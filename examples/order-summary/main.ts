@@ -10,6 +10,7 @@
  *   `order_summary` (created when missing) on the PostgreSQL server that
  *   holds npm start's ring database, else on `DATABASE_URL`'s server.
  * - `ORDER_SUMMARY_GROUP` — the consumer group; default `order-summary`.
+ * - `SHARDWRITE_TOKEN` — bearer token, when the service checks credentials.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import pg from 'pg';
@@ -55,6 +56,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const consumer = consume(address, {
     group: env.ORDER_SUMMARY_GROUP || DEFAULT_GROUP,
     member: 'order-summary-example',
+    ...(env.SHARDWRITE_TOKEN ? { metadata: { authorization: `Bearer ${env.SHARDWRITE_TOKEN}` } } : {}),
     aggregateTypes: ORDER_SUMMARY_TYPES,
     handler: async (event) => {
       if ((await applyEvent(pool, event)) === 'skipped') {

@@ -21,15 +21,16 @@ const event: ReceivedEvent = {
 
 describe('shardwrite tail arguments', () => {
   it('follows everything from now on by default', () => {
-    expect(parseTailArgs([])).toEqual({ aggregateTypes: [], eventTypes: [], from: 'end', address: undefined, json: false });
+    expect(parseTailArgs([])).toEqual({ aggregateTypes: [], eventTypes: [], from: 'end', address: undefined, token: undefined, json: false });
   });
 
   it('reads filters (repeated or comma-separated), the start, the address and --json', () => {
-    expect(parseTailArgs(['--type', 'order-header', '--type=order-lines,order-payment', '--event-type', 'OrderPlaced', '--from', '', '--address', 'localhost:50051', '--json'])).toEqual({
+    expect(parseTailArgs(['--type', 'order-header', '--type=order-lines,order-payment', '--event-type', 'OrderPlaced', '--from', '', '--address', 'localhost:50051', '--token', 's3cret', '--json'])).toEqual({
       aggregateTypes: ['order-header', 'order-lines', 'order-payment'],
       eventTypes: ['OrderPlaced'],
       from: '',
       address: 'localhost:50051',
+      token: 's3cret',
       json: true,
     });
     expect(parseTailArgs(['--from', 'beginning'])).toMatchObject({ from: '' });
