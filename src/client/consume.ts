@@ -149,6 +149,9 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
       const toAck = new Map<number, string>();
       let assigned = new Set<number>();
       let live = true;
+      /** Aborted when this session ends or the consumer stops: a handler's retry wait ends with it. */
+      const ended = new AbortController();
+      const waitSignal = AbortSignal.any([stopping.signal, ended.signal]);
       let delivered = false;
       let flushing = false;
 
@@ -180,7 +183,7 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
               break;
             } catch (err) {
               options.onError?.(err, { kind: 'handler', partition, attempt });
-              await pause(reconnectDelay(attempt - 1, { baseMs: HANDLER_RETRY_BASE_MS, capMs: HANDLER_RETRY_CAP_MS }), stopping.signal);
+              await pause(reconnectDelay(attempt - 1, { baseMs: HANDLER_RETRY_BASE_MS, capMs: HANDLER_RETRY_CAP_MS }), waitSignal);
               // Gone or stopping: the unacknowledged events go to whoever holds the partition next.
               if (!live || stopping.signal.aborted || !assigned.has(partition)) return;
             }
@@ -226,17 +229,26 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
           options.onAssignment?.({ memberId: m.assignment.memberId, partitions: state.partitions, partitionCount: m.assignment.partitionCount });
         } else if (m.event?.event) {
           const { partition, ackId } = m.event;
+          let event: ReceivedEvent;
+          try {
+            event = toReceivedEvent(m.event.event);
+          } catch {
+            // Unreadable here (a version beyond 2^53): end the session rather than skip it; it comes again.
+            call.cancel();
+            return;
+          }
           // An event may come before the assignment that names its partition; the server decides, so it is handled.
           assigned.add(partition);
           let queue = queues.get(partition);
           if (!queue) queues.set(partition, (queue = []));
-          queue.push({ event: toReceivedEvent(m.event.event), ackId });
+          queue.push({ event, ackId });
           if (!stopping.signal.aborted) kick(partition);
         }
       });
       call.on('error', () => {});
       call.on('status', (s: grpc.StatusObject) => {
         live = false;
+        ended.abort();
         stopping.signal.removeEventListener('abort', onStop);
         const status = statusFromObject(s);
         // Handlers still running finish before anything else happens, so a partition never has two at once.

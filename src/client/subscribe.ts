@@ -42,7 +42,12 @@ import {
 export const SUBSCRIBE_BUFFER = 1024;
 
 export interface SubscribeOptions {
-  /** `''` = the beginning (the default), `'end'` = only what commits from now on, else a checkpoint token. */
+  /**
+   * `''` = the beginning (the default), `'end'` = only what commits from now
+   * on, else a checkpoint token. With `'end'`, a call that breaks before the
+   * first checkpoint arrived is opened again from `'end'`: what committed in
+   * between is not delivered (there is no position to resume from yet).
+   */
   readonly from?: string;
   /** Only these aggregate types; empty or unset = all. */
   readonly aggregateTypes?: readonly string[];
@@ -135,7 +140,15 @@ export function subscribe(address: string, options: SubscribeOptions = {}): Subs
       if (!live) return;
       attempt = 0;
       if (m.event) {
-        const event = toReceivedEvent(m.event);
+        let event: ReceivedEvent;
+        try {
+          event = toReceivedEvent(m.event);
+        } catch (err) {
+          live = false;
+          c.cancel();
+          push({ kind: 'failed', error: err as Error });
+          return;
+        }
         received = event.checkpoint;
         push({ kind: 'event', event });
       } else if (m.kind === 'checkpoint' && m.checkpoint !== undefined) {
