@@ -25,6 +25,7 @@
  * (see examples/order-summary for one way).
  */
 import * as grpc from '@grpc/grpc-js';
+import { hostname } from 'node:os';
 import { loadApi } from '../grpc/proto.js';
 import type { RpcStatus } from '../grpc/status.js';
 import type { ConsumerGroupServiceClient } from '../generated/shardwrite/v1/ConsumerGroupService.js';
@@ -209,8 +210,9 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
       const onStop = () => {
         // Finish what runs, acknowledge it, then half-close: the service hands the partitions over after these acks.
         void drained().then(() => {
+          if (!live) return;
           flushAcks();
-          if (live) call.end();
+          call.end();
           const timer = setTimeout(() => call.cancel(), CONSUME_STOP_TIMEOUT_MS);
           call.once('status', () => clearTimeout(timer));
         });
@@ -264,7 +266,7 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
       call.write({
         join: {
           group: options.group,
-          member: options.member ?? `${process.env.HOSTNAME ?? 'client'}-${process.pid}`,
+          member: options.member ?? `${hostname()}-${process.pid}`,
           aggregateTypes: [...(options.aggregateTypes ?? [])],
           eventTypes: [...(options.eventTypes ?? [])],
           startFrom: options.startFrom ?? '',
