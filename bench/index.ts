@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   e2e: () => import('./e2e.js'),
   rebalance: () => import('./rebalance.js'),
   library: () => import('./library.js'),
+  subscribe: () => import('./subscribe.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

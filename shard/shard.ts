@@ -142,7 +142,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
-  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger });
+  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, authorizer, logger });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');

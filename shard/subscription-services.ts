@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AnyDecider } from '../src/domain/decider.js';
+import type { Authorizer } from '../src/pipeline/authorize.js';
 import { feedApi, loadApi } from '../src/grpc/proto.js';
 import { serveStream } from '../src/grpc/server-stream.js';
 import type { FeedBatch } from '../src/generated/shardwrite/internal/v1/FeedBatch.js';
@@ -24,6 +25,8 @@ export interface SubscriptionServiceDeps {
   readonly reader: PgFeedReader;
   readonly tail: LiveTail;
   readonly deciders: ReadonlyMap<string, AnyDecider>;
+  /** Subscribing is a read: with tokens configured it needs the `read` scope. */
+  readonly authorizer: Authorizer;
   readonly logger: Logger;
 }
 
@@ -42,16 +45,29 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
 
   server.addService(feedApi().shardwrite.internal.v1.ShardFeed.service, {
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
-      void serveStream(call, (signal) => follow(feed, types, call.request, signal), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
   });
   server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
-      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
+      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
   });
   return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
 }
 
-async function* follow(feed: ShardFeedDeps, types: string[], req: FollowRequest__Output, signal: AbortSignal): AsyncGenerator<FeedBatch[]> {
+/** Checks the caller's read permission when the stream starts (a refusal ends it with the error). */
+function authorized(deps: SubscriptionServiceDeps, call: grpc.ServerWritableStream<unknown, unknown>): () => void {
+  const authorization = call.metadata.get('authorization')[0];
+  return () => void deps.authorizer.authorizeRead(typeof authorization === 'string' ? authorization : undefined);
+}
+
+async function* follow(
+  feed: ShardFeedDeps,
+  types: string[],
+  req: FollowRequest__Output,
+  signal: AbortSignal,
+  authorize: () => void,
+): AsyncGenerator<FeedBatch[]> {
+  authorize();
   const filter = parseFilter(
     { aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions },
     types,
@@ -65,7 +81,9 @@ async function* subscribe(
   types: string[],
   req: SubscribeRequest__Output,
   signal: AbortSignal,
+  authorize: () => void,
 ): AsyncGenerator<SubscribeResponse[]> {
+  authorize();
   const filter = parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types);
   let start: FeedStart;
   if (req.from === 'end') start = { fromEnd: true };

@@ -18,7 +18,7 @@ import type { ShardFeedClient } from '../../src/generated/shardwrite/internal/v1
 import type { SubscribedEvent__Output } from '../../src/generated/shardwrite/v1/SubscribedEvent.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { RingWatcher } from '../../src/ring/index.js';
-import { ValidationError } from '../../src/errors.js';
+import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '../../src/errors.js';
 import { parseFilter, type FeedFilter } from '../../src/subscriptions/filter.js';
 import {
   comparePositions,
@@ -37,6 +37,8 @@ export interface ClusterSubscribeOptions {
   readonly eventTypes: readonly string[];
   /** Only streams whose `partitionOf(streamId, count)` is in `members`. */
   readonly partitions?: { readonly count: number; readonly members: readonly number[] };
+  /** The caller's `authorization` metadata, passed on to every shard (subscribing needs read permission there). */
+  readonly authorization?: string;
 }
 
 export type ClusterItem =
@@ -81,7 +83,7 @@ export class ClusterFeeds {
       undefined,
     );
     const cursor = options.from === '' || options.from === 'end' ? new Map<string, ShardPosition | 'done'>() : decodeCheckpoint(options.from);
-    return new Merge(this, filter, options.from === 'end', cursor, signal, this.deps).run();
+    return new Merge(this, filter, options.from === 'end', cursor, options.authorization, signal, this.deps).run();
   }
 
   /** Each ring shard's current tail ("tx:position"), for lag. Shards that do not answer within `ms` are left out. */
@@ -164,6 +166,7 @@ class Merge {
     private readonly filter: FeedFilter,
     private readonly fromEnd: boolean,
     private readonly initial: Map<string, ShardPosition | 'done'>,
+    private readonly authorization: string | undefined,
     private readonly signal: AbortSignal,
     private readonly deps: ClusterFeedsDeps,
   ) {}
@@ -211,7 +214,7 @@ class Merge {
           }
           const item = s.follower.peek();
           if (item === undefined) {
-            if (s.follower.refused) throw new ValidationError([{ field: 'request', description: s.follower.refused }]);
+            if (s.follower.refused) throw refusal(s.follower.refused);
             break;
           }
           if (item.barrier && !this.#passed(item.barrier.originShard, parsePosition(item.barrier.originPosition))) break;
@@ -315,7 +318,7 @@ class Merge {
       if (!c) void this.feeds.refreshRetired().catch(() => {});
       return c;
     };
-    return new ShardFollower(id, client, this.filter, start, () => this.#wake(), this.deps.logger);
+    return new ShardFollower(id, client, this.filter, start, this.authorization, () => this.#wake(), this.deps.logger);
   }
 
   #anyStarted(): boolean {
@@ -387,4 +390,11 @@ class Merge {
       };
     });
   }
+}
+
+/** A shard's refusal of the subscription, as the caller gets it. */
+function refusal(err: grpc.ServiceError): Error {
+  if (err.code === grpc.status.UNAUTHENTICATED) return new UnauthenticatedError(err.details);
+  if (err.code === grpc.status.PERMISSION_DENIED) return new PermissionDeniedError(err.details);
+  return new ValidationError([{ field: 'request', description: err.details }]);
 }

@@ -13,13 +13,19 @@ export const SUBSCRIPTION_SERVICE = 'shardwrite.v1.SubscriptionService';
 export function addSubscriptionService(server: grpc.Server, deps: { feeds: ClusterFeeds; logger: Logger; closing: AbortSignal }): string {
   server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
-      void serveStream(call, (signal) => responses(deps.feeds, call.request, signal), { logger: deps.logger, what: 'Subscribe', closing: deps.closing }),
+      void serveStream(call, (signal) => responses(deps.feeds, call.request, authorizationOf(call), signal), { logger: deps.logger, what: 'Subscribe', closing: deps.closing }),
   });
   return SUBSCRIPTION_SERVICE;
 }
 
-async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, signal: AbortSignal): AsyncGenerator<SubscribeResponse[]> {
-  const items = feeds.subscribe({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, signal);
+/** The caller's bearer credentials, passed on to the shards, which authorize the read. */
+export function authorizationOf(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): string | undefined {
+  const value = call.metadata.get('authorization')[0];
+  return typeof value === 'string' ? value : undefined;
+}
+
+async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, authorization: string | undefined, signal: AbortSignal): AsyncGenerator<SubscribeResponse[]> {
+  const items = feeds.subscribe({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, authorization }, signal);
   for await (const item of items) yield [toResponse(item)];
 }
 

@@ -18,6 +18,8 @@ export const FOLLOWER_QUEUE_HIGH = 8192;
 /** Longest wait before reopening a broken feed. @default 2000 ms */
 const RECONNECT_MAX_MS = 2000;
 
+const REFUSALS = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
+
 export type FollowStart = { readonly after: ShardPosition } | { readonly fromEnd: true };
 
 export class ShardFollower {
@@ -29,8 +31,8 @@ export class ShardFollower {
   #received: ShardPosition | undefined;
   #retryMs = 100;
   #timer: NodeJS.Timeout | undefined;
-  /** Set when the shard refused the request itself (INVALID_ARGUMENT): reopening would not help. */
-  refused: string | undefined;
+  /** Set when the shard refused the request itself (invalid, or not allowed): reopening would not help. */
+  refused: grpc.ServiceError | undefined;
   /** Items queued and taken so far (a caller tells items from before and after a `restart` apart). */
   pushed = 0;
   taken = 0;
@@ -40,6 +42,7 @@ export class ShardFollower {
     private readonly client: () => ShardFeedClient | undefined,
     private readonly filter: FeedFilter,
     private readonly start: FollowStart,
+    private readonly authorization: string | undefined,
     private readonly wake: () => void,
     private readonly logger: Logger,
   ) {
@@ -86,6 +89,8 @@ export class ShardFollower {
       return;
     }
     const from: FollowStart = this.#received ? { after: this.#received } : this.start;
+    const metadata = new grpc.Metadata();
+    if (this.authorization !== undefined) metadata.set('authorization', this.authorization);
     const call = client.follow({
       after: 'after' in from ? formatPosition(from.after) : '',
       fromEnd: 'fromEnd' in from,
@@ -93,7 +98,7 @@ export class ShardFollower {
       eventTypes: [...this.filter.eventTypes],
       partitionCount: this.filter.partitions?.count ?? 0,
       partitions: [...(this.filter.partitions?.members ?? [])],
-    });
+    }, metadata);
     this.#call = call;
     // A reopened feed starts again with a `start` item; only the first one means anything.
     let first = this.#received !== undefined;
@@ -120,8 +125,8 @@ export class ShardFollower {
     const broken = (err?: grpc.ServiceError) => {
       if (this.#call !== call || this.#closed) return;
       this.#call = undefined;
-      if (err?.code === grpc.status.INVALID_ARGUMENT) {
-        this.refused = err.details;
+      if (err && REFUSALS.has(err.code)) {
+        this.refused = err;
         this.wake();
         return;
       }

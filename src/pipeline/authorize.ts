@@ -15,10 +15,15 @@ export interface Grant {
 export interface Authorizer {
   /** Returns the principal, or throws UnauthenticatedError / PermissionDeniedError. */
   authorize(authorization: string | undefined, aggregateType: string): string;
+  /** Reading events (subscriptions): the `read` scope or `*`. Returns the principal, or throws as `authorize`. */
+  authorizeRead(authorization: string | undefined): string;
 }
 
 /** Allows every caller: used when no tokens are configured. */
-export const ALLOW_ALL: Authorizer = { authorize: () => 'anonymous' };
+export const ALLOW_ALL: Authorizer = { authorize: () => 'anonymous', authorizeRead: () => 'anonymous' };
+
+/** The scope that lets a principal read every event (subscriptions, consumer groups). */
+export const READ_SCOPE = 'read';
 
 export class TokenAuthorizer implements Authorizer {
   constructor(private readonly grants: ReadonlyMap<string, Grant>) {}
@@ -30,6 +35,14 @@ export class TokenAuthorizer implements Authorizer {
     if (!grant.scopes.includes('*') && !grant.scopes.includes(aggregateType)) {
       throw new PermissionDeniedError(`${grant.principal} may not command ${aggregateType}`);
     }
+    return grant.principal;
+  }
+
+  authorizeRead(authorization: string | undefined): string {
+    const token = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1];
+    const grant = token === undefined ? undefined : this.grants.get(token);
+    if (!grant) throw new UnauthenticatedError();
+    if (!grant.scopes.includes('*') && !grant.scopes.includes(READ_SCOPE)) throw new PermissionDeniedError(`${grant.principal} may not read events`);
     return grant.principal;
   }
 }

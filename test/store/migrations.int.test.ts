@@ -33,6 +33,7 @@ describe('migrate', () => {
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         'command_results',
         'events',
+        'moved_events',
         'schema_migrations',
         'shard_fence',
         'snapshots',
