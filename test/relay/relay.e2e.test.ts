@@ -92,11 +92,13 @@ beforeAll(async () => {
   const deadline = Date.now() + 60_000;
   let previous = -1;
   for (;;) {
-    stored = (await readStream()).filter((m) => m.streamId.includes(`relay-${run}`));
-    if ((stored.length >= committed.length && stored.length === previous) || Date.now() > deadline) break;
-    previous = stored.length;
+    // The stream is this run's alone: its message count is the run's events.
+    const count = (await jsm.streams.info(STREAM).catch(() => undefined))?.state.messages ?? 0;
+    if ((count >= committed.length && count === previous) || Date.now() > deadline) break;
+    previous = count;
     await sleep(1000);
   }
+  stored = await readStream();
 }, 240_000);
 
 afterAll(async () => {
