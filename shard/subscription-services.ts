@@ -12,12 +12,13 @@ import type { FeedBatch } from '../src/generated/shardwrite/internal/v1/FeedBatc
 import type { FeedItem } from '../src/generated/shardwrite/internal/v1/FeedItem.js';
 import type { FollowRequest__Output } from '../src/generated/shardwrite/internal/v1/FollowRequest.js';
 import type { SubscribeRequest__Output } from '../src/generated/shardwrite/v1/SubscribeRequest.js';
-import type { SubscribeResponse } from '../src/generated/shardwrite/v1/SubscribeResponse.js';
 import type { Logger } from '../src/observability/logger.js';
 import type { PgFeedReader } from '../src/store/pg-feed-reader.js';
 import { parseFilter, streamIdParser } from '../src/subscriptions/filter.js';
 import type { LiveTail } from '../src/subscriptions/live-tail.js';
+import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, eventResponse } from '../src/subscriptions/event-codec.js';
 import { decodeCheckpoint, encodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
+import { rawResponses } from '../src/grpc/server-stream.js';
 import { followShard, type FeedStart, type ShardFeedDeps } from '../src/subscriptions/shard-feed.js';
 
 export interface SubscriptionServiceDeps {
@@ -47,8 +48,8 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
       void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
   });
-  server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
-    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
+  server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
+    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
       void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
   });
   return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
@@ -82,7 +83,7 @@ async function* subscribe(
   req: SubscribeRequest__Output,
   signal: AbortSignal,
   authorize: () => void,
-): AsyncGenerator<SubscribeResponse[]> {
+): AsyncGenerator<Buffer[]> {
   authorize();
   const filter = parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types);
   let start: FeedStart;
@@ -95,15 +96,15 @@ async function* subscribe(
   const token = (position: string) => encodeCheckpoint(new Map([[feed.shardId, parsePosition(position)]]));
   let lastCheckpointAt = 0;
   for await (const items of followShard(feed, start, filter, signal)) {
-    const out: SubscribeResponse[] = [];
+    const out: Buffer[] = [];
     for (const item of items as FeedItem[]) {
-      if (item.event) out.push({ event: { ...item.event, checkpoint: token(item.event.checkpoint ?? '') } });
-      else if (item.caughtUp) out.push({ caughtUp: {} });
-      else if (item.fellBehind) out.push({ fellBehind: {} });
+      if (item.event) out.push(eventResponse(item.event.event as Buffer, token(item.event.position ?? '')));
+      else if (item.caughtUp) out.push(CAUGHT_UP_RESPONSE);
+      else if (item.fellBehind) out.push(FELL_BEHIND_RESPONSE);
       else if (item.progress !== undefined && Date.now() - lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
         lastCheckpointAt = Date.now();
-        out.push({ checkpoint: token(item.progress) });
-      } else if (item.start) out.push({ checkpoint: token(item.start.after ?? '') });
+        out.push(checkpointResponse(token(item.progress)));
+      } else if (item.start) out.push(checkpointResponse(token(item.start.after ?? '')));
     }
     if (out.length > 0) yield out;
   }

@@ -12,7 +12,9 @@
  * shard that left the ring is still read for what it committed.
  */
 import * as grpc from '@grpc/grpc-js';
-import { feedApi } from '../../src/grpc/proto.js';
+import { feedApi, loadApi } from '../../src/grpc/proto.js';
+import type { SubscribeResponse__Output } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
+import { eventResponse } from '../../src/subscriptions/event-codec.js';
 import type { FeedItem__Output } from '../../src/generated/shardwrite/internal/v1/FeedItem.js';
 import type { ShardFeedClient } from '../../src/generated/shardwrite/internal/v1/ShardFeed.js';
 import type { SubscribedEvent__Output } from '../../src/generated/shardwrite/v1/SubscribedEvent.js';
@@ -41,8 +43,32 @@ export interface ClusterSubscribeOptions {
   readonly authorization?: string;
 }
 
+/**
+ * An event as the merge delivers it: the shard's encoding (forwarded as it
+ * is), its stream, and the cluster checkpoint right after it. `event`
+ * decodes it, for a consumer that needs its fields.
+ */
+export class ClusterEvent {
+  readonly kind = 'event';
+  #decoded: SubscribedEvent__Output | undefined;
+
+  constructor(
+    /** A SubscribedEvent without its checkpoint (see src/subscriptions/event-codec.ts). */
+    readonly encoded: Buffer,
+    readonly streamId: string,
+    readonly checkpoint: string,
+  ) {}
+
+  get event(): SubscribedEvent__Output {
+    this.#decoded ??= (SUBSCRIBE.responseDeserialize(eventResponse(this.encoded, this.checkpoint)) as SubscribeResponse__Output).event!;
+    return this.#decoded;
+  }
+}
+
+const SUBSCRIBE = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe!;
+
 export type ClusterItem =
-  | { readonly kind: 'event'; readonly event: SubscribedEvent__Output }
+  | ClusterEvent
   | { readonly kind: 'checkpoint'; readonly checkpoint: string }
   | { readonly kind: 'caught_up' }
   | { readonly kind: 'fell_behind' };
@@ -221,10 +247,10 @@ class Merge {
           s.follower.take();
           progressed = true;
           if (item.event) {
-            s.at = parsePosition(item.event.checkpoint);
+            s.at = parsePosition(item.event.position);
             this.#dirty = false;
             lastCheckpointAt = Date.now();
-            yield { kind: 'event', event: { ...item.event, checkpoint: this.#token() } };
+            yield new ClusterEvent(item.event.event, item.event.streamId, this.#token());
           } else if (item.progress !== undefined) {
             s.at = parsePosition(item.progress);
             this.#dirty = true;

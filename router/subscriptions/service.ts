@@ -1,9 +1,9 @@
 /** The router's `SubscriptionService`: one `Subscribe` covers every shard (see cluster-feed.ts). */
 import type * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../../src/grpc/proto.js';
-import { serveStream } from '../../src/grpc/server-stream.js';
+import { rawResponses, serveStream } from '../../src/grpc/server-stream.js';
+import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, eventResponse } from '../../src/subscriptions/event-codec.js';
 import type { SubscribeRequest__Output } from '../../src/generated/shardwrite/v1/SubscribeRequest.js';
-import type { SubscribeResponse } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { ClusterFeeds, ClusterItem } from './cluster-feed.js';
 
@@ -11,8 +11,8 @@ export const SUBSCRIPTION_SERVICE = 'shardwrite.v1.SubscriptionService';
 
 /** Adds the service; `closing` ends every subscription with UNAVAILABLE when the router drains. */
 export function addSubscriptionService(server: grpc.Server, deps: { feeds: ClusterFeeds; logger: Logger; closing: AbortSignal }): string {
-  server.addService(loadApi().shardwrite.v1.SubscriptionService.service, {
-    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, SubscribeResponse>) =>
+  server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
+    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
       void serveStream(call, (signal) => responses(deps.feeds, call.request, authorizationOf(call), signal), { logger: deps.logger, what: 'Subscribe', closing: deps.closing }),
   });
   return SUBSCRIPTION_SERVICE;
@@ -24,20 +24,21 @@ export function authorizationOf(call: grpc.ServerWritableStream<unknown, unknown
   return typeof value === 'string' ? value : undefined;
 }
 
-async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, authorization: string | undefined, signal: AbortSignal): AsyncGenerator<SubscribeResponse[]> {
+async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, authorization: string | undefined, signal: AbortSignal): AsyncGenerator<Buffer[]> {
   const items = feeds.subscribe({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, authorization }, signal);
   for await (const item of items) yield [toResponse(item)];
 }
 
-function toResponse(item: ClusterItem): SubscribeResponse {
+/** The encoded SubscribeResponse: an event's bytes are the shard's, with the cluster checkpoint appended. */
+function toResponse(item: ClusterItem): Buffer {
   switch (item.kind) {
     case 'event':
-      return { event: item.event };
+      return eventResponse(item.encoded, item.checkpoint);
     case 'checkpoint':
-      return { checkpoint: item.checkpoint };
+      return checkpointResponse(item.checkpoint);
     case 'caught_up':
-      return { caughtUp: {} };
+      return CAUGHT_UP_RESPONSE;
     case 'fell_behind':
-      return { fellBehind: {} };
+      return FELL_BEHIND_RESPONSE;
   }
 }

@@ -111,7 +111,7 @@ export class ShardFollower {
           continue;
         }
         first = false;
-        const at = item.event?.checkpoint ?? item.progress ?? item.start?.after;
+        const at = item.event?.position ?? item.progress ?? item.start?.after;
         if (at !== undefined) this.#received = parsePosition(at);
         this.#queue.push(item);
         this.pushed++;

@@ -63,3 +63,15 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: Abor
     signal.addEventListener('abort', done);
   });
 }
+
+/**
+ * A service definition whose responses are written as the bytes the handler
+ * gives (already encoded), requests decoded as usual.
+ */
+export function rawResponses(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, Buffer>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = { ...(method as grpc.MethodDefinition<unknown, unknown>), responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+  }
+  return out as grpc.ServiceDefinition;
+}

@@ -28,8 +28,8 @@ export interface FeedRow {
 }
 
 interface Row {
-  tx: string;
-  position: string;
+  tx_text: string;
+  position_text: string;
   stream_id: string;
   version: string;
   type: string;
@@ -43,41 +43,42 @@ interface Row {
   origin_position: string | null;
 }
 
-const COLUMNS = `tx::text AS tx, position::text AS position, stream_id, version::text AS version, type, schema_version,
+// Output names differ from the columns: an ORDER BY naming `tx` or `position` would sort the text.
+const COLUMNS = `e.tx::text AS tx_text, e.position::text AS position_text, e.tx AS tx, e.position AS position, stream_id, version::text AS version, type, schema_version,
   data::text AS data, metadata::text AS metadata, recorded_at, event_id::text AS event_id,
   origin_shard, origin_tx::text AS origin_tx, origin_position::text AS origin_position`;
 
 /** Both tables hold feed rows: `moved_events` keeps old copies a rebalance cleaned up, in their place. */
 const PAGE_SQL = `
 SELECT * FROM (
-  (SELECT ${COLUMNS} FROM events
-   WHERE (tx, position) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
-   ORDER BY tx, position LIMIT $3)
+  (SELECT ${COLUMNS} FROM events e
+   WHERE (e.tx, e.position) > ($1::xid8, $2::bigint) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY e.tx, e.position LIMIT $3)
   UNION ALL
-  (SELECT ${COLUMNS} FROM moved_events
-   WHERE (tx, position) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
-   ORDER BY tx, position LIMIT $3)
+  (SELECT ${COLUMNS} FROM moved_events e
+   WHERE (e.tx, e.position) > ($1::xid8, $2::bigint) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY e.tx, e.position LIMIT $3)
 ) f
-ORDER BY f.tx::xid8, f.position::bigint
+ORDER BY f.tx, f.position
 LIMIT $3`;
 
 const TAIL_SQL = `
-SELECT tx::text AS tx, position::text AS position FROM (
+SELECT f.tx::text AS tx_text, f.position::text AS position_text FROM (
   (SELECT tx, position FROM events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, position DESC LIMIT 1)
   UNION ALL
   (SELECT tx, position FROM moved_events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, position DESC LIMIT 1)
 ) f
-ORDER BY tx DESC, position DESC LIMIT 1`;
+ORDER BY f.tx DESC, f.position DESC LIMIT 1`;
 
 const COPIED_UP_TO_SQL = `
-SELECT DISTINCT ON (origin_shard) origin_shard, origin_tx::text AS origin_tx, origin_position::text AS origin_position FROM (
+SELECT DISTINCT ON (c.origin_shard) c.origin_shard, c.origin_tx::text AS origin_tx_text, c.origin_position::text AS origin_position_text FROM (
   SELECT origin_shard, origin_tx, origin_position FROM events
   WHERE origin_shard IS NOT NULL AND (tx, position) <= ($1::xid8, $2::bigint)
   UNION ALL
   SELECT origin_shard, origin_tx, origin_position FROM moved_events
   WHERE origin_shard IS NOT NULL AND (tx, position) <= ($1::xid8, $2::bigint)
 ) c
-ORDER BY origin_shard, origin_tx DESC, origin_position DESC`;
+ORDER BY c.origin_shard, c.origin_tx DESC, c.origin_position DESC`;
 
 export class PgFeedReader {
   constructor(private readonly pool: pg.Pool) {}
@@ -90,9 +91,9 @@ export class PgFeedReader {
 
   /** The last position a reader may pass now ({@link START} for an empty store). */
   async tail(): Promise<ShardPosition> {
-    const r = await this.#query<{ tx: string; position: string }>({ name: 'sw-feed-tail', text: TAIL_SQL }, []);
+    const r = await this.#query<{ tx_text: string; position_text: string }>({ name: 'sw-feed-tail', text: TAIL_SQL }, []);
     const row = r.rows[0];
-    return row ? { tx: BigInt(row.tx), position: BigInt(row.position) } : START;
+    return row ? { tx: BigInt(row.tx_text), position: BigInt(row.position_text) } : START;
   }
 
   /**
@@ -113,11 +114,11 @@ export class PgFeedReader {
 
   /** Per origin shard, the newest origin position among the copies at or below `upTo`. */
   async copiedUpTo(upTo: ShardPosition): Promise<Map<string, ShardPosition>> {
-    const r = await this.#query<{ origin_shard: string; origin_tx: string; origin_position: string }>(COPIED_UP_TO_SQL, [
+    const r = await this.#query<{ origin_shard: string; origin_tx_text: string; origin_position_text: string }>(COPIED_UP_TO_SQL, [
       upTo.tx.toString(),
       upTo.position.toString(),
     ]);
-    return new Map(r.rows.map((row) => [row.origin_shard, { tx: BigInt(row.origin_tx), position: BigInt(row.origin_position) }]));
+    return new Map(r.rows.map((row) => [row.origin_shard, { tx: BigInt(row.origin_tx_text), position: BigInt(row.origin_position_text) }]));
   }
 
   async #query<R extends pg.QueryResultRow>(text: string | { name: string; text: string }, values: unknown[]): Promise<pg.QueryResult<R>> {
@@ -131,7 +132,7 @@ export class PgFeedReader {
 
 function toFeedRow(r: Row): FeedRow {
   return {
-    at: { tx: BigInt(r.tx), position: BigInt(r.position) },
+    at: { tx: BigInt(r.tx_text), position: BigInt(r.position_text) },
     streamId: r.stream_id,
     version: Number(r.version),
     type: r.type,

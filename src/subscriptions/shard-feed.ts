@@ -13,8 +13,8 @@
 import type { AnyDecider } from '../domain/decider.js';
 import { upcast } from '../domain/upcast.js';
 import type { FeedItem } from '../generated/shardwrite/internal/v1/FeedItem.js';
-import type { SubscribedEvent } from '../generated/shardwrite/v1/SubscribedEvent.js';
 import type { FeedRow, PgFeedReader } from '../store/pg-feed-reader.js';
+import { encodeEvent } from './event-codec.js';
 import { eventMatches, streamMatches, type FeedFilter } from './filter.js';
 import type { LiveTail } from './live-tail.js';
 import { comparePositions, formatPosition, type ShardPosition } from './position.js';
@@ -111,7 +111,7 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
     }
     if (!eventMatches(filter, row.type)) continue;
     flushBarriers();
-    items.push({ event: toSubscribedEvent(deps, row, aggregateType, aggregateId) });
+    items.push({ event: { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at), streamId: row.streamId } });
     lastItemAt = row.at;
   }
   flushBarriers();
@@ -120,7 +120,7 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
   return items;
 }
 
-function toSubscribedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: string, aggregateId: string): SubscribedEvent {
+function toEncodedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: string, aggregateId: string): Buffer {
   let data = row.data;
   let schemaVersion = row.schemaVersion;
   const decider = deps.deciders.get(aggregateType);
@@ -129,21 +129,19 @@ function toSubscribedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: str
     data = JSON.stringify(upcast(decider, row.type, schemaVersion, JSON.parse(data)));
     schemaVersion = current;
   }
-  const ms = row.recordedAt.getTime();
-  return {
+  return encodeEvent({
     eventId: row.eventId,
     aggregateType,
     aggregateId,
     streamId: row.streamId,
-    version: String(row.version),
+    version: row.version,
     type: row.type,
     schemaVersion,
     data,
-    recordedAt: { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 },
-    metadata: stringMap(row.metadata),
-    checkpoint: formatPosition(row.at),
+    recordedAtMs: row.recordedAt.getTime(),
+    metadata: row.metadata === '{}' ? {} : stringMap(row.metadata),
     shardId: deps.shardId,
-  };
+  });
 }
 
 function stringMap(json: string): Record<string, string> {

@@ -92,3 +92,27 @@ describe('Subscribe sent straight to a shard', () => {
     }
   });
 });
+
+describe('a subscription over a store larger than a page and the live tail', () => {
+  it('delivers every event of a 50,000-event store once, in feed order, before it says caught up', async () => {
+    const sql = (await import('pg')).default;
+    const pool = new sql.Pool({ connectionString: db.url, max: 2 });
+    try {
+      await pool.query(
+        `INSERT INTO events (stream_id, version, type, schema_version, data, metadata)
+         SELECT 'order-header-big-' || (g / 10), (g % 10) + 1, 'OrderPlaced', 1, '{"n": 1}', '{}' FROM generate_series(0, 49999) g`,
+      );
+      const total = Number((await pool.query('SELECT count(*) AS n FROM events')).rows[0].n);
+      const sub = subscribe(shard.address);
+      try {
+        await sub.until(() => sub.caughtUp(), 60_000, 'caught_up');
+        expect(sub.events.length).toBe(total);
+        expect(new Set(sub.events.map((e) => e.eventId)).size).toBe(total);
+      } finally {
+        sub.close();
+      }
+    } finally {
+      await pool.end();
+    }
+  }, 90_000);
+});

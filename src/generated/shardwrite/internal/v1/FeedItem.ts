@@ -1,14 +1,11 @@
 // Original file: proto/shardwrite/internal/v1/shard_feed.proto
 
-import type { SubscribedEvent as _shardwrite_v1_SubscribedEvent, SubscribedEvent__Output as _shardwrite_v1_SubscribedEvent__Output } from '../../../shardwrite/v1/SubscribedEvent.js';
+import type { EncodedEvent as _shardwrite_internal_v1_EncodedEvent, EncodedEvent__Output as _shardwrite_internal_v1_EncodedEvent__Output } from '../../../shardwrite/internal/v1/EncodedEvent.js';
 import type { Barrier as _shardwrite_internal_v1_Barrier, Barrier__Output as _shardwrite_internal_v1_Barrier__Output } from '../../../shardwrite/internal/v1/Barrier.js';
 import type { Start as _shardwrite_internal_v1_Start, Start__Output as _shardwrite_internal_v1_Start__Output } from '../../../shardwrite/internal/v1/Start.js';
 
 export interface FeedItem {
-  /**
-   * `event.checkpoint` is this shard's position of the event.
-   */
-  'event'?: (_shardwrite_v1_SubscribedEvent | null);
+  'event'?: (_shardwrite_internal_v1_EncodedEvent | null);
   /**
    * Everything up to this position was passed (nothing for the caller).
    */
@@ -31,10 +28,7 @@ export interface FeedItem {
 }
 
 export interface FeedItem__Output {
-  /**
-   * `event.checkpoint` is this shard's position of the event.
-   */
-  'event'?: (_shardwrite_v1_SubscribedEvent__Output | null);
+  'event'?: (_shardwrite_internal_v1_EncodedEvent__Output | null);
   /**
    * Everything up to this position was passed (nothing for the caller).
    */

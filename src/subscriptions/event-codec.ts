@@ -1,0 +1,146 @@
+/**
+ * Subscribed events encoded once, by hand, at the shard that reads them:
+ * neither the shard nor the router builds a message object per event, and
+ * the router forwards the shard's bytes, adding only the checkpoint.
+ *
+ * An encoded event is a `shardwrite.v1.SubscribedEvent` without its
+ * `checkpoint` (field 11); whoever delivers it appends that field once.
+ * test/subscriptions/event-codec.unit.test.ts checks every encoding against
+ * protobufjs and the proto.
+ */
+import { LEN } from '../grpc/wire-scan.js';
+
+/** What a shard encodes of one event. */
+export interface EventFields {
+  readonly eventId: string;
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly streamId: string;
+  readonly version: number;
+  readonly type: string;
+  readonly schemaVersion: number;
+  /** JSON text. */
+  readonly data: string;
+  readonly recordedAtMs: number;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly shardId: string;
+}
+
+// SubscribedEvent's field numbers (proto/shardwrite/v1/subscriptions.proto).
+const F = { eventId: 1, aggregateType: 2, aggregateId: 3, streamId: 4, version: 5, type: 6, schemaVersion: 7, data: 8, recordedAt: 9, metadata: 10, checkpoint: 11, shardId: 12 };
+// SubscribeResponse's oneof members.
+const R = { event: 1, checkpoint: 2, caughtUp: 3, fellBehind: 4 };
+
+/** A growable protobuf writer for the few shapes above. */
+class Writer {
+  buf = Buffer.allocUnsafe(512);
+  pos = 0;
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varint(n: number): void {
+    this.ensure(10);
+    let v = n;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  /** A string field (omitted when empty, as proto3 does). */
+  string(field: number, s: string): void {
+    if (s.length === 0) return;
+    const n = Buffer.byteLength(s, 'utf8');
+    this.tag(field, LEN);
+    this.varint(n);
+    this.ensure(n);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /** A non-negative integer field (omitted when 0). */
+  uint(field: number, n: number): void {
+    if (n === 0) return;
+    this.tag(field, 0);
+    this.varint(n);
+  }
+
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+const sizeOfVarint = (n: number) => {
+  let size = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) size++;
+  return size;
+};
+const sizeOfString = (field: number, s: string) => {
+  if (s.length === 0) return 0;
+  const n = Buffer.byteLength(s, 'utf8');
+  return sizeOfVarint(field << 3) + sizeOfVarint(n) + n;
+};
+
+/** A SubscribedEvent without its checkpoint. */
+export function encodeEvent(e: EventFields): Buffer {
+  const w = new Writer();
+  w.string(F.eventId, e.eventId);
+  w.string(F.aggregateType, e.aggregateType);
+  w.string(F.aggregateId, e.aggregateId);
+  w.string(F.streamId, e.streamId);
+  w.uint(F.version, e.version);
+  w.string(F.type, e.type);
+  w.uint(F.schemaVersion, e.schemaVersion);
+  w.string(F.data, e.data);
+  const seconds = Math.floor(e.recordedAtMs / 1000);
+  const nanos = (e.recordedAtMs - seconds * 1000) * 1_000_000;
+  const ts = (seconds === 0 ? 0 : 1 + sizeOfVarint(seconds)) + (nanos === 0 ? 0 : 1 + sizeOfVarint(nanos));
+  w.tag(F.recordedAt, LEN);
+  w.varint(ts);
+  w.uint(1, seconds);
+  w.uint(2, nanos);
+  for (const [k, v] of Object.entries(e.metadata)) {
+    w.tag(F.metadata, LEN);
+    w.varint(sizeOfString(1, k) + sizeOfString(2, v));
+    w.string(1, k);
+    w.string(2, v);
+  }
+  w.string(F.shardId, e.shardId);
+  return w.finish();
+}
+
+/** A SubscribeResponse carrying `event` (as `encodeEvent` made it) with `checkpoint`. */
+export function eventResponse(event: Uint8Array, checkpoint: string): Buffer {
+  const inner = event.length + sizeOfString(F.checkpoint, checkpoint);
+  const w = new Writer();
+  w.ensure(inner + 12);
+  w.tag(R.event, LEN);
+  w.varint(inner);
+  w.buf.set(event, w.pos);
+  w.pos += event.length;
+  w.string(F.checkpoint, checkpoint);
+  return w.finish();
+}
+
+/** A SubscribeResponse carrying a checkpoint. */
+export function checkpointResponse(checkpoint: string): Buffer {
+  const w = new Writer();
+  w.tag(R.checkpoint, LEN);
+  const n = Buffer.byteLength(checkpoint, 'utf8');
+  w.varint(n);
+  w.ensure(n);
+  w.pos += w.buf.write(checkpoint, w.pos, 'utf8');
+  return w.finish();
+}
+
+export const CAUGHT_UP_RESPONSE = Buffer.from([(R.caughtUp << 3) | LEN, 0]);
+export const FELL_BEHIND_RESPONSE = Buffer.from([(R.fellBehind << 3) | LEN, 0]);
