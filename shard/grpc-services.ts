@@ -145,6 +145,9 @@ function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void
   });
 }
 
+/** Events ReadStream reads from the store at a time. @default 1000 */
+export const READ_STREAM_PAGE = 1000;
+
 async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output, call: grpc.ServerWritableStream<Buffer, unknown>): Promise<void> {
   const decider = deps.deciders.get(req.aggregateType);
   const violations: FieldViolation[] = [];
@@ -155,11 +158,15 @@ async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output
   if (violations.length > 0 || !decider) throw new ValidationError(violations);
   deps.ownership.assertOwner(req.aggregateId);
   const streamId = `${decider.aggregateType}-${req.aggregateId}`;
-  const events = await deps.reader.readStream(streamId, Math.max(from, 1));
-  for (const event of events) {
-    if (call.cancelled) return;
-    const ok = call.write(toWireEvent(deps.loader.upcastEvent(decider, event)));
-    if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+  // Page by page, each written before the next is read: a long stream reads with flat memory.
+  for (let next = Math.max(from, 1); ; next += READ_STREAM_PAGE) {
+    const events = await deps.reader.readStream(streamId, next, next + READ_STREAM_PAGE - 1);
+    for (const event of events) {
+      if (call.cancelled) return;
+      const ok = call.write(toWireEvent(deps.loader.upcastEvent(decider, event)));
+      if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+    }
+    if (events.length < READ_STREAM_PAGE) break;
   }
   call.end();
 }

@@ -490,10 +490,9 @@ export class CommandPipeline {
     for (const d of decisions) {
       if (d.kind !== 'duplicate') continue;
       try {
-        const stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion);
-        const events = stored
-          .filter((e) => e.version <= d.versions.lastVersion)
-          .map((e) => this.deps.loader.upcastEvent(decider, e));
+        // Only the original command's events: a long stream is not read to its end for a retry.
+        const stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion, d.versions.lastVersion);
+        const events = stored.map((e) => this.deps.loader.upcastEvent(decider, e));
         d.p.resolve({ streamId, version: d.versions.lastVersion, events, duplicate: true });
       } catch (err) {
         d.p.reject(err);

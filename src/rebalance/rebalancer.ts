@@ -372,6 +372,15 @@ export class Rebalancer {
                 `refusing to delete the old copy of ${missing[0]!.streamId} on ${db.shardId}: ${owner} does not hold it completely (${missing.length} such streams)`,
               );
             }
+            // Same content, not only the same version: a copy damaged on its way never replaces its original.
+            const upTo = new Map(chunk.map((r) => [r.streamId, r.version]));
+            const [mine, theirs] = await Promise.all([db.digests(upTo), dst.digests(upTo)]);
+            const differing = chunk.filter((r) => mine.get(r.streamId) !== theirs.get(r.streamId));
+            if (differing.length > 0) {
+              throw new RebalanceError(
+                `refusing to delete the old copy of ${differing[0]!.streamId} on ${db.shardId}: its copy on ${owner} differs in content (${differing.length} such streams)`,
+              );
+            }
             const n = await db.deleteSealed(ids, epoch);
             cleaned += n;
             ctx.figures = { ...ctx.figures, streamsCleaned: cleaned };

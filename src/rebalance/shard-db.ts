@@ -262,6 +262,12 @@ export class ShardDb {
       await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
       const purge = items.filter((i) => i.purge).map((i) => i.streamId);
       if (purge.length > 0) {
+        // A leftover is dropped only while its row says it was moved away (sealed), never a stream served here.
+        const live = await client.query<{ stream_id: string }>(
+          'SELECT stream_id FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL',
+          [purge],
+        );
+        if (live.rows.length > 0) throw new Error(`${this.shardId}: refusing to purge ${live.rows[0]!.stream_id}, which is not sealed here`);
         await archiveEvents(client, purge);
         for (const table of ['command_results', 'snapshots']) {
           await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [purge]);
@@ -380,6 +386,25 @@ export class ShardDb {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * A digest of each stream's content up to a version (every field a copy
+   * carries: version, type, schema, event id, data, metadata, time), so a
+   * copy can be proved equal to its original before the original goes.
+   */
+  async digests(upTo: ReadonlyMap<string, number>): Promise<Map<string, string>> {
+    const ids = [...upTo.keys()];
+    const r = await this.#pool.query<{ stream_id: string; digest: string }>(
+      `SELECT w.stream_id, md5(coalesce(string_agg(
+                concat_ws('|', e.version, e.type, e.schema_version, e.event_id, e.data::text, e.metadata::text, e.recorded_at),
+                E'\n' ORDER BY e.version), '')) AS digest
+       FROM unnest($1::text[], $2::bigint[]) AS w(stream_id, up_to)
+       LEFT JOIN events e ON e.stream_id = w.stream_id AND e.version <= w.up_to
+       GROUP BY w.stream_id`,
+      [ids, ids.map((id) => upTo.get(id)!)],
+    );
+    return new Map(r.rows.map((row) => [row.stream_id, row.digest]));
   }
 
   /** The store's fence epoch. */

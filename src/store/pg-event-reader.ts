@@ -48,16 +48,21 @@ export class PgEventReader implements EventReader {
   }
 
 
-  /** Events of `streamId` with version >= `fromVersion` (default 1), in version order; [] for an unknown stream. */
-  async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
+  /**
+   * Events of `streamId` with `fromVersion` (default 1) <= version <=
+   * `toVersion` (default: to its end), in version order; [] for an unknown
+   * stream.
+   */
+  async readStream(streamId: string, fromVersion = 1, toVersion = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
     if (!Number.isSafeInteger(fromVersion)) throw new RangeError(`fromVersion ${fromVersion} is not an integer`);
+    if (!Number.isSafeInteger(toVersion)) throw new RangeError(`toVersion ${toVersion} is not an integer`);
     const result = await this.#query<EventRow>(
       `SELECT stream_id, version::text AS version, type, schema_version, data, metadata,
               position::text AS position, recorded_at
        FROM events
-       WHERE stream_id = $1 AND version >= $2
+       WHERE stream_id = $1 AND version >= $2 AND version <= $3
        ORDER BY events.version`,
-      [streamId, fromVersion],
+      [streamId, fromVersion, toVersion],
     );
     return result.rows.map((row) => ({
       streamId: row.stream_id,

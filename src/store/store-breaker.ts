@@ -62,7 +62,8 @@ export class StoreBreaker {
       close: () => appender.close(),
     };
     this.reader = {
-      readStream: (streamId: string, fromVersion?: number) => guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion)),
+      readStream: (streamId: string, fromVersion?: number, toVersion?: number) =>
+        guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion, toVersion)),
       findCommands: (keys) => guard<CommandRecord[]>(() => reader.findCommands(keys)),
       ...(reader.streamVersions && {
         streamVersions: (ids: readonly string[]) => guard<Map<string, number>>(() => reader.streamVersions!(ids)),

@@ -99,8 +99,8 @@ export interface Appender {
 
 /** Reads from the event store (pooled connections, independent of the writer). */
 export interface EventReader {
-  /** Events of a stream with version >= fromVersion, in version order. */
-  readStream(streamId: string, fromVersion?: number): Promise<StoredEvent[]>;
+  /** Events of a stream with fromVersion <= version <= toVersion (default: to its end), in version order. */
+  readStream(streamId: string, fromVersion?: number, toVersion?: number): Promise<StoredEvent[]>;
   /** Batched lookup of command ids; missing ones are absent from the result. */
   findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]>;
   /**

@@ -53,8 +53,8 @@ class MemoryStore implements Appender, EventReader {
     return { streamId: entry.streamId, version: stream.length, positions, recordedAt };
   }
 
-  async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
-    return (this.events.get(streamId) ?? []).filter((e) => e.version >= fromVersion);
+  async readStream(streamId: string, fromVersion = 1, toVersion = Infinity): Promise<StoredEvent[]> {
+    return (this.events.get(streamId) ?? []).filter((e) => e.version >= fromVersion && e.version <= toVersion);
   }
 
   async findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]> {

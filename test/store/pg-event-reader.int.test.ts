@@ -66,6 +66,9 @@ describe('PgEventReader', () => {
     const events = await reader.readStream('a', 9);
     expect(events.map((e) => e.version)).toEqual([9, 10, 11, 12]);
     expect(await reader.readStream('a', 13)).toEqual([]);
+    // A window of versions, as ReadStream pages and a duplicate's reply read them.
+    expect((await reader.readStream('a', 3, 6)).map((e) => e.version)).toEqual([3, 4, 5, 6]);
+    expect(await reader.readStream('a', 7, 6)).toEqual([]);
     expect(await reader.readStream('nobody')).toEqual([]);
   });
 
