@@ -5,6 +5,7 @@
  */
 import { EnvReader, type Env } from '../src/config.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
+import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
 
 /** The router's circuit breaker in front of each shard (opossum). */
 export interface BreakerSettings {
@@ -48,6 +49,8 @@ export interface RouterConfig {
   readonly logLevel: string;
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
   readonly shutdownGraceMs: number;
+  /** CONSUMER_GROUP_* — leases, heartbeats, handover and checkpoint writes of consumer groups (see `ConsumerGroupSettings`). */
+  readonly consumerGroups: ConsumerGroupSettings;
 }
 
 /** The settings `loadRouterConfig` reads (used by the deployment checks). */
@@ -55,6 +58,7 @@ export const ROUTER_ENV = [
   'GRPC_ADDRESS', 'METRICS_ADDRESS', 'BREAKER_ERROR_THRESHOLD_PERCENT', 'BREAKER_VOLUME_THRESHOLD',
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
   'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', ...RING_ENV,
+  ...CONSUMER_GROUP_ENV,
 ] as const;
 
 /**
@@ -82,6 +86,7 @@ export function loadRouterConfig(env: Env): RouterConfig {
     overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', 100, 0, 600_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    consumerGroups: readConsumerGroupSettings(r),
   };
   r.done();
   return config;

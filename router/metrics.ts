@@ -9,7 +9,7 @@ export const BREAKER_STATE = { closed: 0, halfOpen: 1, open: 2 } as const;
 /**
  * The router's own series (prefix `shardwrite_router_`): requests by method,
  * code and shard, their latency, WRONG_SHARD retries, each shard's breaker
- * and channel state, and the ring epoch routed by.
+ * and channel state, the ring epoch routed by, and consumer-group lag.
  */
 export class RouterMetrics {
   readonly requests: Counter<'method' | 'code' | 'shard'>;
@@ -18,6 +18,9 @@ export class RouterMetrics {
   readonly breakerState: Gauge<'shard'>;
   readonly channelReady: Gauge<'shard'>;
   readonly ringEpoch: Gauge;
+  readonly consumerGroupLagEvents: Gauge<'group'>;
+  readonly consumerGroupLagSeconds: Gauge<'group'>;
+  readonly consumerGroupMembers: Gauge<'group'>;
 
   constructor(readonly registry: Registry) {
     this.requests = new Counter({
@@ -54,6 +57,25 @@ export class RouterMetrics {
     this.ringEpoch = new Gauge({
       name: 'shardwrite_router_ring_epoch',
       help: 'The ring epoch this router routes by (0 = no ring yet)',
+      registers: [registry],
+    });
+    // Set by router/consumer-groups/lag.ts, which documents how each is computed.
+    this.consumerGroupLagEvents = new Gauge({
+      name: 'shardwrite_router_consumer_group_lag_events',
+      help: 'Feed positions between the tail and the slowest partition checkpoint of a consumer group (an approximation of events behind; every router reports every group)',
+      labelNames: ['group'],
+      registers: [registry],
+    });
+    this.consumerGroupLagSeconds = new Gauge({
+      name: 'shardwrite_router_consumer_group_lag_seconds',
+      help: "Age of the oldest event a consumer group's members on this router have not finished (0 when caught up)",
+      labelNames: ['group'],
+      registers: [registry],
+    });
+    this.consumerGroupMembers = new Gauge({
+      name: 'shardwrite_router_consumer_group_members',
+      help: 'Consumer group members served by this router',
+      labelNames: ['group'],
       registers: [registry],
     });
   }

@@ -15,6 +15,8 @@ import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import type { RouterConfig } from './config.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
+import type { ClusterFeeds as GroupFeeds } from './consumer-groups/feeds.js';
+import { addConsumerGroupService } from './consumer-groups/service.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
@@ -34,6 +36,8 @@ export interface RunningRouter {
 
 export interface RouterOverrides {
   readonly logger?: Logger;
+  /** What consumer groups read instead of the router's own merge of the shards (tests). */
+  readonly clusterFeeds?: GroupFeeds;
 }
 
 /**
@@ -104,10 +108,12 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     return mux;
   };
   services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot) }));
-  // Subscriptions: every shard's feed, merged (served by the router itself, not forwarded).
+  // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
   const feeds = new ClusterFeeds({ watcher, shardAddresses: () => store.shardAddresses(), logger });
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
+  const groups = await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition });
+  services.push(groups.serviceName);
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -116,6 +122,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   try {
     address = await bindInsecure(server, config.grpcAddress);
   } catch (err) {
+    await groups?.close();
     pool.close();
     await watcher.close();
     await store.close();
@@ -135,6 +142,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       updateHealth();
       for (const mux of muxes) mux.drain();
       closingSubscriptions.abort();
+      // Members are told to join again elsewhere, after their acks are written and leases released.
+      await groups.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');

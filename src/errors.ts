@@ -177,6 +177,24 @@ export class DeadlineExceededError extends ShardwriteError {
 }
 
 /**
+ * A member joined a consumer group with filters other than those the group
+ * was created with (the first join fixes them).
+ */
+export class ConsumerGroupMismatchError extends ShardwriteError {
+  readonly reason = 'GROUP_MISMATCH';
+  constructor(
+    readonly group: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConsumerGroupMismatchError';
+  }
+  override metadata(): Record<string, string> {
+    return { group: this.group };
+  }
+}
+
+/**
  * Raised by the event store when an append lost the optimistic-concurrency
  * race (the (stream, version) key or the stream's version row refused it).
  * The pipeline retries it; it reaches a client only as VersionConflictError.

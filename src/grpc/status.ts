@@ -12,6 +12,7 @@ import { PROTO_DIR } from './proto.js';
 import {
   AggregateNotFoundError,
   BusinessRuleError,
+  ConsumerGroupMismatchError,
   DeadlineExceededError,
   OverloadedError,
   PermissionDeniedError,
@@ -62,7 +63,7 @@ export function toRpcStatus(err: unknown): RpcStatus {
   if (err instanceof UnauthenticatedError) return { code: grpc.status.UNAUTHENTICATED, message: err.message };
   if (err instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, message: err.message };
   if (err instanceof AggregateNotFoundError) return { ...base, code: grpc.status.NOT_FOUND };
-  if (err instanceof BusinessRuleError || err instanceof WrongShardError)
+  if (err instanceof BusinessRuleError || err instanceof WrongShardError || err instanceof ConsumerGroupMismatchError)
     return { ...base, code: grpc.status.FAILED_PRECONDITION };
   if (err instanceof VersionConflictError) return { ...base, code: grpc.status.ABORTED };
   if (err instanceof StoreUnavailableError || err instanceof ShardUnavailableError)

@@ -608,6 +608,8 @@ describe('k8s/ as a whole', () => {
     expect(String(alert('shardwrite_stage_duration_seconds_bucket').expr)).toMatch(/histogram_quantile\(0\.95,[\s\S]*\bstage\b[\s\S]*\)\s*>\s*0\.1\s*$/);
     expect(String(alert('shardwrite_conflicts_total').expr)).toMatch(/shardwrite_conflicts_total[\s\S]*\/[\s\S]*shardwrite_commands_total[\s\S]*>\s*0\.01\b/);
     expect(String(alert('shardwrite_load_replayed_events_bucket').expr)).toMatch(/histogram_quantile\(0\.95,[\s\S]*\)\s*>\s*500\s*$/);
+    // Event store lag: the worst report of any router, per consumer group.
+    expect(String(alert('shardwrite_router_consumer_group_lag_seconds').expr)).toMatch(/max by \(namespace, group\)[\s\S]*>\s*60\s*$/);
   });
 
   it('documents deploying and adding a shard in the README with names that exist in the manifests', () => {

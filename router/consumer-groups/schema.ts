@@ -1,0 +1,96 @@
+/**
+ * The consumer groups' tables in the ring database, and their migrations.
+ *
+ * Kept apart from the ring's own schema (`src/ring/store.ts`): its own
+ * migrations table and advisory lock, so the two evolve independently and
+ * either may be applied first.
+ */
+import type pg from 'pg';
+
+/**
+ * Key of the transaction-scoped advisory lock the migrations run under, so
+ * routers starting together take turns ('cgrp' as a 32-bit integer; the ring
+ * uses 'ring', the event store 'shrw').
+ */
+export const GROUPS_LOCK_KEY = 0x63677270;
+
+/** Oldest first. Never edit an applied one: add one. */
+const GROUP_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'consumer groups',
+    sql: `
+      -- A group and what its first join fixed: its partitions and filters.
+      CREATE TABLE consumer_groups (
+        name            text        PRIMARY KEY,
+        partition_count int         NOT NULL CHECK (partition_count BETWEEN 1 AND 1024),
+        aggregate_types text[]      NOT NULL,
+        event_types     text[]      NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now()
+      );
+      -- Each partition's checkpoint (a cluster checkpoint token, '' = the beginning)
+      -- and its lease: the member delivering it, until lease_expires_at.
+      CREATE TABLE consumer_group_partitions (
+        group_name       text        NOT NULL REFERENCES consumer_groups (name) ON DELETE CASCADE,
+        partition        int         NOT NULL CHECK (partition >= 0),
+        checkpoint       text        NOT NULL,
+        checkpointed_at  timestamptz NOT NULL DEFAULT now(),
+        owner            text        NULL,
+        lease_expires_at timestamptz NULL,
+        PRIMARY KEY (group_name, partition),
+        CHECK ((owner IS NULL) = (lease_expires_at IS NULL))
+      );
+      -- Live members: a row expires unless its router renews it.
+      CREATE TABLE consumer_group_members (
+        group_name   text        NOT NULL REFERENCES consumer_groups (name) ON DELETE CASCADE,
+        member_id    text        NOT NULL,
+        member_name  text        NOT NULL,
+        joined_at    timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now(),
+        expires_at   timestamptz NOT NULL,
+        PRIMARY KEY (group_name, member_id)
+      );
+    `,
+  },
+];
+
+/**
+ * Creates or upgrades the group tables. Safe to run from every router at
+ * once: one transaction under `GROUPS_LOCK_KEY`, each migration recorded in
+ * `consumer_group_schema_migrations` and applied exactly once.
+ *
+ * @throws when a recorded migration's name differs from the code's (a schema this code does not know).
+ */
+export async function migrateGroupSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [GROUPS_LOCK_KEY]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS consumer_group_schema_migrations (
+        version    int         PRIMARY KEY,
+        name       text        NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM consumer_group_schema_migrations');
+    const applied = new Map(done.rows.map((r) => [r.version, r.name]));
+    for (const m of GROUP_MIGRATIONS) {
+      const recorded = applied.get(m.version);
+      if (recorded !== undefined) {
+        if (recorded !== m.name) throw new Error(`consumer group migration ${m.version} was applied as "${recorded}", the code calls it "${m.name}"`);
+        continue;
+      }
+      await client.query(m.sql);
+      await client.query('INSERT INTO consumer_group_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: unknown) => {
+      broken = e instanceof Error ? e : new Error(String(e));
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
