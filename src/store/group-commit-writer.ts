@@ -335,6 +335,13 @@ export class GroupCommitWriter implements Appender {
     } catch (err) {
       failure = err;
     }
+    if (failure instanceof UnconfirmedCommitError) {
+      // Committed here, not confirmed by the synchronous standby: the outcome is unknown, never success.
+      this.#stats.unavailableBatches++;
+      this.#logger?.warn({ err: failure }, 'a commit was not confirmed by the synchronous standby');
+      this.#rejectAll(batch, failure);
+      return;
+    }
 
     const kind = classifyPgError(failure);
     if (kind === 'unavailable') {
@@ -367,8 +374,25 @@ export class GroupCommitWriter implements Appender {
     }
   }
 
-  #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
-    return client.query<AppendBatchFact>({ name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) });
+  /**
+   * Runs the batch statement. PostgreSQL answers a commit whose wait for the
+   * synchronous standby was cancelled with a WARNING and success (the
+   * transaction committed locally, maybe not on the standby): that is turned
+   * into an {@link UnconfirmedCommitError}, so no caller is told "durable".
+   */
+  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
+    let unconfirmed: NoticeMessage | undefined;
+    const onNotice = (notice: NoticeMessage) => {
+      if (isUnconfirmedCommit(notice)) unconfirmed = notice;
+    };
+    client.on('notice', onNotice);
+    try {
+      const result = await client.query<AppendBatchFact>({ name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) });
+      if (unconfirmed) throw new UnconfirmedCommitError(unconfirmed);
+      return result;
+    } finally {
+      client.off('notice', onNotice);
+    }
   }
 
   #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchFact>, epoch: number, move: PendingMove | undefined): void {
@@ -510,6 +534,28 @@ export class GroupCommitWriter implements Appender {
     if (this.#client === client) this.#client = undefined;
     client.end().catch(() => {});
   }
+}
+
+/** What the writer reads of a PostgreSQL notice (node-postgres' `notice` event). */
+interface NoticeMessage {
+  readonly severity?: string;
+  readonly message?: string;
+}
+
+/**
+ * A commit PostgreSQL did locally but whose wait for the synchronous standby
+ * was cancelled: it may be lost with a failover. Reported as the retryable
+ * "outcome unknown" (a retry with the same command id answers `duplicate`).
+ */
+export class UnconfirmedCommitError extends StoreUnavailableError {
+  constructor(notice: NoticeMessage) {
+    super('the commit was not confirmed by the synchronous standby: its outcome is unknown, retry with the same command_id', { cause: notice });
+  }
+}
+
+/** PostgreSQL's "canceling wait for synchronous replication" warning (SyncRepWaitForLSN). */
+function isUnconfirmedCommit(notice: NoticeMessage): boolean {
+  return notice.severity === 'WARNING' && /synchronous replication/i.test(notice.message ?? '');
 }
 
 /** The error for one entry the database refused while written alone. */

@@ -65,6 +65,8 @@ export interface Cluster {
 }
 
 const SHARD_ENV: Record<string, string> = {
+  // Test files run clusters side by side on one PostgreSQL server (max_connections 100 by default).
+  DB_POOL_SIZE: '4',
   RING_POLL_MS: '500',
   LOG_LEVEL: 'warn',
   METRICS_ADDRESS: 'off',
