@@ -2,19 +2,25 @@
  * `shardwrite <command>`:
  *   shard                  run one shard process (configured by its environment)
  *   router                 run one router process (configured by its environment)
+ *   relay                  run one relay (committed events → NATS JetStream; relay/config.ts)
  *   ring show|status|add|remove   the ring and rebalancing (cli/ring.ts)
+ *   tail                   print committed events live (cli/tail.ts)
  *
  * The ring commands read the ring database named by RING_DATABASE_URL or,
  * when that is unset, the one `npm start` recorded in `.data/cluster.json`.
  */
 import { RING_USAGE, consoleOutput, ringCommand } from './ring.js';
+import { TAIL_USAGE, tailCommand } from './tail.js';
 
 export { CLUSTER_FILE } from './ring.js';
 
 const USAGE = `usage: shardwrite <command>
   shard                 run a shard (env: SHARD_ID, GRPC_ADDRESS, DATABASE_URL, RING_DATABASE_URL, …)
   router                run a router (env: GRPC_ADDRESS, RING_DATABASE_URL, …)
-${RING_USAGE}`;
+  relay                 publish every committed event to NATS JetStream (env: NATS_URL, NATS_STREAM,
+                        NATS_SUBJECT_PREFIX, RELAY_GROUP, RELAY_SOURCE, …; see relay/config.ts)
+${RING_USAGE}
+${TAIL_USAGE}`;
 
 /** Runs the command in `argv` (the arguments after `shardwrite`); a bad command prints the usage and sets exit code 2. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -24,6 +30,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return (await import('../shard/main.js')).main(env);
     case 'router':
       return (await import('../router/main.js')).main(env);
+    case 'relay':
+      return (await import('../relay/main.js')).main(env);
+    case 'tail': {
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      return;
+    }
     case 'ring': {
       // Ctrl-C stops a move between two steps, leaving it resumable; a second one exits at once.
       const interrupt = new AbortController();

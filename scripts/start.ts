@@ -16,8 +16,13 @@
  * for `npx shardwrite ring add` — the script prints the exact command — so a
  * rebalance can be watched on a running cluster.
  *
- * Ctrl-C stops the router first (it drains), then the shards, then the
- * PostgreSQL servers. So that Ctrl-C reaches only this script and not every
+ * `--relay` (or NATS_URL set) also runs `shardwrite relay`: every committed
+ * event is published to NATS JetStream (NATS_URL, default
+ * nats://127.0.0.1:4222; the relay's other settings from the environment,
+ * see relay/config.ts), log in `.data/logs/relay.log`.
+ *
+ * Ctrl-C stops the relay and the router first (they drain), then the
+ * shards, then the PostgreSQL servers. So that Ctrl-C reaches only this script and not every
  * process at once, the script re-runs itself as a supervisor in a process
  * group of its own and forwards the signal to it.
  */
@@ -62,6 +67,11 @@ function packageRoot(): string {
     if (existsSync(resolve(dir, 'bin/shardwrite.js'))) return dir;
     if (dirname(dir) === dir) throw new Error('bin/shardwrite.js not found above this script');
   }
+}
+
+/** Whether to run the relay: `--relay`, or NATS_URL set. */
+function relayWanted(): boolean {
+  return process.argv.includes('--relay') || (process.env.NATS_URL ?? '') !== '';
 }
 
 function shardCount(): number {
@@ -114,8 +124,15 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
   return url.toString();
 }
 
-/** Spawns `shardwrite <kind>` with `env`, logging to `.data/logs/<name>.log`; resolves with its address once it listens. */
-function startChild(root: string, name: string, kind: 'shard' | 'router', env: NodeJS.ProcessEnv, children: Child[]): Promise<string> {
+/** Spawns `shardwrite <kind>` with `env`, logging to `.data/logs/<name>.log`; resolves with its address once it prints `ready`. */
+function startChild(
+  root: string,
+  name: string,
+  kind: 'shard' | 'router' | 'relay',
+  env: NodeJS.ProcessEnv,
+  children: Child[],
+  readyLine = /listening on (\S+)/,
+): Promise<string> {
   const log: WriteStream = createWriteStream(resolve(LOG_DIR, `${name}.log`), { flags: 'a' });
   const proc = spawn(process.execPath, [resolve(root, 'bin/shardwrite.js'), kind], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const child: Child = {
@@ -130,7 +147,7 @@ function startChild(root: string, name: string, kind: 'shard' | 'router', env: N
     let listening = false;
     createInterface({ input: proc.stdout }).on('line', (line) => {
       log.write(line + '\n');
-      const m = /listening on (\S+)/.exec(line);
+      const m = readyLine.exec(line);
       if (m && !listening && !line.startsWith('{')) {
         listening = true;
         ready(m[1]!);
@@ -177,8 +194,10 @@ async function supervise(): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       console.log('stopping: router, then shards, then PostgreSQL …');
+      // The relay first: it acknowledges what it published while the router still serves it.
+      for (const c of children.filter((c) => c.name === 'relay')) await stopChild(c);
       for (const c of children.filter((c) => c.name === 'router')) await stopChild(c);
-      await Promise.all(children.filter((c) => c.name !== 'router').map(stopChild));
+      await Promise.all(children.filter((c) => c.name !== 'router' && c.name !== 'relay').map(stopChild));
       // A server that failed to start has nothing to stop.
       await Promise.all(servers.map((s) => s.then((h) => h.stop(), () => {})));
       console.log('stopped');
@@ -291,6 +310,15 @@ async function supervise(): Promise<void> {
       console.log('put one on the ring — its streams move to it while the cluster serves — with:');
       for (const s of spareShards) console.log(`  npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
+    }
+    if (relayWanted()) {
+      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel };
+      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
+      console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
+      // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.
+      void startChild(root, 'relay', 'relay', relayEnv, children, /relay (following) /).catch((err: unknown) =>
+        console.error(err instanceof Error ? err.message : err),
+      );
     }
     console.log(`logs in ${LOG_DIR}/, cluster in ${CLUSTER_FILE}; Ctrl-C stops everything\n`);
   } catch (err) {

@@ -13,6 +13,11 @@
  * `ConnectionLostError` (it may or may not have been applied: retry it with
  * the same `commandId` and the retry reports `duplicate` if it was), and the
  * next command opens a new stream over the (reconnecting) channel.
+ *
+ * Events out: `subscribe(address, …)` follows what the cluster commits (an
+ * async iterator that resumes by itself after a broken connection, see
+ * `subscribe.ts`), and `consume(address, …)` runs a handler as one member of
+ * a durable consumer group (see `consume.ts`).
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../grpc/proto.js';
@@ -29,6 +34,11 @@ import type { AddOrderLineRequest } from '../generated/shardwrite/v1/AddOrderLin
 import type { RemoveOrderLineRequest } from '../generated/shardwrite/v1/RemoveOrderLineRequest.js';
 import type { AuthorizePaymentRequest } from '../generated/shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CapturePaymentRequest } from '../generated/shardwrite/v1/CapturePaymentRequest.js';
+
+export { subscribe, SUBSCRIBE_BUFFER, type Subscription, type SubscribeOptions, type SubscriptionProgress } from './subscribe.js';
+export { consume, CONSUME_MAX_BATCH, type Consumer, type ConsumeOptions, type DeliveryContext } from './consume.js';
+export { SubscriptionRefusedError, ReconnectExhaustedError, type ReconnectOptions } from './reconnect.js';
+export type { ReceivedEvent } from './events.js';
 
 export type CommandResult = CommandResult__Output;
 export type { RpcStatus };

@@ -1,0 +1,136 @@
+/**
+ * Everything a relay process can be told, read from the environment in one
+ * place. `loadRelayConfig` validates it all and throws one `ConfigError`
+ * listing every problem.
+ */
+import { hostname } from 'node:os';
+import { EnvReader, type Env } from '../src/config.js';
+import { isValidSubjectPrefix } from './bus.js';
+
+/** The buses the relay can publish to (`RELAY_BUS`); each has its settings below. */
+export const BUSES = ['nats'] as const;
+export type BusKind = (typeof BUSES)[number];
+
+/** Every default of the relay, in one place (the README's table is this). */
+export const RELAY_DEFAULTS = {
+  /** @default `127.0.0.1:50051` — a router (or one shard) serving ConsumerGroupService. */
+  source: '127.0.0.1:50051',
+  /** @default `nats-relay` */
+  group: 'nats-relay',
+  /** @default `''` — a new group relays everything already committed, then what follows. */
+  startFrom: '' as '' | 'end',
+  /** @default 1024 — events delivered to the relay and not yet published. */
+  maxUnacked: 1024,
+  /** @default 256 — events of one partition published together. */
+  maxBatch: 256,
+  /** @default `nats` */
+  bus: 'nats' as BusKind,
+  /** @default `nats://127.0.0.1:4222` */
+  natsUrl: 'nats://127.0.0.1:4222',
+  /** @default `SHARDWRITE` */
+  natsStream: 'SHARDWRITE',
+  /** @default `shardwrite` — subjects `shardwrite.<aggregate_type>.<aggregate_id>`. */
+  subjectPrefix: 'shardwrite',
+  /**
+   * @default 600000 (10 minutes) — a republished event within this window is
+   * not stored again; a relay down for longer may store a second copy of the
+   * events it had published and not yet acknowledged.
+   */
+  duplicateWindowMs: 600_000,
+  /** @default 5000 */
+  publishTimeoutMs: 5_000,
+  /** @default `info` */
+  logLevel: 'info',
+} as const;
+
+export interface RelayConfig {
+  /** RELAY_SOURCE — where the consumer group is served; default {@link RELAY_DEFAULTS}.source. */
+  readonly source: string;
+  /** RELAY_GROUP — the consumer group's name (its checkpoints live in the service). */
+  readonly group: string;
+  /** RELAY_MEMBER — this member's name in logs; default host name and pid. */
+  readonly member: string;
+  /** RELAY_AGGREGATE_TYPES / RELAY_EVENT_TYPES — comma-separated filters; empty = all. Fixed by the group's first join. */
+  readonly aggregateTypes: string[];
+  readonly eventTypes: string[];
+  /** RELAY_START_FROM — `''` (the beginning) or `end`, for a new group only. */
+  readonly startFrom: '' | 'end';
+  /** RELAY_MAX_UNACKED — in flight to the bus (1..10,000). */
+  readonly maxUnacked: number;
+  /** RELAY_MAX_BATCH — per publish call and partition. */
+  readonly maxBatch: number;
+  /** RELAY_TOKEN — bearer token sent to the service when it checks credentials (needs the read scope); default none. */
+  readonly token: string | undefined;
+  /** RELAY_BUS — which bus; `nats`. */
+  readonly bus: BusKind;
+  readonly nats: {
+    /** NATS_URL */
+    readonly url: string;
+    /** NATS_STREAM — the JetStream stream (created when missing). */
+    readonly stream: string;
+    /** NATS_SUBJECT_PREFIX — dot-separated tokens of letters, digits, `_`, `-`. */
+    readonly subjectPrefix: string;
+    /** NATS_DUPLICATE_WINDOW_MS */
+    readonly duplicateWindowMs: number;
+    /** NATS_PUBLISH_TIMEOUT_MS */
+    readonly publishTimeoutMs: number;
+  };
+  /** LOG_LEVEL */
+  readonly logLevel: string;
+}
+
+/** The settings `loadRelayConfig` reads. */
+export const RELAY_ENV = [
+  'RELAY_SOURCE', 'RELAY_GROUP', 'RELAY_MEMBER', 'RELAY_AGGREGATE_TYPES', 'RELAY_EVENT_TYPES', 'RELAY_START_FROM',
+  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
+  'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL',
+] as const;
+
+const list = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+/**
+ * Reads and validates the relay's settings from `env` (see `RelayConfig`
+ * and `RELAY_DEFAULTS`).
+ *
+ * @throws ConfigError listing every problem found, not just the first.
+ */
+export function loadRelayConfig(env: Env): RelayConfig {
+  const r = new EnvReader(env);
+  const d = RELAY_DEFAULTS;
+  const group = r.string('RELAY_GROUP', d.group);
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(group)) r.problem(`RELAY_GROUP must match [A-Za-z0-9._-]{1,100} (got "${group}")`);
+  const subjectPrefix = r.string('NATS_SUBJECT_PREFIX', d.subjectPrefix);
+  if (!isValidSubjectPrefix(subjectPrefix)) {
+    r.problem(`NATS_SUBJECT_PREFIX must be dot-separated tokens of letters, digits, _ and - (got "${subjectPrefix}")`);
+  }
+  const stream = r.string('NATS_STREAM', d.natsStream);
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(stream)) r.problem(`NATS_STREAM must be letters, digits, _ and - (got "${stream}")`);
+  const natsUrl = r.string('NATS_URL', d.natsUrl);
+  for (const u of natsUrl.split(',')) {
+    if (!/^(nats|tls):\/\/[^\s/]+$/.test(u) && !/^[^\s/:]+:\d{1,5}$/.test(u)) r.problem(`NATS_URL must be nats://host:port[,…] (got "${u}")`);
+  }
+  const startFrom = r.optionalString('RELAY_START_FROM') ?? d.startFrom;
+  if (startFrom !== '' && startFrom !== 'end' && startFrom !== 'beginning') r.problem(`RELAY_START_FROM must be "beginning" or "end" (got "${startFrom}")`);
+  const config: RelayConfig = {
+    source: r.address('RELAY_SOURCE', d.source),
+    group,
+    member: r.string('RELAY_MEMBER', `${hostname()}-${process.pid}`),
+    aggregateTypes: list(r.optionalString('RELAY_AGGREGATE_TYPES')),
+    eventTypes: list(r.optionalString('RELAY_EVENT_TYPES')),
+    startFrom: startFrom === 'end' ? 'end' : '',
+    maxUnacked: r.int('RELAY_MAX_UNACKED', d.maxUnacked, 1, 10_000),
+    maxBatch: r.int('RELAY_MAX_BATCH', d.maxBatch, 1, 10_000),
+    token: r.optionalString('RELAY_TOKEN'),
+    bus: r.oneOf('RELAY_BUS', d.bus, BUSES),
+    nats: {
+      url: natsUrl,
+      stream,
+      subjectPrefix,
+      duplicateWindowMs: r.int('NATS_DUPLICATE_WINDOW_MS', d.duplicateWindowMs, 1_000, 7 * 24 * 3_600_000),
+      publishTimeoutMs: r.int('NATS_PUBLISH_TIMEOUT_MS', d.publishTimeoutMs, 100, 600_000),
+    },
+    logLevel: r.oneOf('LOG_LEVEL', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  };
+  r.done();
+  return config;
+}
