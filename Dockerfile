@@ -33,6 +33,7 @@ COPY proto ./proto
 COPY src ./src
 COPY shard ./shard
 COPY router ./router
+COPY relay ./relay
 COPY cli ./cli
 COPY scripts ./scripts
 RUN npm run build

@@ -70,6 +70,15 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
       CREATE UNIQUE INDEX ring_moves_one_active ON ring_moves ((true)) WHERE finished_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'ring epochs are never deleted',
+    // The ring's history is what fencing and subscriptions rely on (a shard that left is still found by it).
+    sql: `
+      CREATE TRIGGER ring_epochs_kept BEFORE DELETE OR TRUNCATE ON ring_epochs
+        FOR EACH STATEMENT EXECUTE FUNCTION ring_epochs_immutable();
+    `,
+  },
 ];
 
 /** The NOTIFY payload a rebalance sends when its plan appears or ends (read as "re-read everything"). */

@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startLoad, type Ledger } from '../support/ledger.js';
 import { startFlood, type FloodFigures } from './support/flood.js';
-import { expectIntact, loadOptions, phases, settle, sleep, type Finished } from './support/scenario.js';
+import { expectIntact, loadOptions, onShard, phases, settle, sleep, type Finished } from './support/scenario.js';
 
 const CALLERS = 64;
 const STREAMS = 64;
@@ -72,7 +72,8 @@ describe('a router flooded by one client while a shard is paused', () => {
     cluster = await startCluster({ shards: 3 });
     const p = phases(14, { before: 5, fault: 6, after: 3 });
     const pauseMs = Math.min(p.fault, MAX_PAUSE_MS);
-    const run = startLoad(loadOptions(cluster, 'flood', { clients: CALLERS }));
+    // Only the paused shard's callers may see errors: it is unreachable (or found stalled), or their deadline passes.
+    const run = startLoad(loadOptions(cluster, 'flood', { clients: CALLERS, expect: onShard(victimId, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
     const victim = cluster.shard(victimId);
 
     // The first second warms the callers' connections up; the rest of the phase is the baseline.

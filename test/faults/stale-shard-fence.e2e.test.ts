@@ -49,7 +49,8 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
       // orders reach owners that have no data for them (this test moves no data) and must be refused.
       // The paused shard's callers time out or find it unreachable; once the ring has moved on, its orders reach
       // owners without their data and are refused NOT_FOUND. Nobody else may see an error.
-      const afterPause = (c: CommandRecord, a: Attempt) => c.shard === victimId && a.sentAt >= pausedAt;
+      // (An attempt still waiting for its answer when the pause began counts: it can only time out.)
+      const afterPause = (c: CommandRecord, a: Attempt) => c.shard === victimId && a.sentAt + a.ms >= pausedAt;
       const options = loadOptions(cluster, 'fence', {
         methods: ['UpdateShippingAddress'],
         expect: ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'NOT_FOUND/AGGREGATE_NOT_FOUND'].map((error) => ({ error, when: afterPause })),

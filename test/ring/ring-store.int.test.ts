@@ -52,7 +52,7 @@ describe('PgRingStore', () => {
     await c.connect();
     try {
       expect((await c.query('SELECT count(*)::int AS n FROM ring_epochs')).rows[0].n).toBe(1);
-      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(2);
+      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(3);
     } finally {
       await c.end();
     }
@@ -77,13 +77,15 @@ describe('PgRingStore', () => {
     expect((await store.current())?.epoch).toBe(3);
   });
 
-  it('never lets a published epoch change', async () => {
+  it('never lets a published epoch change or go', async () => {
     const { db, store } = await freshStore();
     await store.initIfEmpty(doc(1, 'shard-0'));
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
       await expect(c.query(`UPDATE ring_epochs SET shards = '[]'::jsonb WHERE epoch = 1`)).rejects.toThrow(/immutable/);
+      await expect(c.query('DELETE FROM ring_epochs WHERE epoch = 1')).rejects.toThrow(/immutable/);
+      await expect(c.query('TRUNCATE ring_epochs')).rejects.toThrow(/immutable/);
     } finally {
       await c.end();
     }
