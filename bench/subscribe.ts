@@ -17,7 +17,7 @@ import { loadApi } from '../src/grpc/proto.js';
 import type { SubscribeResponse__Output } from '../src/generated/shardwrite/v1/SubscribeResponse.js';
 import { startCluster } from '../test/support/cluster.js';
 import { placeOrder } from '../test/support/grpc.js';
-import { closedLoop, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
+import { closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
 const api = loadApi();
 const IN_FLIGHT = 64;
@@ -41,6 +41,32 @@ function catchUp(address: string): Promise<{ events: number; seconds: number }> 
     call.on('error', (err: grpc.ServiceError) => {
       if (err.code !== grpc.status.CANCELLED) reject(err);
     });
+  });
+}
+
+/**
+ * A live subscriber from the end that only counts what arrives, without
+ * decoding it: the benchmark measures the service's cost, not a consumer's.
+ */
+function counting(address: string, onMessage: () => void): Promise<() => void> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const identity = (b: Buffer) => b;
+  const request = api.shardwrite.v1.SubscriptionService.service.Subscribe!.requestSerialize({ from: 'end', aggregateTypes: [], eventTypes: [] });
+  const call = client.makeServerStreamRequest('/shardwrite.v1.SubscriptionService/Subscribe', identity, identity, request);
+  let ready = false;
+  return new Promise((resolve) => {
+    call.on('data', (b: Buffer) => {
+      // The first bytes say which response it is: 0x0a an event, 0x1a caught_up.
+      if (b[0] === 0x0a) onMessage();
+      else if (b[0] === 0x1a && !ready) {
+        ready = true;
+        resolve(() => {
+          call.cancel();
+          client.close();
+        });
+      }
+    });
+    call.on('error', () => {});
   });
 }
 
@@ -119,16 +145,21 @@ export async function run(_server: string, args: string[]): Promise<void> {
     fromAck.sort((a, b) => a - b);
     fromSend.sort((a, b) => a - b);
 
+    const procs: Record<string, number> = { client: process.pid, router: cluster.router.pid, ...Object.fromEntries(cluster.shards.map((s) => [s.id, s.process.pid])) };
     const without: LoadResult[] = [];
     const withSubs: LoadResult[] = [];
+    const cpu = { without: [] as Record<string, number>[], with: [] as Record<string, number>[] };
     for (let k = 1; k <= rounds; k++) {
-      without.push(await write(`(d) 0 subscribers #${k}`, durationMs));
+      const w = await cpuPerCommand(procs, () => write(`(d) 0 subscribers #${k}`, durationMs));
+      without.push(w.result);
+      cpu.without.push(w.perCommandUs);
       let delivered = 0;
-      const stops = await Promise.all([live(cluster.routerAddress, () => delivered++), live(cluster.routerAddress, () => delivered++)]);
-      const r = await write(`(d) 2 subscribers #${k}`, durationMs);
+      const stops = await Promise.all([counting(cluster.routerAddress, () => delivered++), counting(cluster.routerAddress, () => delivered++)]);
+      const r = await cpuPerCommand(procs, () => write(`(d) 2 subscribers #${k}`, durationMs));
       await new Promise((res) => setTimeout(res, 300));
       for (const s of stops) s();
-      withSubs.push({ ...r, extra: { delivered } });
+      withSubs.push({ ...r.result, extra: { delivered } });
+      cpu.with.push(r.perCommandUs);
     }
     for (const s of streams) s.close();
 
@@ -138,6 +169,10 @@ export async function run(_server: string, args: string[]): Promise<void> {
     console.log(`(a) catch-up straight from ${shard.id}:       ${Math.round(direct.events / direct.seconds).toLocaleString('en')} events/s (${direct.events.toLocaleString('en')} events in ${direct.seconds.toFixed(1)}s)   (target >= 50,000 per shard)`);
     console.log(`(b) catch-up through the router (3 shards): ${Math.round(routed.events / routed.seconds).toLocaleString('en')} events/s (${routed.events.toLocaleString('en')} events in ${routed.seconds.toFixed(1)}s)`);
     console.log(`(c) live, acknowledged → delivered: p50 ${pct(fromAck, 50).toFixed(1)} ms, p99 ${pct(fromAck, 99).toFixed(1)} ms; sent → delivered: p50 ${pct(fromSend, 50).toFixed(1)} ms, p99 ${pct(fromSend, 99).toFixed(1)} ms (${fromAck.length} events)   (target p99 <= 50 ms)`);
+    const mean = (runs: Record<string, number>[]) =>
+      Object.keys(runs[0] ?? {}).map((key) => `${key} ${Math.round(runs.reduce((sum, r) => sum + r[key]!, 0) / runs.length)}`).join(', ');
+    console.log(`    CPU per command (µs) without subscribers: ${mean(cpu.without)}`);
+    console.log(`    CPU per command (µs) with 2 subscribers:  ${mean(cpu.with)}`);
     console.log(`(d) write throughput with 2 live subscribers / without: ${(rate(withSubs) / rate(without)).toFixed(2)} [${withSubs.map((r, i) => (r.perSecond / without[i]!.perSecond).toFixed(2)).join(', ')}]   (target >= 0.90)`);
   } finally {
     await cluster.close();

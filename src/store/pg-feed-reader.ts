@@ -25,6 +25,11 @@ export interface FeedRow {
   readonly origin: { readonly shard: string; readonly at: ShardPosition } | undefined;
   /** Approximate size in memory (for the live tail's byte bound). */
   readonly bytes: number;
+  /**
+   * The event as subscriptions send it, encoded by the first subscriber that
+   * needs it and shared by the others (a row in the live tail is read by all).
+   */
+  encoded?: { readonly event: Buffer; readonly position: string };
 }
 
 interface Row {

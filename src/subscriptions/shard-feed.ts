@@ -111,7 +111,8 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
     }
     if (!eventMatches(filter, row.type)) continue;
     flushBarriers();
-    items.push({ event: { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at), streamId: row.streamId } });
+    row.encoded ??= { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at) };
+    items.push({ event: { event: row.encoded.event, position: row.encoded.position, streamId: row.streamId } });
     lastItemAt = row.at;
   }
   flushBarriers();
