@@ -17,6 +17,7 @@ import { loadApi } from '../src/grpc/proto.js';
 import type { SubscribeResponse__Output } from '../src/generated/shardwrite/v1/SubscribeResponse.js';
 import { startCluster } from '../test/support/cluster.js';
 import { placeOrder } from '../test/support/grpc.js';
+import { readVarint } from '../src/grpc/wire-scan.js';
 import { closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
 const api = loadApi();
@@ -28,9 +29,10 @@ function catchUp(address: string): Promise<{ events: number; seconds: number }> 
   const t0 = performance.now();
   let events = 0;
   return new Promise((resolve, reject) => {
-    const call = client.subscribe({ from: '', aggregateTypes: [], eventTypes: [] });
+    const call = client.subscribe({ from: '', aggregateTypes: [], eventTypes: [], maxBatch: 256 });
     call.on('data', (r: SubscribeResponse__Output) => {
       if (r.event) events++;
+      else if (r.events) events += r.events.events.length;
       else if (r.caughtUp) {
         const seconds = (performance.now() - t0) / 1000;
         call.cancel();
@@ -51,13 +53,14 @@ function catchUp(address: string): Promise<{ events: number; seconds: number }> 
 function counting(address: string, onMessage: () => void): Promise<() => void> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const identity = (b: Buffer) => b;
-  const request = api.shardwrite.v1.SubscriptionService.service.Subscribe!.requestSerialize({ from: 'end', aggregateTypes: [], eventTypes: [] });
+  const request = api.shardwrite.v1.SubscriptionService.service.Subscribe!.requestSerialize({ from: 'end', aggregateTypes: [], eventTypes: [], maxBatch: 256 });
   const call = client.makeServerStreamRequest('/shardwrite.v1.SubscriptionService/Subscribe', identity, identity, request);
   let ready = false;
   return new Promise((resolve) => {
     call.on('data', (b: Buffer) => {
-      // The first bytes say which response it is: 0x0a an event, 0x1a caught_up.
+      // The first byte says which response it is: 0x0a an event, 0x2a a batch of them, 0x1a caught_up.
       if (b[0] === 0x0a) onMessage();
+      else if (b[0] === 0x2a) for (let i = 0; i < countBatch(b); i++) onMessage();
       else if (b[0] === 0x1a && !ready) {
         ready = true;
         resolve(() => {
@@ -70,13 +73,27 @@ function counting(address: string, onMessage: () => void): Promise<() => void> {
   });
 }
 
+/** The events in an encoded `events` response, counted without decoding them. */
+function countBatch(b: Buffer): number {
+  const c = { pos: 1, end: b.length };
+  const end = readVarint(b, c) + c.pos;
+  let n = 0;
+  while (c.pos < end) {
+    c.pos++; // the tag of field 1
+    c.pos += readVarint(b, c);
+    n++;
+  }
+  return n;
+}
+
 /** A live subscriber from the end that calls `onEvent` with each order id it sees. */
 function live(address: string, onEvent: (aggregateId: string) => void): Promise<() => void> {
   const client = new api.shardwrite.v1.SubscriptionService(address, grpc.credentials.createInsecure());
-  const call = client.subscribe({ from: 'end', aggregateTypes: [], eventTypes: [] });
+  const call = client.subscribe({ from: 'end', aggregateTypes: [], eventTypes: [], maxBatch: 256 });
   return new Promise((resolve) => {
     call.on('data', (r: SubscribeResponse__Output) => {
       if (r.event) onEvent(r.event.aggregateId);
+      else if (r.events) for (const e of r.events.events) onEvent(e.aggregateId);
       else if (r.caughtUp) resolve(() => {
         call.cancel();
         client.close();

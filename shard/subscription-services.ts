@@ -16,7 +16,7 @@ import type { Logger } from '../src/observability/logger.js';
 import type { PgFeedReader } from '../src/store/pg-feed-reader.js';
 import { parseFilter, streamIdParser } from '../src/subscriptions/filter.js';
 import type { LiveTail } from '../src/subscriptions/live-tail.js';
-import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, eventResponse } from '../src/subscriptions/event-codec.js';
+import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeResponses, type Outgoing } from '../src/subscriptions/event-codec.js';
 import { decodeCheckpoint, encodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
 import { rawResponses } from '../src/grpc/server-stream.js';
 import { followShard, type FeedStart, type ShardFeedDeps } from '../src/subscriptions/shard-feed.js';
@@ -96,9 +96,9 @@ async function* subscribe(
   const token = (position: string) => encodeCheckpoint(new Map([[feed.shardId, parsePosition(position)]]));
   let lastCheckpointAt = 0;
   for await (const items of followShard(feed, start, filter, signal)) {
-    const out: Buffer[] = [];
+    const out: Outgoing[] = [];
     for (const item of items as FeedItem[]) {
-      if (item.event) out.push(eventResponse(item.event.event as Buffer, token(item.event.position ?? '')));
+      if (item.event) out.push({ event: item.event.event as Buffer, checkpoint: token(item.event.position ?? '') });
       else if (item.caughtUp) out.push(CAUGHT_UP_RESPONSE);
       else if (item.fellBehind) out.push(FELL_BEHIND_RESPONSE);
       else if (item.progress !== undefined && Date.now() - lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
@@ -106,6 +106,6 @@ async function* subscribe(
         out.push(checkpointResponse(token(item.progress)));
       } else if (item.start) out.push(checkpointResponse(token(item.start.after ?? '')));
     }
-    if (out.length > 0) yield out;
+    if (out.length > 0) yield encodeResponses(out, req.maxBatch);
   }
 }

@@ -99,6 +99,11 @@ export class ClusterFeeds {
    *   yielded), or an aggregate type the shards do not know (when they say so).
    */
   subscribe(options: ClusterSubscribeOptions, signal: AbortSignal): AsyncIterable<ClusterItem> {
+    return flatten(this.subscribeInBatches(options, signal));
+  }
+
+  /** As `subscribe`, in batches: what the merge had ready at once, in order (a sender can batch its messages). */
+  subscribeInBatches(options: ClusterSubscribeOptions, signal: AbortSignal): AsyncIterable<ClusterItem[]> {
     const filter = parseFilter(
       {
         aggregateTypes: options.aggregateTypes,
@@ -197,7 +202,7 @@ class Merge {
     private readonly deps: ClusterFeedsDeps,
   ) {}
 
-  async *run(): AsyncGenerator<ClusterItem> {
+  async *run(): AsyncGenerator<ClusterItem[]> {
     const offRing = this.deps.watcher.onChange(() => this.#wake());
     const onAbort = () => this.#wake();
     this.signal.addEventListener('abort', onAbort);
@@ -214,7 +219,7 @@ class Merge {
     }
   }
 
-  async *#loop(): AsyncGenerator<ClusterItem> {
+  async *#loop(): AsyncGenerator<ClusterItem[]> {
     let announcedCaughtUp = false;
     let fellBehind = false;
     let lastCheckpointAt = Date.now();
@@ -227,9 +232,10 @@ class Merge {
           await this.#sleep(200);
           continue;
         }
-        yield { kind: 'checkpoint', checkpoint: this.#token() };
+        yield [{ kind: 'checkpoint', checkpoint: this.#token() }];
       }
       let progressed = false;
+      const out: ClusterItem[] = [];
       for (const s of [...this.#shards.values()]) {
         for (let n = 0; n < FAIR_SHARE && s.follower; n++) {
           const pre = s.preBarriers[0];
@@ -250,7 +256,7 @@ class Merge {
             s.at = parsePosition(item.event.position);
             this.#dirty = false;
             lastCheckpointAt = Date.now();
-            yield new ClusterEvent(item.event.event, item.event.streamId, this.#token());
+            out.push(new ClusterEvent(item.event.event, item.event.streamId, this.#token()));
           } else if (item.progress !== undefined) {
             s.at = parsePosition(item.progress);
             this.#dirty = true;
@@ -262,7 +268,7 @@ class Merge {
             if (!fellBehind) {
               fellBehind = true;
               announcedCaughtUp = false;
-              yield { kind: 'fell_behind' };
+              out.push({ kind: 'fell_behind' });
             }
           }
         }
@@ -270,16 +276,16 @@ class Merge {
       if (!announcedCaughtUp && this.#allCaughtUp()) {
         announcedCaughtUp = true;
         fellBehind = false;
-        yield { kind: 'checkpoint', checkpoint: this.#token() };
+        out.push({ kind: 'checkpoint', checkpoint: this.#token() }, { kind: 'caught_up' });
         this.#dirty = false;
         lastCheckpointAt = Date.now();
-        yield { kind: 'caught_up' };
       }
       if (this.#dirty && Date.now() - lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
         this.#dirty = false;
         lastCheckpointAt = Date.now();
-        yield { kind: 'checkpoint', checkpoint: this.#token() };
+        out.push({ kind: 'checkpoint', checkpoint: this.#token() });
       }
+      if (out.length > 0) yield out;
       if (!progressed) await this.#sleep(CHECKPOINT_EVERY_MS);
     }
   }
@@ -423,4 +429,8 @@ function refusal(err: grpc.ServiceError): Error {
   if (err.code === grpc.status.UNAUTHENTICATED) return new UnauthenticatedError(err.details);
   if (err.code === grpc.status.PERMISSION_DENIED) return new PermissionDeniedError(err.details);
   return new ValidationError([{ field: 'request', description: err.details }]);
+}
+
+async function* flatten<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) yield* batch;
 }

@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../../src/grpc/proto.js';
 import { rawResponses, serveStream } from '../../src/grpc/server-stream.js';
-import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, eventResponse } from '../../src/subscriptions/event-codec.js';
+import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeResponses, type Outgoing } from '../../src/subscriptions/event-codec.js';
 import type { SubscribeRequest__Output } from '../../src/generated/shardwrite/v1/SubscribeRequest.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { ClusterFeeds, ClusterItem } from './cluster-feed.js';
@@ -25,15 +25,15 @@ export function authorizationOf(call: grpc.ServerWritableStream<unknown, unknown
 }
 
 async function* responses(feeds: ClusterFeeds, req: SubscribeRequest__Output, authorization: string | undefined, signal: AbortSignal): AsyncGenerator<Buffer[]> {
-  const items = feeds.subscribe({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, authorization }, signal);
-  for await (const item of items) yield [toResponse(item)];
+  const batches = feeds.subscribeInBatches({ from: req.from, aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, authorization }, signal);
+  for await (const batch of batches) yield encodeResponses(batch.map(toOutgoing), req.maxBatch);
 }
 
-/** The encoded SubscribeResponse: an event's bytes are the shard's, with the cluster checkpoint appended. */
-function toResponse(item: ClusterItem): Buffer {
+/** What goes out for an item: an event's bytes are the shard's, with the cluster checkpoint appended. */
+function toOutgoing(item: ClusterItem): Outgoing {
   switch (item.kind) {
     case 'event':
-      return eventResponse(item.encoded, item.checkpoint);
+      return { event: item.encoded, checkpoint: item.checkpoint };
     case 'checkpoint':
       return checkpointResponse(item.checkpoint);
     case 'caught_up':

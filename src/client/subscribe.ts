@@ -98,6 +98,9 @@ type Item =
   | { readonly kind: 'progress'; readonly progress: SubscriptionProgress }
   | { readonly kind: 'failed'; readonly error: Error };
 
+/** Events the client asks for per response (what is ready at once; nothing waits for a batch to fill). @default 256 */
+export const SUBSCRIBE_MAX_BATCH = 256;
+
 /** Subscribes through the router (or one shard) at `address`; see the module comment. */
 export function subscribe(address: string, options: SubscribeOptions = {}): Subscription {
   const api = loadApi();
@@ -130,7 +133,12 @@ export function subscribe(address: string, options: SubscribeOptions = {}): Subs
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
     const c = stub.subscribe(
-      { from: received, aggregateTypes: [...(options.aggregateTypes ?? [])], eventTypes: [...(options.eventTypes ?? [])] },
+      {
+        from: received,
+        aggregateTypes: [...(options.aggregateTypes ?? [])],
+        eventTypes: [...(options.eventTypes ?? [])],
+        maxBatch: SUBSCRIBE_MAX_BATCH,
+      },
       md,
     );
     call = c;
@@ -139,18 +147,21 @@ export function subscribe(address: string, options: SubscribeOptions = {}): Subs
     c.on('data', (m: SubscribeResponse__Output) => {
       if (!live) return;
       attempt = 0;
-      if (m.event) {
-        let event: ReceivedEvent;
-        try {
-          event = toReceivedEvent(m.event);
-        } catch (err) {
-          live = false;
-          c.cancel();
-          push({ kind: 'failed', error: err as Error });
-          return;
+      const events = m.event ? [m.event] : (m.events?.events ?? []);
+      if (events.length > 0) {
+        for (const e of events) {
+          let event: ReceivedEvent;
+          try {
+            event = toReceivedEvent(e);
+          } catch (err) {
+            live = false;
+            c.cancel();
+            push({ kind: 'failed', error: err as Error });
+            return;
+          }
+          received = event.checkpoint;
+          push({ kind: 'event', event });
         }
-        received = event.checkpoint;
-        push({ kind: 'event', event });
       } else if (m.kind === 'checkpoint' && m.checkpoint !== undefined) {
         received = m.checkpoint;
         push({ kind: 'progress', progress: { kind: 'checkpoint', checkpoint: m.checkpoint } });

@@ -8,6 +8,7 @@ import type { CaughtUp as _shardwrite_v1_CaughtUp, CaughtUp__Output as _shardwri
 import type { ConsumeRequest as _shardwrite_v1_ConsumeRequest, ConsumeRequest__Output as _shardwrite_v1_ConsumeRequest__Output } from './shardwrite/v1/ConsumeRequest.js';
 import type { ConsumeResponse as _shardwrite_v1_ConsumeResponse, ConsumeResponse__Output as _shardwrite_v1_ConsumeResponse__Output } from './shardwrite/v1/ConsumeResponse.js';
 import type { ConsumerGroupServiceClient as _shardwrite_v1_ConsumerGroupServiceClient, ConsumerGroupServiceDefinition as _shardwrite_v1_ConsumerGroupServiceDefinition } from './shardwrite/v1/ConsumerGroupService.js';
+import type { EventBatch as _shardwrite_v1_EventBatch, EventBatch__Output as _shardwrite_v1_EventBatch__Output } from './shardwrite/v1/EventBatch.js';
 import type { FellBehind as _shardwrite_v1_FellBehind, FellBehind__Output as _shardwrite_v1_FellBehind__Output } from './shardwrite/v1/FellBehind.js';
 import type { GroupEvent as _shardwrite_v1_GroupEvent, GroupEvent__Output as _shardwrite_v1_GroupEvent__Output } from './shardwrite/v1/GroupEvent.js';
 import type { JoinGroup as _shardwrite_v1_JoinGroup, JoinGroup__Output as _shardwrite_v1_JoinGroup__Output } from './shardwrite/v1/JoinGroup.js';
@@ -44,6 +45,7 @@ export interface ProtoGrpcType {
        * removed.
        */
       ConsumerGroupService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_ConsumerGroupServiceClient> & { service: _shardwrite_v1_ConsumerGroupServiceDefinition }
+      EventBatch: MessageTypeDefinition<_shardwrite_v1_EventBatch, _shardwrite_v1_EventBatch__Output>
       FellBehind: MessageTypeDefinition<_shardwrite_v1_FellBehind, _shardwrite_v1_FellBehind__Output>
       GroupEvent: MessageTypeDefinition<_shardwrite_v1_GroupEvent, _shardwrite_v1_GroupEvent__Output>
       JoinGroup: MessageTypeDefinition<_shardwrite_v1_JoinGroup, _shardwrite_v1_JoinGroup__Output>

@@ -29,7 +29,7 @@ export interface EventFields {
 // SubscribedEvent's field numbers (proto/shardwrite/v1/subscriptions.proto).
 const F = { eventId: 1, aggregateType: 2, aggregateId: 3, streamId: 4, version: 5, type: 6, schemaVersion: 7, data: 8, recordedAt: 9, metadata: 10, checkpoint: 11, shardId: 12 };
 // SubscribeResponse's oneof members.
-const R = { event: 1, checkpoint: 2, caughtUp: 3, fellBehind: 4 };
+const R = { event: 1, checkpoint: 2, caughtUp: 3, fellBehind: 4, events: 5 };
 
 /** A growable protobuf writer for the few shapes above. */
 class Writer {
@@ -144,3 +144,54 @@ export function checkpointResponse(checkpoint: string): Buffer {
 
 export const CAUGHT_UP_RESPONSE = Buffer.from([(R.caughtUp << 3) | LEN, 0]);
 export const FELL_BEHIND_RESPONSE = Buffer.from([(R.fellBehind << 3) | LEN, 0]);
+
+/** What a subscription sends next: an event (as `encodeEvent` made it) with its checkpoint, or an encoded response. */
+export type Outgoing = { readonly event: Uint8Array; readonly checkpoint: string } | Buffer;
+
+/**
+ * The responses for `out`, in order: with `maxBatch` above 1, runs of events
+ * go out as `events` batches of up to `maxBatch` (what is ready at once;
+ * nothing waits for a batch to fill), else one `event` per response.
+ */
+export function encodeResponses(out: readonly Outgoing[], maxBatch: number): Buffer[] {
+  const responses: Buffer[] = [];
+  let run: Buffer[] = [];
+  const flush = () => {
+    if (run.length === 0) return;
+    const size = run.reduce((n, e) => n + 1 + sizeOfVarint(e.length) + e.length, 0);
+    const w = new Writer();
+    w.ensure(size + 12);
+    w.tag(R.events, LEN);
+    w.varint(size);
+    for (const e of run) {
+      w.tag(1, LEN);
+      w.varint(e.length);
+      w.buf.set(e, w.pos);
+      w.pos += e.length;
+    }
+    responses.push(w.finish());
+    run = [];
+  };
+  for (const item of out) {
+    if (Buffer.isBuffer(item)) {
+      flush();
+      responses.push(item);
+    } else if (maxBatch <= 1) responses.push(eventResponse(item.event, item.checkpoint));
+    else {
+      run.push(withCheckpoint(item.event, item.checkpoint));
+      if (run.length >= maxBatch) flush();
+    }
+  }
+  flush();
+  return responses;
+}
+
+/** A SubscribedEvent's bytes with its checkpoint appended. */
+function withCheckpoint(event: Uint8Array, checkpoint: string): Buffer {
+  const w = new Writer();
+  w.ensure(event.length + 12 + checkpoint.length * 3);
+  w.buf.set(event, 0);
+  w.pos = event.length;
+  w.string(F.checkpoint, checkpoint);
+  return w.finish();
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadApi } from '../../src/grpc/proto.js';
 import type { SubscribeResponse__Output } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
-import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeEvent, eventResponse, type EventFields } from '../../src/subscriptions/event-codec.js';
+import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeEvent, encodeResponses, eventResponse, type EventFields } from '../../src/subscriptions/event-codec.js';
 
 const method = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe!;
 const decode = (b: Buffer) => method.responseDeserialize(b) as SubscribeResponse__Output;
@@ -50,5 +50,29 @@ describe('the hand-written SubscribedEvent encoding', () => {
     expect(decode(checkpointResponse(long))).toMatchObject({ kind: 'checkpoint', checkpoint: long });
     expect(decode(CAUGHT_UP_RESPONSE).kind).toBe('caughtUp');
     expect(decode(FELL_BEHIND_RESPONSE).kind).toBe('fellBehind');
+  });
+});
+
+describe('batched responses', () => {
+  const events = [0, 1, 2, 3, 4].map((i) => encodeEvent({ ...fields, version: i + 1, eventId: `id-${i}` }));
+  const ready = [
+    { event: events[0]!, checkpoint: 'c0' },
+    { event: events[1]!, checkpoint: 'c1' },
+    CAUGHT_UP_RESPONSE,
+    { event: events[2]!, checkpoint: 'c2' },
+    { event: events[3]!, checkpoint: 'c3' },
+    { event: events[4]!, checkpoint: 'c4' },
+  ];
+
+  it('groups runs of events into batches of at most max_batch, in order, around other responses', () => {
+    const decoded = encodeResponses(ready, 2).map(decode);
+    expect(decoded.map((r) => r.kind)).toEqual(['events', 'caughtUp', 'events', 'events']);
+    const batches = decoded.filter((r) => r.events).map((r) => r.events!.events.map((e) => `${e.eventId}@${e.checkpoint}`));
+    expect(batches).toEqual([['id-0@c0', 'id-1@c1'], ['id-2@c2', 'id-3@c3'], ['id-4@c4']]);
+    expect(decoded[0]!.events!.events[1]).toMatchObject({ version: '2', streamId: fields.streamId, metadata: fields.metadata });
+  });
+
+  it('sends one event per response without max_batch', () => {
+    expect(encodeResponses(ready, 0).map((r) => decode(r).kind)).toEqual(['event', 'event', 'caughtUp', 'event', 'event', 'event']);
   });
 });

@@ -15,6 +15,13 @@ export interface SubscribeRequest {
    * Empty = all.
    */
   'eventTypes'?: (string)[];
+  /**
+   * Up to this many events per response, as `events`, instead of one `event`
+   * per response (0 or 1 = one per response, the default). A batch holds only
+   * what is ready at once: a lone event is never held back. For volume: the
+   * per-message cost of gRPC is then paid per batch.
+   */
+  'maxBatch'?: (number);
 }
 
 export interface SubscribeRequest__Output {
@@ -31,4 +38,11 @@ export interface SubscribeRequest__Output {
    * Empty = all.
    */
   'eventTypes': (string)[];
+  /**
+   * Up to this many events per response, as `events`, instead of one `event`
+   * per response (0 or 1 = one per response, the default). A batch holds only
+   * what is ready at once: a lone event is never held back. For volume: the
+   * per-message cost of gRPC is then paid per batch.
+   */
+  'maxBatch': (number);
 }

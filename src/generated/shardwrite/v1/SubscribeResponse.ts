@@ -3,6 +3,7 @@
 import type { SubscribedEvent as _shardwrite_v1_SubscribedEvent, SubscribedEvent__Output as _shardwrite_v1_SubscribedEvent__Output } from '../../shardwrite/v1/SubscribedEvent.js';
 import type { CaughtUp as _shardwrite_v1_CaughtUp, CaughtUp__Output as _shardwrite_v1_CaughtUp__Output } from '../../shardwrite/v1/CaughtUp.js';
 import type { FellBehind as _shardwrite_v1_FellBehind, FellBehind__Output as _shardwrite_v1_FellBehind__Output } from '../../shardwrite/v1/FellBehind.js';
+import type { EventBatch as _shardwrite_v1_EventBatch, EventBatch__Output as _shardwrite_v1_EventBatch__Output } from '../../shardwrite/v1/EventBatch.js';
 
 export interface SubscribeResponse {
   'event'?: (_shardwrite_v1_SubscribedEvent | null);
@@ -20,7 +21,12 @@ export interface SubscribeResponse {
    * store again; it catches up by itself.
    */
   'fellBehind'?: (_shardwrite_v1_FellBehind | null);
-  'kind'?: "event"|"checkpoint"|"caughtUp"|"fellBehind";
+  /**
+   * Several events in order (only when the request set `max_batch`); each
+   * carries its own checkpoint.
+   */
+  'events'?: (_shardwrite_v1_EventBatch | null);
+  'kind'?: "event"|"checkpoint"|"caughtUp"|"fellBehind"|"events";
 }
 
 export interface SubscribeResponse__Output {
@@ -39,5 +45,10 @@ export interface SubscribeResponse__Output {
    * store again; it catches up by itself.
    */
   'fellBehind'?: (_shardwrite_v1_FellBehind__Output | null);
-  'kind'?: "event"|"checkpoint"|"caughtUp"|"fellBehind";
+  /**
+   * Several events in order (only when the request set `max_batch`); each
+   * carries its own checkpoint.
+   */
+  'events'?: (_shardwrite_v1_EventBatch__Output | null);
+  'kind'?: "event"|"checkpoint"|"caughtUp"|"fellBehind"|"events";
 }
