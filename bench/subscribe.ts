@@ -80,7 +80,8 @@ function countBatch(b: Buffer): number {
   let n = 0;
   while (c.pos < end) {
     c.pos++; // the tag of field 1
-    c.pos += readVarint(b, c);
+    const length = readVarint(b, c);
+    c.pos += length;
     n++;
   }
   return n;

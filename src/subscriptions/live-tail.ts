@@ -20,11 +20,18 @@ export const DEFAULT_TAIL_MAX_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_TAIL_POLL_MS = 25;
 /** Rows read per poll. */
 const POLL_PAGE = 1000;
+/**
+ * Least time between two polls a commit asks for: commits that come closer
+ * together are read by one poll (each poll is a query), at the price of at
+ * most this much delivery latency. @default 5 ms
+ */
+export const DEFAULT_TAIL_COALESCE_MS = 5;
 
 export interface LiveTailOptions {
   readonly maxEvents?: number;
   readonly maxBytes?: number;
   readonly pollMs?: number;
+  readonly coalesceMs?: number;
   readonly logger?: Logger;
 }
 
@@ -33,6 +40,9 @@ export class LiveTail {
   readonly #maxEvents: number;
   readonly #maxBytes: number;
   readonly #pollMs: number;
+  readonly #coalesceMs: number;
+  #lastPollAt = 0;
+  #deferred: NodeJS.Timeout | undefined;
   readonly #logger: Logger | undefined;
   #rows: FeedRow[] = [];
   #first = 0;
@@ -53,6 +63,7 @@ export class LiveTail {
     this.#maxEvents = options.maxEvents ?? DEFAULT_TAIL_MAX_EVENTS;
     this.#maxBytes = options.maxBytes ?? DEFAULT_TAIL_MAX_BYTES;
     this.#pollMs = options.pollMs ?? DEFAULT_TAIL_POLL_MS;
+    this.#coalesceMs = options.coalesceMs ?? DEFAULT_TAIL_COALESCE_MS;
     this.#logger = options.logger;
   }
 
@@ -70,7 +81,15 @@ export class LiveTail {
 
   /** Something committed: look now (coalesced with a poll in flight). */
   notify(): void {
-    if (this.#head !== undefined) this.#poll();
+    if (this.#head === undefined || this.#deferred !== undefined) return;
+    const wait = this.#lastPollAt + this.#coalesceMs - performance.now();
+    if (wait <= 0) this.#poll();
+    else {
+      this.#deferred = setTimeout(() => {
+        this.#deferred = undefined;
+        this.#poll();
+      }, wait);
+    }
   }
 
   /** Whether a subscriber at `at` can continue from the buffer without a gap. */
@@ -130,6 +149,8 @@ export class LiveTail {
 
   #stop(): void {
     this.#generation++;
+    clearTimeout(this.#deferred);
+    this.#deferred = undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#rows = [];
@@ -149,6 +170,7 @@ export class LiveTail {
     if (head === undefined) return;
     this.#polling = true;
     this.#again = false;
+    this.#lastPollAt = performance.now();
     this.#reader.page(head, POLL_PAGE).then(
       (rows) => {
         this.#polling = false;

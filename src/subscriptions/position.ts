@@ -47,11 +47,15 @@ const TOKEN_VERSION = 1;
 
 /** The opaque checkpoint token of a cursor (base64url of a small JSON document). */
 export function encodeCheckpoint(cursor: Cursor): string {
-  const shards: Record<string, string> = {};
-  for (const [id, p] of [...cursor].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    shards[id] = p === 'done' ? 'done' : formatPosition(p);
+  // Built by hand (it is made for every event delivered): shard ids are DNS labels and positions digits, nothing to escape.
+  let json = `{"v":${TOKEN_VERSION},"s":{`;
+  let first = true;
+  for (const id of [...cursor.keys()].sort()) {
+    const p = cursor.get(id)!;
+    json += `${first ? '' : ','}${JSON.stringify(id)}:"${p === 'done' ? 'done' : formatPosition(p)}"`;
+    first = false;
   }
-  return Buffer.from(JSON.stringify({ v: TOKEN_VERSION, s: shards })).toString('base64url');
+  return Buffer.from(json + '}}').toString('base64url');
 }
 
 /** @throws ValidationError when `token` is not a checkpoint this service made. */
