@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
-import { comparePositions, decodeCheckpoint, encodeCheckpoint, formatPosition, parsePosition, START } from '../../src/subscriptions/position.js';
+import { comparePositions, decodeCheckpoint, encodeCheckpoint, formatPosition, parsePosition, START, type ShardPosition } from '../../src/subscriptions/position.js';
 import { partitionOf } from '../../src/subscriptions/partition.js';
 
 describe('shard positions and checkpoint tokens', () => {
@@ -12,7 +12,7 @@ describe('shard positions and checkpoint tokens', () => {
   });
 
   it('round-trips a cursor through its token, in any insertion order', () => {
-    const cursor = new Map([['shard-2', parsePosition('7:8')], ['shard-0', 'done' as const], ['shard-10', START]]);
+    const cursor = new Map<string, ShardPosition | 'done'>([['shard-2', parsePosition('7:8')], ['shard-0', 'done'], ['shard-10', START]]);
     const token = encodeCheckpoint(cursor);
     expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(decodeCheckpoint(token)).toEqual(cursor);
