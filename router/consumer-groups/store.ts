@@ -10,6 +10,7 @@
  * or forwards under the new owner.
  */
 import pg from 'pg';
+import { listen } from '../../src/store/pg-listen.js';
 import { ConsumerGroupMismatchError, StoreUnavailableError } from '../../src/errors.js';
 import { byCodeUnits } from './assignment.js';
 import { migrateGroupSchema } from './schema.js';
@@ -257,40 +258,17 @@ export class PgGroupStore {
    * (see `GROUPS_CHANNEL`), until closed or the connection is lost (then
    * `onLost`, once).
    */
-  async listen(onGroup: (group: string) => void, onLost: (err: Error) => void): Promise<GroupListener> {
-    const client = new pg.Client({
+  listen(onGroup: (group: string) => void, onLost: (err: Error) => void): Promise<GroupListener> {
+    return listen({
       connectionString: this.#connectionString,
       connectionTimeoutMillis: this.#timeoutMs,
-      keepAlive: true,
-      application_name: 'shardwrite-groups-listener',
-    });
-    let closed = false;
-    const lost = (err: Error) => {
-      if (closed) return;
-      closed = true;
-      client.end().catch(() => {});
-      onLost(err);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost(new Error('consumer group listener connection ended')));
-    client.on('notification', (msg) => {
-      if (msg.channel === GROUPS_CHANNEL && msg.payload) onGroup(msg.payload);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${GROUPS_CHANNEL}`);
-    } catch (err) {
-      closed = true;
-      await client.end().catch(() => {});
-      throw err;
-    }
-    return {
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        await client.end().catch(() => {});
+      channel: GROUPS_CHANNEL,
+      applicationName: 'shardwrite-groups-listener',
+      onPayload: (group) => {
+        if (group) onGroup(group);
       },
-    };
+      onLost,
+    });
   }
 
   /** Every group's partition checkpoints. */

@@ -10,6 +10,7 @@
  * coordination service to run, secure and back up.
  */
 import pg from 'pg';
+import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
 import { validateRingDocument, type RingDocument } from './document.js';
 
@@ -228,43 +229,19 @@ export class PgRingStore implements RingStore {
     });
   }
 
-  async listen(onEpoch: (epoch: number) => void, onLost: (err: Error) => void): Promise<RingSubscription> {
-    const client = new pg.Client({
+  listen(onEpoch: (epoch: number) => void, onLost: (err: Error) => void): Promise<RingSubscription> {
+    return listen({
       connectionString: this.#connectionString,
       connectionTimeoutMillis: this.#timeoutMs,
-      keepAlive: true,
-      application_name: 'shardwrite-ring-listener',
-    });
-    let closed = false;
-    const lost = (err: Error) => {
-      if (closed) return;
-      closed = true;
-      client.end().catch(() => {});
-      onLost(err);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost(new Error('ring listener connection ended')));
-    client.on('notification', (msg) => {
-      if (msg.channel !== RING_CHANNEL) return;
-      const epoch = Number(msg.payload);
-      // A payload we cannot read still means "something changed": report epoch 0 so the caller re-reads.
-      onEpoch(Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${RING_CHANNEL}`);
-    } catch (err) {
-      closed = true;
-      await client.end().catch(() => {});
-      throw err;
-    }
-    return {
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        await client.end().catch(() => {});
+      channel: RING_CHANNEL,
+      applicationName: 'shardwrite-ring-listener',
+      onPayload: (payload) => {
+        const epoch = Number(payload);
+        // A payload we cannot read still means "something changed": report epoch 0 so the caller re-reads.
+        onEpoch(Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0);
       },
-    };
+      onLost,
+    });
   }
 
   async pendingMove(): Promise<RingDocument | undefined> {
