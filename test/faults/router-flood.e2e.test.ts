@@ -1,6 +1,8 @@
 /**
  * Fault 7: the router under attack while a shard is stalled. A ledger load of
- * 64 callers runs; one shard is paused (SIGSTOP; 10 s under
+ * 64 callers runs, half of them on the victim shard's orders and half on the
+ * others' (so a caller waiting on the victim never holds back the others'
+ * rate: that measured the load model, not the router); one shard is paused (SIGSTOP; 10 s under
  * `npm run test:faults`, shorter in `npm test`) while one client opens 64
  * command streams sending 256 KB commands without ever reading an outcome,
  * plus 256 concurrent unary calls with 256 KB bodies (`support/flood.ts`).
@@ -63,6 +65,7 @@ function othersRate(ledger: Ledger, from: number, to: number): number {
 describe('a router flooded by one client while a shard is paused', () => {
   let cluster: Cluster;
   let result: Finished;
+  let victimResult: Finished;
   let flood: FloodFigures;
   let rssBeforeKiB: number;
   let rssMaxKiB: number;
@@ -72,8 +75,13 @@ describe('a router flooded by one client while a shard is paused', () => {
     cluster = await startCluster({ shards: 3 });
     const p = phases(14, { before: 5, fault: 6, after: 3 });
     const pauseMs = Math.min(p.fault, MAX_PAUSE_MS);
-    // Only the paused shard's callers may see errors: it is unreachable (or found stalled), or their deadline passes.
-    const run = startLoad(loadOptions(cluster, 'flood', { clients: CALLERS, expect: onShard(victimId, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
+    const onVictim = (orderId: string) => cluster.ownerOf(orderId) === victimId;
+    // The others' callers: every answer must be OK.
+    const run = startLoad(loadOptions(cluster, 'flood', { clients: CALLERS / 2, orderFilter: (id) => !onVictim(id) }));
+    // The paused shard's callers may see errors: it is unreachable (or found stalled), or their deadline passes.
+    const victimRun = startLoad(
+      loadOptions(cluster, 'flood-victim', { clients: CALLERS / 2, orderFilter: onVictim, expect: onShard(victimId, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }),
+    );
     const victim = cluster.shard(victimId);
 
     // The first second warms the callers' connections up; the rest of the phase is the baseline.
@@ -83,7 +91,7 @@ describe('a router flooded by one client while a shard is paused', () => {
     rssBeforeKiB = sampleRss(cluster.router.pid).stop();
 
     const rss = sampleRss(cluster.router.pid);
-    await run.ledger.untilInFlight((s) => s === victimId);
+    await victimRun.ledger.untilInFlight((s) => s === victimId);
     marks.attackFrom = run.ledger.mark('attack-start');
     victim.process.signal('SIGSTOP');
     const attack = startFlood(cluster.routerAddress, { streams: STREAMS, unary: UNARY, bodyBytes: BODY_BYTES, prefix: `atk-${Date.now()}` });
@@ -99,12 +107,16 @@ describe('a router flooded by one client while a shard is paused', () => {
     rssMaxKiB = rss.stop();
     await sleep(p.after);
 
+    // Both loads stop before either is checked: a store read while the other still writes is no proof.
+    await Promise.all([run.stop(), victimRun.stop()]);
     result = await settle('7 router flood with a paused shard', cluster, run, (l) => ({
       'paused-ms': marks.resumed! - marks.attackFrom!,
       'router-rss-mib': `${Math.round(rssBeforeKiB / 1024)}>${Math.round(rssMaxKiB / 1024)}`,
       'others-per-s': `${othersRate(l, marks.baselineFrom!, marks.attackFrom!).toFixed(0)}>${othersRate(l, marks.attackFrom!, marks.attackTo!).toFixed(0)}`,
       'flood-unary': JSON.stringify(flood.unary),
       'flood-stream-writes': flood.streamWrites,
+    }));
+    victimResult = await settle('7 router flood with a paused shard (its callers)', cluster, victimRun, (l) => ({
       'victim-codes': JSON.stringify(l.codes((c) => c.shard === victimId)),
     }));
   }, 300_000);
@@ -117,14 +129,15 @@ describe('a router flooded by one client while a shard is paused', () => {
     expect(rssMaxKiB).toBeLessThan(routerLimitKiB());
   });
 
-  it('keeps the other shards serving at least a third of their rate before the attack', () => {
+  it('keeps the other shards serving at least half their rate before the attack', () => {
     const before = othersRate(result.ledger, marks.baselineFrom!, marks.attackFrom!);
     const during = othersRate(result.ledger, marks.attackFrom!, marks.attackTo!);
     expect(before).toBeGreaterThan(0);
-    expect(during / before).toBeGreaterThanOrEqual(1 / 3);
+    expect(during / before).toBeGreaterThanOrEqual(1 / 2);
   });
 
   it('loses nothing acknowledged and duplicates nothing', () => {
     expectIntact(result, cluster);
+    expectIntact(victimResult, cluster);
   });
 });
