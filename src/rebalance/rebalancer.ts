@@ -36,7 +36,8 @@
  *    owners, then deleted, each only after its new owner was checked to hold
  *    it completely.
  */
-import { PgRingStore, RingConflictError, RingView, type RingDocument } from '../ring/index.js';
+import { PgRingStore, RingConflictError, RingView, redactUrl, type RegisteredStore, type RingDocument } from '../ring/index.js';
+import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
 import { checkServing } from './health.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
@@ -110,6 +111,8 @@ interface SourceState {
 interface Context {
   readonly move: MoveRecord;
   readonly moves: PgMoveStore;
+  /** Each participant's store id, checked against its store and its registration. */
+  readonly identities: ReadonlyMap<string, string>;
   readonly view: RingView;
   /** The ring before the move (for hashing only: a removed shard's address is not known). */
   readonly base: RingView;
@@ -173,15 +176,17 @@ export class Rebalancer {
       if (decision.action === 'done') {
         return { outcome: 'already-done', epoch: decision.epoch, resumed: false, figures: NO_FIGURES, durationMs: this.#elapsed() };
       }
-      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await ringStore.registerStore(id, url);
+      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await this.#registerGiven(ringStore, id, url);
       const target = decision.action === 'start' ? decision.target : decision.move.target;
       const participants = participantsOf(target, request);
-      await this.#open(ringStore, participants, dbs);
+      const stores = await this.#open(ringStore, participants, dbs);
       await this.#checkSchemas(dbs);
+      // Before anything is copied, sealed or published: every store is the one its shard claimed and registered.
+      const identities = await checkIdentities(dbs, stores);
 
       let move: MoveRecord;
       if (decision.action === 'start') {
-        if (request.kind === 'add') await this.#checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!);
+        if (request.kind === 'add') await this.#checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!, identities.get(request.shardId)!);
         move = await moves.create({ kind: request.kind, shardId: request.shardId, target });
       } else {
         move = active!;
@@ -189,6 +194,7 @@ export class Rebalancer {
       const ctx: Context = {
         move,
         moves,
+        identities,
         view: new RingView(move.target),
         base: new RingView(baseRing(move)),
         dbs,
@@ -310,7 +316,7 @@ export class Rebalancer {
     }
     if (move.kind === 'add') {
       const address = move.target.shards.find((s) => s.id === move.shardId)!.address;
-      const problem = await checkServing(address, this.#o.healthTimeoutMs);
+      const problem = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(move.shardId, ctx.identities.get(move.shardId)!));
       if (problem) {
         throw new RebalanceError(
           `${move.shardId} at ${address} is not serving (${problem}); start it, then run \`${commandOf(move)}\` again: the move resumes where it stopped`,
@@ -558,7 +564,8 @@ export class Rebalancer {
     return { seen, moving };
   }
 
-  async #open(ringStore: PgRingStore, participants: readonly string[], dbs: Map<string, ShardDb>): Promise<void> {
+  /** Opens every participant's store as registered (or as given); returns the registrations. */
+  async #open(ringStore: PgRingStore, participants: readonly string[], dbs: Map<string, ShardDb>): Promise<Map<string, RegisteredStore>> {
     const stores = await ringStore.stores();
     const missing = participants.filter((id) => !stores.has(id));
     if (missing.length > 0) {
@@ -567,7 +574,38 @@ export class Rebalancer {
           'start it (or pass --database-url for a shard being added)',
       );
     }
-    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!));
+    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!.databaseUrl));
+    return stores;
+  }
+
+  /**
+   * Registers a store URL the operator gave for `shardId` (`--database-url`),
+   * only once that store proves to be the one `shardId` claimed.
+   */
+  async #registerGiven(ringStore: PgRingStore, shardId: string, url: string): Promise<void> {
+    const db = new ShardDb(shardId, url);
+    try {
+      let identity;
+      try {
+        identity = await db.identity();
+      } catch (err) {
+        throw new RebalanceError(`cannot reach the event store given for ${shardId} (${redactUrl(url)}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!identity) throw new RebalanceError(`the event store given for ${shardId} (${redactUrl(url)}) has no store identity: start ${shardId} on it with this release first`);
+      if (identity.shardId !== shardId) {
+        throw new RebalanceError(
+          `the event store given for ${shardId} (${redactUrl(url)}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}), not ${shardId}'s: refusing to use it`,
+        );
+      }
+      try {
+        await ringStore.registerStore(shardId, url, identity.storeId);
+      } catch (err) {
+        if (err instanceof StoreIdentityError) throw new RebalanceError(err.message);
+        throw err;
+      }
+    } finally {
+      await db.close();
+    }
   }
 
   async #checkSchemas(dbs: ReadonlyMap<string, ShardDb>): Promise<void> {
@@ -584,11 +622,18 @@ export class Rebalancer {
     }
   }
 
-  async #checkNewShard(shardId: string, address: string, db: ShardDb): Promise<void> {
+  async #checkNewShard(shardId: string, address: string, db: ShardDb, storeId: string): Promise<void> {
     const live = await db.liveStreamCount();
     if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
     const problem = await checkServing(address, this.#o.healthTimeoutMs);
     if (problem) throw new RebalanceError(`${shardId} at ${address} is not serving (${problem}); start the shard process first`);
+    // Serving is not enough: the process there must be this shard on the store the move copies into.
+    const other = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(shardId, storeId));
+    if (other) {
+      throw new RebalanceError(
+        `the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`,
+      );
+    }
   }
 
   /** Reports progress, and saves the figures at most once a second (or now, with `force`). */
@@ -623,6 +668,46 @@ export class Rebalancer {
   #elapsed(): number {
     return performance.now() - this.#started;
   }
+}
+
+/**
+ * Checks every participant's store is the one its shard claimed and the one
+ * registered for it, and that no store serves two shards; returns each
+ * shard's store id.
+ *
+ * @throws RebalanceError naming the first mismatch.
+ */
+async function checkIdentities(dbs: ReadonlyMap<string, ShardDb>, stores: ReadonlyMap<string, RegisteredStore>): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  const byStore = new Map<string, string>();
+  for (const db of dbs.values()) {
+    const registered = stores.get(db.shardId)!;
+    const where = redactUrl(registered.databaseUrl);
+    let identity;
+    try {
+      identity = await db.identity();
+    } catch (err) {
+      throw new RebalanceError(`cannot read ${db.shardId}'s store identity at ${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!identity) throw new RebalanceError(`${db.shardId}'s event store (${where}) has no store identity; start ${db.shardId} with this release first (it migrates its store)`);
+    if (identity.shardId !== db.shardId) {
+      throw new RebalanceError(
+        `the event store registered for ${db.shardId} (${where}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}): refusing to move streams through it`,
+      );
+    }
+    if (registered.storeId !== identity.storeId) {
+      throw new RebalanceError(
+        registered.storeId === undefined
+          ? `${db.shardId} registered its store before store ids existed; restart ${db.shardId} with this release so it registers store ${identity.storeId}`
+          : `${db.shardId} is registered with store ${registered.storeId}, but ${where} is store ${identity.storeId}: refusing to move streams through it`,
+      );
+    }
+    const twin = byStore.get(identity.storeId);
+    if (twin) throw new RebalanceError(`${twin} and ${db.shardId} name the same event store (${identity.storeId}): refusing`);
+    byStore.set(identity.storeId, db.shardId);
+    ids.set(db.shardId, identity.storeId);
+  }
+  return ids;
 }
 
 /** The ring a move starts from, as far as hashing goes: the target with the added shard left out or the removed one put back. */

@@ -17,6 +17,7 @@
 import pg from 'pg';
 import { toSafeInteger } from '../store/pg-values.js';
 import { REBALANCE_SETTING } from '../store/migrations.js';
+import { readStoreIdentity, type StoreIdentity } from '../store/store-identity.js';
 import type { CopyItem, StreamRow } from './plan.js';
 
 /** A stream row with the epoch it was sealed at, when it was. */
@@ -141,6 +142,11 @@ export class ShardDb {
       if ((err as { code?: unknown }).code === '42P01') return 0;
       throw err;
     }
+  }
+
+  /** The store's id and the shard that claimed it; `undefined` for a store older than store ids. */
+  async identity(): Promise<StoreIdentity | undefined> {
+    return readStoreIdentity(this.#pool);
   }
 
   /** Number of streams this store serves (not sealed by any move). */
