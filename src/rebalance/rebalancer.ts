@@ -38,6 +38,7 @@
  */
 import { PgRingStore, RingConflictError, RingView, redactUrl, type RegisteredStore, type RingDocument } from '../ring/index.js';
 import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
+import { abandonCopies, type AbortFigures } from './abort.js';
 import { checkServing } from './health.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
@@ -45,6 +46,7 @@ import {
   RebalanceError,
   commandOf,
   copyBatches,
+  describeMove,
   copyItem,
   decide,
   type CopyItem,
@@ -94,6 +96,47 @@ export interface MoveResult {
   readonly figures: MoveFigures;
   /** How long this run took. */
   readonly durationMs: number;
+}
+
+/** What `abort` did. */
+export type AbortResult =
+  /** No move was in progress; nothing changed. */
+  | { readonly outcome: 'nothing'; readonly epoch: number; readonly durationMs: number }
+  /** The move is abandoned; `epoch` (its target epoch) now carries the old membership. */
+  | {
+      readonly outcome: 'aborted';
+      readonly epoch: number;
+      readonly move: MoveRecord;
+      readonly abortedPhase: MovePhase;
+      readonly figures: AbortFigures;
+      readonly durationMs: number;
+    };
+
+/** Phases reached only after the move published its ring: from there only finishing it is safe. */
+const SWITCHED_PHASES: ReadonlySet<MovePhase> = new Set(['fence', 'cleanup', 'done']);
+
+/**
+ * `ring abort` on a move that already switched the ring: its new owners serve
+ * (and may have appended to) the moved streams, so taking them back is a move
+ * of its own.
+ */
+export class MoveSwitchedError extends RebalanceError {
+  constructor(
+    readonly move: MoveRecord,
+    readonly currentEpoch: number,
+    removedAddress: string | undefined,
+  ) {
+    const undo =
+      move.kind === 'add'
+        ? `shardwrite ring remove ${move.shardId}`
+        : `shardwrite ring add ${move.shardId} --address ${removedAddress ?? '<host:port>'}`;
+    super(
+      `the move (${describeMove(move)}, phase ${move.phase}) already switched the ring to epoch ${move.targetEpoch}: ` +
+        `its streams are served by their new owners, so it cannot be aborted. Finish it with \`${commandOf(move)}\`, ` +
+        `then undo it with \`${undo}\``,
+    );
+    this.name = 'MoveSwitchedError';
+  }
 }
 
 /** What this run knows of one old owner's moving streams (lost with the process; a resumed run lists again). */
@@ -217,6 +260,66 @@ export class Rebalancer {
     }
   }
 
+  /**
+   * Abandons the unfinished move, if any, as long as it has not switched the
+   * ring (see abort.ts): its streams stay with their old owners, its seals
+   * are lifted, its copies removed, and the old membership is published at
+   * the move's target epoch. Safe in any phase before the switch-over, and
+   * idempotent: an abort stopped half-way is finished by running it again.
+   *
+   * @throws MoveSwitchedError when the move already published its ring (it
+   *   must be finished, then undone by the opposite move); RebalanceError
+   *   when a store cannot be checked or a copy's old owner does not hold its
+   *   stream (nothing further is touched); the lock's RebalanceError while
+   *   another rebalancer runs.
+   */
+  async abort(): Promise<AbortResult> {
+    this.#started = performance.now();
+    const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
+    const moves = new PgMoveStore(this.#o.ringDatabaseUrl);
+    const dbs = new Map<string, ShardDb>();
+    let lock: { release(): Promise<void> } | undefined;
+    try {
+      await ringStore.migrate();
+      lock = await moves.lock();
+      const current = await ringStore.current();
+      if (!current) throw new RebalanceError('the ring database has no ring yet: there is no move to abort');
+      const move = await moves.active();
+      if (!move) return { outcome: 'nothing', epoch: current.epoch, durationMs: this.#elapsed() };
+      const from = move.abortedPhase ?? move.phase;
+      if (current.epoch >= move.targetEpoch || SWITCHED_PHASES.has(from)) {
+        throw new MoveSwitchedError(move, current.epoch, (await ringStore.shardAddresses()).get(move.shardId));
+      }
+      const request: MoveRequest =
+        move.kind === 'add'
+          ? { kind: 'add', shardId: move.shardId, address: move.target.shards.find((s) => s.id === move.shardId)!.address }
+          : { kind: 'remove', shardId: move.shardId };
+      const stores = await this.#open(ringStore, participantsOf(move.target, request), dbs);
+      await this.#checkSchemas(dbs);
+      await checkIdentities(dbs, stores);
+      await moves.rewindForAbort(move.targetEpoch);
+      this.#o.onProgress?.({
+        targetEpoch: move.targetEpoch, kind: move.kind, shardId: move.shardId, phase: 'precopy', figures: move.figures,
+        elapsedMs: this.#elapsed(), streamsPerSecond: undefined, etaMs: undefined, note: `aborting (it stood in phase ${from})`,
+      });
+      const figures = await abandonCopies({
+        targetEpoch: move.targetEpoch,
+        base: new RingView(baseRing(move)),
+        target: new RingView(move.target),
+        dbs,
+        statementStreams: this.#o.statementStreams,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      });
+      await moves.abandon(move.targetEpoch, { epoch: move.targetEpoch, shards: current.shards }, move.figures);
+      return { outcome: 'aborted', epoch: move.targetEpoch, move, abortedPhase: from, figures, durationMs: this.#elapsed() };
+    } finally {
+      await lock?.release();
+      await Promise.all([...dbs.values()].map((db) => db.close()));
+      await moves.close();
+      await ringStore.close();
+    }
+  }
+
   async #execute(ctx: Context, ringStore: PgRingStore, moves: PgMoveStore): Promise<void> {
     const { move } = ctx;
     for (let i = MOVE_PHASES.indexOf(move.phase); i < MOVE_PHASES.length - 1; i++) {
@@ -224,6 +327,8 @@ export class Rebalancer {
       ctx.phase = phase;
       ctx.phaseStarted = performance.now();
       this.#report(ctx);
+      // Between two phases is a step boundary too: a stop asked for here leaves the move in this phase.
+      this.#o.signal?.throwIfAborted();
       switch (phase) {
         case 'precopy':
           await this.#precopy(ctx);

@@ -108,6 +108,12 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
     // migration adopt the store id of their shard's next registration.
     sql: `ALTER TABLE shard_stores ADD COLUMN store_id uuid NULL;`,
   },
+  {
+    version: 5,
+    name: 'aborted moves',
+    // `shardwrite ring abort` ends a move without switching to its ring: when, and in which phase it stood.
+    sql: `ALTER TABLE ring_moves ADD COLUMN aborted_at timestamptz NULL, ADD COLUMN aborted_phase text NULL;`,
+  },
 ];
 
 /** The NOTIFY payload a rebalance sends when its plan appears or ends (read as "re-read everything"). */
