@@ -21,7 +21,7 @@ import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { OwnerCache } from '../src/pipeline/owner-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
-import { GroupCommitWriter, PgEventReader, bumpFence, migrate } from '../src/store/index.js';
+import { GroupCommitWriter, PgEventReader, bumpFence, claimStore, identityHealthService, migrate } from '../src/store/index.js';
 import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
@@ -49,8 +49,10 @@ export interface ShardOverrides {
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
   await migrate(config.databaseUrl);
+  // Before anything is served or registered: this store is this shard's, or the shard does not start.
+  const identity = await claimStore(config.databaseUrl, config.shardId);
   // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
-  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, logger) : undefined;
+  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, identity.storeId, logger) : undefined;
   const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
 
   const pool = new pg.Pool({
@@ -147,6 +149,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
   health.setStatus('shardwrite.v1.CommandStreamService', 'SERVING');
+  // Lets a rebalancer check that the process at this address is this shard on this store.
+  health.setStatus(identityHealthService(config.shardId, identity.storeId), 'SERVING');
   for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -164,6 +168,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       logger.info('shard draining');
       health.setStatus('', 'NOT_SERVING');
       for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
+      health.setStatus(identityHealthService(config.shardId, identity.storeId), 'NOT_SERVING');
       commandStreams.drain();
       subscriptions.close();
       await new Promise<void>((resolve) => {

@@ -17,6 +17,7 @@
 import pg from 'pg';
 import { toSafeInteger } from '../store/pg-values.js';
 import { REBALANCE_SETTING } from '../store/migrations.js';
+import { readStoreIdentity, type StoreIdentity } from '../store/store-identity.js';
 import type { CopyItem, StreamRow } from './plan.js';
 
 /** A stream row with the epoch it was sealed at, when it was. */
@@ -141,6 +142,11 @@ export class ShardDb {
       if ((err as { code?: unknown }).code === '42P01') return 0;
       throw err;
     }
+  }
+
+  /** The store's id and the shard that claimed it; `undefined` for a store older than store ids. */
+  async identity(): Promise<StoreIdentity | undefined> {
+    return readStoreIdentity(this.#pool);
   }
 
   /** Number of streams this store serves (not sealed by any move). */
@@ -390,6 +396,77 @@ export class ShardDb {
   }
 
   /**
+   * Where `streamIds` stand in this store: version and the epoch each was
+   * sealed at (absent streams are left out).
+   */
+  async standing(streamIds: readonly string[]): Promise<Map<string, { version: number; movedAtEpoch: number | undefined }>> {
+    const r = await this.#pool.query<{ stream_id: string; version: string; moved_at_epoch: string | null }>(
+      'SELECT stream_id, version::text, moved_at_epoch::text FROM streams WHERE stream_id = ANY($1::text[])',
+      [streamIds],
+    );
+    return new Map(
+      r.rows.map((row) => [
+        row.stream_id,
+        {
+          version: toSafeInteger(row.version, 'streams.version'),
+          movedAtEpoch: row.moved_at_epoch === null ? undefined : toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch'),
+        },
+      ]),
+    );
+  }
+
+  /**
+   * Removes the copies of `streamIds` that an abandoned move wrote into this
+   * store (the new owner it never switched to): their events move to
+   * `moved_events` (the cleanup's archive path: a subscriber still finds the
+   * copies, which it treats as barriers, in their place), their command-id
+   * records, snapshots and streams rows go. Only unsealed rows are copies a
+   * move can have written, and only they are touched. Takes the fence row
+   * FOR UPDATE first, like `write`. Returns the streams and events removed.
+   */
+  async dropCopies(streamIds: readonly string[]): Promise<{ streams: number; events: number }> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
+      const rows = await client.query<{ stream_id: string }>(
+        'DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL RETURNING stream_id',
+        [streamIds],
+      );
+      const gone = rows.rows.map((r) => r.stream_id);
+      const events = await archiveEvents(client, gone);
+      for (const table of ['command_results', 'snapshots']) {
+        await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [gone]);
+      }
+      await client.query('COMMIT');
+      return { streams: gone.length, events };
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Lifts the move fence a move to `targetEpoch` set (a fence of another move is left alone); returns whether it was set. */
+  async liftMoveFence(targetEpoch: number): Promise<boolean> {
+    const r = await this.#pool.query('UPDATE shard_fence SET moving_epoch = NULL WHERE id AND moving_epoch = $1', [targetEpoch]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Unseals `streamIds` sealed at `targetEpoch` (an abandoned move's seals); returns how many. */
+  async unseal(streamIds: readonly string[], targetEpoch: number): Promise<number> {
+    const r = await this.#pool.query(
+      'UPDATE streams SET moved_at_epoch = NULL WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2',
+      [streamIds, targetEpoch],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /**
    * A digest of each stream's content up to a version (every field a copy
    * carries: version, type, schema, event id, data, metadata, time), so a
    * copy can be proved equal to its original before the original goes.
@@ -444,10 +521,10 @@ interface EventRow {
  * their transaction and position unchanged: loads and appends no longer see
  * them, and the store's feed still serves them in their place.
  */
-async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<void> {
+async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<number> {
   // The store refuses deletes of events unless the transaction says it is a rebalance (migration 5).
   await client.query(`SELECT set_config($1, 'on', true)`, [REBALANCE_SETTING]);
-  await client.query(
+  const r = await client.query(
     `WITH gone AS (
        DELETE FROM events WHERE stream_id = ANY($1::text[])
        RETURNING position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position
@@ -457,4 +534,5 @@ async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]
      ON CONFLICT (position) DO NOTHING`,
     [streamIds],
   );
+  return r.rowCount ?? 0;
 }
