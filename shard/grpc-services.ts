@@ -19,6 +19,7 @@ import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { EventReader } from '../src/store/types.js';
 import type { ReadStreamRequest__Output } from '../src/generated/shardwrite/v1/ReadStreamRequest.js';
 import { checkId } from '../src/domain/validation.js';
+import { identityFrom } from '../src/auth/identity.js';
 import type { FieldViolation } from '../src/errors.js';
 
 export interface ShardServiceDeps {
@@ -49,11 +50,17 @@ export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, '
   });
 }
 
-/** A CallContext from a deadline and a way to read the caller's metadata (a call's, or a link frame's headers). */
+/**
+ * A CallContext from a deadline and a way to read the caller's metadata (a
+ * call's, or a link frame's headers). The identity is read from the identity
+ * keys, which only a server's auth interceptor (after verifying the caller)
+ * or the router (on a link frame) set: a caller's own values were dropped.
+ */
 export function contextOf(deadline: number | undefined, text: (key: string) => string | undefined): CallContext {
+  const identity = identityFrom(text);
   return {
     deadline,
-    authorization: text('authorization'),
+    ...(identity ? { identity } : {}),
     correlationId: text('x-correlation-id'),
     causationId: text('x-causation-id'),
   };

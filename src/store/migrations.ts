@@ -148,6 +148,18 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
     `,
   },
+  {
+    version: 6,
+    name: 'stream tenants and request digests',
+    // A stream belongs to the tenant whose command created it ('' = no tenant);
+    // it never changes, and a rebalance copies it with the stream. A command
+    // result keeps a digest of its request, so a command id reused for another
+    // request is refused instead of answered with the first one's result.
+    sql: `
+      ALTER TABLE streams ADD COLUMN tenant text NOT NULL DEFAULT '';
+      ALTER TABLE command_results ADD COLUMN request_digest text NULL;
+    `,
+  },
 ];
 
 /**

@@ -11,7 +11,7 @@ import {
 } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
-import { ALLOW_ALL } from '../../src/pipeline/authorize.js';
+import { ALLOW_ALL } from '../../src/auth/authorize.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { OwnerCache } from '../../src/pipeline/owner-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
@@ -24,8 +24,13 @@ import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, S
  * integration tests). `interfere` lets a test play "another writer".
  */
 class MemoryStore implements Appender, EventReader {
+  async streamTenant(streamId: string): Promise<string | undefined> {
+    return this.events.get(streamId)?.length ? (this.tenants.get(streamId) ?? '') : undefined;
+  }
+
   readonly events = new Map<string, StoredEvent[]>();
   readonly commands = new Map<string, CommandRecord>();
+  readonly tenants = new Map<string, string>();
   appends: AppendEntry[] = [];
   position = 0n;
   /** Called before each append; may append on its own (a concurrent writer) or throw. */
@@ -38,6 +43,7 @@ class MemoryStore implements Appender, EventReader {
     const stream = this.events.get(entry.streamId) ?? [];
     if (stream.length !== entry.expectedVersion) throw new ConcurrencyError(entry.streamId, stream.length);
     this.appends.push(entry);
+    if (entry.expectedVersion === 0) this.tenants.set(entry.streamId, entry.tenant ?? '');
     const recordedAt = new Date();
     const positions = entry.events.map((e, i) => {
       this.position++;
@@ -46,7 +52,7 @@ class MemoryStore implements Appender, EventReader {
     });
     let v = entry.expectedVersion;
     for (const c of entry.commands) {
-      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount });
+      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount, ...(c.requestDigest ? { requestDigest: c.requestDigest } : {}) });
       v += c.eventCount;
     }
     this.events.set(entry.streamId, stream);

@@ -15,7 +15,7 @@ let sql: pg.Pool;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   client = connect(shard.address);
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
