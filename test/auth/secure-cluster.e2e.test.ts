@@ -1,0 +1,173 @@
+/**
+ * A router and two shards, as processes, with authentication on (a JWKS file
+ * and hashed static tokens): every refusal path over the wire, through the
+ * router and directly at a shard, and tenant isolation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { tokenEntry } from '../../src/auth/static-tokens.js';
+import { CallError, connect, placeOrder, type Clients } from '../support/grpc.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { startProcess } from '../support/processes.js';
+import { createTestDatabase } from '../support/pg.js';
+import { testKeys, type TestKeys } from './keys.js';
+
+let keys: TestKeys;
+let cluster: Cluster;
+const tokens: Record<string, string> = {};
+const SERVICE_TOKEN = 'svc-token-with-every-scope';
+
+beforeAll(async () => {
+  keys = await testKeys();
+  const now = Math.floor(Date.now() / 1000);
+  tokens.alice = await keys.sign({ sub: 'alice', tenant: 'tenant-a' });
+  tokens.bob = await keys.sign({ sub: 'bob', tenant: 'tenant-b' });
+  tokens.noPayment = await keys.sign({ sub: 'carol', tenant: 'tenant-a', scope: 'order-header order-lines' });
+  tokens.stranger = await keys.sign({ sub: 'mallory', tenant: 'tenant-a' }, { key: 'stranger' });
+  tokens.expired = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iat: now - 7200, exp: now - 120 });
+  tokens.otherAudience = await keys.sign({ sub: 'alice', tenant: 'tenant-a', aud: 'another-service' });
+  tokens.otherIssuer = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iss: 'https://evil.test' });
+  cluster = await startCluster({ shards: 2, auth: { ...keys.env, AUTH_TOKENS: tokenEntry(SERVICE_TOKEN, 'ops', '', ['*']) } });
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.close();
+});
+
+async function withClient<T>(address: string, token: string | undefined, fn: (c: Clients) => Promise<T>): Promise<T> {
+  const c = connect(address, token === undefined ? {} : { token });
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+const codeOf = async (p: Promise<unknown>): Promise<{ code: grpc.status; reason?: string; message: string }> => {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CallError) return err.status;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+};
+
+describe('a secure cluster', () => {
+  it.each([
+    ['no credentials', undefined],
+    ['a token signed by another key', 'stranger'],
+    ['an expired token', 'expired'],
+    ['a token for another audience', 'otherAudience'],
+    ['a token from another issuer', 'otherIssuer'],
+  ])('refuses %s with UNAUTHENTICATED, through the router and at a shard, writing nothing', async (_, who) => {
+    const token = who === undefined ? undefined : tokens[who];
+    for (const address of [cluster.routerAddress, cluster.shards[0]!.address]) {
+      const status = await withClient(address, token, (c) => codeOf(c.call('PlaceOrder', placeOrder(`refused-${who}`))));
+      expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+      if (token) expect(status.message).not.toContain(token.slice(-20));
+      expect((await withClient(address, token, (c) => codeOf(c.readStream('order-header', 'anything')))).code).toBe(grpc.status.UNAUTHENTICATED);
+    }
+    for (const s of cluster.shards) {
+      expect((await s.sql.query("SELECT count(*)::int AS n FROM events WHERE stream_id LIKE 'order-header-refused-%'")).rows[0].n).toBe(0);
+    }
+  });
+
+  it('refuses a command outside the caller’s scopes with PERMISSION_DENIED', async () => {
+    await withClient(cluster.routerAddress, tokens.noPayment, async (c) => {
+      await c.call('PlaceOrder', placeOrder('scoped-1'));
+      const status = await codeOf(c.call('AuthorizePayment', { orderId: 'scoped-1', commandId: 'auth-1', amountCents: '100', currency: 'EUR' }));
+      expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
+    });
+  });
+
+  it('keeps tenants apart: another tenant gets NOT_FOUND for commands and ReadStream, through the router and at the owning shard', async () => {
+    const id = 'tenant-a-order-1';
+    await withClient(cluster.routerAddress, tokens.alice, (c) => c.call('PlaceOrder', placeOrder(id, { commandId: 'place-1' })));
+    const owner = cluster.shard(cluster.ownerOf(id));
+    for (const address of [cluster.routerAddress, owner.address]) {
+      await withClient(address, tokens.bob, async (c) => {
+        for (const attempt of [
+          () => c.call('CancelOrder', { orderId: id, reason: 'mine now' }),
+          () => c.call('PlaceOrder', placeOrder(id, { commandId: 'place-1' })), // the owner's command id: not its result either
+          () => c.readStream('order-header', id),
+        ]) {
+          expect(await codeOf(attempt())).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'AGGREGATE_NOT_FOUND' });
+        }
+      });
+    }
+    // The owner still reads it, with who caused each event; a `*` service principal may cross tenants.
+    const events = await withClient(cluster.routerAddress, tokens.alice, (c) => c.readStream('order-header', id));
+    expect(events).toHaveLength(1);
+    expect(events[0]!.metadata).toMatchObject({ principal: 'alice', tenant: 'tenant-a', command_id: 'place-1', correlation_id: 'place-1' });
+    expect(await withClient(owner.address, SERVICE_TOKEN, (c) => c.readStream('order-header', id))).toHaveLength(1);
+    const row = await owner.sql.query("SELECT tenant FROM streams WHERE stream_id = 'order-header-' || $1", [id]);
+    expect(row.rows[0].tenant).toBe('tenant-a');
+  });
+
+  it('records correlation and causation ids from metadata, and refuses malformed ones with INVALID_ARGUMENT', async () => {
+    await withClient(cluster.routerAddress, tokens.alice, async (c) => {
+      await c.call('PlaceOrder', placeOrder('traced-1'), { metadata: { 'x-correlation-id': 'corr-9', 'x-causation-id': 'cause-9' } });
+      const [event] = await c.readStream('order-header', 'traced-1');
+      expect(event!.metadata).toMatchObject({ correlation_id: 'corr-9', causation_id: 'cause-9', principal: 'alice' });
+      const status = await codeOf(c.call('PlaceOrder', placeOrder('traced-2'), { metadata: { 'x-correlation-id': 'x'.repeat(200) } }));
+      expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(await c.readStream('order-header', 'traced-2')).toEqual([]);
+    });
+  });
+
+  it('requires a command id on money commands, and refuses a command id reused for another request', async () => {
+    await withClient(cluster.routerAddress, tokens.alice, async (c) => {
+      await c.call('PlaceOrder', placeOrder('money-1'));
+      const missing = await c.attempt('AuthorizePayment', { orderId: 'money-1', amountCents: '500', currency: 'EUR' });
+      // The field violation travels as google.rpc.BadRequest; its text is in the message too.
+      expect(missing).toMatchObject({ error: { code: grpc.status.INVALID_ARGUMENT, reason: 'VALIDATION', message: expect.stringMatching(/^command_id: is required/) } });
+      const request = { orderId: 'money-1', commandId: 'pay-1', amountCents: '500', currency: 'EUR' };
+      await c.call('AuthorizePayment', request);
+      expect(await c.call('AuthorizePayment', request)).toMatchObject({ duplicate: true });
+      const reused = await c.attempt('AuthorizePayment', { ...request, amountCents: '50000' });
+      expect(reused).toMatchObject({ error: { code: grpc.status.FAILED_PRECONDITION, reason: 'COMMAND_ID_REUSED' } });
+      expect(await c.readStream('order-payment', 'money-1')).toHaveLength(1);
+    });
+  });
+
+  it('answers health checks without credentials, on the router and on a shard', async () => {
+    const api = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    };
+    for (const address of [cluster.routerAddress, cluster.shards[1]!.address]) {
+      const health = new api.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+        Check: (r: object, cb: (e: grpc.ServiceError | null, r: { status: string }) => void) => void;
+      };
+      try {
+        const status = await new Promise<string>((res, rej) => health.Check({ service: '' }, (e, r) => (e ? rej(e) : res(r.status))));
+        expect(status).toBe('SERVING');
+      } finally {
+        health.close();
+      }
+    }
+  });
+});
+
+describe('the start-up gate', () => {
+  it.each([
+    ['shard/main.ts', (db: string) => ({ DATABASE_URL: db, GRPC_ADDRESS: '127.0.0.1:0' })],
+    ['router/main.ts', (db: string) => ({ RING_DATABASE_URL: db, GRPC_ADDRESS: '127.0.0.1:0' })],
+  ])('%s refuses to start without an authentication method unless SHARDWRITE_INSECURE=true', async (entry, env) => {
+    const db = await createTestDatabase('sw_gate');
+    try {
+      const refused = startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'false' });
+      await expect(refused).rejects.toThrow(/exited with 2[\s\S]*no authentication method is configured/);
+      const insecure = await startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'true' });
+      try {
+        expect(insecure.output()).toMatch(/INSECURE MODE/);
+      } finally {
+        await insecure.stop();
+      }
+    } finally {
+      await db.drop();
+    }
+  }, 60_000);
+});
