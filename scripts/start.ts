@@ -328,7 +328,7 @@ async function supervise(): Promise<void> {
       console.log('and watch with `npx shardwrite ring status`');
     }
     if (relayWanted()) {
-      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel };
+      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel, ...security };
       const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.
