@@ -105,6 +105,8 @@ describe('a secure cluster', () => {
     expect(await withClient(owner.address, SERVICE_TOKEN, (c) => c.readStream('order-header', id))).toHaveLength(1);
     const row = await owner.sql.query("SELECT tenant FROM streams WHERE stream_id = 'order-header-' || $1", [id]);
     expect(row.rows[0].tenant).toBe('tenant-a');
+    const audit = await owner.sql.query("SELECT principal, tenant, correlation_id, causation_id FROM events WHERE stream_id = 'order-header-' || $1", [id]);
+    expect(audit.rows).toEqual([{ principal: 'alice', tenant: 'tenant-a', correlation_id: 'place-1', causation_id: null }]);
   });
 
   it('records correlation and causation ids from metadata, and refuses malformed ones with INVALID_ARGUMENT', async () => {
