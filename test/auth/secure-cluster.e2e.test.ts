@@ -13,6 +13,8 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { startProcess } from '../support/processes.js';
 import { createTestDatabase } from '../support/pg.js';
 import { testKeys, type TestKeys } from './keys.js';
+import { ringCommand } from '../../cli/ring.js';
+import { RingView } from '../../src/ring/index.js';
 
 let keys: TestKeys;
 let cluster: Cluster;
@@ -29,7 +31,7 @@ beforeAll(async () => {
   tokens.expired = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iat: now - 7200, exp: now - 120 });
   tokens.otherAudience = await keys.sign({ sub: 'alice', tenant: 'tenant-a', aud: 'another-service' });
   tokens.otherIssuer = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iss: 'https://evil.test' });
-  cluster = await startCluster({ shards: 2, auth: { ...keys.env, AUTH_TOKENS: tokenEntry(SERVICE_TOKEN, 'ops', '', ['*']) } });
+  cluster = await startCluster({ shards: 2, spares: 1, auth: { ...keys.env, AUTH_TOKENS: tokenEntry(SERVICE_TOKEN, 'ops', '', ['*']) } });
 }, 120_000);
 
 afterAll(async () => {
@@ -151,6 +153,32 @@ describe('a secure cluster', () => {
       }
     }
   });
+});
+
+describe('tenants after a rebalance', () => {
+  it('moves each stream’s tenant with it: another tenant still gets NOT_FOUND at the new owner, the owner goes on', async () => {
+    const ids = Array.from({ length: 24 }, (_, i) => `moving-${i}`);
+    await withClient(cluster.routerAddress, tokens.alice, async (c) => {
+      for (const id of ids) await c.call('PlaceOrder', placeOrder(id));
+    });
+    const spare = cluster.shard('shard-2');
+    const out = { tty: false, line: () => {}, error: () => {} };
+    expect(await ringCommand(['add', 'shard-2', '--address', spare.address], { RING_DATABASE_URL: cluster.ringUrl }, out)).toBe(0);
+    const view = new RingView((await cluster.ringStore.current())!);
+    const moved = ids.filter((id) => view.ownerOf(id).id === 'shard-2');
+    expect(moved.length).toBeGreaterThan(0);
+    const tenants = await spare.sql.query("SELECT DISTINCT tenant FROM streams WHERE stream_id LIKE 'order-header-moving-%'");
+    expect(tenants.rows).toEqual([{ tenant: 'tenant-a' }]);
+    for (const address of [cluster.routerAddress, spare.address]) {
+      await withClient(address, tokens.bob, async (c) => {
+        expect(await codeOf(c.call('CancelOrder', { orderId: moved[0]!, reason: 'not yours' }))).toMatchObject({ code: grpc.status.NOT_FOUND });
+        expect(await codeOf(c.readStream('order-header', moved[0]!))).toMatchObject({ code: grpc.status.NOT_FOUND });
+      });
+    }
+    await withClient(cluster.routerAddress, tokens.alice, async (c) => {
+      expect(await c.call('CancelOrder', { orderId: moved[0]!, reason: 'changed my mind' })).toMatchObject({ version: '2' });
+    });
+  }, 120_000);
 });
 
 describe('the start-up gate', () => {
