@@ -11,6 +11,7 @@ import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { CallError, connect, placeOrder, type Clients } from '../support/grpc.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startProcess } from '../support/processes.js';
+import { subscribe } from '../support/subscriber.js';
 import { createTestDatabase } from '../support/pg.js';
 import { testKeys, type TestKeys } from './keys.js';
 import { ringCommand } from '../../cli/ring.js';
@@ -153,6 +154,40 @@ describe('a secure cluster', () => {
       }
     }
   });
+});
+
+describe('subscriptions in a secure cluster', () => {
+  it('need the read scope, and show a tenant-bound reader only its tenant’s events (a `*` principal sees all)', async () => {
+    await withClient(cluster.routerAddress, tokens.bob, (c) => c.call('PlaceOrder', placeOrder('b-sub-1')));
+    await withClient(cluster.routerAddress, tokens.alice, (c) => c.call('PlaceOrder', placeOrder('a-sub-1')));
+    const bob = subscribe(cluster.routerAddress, { token: tokens.bob });
+    const alice = subscribe(cluster.routerAddress, { token: tokens.alice });
+    const ops = subscribe(cluster.routerAddress, { token: SERVICE_TOKEN });
+    try {
+      for (const s of [bob, alice, ops]) await s.until(() => s.caughtUp(), 30_000, 'caught_up');
+      const streams = (s: typeof bob) => new Set(s.events.map((e) => e.streamId));
+      expect([...streams(bob)]).toEqual(['order-header-b-sub-1']);
+      expect(streams(alice).has('order-header-a-sub-1')).toBe(true);
+      expect(streams(alice).has('order-header-b-sub-1')).toBe(false);
+      expect(streams(ops).has('order-header-b-sub-1') && streams(ops).has('order-header-a-sub-1')).toBe(true);
+      // Live events are filtered too.
+      await withClient(cluster.routerAddress, tokens.alice, (c) => c.call('PlaceOrder', placeOrder('a-sub-2')));
+      await withClient(cluster.routerAddress, tokens.bob, (c) => c.call('PlaceOrder', placeOrder('b-sub-2')));
+      await bob.until(() => streams(bob).has('order-header-b-sub-2'), 10_000, 'bob’s live event');
+      expect([...streams(bob)].sort()).toEqual(['order-header-b-sub-1', 'order-header-b-sub-2']);
+    } finally {
+      for (const s of [bob, alice, ops]) s.close();
+    }
+    const noRead = subscribe(cluster.routerAddress, { token: tokens.noPayment! });
+    const anonymous = subscribe(cluster.routerAddress);
+    try {
+      await expect(anonymous.until(() => false, 10_000)).rejects.toThrow(/UNAUTHENTICATED|no credentials/);
+      await expect(noRead.until(() => false, 10_000)).rejects.toThrow(/PERMISSION_DENIED|may not read/);
+    } finally {
+      noRead.close();
+      anonymous.close();
+    }
+  }, 60_000);
 });
 
 describe('tenants after a rebalance', () => {
