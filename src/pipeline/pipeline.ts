@@ -88,12 +88,13 @@ export interface PipelineOptions {
 const TENANT_CACHE_ENTRIES = 100_000;
 
 /**
- * A digest of what a command asks for (its aggregate and its command, not its
- * id or expected version): a retry has the same one, another request under
- * the same command id a different one.
+ * A digest of what a command asks for (its type and data; not its id or
+ * expected version, and not its stream, which command ids are scoped to): a
+ * retry has the same one, another request under the same command id a
+ * different one.
  */
 export function requestDigest(routed: RoutedCommand): string {
-  return createHash('sha256').update(JSON.stringify([routed.aggregateType, routed.aggregateId, routed.command])).digest('base64url').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify(routed.command)).digest('base64url').slice(0, 32);
 }
 
 /** Longest `x-correlation-id` / `x-causation-id` accepted. @default 128 */
