@@ -32,7 +32,14 @@ beforeAll(async () => {
   tokens.expired = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iat: now - 7200, exp: now - 120 });
   tokens.otherAudience = await keys.sign({ sub: 'alice', tenant: 'tenant-a', aud: 'another-service' });
   tokens.otherIssuer = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iss: 'https://evil.test' });
-  cluster = await startCluster({ shards: 2, spares: 1, auth: { ...keys.env, AUTH_TOKENS: tokenEntry(SERVICE_TOKEN, 'ops', '', ['*']) } });
+  cluster = await startCluster({
+    shards: 2,
+    spares: 1,
+    auth: { ...keys.env, AUTH_TOKENS: tokenEntry(SERVICE_TOKEN, 'ops', '', ['*']) },
+    // Everything the processes log, and the router's metrics, are checked for tokens at the end.
+    shardEnv: { LOG_LEVEL: 'debug' },
+    routerEnv: { LOG_LEVEL: 'debug', METRICS_ADDRESS: '127.0.0.1:0' },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -214,6 +221,21 @@ describe('tenants after a rebalance', () => {
       expect(await c.call('CancelOrder', { orderId: moved[0]!, reason: 'changed my mind' })).toMatchObject({ version: '2' });
     });
   }, 120_000);
+});
+
+describe('secrets', () => {
+  it('never appear in a log line or a metric label', async () => {
+    const metricsUrl = /metrics (http:\/\/\S+\/metrics)/.exec(cluster.router.output())?.[1];
+    expect(metricsUrl).toBeDefined();
+    const metrics = await (await fetch(metricsUrl!)).text();
+    const outputs = [cluster.router.output(), ...cluster.shards.map((s) => s.process.output()), metrics].join('\n');
+    expect(outputs.length).toBeGreaterThan(1000);
+    for (const secret of [SERVICE_TOKEN, ...Object.values(tokens)]) {
+      expect(outputs).not.toContain(secret);
+      // A JWT's signature part alone is a secret's worth too.
+      expect(outputs).not.toContain(secret.split('.').pop()!);
+    }
+  });
 });
 
 describe('the start-up gate', () => {
