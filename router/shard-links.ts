@@ -392,14 +392,18 @@ export class ShardLinks {
 
 /**
  * What a link frame carries of a caller's call: its deadline, and every text
- * entry of its metadata but `user-agent` (grpc-js already took the hop headers
- * — grpc-timeout, content-type, te, encodings — out of it on arrival), encoded
- * once, and the connection it came on. Binary (`-bin`) entries are not forwarded.
+ * entry of its metadata but `user-agent` and `authorization` (grpc-js already
+ * took the hop headers — grpc-timeout, content-type, te, encodings — out of it
+ * on arrival), encoded once, and the connection it came on. Binary (`-bin`)
+ * entries are not forwarded. The caller's identity travels as the identity
+ * entries the router's auth interceptor set after verifying the token, so each
+ * frame carries its caller's principal, tenant and scopes and the shard does
+ * not verify the token again; the token itself never goes over the link.
  */
 export function linkCaller(call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
   const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === 'string' && key !== 'user-agent') entries.push([key, value]);
+    if (typeof value === 'string' && key !== 'user-agent' && key !== 'authorization') entries.push([key, value]);
   }
   return { deadline: deadlineOf(call), headers: encodeHeaders(entries), peer: call.getPeer() };
 }

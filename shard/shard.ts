@@ -13,7 +13,11 @@ import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
 import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
-import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
+import { ScopeAuthorizer } from '../src/auth/authorize.js';
+import { createAuthenticator } from '../src/auth/authenticator.js';
+import { authInterceptor } from '../src/auth/interceptor.js';
+import { announceSecurityMode } from '../src/auth/mode.js';
+import { permissionTable } from '../src/auth/permissions.js';
 import { AggregateLoader } from '../src/pipeline/loader.js';
 import { Snapshotter } from '../src/pipeline/snapshotter.js';
 import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
@@ -48,6 +52,8 @@ export interface ShardOverrides {
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
+  announceSecurityMode(config.auth, logger, `shard ${config.shardId}`);
+  const authenticator = createAuthenticator(config.auth);
   await migrate(config.databaseUrl);
   // Before anything is served or registered: this store is this shard's, or the shard does not start.
   const identity = await claimStore(config.databaseUrl, config.shardId);
@@ -117,7 +123,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   );
   const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
-  const authorizer = config.authTokens ? new TokenAuthorizer(parseGrants(config.authTokens)) : ALLOW_ALL;
+  const authorizer = new ScopeAuthorizer();
   const pipeline = new CommandPipeline(
     {
       deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger,
@@ -131,6 +137,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     // A router's link batches carry whole requests plus a little framing.
     'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
+    // Every call is authenticated and checked against the permission table first (deny by default).
+    interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules) })],
   });
   addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
   const commandStreams = addCommandStreamService(server, {
@@ -144,7 +152,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
-  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, authorizer, logger });
+  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');

@@ -48,7 +48,9 @@ export interface CopyPayload {
     /** Where the event was first committed: its shard, transaction and position there. */
     readonly origin: { readonly shard: string; readonly tx: string; readonly position: string };
   }[];
-  readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number }[];
+  readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number; readonly requestDigest: string | null }[];
+  /** The tenant of each stream (a stream belongs to the same tenant at its new owner). */
+  readonly tenants: { readonly streamId: string; readonly tenant: string }[];
   readonly snapshots: {
     readonly streamId: string;
     readonly aggregateType: string;
@@ -205,8 +207,8 @@ export class ShardDb {
          ORDER BY e.stream_id, e.version`,
         [ids, from, to, this.shardId],
       );
-      const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string }>(
-        `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text
+      const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string; request_digest: string | null }>(
+        `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text, r.request_digest
          FROM ${window} JOIN command_results r ON r.stream_id = w.stream_id AND r.last_version > w.from_version AND r.last_version <= w.to_version`,
         [ids, from, to],
       );
@@ -215,8 +217,10 @@ export class ShardDb {
          FROM ${window} JOIN snapshots s ON s.stream_id = w.stream_id AND s.version <= w.to_version`,
         [ids, from, to],
       );
+      const tenants = await client.query<{ stream_id: string; tenant: string }>('SELECT stream_id, tenant FROM streams WHERE stream_id = ANY($1::text[])', [ids]);
       await client.query('COMMIT');
       return {
+        tenants: tenants.rows.map((r) => ({ streamId: r.stream_id, tenant: r.tenant })),
         events: events.rows.map((r) => ({
           streamId: r.stream_id,
           version: toSafeInteger(r.version, 'events.version'),
@@ -233,6 +237,7 @@ export class ShardDb {
           commandId: r.command_id,
           first: toSafeInteger(r.first_version, 'command_results.first_version'),
           last: toSafeInteger(r.last_version, 'command_results.last_version'),
+          requestDigest: r.request_digest,
         })),
         snapshots: snapshots.rows.map((r) => ({
           streamId: r.stream_id,
@@ -307,10 +312,10 @@ export class ShardDb {
       const cr = payload.commands;
       if (cr.length > 0) {
         await client.query(
-          `INSERT INTO command_results (stream_id, command_id, first_version, last_version)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+          `INSERT INTO command_results (stream_id, command_id, first_version, last_version, request_digest)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
            ON CONFLICT (stream_id, command_id) DO NOTHING`,
-          [cr.map((c) => c.streamId), cr.map((c) => c.commandId), cr.map((c) => c.first), cr.map((c) => c.last)],
+          [cr.map((c) => c.streamId), cr.map((c) => c.commandId), cr.map((c) => c.first), cr.map((c) => c.last), cr.map((c) => c.requestDigest)],
         );
       }
       const sn = payload.snapshots;
@@ -328,12 +333,13 @@ export class ShardDb {
           [sn.map((s) => s.streamId), sn.map((s) => s.aggregateType), sn.map((s) => s.version), sn.map((s) => s.schemaVersion), sn.map((s) => s.state), sn.map((s) => s.takenAt)],
         );
       }
+      const tenantOf = new Map(payload.tenants.map((t) => [t.streamId, t.tenant]));
       await client.query(
-        `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+        `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version, tenant)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
          ON CONFLICT (stream_id) DO UPDATE SET version = greatest(streams.version, excluded.version)
            WHERE streams.moved_at_epoch IS NULL`,
-        [items.map((i) => i.streamId), items.map((i) => i.aggregateType), items.map((i) => i.aggregateId), items.map((i) => i.to)],
+        [items.map((i) => i.streamId), items.map((i) => i.aggregateType), items.map((i) => i.aggregateId), items.map((i) => i.to), items.map((i) => tenantOf.get(i.streamId) ?? '')],
       );
       await client.query('COMMIT');
       return inserted.rowCount ?? 0;

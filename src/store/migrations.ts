@@ -182,6 +182,27 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION store_identity_fixed();
     `,
   },
+  {
+    version: 7,
+    name: 'tenants, audit columns and request digests',
+    // A stream belongs to the tenant whose command created it ('' = no tenant);
+    // it never changes, and a rebalance copies it with the stream. Every event
+    // records who caused it and in which correlation (I14): the pipeline writes
+    // them into its metadata, and these columns are derived from it by the
+    // database, so no writer (the append, a rebalance's copy) can set them
+    // apart from what the event's readers see. A command result keeps a digest
+    // of its request, so a command id reused for another request is refused
+    // instead of answered with the first one's result.
+    sql: `
+      ALTER TABLE streams ADD COLUMN tenant text NOT NULL DEFAULT '';
+      ALTER TABLE events
+        ADD COLUMN principal      text GENERATED ALWAYS AS (metadata->>'principal') STORED,
+        ADD COLUMN tenant         text GENERATED ALWAYS AS (metadata->>'tenant') STORED,
+        ADD COLUMN correlation_id text GENERATED ALWAYS AS (metadata->>'correlation_id') STORED,
+        ADD COLUMN causation_id   text GENERATED ALWAYS AS (metadata->>'causation_id') STORED;
+      ALTER TABLE command_results ADD COLUMN request_digest text NULL;
+    `,
+  },
 ];
 
 /**
