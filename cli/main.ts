@@ -38,7 +38,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined);
+        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PgRingStore, ringToJson, type RingDocument } from '../src/ring/index.js';
+import { EnvReader } from '../src/config.js';
+import { clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import {
   MoveInProgressError,
   PgMoveStore,
@@ -33,7 +35,8 @@ export const RING_USAGE = `  ring show [--json]    print the current ring
   ring remove <id> [--pause-ms N]
                         move a shard's streams to their new owners, then take it off the ring
   (ring commands use RING_DATABASE_URL, or .data/cluster.json from npm start; an interrupted
-   add or remove is resumed by running the same command again)`;
+   add or remove is resumed by running the same command again; with TLS_CERT_FILE, TLS_KEY_FILE
+   and TLS_CA_FILE set (the rebalancer's certificate) the new shard's health check uses TLS)`;
 
 /** Where a command writes. */
 export interface Output {
@@ -124,7 +127,15 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
       if (typeof pauseMs === 'string') return usage(out, pauseMs);
       if (typeof batchStreams === 'string') return usage(out, batchStreams);
       const request: MoveRequest = sub === 'add' ? { kind: 'add', shardId, address: address! } : { kind: 'remove', shardId };
-      return move(url, request, { pauseMs, batchStreams, databaseUrl }, out, signal);
+      const reader = new EnvReader(env);
+      const tls = readTlsSettings(reader);
+      try {
+        reader.done();
+      } catch (err) {
+        out.error((err as Error).message);
+        return 2;
+      }
+      return move(url, request, { pauseMs, batchStreams, databaseUrl }, tls, out, signal);
     }
   }
 }
@@ -222,12 +233,14 @@ async function move(
   url: string,
   request: MoveRequest,
   tuning: { pauseMs: number | undefined; batchStreams: number | undefined; databaseUrl: string | undefined },
+  tls: TlsSettings | undefined,
   out: Output,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const printer = new ProgressPrinter(out);
   const rebalancer = new Rebalancer({
     ringDatabaseUrl: url,
+    ...(tls ? { credentials: clientCredentials(tls) } : {}),
     ...(tuning.pauseMs !== undefined ? { pauseMs: tuning.pauseMs } : {}),
     ...(tuning.batchStreams !== undefined ? { batchStreams: Math.max(1, tuning.batchStreams) } : {}),
     ...(tuning.databaseUrl ? { databaseUrls: { [request.shardId]: tuning.databaseUrl } } : {}),

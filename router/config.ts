@@ -4,6 +4,7 @@
  * listing every problem.
  */
 import { EnvReader, type Env } from '../src/config.js';
+import { TLS_ENV, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
 import { DEFAULT_ADMISSION } from './admission.js';
@@ -68,6 +69,13 @@ export interface RouterConfig {
   /** GRPC_ADDRESS — where the router listens; default `127.0.0.1:50051`. */
   readonly grpcAddress: string;
   /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext),
+   * TLS_RELOAD_MS (5000): the router serves TLS to clients with this certificate and
+   * presents it to the shards as its client identity (mutual TLS, verified against
+   * TLS_CA_FILE); reloaded when the files change. See `src/grpc/tls.ts`.
+   */
+  readonly tls: TlsSettings | undefined;
+  /**
    * The ring: RING_DATABASE_URL (required), RING_BOOTSTRAP (unset = wait for
    * the ring to be written), RING_POLL_MS (2000), RING_NOTIFY (`on`).
    */
@@ -105,7 +113,7 @@ export const ROUTER_ENV = [
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
   'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', 'MAX_CONNECTIONS', 'MAX_STREAMS_PER_CONNECTION', 'MAX_RECEIVING',
   'MAX_CALLS_IN_FLIGHT', 'MAX_BYTES_IN_FLIGHT', 'SHARD_MAX_CALLS_IN_FLIGHT', 'SHARD_MAX_BYTES_IN_FLIGHT',
-  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV,
+  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV, ...TLS_ENV,
 ] as const;
 
 /**
@@ -119,6 +127,7 @@ export function loadRouterConfig(env: Env): RouterConfig {
   const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9465');
   const config: RouterConfig = {
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
+    tls: readTlsSettings(r),
     ring: readRingSettings(r, true),
     metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9465'),
     breaker: {

@@ -8,6 +8,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
+import { CertificateFiles, channelCredentials, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
@@ -54,6 +55,14 @@ export interface RouterOverrides {
 export async function startRouter(config: RouterConfig, overrides: RouterOverrides = {}): Promise<RunningRouter> {
   const logger = overrides.logger ?? createLogger('router', config.logLevel);
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
+  // One certificate for both sides: served to clients, and presented to the shards as the router's identity.
+  const certificates = config.tls
+    ? new CertificateFiles(config.tls, {
+        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+      })
+    : undefined;
+  const shardCredentials = certificates ? channelCredentials(certificates) : grpc.credentials.createInsecure();
 
   const definition = loadPackageDefinition();
   const protoRoot = loadProtoRoot();
@@ -85,7 +94,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     health.setStatus('', next);
     for (const s of services) health.setStatus(s, next);
   };
-  const pool = new ShardPool({ breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
+  const pool = new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
   watcher.onChange((view) => {
     metrics.ringEpoch.set(view.epoch);
     pool.sync(view.shards);
@@ -119,7 +128,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   };
   services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission }));
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
-  const feeds = new ClusterFeeds({ watcher, shardAddresses: () => store.shardAddresses(), logger });
+  const feeds = new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger });
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
   const groups = await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition });
@@ -130,8 +139,9 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
 
   let listener: Listener;
   try {
-    listener = await listen(server, config.grpcAddress, limits.maxConnections);
+    listener = await listen(server, config.grpcAddress, limits.maxConnections, certificates ? serverCredentials(certificates) : undefined);
   } catch (err) {
+    certificates?.close();
     await groups?.close();
     pool.close();
     await watcher.close();
@@ -143,7 +153,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, epoch: watcher.epoch, services }, 'router listening');
+  logger.info({ address, metricsAddress, epoch: watcher.epoch, services, tls: certificates ? certificates.subject : 'off' }, 'router listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -172,6 +182,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       pool.close();
       await watcher.close();
       await store.close();
+      certificates?.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('router stopped');
     })());

@@ -7,6 +7,7 @@ import { EnvReader, type Env } from '../src/config.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
+import { SHARD_TLS_ENV, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 
 export interface ShardConfig {
@@ -16,6 +17,18 @@ export interface ShardConfig {
   readonly grpcAddress: string;
   /** DATABASE_URL — this shard's own PostgreSQL event store (required). */
   readonly databaseUrl: string;
+  /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext),
+   * TLS_RELOAD_MS (5000): the shard serves TLS with this certificate, reloaded when the
+   * files change; see `src/grpc/tls.ts`.
+   */
+  readonly tls: TlsSettings | undefined;
+  /**
+   * TLS_LINK_IDENTITIES — the client-certificate identities (SAN DNS or URI, or CN)
+   * allowed on the internal services (the router's link, ShardFeed); default `router,rebalancer`.
+   * Used only with TLS.
+   */
+  readonly linkIdentities: ReadonlySet<string>;
   /** REDIS_URL — snapshot cache; unset = no Redis. */
   readonly redisUrl: string | undefined;
   /**
@@ -90,7 +103,7 @@ export const SHARD_ENV = [
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
-  'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV,
+  'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -103,6 +116,8 @@ export function loadShardConfig(env: Env): ShardConfig {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
+    tls: readTlsSettings(r),
+    linkIdentities: readLinkIdentities(r),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:'], false),
     redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
     redisTimeoutMs: r.int('REDIS_TIMEOUT_MS', 50, 1, 60_000),

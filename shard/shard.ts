@@ -10,7 +10,8 @@ import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
-import { bindInsecure } from '../src/grpc/server.js';
+import { bind } from '../src/grpc/server.js';
+import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
@@ -48,6 +49,13 @@ export interface ShardOverrides {
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
+  // Read first: unusable certificate files stop the start-up before anything else is opened.
+  const certificates = config.tls
+    ? new CertificateFiles(config.tls, {
+        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+      })
+    : undefined;
   await migrate(config.databaseUrl);
   // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
   const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, logger) : undefined;
@@ -151,12 +159,22 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const address = await bindInsecure(server, config.grpcAddress);
+  const credentials = certificates
+    ? serverCredentials(certificates, {
+        // The router's link and ShardFeed: only TLS_LINK_IDENTITIES (mutual TLS); every other service takes any TLS caller.
+        interceptors: [
+          internalServicesGuard(config.linkIdentities, (path, identities) =>
+            logger.warn({ path, identities }, 'refused a call to an internal service: its client certificate is not allowed'),
+          ),
+        ],
+      })
+    : grpc.ServerCredentials.createInsecure();
+  const address = await bind(server, config.grpcAddress, credentials);
 
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, shardId: config.shardId }, 'shard listening');
+  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off' }, 'shard listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -185,6 +203,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       store.shutdown();
       await pool.end();
       await snapshotCache?.close();
+      certificates?.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('shard stopped');
     })());

@@ -8,9 +8,14 @@ export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | und
 }
 
 /** Binds `server` on `address` (`host:port`, port 0 = any free one) without TLS; resolves with the bound address. */
-export async function bindInsecure(server: grpc.Server, address: string): Promise<string> {
+export function bindInsecure(server: grpc.Server, address: string): Promise<string> {
+  return bind(server, address, grpc.ServerCredentials.createInsecure());
+}
+
+/** Binds `server` on `address` (`host:port`, port 0 = any free one) with `credentials`; resolves with the bound address. */
+export async function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> {
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }

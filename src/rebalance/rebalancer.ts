@@ -37,6 +37,7 @@
  *    it completely.
  */
 import { PgRingStore, RingConflictError, RingView, type RingDocument } from '../ring/index.js';
+import type * as grpc from '@grpc/grpc-js';
 import { checkServing } from './health.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
@@ -73,6 +74,8 @@ export interface RebalancerOptions {
   readonly planNoticeMs?: number;
   /** Deadline of the new shard's health check; default 3000 ms. */
   readonly healthTimeoutMs?: number;
+  /** How the health check reaches a shard: TLS with the rebalancer's certificate, or plaintext (the default) in insecure mode. */
+  readonly credentials?: grpc.ChannelCredentials;
   /** Store URLs to use (and register) instead of what the shards registered, by shard id. */
   readonly databaseUrls?: Readonly<Record<string, string>>;
   /** Called after every step with where the move stands. */
@@ -140,7 +143,7 @@ const DEFAULTS = {
 
 /** Runs moves; one instance per CLI invocation is enough. */
 export class Rebalancer {
-  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal'>> & RebalancerOptions;
+  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal' | 'credentials'>> & RebalancerOptions;
   #started = 0;
 
   constructor(options: RebalancerOptions) {
@@ -310,7 +313,7 @@ export class Rebalancer {
     }
     if (move.kind === 'add') {
       const address = move.target.shards.find((s) => s.id === move.shardId)!.address;
-      const problem = await checkServing(address, this.#o.healthTimeoutMs);
+      const problem = await checkServing(address, this.#o.healthTimeoutMs, this.#o.credentials);
       if (problem) {
         throw new RebalanceError(
           `${move.shardId} at ${address} is not serving (${problem}); start it, then run \`${commandOf(move)}\` again: the move resumes where it stopped`,
@@ -587,7 +590,7 @@ export class Rebalancer {
   async #checkNewShard(shardId: string, address: string, db: ShardDb): Promise<void> {
     const live = await db.liveStreamCount();
     if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
-    const problem = await checkServing(address, this.#o.healthTimeoutMs);
+    const problem = await checkServing(address, this.#o.healthTimeoutMs, this.#o.credentials);
     if (problem) throw new RebalanceError(`${shardId} at ${address} is not serving (${problem}); start the shard process first`);
   }
 

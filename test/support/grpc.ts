@@ -30,9 +30,10 @@ export class CallError extends Error {
   }
 }
 
-export function connect(address: string): Clients {
-  const orders = new api.shardwrite.v1.OrderService(address, grpc.credentials.createInsecure());
-  const events = new api.shardwrite.v1.EventStoreService(address, grpc.credentials.createInsecure());
+/** Clients of `address`, in plaintext unless `credentials` say otherwise. */
+export function connect(address: string, credentials = grpc.credentials.createInsecure()): Clients {
+  const orders = new api.shardwrite.v1.OrderService(address, credentials);
+  const events = new api.shardwrite.v1.EventStoreService(address, credentials);
   const call: Clients['call'] = (method, request, options = {}) =>
     new Promise((resolve, reject) => {
       const md = new grpc.Metadata();
