@@ -4,6 +4,7 @@
  * listing every problem.
  */
 import { EnvReader, type Env } from '../src/config.js';
+import { DEV_SNAPSHOT_KEY, MIN_SNAPSHOT_KEY_BYTES } from '../src/cache/redis-snapshot-cache.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
@@ -29,8 +30,19 @@ export interface ShardConfig {
    * Used only with TLS.
    */
   readonly linkIdentities: ReadonlySet<string>;
-  /** REDIS_URL — snapshot cache; unset = no Redis. */
+  /**
+   * REDIS_URL — snapshot cache; unset = no Redis. `rediss://` for TLS; ACL
+   * credentials as `rediss://user:password@host:6379` (never logged).
+   */
   readonly redisUrl: string | undefined;
+  /**
+   * REDIS_SNAPSHOT_KEY — the HMAC-SHA256 key that authenticates Redis snapshot
+   * entries, the same on every shard, at least 32 bytes. Required with REDIS_URL
+   * when TLS is configured; without TLS (insecure mode) it defaults to a public
+   * development key, with a warning at start-up (`redisSnapshotKeyIsDev`).
+   */
+  readonly redisSnapshotKey: string;
+  readonly redisSnapshotKeyIsDev: boolean;
   /**
    * The Redis snapshot cache (used only with REDIS_URL): REDIS_SNAPSHOT_TTL_SECONDS
    * (3600), REDIS_TIMEOUT_MS (50, per command; slower is a miss), REDIS_KEY_PREFIX (`sw:snap:`),
@@ -103,7 +115,7 @@ export const SHARD_ENV = [
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
-  'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
+  'REDIS_SNAPSHOT_KEY', 'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -112,13 +124,22 @@ export function loadShardConfig(env: Env): ShardConfig {
   const shardId = r.string('SHARD_ID', 'shard-0');
   if (!SHARD_ID_PATTERN.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
   const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9464');
+  const tls = readTlsSettings(r);
+  const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:'], false);
+  const snapshotKey = r.optionalString('REDIS_SNAPSHOT_KEY');
+  if (snapshotKey !== undefined && Buffer.byteLength(snapshotKey) < MIN_SNAPSHOT_KEY_BYTES) r.problem(`REDIS_SNAPSHOT_KEY must be at least ${MIN_SNAPSHOT_KEY_BYTES} bytes`);
+  if (snapshotKey === undefined && redisUrl !== undefined && tls !== undefined) {
+    r.problem('REDIS_SNAPSHOT_KEY is required with REDIS_URL (the same secret on every shard, at least 32 bytes): it authenticates the snapshots shards put in Redis');
+  }
   const config: ShardConfig = {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
-    tls: readTlsSettings(r),
+    tls,
     linkIdentities: readLinkIdentities(r),
-    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:'], false),
+    redisUrl,
+    redisSnapshotKey: snapshotKey ?? DEV_SNAPSHOT_KEY,
+    redisSnapshotKeyIsDev: snapshotKey === undefined,
     redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
     redisTimeoutMs: r.int('REDIS_TIMEOUT_MS', 50, 1, 60_000),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'sw:snap:'),

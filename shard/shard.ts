@@ -112,10 +112,14 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
         timeoutMs: config.redisTimeoutMs,
         keyPrefix: config.redisKeyPrefix,
         breakerResetMs: config.redisBreakerResetMs,
+        authKey: config.redisSnapshotKey,
         metrics,
         logger,
       })
     : undefined;
+  if (snapshotCache && config.redisSnapshotKeyIsDev) {
+    logger.warn('REDIS_SNAPSHOT_KEY is not set: Redis snapshot entries are authenticated with the public development key (insecure mode only)');
+  }
   if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
   const snapshotter = new Snapshotter(
     { store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger },

@@ -45,3 +45,19 @@ describe('certificate identities', () => {
     expect(certificateIdentities({ subject: {} as never, subjectaltname: undefined as never })).toEqual([]);
   });
 });
+
+describe('REDIS_SNAPSHOT_KEY', () => {
+  const base = { DATABASE_URL: 'postgres://x/y', REDIS_URL: 'rediss://shard:secret@redis:6379' };
+  const files = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' };
+
+  it('is required with REDIS_URL when TLS is configured, and must be at least 32 bytes', () => {
+    expect(() => loadShardConfig({ ...base, ...files })).toThrow(/REDIS_SNAPSHOT_KEY is required/);
+    expect(() => loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'short' })).toThrow(/at least 32 bytes/);
+    const c = loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) });
+    expect(c).toMatchObject({ redisSnapshotKey: 'k'.repeat(32), redisSnapshotKeyIsDev: false });
+  });
+
+  it('falls back to the public development key without TLS (insecure mode), saying so', () => {
+    expect(loadShardConfig(base)).toMatchObject({ redisSnapshotKeyIsDev: true });
+  });
+});
