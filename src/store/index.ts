@@ -21,5 +21,5 @@ export type {
 export { GroupCommitWriter, type GroupCommitStats, type GroupCommitWriterOptions, type StoreLogger } from './group-commit-writer.js';
 export { PgEventReader, type PgEventReaderOptions } from './pg-event-reader.js';
 export { PgSnapshotStore, type PgSnapshotStoreOptions } from './pg-snapshot-store.js';
-export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, type Migration, type Queryable } from './migrations.js';
+export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, REBALANCE_SETTING, SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE, type Migration, type Queryable } from './migrations.js';
 export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';

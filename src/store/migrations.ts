@@ -18,6 +18,13 @@ export interface Migration {
  */
 export const MIGRATION_LOCK_KEY = 0x73687277;
 
+/** The group role of shard processes' database users: appends events, never updates or deletes them. */
+export const SHARD_ROLE = 'shardwrite_shard';
+/** The group role of the rebalancer's database users: copies streams between stores and cleans up after a move. */
+export const REBALANCER_ROLE = 'shardwrite_rebalancer';
+/** The group role of routers' database users: reads the ring (and keeps consumer groups' checkpoints), no event store. */
+export const ROUTER_ROLE = 'shardwrite_router';
+
 /** The event store schema, oldest first. Never edit an applied migration: add one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -148,7 +155,45 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
     `,
   },
+  {
+    version: 6,
+    name: 'least-privilege roles',
+    // NOLOGIN group roles (cluster-wide, created once; deployments create LOGIN
+    // users IN ROLE them). The shard appends: it may INSERT events but never
+    // UPDATE or DELETE them, whatever the triggers of migration 5 would allow;
+    // the rebalancer copies, archives and cleans up; routers never touch an
+    // event store. A later migration that adds a table grants on it here too.
+    sql: `
+      DO $$
+      DECLARE r text;
+      BEGIN
+        FOREACH r IN ARRAY ARRAY['${SHARD_ROLE}', '${REBALANCER_ROLE}', '${ROUTER_ROLE}'] LOOP
+          BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- another database of the server made it
+          END;
+        END LOOP;
+        EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO ${SHARD_ROLE}, ${REBALANCER_ROLE}', current_database());
+      END
+      $$;
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+      GRANT SELECT ON schema_migrations TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+
+      GRANT SELECT, INSERT ON events, command_results TO ${SHARD_ROLE};
+      GRANT SELECT, INSERT, UPDATE (version) ON streams TO ${SHARD_ROLE};
+      GRANT SELECT, INSERT, UPDATE ON snapshots TO ${SHARD_ROLE};
+      GRANT SELECT, UPDATE (epoch) ON shard_fence TO ${SHARD_ROLE};
+      GRANT SELECT ON moved_events TO ${SHARD_ROLE};
+
+      GRANT SELECT, INSERT, DELETE ON events, command_results TO ${REBALANCER_ROLE};
+      GRANT SELECT, INSERT ON moved_events TO ${REBALANCER_ROLE};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON streams, snapshots TO ${REBALANCER_ROLE};
+      GRANT SELECT, UPDATE ON shard_fence TO ${REBALANCER_ROLE};
+    `,
+  },
 ];
+
 
 /**
  * The transaction-local setting a rebalance's cleanup sets to delete events
@@ -216,13 +261,17 @@ async function applyOne(client: pg.ClientBase, migration: Migration): Promise<bo
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    // Under the lock, so two processes never race on creating it.
-    await client.query(`
-      CREATE TABLE IF NOT EXISTS schema_migrations (
-        version    int         PRIMARY KEY,
-        name       text        NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`);
+    // Under the lock, so two processes never race on creating it; only when missing, so a
+    // role without CREATE (a shard's least-privilege user) can check a migrated store.
+    const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+    if (!table.rows[0]?.exists) {
+      await client.query(`
+        CREATE TABLE schema_migrations (
+          version    int         PRIMARY KEY,
+          name       text        NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+    }
     const done = await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE version = $1', [
       migration.version,
     ]);
