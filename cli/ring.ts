@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { PgRingStore, ringToJson, type RingDocument } from '../src/ring/index.js';
 import { EnvReader } from '../src/config.js';
 import { clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import type { StoreCredentials } from '../src/store/database-url.js';
 import {
   MoveInProgressError,
   PgMoveStore,
@@ -36,7 +37,9 @@ export const RING_USAGE = `  ring show [--json]    print the current ring
                         move a shard's streams to their new owners, then take it off the ring
   (ring commands use RING_DATABASE_URL, or .data/cluster.json from npm start; an interrupted
    add or remove is resumed by running the same command again; with TLS_CERT_FILE, TLS_KEY_FILE
-   and TLS_CA_FILE set (the rebalancer's certificate) the new shard's health check uses TLS)`;
+   and TLS_CA_FILE set (the rebalancer's certificate) the new shard's health check uses TLS;
+   the ring database holds no passwords: SHARD_DATABASE_USER and SHARD_DATABASE_PASSWORD_FILE
+   (or PGPASSWORD) give the rebalancer's own login to the shards' stores)`;
 
 /** Where a command writes. */
 export interface Output {
@@ -129,13 +132,14 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
       const request: MoveRequest = sub === 'add' ? { kind: 'add', shardId, address: address! } : { kind: 'remove', shardId };
       const reader = new EnvReader(env);
       const tls = readTlsSettings(reader);
+      const storeCredentials = readStoreCredentials(reader);
       try {
         reader.done();
       } catch (err) {
         out.error((err as Error).message);
         return 2;
       }
-      return move(url, request, { pauseMs, batchStreams, databaseUrl }, tls, out, signal);
+      return move(url, request, { pauseMs, batchStreams, databaseUrl }, tls, storeCredentials, out, signal);
     }
   }
 }
@@ -234,6 +238,7 @@ async function move(
   request: MoveRequest,
   tuning: { pauseMs: number | undefined; batchStreams: number | undefined; databaseUrl: string | undefined },
   tls: TlsSettings | undefined,
+  storeCredentials: StoreCredentials | undefined,
   out: Output,
   signal: AbortSignal | undefined,
 ): Promise<number> {
@@ -241,6 +246,7 @@ async function move(
   const rebalancer = new Rebalancer({
     ringDatabaseUrl: url,
     ...(tls ? { credentials: clientCredentials(tls) } : {}),
+    ...(storeCredentials ? { storeCredentials } : {}),
     ...(tuning.pauseMs !== undefined ? { pauseMs: tuning.pauseMs } : {}),
     ...(tuning.batchStreams !== undefined ? { batchStreams: Math.max(1, tuning.batchStreams) } : {}),
     ...(tuning.databaseUrl ? { databaseUrls: { [request.shardId]: tuning.databaseUrl } } : {}),
@@ -325,4 +331,24 @@ function ringUrlFromClusterFile(): string | undefined {
   if (!existsSync(file)) return undefined;
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as { ringDatabaseUrl?: unknown };
   return typeof parsed.ringDatabaseUrl === 'string' ? parsed.ringDatabaseUrl : undefined;
+}
+
+/**
+ * SHARD_DATABASE_USER and SHARD_DATABASE_PASSWORD_FILE: the rebalancer's own
+ * login (a user IN ROLE shardwrite_rebalancer) to every shard's store, whose
+ * URL the ring database keeps without a password. Unset: the registered URL's
+ * user, with PGPASSWORD or ~/.pgpass.
+ */
+export function readStoreCredentials(r: EnvReader): StoreCredentials | undefined {
+  const user = r.optionalString('SHARD_DATABASE_USER');
+  const file = r.optionalString('SHARD_DATABASE_PASSWORD_FILE');
+  let password: string | undefined;
+  if (file !== undefined) {
+    try {
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      r.problem(`SHARD_DATABASE_PASSWORD_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return user === undefined && password === undefined ? undefined : { user, password };
 }

@@ -39,6 +39,7 @@
 import { PgRingStore, RingConflictError, RingView, type RingDocument } from '../ring/index.js';
 import type * as grpc from '@grpc/grpc-js';
 import { checkServing } from './health.js';
+import { withCredentials, type StoreCredentials } from '../store/database-url.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
   MOVE_PHASES,
@@ -76,8 +77,14 @@ export interface RebalancerOptions {
   readonly healthTimeoutMs?: number;
   /** How the health check reaches a shard: TLS with the rebalancer's certificate, or plaintext (the default) in insecure mode. */
   readonly credentials?: grpc.ChannelCredentials;
-  /** Store URLs to use (and register) instead of what the shards registered, by shard id. */
+  /** Store URLs to use (and register, without their passwords) instead of what the shards registered, by shard id. */
   readonly databaseUrls?: Readonly<Record<string, string>>;
+  /**
+   * The rebalancer's own database user and password, put into every store URL
+   * read from the ring database (which holds no passwords); default: none (the
+   * URL's user, and PGPASSWORD or ~/.pgpass as node-postgres finds them).
+   */
+  readonly storeCredentials?: StoreCredentials;
   /** Called after every step with where the move stands. */
   readonly onProgress?: (progress: MoveProgress) => void;
   /** Stops the move between two steps (it resumes from there when run again). */
@@ -143,7 +150,7 @@ const DEFAULTS = {
 
 /** Runs moves; one instance per CLI invocation is enough. */
 export class Rebalancer {
-  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal' | 'credentials'>> & RebalancerOptions;
+  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal' | 'credentials' | 'storeCredentials'>> & RebalancerOptions;
   #started = 0;
 
   constructor(options: RebalancerOptions) {
@@ -570,7 +577,8 @@ export class Rebalancer {
           'start it (or pass --database-url for a shard being added)',
       );
     }
-    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!));
+    // A URL given to this run keeps its credentials; a registered one gets the rebalancer's own.
+    for (const id of participants) dbs.set(id, new ShardDb(id, this.#o.databaseUrls?.[id] ?? withCredentials(stores.get(id)!, this.#o.storeCredentials)));
   }
 
   async #checkSchemas(dbs: ReadonlyMap<string, ShardDb>): Promise<void> {

@@ -13,6 +13,8 @@ import pg from 'pg';
 import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
 import { validateRingDocument, type RingDocument } from './document.js';
+import { withoutPassword } from '../store/database-url.js';
+import { CREATE_ROLES_SQL } from '../store/roles.js';
 
 /** The NOTIFY channel a publish signals on; the payload is the new epoch. */
 export const RING_CHANNEL = 'shardwrite_ring';
@@ -78,6 +80,27 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
     sql: `
       CREATE TRIGGER ring_epochs_kept BEFORE DELETE OR TRUNCATE ON ring_epochs
         FOR EACH STATEMENT EXECUTE FUNCTION ring_epochs_immutable();
+    `,
+  },
+  {
+    version: 4,
+    name: 'no passwords, least-privilege roles',
+    // The ring database holds no secret: registered store URLs lose their passwords (a
+    // process brings its own credentials), and a CHECK keeps new ones out. Group roles
+    // as in the event store (src/store/migrations.ts): routers read the ring, shards
+    // read it and register their store, the rebalancer publishes epochs and records moves.
+    sql: `
+      UPDATE shard_stores SET database_url =
+        regexp_replace(regexp_replace(database_url, '^([^:/]+://[^/@:]*):[^/@]*@', '\\1@'), '([?&])(ssl)?password=[^&]*&?', '\\1', 'g');
+      ALTER TABLE shard_stores ADD CONSTRAINT shard_stores_no_password
+        CHECK (database_url !~ '^[^:/]+://[^/@]*:[^/@]*@' AND database_url !~* '[?&](ssl)?password=');
+      ${CREATE_ROLES_SQL}
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
+      GRANT USAGE ON SCHEMA public TO shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
+      GRANT SELECT ON ring_schema_migrations, ring_epochs, ring_moves TO shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
+      GRANT SELECT, INSERT, UPDATE ON shard_stores TO shardwrite_shard, shardwrite_rebalancer;
+      GRANT INSERT ON ring_epochs TO shardwrite_rebalancer;
+      GRANT INSERT, UPDATE ON ring_moves TO shardwrite_rebalancer;
     `,
   },
 ];
@@ -168,12 +191,16 @@ export class PgRingStore implements RingStore {
    */
   async migrate(): Promise<void> {
     await this.#transaction(async (client) => {
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ring_schema_migrations (
-          version    int         PRIMARY KEY,
-          name       text        NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now()
-        )`);
+      // Only when missing: a least-privilege role (no CREATE) can still check a migrated ring database.
+      const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('ring_schema_migrations') IS NOT NULL AS exists`);
+      if (!table.rows[0]?.exists) {
+        await client.query(`
+          CREATE TABLE ring_schema_migrations (
+            version    int         PRIMARY KEY,
+            name       text        NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+          )`);
+      }
       const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM ring_schema_migrations');
       const applied = new Map(done.rows.map((r) => [r.version, r.name]));
       for (const m of RING_MIGRATIONS) {
@@ -261,19 +288,20 @@ export class PgRingStore implements RingStore {
   }
 
   /**
-   * Records where shard `shardId` keeps its events (its DATABASE_URL), so a
-   * rebalance can reach it. Called by every shard at start-up; the latest
+   * Records where shard `shardId` keeps its events (its DATABASE_URL without
+   * the password: the ring database holds no secret), so a rebalance can reach
+   * it with its own credentials. Called by every shard at start-up; the latest
    * registration wins.
    */
   async registerStore(shardId: string, databaseUrl: string): Promise<void> {
     await this.#pool.query(
       `INSERT INTO shard_stores (shard_id, database_url) VALUES ($1, $2)
        ON CONFLICT (shard_id) DO UPDATE SET database_url = excluded.database_url, registered_at = now()`,
-      [shardId, databaseUrl],
+      [shardId, withoutPassword(databaseUrl)],
     );
   }
 
-  /** Every registered shard store: shard id → database URL. */
+  /** Every registered shard store: shard id → database URL (never with a password). */
   async stores(): Promise<Map<string, string>> {
     const result = await this.#pool.query<{ shard_id: string; database_url: string }>('SELECT shard_id, database_url FROM shard_stores');
     return new Map(result.rows.map((r) => [r.shard_id, r.database_url]));

@@ -3,6 +3,7 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from './pg-values.js';
+import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE } from './roles.js';
 
 /** One schema change. Versions are applied in ascending order, each once. */
 export interface Migration {
@@ -18,12 +19,6 @@ export interface Migration {
  */
 export const MIGRATION_LOCK_KEY = 0x73687277;
 
-/** The group role of shard processes' database users: appends events, never updates or deletes them. */
-export const SHARD_ROLE = 'shardwrite_shard';
-/** The group role of the rebalancer's database users: copies streams between stores and cleans up after a move. */
-export const REBALANCER_ROLE = 'shardwrite_rebalancer';
-/** The group role of routers' database users: reads the ring (and keeps consumer groups' checkpoints), no event store. */
-export const ROUTER_ROLE = 'shardwrite_router';
 
 /** The event store schema, oldest first. Never edit an applied migration: add one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -164,18 +159,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // the rebalancer copies, archives and cleans up; routers never touch an
     // event store. A later migration that adds a table grants on it here too.
     sql: `
-      DO $$
-      DECLARE r text;
-      BEGIN
-        FOREACH r IN ARRAY ARRAY['${SHARD_ROLE}', '${REBALANCER_ROLE}', '${ROUTER_ROLE}'] LOOP
-          BEGIN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- another database of the server made it
-          END;
-        END LOOP;
-        EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO ${SHARD_ROLE}, ${REBALANCER_ROLE}', current_database());
-      END
-      $$;
+      ${CREATE_ROLES_SQL}
       REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
       GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
       GRANT SELECT ON schema_migrations TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
@@ -193,7 +177,6 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
 ];
-
 
 /**
  * The transaction-local setting a rebalance's cleanup sets to delete events
