@@ -21,19 +21,30 @@
  * nats://127.0.0.1:4222; the relay's other settings from the environment,
  * see relay/config.ts), log in `.data/logs/relay.log`.
  *
+ * `--secure` runs the same cluster with TLS and authentication on: a local CA
+ * and certificates under `.data/tls/` (reused while valid; identities
+ * `router`, `shard-K`, `rebalancer`, `relay`, servers valid for localhost and
+ * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, a random dev
+ * token in `.data/dev-token` (only its SHA-256 is handed to the processes, as
+ * AUTH_TOKENS), and with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`.
+ * It prints how a client connects. Without it, the cluster runs in insecure
+ * mode on loopback only (SHARDWRITE_INSECURE=true) and says so.
+ *
  * Ctrl-C stops the relay and the router first (they drain), then the
  * shards, then the PostgreSQL servers. So that Ctrl-C reaches only this script and not every
  * process at once, the script re-runs itself as a supervisor in a process
  * group of its own and forwards the signal to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 import { PgRingStore, type RingDocument, type RingShard } from '../src/ring/index.js';
+import { ensureDevCertificates, type CertFiles } from './dev-certificates.js';
 
 const DATA_DIR = '.data';
 const LOG_DIR = `${DATA_DIR}/logs`;
@@ -47,6 +58,48 @@ const RING_DATABASE = 'shardwrite_ring';
 /** How long a stopping process may take before it is killed (its own grace period is 10 s). */
 const STOP_TIMEOUT_MS = 15_000;
 const SUPERVISED = 'SHARDWRITE_START_SUPERVISED';
+const TLS_DIR = `${DATA_DIR}/tls`;
+const DEV_TOKEN_FILE = `${DATA_DIR}/dev-token`;
+const SNAPSHOT_KEY_FILE = `${TLS_DIR}/redis-snapshot.key`;
+
+/** What `--secure` hands the processes: certificates by identity, the dev token's hash, the Redis snapshot key. */
+interface Security {
+  readonly certs: Readonly<Record<string, CertFiles>>;
+  readonly caFile: string;
+  readonly tokenFile: string;
+  /** AUTH_TOKENS: `sha256:<hex of the token's SHA-256>:dev:dev:*` (the token itself never leaves its file). */
+  readonly authTokens: string;
+  readonly snapshotKey: string | undefined;
+}
+
+/** A secret kept in `file` (created with `bytes` random bytes, owner-only, when missing). */
+function secretIn(file: string, bytes: number): string {
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept !== '') return kept;
+  }
+  const secret = randomBytes(bytes).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+async function prepareSecurity(shardIds: readonly string[]): Promise<Security> {
+  const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
+  const certs = await ensureDevCertificates(TLS_DIR, ['router', 'rebalancer', 'relay', ...shardIds].map((name) => ({ name, ...local })));
+  const token = secretIn(DEV_TOKEN_FILE, 32);
+  const hash = createHash('sha256').update(token).digest('hex');
+  return {
+    certs,
+    caFile: resolve(certs.router!.caFile),
+    tokenFile: resolve(DEV_TOKEN_FILE),
+    authTokens: `sha256:${hash}:dev:dev:*`,
+    snapshotKey: process.env.REDIS_URL ? secretIn(SNAPSHOT_KEY_FILE, 32) : undefined,
+  };
+}
+
+function tlsEnv(files: CertFiles): Record<string, string> {
+  return { TLS_CERT_FILE: resolve(files.certFile), TLS_KEY_FILE: resolve(files.keyFile), TLS_CA_FILE: resolve(files.caFile) };
+}
 
 interface ShardPlan {
   readonly index: number;
@@ -262,6 +315,13 @@ async function supervise(): Promise<void> {
     if (!external) for (const p of spares) void serverFor(p.index).catch(() => {});
 
     const logLevel = process.env.LOG_LEVEL ?? 'info';
+    const secure = process.argv.includes('--secure');
+    const security = secure ? await prepareSecurity([...plan, ...spares].map((p) => p.id)) : undefined;
+    // Every process gets one or the other: TLS and a token, or insecure mode chosen explicitly (loopback only).
+    const modeEnv = (identity: string): Record<string, string | undefined> =>
+      security
+        ? { ...tlsEnv(security.certs[identity]!), AUTH_TOKENS: security.authTokens, SHARDWRITE_INSECURE: undefined }
+        : { SHARDWRITE_INSECURE: 'true' };
     const shards = await Promise.all(
       [...plan, ...spares].map(async (p) => {
         const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
@@ -275,6 +335,8 @@ async function supervise(): Promise<void> {
           RING_DATABASE_URL: ringDatabaseUrl,
           METRICS_ADDRESS: metrics,
           LOG_LEVEL: logLevel,
+          ...modeEnv(p.id),
+          ...(security?.snapshotKey ? { REDIS_SNAPSHOT_KEY: security.snapshotKey } : {}),
         };
         const address = await startChild(root, p.id, 'shard', env, children);
         return { id: p.id, address, databaseUrl, metrics };
@@ -288,6 +350,7 @@ async function supervise(): Promise<void> {
       RING_DATABASE_URL: ringDatabaseUrl,
       METRICS_ADDRESS: ROUTER_METRICS,
       LOG_LEVEL: logLevel,
+      ...modeEnv('router'),
     };
     const routerAddress = await startChild(root, 'router', 'router', routerEnv, children);
 
@@ -296,23 +359,48 @@ async function supervise(): Promise<void> {
     writeFileSync(
       CLUSTER_FILE,
       JSON.stringify(
-        { router: { address: routerAddress, metrics: ROUTER_METRICS }, ringDatabaseUrl, epoch: ring.epoch, shards: onRing, spares: spareShards },
+        {
+          router: { address: routerAddress, metrics: ROUTER_METRICS },
+          ringDatabaseUrl,
+          epoch: ring.epoch,
+          shards: onRing,
+          spares: spareShards,
+          ...(security ? { tls: { caFile: security.caFile, rebalancer: tlsEnv(security.certs.rebalancer!) }, tokenFile: security.tokenFile } : {}),
+        },
         null,
         2,
       ) + '\n',
     );
     console.log(`\nshardwrite is running — endpoint ${routerAddress} (metrics http://${ROUTER_METRICS}/metrics)`);
+    if (security) {
+      console.log('secure mode: TLS on every hop (router ↔ shards mutual TLS), bearer tokens required');
+      console.log(`  trust the CA      ${security.caFile}`);
+      console.log(`  send the token    ${security.tokenFile}   (authorization: Bearer $(cat ${DEV_TOKEN_FILE}))`);
+      console.log(`  TypeScript client createClient('${routerAddress}', { tls: { caFile: '${security.caFile}' }, metadata: { authorization: 'Bearer <token>' } })`);
+      console.log(`  grpcurl           grpcurl -cacert ${security.caFile} -H "authorization: Bearer $(cat ${DEV_TOKEN_FILE})" ${routerAddress} list`);
+    } else {
+      console.log('INSECURE mode (SHARDWRITE_INSECURE=true): no TLS, no authentication, loopback only; `npm start -- --secure` turns both on');
+    }
     console.log(`ring epoch ${ring.epoch}:`);
     for (const s of onRing) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
     if (spareShards.length > 0) {
       console.log('spare shards, running but not on the ring (they own nothing yet):');
       for (const s of spareShards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
       console.log('put one on the ring — its streams move to it while the cluster serves — with:');
-      for (const s of spareShards) console.log(`  npx shardwrite ring add ${s.id} --address ${s.address}`);
+      const rebalancerTls = security ? Object.entries(tlsEnv(security.certs.rebalancer!)).map(([k, v]) => `${k}=${v} `).join('') : '';
+      for (const s of spareShards) console.log(`  ${rebalancerTls}npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
     }
     if (relayWanted()) {
-      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel };
+      const relayEnv = {
+        ...process.env,
+        [SUPERVISED]: undefined,
+        DATABASE_URL: undefined,
+        RELAY_SOURCE: routerAddress,
+        LOG_LEVEL: logLevel,
+        ...modeEnv('relay'),
+        ...(security ? { AUTH_TOKENS: undefined, RELAY_TOKEN: readFileSync(DEV_TOKEN_FILE, 'utf8').trim() } : {}),
+      };
       const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.
