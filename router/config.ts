@@ -4,7 +4,7 @@
  * listing every problem.
  */
 import { EnvReader, type Env } from '../src/config.js';
-import { TLS_ENV, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { TLS_ENV, readHealthAddress, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
 import { DEFAULT_ADMISSION } from './admission.js';
@@ -76,6 +76,12 @@ export interface RouterConfig {
    */
   readonly tls: TlsSettings | undefined;
   /**
+   * HEALTH_ADDRESS — a plaintext listener serving only `grpc.health.v1.Health`, for
+   * probes that cannot speak TLS (Kubernetes' native gRPC probes); `off` (the default) = none.
+   * It reveals the serving status and nothing else.
+   */
+  readonly healthAddress: string | undefined;
+  /**
    * The ring: RING_DATABASE_URL (required), RING_BOOTSTRAP (unset = wait for
    * the ring to be written), RING_POLL_MS (2000), RING_NOTIFY (`on`).
    */
@@ -113,7 +119,7 @@ export const ROUTER_ENV = [
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
   'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', 'MAX_CONNECTIONS', 'MAX_STREAMS_PER_CONNECTION', 'MAX_RECEIVING',
   'MAX_CALLS_IN_FLIGHT', 'MAX_BYTES_IN_FLIGHT', 'SHARD_MAX_CALLS_IN_FLIGHT', 'SHARD_MAX_BYTES_IN_FLIGHT',
-  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV, ...TLS_ENV,
+  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV, ...TLS_ENV, 'HEALTH_ADDRESS',
 ] as const;
 
 /**
@@ -128,6 +134,7 @@ export function loadRouterConfig(env: Env): RouterConfig {
   const config: RouterConfig = {
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
     tls: readTlsSettings(r),
+    healthAddress: readHealthAddress(r),
     ring: readRingSettings(r, true),
     metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9465'),
     breaker: {

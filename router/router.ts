@@ -9,6 +9,7 @@ import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { CertificateFiles, channelCredentials, serverCredentials } from '../src/grpc/tls.js';
+import { serveHealthOnly } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
@@ -150,10 +151,11 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   }
 
   const address = listener.address;
+  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, epoch: watcher.epoch, services, tls: certificates ? certificates.subject : 'off' }, 'router listening');
+  logger.info({ address, metricsAddress, epoch: watcher.epoch, services, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'router listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -177,6 +179,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
           resolve();
         });
       });
+      healthOnly?.server.forceShutdown();
       links.close();
       feeds.close();
       pool.close();

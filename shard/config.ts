@@ -8,7 +8,7 @@ import { DEV_SNAPSHOT_KEY, MIN_SNAPSHOT_KEY_BYTES } from '../src/cache/redis-sna
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
-import { SHARD_TLS_ENV, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 
 export interface ShardConfig {
@@ -30,6 +30,12 @@ export interface ShardConfig {
    * Used only with TLS.
    */
   readonly linkIdentities: ReadonlySet<string>;
+  /**
+   * HEALTH_ADDRESS — a plaintext listener serving only `grpc.health.v1.Health`, for
+   * probes that cannot speak TLS (Kubernetes' native gRPC probes); `off` (the default) = none.
+   * It reveals the serving status and nothing else.
+   */
+  readonly healthAddress: string | undefined;
   /**
    * REDIS_URL — snapshot cache; unset = no Redis. `rediss://` for TLS; ACL
    * credentials as `rediss://user:password@host:6379` (never logged).
@@ -115,7 +121,7 @@ export const SHARD_ENV = [
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
-  'REDIS_SNAPSHOT_KEY', 'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
+  'REDIS_SNAPSHOT_KEY', 'HEALTH_ADDRESS', 'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -137,6 +143,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
     tls,
     linkIdentities: readLinkIdentities(r),
+    healthAddress: readHealthAddress(r),
     redisUrl,
     redisSnapshotKey: snapshotKey ?? DEV_SNAPSHOT_KEY,
     redisSnapshotKeyIsDev: snapshotKey === undefined,

@@ -10,7 +10,7 @@ import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
-import { bind } from '../src/grpc/server.js';
+import { bind, serveHealthOnly } from '../src/grpc/server.js';
 import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
@@ -174,11 +174,12 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       })
     : grpc.ServerCredentials.createInsecure();
   const address = await bind(server, config.grpcAddress, credentials);
+  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
 
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off' }, 'shard listening');
+  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'shard listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -199,6 +200,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
           resolve();
         });
       });
+      healthOnly?.server.forceShutdown();
       await pipeline.drain();
       await snapshotter.close();
       await ring?.close();

@@ -80,6 +80,12 @@ export function readTlsSettings(r: EnvReader): TlsSettings | undefined {
   return { certFile, keyFile, caFile, reloadMs };
 }
 
+/** HEALTH_ADDRESS — `host:port` of a plaintext health-only listener, or `off` (the default): `undefined`. */
+export function readHealthAddress(r: EnvReader): string | undefined {
+  const v = r.string('HEALTH_ADDRESS', 'off');
+  return v === 'off' ? undefined : r.address('HEALTH_ADDRESS', v);
+}
+
 /** TLS_LINK_IDENTITIES — comma-separated identities allowed on a shard's internal services; default `router,rebalancer`. */
 export function readLinkIdentities(r: EnvReader): ReadonlySet<string> {
   const raw = r.optionalString('TLS_LINK_IDENTITIES');

@@ -16,6 +16,8 @@ import { connect, placeOrder } from '../support/grpc.js';
 import { createClient } from '../../src/client/index.js';
 import { feedApi, linkDefinition } from '../../src/grpc/proto.js';
 import { clientCredentials } from '../../src/grpc/tls.js';
+import { freePort } from '../support/postgres-process.js';
+import { checkServing } from '../../src/rebalance/health.js';
 import { DevCa, ensureDevCertificates, type CertFiles } from '../../scripts/dev-certificates.js';
 
 let cluster: Cluster;
@@ -23,9 +25,12 @@ let foreignDir: string;
 /** Files of identities the cluster does not know: `router` from another CA, and `intruder` from the cluster's CA. */
 let foreign: { router: CertFiles };
 let intruder: CertFiles;
+/** Each shard's plaintext health-only port. */
+let healthPorts: number[];
 
 beforeAll(async () => {
-  cluster = await startCluster({ shards: 2, tls: true, shardEnv: { TLS_RELOAD_MS: '200' } });
+  healthPorts = [await freePort(), await freePort()];
+  cluster = await startCluster({ shards: 2, tls: true, shardEnv: (i) => ({ TLS_RELOAD_MS: '200', HEALTH_ADDRESS: `127.0.0.1:${healthPorts[i]}` }) });
   foreignDir = mkdtempSync(join(tmpdir(), 'sw-foreign-'));
   const f = await ensureDevCertificates(foreignDir, [{ name: 'router', ips: ['127.0.0.1'], dns: ['localhost'] }], 'another CA');
   foreign = { router: f.router! };
@@ -142,6 +147,19 @@ describe('TLS on every hop', () => {
       expect(r).toMatchObject({ ok: { version: '1' } });
     } finally {
       direct.close();
+    }
+  });
+
+  it('answers plaintext health checks on HEALTH_ADDRESS only (for probes that cannot speak TLS), and nothing else there', async () => {
+    expect(await checkServing(`127.0.0.1:${healthPorts[0]}`)).toBeUndefined();
+    expect(await checkServing(cluster.shards[0]!.address)).toMatch(/UNAVAILABLE/);
+    expect(await checkServing(cluster.shards[0]!.address, 3000, clientCredentials({ caFile: cluster.tls!.caFile }))).toBeUndefined();
+    const plain = connect(`127.0.0.1:${healthPorts[1]}`);
+    try {
+      const r = await plain.attempt('PlaceOrder', placeOrder('via-health-port'), { deadlineMs: 3000 });
+      expect('error' in r && r.error.code).toBe(grpc.status.UNIMPLEMENTED);
+    } finally {
+      plain.close();
     }
   });
 
