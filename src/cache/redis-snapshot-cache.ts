@@ -249,8 +249,23 @@ export class RedisSnapshotCache implements SnapshotCache {
     const now = Date.now();
     if (now - this.#lastErrorLog < 1000) return;
     this.#lastErrorLog = now;
-    this.#logger?.warn(err === undefined ? fields : { err, ...fields }, message);
+    this.#logger?.warn(err === undefined ? fields : { err: loggable(err), ...fields }, message);
   }
+}
+
+/**
+ * What of a Redis error may be logged: its class, message and code. Never the
+ * error itself: ioredis attaches the failed command with its arguments, and the
+ * connection's HELLO/AUTH command carries the password.
+ */
+export function loggable(err: unknown): { type: string; message: string; code?: string } {
+  if (typeof err !== 'object' || err === null) return { type: typeof err, message: String(err) };
+  const e = err as { name?: unknown; message?: unknown; code?: unknown };
+  return {
+    type: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : '',
+    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+  };
 }
 
 function isBreakerOpen(err: unknown): boolean {

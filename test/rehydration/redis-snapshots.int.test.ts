@@ -133,6 +133,35 @@ describe.skipIf(!REDIS_URL)('Redis snapshot cache', () => {
     expect(stack.logs.some((l) => l.msg.includes('rejected a Redis snapshot entry') && !JSON.stringify(l).includes('1000'))).toBe(true);
   });
 
+  it('connects with ACL credentials in the URL, and never logs the password (not even when it is wrong)', async () => {
+    const user = `sw_acl_${randomBytes(4).toString('hex')}`;
+    const password = `pw-${randomBytes(12).toString('hex')}`;
+    await raw.call('ACL', 'SETUSER', user, 'on', `>${password}`, `~${prefix}*`, '+get', '+set', '+expire', '+eval', '+evalsha', '+script|load', '+ping', '+quit');
+    try {
+      const withUser = new URL(url);
+      withUser.username = user;
+      withUser.password = password;
+      const lines: string[] = [];
+      const logger = (await import('pino')).default({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const cache = new RedisSnapshotCache({ url: withUser.toString(), keyPrefix: prefix, logger });
+      expect(await cache.waitUntilReady(2000)).toBe(true);
+      const snap = { streamId: `tally-${newId()}`, aggregateType: 'tally', version: 3, schemaVersion: 1, position: 1n, state: { total: 3 } };
+      expect(await cache.put(snap)).toBe(true);
+      expect(await cache.get(snap.streamId)).toMatchObject({ version: 3, state: { total: 3 } });
+      await cache.close();
+      const wrong = new URL(withUser);
+      wrong.password = `${password}-wrong`;
+      const refused = new RedisSnapshotCache({ url: wrong.toString(), keyPrefix: prefix, logger });
+      expect(await refused.waitUntilReady(500)).toBe(false);
+      expect(await refused.get(snap.streamId)).toBeUndefined();
+      await refused.close();
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.join('\n')).not.toContain(password);
+    } finally {
+      await raw.call('ACL', 'DELUSER', user);
+    }
+  });
+
   it('skips a Redis snapshot of another state schema and counts it', async () => {
     const id = newId();
     const stream = `tally-${id}`;
