@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   rebalance: () => import('./rebalance.js'),
   library: () => import('./library.js'),
   subscribe: () => import('./subscribe.js'),
+  secure: () => import('./secure.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
