@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder } from '../support/grpc.js';
-import { createClient } from '../../src/client/index.js';
+import { createClient, subscribe } from '../../src/client/index.js';
+import { ringCommand, type Output } from '../../cli/ring.js';
+import { RingView } from '../../src/ring/index.js';
+import { tlsEnv } from '../support/cluster.js';
 import { feedApi, linkDefinition } from '../../src/grpc/proto.js';
 import { clientCredentials } from '../../src/grpc/tls.js';
 import { freePort } from '../support/postgres-process.js';
@@ -29,8 +32,8 @@ let intruder: CertFiles;
 let healthPorts: number[];
 
 beforeAll(async () => {
-  healthPorts = [await freePort(), await freePort()];
-  cluster = await startCluster({ shards: 2, tls: true, shardEnv: (i) => ({ TLS_RELOAD_MS: '200', HEALTH_ADDRESS: `127.0.0.1:${healthPorts[i]}` }) });
+  healthPorts = [await freePort(), await freePort(), await freePort()];
+  cluster = await startCluster({ shards: 2, spares: 1, tls: true, shardEnv: (i) => ({ TLS_RELOAD_MS: '200', HEALTH_ADDRESS: `127.0.0.1:${healthPorts[i]}` }) });
   foreignDir = mkdtempSync(join(tmpdir(), 'sw-foreign-'));
   const f = await ensureDevCertificates(foreignDir, [{ name: 'router', ips: ['127.0.0.1'], dns: ['localhost'] }], 'another CA');
   foreign = { router: f.router! };
@@ -163,6 +166,23 @@ describe('TLS on every hop', () => {
     }
   });
 
+  it('follows committed events through the router over TLS (the router reads the shard feeds over mutual TLS)', async () => {
+    const controller = new AbortController();
+    const sub = subscribe(cluster.routerAddress, { from: '', tls: { caFile: cluster.tls!.caFile }, signal: controller.signal });
+    const seen = new Set<string>();
+    const timer = setTimeout(() => controller.abort(), 15_000);
+    try {
+      for await (const e of sub) {
+        seen.add(e.shardId);
+        if (seen.size === 2) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+    expect([...seen].sort()).toEqual(['shard-0', 'shard-1']);
+  });
+
   it('reloads a shard certificate when its files change, without a restart; the router keeps reaching it', async () => {
     const shard = cluster.shards[0]!;
     const serial = () =>
@@ -198,5 +218,30 @@ describe('TLS on every hop', () => {
     } finally {
       client.close();
     }
+  });
+
+  it("adds a shard with the rebalancer's certificate: its health check speaks TLS, and plaintext finds nothing serving", async () => {
+    const spare = cluster.shards[2]!;
+    const run = async (env: Record<string, string>) => {
+      const lines: string[] = [];
+      const out: Output = { tty: false, line: (t) => lines.push(t), error: (t) => lines.push(t) };
+      const code = await ringCommand(['add', spare.id, '--address', spare.address], { RING_DATABASE_URL: cluster.ringUrl, ...env }, out);
+      return { code, text: lines.join('\n') };
+    };
+    const plain = await run({});
+    expect(plain.code).toBe(1);
+    expect(plain.text).toMatch(/not serving/);
+    const secure = await run(tlsEnv(files('rebalancer')));
+    expect(secure.text).toMatch(/ring epoch 2: added shard-2/);
+    expect(secure.code).toBe(0);
+    const view = new RingView((await cluster.ringStore.current())!);
+    const id = [...Array(200).keys()].map((i) => `after-add-${i}`).find((x) => view.ownerOf(x).id === spare.id)!;
+    const client = createClient(cluster.routerAddress, { tls: { caFile: cluster.tls!.caFile } });
+    try {
+      expect((await client.placeOrder(placeOrder(id) as never, { timeoutMs: 15_000 })).version).toBe('1');
+    } finally {
+      client.close();
+    }
+    expect(Number((await spare.sql.query('SELECT count(*) AS n FROM events')).rows[0].n)).toBeGreaterThan(0);
   });
 });
