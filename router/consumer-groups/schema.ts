@@ -6,7 +6,7 @@
  * either may be applied first.
  */
 import type pg from 'pg';
-import { CREATE_ROLES_SQL } from '../../src/store/roles.js';
+import { CREATE_ROLES_SQL, ROUTER_ROLE } from '../../src/store/roles.js';
 
 /**
  * Key of the transaction-scoped advisory lock the migrations run under, so
@@ -60,9 +60,9 @@ const GROUP_MIGRATIONS: readonly { version: number; name: string; sql: string }[
     // see the ring's migration 4 for the roles).
     sql: `
       ${CREATE_ROLES_SQL}
-      GRANT USAGE ON SCHEMA public TO shardwrite_router;
-      GRANT SELECT ON consumer_group_schema_migrations TO shardwrite_router;
-      GRANT SELECT, INSERT, UPDATE, DELETE ON consumer_groups, consumer_group_partitions, consumer_group_members TO shardwrite_router;
+      GRANT USAGE ON SCHEMA public TO ${ROUTER_ROLE};
+      GRANT SELECT ON consumer_group_schema_migrations TO ${ROUTER_ROLE};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON consumer_groups, consumer_group_partitions, consumer_group_members TO ${ROUTER_ROLE};
     `,
   },
 ];

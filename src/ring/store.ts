@@ -14,7 +14,7 @@ import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
 import { validateRingDocument, type RingDocument } from './document.js';
 import { withoutPassword } from '../store/database-url.js';
-import { CREATE_ROLES_SQL } from '../store/roles.js';
+import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from '../store/roles.js';
 
 /** The NOTIFY channel a publish signals on; the payload is the new epoch. */
 export const RING_CHANNEL = 'shardwrite_ring';
@@ -95,12 +95,13 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
       ALTER TABLE shard_stores ADD CONSTRAINT shard_stores_no_password
         CHECK (database_url !~ '^[^:/]+://[^/@]*:[^/@]*@' AND database_url !~* '[?&](ssl)?password=');
       ${CREATE_ROLES_SQL}
-      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
-      GRANT USAGE ON SCHEMA public TO shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
-      GRANT SELECT ON ring_schema_migrations, ring_epochs, ring_moves TO shardwrite_shard, shardwrite_rebalancer, shardwrite_router;
-      GRANT SELECT, INSERT, UPDATE ON shard_stores TO shardwrite_shard, shardwrite_rebalancer;
-      GRANT INSERT ON ring_epochs TO shardwrite_rebalancer;
-      GRANT INSERT, UPDATE ON ring_moves TO shardwrite_rebalancer;
+      ${grantConnectSql([SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE])}
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT SELECT ON ring_schema_migrations, ring_epochs, ring_moves TO ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT SELECT, INSERT, UPDATE ON shard_stores TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+      GRANT INSERT ON ring_epochs TO ${REBALANCER_ROLE};
+      GRANT INSERT, UPDATE ON ring_moves TO ${REBALANCER_ROLE};
     `,
   },
 ];
@@ -228,6 +229,9 @@ export class PgRingStore implements RingStore {
   async initIfEmpty(doc: RingDocument): Promise<RingDocument> {
     const first = validateRingDocument(doc);
     return this.#transaction(async (client) => {
+      // Read first: a process whose role may not write the ring (routers, shards) still gets it.
+      const existing = await this.#read(client);
+      if (existing) return existing;
       const inserted = await client.query(
         `INSERT INTO ring_epochs (epoch, shards)
          SELECT $1, $2::jsonb WHERE NOT EXISTS (SELECT 1 FROM ring_epochs)`,

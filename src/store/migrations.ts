@@ -3,7 +3,7 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from './pg-values.js';
-import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE } from './roles.js';
+import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from './roles.js';
 
 /** One schema change. Versions are applied in ascending order, each once. */
 export interface Migration {
@@ -160,6 +160,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // event store. A later migration that adds a table grants on it here too.
     sql: `
       ${CREATE_ROLES_SQL}
+      ${grantConnectSql([SHARD_ROLE, REBALANCER_ROLE])}
       REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
       GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
       GRANT SELECT ON schema_migrations TO ${SHARD_ROLE}, ${REBALANCER_ROLE};

@@ -15,8 +15,7 @@ export const ROUTER_ROLE = 'shardwrite_router';
 
 /**
  * SQL that creates the three roles when missing (roles belong to the server,
- * so another database may have made them already) and lets them connect to
- * the current database.
+ * so another database may have made them already).
  */
 export const CREATE_ROLES_SQL = `
   DO $$
@@ -28,6 +27,15 @@ export const CREATE_ROLES_SQL = `
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- made meanwhile, elsewhere
       END;
     END LOOP;
-    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE}', current_database());
   END
   $$;`;
+
+/** SQL that lets `roles` connect to the current database (also where PUBLIC's CONNECT was revoked). */
+export function grantConnectSql(roles: readonly string[]): string {
+  return `
+  DO $$
+  BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO ${roles.join(', ')}', current_database());
+  END
+  $$;`;
+}

@@ -8,18 +8,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { REBALANCER_ROLE, REBALANCE_SETTING, SHARD_ROLE, bumpFence, migrate } from '../../src/store/index.js';
+import { REBALANCER_ROLE, REBALANCE_SETTING, ROUTER_ROLE, SHARD_ROLE, bumpFence, migrate } from '../../src/store/index.js';
+import { PgRingStore } from '../../src/ring/index.js';
+import { migrateGroupSchema } from '../../router/consumer-groups/schema.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack } from '../rehydration/support.js';
 
 let db: TestDatabase;
+let ringDb: TestDatabase;
 const suffix = randomBytes(4).toString('hex');
 const shardUser = `sw_shard_user_${suffix}`;
 const rebalancerUser = `sw_rebalancer_user_${suffix}`;
+const routerUser = `sw_router_user_${suffix}`;
 const password = randomBytes(12).toString('hex');
 
-function urlAs(user: string): string {
-  const u = new URL(db.url);
+function urlAs(user: string, on: TestDatabase = db): string {
+  const u = new URL(on.url);
   u.username = user;
   u.password = password;
   return u.toString();
@@ -35,8 +39,8 @@ async function admin<T>(run: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function as<T>(user: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: urlAs(user) });
+async function as<T>(user: string, run: (c: pg.Client) => Promise<T>, on: TestDatabase = db): Promise<T> {
+  const c = new pg.Client({ connectionString: urlAs(user, on) });
   await c.connect();
   try {
     return await run(c);
@@ -53,14 +57,25 @@ beforeAll(async () => {
   await admin(async (c) => {
     await c.query(`CREATE ROLE ${shardUser} LOGIN PASSWORD '${password}' IN ROLE ${SHARD_ROLE}`);
     await c.query(`CREATE ROLE ${rebalancerUser} LOGIN PASSWORD '${password}' IN ROLE ${REBALANCER_ROLE}`);
+    await c.query(`CREATE ROLE ${routerUser} LOGIN PASSWORD '${password}' IN ROLE ${ROUTER_ROLE}`);
   });
+  ringDb = await createTestDatabase('sw_roles_ring');
+  const owner = new PgRingStore({ connectionString: ringDb.url });
+  await owner.migrate();
+  await owner.initIfEmpty({ epoch: 1, shards: [{ id: 'shard-0', address: 'shard-0.shard:50051' }] });
+  await owner.close();
+  const pool = new pg.Pool({ connectionString: ringDb.url, max: 1 });
+  await migrateGroupSchema(pool);
+  await pool.end();
 });
 
 afterAll(async () => {
   await db?.drop();
+  await ringDb?.drop();
   await admin(async (c) => {
     await c.query(`DROP ROLE IF EXISTS ${shardUser}`);
     await c.query(`DROP ROLE IF EXISTS ${rebalancerUser}`);
+    await c.query(`DROP ROLE IF EXISTS ${routerUser}`);
   });
 });
 
@@ -110,5 +125,38 @@ describe('least-privilege roles of the event store', () => {
       expect((await c.query(`DELETE FROM events WHERE stream_id = 'tally-a'`)).rowCount).toBe(5);
       await c.query('ROLLBACK');
     });
+  });
+});
+
+describe('least-privilege roles of the ring database', () => {
+  it('let routers read the ring and keep consumer groups, but not write the ring nor read store URLs', async () => {
+    const store = new PgRingStore({ connectionString: urlAs(routerUser, ringDb) });
+    try {
+      await store.migrate(); // checks the schema without CREATE
+      expect((await store.initIfEmpty({ epoch: 1, shards: [{ id: 'shard-9', address: 'x:1' }] })).shards[0]!.id).toBe('shard-0');
+      expect(await store.shardAddresses()).toEqual(new Map([['shard-0', 'shard-0.shard:50051']]));
+      await expect(store.publish({ epoch: 2, shards: [{ id: 'shard-0', address: 'evil:1' }] }, 1)).rejects.toMatchObject({ code: '42501' });
+      await expect(store.stores()).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await store.close();
+    }
+    await as(routerUser, async (c) => {
+      await c.query(`INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types) VALUES ('g', 4, '{}', '{}')`);
+      expect(await code(c.query('DELETE FROM ring_epochs'))).toBe('42501');
+    }, ringDb);
+  });
+
+  it('let shards register their store (without a password) but not publish a ring; the rebalancer publishes', async () => {
+    const shardStore = new PgRingStore({ connectionString: urlAs(shardUser, ringDb) });
+    const rebalancerStore = new PgRingStore({ connectionString: urlAs(rebalancerUser, ringDb) });
+    try {
+      await shardStore.registerStore('shard-0', 'postgres://shard0:secret@db-0:5432/shardwrite');
+      await expect(shardStore.publish({ epoch: 2, shards: [{ id: 'shard-0', address: 'evil:1' }] }, 1)).rejects.toMatchObject({ code: '42501' });
+      expect((await rebalancerStore.stores()).get('shard-0')).toBe('postgres://shard0@db-0:5432/shardwrite');
+      expect((await rebalancerStore.publish({ epoch: 2, shards: [{ id: 'shard-0', address: 'shard-0.shard:50051' }] }, 1)).epoch).toBe(2);
+    } finally {
+      await shardStore.close();
+      await rebalancerStore.close();
+    }
   });
 });
