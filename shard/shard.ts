@@ -163,13 +163,17 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
+  // At most one line a second: refused callers must not be able to flood the log.
+  let lastRefusalLog = 0;
   const credentials = certificates
     ? serverCredentials(certificates, {
         // The router's link and ShardFeed: only TLS_LINK_IDENTITIES (mutual TLS); every other service takes any TLS caller.
         interceptors: [
-          internalServicesGuard(config.linkIdentities, (path, identities) =>
-            logger.warn({ path, identities }, 'refused a call to an internal service: its client certificate is not allowed'),
-          ),
+          internalServicesGuard(config.linkIdentities, (path, identities) => {
+            if (Date.now() - lastRefusalLog < 1000) return;
+            lastRefusalLog = Date.now();
+            logger.warn({ path, identities: identities.slice(0, 8) }, 'refused a call to an internal service: its client certificate is not allowed');
+          }),
         ],
       })
     : grpc.ServerCredentials.createInsecure();
