@@ -130,7 +130,8 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
       if (typeof pauseMs === 'string') return usage(out, pauseMs);
       if (typeof batchStreams === 'string') return usage(out, batchStreams);
       const request: MoveRequest = sub === 'add' ? { kind: 'add', shardId, address: address! } : { kind: 'remove', shardId };
-      const reader = new EnvReader(env);
+      // Without TLS settings of its own, and on npm start's cluster: the rebalancer certificate `npm start -- --secure` made.
+      const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env });
       const tls = readTlsSettings(reader);
       const storeCredentials = readStoreCredentials(reader);
       try {
@@ -324,6 +325,15 @@ class ProgressPrinter {
     if (this.#drawn) this.out.line('');
     this.#drawn = false;
   }
+}
+
+/** The TLS_* settings `npm start -- --secure` recorded for the rebalancer, if any. */
+function rebalancerTlsFromClusterFile(): Record<string, string> {
+  const file = resolve(CLUSTER_FILE);
+  if (!existsSync(file)) return {};
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { tls?: { rebalancer?: Record<string, unknown> } };
+  const env = parsed.tls?.rebalancer ?? {};
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 function ringUrlFromClusterFile(): string | undefined {
