@@ -36,7 +36,7 @@ COPY router ./router
 COPY relay ./relay
 COPY cli ./cli
 COPY scripts ./scripts
-RUN npm run build
+RUN npm run build && mkdir /app/empty
 
 # --- the image that runs
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
@@ -47,6 +47,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY proto ./proto
+# Where compose's `certs` service writes the development certificates: an empty
+# directory owned by the runtime user (a fresh named volume takes its owner).
+COPY --from=build --chown=1000:1000 /app/empty /var/lib/shardwrite/tls
 # The `node` user of the base image, by number so Kubernetes can verify runAsNonRoot.
 USER 1000:1000
 # Listen on every interface inside the container (the code's default is loopback).

@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   library: () => import('./library.js'),
   subscribe: () => import('./subscribe.js'),
   soak: () => import('./soak.js'),
+  secure: () => import('./secure.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -5,6 +5,7 @@
  *   relay                  run one relay (committed events → NATS JetStream; relay/config.ts)
  *   ring show|status|add|remove|abort the ring and rebalancing (cli/ring.ts)
  *   tail                   print committed events live (cli/tail.ts)
+ *   certs DIR NAME…        a development CA and certificates (scripts/dev-certificates.ts)
  *
  * The ring commands read the ring database named by RING_DATABASE_URL or,
  * when that is unset, the one `npm start` recorded in `.data/cluster.json`.
@@ -20,7 +21,10 @@ const USAGE = `usage: shardwrite <command>
   relay                 publish every committed event to NATS JetStream (env: NATS_URL, NATS_STREAM,
                         NATS_SUBJECT_PREFIX, RELAY_GROUP, RELAY_SOURCE, …; see relay/config.ts)
 ${RING_USAGE}
-${TAIL_USAGE}`;
+${TAIL_USAGE}
+  certs DIR NAME[,DNS…]… make DIR/ca.crt and, per NAME, DIR/NAME.crt and DIR/NAME.key signed by it
+                        (reused while valid; for development and docker compose, not production);
+                        each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given`;
 
 /** Runs the command in `argv` (the arguments after `shardwrite`); a bad command prints the usage and sets exit code 2. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -38,7 +42,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined);
+        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -60,6 +64,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
+      return;
+    }
+    case 'certs': {
+      const [dir, ...names] = rest;
+      if (!dir || names.length === 0) break;
+      const { ensureDevCertificates } = await import('../scripts/dev-certificates.js');
+      const specs = names.map((n) => {
+        const [name, ...dns] = n.split(',');
+        return { name: name!, dns: ['localhost', ...dns], ips: ['127.0.0.1'] };
+      });
+      const files = await ensureDevCertificates(dir, specs);
+      for (const [name, f] of Object.entries(files)) console.log(`${name}: ${f.certFile} ${f.keyFile} (CA ${f.caFile})`);
       return;
     }
     case 'help':

@@ -7,6 +7,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PgRingStore, ringToJson, type RingDocument } from '../src/ring/index.js';
+import { EnvReader } from '../src/config.js';
+import { clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import type { StoreCredentials } from '../src/store/database-url.js';
 import {
   MoveInProgressError,
   PgMoveStore,
@@ -35,7 +38,10 @@ export const RING_USAGE = `  ring show [--json]    print the current ring
   ring abort            abandon the unfinished add or remove before it switches the ring: streams
                         stay with their old owners, copies are removed, the old ring is republished
   (ring commands use RING_DATABASE_URL, or .data/cluster.json from npm start; an interrupted
-   add or remove is resumed by running the same command again, or abandoned with ring abort)`;
+   add or remove is resumed by running the same command again, or abandoned with ring abort; with
+   TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE set (the rebalancer's certificate) the new shard's
+   health check uses TLS; the ring database holds no passwords: SHARD_DATABASE_USER and
+   SHARD_DATABASE_PASSWORD_FILE (or PGPASSWORD) give the rebalancer's own login to the shards' stores)`;
 
 /** Where a command writes. */
 export interface Output {
@@ -129,7 +135,17 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
       if (typeof pauseMs === 'string') return usage(out, pauseMs);
       if (typeof batchStreams === 'string') return usage(out, batchStreams);
       const request: MoveRequest = sub === 'add' ? { kind: 'add', shardId, address: address! } : { kind: 'remove', shardId };
-      return move(url, request, { pauseMs, batchStreams, databaseUrl }, out, signal);
+      // Without TLS settings of its own, and on npm start's cluster: the rebalancer certificate `npm start -- --secure` made.
+      const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env });
+      const tls = readTlsSettings(reader);
+      const storeCredentials = readStoreCredentials(reader);
+      try {
+        reader.done();
+      } catch (err) {
+        out.error((err as Error).message);
+        return 2;
+      }
+      return move(url, request, { pauseMs, batchStreams, databaseUrl }, tls, storeCredentials, out, signal);
     }
   }
 }
@@ -241,12 +257,16 @@ async function move(
   url: string,
   request: MoveRequest,
   tuning: { pauseMs: number | undefined; batchStreams: number | undefined; databaseUrl: string | undefined },
+  tls: TlsSettings | undefined,
+  storeCredentials: StoreCredentials | undefined,
   out: Output,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const printer = new ProgressPrinter(out);
   const rebalancer = new Rebalancer({
     ringDatabaseUrl: url,
+    ...(tls ? { credentials: clientCredentials(tls) } : {}),
+    ...(storeCredentials ? { storeCredentials } : {}),
     ...(tuning.pauseMs !== undefined ? { pauseMs: tuning.pauseMs } : {}),
     ...(tuning.batchStreams !== undefined ? { batchStreams: Math.max(1, tuning.batchStreams) } : {}),
     ...(tuning.databaseUrl ? { databaseUrls: { [request.shardId]: tuning.databaseUrl } } : {}),
@@ -361,9 +381,38 @@ class ProgressPrinter {
   }
 }
 
+/** The TLS_* settings `npm start -- --secure` recorded for the rebalancer, if any. */
+function rebalancerTlsFromClusterFile(): Record<string, string> {
+  const file = resolve(CLUSTER_FILE);
+  if (!existsSync(file)) return {};
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { tls?: { rebalancer?: Record<string, unknown> } };
+  const env = parsed.tls?.rebalancer ?? {};
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 function ringUrlFromClusterFile(): string | undefined {
   const file = resolve(CLUSTER_FILE);
   if (!existsSync(file)) return undefined;
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as { ringDatabaseUrl?: unknown };
   return typeof parsed.ringDatabaseUrl === 'string' ? parsed.ringDatabaseUrl : undefined;
+}
+
+/**
+ * SHARD_DATABASE_USER and SHARD_DATABASE_PASSWORD_FILE: the rebalancer's own
+ * login (a user IN ROLE shardwrite_rebalancer) to every shard's store, whose
+ * URL the ring database keeps without a password. Unset: the registered URL's
+ * user, with PGPASSWORD or ~/.pgpass.
+ */
+export function readStoreCredentials(r: EnvReader): StoreCredentials | undefined {
+  const user = r.optionalString('SHARD_DATABASE_USER');
+  const file = r.optionalString('SHARD_DATABASE_PASSWORD_FILE');
+  let password: string | undefined;
+  if (file !== undefined) {
+    try {
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      r.problem(`SHARD_DATABASE_PASSWORD_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return user === undefined && password === undefined ? undefined : { user, password };
 }

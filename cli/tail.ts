@@ -15,11 +15,12 @@ export const DEFAULT_ADDRESS = '127.0.0.1:50051';
 /** Longest data shown on a terminal line (the rest is cut, `--json` never cuts). @default 160 */
 export const DATA_WIDTH = 160;
 
-export const TAIL_USAGE = `  tail [--type T]… [--event-type E]… [--from end|beginning|""|CHECKPOINT] [--address host:port] [--token T] [--json]
+export const TAIL_USAGE = `  tail [--type T]… [--event-type E]… [--from end|beginning|""|CHECKPOINT] [--address host:port] [--token T] [--ca-file F] [--json]
                         print committed events live, one line each (shard, stream, version, type, data);
                         --from: "end" (default) = from now on, "" or beginning = everything, or a checkpoint
                         token; --json prints one JSON object per event; the address defaults to npm start's router;
-                        --token (or SHARDWRITE_TOKEN) is sent as a bearer token when the service checks credentials`;
+                        --token (or SHARDWRITE_TOKEN) is sent as a bearer token when the service checks credentials;
+                        --ca-file (or SHARDWRITE_CA_FILE, or npm start --secure's CA) connects with TLS trusting that CA`;
 
 export interface TailArgs {
   readonly aggregateTypes: string[];
@@ -27,6 +28,7 @@ export interface TailArgs {
   readonly from: string;
   readonly address: string | undefined;
   readonly token: string | undefined;
+  readonly caFile: string | undefined;
   readonly json: boolean;
 }
 
@@ -37,6 +39,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
   let from = 'end';
   let address: string | undefined;
   let token: string | undefined;
+  let caFile: string | undefined;
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -51,6 +54,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
       case '--event-type':
       case '--from':
       case '--token':
+      case '--ca-file':
       case '--address': {
         const v = value();
         // `--from ""` is a real value (the beginning); every other flag needs text.
@@ -59,6 +63,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
         else if (flag === '--event-type') eventTypes.push(...v.split(',').filter(Boolean));
         else if (flag === '--from') from = v === 'beginning' ? '' : v;
         else if (flag === '--token') token = v;
+        else if (flag === '--ca-file') caFile = v;
         else {
           if (!/^[^\s:]+:\d{1,5}$/.test(v)) return `--address must be host:port (got "${v}")`;
           address = v;
@@ -69,7 +74,7 @@ export function parseTailArgs(args: readonly string[]): TailArgs | string {
         return a.startsWith('-') ? `unknown option ${a}` : `unexpected argument "${a}"`;
     }
   }
-  return { aggregateTypes, eventTypes, from, address, token, json };
+  return { aggregateTypes, eventTypes, from, address, token, caFile, json };
 }
 
 /** `shard-1  order-header-o1  v3  OrderShipped  {"carrier":"ups",…}`; data cut at `width` characters. */
@@ -113,17 +118,19 @@ export function describeProgress(p: SubscriptionProgress): string | undefined {
 }
 
 /** Runs `shardwrite tail <args>` until `signal` aborts; resolves with the exit code. `defaultToken` applies without `--token`. */
-export async function tailCommand(args: readonly string[], out: Output, signal: AbortSignal, defaultToken?: string): Promise<number> {
+export async function tailCommand(args: readonly string[], out: Output, signal: AbortSignal, defaultToken?: string, defaultCaFile?: string): Promise<number> {
   const parsed = parseTailArgs(args);
   if (typeof parsed === 'string') {
     out.error(parsed);
     out.error(`usage:\n${TAIL_USAGE}`);
     return 2;
   }
-  const address = parsed.address ?? routerFromClusterFile() ?? DEFAULT_ADDRESS;
+  const address = parsed.address ?? fromClusterFile()?.address ?? DEFAULT_ADDRESS;
   const token = parsed.token ?? defaultToken;
   const metadata = token ? { authorization: `Bearer ${token}` } : undefined;
+  const caFile = parsed.caFile ?? defaultCaFile ?? (parsed.address === undefined ? fromClusterFile()?.caFile : undefined);
   const sub = subscribe(address, {
+    ...(caFile ? { tls: { caFile } } : {}),
     from: parsed.from,
     aggregateTypes: parsed.aggregateTypes,
     eventTypes: parsed.eventTypes,
@@ -151,12 +158,14 @@ export async function tailCommand(args: readonly string[], out: Output, signal: 
   }
 }
 
-function routerFromClusterFile(): string | undefined {
+/** The router `npm start` runs, and the CA file to trust when it runs with `--secure`. */
+function fromClusterFile(): { address: string; caFile: string | undefined } | undefined {
   const file = resolve(CLUSTER_FILE);
   if (!existsSync(file)) return undefined;
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { router?: { address?: unknown } };
-    return typeof parsed.router?.address === 'string' ? parsed.router.address : undefined;
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { router?: { address?: unknown }; tls?: { caFile?: unknown } };
+    if (typeof parsed.router?.address !== 'string') return undefined;
+    return { address: parsed.router.address, caFile: typeof parsed.tls?.caFile === 'string' ? parsed.tls.caFile : undefined };
   } catch {
     return undefined;
   }

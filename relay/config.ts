@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { EnvReader, type Env } from '../src/config.js';
 import { isValidSubjectPrefix } from './bus.js';
+import { TLS_ENV, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 
 /** The buses the relay can publish to (`RELAY_BUS`); each has its settings below. */
 export const BUSES = ['nats'] as const;
@@ -61,8 +62,13 @@ export interface RelayConfig {
   readonly maxBatch: number;
   /** RELAY_TOKEN — bearer token sent to the service when it checks credentials (needs the read scope); default none. */
   readonly token: string | undefined;
-  /** SHARDWRITE_INSECURE — `true` lets the relay start without RELAY_TOKEN (and it warns); default false. */
+  /** SHARDWRITE_INSECURE — `true` lets the relay start without RELAY_TOKEN or TLS (and it warns); default false. */
   readonly insecure: boolean;
+  /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext):
+   * the relay reaches RELAY_SOURCE over TLS trusting TLS_CA_FILE, presenting its certificate.
+   */
+  readonly tls: TlsSettings | undefined;
   /** RELAY_BUS — which bus; `nats`. */
   readonly bus: BusKind;
   readonly nats: {
@@ -85,7 +91,7 @@ export interface RelayConfig {
 export const RELAY_ENV = [
   'RELAY_SOURCE', 'RELAY_GROUP', 'RELAY_MEMBER', 'RELAY_AGGREGATE_TYPES', 'RELAY_EVENT_TYPES', 'RELAY_START_FROM',
   'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'SHARDWRITE_INSECURE', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
-  'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL',
+  'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL', ...TLS_ENV,
 ] as const;
 
 const list = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -124,6 +130,7 @@ export function loadRelayConfig(env: Env): RelayConfig {
     maxBatch: r.int('RELAY_MAX_BATCH', d.maxBatch, 1, 10_000),
     token: r.optionalString('RELAY_TOKEN'),
     insecure: r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true',
+    tls: readTlsSettings(r),
     bus: r.oneOf('RELAY_BUS', d.bus, BUSES),
     nats: {
       url: natsUrl,
@@ -136,6 +143,9 @@ export function loadRelayConfig(env: Env): RelayConfig {
   };
   // Secure by default: the relay authenticates to the router unless insecure mode is chosen explicitly.
   if (!config.token && !config.insecure) r.problem('RELAY_TOKEN is required (the relay authenticates to the router), or choose insecure mode explicitly with SHARDWRITE_INSECURE=true');
+  if (!config.tls && !config.insecure) {
+    r.problem('TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required (the relay reaches the router over TLS), or choose insecure mode explicitly with SHARDWRITE_INSECURE=true');
+  }
   r.done();
   return config;
 }

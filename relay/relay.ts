@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { consume, type Consumer, type ReceivedEvent } from '../src/client/index.js';
 import { toBusMessage, type EventBus } from './bus.js';
 import type { RelayConfig } from './config.js';
+import type { TlsSettings } from '../src/grpc/tls.js';
 
 /** How often the relay logs what it published. @default 10000 */
 export const RELAY_STATS_INTERVAL_MS = 10_000;
@@ -28,6 +29,7 @@ export interface Relay {
 export type RelaySettings = Pick<RelayConfig, 'source' | 'group' | 'member' | 'aggregateTypes' | 'eventTypes' | 'startFrom' | 'maxUnacked' | 'maxBatch'> & {
   readonly subjectPrefix: string;
   readonly token?: string | undefined;
+  readonly tls?: TlsSettings | undefined;
 };
 
 export function startRelay(settings: RelaySettings, bus: EventBus, log: Logger): Relay {
@@ -43,6 +45,7 @@ export function startRelay(settings: RelaySettings, bus: EventBus, log: Logger):
     maxUnacked: settings.maxUnacked,
     maxBatch: settings.maxBatch,
     ...(settings.token ? { metadata: { authorization: `Bearer ${settings.token}` } } : {}),
+    ...(settings.tls ? { tls: settings.tls } : {}),
     batchHandler: async (events: readonly ReceivedEvent[]) => {
       await bus.publish(events.map((e) => toBusMessage(settings.subjectPrefix, e)));
       published += events.length;

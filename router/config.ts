@@ -5,6 +5,7 @@
  */
 import { EnvReader, type Env } from '../src/config.js';
 import { AUTH_ENV, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
+import { TLS_ENV, readHealthAddress, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
 import { DEFAULT_ADMISSION } from './admission.js';
@@ -69,6 +70,19 @@ export interface RouterConfig {
   /** GRPC_ADDRESS — where the router listens; default `127.0.0.1:50051`. */
   readonly grpcAddress: string;
   /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext),
+   * TLS_RELOAD_MS (5000): the router serves TLS to clients with this certificate and
+   * presents it to the shards as its client identity (mutual TLS, verified against
+   * TLS_CA_FILE); reloaded when the files change. See `src/grpc/tls.ts`.
+   */
+  readonly tls: TlsSettings | undefined;
+  /**
+   * HEALTH_ADDRESS — a plaintext listener serving only `grpc.health.v1.Health`, for
+   * probes that cannot speak TLS (Kubernetes' native gRPC probes); `off` (the default) = none.
+   * It reveals the serving status and nothing else.
+   */
+  readonly healthAddress: string | undefined;
+  /**
    * The ring: RING_DATABASE_URL (required), RING_BOOTSTRAP (unset = wait for
    * the ring to be written), RING_POLL_MS (2000), RING_NOTIFY (`on`).
    */
@@ -112,7 +126,7 @@ export const ROUTER_ENV = [
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
   'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', 'MAX_CONNECTIONS', 'MAX_STREAMS_PER_CONNECTION', 'MAX_RECEIVING',
   'MAX_CALLS_IN_FLIGHT', 'MAX_BYTES_IN_FLIGHT', 'SHARD_MAX_CALLS_IN_FLIGHT', 'SHARD_MAX_BYTES_IN_FLIGHT',
-  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV,
+  'CONNECTION_SHARE_PERCENT', 'SHARD_STALL_MS', ...RING_ENV, ...CONSUMER_GROUP_ENV, ...TLS_ENV, 'HEALTH_ADDRESS',
 ] as const;
 
 /**
@@ -124,8 +138,11 @@ export const ROUTER_ENV = [
 export function loadRouterConfig(env: Env): RouterConfig {
   const r = new EnvReader(env);
   const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9465');
+  const tls = readTlsSettings(r);
   const config: RouterConfig = {
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
+    tls,
+    healthAddress: readHealthAddress(r),
     ring: readRingSettings(r, true),
     metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9465'),
     breaker: {
@@ -149,7 +166,7 @@ export function loadRouterConfig(env: Env): RouterConfig {
       connectionSharePercent: r.int('CONNECTION_SHARE_PERCENT', DEFAULT_ADMISSION.connectionSharePercent, 1, 100),
       shardStallMs: r.int('SHARD_STALL_MS', DEFAULT_SHARD_STALL_MS, 100, 600_000),
     },
-    auth: readAuthSettings(r),
+    auth: readAuthSettings(r, tls !== undefined),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     consumerGroups: readConsumerGroupSettings(r),

@@ -13,6 +13,8 @@ import { authInterceptor } from '../src/auth/interceptor.js';
 import { announceSecurityMode } from '../src/auth/mode.js';
 import { permissionTable } from '../src/auth/permissions.js';
 import { modules } from '../src/domain/index.js';
+import { CertificateFiles, channelCredentials, serverCredentials } from '../src/grpc/tls.js';
+import { serveHealthOnly } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
@@ -58,8 +60,16 @@ export interface RouterOverrides {
  */
 export async function startRouter(config: RouterConfig, overrides: RouterOverrides = {}): Promise<RunningRouter> {
   const logger = overrides.logger ?? createLogger('router', config.logLevel);
-  announceSecurityMode(config.auth, logger, 'the router');
+  announceSecurityMode(config.auth, config.tls !== undefined, logger, 'the router');
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
+  // One certificate for both sides: served to clients, and presented to the shards as the router's identity.
+  const certificates = config.tls
+    ? new CertificateFiles(config.tls, {
+        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+      })
+    : undefined;
+  const shardCredentials = certificates ? channelCredentials(certificates) : grpc.credentials.createInsecure();
 
   const definition = loadPackageDefinition();
   const protoRoot = loadProtoRoot();
@@ -91,7 +101,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     health.setStatus('', next);
     for (const s of services) health.setStatus(s, next);
   };
-  const pool = new ShardPool({ breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
+  const pool = new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
   watcher.onChange((view) => {
     metrics.ringEpoch.set(view.epoch);
     pool.sync(view.shards);
@@ -131,7 +141,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   };
   services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission }));
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
-  const feeds = new ClusterFeeds({ watcher, shardAddresses: () => store.shardAddresses(), logger });
+  const feeds = new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger });
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
   const groups = await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition });
@@ -142,8 +152,9 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
 
   let listener: Listener;
   try {
-    listener = await listen(server, config.grpcAddress, limits.maxConnections);
+    listener = await listen(server, config.grpcAddress, limits.maxConnections, certificates ? serverCredentials(certificates) : undefined);
   } catch (err) {
+    certificates?.close();
     await groups?.close();
     pool.close();
     await watcher.close();
@@ -152,10 +163,11 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   }
 
   const address = listener.address;
+  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, epoch: watcher.epoch, services }, 'router listening');
+  logger.info({ address, metricsAddress, epoch: watcher.epoch, services, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'router listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -179,11 +191,13 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
           resolve();
         });
       });
+      healthOnly?.server.forceShutdown();
       links.close();
       feeds.close();
       pool.close();
       await watcher.close();
       await store.close();
+      certificates?.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('router stopped');
     })());

@@ -35,6 +35,8 @@ export interface ShardPoolOptions {
   readonly breaker: BreakerSettings;
   /** Longest wait between reconnection attempts. */
   readonly reconnectMaxMs: number;
+  /** How the router reaches shards: mutual TLS (`channelCredentials` of `src/grpc/tls.ts`), or plaintext in insecure mode. */
+  readonly credentials: grpc.ChannelCredentials;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
   /** Called whenever a shard's reachability may have changed (health). */
@@ -85,7 +87,7 @@ class Target implements ShardTarget {
     readonly address: string,
     private readonly options: ShardPoolOptions,
   ) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(address, options.credentials, {
       ...CHANNEL_OPTIONS,
       'grpc.max_reconnect_backoff_ms': options.reconnectMaxMs,
     });

@@ -21,19 +21,31 @@
  * nats://127.0.0.1:4222; the relay's other settings from the environment,
  * see relay/config.ts), log in `.data/logs/relay.log`.
  *
+ * `--secure` runs the same cluster with TLS and authentication on: a local CA
+ * and certificates under `.data/tls/` (reused while valid; identities
+ * `router`, `shard-K`, `rebalancer`, `relay`, servers valid for localhost and
+ * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, a random dev
+ * token in `.data/dev-token` (only its SHA-256 is handed to the processes, as
+ * AUTH_TOKENS), and with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`.
+ * It prints how a client connects. Without it, the cluster runs in insecure
+ * mode on loopback only (SHARDWRITE_INSECURE=true) and says so.
+ *
  * Ctrl-C stops the relay and the router first (they drain), then the
  * shards, then the PostgreSQL servers. So that Ctrl-C reaches only this script and not every
  * process at once, the script re-runs itself as a supervisor in a process
  * group of its own and forwards the signal to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 import { PgRingStore, type RingDocument, type RingShard } from '../src/ring/index.js';
+import { ensureDevCertificates, type CertFiles } from './dev-certificates.js';
+import { modules } from '../src/domain/index.js';
 
 const DATA_DIR = '.data';
 const LOG_DIR = `${DATA_DIR}/logs`;
@@ -47,6 +59,59 @@ const RING_DATABASE = 'shardwrite_ring';
 /** How long a stopping process may take before it is killed (its own grace period is 10 s). */
 const STOP_TIMEOUT_MS = 15_000;
 const SUPERVISED = 'SHARDWRITE_START_SUPERVISED';
+const TLS_DIR = `${DATA_DIR}/tls`;
+/** The bearer tokens `--secure` makes: an admin (every tenant, ring operations) and ordinary callers of two tenants. */
+const DEV_TOKENS = {
+  admin: { principal: 'admin', tenant: '', scopes: ['*'] },
+  'tenant-a': { principal: 'tenant-a', tenant: 'tenant-a', scopes: [] },
+  'tenant-b': { principal: 'tenant-b', tenant: 'tenant-b', scopes: [] },
+} as const;
+const tokenFile = (name: keyof typeof DEV_TOKENS) => `${TLS_DIR}/${name}.token`;
+const SNAPSHOT_KEY_FILE = `${TLS_DIR}/redis-snapshot.key`;
+
+/** What `--secure` hands the processes: certificates by identity, the dev token's hash, the Redis snapshot key. */
+interface Security {
+  readonly certs: Readonly<Record<string, CertFiles>>;
+  readonly caFile: string;
+  /** The admin token's file (`admin.token`), beside `tenant-a.token` and `tenant-b.token`. */
+  readonly adminTokenFile: string;
+  /** AUTH_TOKENS: `sha256:<hex of each token's SHA-256>:principal:tenant:scopes` (the tokens never leave their files). */
+  readonly authTokens: string;
+  readonly snapshotKey: string | undefined;
+}
+
+/** A secret kept in `file` (created with `bytes` random bytes, owner-only, when missing). */
+function secretIn(file: string, bytes: number): string {
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept !== '') return kept;
+  }
+  const secret = randomBytes(bytes).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+async function prepareSecurity(shardIds: readonly string[]): Promise<Security> {
+  const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
+  const certs = await ensureDevCertificates(TLS_DIR, ['router', 'rebalancer', 'relay', ...shardIds].map((name) => ({ name, ...local })));
+  // An ordinary caller commands every aggregate type and reads, within its tenant; `*` crosses tenants.
+  const ordinary = [...new Set(modules.flatMap((m) => m.deciders.map((d) => d.aggregateType))), 'read'];
+  const authTokens = Object.entries(DEV_TOKENS).map(([name, t]) => {
+    const hash = createHash('sha256').update(secretIn(tokenFile(name as keyof typeof DEV_TOKENS), 32)).digest('hex');
+    return `sha256:${hash}:${t.principal}:${t.tenant}:${(t.scopes.length > 0 ? t.scopes : ordinary).join('|')}`;
+  });
+  return {
+    certs,
+    caFile: resolve(certs.router!.caFile),
+    adminTokenFile: resolve(tokenFile('admin')),
+    authTokens: authTokens.join(','),
+    snapshotKey: process.env.REDIS_URL ? secretIn(SNAPSHOT_KEY_FILE, 32) : undefined,
+  };
+}
+
+function tlsEnv(files: CertFiles): Record<string, string> {
+  return { TLS_CERT_FILE: resolve(files.certFile), TLS_KEY_FILE: resolve(files.keyFile), TLS_CA_FILE: resolve(files.caFile) };
+}
 
 interface ShardPlan {
   readonly index: number;
@@ -267,10 +332,14 @@ async function supervise(): Promise<void> {
     if (!external) for (const p of spares) void serverFor(p.index).catch(() => {});
 
     const logLevel = process.env.LOG_LEVEL ?? 'info';
-    // Every process listens on loopback only, so with no authentication configured the local
-    // cluster runs in insecure mode, chosen here explicitly (the processes warn about it in their logs).
-    const insecure = !authConfiguredIn(process.env);
-    const security = insecure ? { SHARDWRITE_INSECURE: 'true' } : {};
+    const secure = process.argv.includes('--secure');
+    const security = secure ? await prepareSecurity([...plan, ...spares].map((p) => p.id)) : undefined;
+    // Every process gets one or the other: TLS and tokens, or insecure mode chosen explicitly (every
+    // process listens on loopback only; AUTH_* settings from the environment still authenticate callers).
+    const modeEnv = (identity: string): Record<string, string | undefined> =>
+      security
+        ? { ...tlsEnv(security.certs[identity]!), AUTH_TOKENS: security.authTokens, SHARDWRITE_INSECURE: undefined }
+        : { SHARDWRITE_INSECURE: 'true' };
     const shards = await Promise.all(
       [...plan, ...spares].map(async (p) => {
         const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
@@ -284,7 +353,8 @@ async function supervise(): Promise<void> {
           RING_DATABASE_URL: ringDatabaseUrl,
           METRICS_ADDRESS: metrics,
           LOG_LEVEL: logLevel,
-          ...security,
+          ...modeEnv(p.id),
+          ...(security?.snapshotKey ? { REDIS_SNAPSHOT_KEY: security.snapshotKey } : {}),
         };
         const address = await startChild(root, p.id, 'shard', env, children);
         return { id: p.id, address, databaseUrl, metrics };
@@ -298,7 +368,7 @@ async function supervise(): Promise<void> {
       RING_DATABASE_URL: ringDatabaseUrl,
       METRICS_ADDRESS: ROUTER_METRICS,
       LOG_LEVEL: logLevel,
-      ...security,
+      ...modeEnv('router'),
     };
     const routerAddress = await startChild(root, 'router', 'router', routerEnv, children);
 
@@ -307,28 +377,51 @@ async function supervise(): Promise<void> {
     writeFileSync(
       CLUSTER_FILE,
       JSON.stringify(
-        { router: { address: routerAddress, metrics: ROUTER_METRICS }, ringDatabaseUrl, epoch: ring.epoch, shards: onRing, spares: spareShards },
+        {
+          router: { address: routerAddress, metrics: ROUTER_METRICS },
+          ringDatabaseUrl,
+          epoch: ring.epoch,
+          shards: onRing,
+          spares: spareShards,
+          ...(security ? { tls: { caFile: security.caFile, rebalancer: tlsEnv(security.certs.rebalancer!) }, tokenFile: security.adminTokenFile } : {}),
+        },
         null,
         2,
       ) + '\n',
     );
     console.log(`\nshardwrite is running — endpoint ${routerAddress} (metrics http://${ROUTER_METRICS}/metrics)`);
-    console.log(
-      insecure
-        ? 'INSECURE MODE on loopback only: no authentication, every caller may do everything (set AUTH_TOKENS or AUTH_JWKS_FILE to turn authentication on)'
-        : 'authentication on (AUTH_* settings from the environment)',
-    );
+    if (security) {
+      const dir = dirname(security.adminTokenFile);
+      console.log('secure mode: TLS on every hop (router ↔ shards mutual TLS), bearer tokens required');
+      console.log(`  trust the CA      ${security.caFile}`);
+      console.log(`  tokens            ${dir}/admin.token (every tenant, ring operations), ${dir}/tenant-a.token, ${dir}/tenant-b.token (one tenant each)`);
+      console.log(`  TypeScript client createClient('${routerAddress}', { tls: { caFile: '${security.caFile}' }, metadata: { authorization: 'Bearer <token>' } })`);
+      console.log(`  grpcurl           grpcurl -cacert ${security.caFile} -H "authorization: Bearer $(cat ${dir}/tenant-a.token)" ${routerAddress} list`);
+    } else {
+      console.log(
+        `INSECURE mode (SHARDWRITE_INSECURE=true): no TLS, loopback only; ${authConfiguredIn(process.env) ? 'authentication from the AUTH_* settings' : 'no authentication, every caller may do everything'}; \`npm start -- --secure\` turns TLS and authentication on`,
+      );
+    }
     console.log(`ring epoch ${ring.epoch}:`);
     for (const s of onRing) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
     if (spareShards.length > 0) {
       console.log('spare shards, running but not on the ring (they own nothing yet):');
       for (const s of spareShards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
       console.log('put one on the ring — its streams move to it while the cluster serves — with:');
-      for (const s of spareShards) console.log(`  npx shardwrite ring add ${s.id} --address ${s.address}`);
+      const rebalancerTls = security ? Object.entries(tlsEnv(security.certs.rebalancer!)).map(([k, v]) => `${k}=${v} `).join('') : '';
+      for (const s of spareShards) console.log(`  ${rebalancerTls}npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
     }
     if (relayWanted()) {
-      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel, ...security };
+      const relayEnv = {
+        ...process.env,
+        [SUPERVISED]: undefined,
+        DATABASE_URL: undefined,
+        RELAY_SOURCE: routerAddress,
+        LOG_LEVEL: logLevel,
+        ...modeEnv('relay'),
+        ...(security ? { AUTH_TOKENS: undefined, RELAY_TOKEN: readFileSync(security.adminTokenFile, 'utf8').trim() } : {}),
+      };
       const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.

@@ -5,9 +5,11 @@
  */
 import { EnvReader, type Env } from '../src/config.js';
 import { AUTH_ENV, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
+import { DEV_SNAPSHOT_KEY, MIN_SNAPSHOT_KEY_BYTES } from '../src/cache/redis-snapshot-cache.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
+import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 
 export interface ShardConfig {
@@ -17,8 +19,37 @@ export interface ShardConfig {
   readonly grpcAddress: string;
   /** DATABASE_URL — this shard's own PostgreSQL event store (required). */
   readonly databaseUrl: string;
-  /** REDIS_URL — snapshot cache; unset = no Redis. */
+  /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext),
+   * TLS_RELOAD_MS (5000): the shard serves TLS with this certificate, reloaded when the
+   * files change; see `src/grpc/tls.ts`.
+   */
+  readonly tls: TlsSettings | undefined;
+  /**
+   * TLS_LINK_IDENTITIES — the client-certificate identities (SAN DNS or URI, or CN)
+   * allowed on the internal services (the router's link, ShardFeed); default `router,rebalancer`.
+   * Used only with TLS.
+   */
+  readonly linkIdentities: ReadonlySet<string>;
+  /**
+   * HEALTH_ADDRESS — a plaintext listener serving only `grpc.health.v1.Health`, for
+   * probes that cannot speak TLS (Kubernetes' native gRPC probes); `off` (the default) = none.
+   * It reveals the serving status and nothing else.
+   */
+  readonly healthAddress: string | undefined;
+  /**
+   * REDIS_URL — snapshot cache; unset = no Redis. `rediss://` for TLS; ACL
+   * credentials as `rediss://user:password@host:6379` (never logged).
+   */
   readonly redisUrl: string | undefined;
+  /**
+   * REDIS_SNAPSHOT_KEY — the HMAC-SHA256 key that authenticates Redis snapshot
+   * entries, the same on every shard, at least 32 bytes. Required with REDIS_URL
+   * unless SHARDWRITE_INSECURE=true; in insecure mode it defaults to a public
+   * development key, with a warning at start-up (`redisSnapshotKeyIsDev`).
+   */
+  readonly redisSnapshotKey: string;
+  readonly redisSnapshotKeyIsDev: boolean;
   /**
    * The Redis snapshot cache (used only with REDIS_URL): REDIS_SNAPSHOT_TTL_SECONDS
    * (3600), REDIS_TIMEOUT_MS (50, per command; slower is a miss), REDIS_KEY_PREFIX (`sw:snap:`),
@@ -91,7 +122,7 @@ export const SHARD_ENV = [
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
-  'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV,
+  'REDIS_SNAPSHOT_KEY', 'HEALTH_ADDRESS', 'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -100,11 +131,24 @@ export function loadShardConfig(env: Env): ShardConfig {
   const shardId = r.string('SHARD_ID', 'shard-0');
   if (!SHARD_ID_PATTERN.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
   const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9464');
+  const tls = readTlsSettings(r);
+  const auth = readAuthSettings(r, tls !== undefined);
+  const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:'], false);
+  const snapshotKey = r.optionalString('REDIS_SNAPSHOT_KEY');
+  if (snapshotKey !== undefined && Buffer.byteLength(snapshotKey) < MIN_SNAPSHOT_KEY_BYTES) r.problem(`REDIS_SNAPSHOT_KEY must be at least ${MIN_SNAPSHOT_KEY_BYTES} bytes`);
+  if (snapshotKey === undefined && redisUrl !== undefined && !auth.insecure) {
+    r.problem('REDIS_SNAPSHOT_KEY is required with REDIS_URL (the same secret on every shard, at least 32 bytes): it authenticates the snapshots shards put in Redis');
+  }
   const config: ShardConfig = {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
-    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:'], false),
+    tls,
+    linkIdentities: readLinkIdentities(r),
+    healthAddress: readHealthAddress(r),
+    redisUrl,
+    redisSnapshotKey: snapshotKey ?? DEV_SNAPSHOT_KEY,
+    redisSnapshotKeyIsDev: snapshotKey === undefined,
     redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
     redisTimeoutMs: r.int('REDIS_TIMEOUT_MS', 50, 1, 60_000),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'sw:snap:'),
@@ -119,7 +163,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
-    auth: readAuthSettings(r),
+    auth,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     storeBreaker: {

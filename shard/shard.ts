@@ -10,7 +10,8 @@ import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
-import { bindInsecure } from '../src/grpc/server.js';
+import { bind, serveHealthOnly } from '../src/grpc/server.js';
+import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { ScopeAuthorizer } from '../src/auth/authorize.js';
@@ -52,8 +53,15 @@ export interface ShardOverrides {
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
-  announceSecurityMode(config.auth, logger, `shard ${config.shardId}`);
+  announceSecurityMode(config.auth, config.tls !== undefined, logger, `shard ${config.shardId}`);
   const authenticator = createAuthenticator(config.auth);
+  // Read first: unusable certificate files stop the start-up before anything else is opened.
+  const certificates = config.tls
+    ? new CertificateFiles(config.tls, {
+        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+      })
+    : undefined;
   await migrate(config.databaseUrl);
   // Before anything is served or registered: this store is this shard's, or the shard does not start.
   const identity = await claimStore(config.databaseUrl, config.shardId);
@@ -112,10 +120,14 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
         timeoutMs: config.redisTimeoutMs,
         keyPrefix: config.redisKeyPrefix,
         breakerResetMs: config.redisBreakerResetMs,
+        authKey: config.redisSnapshotKey,
         metrics,
         logger,
       })
     : undefined;
+  if (snapshotCache && config.redisSnapshotKeyIsDev) {
+    logger.warn('REDIS_SNAPSHOT_KEY is not set: Redis snapshot entries are authenticated with the public development key (insecure mode only)');
+  }
   if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
   const snapshotter = new Snapshotter(
     { store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger },
@@ -163,12 +175,27 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const address = await bindInsecure(server, config.grpcAddress);
+  // At most one line a second: refused callers must not be able to flood the log.
+  let lastRefusalLog = 0;
+  const credentials = certificates
+    ? serverCredentials(certificates, {
+        // The router's link and ShardFeed: only TLS_LINK_IDENTITIES (mutual TLS); every other service takes any TLS caller.
+        interceptors: [
+          internalServicesGuard(config.linkIdentities, (path, identities) => {
+            if (Date.now() - lastRefusalLog < 1000) return;
+            lastRefusalLog = Date.now();
+            logger.warn({ path, identities: identities.slice(0, 8) }, 'refused a call to an internal service: its client certificate is not allowed');
+          }),
+        ],
+      })
+    : grpc.ServerCredentials.createInsecure();
+  const address = await bind(server, config.grpcAddress, credentials);
+  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
 
   const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, shardId: config.shardId }, 'shard listening');
+  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'shard listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -190,6 +217,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
           resolve();
         });
       });
+      healthOnly?.server.forceShutdown();
       await pipeline.drain();
       await snapshotter.close();
       await ring?.close();
@@ -198,6 +226,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       store.shutdown();
       await pool.end();
       await snapshotCache?.close();
+      certificates?.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       logger.info('shard stopped');
     })());

@@ -6,6 +6,7 @@
  * either may be applied first.
  */
 import type pg from 'pg';
+import { CREATE_ROLES_SQL, ROUTER_ROLE } from '../../src/store/roles.js';
 
 /**
  * Key of the transaction-scoped advisory lock the migrations run under, so
@@ -52,6 +53,18 @@ const GROUP_MIGRATIONS: readonly { version: number; name: string; sql: string }[
       );
     `,
   },
+  {
+    version: 2,
+    name: 'router role',
+    // Routers keep the groups' checkpoints, leases and members (the ring tables they only read;
+    // see the ring's migration 4 for the roles).
+    sql: `
+      ${CREATE_ROLES_SQL}
+      GRANT USAGE ON SCHEMA public TO ${ROUTER_ROLE};
+      GRANT SELECT ON consumer_group_schema_migrations TO ${ROUTER_ROLE};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON consumer_groups, consumer_group_partitions, consumer_group_members TO ${ROUTER_ROLE};
+    `,
+  },
 ];
 
 /**
@@ -67,12 +80,16 @@ export async function migrateGroupSchema(pool: pg.Pool): Promise<void> {
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [GROUPS_LOCK_KEY]);
-    await client.query(`
-      CREATE TABLE IF NOT EXISTS consumer_group_schema_migrations (
-        version    int         PRIMARY KEY,
-        name       text        NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`);
+    // Only when missing: a router's least-privilege user (no CREATE) can still check a migrated schema.
+    const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('consumer_group_schema_migrations') IS NOT NULL AS exists`);
+    if (!table.rows[0]?.exists) {
+      await client.query(`
+        CREATE TABLE consumer_group_schema_migrations (
+          version    int         PRIMARY KEY,
+          name       text        NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+    }
     const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM consumer_group_schema_migrations');
     const applied = new Map(done.rows.map((r) => [r.version, r.name]));
     for (const m of GROUP_MIGRATIONS) {

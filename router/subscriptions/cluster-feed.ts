@@ -78,6 +78,8 @@ export interface ClusterFeedsDeps {
   /** Addresses of shards that were on the ring once (a shard that left is still read). */
   readonly shardAddresses: () => Promise<Map<string, string>>;
   readonly logger: Logger;
+  /** How the router reaches shards (mutual TLS, or plaintext in insecure mode). */
+  readonly credentials: grpc.ChannelCredentials;
 }
 
 /** Without events, a checkpoint goes out at most this often while positions move. @default 1000 ms */
@@ -147,7 +149,7 @@ export class ClusterFeeds {
     const key = `${shardId}@${address}`;
     let client = this.#clients.get(key);
     if (!client) {
-      client = new this.#service(address, grpc.credentials.createInsecure(), {
+      client = new this.#service(address, this.deps.credentials, {
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
         'grpc.initial_reconnect_backoff_ms': 200,
         'grpc.max_reconnect_backoff_ms': 2000,

@@ -27,8 +27,11 @@ export const AUTH_ENV = [
 
 const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
-/** Reads the authentication settings; problems (including the secure-by-default gate's) go to `r`. */
-export function readAuthSettings(r: EnvReader): AuthSettings {
+/**
+ * Reads the authentication settings; problems (including the secure-by-default
+ * gate's, for which `tls` says whether the process has TLS configured) go to `r`.
+ */
+export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
   const insecure = r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true';
   const spec = r.optionalString('AUTH_TOKENS');
   let tokens: StaticTokens | undefined;
@@ -57,6 +60,6 @@ export function readAuthSettings(r: EnvReader): AuthSettings {
     };
   }
   const settings: AuthSettings = { insecure, tokens, jwt, cacheMaxEntries: r.int('AUTH_CACHE_MAX_ENTRIES', DEFAULT_AUTH_CACHE_ENTRIES, 1, 10_000_000) };
-  for (const p of securityProblems(settings)) r.problem(p);
+  for (const p of securityProblems(settings, tls)) r.problem(p);
   return settings;
 }

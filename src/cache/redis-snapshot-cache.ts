@@ -3,7 +3,14 @@
  * read before PostgreSQL. It is only ever a cache (invariant I8) and it fails
  * open: an error, a timeout or an open breaker is a miss, so Redis being down,
  * slow or flushed costs latency and nothing else.
+ *
+ * Entries are authenticated: each carries an HMAC-SHA256 over its content with
+ * a key the shards share (REDIS_SNAPSHOT_KEY). An entry whose tag is missing
+ * or wrong (planted or edited by anyone who can write to Redis but does not
+ * hold the key) is rejected: counted as outcome `rejected`, logged without its
+ * content, and the load falls through to PostgreSQL — never decided on.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Redis } from 'ioredis';
 import CircuitBreaker from 'opossum';
 import type { Logger } from '../observability/logger.js';
@@ -28,9 +35,24 @@ export interface RedisSnapshotCacheOptions {
   readonly breakerErrorPercentage?: number;
   /** Calls in the rolling window before the breaker may open; default 5. */
   readonly breakerVolumeThreshold?: number;
+  /**
+   * The key of the entries' HMAC-SHA256, shared by every shard of a deployment
+   * (at least 32 bytes); default {@link DEV_SNAPSHOT_KEY}, for tests and insecure mode only.
+   */
+  readonly authKey?: string;
   readonly metrics?: PipelineMetrics;
   readonly logger?: Logger;
 }
+
+/**
+ * The snapshot key used when none is configured: public, so it authenticates
+ * nothing against an attacker; only for insecure mode and tests.
+ * @default 'shardwrite-insecure-development-snapshot-key'
+ */
+export const DEV_SNAPSHOT_KEY = 'shardwrite-insecure-development-snapshot-key';
+
+/** Shortest REDIS_SNAPSHOT_KEY accepted (bytes). @default 32 */
+export const MIN_SNAPSHOT_KEY_BYTES = 32;
 
 /** The defaults of `RedisSnapshotCacheOptions`. */
 export const REDIS_SNAPSHOT_CACHE_DEFAULTS = {
@@ -78,7 +100,8 @@ type Action = () => Promise<unknown>;
  * `timeoutMs` (commands are not queued while disconnected and not retried);
  * `put` never replaces a newer snapshot; a value that does not parse is a
  * miss. Entries are JSON
- * `{"v":version,"s":schemaVersion,"p":"position","id":streamId,"t":aggregateType,"state":…}`.
+ * `{"v":version,"s":schemaVersion,"p":"position","id":streamId,"t":aggregateType,"state":…,"m":"hmac"}`,
+ * where `m` is the hex HMAC-SHA256 (key `authKey`) of the entry without it.
  */
 export class RedisSnapshotCache implements SnapshotCache {
   readonly #redis: RedisWithPut;
@@ -87,6 +110,7 @@ export class RedisSnapshotCache implements SnapshotCache {
   readonly #keyPrefix: string;
   readonly #metrics: PipelineMetrics | undefined;
   readonly #logger: Logger | undefined;
+  readonly #authKey: string;
   #lastErrorLog = 0;
 
   constructor(options: RedisSnapshotCacheOptions) {
@@ -96,6 +120,7 @@ export class RedisSnapshotCache implements SnapshotCache {
     this.#keyPrefix = options.keyPrefix ?? d.keyPrefix;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
+    this.#authKey = options.authKey ?? DEV_SNAPSHOT_KEY;
     this.#redis = new Redis(options.url, {
       commandTimeout: timeoutMs,
       connectTimeout: options.connectTimeoutMs ?? d.connectTimeoutMs,
@@ -139,7 +164,17 @@ export class RedisSnapshotCache implements SnapshotCache {
       this.#failed('get', err);
       return undefined;
     }
-    const snapshot = typeof raw === 'string' ? decode(streamId, raw) : undefined;
+    if (typeof raw !== 'string') {
+      this.#metrics?.snapshotCacheOps.inc({ op: 'get', outcome: 'miss' });
+      return undefined;
+    }
+    const body = verify(this.#authKey, raw);
+    if (body === undefined) {
+      this.#metrics?.snapshotCacheOps.inc({ op: 'get', outcome: 'rejected' });
+      this.#logThrottled(undefined, 'rejected a Redis snapshot entry without a valid authentication tag (not written by a shard); loading from PostgreSQL', { streamId });
+      return undefined;
+    }
+    const snapshot = decode(streamId, body);
     this.#metrics?.snapshotCacheOps.inc({ op: 'get', outcome: snapshot ? 'hit' : 'miss' });
     return snapshot;
   }
@@ -147,7 +182,7 @@ export class RedisSnapshotCache implements SnapshotCache {
   /** Writes `snapshot` with the TTL unless a newer one is cached; `false` when kept or on any failure. Never rejects. */
   async put(snapshot: StoredSnapshot): Promise<boolean> {
     try {
-      const value = encode(snapshot);
+      const value = sign(this.#authKey, encode(snapshot));
       const written = await this.#breaker.fire(() =>
         this.#redis.swPutSnapshot(this.#keyPrefix + snapshot.streamId, snapshot.version, snapshot.schemaVersion, value, this.#ttlSeconds),
       );
@@ -210,12 +245,27 @@ export class RedisSnapshotCache implements SnapshotCache {
   }
 
   /** At most one log line a second: a Redis outage must not flood the logs. */
-  #logThrottled(err: unknown, message: string): void {
+  #logThrottled(err: unknown, message: string, fields: Record<string, unknown> = {}): void {
     const now = Date.now();
     if (now - this.#lastErrorLog < 1000) return;
     this.#lastErrorLog = now;
-    this.#logger?.warn({ err }, message);
+    this.#logger?.warn(err === undefined ? fields : { err: loggable(err), ...fields }, message);
   }
+}
+
+/**
+ * What of a Redis error may be logged: its class, message and code. Never the
+ * error itself: ioredis attaches the failed command with its arguments, and the
+ * connection's HELLO/AUTH command carries the password.
+ */
+export function loggable(err: unknown): { type: string; message: string; code?: string } {
+  if (typeof err !== 'object' || err === null) return { type: typeof err, message: String(err) };
+  const e = err as { name?: unknown; message?: unknown; code?: unknown };
+  return {
+    type: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : '',
+    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+  };
 }
 
 function isBreakerOpen(err: unknown): boolean {
@@ -231,6 +281,32 @@ function isTimeout(err: unknown): boolean {
 function encode(s: StoredSnapshot): string {
   // `v` and `s` first: the Lua script reads them from the head of the value.
   return `{"v":${s.version},"s":${s.schemaVersion},"p":"${s.position}","id":${JSON.stringify(s.streamId)},"t":${JSON.stringify(s.aggregateType)},"state":${JSON.stringify(s.state)}}`;
+}
+
+/** `,"m":"<64 hex>"}` — the tag, always last, so the head the Lua script reads is unchanged. */
+const TAG = /,"m":"([0-9a-f]{64})"\}$/;
+
+function tagOf(key: string, body: string): Buffer {
+  return createHmac('sha256', key).update(body).digest();
+}
+
+/** The entry for `body` (an encoded snapshot, a JSON object): the same object with its HMAC as the last member `m`. */
+export function signEntry(key: string, body: string): string {
+  return sign(key, body);
+}
+
+function sign(key: string, body: string): string {
+  return `${body.slice(0, -1)},"m":"${tagOf(key, body).toString('hex')}"}`;
+}
+
+/** The body of a signed entry when its tag is right (compared in constant time), else `undefined`. */
+function verify(key: string, entry: string): string | undefined {
+  const m = TAG.exec(entry);
+  if (!m) return undefined;
+  const body = `${entry.slice(0, m.index)}}`;
+  const expected = tagOf(key, body);
+  const given = Buffer.from(m[1]!, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected) ? body : undefined;
 }
 
 function decode(streamId: string, raw: string): StoredSnapshot | undefined {

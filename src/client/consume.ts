@@ -27,6 +27,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import { loadApi } from '../grpc/proto.js';
+import { credentialsOf, type TlsOptions } from './credentials.js';
 import type { RpcStatus } from '../grpc/status.js';
 import type { ConsumerGroupServiceClient } from '../generated/shardwrite/v1/ConsumerGroupService.js';
 import type { ConsumeRequest } from '../generated/shardwrite/v1/ConsumeRequest.js';
@@ -88,7 +89,10 @@ export interface ConsumeOptions {
   readonly onError?: (error: unknown, where: { kind: 'handler'; partition: number; attempt: number } | { kind: 'session'; status: RpcStatus; delayMs: number }) => void;
   readonly reconnect?: ReconnectOptions;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Explicit channel credentials (win over `tls`). */
   readonly credentials?: grpc.ChannelCredentials;
+  /** TLS: the CA file to trust, and a client certificate for mutual TLS; unset (and no `credentials`) = plaintext. */
+  readonly tls?: TlsOptions;
 }
 
 export interface Consumer {
@@ -129,7 +133,7 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
   const api = loadApi();
   const stub: ConsumerGroupServiceClient = new api.shardwrite.v1.ConsumerGroupService(
     address,
-    options.credentials ?? grpc.credentials.createInsecure(),
+    credentialsOf(options),
   );
   const maxBatch = options.batchHandler ? Math.max(1, options.maxBatch ?? CONSUME_MAX_BATCH) : 1;
   const run = options.batchHandler ?? ((events: readonly ReceivedEvent[], ctx: DeliveryContext) => options.handler!(events[0]!, ctx));

@@ -21,6 +21,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../grpc/proto.js';
+import { credentialsOf, type TlsOptions } from './credentials.js';
 import { fromStatusMessage, statusOf, type RpcStatus } from '../grpc/status.js';
 import type { CommandStreamServiceClient } from '../generated/shardwrite/v1/CommandStreamService.js';
 import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand.js';
@@ -39,6 +40,7 @@ export { subscribe, SUBSCRIBE_BUFFER, type Subscription, type SubscribeOptions, 
 export { consume, CONSUME_MAX_BATCH, type Consumer, type ConsumeOptions, type DeliveryContext } from './consume.js';
 export { SubscriptionRefusedError, ReconnectExhaustedError, type ReconnectOptions } from './reconnect.js';
 export type { ReceivedEvent } from './events.js';
+export type { TlsOptions } from './credentials.js';
 
 export type CommandResult = CommandResult__Output;
 export type { RpcStatus };
@@ -78,7 +80,10 @@ export interface ClientOptions {
   metadata?: Record<string, string>;
   /** Commands waiting for an outcome before new ones are refused locally; default 10,000. */
   maxPending?: number;
+  /** Explicit channel credentials (win over `tls`). */
   credentials?: grpc.ChannelCredentials;
+  /** TLS: the CA file to trust, and a client certificate for mutual TLS; unset (and no `credentials`) = plaintext. */
+  tls?: TlsOptions;
 }
 
 export interface ShardwriteClient {
@@ -111,7 +116,7 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
   const api = loadApi();
   const stub: CommandStreamServiceClient = new api.shardwrite.v1.CommandStreamService(
     address,
-    options.credentials ?? grpc.credentials.createInsecure(),
+    credentialsOf(options),
   );
   const maxPending = options.maxPending ?? 10_000;
   const waiting = new Map<string, Waiter>();

@@ -21,6 +21,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../grpc/proto.js';
+import { credentialsOf, type TlsOptions } from './credentials.js';
 import type { RpcStatus } from '../grpc/status.js';
 import type { SubscriptionServiceClient } from '../generated/shardwrite/v1/SubscriptionService.js';
 import type { SubscribeResponse__Output } from '../generated/shardwrite/v1/SubscribeResponse.js';
@@ -65,7 +66,10 @@ export interface SubscribeOptions {
   readonly reconnect?: ReconnectOptions;
   /** Metadata sent with every call (e.g. `authorization`). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Explicit channel credentials (win over `tls`). */
   readonly credentials?: grpc.ChannelCredentials;
+  /** TLS: the CA file to trust, and a client certificate for mutual TLS; unset (and no `credentials`) = plaintext. */
+  readonly tls?: TlsOptions;
 }
 
 export type SubscriptionProgress =
@@ -106,7 +110,7 @@ export function subscribe(address: string, options: SubscribeOptions = {}): Subs
   const api = loadApi();
   const stub: SubscriptionServiceClient = new api.shardwrite.v1.SubscriptionService(
     address,
-    options.credentials ?? grpc.credentials.createInsecure(),
+    credentialsOf(options),
   );
   const bufferSize = Math.max(1, options.bufferSize ?? SUBSCRIBE_BUFFER);
   const stop = new AbortController();

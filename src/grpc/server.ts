@@ -8,9 +8,24 @@ export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | und
 }
 
 /** Binds `server` on `address` (`host:port`, port 0 = any free one) without TLS; resolves with the bound address. */
-export async function bindInsecure(server: grpc.Server, address: string): Promise<string> {
+export function bindInsecure(server: grpc.Server, address: string): Promise<string> {
+  return bind(server, address, grpc.ServerCredentials.createInsecure());
+}
+
+/**
+ * A plaintext server with only `health`'s `grpc.health.v1.Health` on
+ * `address`, for probes that cannot speak TLS; resolves with it and its bound address.
+ */
+export async function serveHealthOnly(health: { addToServer(server: grpc.Server): void }, address: string): Promise<{ server: grpc.Server; address: string }> {
+  const server = new grpc.Server();
+  health.addToServer(server);
+  return { server, address: await bindInsecure(server, address) };
+}
+
+/** Binds `server` on `address` (`host:port`, port 0 = any free one) with `credentials`; resolves with the bound address. */
+export async function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> {
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }

@@ -99,7 +99,7 @@ export class PipelineMetrics {
     });
     this.snapshotCacheOps = new Counter({
       name: 'shardwrite_snapshot_cache_ops_total',
-      help: 'Redis snapshot cache operations (get, put) by outcome: hit, miss, written, kept, error, timeout, open (breaker)',
+      help: 'Redis snapshot cache operations (get, put) by outcome: hit, miss, rejected (no valid authentication tag: not written by a shard), written, kept, error, timeout, open (breaker)',
       labelNames: ['op', 'outcome'],
       registers: [registry],
     });

@@ -15,16 +15,22 @@ let Health: (new (address: string, credentials: grpc.ChannelCredentials) => Heal
 
 /**
  * Resolves `undefined` when the process at `address` reports SERVING within
- * `timeoutMs` (for `service`; default '', the whole server), else a sentence
+ * `timeoutMs` (for `service`; default '', the whole server; over `credentials`,
+ * default plaintext), else a sentence
  * saying what it answered (or that it did not).
  */
-export async function checkServing(address: string, timeoutMs = 3000, service = ''): Promise<string | undefined> {
+export async function checkServing(
+  address: string,
+  timeoutMs = 3000,
+  service = '',
+  credentials = grpc.credentials.createInsecure(),
+): Promise<string | undefined> {
   Health ??= (
     grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { enums: String, defaults: true })) as unknown as {
       grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
     }
   ).grpc.health.v1.Health;
-  const client = new Health(address, grpc.credentials.createInsecure());
+  const client = new Health(address, credentials);
   try {
     const status = await new Promise<string>((resolve, reject) =>
       client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, response) => (err ? reject(err) : resolve(response?.status ?? 'UNKNOWN'))),

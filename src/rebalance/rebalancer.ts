@@ -36,10 +36,12 @@
  *    owners, then deleted, each only after its new owner was checked to hold
  *    it completely.
  */
-import { PgRingStore, RingConflictError, RingView, redactUrl, type RegisteredStore, type RingDocument } from '../ring/index.js';
+import { PgRingStore, RingConflictError, RingView, type RegisteredStore, type RingDocument } from '../ring/index.js';
 import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
 import { abandonCopies, type AbortFigures } from './abort.js';
+import type * as grpc from '@grpc/grpc-js';
 import { checkServing } from './health.js';
+import { redactDatabaseUrl, withCredentials, type StoreCredentials } from '../store/database-url.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
   MOVE_PHASES,
@@ -76,8 +78,16 @@ export interface RebalancerOptions {
   readonly planNoticeMs?: number;
   /** Deadline of the new shard's health check; default 3000 ms. */
   readonly healthTimeoutMs?: number;
-  /** Store URLs to use (and register) instead of what the shards registered, by shard id. */
+  /** How the health check reaches a shard: TLS with the rebalancer's certificate, or plaintext (the default) in insecure mode. */
+  readonly credentials?: grpc.ChannelCredentials;
+  /** Store URLs to use (and register, without their passwords) instead of what the shards registered, by shard id. */
   readonly databaseUrls?: Readonly<Record<string, string>>;
+  /**
+   * The rebalancer's own database user and password, put into every store URL
+   * read from the ring database (which holds no passwords); default: none (the
+   * URL's user, and PGPASSWORD or ~/.pgpass as node-postgres finds them).
+   */
+  readonly storeCredentials?: StoreCredentials;
   /** Called after every step with where the move stands. */
   readonly onProgress?: (progress: MoveProgress) => void;
   /** Stops the move between two steps (it resumes from there when run again). */
@@ -186,7 +196,7 @@ const DEFAULTS = {
 
 /** Runs moves; one instance per CLI invocation is enough. */
 export class Rebalancer {
-  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal'>> & RebalancerOptions;
+  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal' | 'credentials' | 'storeCredentials'>> & RebalancerOptions;
   #started = 0;
 
   constructor(options: RebalancerOptions) {
@@ -421,7 +431,7 @@ export class Rebalancer {
     }
     if (move.kind === 'add') {
       const address = move.target.shards.find((s) => s.id === move.shardId)!.address;
-      const problem = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(move.shardId, ctx.identities.get(move.shardId)!));
+      const problem = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(move.shardId, ctx.identities.get(move.shardId)!), this.#o.credentials);
       if (problem) {
         throw new RebalanceError(
           `${move.shardId} at ${address} is not serving (${problem}); start it, then run \`${commandOf(move)}\` again: the move resumes where it stopped`,
@@ -679,7 +689,8 @@ export class Rebalancer {
           'start it (or pass --database-url for a shard being added)',
       );
     }
-    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!.databaseUrl));
+    // A URL given to this run keeps its credentials; a registered one gets the rebalancer's own.
+    for (const id of participants) dbs.set(id, new ShardDb(id, this.#o.databaseUrls?.[id] ?? withCredentials(stores.get(id)!.databaseUrl, this.#o.storeCredentials)));
     return stores;
   }
 
@@ -694,12 +705,12 @@ export class Rebalancer {
       try {
         identity = await db.identity();
       } catch (err) {
-        throw new RebalanceError(`cannot reach the event store given for ${shardId} (${redactUrl(url)}): ${err instanceof Error ? err.message : String(err)}`);
+        throw new RebalanceError(`cannot reach the event store given for ${shardId} (${redactDatabaseUrl(url)}): ${err instanceof Error ? err.message : String(err)}`);
       }
-      if (!identity) throw new RebalanceError(`the event store given for ${shardId} (${redactUrl(url)}) has no store identity: start ${shardId} on it with this release first`);
+      if (!identity) throw new RebalanceError(`the event store given for ${shardId} (${redactDatabaseUrl(url)}) has no store identity: start ${shardId} on it with this release first`);
       if (identity.shardId !== shardId) {
         throw new RebalanceError(
-          `the event store given for ${shardId} (${redactUrl(url)}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}), not ${shardId}'s: refusing to use it`,
+          `the event store given for ${shardId} (${redactDatabaseUrl(url)}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}), not ${shardId}'s: refusing to use it`,
         );
       }
       try {
@@ -730,10 +741,10 @@ export class Rebalancer {
   async #checkNewShard(shardId: string, address: string, db: ShardDb, storeId: string): Promise<void> {
     const live = await db.liveStreamCount();
     if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
-    const problem = await checkServing(address, this.#o.healthTimeoutMs);
+    const problem = await checkServing(address, this.#o.healthTimeoutMs, '', this.#o.credentials);
     if (problem) throw new RebalanceError(`${shardId} at ${address} is not serving (${problem}); start the shard process first`);
     // Serving is not enough: the process there must be this shard on the store the move copies into.
-    const other = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(shardId, storeId));
+    const other = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(shardId, storeId), this.#o.credentials);
     if (other) {
       throw new RebalanceError(
         `the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`,
@@ -787,7 +798,7 @@ async function checkIdentities(dbs: ReadonlyMap<string, ShardDb>, stores: Readon
   const byStore = new Map<string, string>();
   for (const db of dbs.values()) {
     const registered = stores.get(db.shardId)!;
-    const where = redactUrl(registered.databaseUrl);
+    const where = redactDatabaseUrl(registered.databaseUrl);
     let identity;
     try {
       identity = await db.identity();

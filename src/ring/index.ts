@@ -18,7 +18,6 @@ export {
   RingConflictError,
   type PgRingStoreOptions,
   type RegisteredStore,
-  redactUrl,
   type RingStore,
   type RingSubscription,
 } from './store.js';

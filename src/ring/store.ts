@@ -14,23 +14,14 @@ import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
 import { StoreIdentityError } from '../store/store-identity.js';
 import { validateRingDocument, type RingDocument } from './document.js';
+import { redactDatabaseUrl, withoutPassword } from '../store/database-url.js';
+import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from '../store/roles.js';
 
 /** Where a shard keeps its events, as it registered it. */
 export interface RegisteredStore {
   readonly databaseUrl: string;
   /** The store's id (`store_identity`); `undefined` for a registration made before store ids existed. */
   readonly storeId: string | undefined;
-}
-
-/** A connection string with its password left out, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparsable URL>';
-  }
 }
 
 /** The NOTIFY channel a publish signals on; the payload is the new epoch. */
@@ -113,6 +104,28 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
     name: 'aborted moves',
     // `shardwrite ring abort` ends a move without switching to its ring: when, and in which phase it stood.
     sql: `ALTER TABLE ring_moves ADD COLUMN aborted_at timestamptz NULL, ADD COLUMN aborted_phase text NULL;`,
+  },
+  {
+    version: 6,
+    name: 'no passwords, least-privilege roles',
+    // The ring database holds no secret: registered store URLs lose their passwords (a
+    // process brings its own credentials), and a CHECK keeps new ones out. Group roles
+    // as in the event store (src/store/migrations.ts): routers read the ring, shards
+    // read it and register their store, the rebalancer publishes epochs and records moves.
+    sql: `
+      UPDATE shard_stores SET database_url =
+        regexp_replace(regexp_replace(database_url, '^([^:/]+://[^/@:]*):[^/@]*@', '\\1@'), '([?&])(ssl)?password=[^&]*&?', '\\1', 'g');
+      ALTER TABLE shard_stores ADD CONSTRAINT shard_stores_no_password
+        CHECK (database_url !~ '^[^:/]+://[^/@]*:[^/@]*@' AND database_url !~* '[?&](ssl)?password=');
+      ${CREATE_ROLES_SQL}
+      ${grantConnectSql([SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE])}
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT SELECT ON ring_schema_migrations, ring_epochs, ring_moves TO ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT SELECT, INSERT, UPDATE ON shard_stores TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+      GRANT INSERT ON ring_epochs TO ${REBALANCER_ROLE};
+      GRANT INSERT, UPDATE ON ring_moves TO ${REBALANCER_ROLE};
+    `,
   },
 ];
 
@@ -202,12 +215,16 @@ export class PgRingStore implements RingStore {
    */
   async migrate(): Promise<void> {
     await this.#transaction(async (client) => {
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ring_schema_migrations (
-          version    int         PRIMARY KEY,
-          name       text        NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now()
-        )`);
+      // Only when missing: a least-privilege role (no CREATE) can still check a migrated ring database.
+      const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('ring_schema_migrations') IS NOT NULL AS exists`);
+      if (!table.rows[0]?.exists) {
+        await client.query(`
+          CREATE TABLE ring_schema_migrations (
+            version    int         PRIMARY KEY,
+            name       text        NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+          )`);
+      }
       const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM ring_schema_migrations');
       const applied = new Map(done.rows.map((r) => [r.version, r.name]));
       for (const m of RING_MIGRATIONS) {
@@ -235,6 +252,9 @@ export class PgRingStore implements RingStore {
   async initIfEmpty(doc: RingDocument): Promise<RingDocument> {
     const first = validateRingDocument(doc);
     return this.#transaction(async (client) => {
+      // Read first: a process whose role may not write the ring (routers, shards) still gets it.
+      const existing = await this.#read(client);
+      if (existing) return existing;
       const inserted = await client.query(
         `INSERT INTO ring_epochs (epoch, shards)
          SELECT $1, $2::jsonb WHERE NOT EXISTS (SELECT 1 FROM ring_epochs)`,
@@ -295,9 +315,10 @@ export class PgRingStore implements RingStore {
   }
 
   /**
-   * Records where shard `shardId` keeps its events (its DATABASE_URL) and the
-   * id of that store, so a rebalance can reach it and check it is the right
-   * one. Called by every shard at start-up. The same store may move to
+   * Records where shard `shardId` keeps its events (its DATABASE_URL without
+   * the password: the ring database holds no secret) and the id of that
+   * store, so a rebalance can reach it with its own credentials and check it
+   * is the right one. Called by every shard at start-up. The same store may move to
    * another URL (the latest registration's URL wins); another store may never
    * take the shard id's place.
    *
@@ -309,19 +330,19 @@ export class PgRingStore implements RingStore {
        ON CONFLICT (shard_id) DO UPDATE SET database_url = excluded.database_url, store_id = excluded.store_id, registered_at = now()
          WHERE shard_stores.store_id IS NULL OR shard_stores.store_id = excluded.store_id
        RETURNING store_id::text`,
-      [shardId, databaseUrl, storeId],
+      [shardId, withoutPassword(databaseUrl), storeId],
     );
     if (r.rows.length > 0) return;
     const held = await this.stores();
     const other = held.get(shardId);
     throw new StoreIdentityError(
-      `${shardId} is registered with event store ${other?.storeId ?? '?'}${other ? ` (at ${redactUrl(other.databaseUrl)})` : ''}, ` +
-        `not with store ${storeId} (at ${redactUrl(databaseUrl)}): refusing a second store for one shard id; ` +
+      `${shardId} is registered with event store ${other?.storeId ?? '?'}${other ? ` (at ${redactDatabaseUrl(other.databaseUrl)})` : ''}, ` +
+        `not with store ${storeId} (at ${redactDatabaseUrl(databaseUrl)}): refusing a second store for one shard id; ` +
         `start ${shardId} on its own store, or give this store's shard another id`,
     );
   }
 
-  /** Every registered shard store: shard id → database URL and store id (undefined for a registration older than store ids). */
+  /** Every registered shard store: shard id → database URL (never with a password) and store id (undefined for a registration older than store ids). */
   async stores(): Promise<Map<string, RegisteredStore>> {
     const result = await this.#pool.query<{ shard_id: string; database_url: string; store_id: string | null }>(
       'SELECT shard_id, database_url, store_id::text FROM shard_stores',

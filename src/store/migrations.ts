@@ -3,6 +3,7 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from './pg-values.js';
+import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from './roles.js';
 
 /** One schema change. Versions are applied in ascending order, each once. */
 export interface Migration {
@@ -17,6 +18,7 @@ export interface Migration {
  * ('shrw' as a 32-bit integer.)
  */
 export const MIGRATION_LOCK_KEY = 0x73687277;
+
 
 /** The event store schema, oldest first. Never edit an applied migration: add one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -203,6 +205,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE command_results ADD COLUMN request_digest text NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'least-privilege roles',
+    // NOLOGIN group roles (cluster-wide, created once; deployments create LOGIN
+    // users IN ROLE them). The shard appends: it may INSERT events but never
+    // UPDATE or DELETE them, whatever the triggers of migration 5 would allow;
+    // the rebalancer copies, archives and cleans up; routers never touch an
+    // event store. A later migration that adds a table grants on it here too.
+    sql: `
+      ${CREATE_ROLES_SQL}
+      ${grantConnectSql([SHARD_ROLE, REBALANCER_ROLE])}
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${SHARD_ROLE}, ${REBALANCER_ROLE}, ${ROUTER_ROLE};
+      GRANT USAGE ON SCHEMA public TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+      GRANT SELECT ON schema_migrations TO ${SHARD_ROLE}, ${REBALANCER_ROLE};
+
+      GRANT SELECT, INSERT ON events, command_results TO ${SHARD_ROLE};
+      GRANT SELECT, INSERT, UPDATE (version) ON streams TO ${SHARD_ROLE};
+      GRANT SELECT, INSERT, UPDATE ON snapshots TO ${SHARD_ROLE};
+      GRANT SELECT, UPDATE (epoch) ON shard_fence TO ${SHARD_ROLE};
+      GRANT SELECT ON moved_events TO ${SHARD_ROLE};
+      GRANT SELECT, UPDATE (shard_id, claimed_at) ON store_identity TO ${SHARD_ROLE};
+      GRANT SELECT ON store_identity TO ${REBALANCER_ROLE};
+
+      GRANT SELECT, INSERT, DELETE ON events, command_results TO ${REBALANCER_ROLE};
+      GRANT SELECT, INSERT ON moved_events TO ${REBALANCER_ROLE};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON streams, snapshots TO ${REBALANCER_ROLE};
+      GRANT SELECT, UPDATE ON shard_fence TO ${REBALANCER_ROLE};
+    `,
+  },
 ];
 
 /**
@@ -271,13 +302,17 @@ async function applyOne(client: pg.ClientBase, migration: Migration): Promise<bo
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    // Under the lock, so two processes never race on creating it.
-    await client.query(`
-      CREATE TABLE IF NOT EXISTS schema_migrations (
-        version    int         PRIMARY KEY,
-        name       text        NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`);
+    // Under the lock, so two processes never race on creating it; only when missing, so a
+    // role without CREATE (a shard's least-privilege user) can check a migrated store.
+    const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+    if (!table.rows[0]?.exists) {
+      await client.query(`
+        CREATE TABLE schema_migrations (
+          version    int         PRIMARY KEY,
+          name       text        NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+    }
     const done = await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE version = $1', [
       migration.version,
     ]);

@@ -31,7 +31,7 @@ describe('secure by default', () => {
     const config = loadShardConfig({ ...shardBase, SHARDWRITE_INSECURE: 'true' });
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    expect(announceSecurityMode(config.auth, logger, 'shard')).toBe('insecure');
+    expect(announceSecurityMode(config.auth, false, logger, 'shard')).toBe('insecure');
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, insecure: true });
     expect(lines[0]).toMatch(/INSECURE MODE/);
   });
@@ -44,7 +44,7 @@ describe('secure by default', () => {
     const config = loadShardConfig({ ...shardBase, AUTH_TOKENS: tokenEntry('t', 'svc', '', ['*']) });
     expect(config.auth.insecure).toBe(false);
     const lines: string[] = [];
-    expect(announceSecurityMode(config.auth, pino({}, { write: (l: string) => void lines.push(l) }), 'shard')).toBe('secure');
+    expect(announceSecurityMode(config.auth, true, pino({}, { write: (l: string) => void lines.push(l) }), 'shard')).toBe('secure');
     expect(lines).toEqual([]);
   });
 

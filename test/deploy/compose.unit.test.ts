@@ -13,9 +13,11 @@ import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './s
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
-/** With no variables set: every `${…}` must have a working default. */
+/** The secrets compose requires (`${NAME:?…}`): a deployment's own, never a default. */
+const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44) };
+/** With only the required secrets set: every other `${…}` must have a working default. */
 const unresolved: string[] = [];
-const compose = interpolate(raw, {}, unresolved);
+const compose = interpolate(raw, REQUIRED_SECRETS, unresolved);
 const services = compose.services;
 
 function roleOf(s: ComposeService): Role | undefined {
@@ -52,8 +54,39 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { a: { image: 'x', depends_on: { b: { condition: 'service_ready' } } } } })).not.toEqual([]);
   });
 
-  it('runs with no variables set: every interpolation has a default', () => {
+  it('runs with only the required secrets set: every other interpolation has a default', () => {
     expect(unresolved).toEqual([]);
+  });
+
+  it('refuses to start without its secrets, naming each one', () => {
+    for (const name of Object.keys(REQUIRED_SECRETS)) {
+      const others = Object.fromEntries(Object.entries(REQUIRED_SECRETS).filter(([k]) => k !== name));
+      expect(() => interpolate(raw, others)).toThrow(new RegExp(`^${name}: set ${name}`));
+    }
+  });
+
+  it('ships secure: every router and shard runs with TLS, from certificates the certs service makes, with authentication and never in insecure mode', () => {
+    const certs = services.certs!;
+    expect(certs.command?.[0]).toBe('certs');
+    const dir = certs.command![1] as string;
+    const made = new Set((certs.command as string[]).slice(2).map((n) => n.split(',')[0]));
+    const volume = (certs.volumes as string[]).find((v) => v.endsWith(`:${dir}`))!.split(':')[0]!;
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume);
+    for (const { name, service, role } of ours) {
+      const env = serviceEnv(service);
+      expect(env.SHARDWRITE_INSECURE ?? 'false', `${name}: insecure mode`).not.toBe('true');
+      expect(dependsOn(service).certs, `${name} waits for its certificates`).toBe('service_completed_successfully');
+      expect(service.volumes, `${name} mounts the certificates read-only`).toContain(`${volume}:${dir}:ro`);
+      for (const key of ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_CA_FILE']) expect(env[key], `${name}: ${key}`).toMatch(new RegExp(`^${dir}/`));
+      expect(env.TLS_CA_FILE).toBe(`${dir}/ca.crt`);
+      expect(env.TLS_CERT_FILE).toBe(`${dir}/${name}.crt`);
+      expect(env.TLS_KEY_FILE).toBe(`${dir}/${name}.key`);
+      expect(made.has(name), `certs makes ${name}'s certificate`).toBe(true);
+      // Authentication: every AUTH_* setting the role's config reads that compose can give.
+      const auth = ROLES[role].env.filter((k) => k.startsWith('AUTH_'));
+      if (auth.length > 0) expect(auth.some((k) => (env[k] ?? '') !== ''), `${name}: authentication configured`).toBe(true);
+      if (role === 'shard') expect(env.REDIS_SNAPSHOT_KEY).toBe(REQUIRED_SECRETS.REDIS_SNAPSHOT_KEY);
+    }
   });
 
   it('runs a router, three shards, one PostgreSQL per shard and Redis, from official images', () => {

@@ -178,9 +178,72 @@ const CNPG_SCHEMAS: Record<string, object> = {
     },
   },
 };
+/**
+ * cert-manager resources (no published model package either): the fields k8s/
+ * uses, from the cert-manager v1 API reference, closed so a typo fails.
+ */
+const ISSUER_REF = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'kind'],
+  properties: { name: { type: 'string' }, kind: { enum: ['Issuer', 'ClusterIssuer'] }, group: { const: 'cert-manager.io' } },
+};
+const CERT_MANAGER_SCHEMAS: Record<string, object> = {
+  Issuer: {
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      spec: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        properties: {
+          selfSigned: { type: 'object', additionalProperties: false },
+          ca: { type: 'object', additionalProperties: false, required: ['secretName'], properties: { secretName: { type: 'string' } } },
+        },
+      },
+    },
+  },
+  Certificate: {
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      spec: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['secretName', 'issuerRef'],
+        properties: {
+          secretName: { type: 'string' },
+          isCA: { type: 'boolean' },
+          commonName: { type: 'string', maxLength: 64 },
+          dnsNames: { type: 'array', items: { type: 'string' } },
+          uris: { type: 'array', items: { type: 'string' } },
+          ipAddresses: { type: 'array', items: { type: 'string' } },
+          duration: { type: 'string', pattern: '^\\d+h$' },
+          renewBefore: { type: 'string', pattern: '^\\d+h$' },
+          privateKey: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { algorithm: { enum: ['RSA', 'ECDSA', 'Ed25519'] }, size: { type: 'integer' }, rotationPolicy: { enum: ['Never', 'Always'] } },
+          },
+          usages: { type: 'array', items: { enum: ['server auth', 'client auth', 'digital signature', 'key encipherment', 'cert sign', 'crl sign'] } },
+          issuerRef: ISSUER_REF,
+        },
+      },
+    },
+  },
+};
 const ajv = new Ajv({ allErrors: true });
 
 function validateResource(r: Resource): Promise<void> {
+  if (r.apiVersion === 'cert-manager.io/v1') {
+    const schema = CERT_MANAGER_SCHEMAS[r.kind];
+    if (!schema) throw new Error(`${r.kind} of cert-manager is not modelled`);
+    const validate = ajv.compile(schema);
+    if (!validate(r)) throw new Error(`${resourceId(r)}: ${ajv.errorsText(validate.errors)}`);
+    return Promise.resolve();
+  }
   if (r.apiVersion === 'postgresql.cnpg.io/v1') {
     const schema = CNPG_SCHEMAS[r.kind];
     if (!schema) throw new Error(`${r.kind} of CloudNativePG is not modelled`);
@@ -337,18 +400,22 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
       const { settings } = podEnv(resources, container, role, podNames(workload)[0]!);
       const grpcPort = portOf(settings.grpcAddress);
       const metricsPort = portOf(settings.metricsAddress!);
+      // The kubelet's gRPC probes cannot speak TLS: they use the plaintext health-only port.
+      const healthPort = portOf(settings.healthAddress!);
       const ports = Object.fromEntries(container.ports.map((p: Obj) => [p.name, p.containerPort]));
-      expect(ports).toEqual({ grpc: grpcPort, metrics: metricsPort });
+      expect(ports).toEqual({ grpc: grpcPort, metrics: metricsPort, health: healthPort });
       const portRef = (p: number | string) => (typeof p === 'string' ? ports[p] : p);
       // Readiness is the native gRPC probe on grpc.health.v1 (overall health, service "").
-      expect(container.readinessProbe.grpc.port).toBe(grpcPort);
+      expect(container.readinessProbe.grpc.port).toBe(healthPort);
       expect(container.readinessProbe.grpc.service ?? '').toBe('');
       for (const probe of ['startupProbe', 'livenessProbe']) {
         const p = container[probe];
         expect(p, `${workload.metadata.name} ${probe}`).toBeDefined();
-        expect(portRef(p.grpc?.port ?? p.tcpSocket?.port), `${workload.metadata.name} ${probe} port`).toBe(grpcPort);
+        // A TCP probe may check the TLS port itself; a gRPC probe must use the health port.
+        if (p.grpc) expect(p.grpc.port, `${workload.metadata.name} ${probe} port`).toBe(healthPort);
+        else expect(portRef(p.tcpSocket?.port), `${workload.metadata.name} ${probe} port`).toBe(grpcPort);
       }
-      if (role === 'shard') for (const probe of ['startupProbe', 'livenessProbe']) expect(container[probe].grpc.port).toBe(grpcPort);
+      if (role === 'shard') for (const probe of ['startupProbe', 'livenessProbe']) expect(container[probe].grpc.port).toBe(healthPort);
       const annotations = workload.spec.template.metadata.annotations;
       expect(annotations['prometheus.io/scrape']).toBe('true');
       expect(Number(annotations['prometheus.io/port'])).toBe(metricsPort);
@@ -358,6 +425,67 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
         for (const p of s.spec.ports) expect([grpcPort, metricsPort]).toContain(portRef(p.targetPort));
       }
     }
+  });
+
+  it('ships secure: TLS from cert-manager certificates of one CA on every router and shard, authentication on, never insecure mode', () => {
+    const certificates = byKind(resources, 'Certificate');
+    const issuers = byKind(resources, 'Issuer');
+    const containers = ourContainers(resources);
+    const issuerOf = new Set<string>();
+    for (const { workload, container, role } of containers) {
+      const where = workload.metadata.name;
+      const pod = workload.spec.template.spec;
+      for (const name of podNames(workload)) {
+        const { env, settings } = podEnv(resources, container, role, name);
+        expect(env.SHARDWRITE_INSECURE ?? 'false', `${where}: insecure mode`).not.toBe('true');
+        expect(settings.tls, `${where}: TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE`).toBeDefined();
+        // Each file is in a mounted Secret volume that a Certificate fills.
+        const secretOf = (file: string) => {
+          const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`));
+          expect(mount, `${where}: ${file} is in a mounted volume`).toBeDefined();
+          expect(mount!.subPath, `${where}: mounted without subPath, so renewals reach the process`).toBeUndefined();
+          const volume = (pod.volumes as Obj[]).find((v) => v.name === mount!.name)!;
+          return { secret: volume.secret?.secretName as string, key: file.slice(mount!.mountPath.length + 1) };
+        };
+        const cert = secretOf(settings.tls!.certFile);
+        expect(secretOf(settings.tls!.keyFile)).toEqual({ secret: cert.secret, key: 'tls.key' });
+        expect(secretOf(settings.tls!.caFile)).toEqual({ secret: cert.secret, key: 'ca.crt' });
+        expect(cert.key).toBe('tls.crt');
+        const certificate = certificates.find((c) => c.spec.secretName === cert.secret);
+        expect(certificate, `${where}: a Certificate fills Secret ${cert.secret}`).toBeDefined();
+        expect(certificate!.spec.usages).toEqual(expect.arrayContaining(['server auth', 'client auth']));
+        const issuer = issuers.find((i) => i.metadata.name === certificate!.spec.issuerRef.name);
+        expect(issuer?.spec.ca, `${where}: issued by a CA Issuer among the resources`).toBeDefined();
+        issuerOf.add(issuer!.metadata.name);
+        // Authentication: every AUTH_* setting the role reads that the manifest can give.
+        const auth = ROLES[role].env.filter((k) => k.startsWith('AUTH_'));
+        if (auth.length > 0) expect(auth.some((k) => (env[k] ?? '') !== ''), `${where}: authentication configured`).toBe(true);
+        // The router names shards by the ring's host names: the shard certificate must cover them.
+        if (role === 'shard') {
+          const hosts = (settings.ringBootstrap ?? []).map((s) => hostOf(s.address));
+          for (const host of hosts) {
+            const covered = (certificate!.spec.dnsNames as string[]).some((d) => d === host || (d.startsWith('*.') && host.endsWith(d.slice(1)) && !host.slice(0, -d.length + 1).includes('.')));
+            expect(covered, `shard certificate covers ${host}`).toBe(true);
+          }
+        }
+        if (role === 'router') expect(certificate!.spec.commonName, 'the identity shards accept on their link').toBe('router');
+        // Production: every PostgreSQL connection verifies the server's certificate and name.
+        if (target.includes('production')) {
+          for (const url of [settings.databaseUrl, settings.ringDatabaseUrl].filter((u): u is string => u !== undefined)) {
+            const u = new URL(url);
+            expect(u.searchParams.get('sslmode'), `${where}: ${u.hostname}`).toBe('verify-full');
+            const root = u.searchParams.get('sslrootcert')!;
+            const mount = (container.volumeMounts as Obj[]).find((m) => root.startsWith(`${m.mountPath}/`));
+            expect(mount, `${where}: sslrootcert ${root} is mounted`).toBeDefined();
+            const volume = (pod.volumes as Obj[]).find((v) => v.name === mount!.name)!;
+            const paths = (volume.projected?.sources ?? []).flatMap((s: Obj) => (s.secret?.items ?? []).map((i: Obj) => ({ secret: s.secret.name, path: i.path })));
+            const source = paths.find((p: { path: string }) => root === `${mount!.mountPath}/${p.path}`);
+            expect(source?.secret, `${where}: the CA of ${u.hostname}`).toBe(`${u.hostname.replace(/-rw$/, '')}-ca`);
+          }
+        }
+      }
+    }
+    expect(issuerOf.size, 'one CA signs every process').toBe(1);
   });
 
   it('drains within the termination grace period: preStop sleep plus SHUTDOWN_GRACE_MS, with time left to flush', () => {

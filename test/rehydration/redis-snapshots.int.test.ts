@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisSnapshotCache } from '../../src/cache/redis-snapshot-cache.js';
+import { DEV_SNAPSHOT_KEY, RedisSnapshotCache, signEntry } from '../../src/cache/redis-snapshot-cache.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { ADD, REDIS_URL, buildStack, count, flushPrefix, tally, tallyV2, uniquePrefix, type Stack } from './support.js';
@@ -82,7 +82,7 @@ describe.skipIf(!REDIS_URL)('Redis snapshot cache', () => {
     const position3 = await positionOf(stream, 3);
     await add(id, 5); // version 8: snapshot at 8 in PostgreSQL and Redis
     // Put back an older entry of this very history (version 3), with a state that would show if it were used.
-    await raw.set(prefix + stream, JSON.stringify({ v: 3, s: 1, p: String(position3), id: stream, t: 'tally', state: { total: -1000 } }));
+    await raw.set(prefix + stream, signEntry(DEV_SNAPSHOT_KEY, JSON.stringify({ v: 3, s: 1, p: String(position3), id: stream, t: 'tally', state: { total: -1000 } })));
     await stack.pipeline.execute(ADD, { id, count: 1 }, {}); // 9
 
     const staleBefore = await count(stack.metrics.snapshotsSkipped, { tier: 'redis', reason: 'stale' });
@@ -99,14 +99,67 @@ describe.skipIf(!REDIS_URL)('Redis snapshot cache', () => {
     const stream = `tally-${id}`;
     await add(id, 2);
     const position = await positionOf(stream, 2);
-    await raw.set(prefix + stream, JSON.stringify({ v: 2, s: 1, p: String(position + 1000n), id: stream, t: 'tally', state: { total: -5 } }));
+    await raw.set(prefix + stream, signEntry(DEV_SNAPSHOT_KEY, JSON.stringify({ v: 2, s: 1, p: String(position + 1000n), id: stream, t: 'tally', state: { total: -5 } })));
     const before = await count(stack.metrics.snapshotsSkipped, { tier: 'redis', reason: 'foreign' });
     const loaded = await stack.coldLoader().load(stream, tally);
     expect(loaded).toMatchObject({ tier: 'replay', version: 2, state: { total: 2 } });
     expect(await count(stack.metrics.snapshotsSkipped, { tier: 'redis', reason: 'foreign' })).toBe(before + 1);
     // A value stored under another stream's key (or a reply meant for one) is a miss.
-    await raw.set(prefix + stream, JSON.stringify({ v: 2, s: 1, p: String(position), id: 'tally-other', t: 'tally', state: { total: -5 } }));
+    await raw.set(prefix + stream, signEntry(DEV_SNAPSHOT_KEY, JSON.stringify({ v: 2, s: 1, p: String(position), id: 'tally-other', t: 'tally', state: { total: -5 } })));
     expect(await stack.redis!.get(stream)).toBeUndefined();
+  });
+
+  it('rejects and counts a Redis entry not written by a shard (no tag, or a tag made with another key), and decides on PostgreSQL', async () => {
+    const id = newId();
+    const stream = `tally-${id}`;
+    await add(id, 6); // snapshot at 6, in PostgreSQL and (signed) in Redis
+    expect(await stack.coldLoader().load(stream, tally)).toMatchObject({ tier: 'redis', version: 6 });
+    const position = String(await positionOf(stream, 6));
+    const forged = JSON.stringify({ v: 6, s: 1, p: position, id: stream, t: 'tally', state: { total: 1000 } });
+    const rejected = () => count(stack.metrics.snapshotCacheOps, { op: 'get', outcome: 'rejected' });
+    for (const planted of [forged, signEntry('an attacker key that is long enough, 32+', forged), (await raw.get(prefix + stream))!.replace('"total":6', '"total":1000')]) {
+      await raw.set(prefix + stream, planted);
+      const before = await rejected();
+      const loaded = await stack.coldLoader().load(stream, tally);
+      expect(loaded.tier).not.toBe('redis');
+      expect(loaded).toMatchObject({ version: 6, state: { total: 6 } });
+      expect(await rejected()).toBe(before + 1);
+    }
+    // The owner decides the next command on PostgreSQL's state (total 6), not on the planted one (1000).
+    stack.ownerCache.clear();
+    await stack.pipeline.execute(ADD, { id, count: 1 }, {});
+    const { rows } = await stack.pool.query(`SELECT data->>'n' AS n FROM events WHERE stream_id = $1 AND version = 7`, [stream]);
+    expect(rows).toEqual([{ n: '7' }]);
+    expect(stack.logs.some((l) => l.msg.includes('rejected a Redis snapshot entry') && !JSON.stringify(l).includes('1000'))).toBe(true);
+  });
+
+  it('connects with ACL credentials in the URL, and never logs the password (not even when it is wrong)', async () => {
+    const user = `sw_acl_${randomBytes(4).toString('hex')}`;
+    const password = `pw-${randomBytes(12).toString('hex')}`;
+    await raw.call('ACL', 'SETUSER', user, 'on', `>${password}`, `~${prefix}*`, '+get', '+set', '+expire', '+eval', '+evalsha', '+script|load', '+ping', '+quit');
+    try {
+      const withUser = new URL(url);
+      withUser.username = user;
+      withUser.password = password;
+      const lines: string[] = [];
+      const logger = (await import('pino')).default({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const cache = new RedisSnapshotCache({ url: withUser.toString(), keyPrefix: prefix, logger });
+      expect(await cache.waitUntilReady(2000)).toBe(true);
+      const snap = { streamId: `tally-${newId()}`, aggregateType: 'tally', version: 3, schemaVersion: 1, position: 1n, state: { total: 3 } };
+      expect(await cache.put(snap)).toBe(true);
+      expect(await cache.get(snap.streamId)).toMatchObject({ version: 3, state: { total: 3 } });
+      await cache.close();
+      const wrong = new URL(withUser);
+      wrong.password = `${password}-wrong`;
+      const refused = new RedisSnapshotCache({ url: wrong.toString(), keyPrefix: prefix, logger });
+      expect(await refused.waitUntilReady(500)).toBe(false);
+      expect(await refused.get(snap.streamId)).toBeUndefined();
+      await refused.close();
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.join('\n')).not.toContain(password);
+    } finally {
+      await raw.call('ACL', 'DELUSER', user);
+    }
   });
 
   it('skips a Redis snapshot of another state schema and counts it', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { PgRingStore, RingConflictError, RingWatcher, type RingDocument, type RingView } from '../../src/ring/index.js';
@@ -52,7 +53,7 @@ describe('PgRingStore', () => {
     await c.connect();
     try {
       expect((await c.query('SELECT count(*)::int AS n FROM ring_epochs')).rows[0].n).toBe(1);
-      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(5);
+      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(6);
     } finally {
       await c.end();
     }
@@ -141,5 +142,45 @@ describe('RingWatcher', () => {
     // Behind epoch 2: reads, and every concurrent caller gets the new view.
     const views = await Promise.all([watcher.refresh(2), watcher.refresh(2), watcher.refresh()]);
     expect(views.map((v) => v?.epoch)).toEqual([2, 2, 2]);
+  });
+
+  it('keeps no password: a registered store URL loses it, and a table write that carries one is refused', async () => {
+    const { db, store } = await freshStore();
+    await store.registerStore('shard-0', 'postgres://shard0:s3cret%21@db-0:5432/events?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt', randomUUID());
+    await store.registerStore('shard-1', 'postgresql://db-1/events?user=shard1&password=s3cret&sslmode=verify-full', randomUUID());
+    const stored = await store.stores();
+    expect(stored.get('shard-0')?.databaseUrl).toBe('postgres://shard0@db-0:5432/events?sslmode=verify-full&sslrootcert=%2Fetc%2Fpg%2Fca.crt');
+    expect(stored.get('shard-1')?.databaseUrl).toBe('postgresql://db-1/events?user=shard1&sslmode=verify-full');
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      const all = await sql.query(`SELECT string_agg(database_url, ' ') AS urls FROM shard_stores`);
+      expect(all.rows[0].urls).not.toContain('s3cret');
+      for (const url of ['postgres://u:p@h/db', 'postgres://h/db?password=p', 'postgres://h/db?x=1&sslpassword=p']) {
+        await expect(sql.query(`INSERT INTO shard_stores (shard_id, database_url) VALUES ('x', $1)`, [url])).rejects.toMatchObject({ code: '23514' });
+      }
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('strips the passwords an older version stored when it migrates', async () => {
+    const db = await createTestDatabase('sw_ring');
+    databases.push(db);
+    const store = new PgRingStore({ connectionString: db.url });
+    stores.push(store);
+    await store.migrate();
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      // As version 3 left it: drop what migration 4 added, store a password, migrate again.
+      await sql.query('ALTER TABLE shard_stores DROP CONSTRAINT shard_stores_no_password');
+      await sql.query('DELETE FROM ring_schema_migrations WHERE version = 4');
+      await sql.query(`INSERT INTO shard_stores (shard_id, database_url) VALUES ('shard-0', 'postgres://u:old%40pw@h:5432/db?sslmode=require&password=x&application_name=a')`);
+      await store.migrate();
+      expect((await store.stores()).get('shard-0')).toBe('postgres://u@h:5432/db?sslmode=require&application_name=a');
+    } finally {
+      await sql.end();
+    }
   });
 });

@@ -96,6 +96,7 @@ function linksTo(address: string, pending?: RingDocument): ShardLinks {
   const pool = new ShardPool({
     breaker: { errorThresholdPercent: 50, volumeThreshold: 5, windowMs: 10_000, resetMs: 1000 },
     reconnectMaxMs: 500,
+    credentials: grpc.credentials.createInsecure(),
     metrics,
     logger,
     onChange: () => {},

@@ -6,6 +6,10 @@
  * at the address the ring names, and callers reconnect to it.
  */
 import pg from 'pg';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDevCertificates, type CertFiles } from '../../scripts/dev-certificates.js';
 import { PgRingStore, RingView, type RingDocument } from '../../src/ring/index.js';
 import type { ShardStore } from './checker.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
@@ -25,10 +29,32 @@ export interface ClusterOptions {
   readonly routerEnv?: Record<string, string>;
   /**
    * Authentication settings (AUTH_TOKENS, AUTH_JWKS_FILE, AUTH_JWT_*, …) of the
-   * router and every shard, which then start in secure mode. Unset (the
-   * default): every process runs with SHARDWRITE_INSECURE=true and no authentication.
+   * router and every shard. With `tls` too they start in secure mode; with
+   * `auth` alone they authenticate and authorize in insecure mode (plaintext
+   * is allowed only explicitly). Unset (the default): every process runs with
+   * SHARDWRITE_INSECURE=true and no authentication.
    */
   readonly auth?: Record<string, string>;
+  /**
+   * TLS on every hop: a fresh CA and certificates (identities `router`,
+   * `shard-<i>`, `rebalancer`, all for 127.0.0.1 and localhost) in a temporary
+   * directory, removed on close; default false (plaintext).
+   */
+  readonly tls?: boolean;
+}
+
+/** The certificates of a TLS cluster. */
+export interface ClusterTls {
+  readonly dir: string;
+  /** The CA every process trusts. */
+  readonly caFile: string;
+  /** Each identity's files, by name (`router`, `shard-0`, …, `rebalancer`). */
+  readonly files: Readonly<Record<string, CertFiles>>;
+}
+
+/** The environment that gives a process `files` as its certificate. */
+export function tlsEnv(files: CertFiles): Record<string, string> {
+  return { TLS_CERT_FILE: files.certFile, TLS_KEY_FILE: files.keyFile, TLS_CA_FILE: files.caFile };
 }
 
 export interface ClusterShard {
@@ -49,6 +75,8 @@ export interface ClusterShard {
 
 export interface Cluster {
   readonly ringUrl: string;
+  /** The certificates, when the cluster runs with TLS. */
+  readonly tls: ClusterTls | undefined;
   /** The ring the cluster starts with (epoch 1). */
   readonly ring: RingDocument;
   readonly ringStore: PgRingStore;
@@ -100,6 +128,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const databases: TestDatabase[] = [];
   const processes: ServiceProcess[] = [];
   const pools: pg.Pool[] = [];
+  let tls: ClusterTls | undefined;
+  if (options.tls) {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-tls-'));
+    const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
+    const names = ['router', 'rebalancer', ...Array.from({ length: total }, (_, i) => `shard-${i}`)];
+    const files = await ensureDevCertificates(dir, names.map((name) => ({ name, ...local })), 'shardwrite test CA');
+    tls = { dir, caFile: files.router!.caFile, files };
+  }
   const ringDb = await createTestDatabase('sw_ring');
   databases.push(ringDb);
   const ringStore = new PgRingStore({ connectionString: ringDb.url });
@@ -108,6 +144,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await Promise.all(pools.map((p) => p.end()));
     await ringStore.close();
     for (const db of databases) await db.drop().catch(() => {});
+    if (tls) rmSync(tls.dir, { recursive: true, force: true });
   };
   const track = (p: ServiceProcess) => {
     processes.push(p);
@@ -132,7 +169,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     );
 
-    const authEnv: Record<string, string> = options.auth ? { SHARDWRITE_INSECURE: 'false', ...options.auth } : {};
+    const authEnv: Record<string, string> = options.auth ? { SHARDWRITE_INSECURE: options.tls ? 'false' : 'true', ...options.auth } : {};
     const shards = await Promise.all(
       addresses.map(async (address, i): Promise<ClusterShard> => {
         const env = (): Record<string, string> => ({
@@ -142,6 +179,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           DATABASE_URL: urls[i]!,
           RING_DATABASE_URL: ringDb.url,
           ...authEnv,
+          ...(tls ? tlsEnv(tls.files[`shard-${i}`]!) : {}),
           ...shardEnv(i),
         });
         let sql: pg.Pool | undefined;
@@ -166,10 +204,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     );
 
-    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...authEnv, ...options.routerEnv };
+    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...authEnv, ...(tls ? tlsEnv(tls.files.router!) : {}), ...options.routerEnv };
     const view = new RingView(ring);
     const cluster: Cluster = {
       ringUrl: ringDb.url,
+      tls,
       ring,
       ringStore,
       shards,

@@ -30,15 +30,20 @@ export class CallError extends Error {
   }
 }
 
-/** `token`: sent as `authorization: Bearer <token>` with every call (unless a call's own metadata sets it). */
-export function connect(address: string, auth: { token?: string } = {}): Clients {
+/**
+ * Clients of `address`: in plaintext unless `credentials` say otherwise;
+ * `token` is sent as `authorization: Bearer <token>` with every call (unless a
+ * call's own metadata sets it).
+ */
+export function connect(address: string, auth: { token?: string; credentials?: grpc.ChannelCredentials } = {}): Clients {
   const base = (): grpc.Metadata => {
     const md = new grpc.Metadata();
     if (auth.token !== undefined) md.set('authorization', `Bearer ${auth.token}`);
     return md;
   };
-  const orders = new api.shardwrite.v1.OrderService(address, grpc.credentials.createInsecure());
-  const events = new api.shardwrite.v1.EventStoreService(address, grpc.credentials.createInsecure());
+  const credentials = auth.credentials ?? grpc.credentials.createInsecure();
+  const orders = new api.shardwrite.v1.OrderService(address, credentials);
+  const events = new api.shardwrite.v1.EventStoreService(address, credentials);
   const call: Clients['call'] = (method, request, options = {}) =>
     new Promise((resolve, reject) => {
       const md = base();

@@ -24,8 +24,8 @@ export interface ResolvedEnv {
   readonly missingSecrets: readonly string[];
 }
 
-/** What a secret key resolves to when its Secret is created outside the manifests. */
-export const EXTERNAL_SECRET_VALUE = 'from-external-secret';
+/** What a secret key resolves to when its Secret is created outside the manifests (URL-safe, and long enough for a key). */
+export const EXTERNAL_SECRET_VALUE = 'from-external-secret-made-outside-the-manifests';
 
 export function resolveEnv(
   container: Record<string, unknown>,

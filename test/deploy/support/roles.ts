@@ -4,6 +4,7 @@
  * checks compare every manifest against these, never against a copy.
  */
 import type { Env } from '../../../src/config.js';
+import type { TlsSettings } from '../../../src/grpc/tls.js';
 import { SHARD_ENV, loadShardConfig } from '../../../shard/config.js';
 import { ROUTER_ENV, loadRouterConfig } from '../../../router/config.js';
 
@@ -20,6 +21,10 @@ export interface RoleSettings {
   readonly shardId?: string;
   readonly databaseUrl?: string;
   readonly redisUrl?: string | undefined;
+  /** TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (undefined = plaintext). */
+  readonly tls: TlsSettings | undefined;
+  /** HEALTH_ADDRESS (undefined = off). */
+  readonly healthAddress: string | undefined;
 }
 
 export interface RoleContract {
@@ -43,6 +48,8 @@ export const ROLES: Readonly<Record<Role, RoleContract>> = {
         shardId: c.shardId,
         databaseUrl: c.databaseUrl,
         redisUrl: c.redisUrl,
+        tls: c.tls,
+        healthAddress: c.healthAddress,
       };
     },
   },
@@ -56,6 +63,8 @@ export const ROLES: Readonly<Record<Role, RoleContract>> = {
         shutdownGraceMs: c.shutdownGraceMs,
         ringDatabaseUrl: c.ring.databaseUrl,
         ringBootstrap: c.ring.bootstrap?.shards,
+        tls: c.tls,
+        healthAddress: c.healthAddress,
       };
     },
   },

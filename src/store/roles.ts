@@ -1,0 +1,41 @@
+/**
+ * The database group roles of least privilege, shared by the event stores
+ * (src/store/migrations.ts), the ring database (src/ring/store.ts) and the
+ * consumer groups' tables (router/consumer-groups/schema.ts). They are
+ * NOLOGIN: a deployment creates LOGIN users IN ROLE them
+ * (`CREATE ROLE shard_0 LOGIN PASSWORD … IN ROLE shardwrite_shard`).
+ */
+
+/** Shard processes: append events (never update or delete them), read the ring, register their store. */
+export const SHARD_ROLE = 'shardwrite_shard';
+/** The rebalancer: copies streams between stores, cleans up after a move, publishes ring epochs. */
+export const REBALANCER_ROLE = 'shardwrite_rebalancer';
+/** Routers: read the ring, keep consumer groups' checkpoints; no event store. */
+export const ROUTER_ROLE = 'shardwrite_router';
+
+/**
+ * SQL that creates the three roles when missing (roles belong to the server,
+ * so another database may have made them already).
+ */
+export const CREATE_ROLES_SQL = `
+  DO $$
+  DECLARE r text;
+  BEGIN
+    FOREACH r IN ARRAY ARRAY['${SHARD_ROLE}', '${REBALANCER_ROLE}', '${ROUTER_ROLE}'] LOOP
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- made meanwhile, elsewhere
+      END;
+    END LOOP;
+  END
+  $$;`;
+
+/** SQL that lets `roles` connect to the current database (also where PUBLIC's CONNECT was revoked). */
+export function grantConnectSql(roles: readonly string[]): string {
+  return `
+  DO $$
+  BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO ${roles.join(', ')}', current_database());
+  END
+  $$;`;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, EnvReader } from '../../src/config.js';
+import { certificateIdentities, readLinkIdentities, readTlsSettings } from '../../src/grpc/tls.js';
+import { loadShardConfig } from '../../shard/config.js';
+import { loadRouterConfig } from '../../router/config.js';
+
+const read = (env: Record<string, string>) => {
+  const r = new EnvReader(env);
+  const tls = readTlsSettings(r);
+  const ids = readLinkIdentities(r);
+  r.done();
+  return { tls, ids };
+};
+
+describe('TLS settings', () => {
+  it('are off when none of the three files is set, with the default link identities', () => {
+    expect(read({})).toEqual({ tls: undefined, ids: new Set(['router', 'rebalancer']) });
+  });
+
+  it('take all three files and the reload interval', () => {
+    expect(read({ TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', TLS_RELOAD_MS: '250', TLS_LINK_IDENTITIES: 'router, ops' })).toEqual({
+      tls: { certFile: 'c', keyFile: 'k', caFile: 'a', reloadMs: 250 },
+      ids: new Set(['router', 'ops']),
+    });
+  });
+
+  it('refuse a partial set at start-up, naming what is missing', () => {
+    expect(() => read({ TLS_CERT_FILE: 'c' })).toThrow(/must be set together \(missing: TLS_KEY_FILE, TLS_CA_FILE\)/);
+    expect(() => loadShardConfig({ DATABASE_URL: 'postgres://x/y', TLS_CA_FILE: 'a' })).toThrow(ConfigError);
+    expect(() => loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', TLS_KEY_FILE: 'k', TLS_CERT_FILE: 'c' })).toThrow(/TLS_CA_FILE/);
+  });
+
+  it('reach the router and shard configs', () => {
+    const files = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' };
+    expect(loadShardConfig({ DATABASE_URL: 'postgres://x/y', ...files }).tls?.certFile).toBe('c');
+    expect(loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', ...files }).tls?.caFile).toBe('a');
+  });
+});
+
+describe('certificate identities', () => {
+  it('are the DNS and URI alternative names and the common name, never IP addresses', () => {
+    expect(certificateIdentities({ subject: { CN: 'router' } as never, subjectaltname: 'DNS:router, DNS:localhost, IP Address:127.0.0.1, URI:spiffe://sw/router' })).toEqual([
+      'router', 'localhost', 'spiffe://sw/router', 'router',
+    ]);
+    expect(certificateIdentities({ subject: {} as never, subjectaltname: undefined as never })).toEqual([]);
+  });
+});
+
+describe('REDIS_SNAPSHOT_KEY', () => {
+  const base = { DATABASE_URL: 'postgres://x/y', REDIS_URL: 'rediss://shard:secret@redis:6379' };
+  const files = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' };
+
+  it('is required with REDIS_URL when TLS is configured, and must be at least 32 bytes', () => {
+    expect(() => loadShardConfig({ ...base, ...files })).toThrow(/REDIS_SNAPSHOT_KEY is required/);
+    expect(() => loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'short' })).toThrow(/at least 32 bytes/);
+    const c = loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) });
+    expect(c).toMatchObject({ redisSnapshotKey: 'k'.repeat(32), redisSnapshotKeyIsDev: false });
+  });
+
+  it('falls back to the public development key without TLS (insecure mode), saying so', () => {
+    expect(loadShardConfig(base)).toMatchObject({ redisSnapshotKeyIsDev: true });
+  });
+});
