@@ -7,6 +7,7 @@ import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { pino } from 'pino';
 
 const shardBase = { DATABASE_URL: 'postgres://localhost/db' };
+const tls = { TLS_CERT_FILE: '/etc/tls/tls.crt', TLS_KEY_FILE: '/etc/tls/tls.key', TLS_CA_FILE: '/etc/tls/ca.crt' };
 const routerBase = { RING_DATABASE_URL: 'postgres://localhost/ring' };
 
 function problems(load: () => unknown): string {
@@ -27,6 +28,15 @@ describe('secure by default', () => {
     expect(problems(load)).toMatch(/no authentication method is configured.*SHARDWRITE_INSECURE=true/);
   });
 
+  it.each([
+    ['shard', () => loadShardConfig({ ...shardBase, AUTH_TOKENS: tokenEntry('t', 'svc', '', ['*']) })],
+    ['router', () => loadRouterConfig({ ...routerBase, AUTH_TOKENS: tokenEntry('t', 'svc', '', ['*']) })],
+  ])('a %s with authentication but without TLS refuses to start, naming TLS_* and SHARDWRITE_INSECURE', (_, load) => {
+    const message = problems(load);
+    expect(message).toMatch(/no transport security is configured: set TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE.*SHARDWRITE_INSECURE=true/);
+    expect(message).not.toMatch(/no authentication method/);
+  });
+
   it('starts in insecure mode only when chosen explicitly, and then warns', () => {
     const config = loadShardConfig({ ...shardBase, SHARDWRITE_INSECURE: 'true' });
     const lines: string[] = [];
@@ -41,7 +51,7 @@ describe('secure by default', () => {
   });
 
   it('starts securely with hashed static tokens or a JWKS, and says nothing', () => {
-    const config = loadShardConfig({ ...shardBase, AUTH_TOKENS: tokenEntry('t', 'svc', '', ['*']) });
+    const config = loadShardConfig({ ...shardBase, ...tls, AUTH_TOKENS: tokenEntry('t', 'svc', '', ['*']) });
     expect(config.auth.insecure).toBe(false);
     const lines: string[] = [];
     expect(announceSecurityMode(config.auth, true, pino({}, { write: (l: string) => void lines.push(l) }), 'shard')).toBe('secure');
@@ -62,7 +72,7 @@ describe('secure by default', () => {
   });
 
   it('defaults the JWT settings', () => {
-    const config = loadShardConfig({ ...shardBase, AUTH_JWKS_URL: 'https://idp.test/jwks', AUTH_JWT_ISSUER: 'https://idp.test', AUTH_JWT_AUDIENCE: 'shardwrite' });
+    const config = loadShardConfig({ ...shardBase, ...tls, AUTH_JWKS_URL: 'https://idp.test/jwks', AUTH_JWT_ISSUER: 'https://idp.test', AUTH_JWT_AUDIENCE: 'shardwrite' });
     expect(config.auth.jwt).toMatchObject({ algorithms: ['RS256', 'ES256', 'EdDSA'], principalClaim: 'sub', tenantClaim: 'tenant', scopesClaim: 'scope', audience: ['shardwrite'] });
   });
 });

@@ -58,9 +58,10 @@ describe('the Dockerfile', () => {
       expect(ROLES.shard.env, key).toContain(key);
       expect(ROLES.router.env, key).toContain(key);
     }
-    // What each role listens on with the image's environment and its own defaults.
-    const shard = ROLES.shard.load({ ...env, DATABASE_URL: 'postgres://u@db/x' });
-    const router = ROLES.router.load({ ...env, RING_DATABASE_URL: 'postgres://u@db/ring' });
+    // What each role listens on with the image's environment and its own defaults (insecure mode
+    // only because the deployments' TLS and authentication settings are not the image's).
+    const shard = ROLES.shard.load({ ...env, DATABASE_URL: 'postgres://u@db/x', SHARDWRITE_INSECURE: 'true' });
+    const router = ROLES.router.load({ ...env, RING_DATABASE_URL: 'postgres://u@db/ring', SHARDWRITE_INSECURE: 'true' });
     expect(shard.grpcAddress).toBe('0.0.0.0:50051');
     expect(router.grpcAddress).toBe('0.0.0.0:50051');
     const ports = [portOf(shard.grpcAddress), portOf(shard.metricsAddress!), portOf(router.metricsAddress!)];
@@ -109,7 +110,8 @@ describe('the image, replayed without Docker', () => {
     return entryArgv(dockerfile, args).map((a, i) => (i === 0 && a === 'node' ? process.execPath : a.startsWith('/') ? image.hostPath(a) : a));
   }
   function runEnv(env: Record<string, string>): Record<string, string> {
-    return { PATH: process.env.PATH ?? '', ...image.env, LOG_LEVEL: 'warn', ...env };
+    // Insecure mode explicitly: these tests check the image's build and start; security is checked on its own.
+    return { PATH: process.env.PATH ?? '', ...image.env, LOG_LEVEL: 'warn', SHARDWRITE_INSECURE: 'true', ...env };
   }
   async function start(role: Role, env: Record<string, string>): Promise<Spawned> {
     const p = await startService(argv([role]), { cwd: image.workdir, env: runEnv(env) });

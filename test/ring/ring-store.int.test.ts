@@ -173,12 +173,12 @@ describe('RingWatcher', () => {
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     try {
-      // As version 3 left it: drop what migration 4 added, store a password, migrate again.
+      // As version 5 left it: drop what migration 6 added, store a password, migrate again.
       await sql.query('ALTER TABLE shard_stores DROP CONSTRAINT shard_stores_no_password');
-      await sql.query('DELETE FROM ring_schema_migrations WHERE version = 4');
+      await sql.query('DELETE FROM ring_schema_migrations WHERE version = 6');
       await sql.query(`INSERT INTO shard_stores (shard_id, database_url) VALUES ('shard-0', 'postgres://u:old%40pw@h:5432/db?sslmode=require&password=x&application_name=a')`);
       await store.migrate();
-      expect((await store.stores()).get('shard-0')).toBe('postgres://u@h:5432/db?sslmode=require&application_name=a');
+      expect((await store.stores()).get('shard-0')?.databaseUrl).toBe('postgres://u@h:5432/db?sslmode=require&application_name=a');
     } finally {
       await sql.end();
     }

@@ -4,7 +4,7 @@
  * .dockerignore leaves it) or from an earlier stage; `npm ci` is replaced by
  * links to this checkout's installed packages — only the production ones
  * (per package-lock.json) when the command omits dev dependencies; `npm run
- * <script>` runs for real. Any other RUN fails the replay, which keeps the
+ * <script>` runs for real; `mkdir` makes directories. Any other RUN fails the replay, which keeps the
  * Dockerfile to steps this replay can vouch for.
  */
 import { execFileSync } from 'node:child_process';
@@ -111,18 +111,23 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
             break;
           }
           case 'RUN': {
-            const command = ins.exec?.join(' ') ?? ins.args;
             const cwd = join(root, workdir);
-            if (/^npm ci\b/.test(command)) {
-              const omit = new Set([...command.matchAll(/--omit[= ](\w+)/g)].map((m) => m[1]));
-              if (!/--ignore-scripts\b/.test(command)) fail(ins, 'install with --ignore-scripts (no package needs its install script in the image)');
-              installPackages(contextRoot, cwd, omit.has('dev'), omit.has('optional'));
-              log(`RUN ${command}: linked ${omit.size > 0 ? `packages without ${[...omit].join(', ')}` : 'every package'}`);
-            } else if (/^npm run [\w:-]+$/.test(command)) {
-              log(`RUN ${command}`);
-              execFileSync('npm', command.split(' ').slice(1), { cwd, stdio: 'pipe', env: { ...process.env, ...env } });
-            } else {
-              fail(ins, 'only `npm ci …` and `npm run <script>` can be replayed');
+            // Commands joined by && run in order, each one of the kinds the replay knows.
+            for (const command of (ins.exec?.join(' ') ?? ins.args).split(/\s+&&\s+/)) {
+              if (/^npm ci\b/.test(command)) {
+                const omit = new Set([...command.matchAll(/--omit[= ](\w+)/g)].map((m) => m[1]));
+                if (!/--ignore-scripts\b/.test(command)) fail(ins, 'install with --ignore-scripts (no package needs its install script in the image)');
+                installPackages(contextRoot, cwd, omit.has('dev'), omit.has('optional'));
+                log(`RUN ${command}: linked ${omit.size > 0 ? `packages without ${[...omit].join(', ')}` : 'every package'}`);
+              } else if (/^npm run [\w:-]+$/.test(command)) {
+                log(`RUN ${command}`);
+                execFileSync('npm', command.split(' ').slice(1), { cwd, stdio: 'pipe', env: { ...process.env, ...env } });
+              } else if (/^mkdir( -p)?( \/[\w./-]+)+$/.test(command)) {
+                log(`RUN ${command}`);
+                for (const dir of command.split(' ').slice(1).filter((a) => a !== '-p')) mkdirSync(join(root, dir), { recursive: true });
+              } else {
+                fail(ins, 'only `npm ci …`, `npm run <script>` and `mkdir [-p] /absolute/path…` can be replayed');
+              }
             }
             break;
           }

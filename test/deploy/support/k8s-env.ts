@@ -26,6 +26,8 @@ export interface ResolvedEnv {
 
 /** What a secret key resolves to when its Secret is created outside the manifests (URL-safe, and long enough for a key). */
 export const EXTERNAL_SECRET_VALUE = 'from-external-secret-made-outside-the-manifests';
+/** Keys whose value has a format of its own: what an operator's Secret would hold (AUTH_TOKENS keeps hashes). */
+const EXTERNAL_SECRET_SAMPLES: Readonly<Record<string, string>> = { 'auth-tokens': `sha256:${'ab'.repeat(32)}:svc:tenant-a:*` };
 
 export function resolveEnv(
   container: Record<string, unknown>,
@@ -58,7 +60,7 @@ export function resolveEnv(
         | undefined;
       if (!secret) {
         missingSecrets.push(`${name}/${key}`);
-        value = EXTERNAL_SECRET_VALUE;
+        value = EXTERNAL_SECRET_SAMPLES[key] ?? EXTERNAL_SECRET_VALUE;
       } else {
         const found = secret.stringData?.[key] ?? (secret.data?.[key] !== undefined ? Buffer.from(secret.data[key], 'base64').toString() : undefined);
         if (found === undefined) throw new Error(`${v.name}: Secret ${name} has no key ${key}`);
