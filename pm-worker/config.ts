@@ -53,6 +53,12 @@ export interface PmWorkerConfig {
   readonly settings: ReadonlyMap<string, unknown>;
 }
 
+/** The settings `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
+export const PM_WORKER_ENV = [
+  'PM_SOURCE', 'PM_DATABASE_URL', 'RING_DATABASE_URL', 'PM_GROUP_PREFIX', 'PM_MEMBER', 'PM_PARTITIONS', 'PM_MAX_UNACKED',
+  'PM_TIMEOUT_SCAN_MS', 'PM_COMMAND_TIMEOUT_MS', 'PM_TOKEN', 'METRICS_ADDRESS', 'LOG_LEVEL',
+] as const;
+
 /**
  * Reads and validates the worker's settings, and each definition's own.
  *

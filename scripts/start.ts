@@ -21,6 +21,12 @@
  * nats://127.0.0.1:4222; the relay's other settings from the environment,
  * see relay/config.ts), log in `.data/logs/relay.log`.
  *
+ * The process managers run in a worker process of their own, `shardwrite
+ * pm-worker` (metrics on 127.0.0.1:9470, log in `.data/logs/pm-worker.log`),
+ * against the router; its tables live in the ring database. The order
+ * fulfilment's payment timeout is PM_PAYMENT_TIMEOUT_MS (default 15 minutes),
+ * read from this script's environment. `--no-pm` leaves it out.
+ *
  * Ctrl-C stops the relay and the router first (they drain), then the
  * shards, then the PostgreSQL servers. So that Ctrl-C reaches only this script and not every
  * process at once, the script re-runs itself as a supervisor in a process
@@ -40,6 +46,7 @@ const LOG_DIR = `${DATA_DIR}/logs`;
 const CLUSTER_FILE = `${DATA_DIR}/cluster.json`;
 const ROUTER_ADDRESS = '127.0.0.1:50051';
 const ROUTER_METRICS = '127.0.0.1:9465';
+const PM_METRICS = '127.0.0.1:9470';
 const SHARD_PORT_BASE = 50061;
 const SHARD_METRICS_PORT_BASE = 9466;
 const PG_PORT_BASE = 54330;
@@ -128,7 +135,7 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
 function startChild(
   root: string,
   name: string,
-  kind: 'shard' | 'router' | 'relay',
+  kind: 'shard' | 'router' | 'relay' | 'pm-worker',
   env: NodeJS.ProcessEnv,
   children: Child[],
   readyLine = /listening on (\S+)/,
@@ -194,8 +201,8 @@ async function supervise(): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       console.log('stopping: router, then shards, then PostgreSQL …');
-      // The relay first: it acknowledges what it published while the router still serves it.
-      for (const c of children.filter((c) => c.name === 'relay')) await stopChild(c);
+      // The relay and the pm worker first: they acknowledge what they did while the router still serves them.
+      await Promise.all(children.filter((c) => c.name === 'relay' || c.name === 'pm-worker').map(stopChild));
       for (const c of children.filter((c) => c.name === 'router')) await stopChild(c);
       await Promise.all(children.filter((c) => c.name !== 'router' && c.name !== 'relay').map(stopChild));
       // A server that failed to start has nothing to stop.
@@ -310,6 +317,19 @@ async function supervise(): Promise<void> {
       console.log('put one on the ring — its streams move to it while the cluster serves — with:');
       for (const s of spareShards) console.log(`  npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
+    }
+    if (!process.argv.includes('--no-pm')) {
+      const pmEnv = {
+        ...process.env,
+        [SUPERVISED]: undefined,
+        DATABASE_URL: undefined,
+        PM_SOURCE: routerAddress,
+        RING_DATABASE_URL: ringDatabaseUrl,
+        METRICS_ADDRESS: PM_METRICS,
+        LOG_LEVEL: logLevel,
+      };
+      await startChild(root, 'pm-worker', 'pm-worker', pmEnv, children, /pm-worker listening on (\S+)/);
+      console.log(`process managers: shardwrite pm-worker (metrics http://${PM_METRICS}/metrics; \`npx shardwrite pm list --failed\`)`);
     }
     if (relayWanted()) {
       const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel };

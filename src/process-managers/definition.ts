@@ -117,6 +117,8 @@ export interface ProcessManagerDefinition<S = unknown, Settings = unknown> {
   correlate(event: PmSourceEvent): string | undefined;
   /** The settings the worker sends with every input, from its environment (validated; throws listing problems). */
   readSettings(env: Readonly<Record<string, string | undefined>>): Settings;
+  /** The variables `readSettings` reads (for deployment checks). */
+  readonly settingsEnv: readonly string[];
   /** Bumped when the shape of `S` changes (the instance stream's snapshots are then skipped). */
   readonly stateSchemaVersion: number;
   initialState(): S;

@@ -93,6 +93,7 @@ export const orderFulfilment = defineProcessManager<FulfilmentState, FulfilmentS
       ? event.aggregateId
       : undefined,
   readSettings: readFulfilmentSettings,
+  settingsEnv: ['PM_PAYMENT_TIMEOUT_MS', 'PAYMENT_TIMEOUT_MS'],
   stateSchemaVersion: 1,
   initialState: () => initial,
 
