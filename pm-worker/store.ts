@@ -103,7 +103,7 @@ export class PgPmStore {
       `INSERT INTO pm_instances (stream_id, process_manager, instance_id, status, version, reason)
        VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (stream_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-         reason = CASE WHEN excluded.status = 'parked' THEN excluded.reason ELSE NULL END, updated_at = now()
+         reason = CASE WHEN excluded.status = 'parked' THEN COALESCE(excluded.reason, pm_instances.reason) ELSE NULL END, updated_at = now()
        WHERE pm_instances.version < excluded.version`,
       [row.streamId, row.processManager, row.instanceId, row.status, row.version, row.reason ?? null],
     );

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ringCommand, type Output } from '../../cli/ring.js';
 import { CommandFailedError, ConnectionLostError, createClient, type CommandResult, type ShardwriteClient } from '../../src/client/index.js';
 import { PgPmStore } from '../../pm-worker/store.js';
+import { pmCommand } from '../../cli/pm.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
 
@@ -33,9 +34,14 @@ const workerEnv = () => ({
   PM_PAYMENT_TIMEOUT_MS: String(PAYMENT_TIMEOUT_MS),
   PM_TIMEOUT_SCAN_MS: '200',
   PM_PARTITIONS: '8',
-  METRICS_ADDRESS: 'off',
+  METRICS_ADDRESS: '127.0.0.1:0',
   LOG_LEVEL: 'warn',
 });
+const metricsOf = (p: ServiceProcess) => /metrics http:\/\/(\S+)\/metrics/.exec(p.output())![1]!;
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://${metricsOf(worker)}/metrics`);
+  return res.text();
+}
 const startWorker = () => startProcess('pm-worker/main.ts', workerEnv(), /pm-worker listening on (\S+)/);
 
 beforeAll(async () => {
@@ -93,6 +99,18 @@ async function drive(i: number): Promise<{ id: string; kind: Kind; cancelAccepte
 
 /** Event counts of every order stream, from the store that holds it now (copies sealed by a move do not count). */
 async function countEvents(): Promise<{ counts: Map<string, number>; repeatedCommandIds: string[] }> {
+  // The machine's PostgreSQL is shared by test clusters running side by side: a refused connection is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await countEventsOnce();
+    } catch (err) {
+      if (attempt >= 20 || !/too many clients|ECONNRESET/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function countEventsOnce(): Promise<{ counts: Map<string, number>; repeatedCommandIds: string[] }> {
   const counts = new Map<string, number>();
   const repeatedCommandIds: string[] = [];
   for (const s of cluster.shards) {
@@ -135,9 +153,16 @@ it(`fulfils ${N} orders exactly once through a killed worker, a killed shard and
     while (results.length < N / 2) await new Promise((r) => setTimeout(r, 50));
     await cluster.shard('shard-1').restart();
     while (results.length < (3 * N) / 4) await new Promise((r) => setTimeout(r, 50));
-    const errors: string[] = [];
-    const out: Output = { tty: false, line: () => {}, error: (t) => errors.push(t) };
-    expect(await ringCommand(['add', 'shard-3', '--address', cluster.shard('shard-3').address], { RING_DATABASE_URL: cluster.ringUrl }, out), errors.join('\n')).toBe(0);
+    // A move is resumable: one cut short (the shared PostgreSQL refusing connections) is run again.
+    let errors: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      errors = [];
+      const out: Output = { tty: false, line: () => {}, error: (t) => errors.push(t) };
+      const code = await ringCommand(['add', 'shard-3', '--address', cluster.shard('shard-3').address], { RING_DATABASE_URL: cluster.ringUrl }, out);
+      if (code === 0) break;
+      if (attempt >= 10 || !errors.join('\n').includes('too many clients')) expect(code, errors.join('\n')).toBe(0);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   })();
   await Promise.all([...lanes, disruptions]);
   expect(results).toHaveLength(N);
@@ -192,3 +217,70 @@ it(`fulfils ${N} orders exactly once through a killed worker, a killed shard and
       `(${results.filter((r) => r.cancelAccepted).length} cancellations accepted before shipping), ${byKind('unpaid')} unpaid`,
   );
 }, 240_000);
+
+it('parks an instance whose command is refused, keeps recording its inputs, shows it, and resumes it on retry with the same command ids', async () => {
+  const id = `${RUN}-park`;
+  const instance = `pm-order-fulfilment-${id}`;
+  const lines: string[] = [];
+  const out: Output = { tty: false, line: (t) => lines.push(t), error: (t) => lines.push(t) };
+  // Inputs sent by hand through the public API: the order itself does not exist yet, so the step the
+  // capture leads to (MarkPaymentCaptured, ShipOrder) is refused as NOT_FOUND — a refusal it does not tolerate.
+  const input = (inputId: string, eventType: string, data: object, stream: string) =>
+    client.recordProcessInput({
+      processManager: 'order-fulfilment',
+      instanceId: id,
+      commandId: `in-${inputId}`,
+      inputId,
+      eventType,
+      dataJson: JSON.stringify(data),
+      sourceStreamId: `${stream}-${id}`,
+      sourceVersion: '1',
+      settingsJson: JSON.stringify({ paymentTimeoutMs: 600_000 }),
+    });
+  await input(`${id}-x1`, 'OrderPlaced', {}, 'order-header');
+  await input(`${id}-x2`, 'PaymentAuthorized', { amountCents: 1000 }, 'order-payment');
+  await input(`${id}-x3`, 'PaymentCaptured', { amountCents: 1000 }, 'order-payment');
+  const parkedRow = async () => {
+    lines.length = 0;
+    expect(await pmCommand(['list', '--failed'], { RING_DATABASE_URL: cluster.ringUrl }, out)).toBe(0);
+    return lines.find((l) => l.startsWith(`${instance}  parked`));
+  };
+  await expect.poll(parkedRow, { timeout: 30_000, interval: 300 }).toMatch(/markPaymentCaptured \(pm-[\w-]+\) refused: NOT_FOUND/);
+  const failedId = /\((pm-[\w-]+)\)/.exec((await parkedRow())!)![1]!;
+  await expect.poll(async () => /shardwrite_pm_instances\{process_manager="order-fulfilment",status="parked"\} 1/.test(await scrape()), { timeout: 10_000 }).toBe(true);
+
+  // Parked: a later input is recorded, not applied; other orders are not held up.
+  const later = await input(`${id}-x4`, 'PaymentCaptured', { amountCents: 1 }, 'order-payment');
+  expect(later.events.map((e) => e.type)).toEqual(['InputRecorded']);
+  const other = await drive(4 * (N + 250)); // a paid one
+  await expect.poll(async () => (await countEvents()).counts.get(`order-header-${other.id}/OrderShipped`) ?? 0, { timeout: 30_000 }).toBe(1);
+
+  // The operator fixes the cause (the order now exists) and retries: the same command ids are sent again.
+  await client.placeOrder({ orderId: id, commandId: `${id}-place`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: ADDRESS });
+  lines.length = 0;
+  expect(await pmCommand(['retry', instance], { PM_SOURCE: cluster.routerAddress }, out), lines.join('\n')).toBe(0);
+  await expect.poll(async () => (await countEvents()).counts.get(`order-header-${id}/OrderShipped`) ?? 0, { timeout: 30_000 }).toBe(1);
+  const { counts } = await countEvents();
+  expect(counts.get(`order-header-${id}/PaymentCaptureRecorded`)).toBe(1);
+  const owner = cluster.shards.map((s) => s.databaseUrl);
+  let markedWith: string | undefined;
+  for (const url of owner) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query<{ id: string }>(
+      `SELECT e.metadata->>'command_id' AS id FROM events e JOIN streams s USING (stream_id)
+       WHERE s.moved_at_epoch IS NULL AND e.stream_id = $1 AND e.type = 'PaymentCaptureRecorded'`,
+      [`order-header-${id}`],
+    );
+    await c.end();
+    markedWith ??= rows[0]?.id;
+  }
+  expect(markedWith).toBe(failedId);
+  await expect.poll(parkedRow, { timeout: 10_000 }).toBeUndefined();
+  const store = new PgPmStore({ connectionString: cluster.ringUrl, max: 1 });
+  try {
+    await expect.poll(async () => (await store.list({ limit: 100_000 })).find((r) => r.streamId === instance)?.status, { timeout: 20_000 }).toBe('completed');
+  } finally {
+    await store.close();
+  }
+}, 120_000);
