@@ -15,6 +15,9 @@ import { loadPmWorkerConfig, type PmWorkerConfig } from './config.js';
 import { PgPmStore } from './store.js';
 import { pmMetrics, startPmWorker } from './worker.js';
 
+/** Tries to prepare the tables at start-up before giving up (about a minute). @default 15 */
+export const MIGRATE_ATTEMPTS = 15;
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: PmWorkerConfig;
   try {
@@ -28,7 +31,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const log = createLogger('pm-worker', config.logLevel);
   const store = new PgPmStore({ connectionString: config.databaseUrl });
-  await store.migrate();
+  // The database may still be starting (or refusing connections for a while): wait for it rather than exit.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.migrate();
+      break;
+    } catch (err) {
+      if (attempt >= MIGRATE_ATTEMPTS) throw err;
+      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'the pm tables cannot be prepared yet; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+    }
+  }
   const registry = createRegistry('shardwrite_pm_worker_');
   const metrics = pmMetrics(registry, store);
   const metricsServer = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;

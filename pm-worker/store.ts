@@ -20,6 +20,15 @@ export interface DueTimeout {
   readonly timeoutId: string;
 }
 
+export interface StatusRow {
+  readonly streamId: string;
+  readonly processManager: string;
+  readonly instanceId: string;
+  readonly status: string;
+  readonly version: number;
+  readonly reason?: string;
+}
+
 export interface InstanceRow {
   readonly streamId: string;
   readonly processManager: string;
@@ -97,15 +106,27 @@ export class PgPmStore {
     return rows.map((r) => ({ processManager: r.process_manager, instanceId: r.instance_id, timeoutId: r.timeout_id }));
   }
 
-  /** Records an instance's status as of `version`; an older version never overwrites a newer one. */
-  async recordStatus(row: { streamId: string; processManager: string; instanceId: string; status: string; version: number; reason?: string }): Promise<void> {
+  /** Records instances' statuses as of their versions (one statement); an older version never overwrites a newer one. */
+  async recordStatuses(rows: readonly StatusRow[]): Promise<void> {
+    // One row per stream (the newest): a statement may not update a row twice.
+    const latest = new Map<string, StatusRow>();
+    for (const r of rows) if ((latest.get(r.streamId)?.version ?? -1) < r.version) latest.set(r.streamId, r);
+    if (latest.size === 0) return;
+    const list = [...latest.values()];
     await this.#pool.query(
       `INSERT INTO pm_instances (stream_id, process_manager, instance_id, status, version, reason)
-       VALUES ($1, $2, $3, $4, $5, $6)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
        ON CONFLICT (stream_id) DO UPDATE SET status = excluded.status, version = excluded.version,
          reason = CASE WHEN excluded.status = 'parked' THEN COALESCE(excluded.reason, pm_instances.reason) ELSE NULL END, updated_at = now()
        WHERE pm_instances.version < excluded.version`,
-      [row.streamId, row.processManager, row.instanceId, row.status, row.version, row.reason ?? null],
+      [
+        list.map((r) => r.streamId),
+        list.map((r) => r.processManager),
+        list.map((r) => r.instanceId),
+        list.map((r) => r.status),
+        list.map((r) => r.version),
+        list.map((r) => r.reason ?? null),
+      ],
     );
   }
 

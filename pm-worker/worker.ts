@@ -50,10 +50,12 @@ import {
   type AnyProcessManager,
   type StepDecided,
 } from '../src/process-managers/index.js';
-import type { PgPmStore } from './store.js';
+import type { PgPmStore, StatusRow } from './store.js';
 
 /** Attempts of one command on transient errors before the whole event is retried by consume(). @default 8 */
 export const PM_COMMAND_ATTEMPTS = 8;
+/** Events of one partition handled together (their streams concurrently). @default 64 */
+export const PM_MAX_BATCH = 64;
 /** Due timeouts fired per scan. @default 500 */
 export const PM_SCAN_BATCH = 500;
 
@@ -259,19 +261,53 @@ export function startPmWorker(
     if (failure !== '') log.warn({ instance: event.streamId, step: step.step, failure }, 'process-manager instance parked');
   };
 
-  const onInstanceEvent = async (def: AnyProcessManager, event: ReceivedEvent): Promise<void> => {
-    if (event.type === 'StepDecided') await runStep(def, event);
-    const data = (event.data ?? {}) as { status?: string; reason?: string };
-    if (typeof data.status === 'string') {
-      await store.recordStatus({
+  /** Handles one stream's events of a batch, in order. */
+  const onStreamEvents = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+    for (const event of events) {
+      if (event.aggregateType === ownType) {
+        if (event.type === 'StepDecided') await runStep(def, event);
+        continue;
+      }
+      const instanceId = def.correlate(event);
+      if (instanceId === undefined) continue;
+      await recordInput(def, instanceId, {
+        inputId: event.eventId,
+        eventType: event.type,
+        dataJson: event.rawData,
+        sourceStreamId: event.streamId,
+        sourceVersion: event.version,
+      });
+    }
+  };
+
+  /**
+   * One run of a partition's events: each stream's events in order, the
+   * streams concurrently (a partition holds many instances); then the
+   * instances' statuses in one statement. Acknowledged when all is done: a
+   * failure retries the whole run, which is idempotent.
+   */
+  const onBatch = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+    const byStream = new Map<string, ReceivedEvent[]>();
+    for (const e of events) {
+      const list = byStream.get(e.streamId);
+      if (list) list.push(e);
+      else byStream.set(e.streamId, [e]);
+    }
+    await Promise.all([...byStream.values()].map((list) => onStreamEvents(def, ownType, list)));
+    const statuses: StatusRow[] = [];
+    for (const event of events) {
+      const data = (event.data ?? {}) as { status?: unknown; reason?: unknown };
+      if (event.aggregateType !== ownType || typeof data.status !== 'string') continue;
+      statuses.push({
         streamId: event.streamId,
         processManager: def.name,
         instanceId: event.aggregateId,
         status: data.status,
         version: event.version,
-        ...(data.reason !== undefined ? { reason: data.reason } : {}),
+        ...(typeof data.reason === 'string' ? { reason: data.reason } : {}),
       });
     }
+    await store.recordStatuses(statuses);
   };
 
   const consumers: Consumer[] = definitions.map((def) => {
@@ -286,18 +322,8 @@ export function startPmWorker(
       signal: stopping.signal,
       ...(metadata ? { metadata } : {}),
       onError: (err, where) => log.warn({ err: err instanceof Error ? err.message : String(err), where }, 'process-manager consumer retrying'),
-      handler: async (event) => {
-        if (event.aggregateType === ownType) return onInstanceEvent(def, event);
-        const instanceId = def.correlate(event);
-        if (instanceId === undefined) return;
-        await recordInput(def, instanceId, {
-          inputId: event.eventId,
-          eventType: event.type,
-          dataJson: event.rawData,
-          sourceStreamId: event.streamId,
-          sourceVersion: event.version,
-        });
-      },
+      maxBatch: PM_MAX_BATCH,
+      batchHandler: (events) => onBatch(def, ownType, events),
     });
   });
 
