@@ -84,8 +84,12 @@ export interface PmCommand {
 export interface PmDecision {
   /** Sent in this order, each after the previous one was applied. */
   readonly commands?: readonly PmCommand[];
-  /** Timeouts to arm: `name` fires `afterMs` after the decision (shard clock). An armed name is not armed again. */
-  readonly schedule?: readonly { readonly name: string; readonly afterMs: number }[];
+  /**
+   * Timeouts to arm: `name` fires `afterMs` after `from` (an ISO 8601 time,
+   * e.g. when the source event happened; default the decision's `now`, the
+   * shard's clock). An armed name is not armed again.
+   */
+  readonly schedule?: readonly { readonly name: string; readonly afterMs: number; readonly from?: string }[];
   /** Armed timeouts to disarm (names that are not armed are ignored). */
   readonly cancel?: readonly string[];
 }

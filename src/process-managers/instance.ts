@@ -228,7 +228,10 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
     );
     const schedule = (decision.schedule ?? [])
       .filter((t) => s.timeouts[t.name] === undefined)
-      .map((t): ArmedTimeout => ({ name: t.name, id: `${t.name}:${step}`, dueAt: new Date(Date.parse(now) + t.afterMs).toISOString() }));
+      .map((t): ArmedTimeout => {
+        const from = t.from !== undefined && Number.isFinite(Date.parse(t.from)) ? Date.parse(t.from) : Date.parse(now);
+        return { name: t.name, id: `${t.name}:${step}`, dueAt: new Date(from + t.afterMs).toISOString() };
+      });
     const cancel = (decision.cancel ?? []).flatMap((name) => (s.timeouts[name] ? [s.timeouts[name]] : []));
     if (commands.length === 0 && schedule.length === 0 && cancel.length === 0) return false;
     e.emit({ type: 'StepDecided', data: { step, attempt: 1, inputId, commands, schedule, cancel } });

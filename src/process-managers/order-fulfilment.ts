@@ -2,7 +2,10 @@
  * `order-fulfilment`: the rules that span an order's header and payment.
  *
  * - An order is placed → if its payment is not authorized within
- *   `paymentTimeoutMs`, the order is cancelled.
+ *   `paymentTimeoutMs` of its `placedAt`, the order is cancelled. (The
+ *   instance decides on what it has been told: an authorization that reaches
+ *   it after the timeout fired does not undo the cancellation; a capture after
+ *   it is refunded.)
  * - Its payment is captured → the header is told (`MarkPaymentCaptured`,
  *   which is what lets `ShipOrder` through) and the order is **shipped
  *   automatically** (carrier `shardwrite-auto`, tracking number = order id):
@@ -30,6 +33,8 @@ export interface FulfilmentSettings {
 export interface FulfilmentState {
   readonly orderId: string;
   readonly placed: boolean;
+  /** When the header placed the order (its `placedAt`): the payment timeout counts from there. */
+  readonly placedAt: string;
   readonly cancelled: boolean;
   readonly shipped: boolean;
   readonly authorized: boolean;
@@ -46,6 +51,7 @@ export interface FulfilmentState {
 const initial: FulfilmentState = {
   orderId: '',
   placed: false,
+  placedAt: '',
   cancelled: false,
   shipped: false,
   authorized: false,
@@ -101,10 +107,10 @@ export const orderFulfilment = defineProcessManager<FulfilmentState, FulfilmentS
     switch (input.kind) {
       case 'event': {
         const orderId = state.orderId || (orderIdOf(input) ?? '');
-        const data = (input.data ?? {}) as { amountCents?: unknown };
+        const data = (input.data ?? {}) as { amountCents?: unknown; placedAt?: unknown };
         switch (input.type) {
           case 'OrderPlaced':
-            return { ...state, orderId, placed: true };
+            return { ...state, orderId, placed: true, placedAt: state.placedAt || (typeof data.placedAt === 'string' ? data.placedAt : '') };
           case 'OrderCancelled':
             return { ...state, orderId, cancelled: true };
           case 'OrderShipped':
@@ -150,7 +156,9 @@ export const orderFulfilment = defineProcessManager<FulfilmentState, FulfilmentS
     const cancel: string[] = [];
     const open = state.placed && !state.cancelled && !state.shipped;
 
-    if (open && !state.authorized && !state.timeoutArmed) schedule.push({ name: 'payment', afterMs: settings.paymentTimeoutMs });
+    if (open && !state.authorized && !state.timeoutArmed) {
+      schedule.push({ name: 'payment', afterMs: settings.paymentTimeoutMs, ...(state.placedAt ? { from: state.placedAt } : {}) });
+    }
     if ((state.authorized || !open) && timeouts.payment !== undefined) cancel.push('payment');
 
     if (state.capturedCents > 0 && !state.markSent && !state.shipped) {

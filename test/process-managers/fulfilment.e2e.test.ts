@@ -92,6 +92,9 @@ async function drive(i: number): Promise<{ id: string; kind: Kind; cancelAccepte
   if (kind === 'unpaid') return { id, kind, cancelAccepted: false };
   await ok(() => client.capturePayment({ orderId: id, commandId: `${id}-cap`, amountCents: '1000' }));
   if (kind === 'paid') return { id, kind, cancelAccepted: false };
+  // Half cancel at once, half a moment later: some cancellations come after the worker shipped (refused), some
+  // race its ShipOrder (which the header then refuses, and the instance takes as the expected outcome).
+  if (i % 8 === 6) await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
   const cancel = await send(() => client.cancelOrder({ orderId: id, commandId: `${id}-cancel`, reason: 'changed my mind' }));
   if (cancel instanceof CommandFailedError && cancel.reason !== 'BUSINESS_RULE') throw new Error(`${id}: ${cancel.message}`);
   return { id, kind, cancelAccepted: !(cancel instanceof CommandFailedError) };

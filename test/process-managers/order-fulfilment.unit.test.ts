@@ -61,6 +61,12 @@ describe('order-fulfilment process manager', () => {
     expect(pm.state.timeouts.payment?.dueAt).toBe('2026-01-01T00:01:00.000Z');
   });
 
+  it('counts the payment timeout from when the order was placed, when the event says', () => {
+    const pm = new Instance();
+    const events = pm.input('OrderPlaced', { placedAt: '2025-12-31T23:59:30.000Z' });
+    expect(steps(events)[0]!.data.schedule[0]!.dueAt).toBe('2026-01-01T00:00:30.000Z');
+  });
+
   it('refuses an input it has already recorded, so a redelivered event changes nothing', () => {
     const pm = new Instance();
     pm.input('OrderPlaced', {});
