@@ -94,7 +94,7 @@ async function drive(i: number): Promise<{ id: string; kind: Kind; cancelAccepte
   if (kind === 'paid') return { id, kind, cancelAccepted: false };
   // Half cancel at once, half a moment later: some cancellations come after the worker shipped (refused), some
   // race its ShipOrder (which the header then refuses, and the instance takes as the expected outcome).
-  if (i % 8 === 6) await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
+  if (i % 8 === 6) await new Promise((r) => setTimeout(r, 1500 + Math.random() * 4000));
   const cancel = await send(() => client.cancelOrder({ orderId: id, commandId: `${id}-cancel`, reason: 'changed my mind' }));
   if (cancel instanceof CommandFailedError && cancel.reason !== 'BUSINESS_RULE') throw new Error(`${id}: ${cancel.message}`);
   return { id, kind, cancelAccepted: !(cancel instanceof CommandFailedError) };
