@@ -13,6 +13,13 @@ export const PM_WORKER_DEFAULTS = {
   source: '127.0.0.1:50051',
   /** @default `pm` — the group of process manager `x` is `pm-x`. */
   groupPrefix: 'pm',
+  /**
+   * @default `beginning` — a new group reads the events already committed too
+   * (orders placed before the worker first ran are handled). `end`: only what
+   * commits after the group is created (history, e.g. long-unpaid orders, is
+   * left alone).
+   */
+  startFrom: 'beginning' as 'beginning' | 'end',
   /** @default 16 — partitions of a new group. */
   partitions: 16,
   /** @default 1024 */
@@ -36,6 +43,8 @@ export interface PmWorkerConfig {
   readonly groupPrefix: string;
   /** PM_MEMBER — this member's name; default host name and pid. */
   readonly member: string;
+  /** PM_START_FROM — `beginning` or `end`, for a new group only. */
+  readonly startFrom: 'beginning' | 'end';
   /** PM_PARTITIONS (1..256), PM_MAX_UNACKED (1..10,000) */
   readonly partitions: number;
   readonly maxUnacked: number;
@@ -55,7 +64,7 @@ export interface PmWorkerConfig {
 
 /** The settings `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
 export const PM_WORKER_ENV = [
-  'PM_SOURCE', 'PM_DATABASE_URL', 'RING_DATABASE_URL', 'PM_GROUP_PREFIX', 'PM_MEMBER', 'PM_PARTITIONS', 'PM_MAX_UNACKED',
+  'PM_SOURCE', 'PM_DATABASE_URL', 'RING_DATABASE_URL', 'PM_GROUP_PREFIX', 'PM_MEMBER', 'PM_START_FROM', 'PM_PARTITIONS', 'PM_MAX_UNACKED',
   'PM_TIMEOUT_SCAN_MS', 'PM_COMMAND_TIMEOUT_MS', 'PM_TOKEN', 'METRICS_ADDRESS', 'LOG_LEVEL',
 ] as const;
 
@@ -85,6 +94,7 @@ export function loadPmWorkerConfig(env: Env, definitions: readonly AnyProcessMan
     databaseUrl: databaseUrl ?? '',
     groupPrefix,
     member: r.string('PM_MEMBER', `${hostname()}-${process.pid}`),
+    startFrom: r.oneOf('PM_START_FROM', d.startFrom, ['beginning', 'end']),
     partitions: r.int('PM_PARTITIONS', d.partitions, 1, 256),
     maxUnacked: r.int('PM_MAX_UNACKED', d.maxUnacked, 1, 10_000),
     timeoutScanMs: r.int('PM_TIMEOUT_SCAN_MS', d.timeoutScanMs, 10, 600_000),

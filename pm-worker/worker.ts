@@ -66,6 +66,7 @@ export interface PmWorkerOptions {
   readonly source: string;
   readonly groupPrefix: string;
   readonly member: string;
+  readonly startFrom: 'beginning' | 'end';
   readonly partitions: number;
   readonly maxUnacked: number;
   readonly timeoutScanMs: number;
@@ -317,6 +318,7 @@ export function startPmWorker(
       member: options.member,
       aggregateTypes: [...def.sources.aggregateTypes, ownType],
       eventTypes: def.sources.eventTypes.length > 0 ? [...def.sources.eventTypes, ...INSTANCE_EVENT_TYPES] : [],
+      startFrom: options.startFrom === 'end' ? 'end' : '',
       partitions: options.partitions,
       maxUnacked: options.maxUnacked,
       signal: stopping.signal,
