@@ -213,6 +213,8 @@ export function startPmWorker(
     // Timeouts first: a step that later fails still has them armed, and the retry re-sends only commands.
     await store.arm(def.name, instanceId, step.schedule);
     await store.disarm(def.name, instanceId, step.cancel.map((t) => t.id));
+    // Only timeouts: the instance did not wait for this step.
+    if (step.commands.length === 0) return;
     const rejected: number[] = [];
     let failure = '';
     for (const [i, c] of step.commands.entries()) {

@@ -14,7 +14,10 @@
  *   order (`InputApplied`, folded with the definition's `evolve`) and after
  *   each one the definition decides; the first non-empty decision becomes
  *   `StepDecided` (its commands with ids derived from instance, input and
- *   step; timeouts to arm or disarm with due times). Inputs behind it wait.
+ *   step; timeouts to arm or disarm with due times). Inputs behind a step
+ *   with commands wait for it; a step that only arms or disarms timeouts
+ *   waits for nothing (the worker arms them from the event, before it
+ *   acknowledges it).
  * - `CompleteProcessStep` from the worker, once every command of the step was
  *   applied: `StepCompleted` (tolerated refusals fed back as `rejected`
  *   inputs), then the queue drains as above. With a failure: `Parked` —
@@ -165,7 +168,8 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
       }
       case 'StepDecided': {
         const { step, attempt, inputId, commands } = event.data;
-        const inFlight = { step, attempt, inputId, commands };
+        // A step with no commands (only timeouts) has nothing to wait for: the worker arms them from the event.
+        const inFlight = commands.length > 0 ? { step, attempt, inputId, commands } : undefined;
         // A retry re-sends what was decided: the definition saw it the first time.
         if (attempt > 1) return { ...state, inFlight };
         let pm = state.pm;
@@ -211,8 +215,12 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
   };
   type Emitter = ReturnType<typeof emitter>;
 
-  /** Turns a decision into a step (or nothing when it changes nothing). */
-  const decideStep = (e: Emitter, streamId: string, inputId: string, now: string): boolean => {
+  /**
+   * Turns a decision into a step: `in-flight` when it has commands to wait
+   * for, `settled` when it only arms or disarms timeouts, `none` when it
+   * changes nothing.
+   */
+  const decideStep = (e: Emitter, streamId: string, inputId: string, now: string): 'none' | 'settled' | 'in-flight' => {
     const s = e.state;
     const armed: Record<string, string> = {};
     for (const [name, t] of Object.entries(s.timeouts)) armed[name] = t.dueAt;
@@ -233,9 +241,9 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
         return { name: t.name, id: `${t.name}:${step}`, dueAt: new Date(from + t.afterMs).toISOString() };
       });
     const cancel = (decision.cancel ?? []).flatMap((name) => (s.timeouts[name] ? [s.timeouts[name]] : []));
-    if (commands.length === 0 && schedule.length === 0 && cancel.length === 0) return false;
+    if (commands.length === 0 && schedule.length === 0 && cancel.length === 0) return 'none';
     e.emit({ type: 'StepDecided', data: { step, attempt: 1, inputId, commands, schedule, cancel } });
-    return true;
+    return commands.length > 0 ? 'in-flight' : 'settled';
   };
 
   /** Applies queued inputs while the instance is free, stopping at the first step decided. */
@@ -248,7 +256,7 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
       if (!next) return;
       const stale = next.kind === 'timeout' && s.timeouts[next.name]?.id !== next.inputId.slice('timeout:'.length);
       e.emit({ type: 'InputApplied', data: { inputId: next.inputId, ignored: stale } });
-      if (!stale && decideStep(e, streamId, next.inputId, now)) return;
+      if (!stale && decideStep(e, streamId, next.inputId, now) === 'in-flight') return;
     }
   };
 
@@ -296,7 +304,7 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
           });
           e.emit({ type: 'StepCompleted', data: { step, rejected: refused } });
           // A refusal is news to the definition: let it decide on it before the next input.
-          if (refused.length > 0 && decideStep(e, streamId, `${f.inputId}:rejected:${step}`, now)) return e.out;
+          if (refused.length > 0 && decideStep(e, streamId, `${f.inputId}:rejected:${step}`, now) === 'in-flight') return e.out;
           drain(e, streamId, now);
           return e.out;
         }

@@ -56,8 +56,9 @@ describe('order-fulfilment process manager', () => {
     const [step] = steps(events);
     expect(step!.data.commands).toEqual([]);
     expect(step!.data.schedule).toEqual([{ name: 'payment', id: 'payment:1', dueAt: '2026-01-01T00:01:00.000Z' }]);
-    expect(events.at(-1)!.data.status).toBe('running');
-    pm.complete();
+    // Nothing to send: the instance does not wait on this step, it waits on its timeout.
+    expect(events.at(-1)!.data.status).toBe('waiting');
+    expect(pm.state.inFlight).toBeUndefined();
     expect(pm.state.timeouts.payment?.dueAt).toBe('2026-01-01T00:01:00.000Z');
   });
 
@@ -79,29 +80,25 @@ describe('order-fulfilment process manager', () => {
     expect(first.map((e) => e.type)).toEqual(['InputRecorded']);
     expect(first[0]!.data.status).toBe('not-started');
     const placed = pm.input('OrderPlaced', {});
-    expect(placed.map((e) => e.type)).toEqual(['InputRecorded', 'InputApplied', 'StepDecided']);
+    // The start event is applied first (arming the timeout), then the authorization that waited (disarming it).
+    expect(placed.map((e) => e.type)).toEqual(['InputRecorded', 'InputApplied', 'StepDecided', 'InputApplied', 'StepDecided']);
     expect((placed[1]!.data as { inputId: string }).inputId).toBe('e-OrderPlaced');
-    // The authorization waited behind the step in flight; completing it applies it and disarms the timeout.
-    const done = pm.complete();
-    expect(done.map((e) => e.type)).toEqual(['StepCompleted', 'InputApplied', 'StepDecided']);
-    expect(steps(done)[0]!.data.cancel.map((t) => t.name)).toEqual(['payment']);
+    expect((placed[3]!.data as { inputId: string }).inputId).toBe('e-PaymentAuthorized');
+    expect(steps(placed)[1]!.data.cancel.map((t) => t.name)).toEqual(['payment']);
+    expect(pm.state.timeouts).toEqual({});
   });
 
   it('marks the payment captured and ships once, with command ids derived from instance, input and step', () => {
     const pm = new Instance();
     pm.input('OrderPlaced', {});
-    pm.complete();
     pm.input('PaymentAuthorized', { amountCents: 500 });
-    pm.complete();
     const captured = pm.input('PaymentCaptured', { amountCents: 500 });
     expect(methods(captured)).toEqual(['markPaymentCaptured', 'shipOrder']);
     const ids = steps(captured)[0]!.data.commands.map((c) => c.commandId);
     expect(new Set(ids).size).toBe(2);
     const replay = new Instance();
     replay.input('OrderPlaced', {});
-    replay.complete();
     replay.input('PaymentAuthorized', { amountCents: 500 });
-    replay.complete();
     expect(steps(replay.input('PaymentCaptured', { amountCents: 500 }))[0]!.data.commands.map((c) => c.commandId)).toEqual(ids);
     pm.complete();
     // A second capture does not ship or mark again.
@@ -113,9 +110,7 @@ describe('order-fulfilment process manager', () => {
   it('refunds once when the order is cancelled after capture, also when the shipment was refused', () => {
     const pm = new Instance();
     pm.input('OrderPlaced', {});
-    pm.complete();
     pm.input('PaymentAuthorized', { amountCents: 500 });
-    pm.complete();
     pm.input('PaymentCaptured', { amountCents: 500 });
     pm.complete({ rejected: [1] });
     const cancelled = pm.input('OrderCancelled', {});
@@ -128,7 +123,6 @@ describe('order-fulfilment process manager', () => {
   it('cancels an order whose payment timeout fires unauthorized, and ignores a timeout disarmed meanwhile', () => {
     const unpaid = new Instance();
     unpaid.input('OrderPlaced', {});
-    unpaid.complete();
     expect(unpaid.state.pm).toMatchObject({ timeoutArmed: true });
     const fired = unpaid.timeout('payment:1');
     expect(methods(fired)).toEqual(['cancelOrder']);
@@ -136,9 +130,7 @@ describe('order-fulfilment process manager', () => {
 
     const paid = new Instance();
     paid.input('OrderPlaced', {});
-    paid.complete();
     paid.input('PaymentAuthorized', { amountCents: 5 });
-    paid.complete();
     const late = paid.timeout('payment:1');
     expect(late.map((e) => e.type)).toEqual(['InputRecorded', 'InputApplied']);
     expect((late[1]!.data as { ignored: boolean }).ignored).toBe(true);
@@ -147,9 +139,7 @@ describe('order-fulfilment process manager', () => {
   it('parks on a failed step, records later inputs without acting, and a retry re-sends the same command ids then drains', () => {
     const pm = new Instance();
     pm.input('OrderPlaced', {});
-    pm.complete();
     pm.input('PaymentAuthorized', { amountCents: 500 });
-    pm.complete();
     const captured = pm.input('PaymentCaptured', { amountCents: 500 });
     const ids = steps(captured)[0]!.data.commands.map((c) => c.commandId);
     const parked = pm.complete({ failure: 'markPaymentCaptured refused' });
@@ -159,6 +149,7 @@ describe('order-fulfilment process manager', () => {
     const resumed = pm.run('RetryProcess', {});
     expect(resumed.map((e) => e.type)).toEqual(['Resumed', 'StepDecided']);
     expect(steps(resumed)[0]!.data).toMatchObject({ step: 3, attempt: 2 });
+    expect(pm.state.step).toBe(3);
     expect(steps(resumed)[0]!.data.commands.map((c) => c.commandId)).toEqual(ids);
     // The attempt that failed can no longer complete the step.
     expect(() => pm.run('CompleteProcessStep', { step: 3, attempt: 1, failure: '', rejected: [] })).toThrow(BusinessRuleError);
