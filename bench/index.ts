@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   rebalance: () => import('./rebalance.js'),
   library: () => import('./library.js'),
   subscribe: () => import('./subscribe.js'),
+  soak: () => import('./soak.js'),
   fulfilment: () => import('./fulfilment.js'),
 };
 
@@ -26,7 +27,7 @@ const load = name ? BENCHES[name] : undefined;
 if (!load) {
   console.error(
     `usage: npm run bench -- <${[...Object.keys(BENCHES), 'load'].join('|')}> ` +
-      '[--seconds N | --iterations N | --rounds R | --pool P | --address A --in-flight N --streams S | --orders N]',
+      '[--seconds N | --minutes N | --iterations N | --rounds R | --pool P | --address A --in-flight N --streams S | --orders N]',
   );
   process.exit(2);
 }

@@ -1,6 +1,6 @@
 /**
  * `shardwrite ring …`: show the ring, add or remove a shard (a rebalance,
- * src/rebalance), and the status of a move. Each subcommand returns its exit
+ * src/rebalance), abandon a move before its switch-over, and the status of a move. Each subcommand returns its exit
  * code: 0 done (or nothing to do), 1 failed (a move can be resumed by running
  * the same command again), 2 bad usage, 130 interrupted.
  */
@@ -32,8 +32,10 @@ export const RING_USAGE = `  ring show [--json]    print the current ring
                         put a running shard on the ring: moves the streams it now owns to it
   ring remove <id> [--pause-ms N]
                         move a shard's streams to their new owners, then take it off the ring
+  ring abort            abandon the unfinished add or remove before it switches the ring: streams
+                        stay with their old owners, copies are removed, the old ring is republished
   (ring commands use RING_DATABASE_URL, or .data/cluster.json from npm start; an interrupted
-   add or remove is resumed by running the same command again)`;
+   add or remove is resumed by running the same command again, or abandoned with ring abort)`;
 
 /** Where a command writes. */
 export interface Output {
@@ -99,7 +101,7 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
   const flags = parse(rest);
   if (typeof flags === 'string') return usage(out, flags);
   const url = env.RING_DATABASE_URL || ringUrlFromClusterFile();
-  if (sub !== 'show' && sub !== 'status' && sub !== 'add' && sub !== 'remove') return usage(out);
+  if (sub !== 'show' && sub !== 'status' && sub !== 'add' && sub !== 'remove' && sub !== 'abort') return usage(out);
   if (!url) {
     out.error(`no ring database: set RING_DATABASE_URL, or run \`npm start\` (which writes ${CLUSTER_FILE})`);
     return 2;
@@ -111,6 +113,9 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
     case 'status':
       if (flags.positional.length > 0 || flags.values.size > 0) return usage(out);
       return status(url, flags.switches.has('--json'), out);
+    case 'abort':
+      if (flags.positional.length > 0 || flags.values.size > 0 || flags.switches.size > 0) return usage(out, 'ring abort takes no arguments');
+      return abort(url, out, signal);
     case 'add':
     case 'remove': {
       const [shardId, ...extra] = flags.positional;
@@ -161,6 +166,8 @@ async function status(url: string, json: boolean, out: Output): Promise<number> 
   const store = new PgRingStore({ connectionString: url });
   const moves = new PgMoveStore(url);
   try {
+    // The move columns this release reads (an older cluster's ring database may lack them); idempotent.
+    await store.migrate();
     const ring = await store.current();
     const latest = await moves.latest();
     if (json) {
@@ -184,7 +191,17 @@ async function status(url: string, json: boolean, out: Output): Promise<number> 
         `  ${formatCount(f.streamsTotal)} streams to move, ${formatCount(f.streamsCopied)} copied, ${formatCount(f.streamsSealed)} sealed, ` +
           `${formatCount(f.streamsCleaned)} old copies deleted, ${formatCount(f.eventsCopied)} events copied`,
       );
-      out.line(`  resume or finish it with: ${commandOf(latest)}`);
+      if (latest.abortedPhase !== undefined) {
+        out.line(`  an abort of it (from phase ${latest.abortedPhase}) did not finish: run \`shardwrite ring abort\` again`);
+      } else {
+        out.line(`  resume or finish it with: ${commandOf(latest)}`);
+        out.line('  or abandon it (before it switches the ring) with: shardwrite ring abort');
+      }
+    } else if (latest.abortedAt !== undefined) {
+      out.line(
+        `no move in progress; the last one, ${describeMove(latest)} → epoch ${latest.targetEpoch}, was aborted in phase ${latest.abortedPhase ?? latest.phase} ` +
+          `${formatDuration(latest.ageMs - (latest.abortedAt.getTime() - latest.startedAt.getTime()))} ago (epoch ${latest.targetEpoch} kept the old shards)`,
+      );
     } else {
       const f = latest.figures;
       out.line(
@@ -214,6 +231,8 @@ function moveJson(move: MoveRecord): object {
     startedAt: move.startedAt.toISOString(),
     updatedAt: move.updatedAt.toISOString(),
     finishedAt: move.finishedAt?.toISOString() ?? null,
+    aborted: move.abortedAt !== undefined,
+    abortedPhase: move.abortedPhase ?? null,
     figures: move.figures,
   };
 }
@@ -266,6 +285,41 @@ async function move(
     }
     out.error(`the move failed: ${err instanceof Error ? err.message : String(err)}`);
     out.error('nothing is lost: run the same command again to resume it (`shardwrite ring status` shows where it stands)');
+    return 1;
+  }
+}
+
+async function abort(url: string, out: Output, signal: AbortSignal | undefined): Promise<number> {
+  const rebalancer = new Rebalancer({
+    ringDatabaseUrl: url,
+    onProgress: (p) => p.note && out.line(`${p.kind} ${p.shardId} → epoch ${p.targetEpoch}: ${p.note}`),
+    ...(signal ? { signal } : {}),
+  });
+  try {
+    const result = await rebalancer.abort();
+    if (result.outcome === 'nothing') {
+      out.line(`no move in progress (ring epoch ${result.epoch}): nothing to abort`);
+      return 0;
+    }
+    const f = result.figures;
+    out.line(
+      `aborted ${describeMove(result.move)} in phase ${result.abortedPhase}: ring epoch ${result.epoch} keeps the old shards; ` +
+        `${formatCount(f.copiesRemoved)} copies removed (${formatCount(f.eventsArchived)} events archived), ` +
+        `${f.fencesLifted} store${f.fencesLifted === 1 ? '' : 's'} unsealed, in ${formatDuration(result.durationMs)}`,
+    );
+    if (result.move.kind === 'add') out.line(`${result.move.shardId} owns nothing: its process can be stopped, or added again later`);
+    return 0;
+  } catch (err) {
+    if (signal?.aborted) {
+      out.error('interrupted; run `shardwrite ring abort` again to finish abandoning the move');
+      return 130;
+    }
+    if (err instanceof RebalanceError) {
+      out.error(err.message);
+      return 1;
+    }
+    out.error(`the abort failed: ${err instanceof Error ? err.message : String(err)}`);
+    out.error('run `shardwrite ring abort` again to finish it (`shardwrite ring status` shows where the move stands)');
     return 1;
   }
 }

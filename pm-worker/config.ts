@@ -52,8 +52,15 @@ export interface PmWorkerConfig {
   readonly timeoutScanMs: number;
   /** PM_COMMAND_TIMEOUT_MS (100..600,000) */
   readonly commandTimeoutMs: number;
-  /** PM_TOKEN — bearer token for the service when it checks credentials; default none. */
+  /**
+   * PM_TOKEN — bearer token sent to the router. Its principal needs the `read`
+   * scope (the consumer groups), the scopes of the aggregate types it commands
+   * (`order-header`, `order-payment`, `pm-order-fulfilment`) and tenant `*`
+   * (it acts on every tenant's orders). Required unless insecure mode.
+   */
   readonly token: string | undefined;
+  /** SHARDWRITE_INSECURE — `true` lets the worker run without PM_TOKEN (it warns); default false. */
+  readonly insecure: boolean;
   /** METRICS_ADDRESS, or undefined for `off`. */
   readonly metricsAddress: string | undefined;
   /** LOG_LEVEL */
@@ -65,7 +72,7 @@ export interface PmWorkerConfig {
 /** The settings `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
 export const PM_WORKER_ENV = [
   'PM_SOURCE', 'PM_DATABASE_URL', 'RING_DATABASE_URL', 'PM_GROUP_PREFIX', 'PM_MEMBER', 'PM_START_FROM', 'PM_PARTITIONS', 'PM_MAX_UNACKED',
-  'PM_TIMEOUT_SCAN_MS', 'PM_COMMAND_TIMEOUT_MS', 'PM_TOKEN', 'METRICS_ADDRESS', 'LOG_LEVEL',
+  'PM_TIMEOUT_SCAN_MS', 'PM_COMMAND_TIMEOUT_MS', 'PM_TOKEN', 'SHARDWRITE_INSECURE', 'METRICS_ADDRESS', 'LOG_LEVEL',
 ] as const;
 
 /**
@@ -100,6 +107,7 @@ export function loadPmWorkerConfig(env: Env, definitions: readonly AnyProcessMan
     timeoutScanMs: r.int('PM_TIMEOUT_SCAN_MS', d.timeoutScanMs, 10, 600_000),
     commandTimeoutMs: r.int('PM_COMMAND_TIMEOUT_MS', d.commandTimeoutMs, 100, 600_000),
     token: r.optionalString('PM_TOKEN'),
+    insecure: r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true',
     metricsAddress: metrics === 'off' ? undefined : metrics,
     logLevel: r.oneOf('LOG_LEVEL', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     settings,

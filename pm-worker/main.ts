@@ -30,6 +30,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   const log = createLogger('pm-worker', config.logLevel);
+  // Secure by default: the worker authenticates to the router unless insecure mode is chosen explicitly.
+  if (!config.token && !config.insecure) {
+    console.error('PM_TOKEN is required (the pm worker authenticates to the router), or choose insecure mode explicitly with SHARDWRITE_INSECURE=true');
+    process.exit(2);
+  }
+  if (config.insecure) log.warn({ insecure: true }, `INSECURE MODE (SHARDWRITE_INSECURE=true): the pm worker ${config.token ? 'sends PM_TOKEN but ' : 'sends no credentials and '}runs without the secure-by-default checks`);
   const store = new PgPmStore({ connectionString: config.databaseUrl });
   // The database may still be starting (or refusing connections for a while): wait for it rather than exit.
   for (let attempt = 1; ; attempt++) {

@@ -61,6 +61,8 @@ export interface RelayConfig {
   readonly maxBatch: number;
   /** RELAY_TOKEN — bearer token sent to the service when it checks credentials (needs the read scope); default none. */
   readonly token: string | undefined;
+  /** SHARDWRITE_INSECURE — `true` lets the relay start without RELAY_TOKEN (and it warns); default false. */
+  readonly insecure: boolean;
   /** RELAY_BUS — which bus; `nats`. */
   readonly bus: BusKind;
   readonly nats: {
@@ -82,7 +84,7 @@ export interface RelayConfig {
 /** The settings `loadRelayConfig` reads. */
 export const RELAY_ENV = [
   'RELAY_SOURCE', 'RELAY_GROUP', 'RELAY_MEMBER', 'RELAY_AGGREGATE_TYPES', 'RELAY_EVENT_TYPES', 'RELAY_START_FROM',
-  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
+  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'SHARDWRITE_INSECURE', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
   'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL',
 ] as const;
 
@@ -121,6 +123,7 @@ export function loadRelayConfig(env: Env): RelayConfig {
     maxUnacked: r.int('RELAY_MAX_UNACKED', d.maxUnacked, 1, 10_000),
     maxBatch: r.int('RELAY_MAX_BATCH', d.maxBatch, 1, 10_000),
     token: r.optionalString('RELAY_TOKEN'),
+    insecure: r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true',
     bus: r.oneOf('RELAY_BUS', d.bus, BUSES),
     nats: {
       url: natsUrl,
@@ -131,6 +134,8 @@ export function loadRelayConfig(env: Env): RelayConfig {
     },
     logLevel: r.oneOf('LOG_LEVEL', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   };
+  // Secure by default: the relay authenticates to the router unless insecure mode is chosen explicitly.
+  if (!config.token && !config.insecure) r.problem('RELAY_TOKEN is required (the relay authenticates to the router), or choose insecure mode explicitly with SHARDWRITE_INSECURE=true');
   r.done();
   return config;
 }

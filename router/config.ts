@@ -4,6 +4,7 @@
  * listing every problem.
  */
 import { EnvReader, type Env } from '../src/config.js';
+import { AUTH_ENV, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
 import { RING_ENV, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { CONSUMER_GROUP_ENV, readConsumerGroupSettings, type ConsumerGroupSettings } from './consumer-groups/settings.js';
 import { DEFAULT_ADMISSION } from './admission.js';
@@ -93,6 +94,11 @@ export interface RouterConfig {
   readonly limits: LimitSettings;
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
+  /**
+   * Authentication of callers (the router is the public entry): SHARDWRITE_INSECURE,
+   * AUTH_TOKENS, AUTH_JWKS_FILE / AUTH_JWKS_URL, AUTH_JWT_* and AUTH_CLAIM_* (see `AuthSettings`).
+   */
+  readonly auth: AuthSettings;
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
   readonly shutdownGraceMs: number;
   /** CONSUMER_GROUP_* — leases, heartbeats, handover and checkpoint writes of consumer groups (see `ConsumerGroupSettings`). */
@@ -101,6 +107,7 @@ export interface RouterConfig {
 
 /** The settings `loadRouterConfig` reads (used by the deployment checks). */
 export const ROUTER_ENV = [
+  ...AUTH_ENV,
   'GRPC_ADDRESS', 'METRICS_ADDRESS', 'BREAKER_ERROR_THRESHOLD_PERCENT', 'BREAKER_VOLUME_THRESHOLD',
   'BREAKER_WINDOW_MS', 'BREAKER_RESET_MS', 'SHARD_RECONNECT_MAX_MS', 'MAX_MESSAGE_BYTES', 'LOG_LEVEL',
   'SHUTDOWN_GRACE_MS', 'STREAM_MAX_IN_FLIGHT', 'OVERLOAD_RETRY_AFTER_MS', 'MAX_CONNECTIONS', 'MAX_STREAMS_PER_CONNECTION', 'MAX_RECEIVING',
@@ -142,6 +149,7 @@ export function loadRouterConfig(env: Env): RouterConfig {
       connectionSharePercent: r.int('CONNECTION_SHARE_PERCENT', DEFAULT_ADMISSION.connectionSharePercent, 1, 100),
       shardStallMs: r.int('SHARD_STALL_MS', DEFAULT_SHARD_STALL_MS, 100, 600_000),
     },
+    auth: readAuthSettings(r),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     consumerGroups: readConsumerGroupSettings(r),

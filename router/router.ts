@@ -8,6 +8,11 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Server as HttpServer } from 'node:http';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
+import { createAuthenticator } from '../src/auth/authenticator.js';
+import { authInterceptor } from '../src/auth/interceptor.js';
+import { announceSecurityMode } from '../src/auth/mode.js';
+import { permissionTable } from '../src/auth/permissions.js';
+import { modules } from '../src/domain/index.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
@@ -53,6 +58,7 @@ export interface RouterOverrides {
  */
 export async function startRouter(config: RouterConfig, overrides: RouterOverrides = {}): Promise<RunningRouter> {
   const logger = overrides.logger ?? createLogger('router', config.logLevel);
+  announceSecurityMode(config.auth, logger, 'the router');
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
 
   const definition = loadPackageDefinition();
@@ -101,7 +107,13 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
     'grpc.keepalive_permit_without_calls': 1,
     // Outermost last: an over-budget connection is refused before its call waits for a slot to be read.
-    interceptors: [new ReceiveSlots(limits.maxReceiving, limits.connectionSharePercent).interceptor, gates.interceptor, admission.interceptor],
+    // Authentication is inside admission: an over-budget connection is refused before its token is checked.
+    interceptors: [
+      new ReceiveSlots(limits.maxReceiving, limits.connectionSharePercent).interceptor,
+      gates.interceptor,
+      authInterceptor({ authenticator: createAuthenticator(config.auth), permissions: permissionTable(modules) }),
+      admission.interceptor,
+    ],
   });
   const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
   const muxes: StreamMux[] = [];

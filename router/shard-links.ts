@@ -28,6 +28,16 @@
  * counts as stalled: the commands waiting on it are answered UNAVAILABLE
  * (outcome unknown: retry with the same command_id) and new ones are refused
  * at once, unsent, until it answers a probe or a command again.
+ *
+ * Silence is suspect only where an answer is due. A command for an aggregate
+ * that the rebalance under way moves away from its shard may be held there on
+ * purpose (up to the shard's MOVE_WAIT_MS, longer than `stallMs`) while its
+ * stream is sealed, so it does not start the stall clock: a link carrying only
+ * such commands — all of a leaving shard's — is not probed, and a probe that
+ * was slow on a busy machine can no longer fail the moving commands the
+ * shard is holding. And a probe only proves a stall over a connection that is
+ * up: while the channel connects (a shard just added to the ring), the time
+ * goes on connecting, which is the breaker's and the link's business.
  */
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
@@ -90,6 +100,8 @@ const MAX_ID = 0xffffffff;
 interface Sent {
   readonly command: LinkCommand;
   readonly retried: boolean;
+  /** Its shard may hold it while a move seals its stream (its aggregate moves away under the pending ring): no answer is due soon. */
+  held?: boolean;
   /** Its claim on the budgets, once admitted. */
   ticket?: Ticket;
 }
@@ -106,6 +118,8 @@ interface Link {
   readonly target: ShardTarget;
   readonly shard: string;
   readonly pending: Map<number, Sent>;
+  /** How many of `pending` are not `held`: the commands whose answers are due (the stall clock runs while there are any). */
+  due: number;
   next: number;
   /** Frames not written yet: this turn's, and those held back by the stream's backpressure. */
   readonly queue: LinkQueue;
@@ -117,7 +131,7 @@ interface Link {
   unsent: number;
   /** Set once the stream failed or ended: its commands were answered, nothing more is written. */
   broken: boolean;
-  /** When the shard last answered on this link, or the link last went from idle to waiting. */
+  /** When the shard last answered on this link, or the link last went from no command due to one. */
   progressAt: number;
   /** The shard answered neither commands nor a health probe: commands are refused until it does. */
   stalled: boolean;
@@ -177,7 +191,12 @@ export class ShardLinks {
     sent.ticket = admitted;
     const id = link.next;
     link.next = id === MAX_ID ? 1 : id + 1;
-    if (link.pending.size === 0) link.progressAt = now;
+    const moving = this.deps.watcher.pending;
+    sent.held = moving !== undefined && moving.ownerOf(command.key).id !== owner.id;
+    if (!sent.held) {
+      if (link.due === 0) link.progressAt = now;
+      link.due++;
+    }
     link.pending.set(id, sent);
     const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers, size: 0 };
     queued.size = encodedFrameSize(queued);
@@ -226,7 +245,7 @@ export class ShardLinks {
     for (const link of this.#links.values()) {
       // A shard whose breaker is open (or that left the ring) is refused by the breaker already.
       if (link.probing || link.broken || link.target.breakerOpen()) continue;
-      if (link.stalled ? now - link.progressAt >= quietMs : link.pending.size > 0 && now - link.progressAt >= quietMs) this.#probe(link);
+      if (link.stalled ? now - link.progressAt >= quietMs : link.due > 0 && now - link.progressAt >= quietMs) this.#probe(link);
     }
   }
 
@@ -243,6 +262,8 @@ export class ShardLinks {
   }
 
   #healthCheck(link: Link, startedAt: number): void {
+    const channel = link.target.client.getChannel();
+    const connectedAtStart = channel.getConnectivityState(false) === grpc.connectivityState.READY;
     link.target.client.makeUnaryRequest<Buffer, Buffer>(
       HEALTH_CHECK,
       (b) => b,
@@ -260,8 +281,10 @@ export class ShardLinks {
           link.progressAt = Date.now();
           return;
         }
-        // Commands still waiting since before the probe: the shard neither answered them nor the probe.
-        if (link.progressAt <= startedAt && link.pending.size > 0) this.#stall(link);
+        // Time spent connecting says nothing about the shard's process (isTransportFailure agrees).
+        if (!connectedAtStart || channel.getConnectivityState(false) !== grpc.connectivityState.READY) return;
+        // Commands due since before the probe: the shard neither answered them nor the probe.
+        if (link.progressAt <= startedAt && link.due > 0) this.#stall(link);
       },
     );
   }
@@ -283,6 +306,7 @@ export class ShardLinks {
     const err = new ShardUnavailableError(`shard ${link.shard} is not answering; the outcome is unknown — retry with the same command_id`);
     const lost = [...link.pending.values()];
     link.pending.clear();
+    link.due = 0;
     for (const sent of lost) this.#settle(sent, link.shard, undefined, err);
   }
 
@@ -296,6 +320,7 @@ export class ShardLinks {
       target,
       shard: target.id,
       pending: new Map(),
+      due: 0,
       next: 1,
       queue: new LinkQueue(),
       flushing: false,
@@ -319,6 +344,7 @@ export class ShardLinks {
       const err = new ShardUnavailableError(`the link to shard ${target.id} broke (${why}); the outcome is unknown — retry with the same command_id`);
       const lost = [...link.pending.values()];
       link.pending.clear();
+      link.due = 0;
       for (const sent of lost) this.#settle(sent, target.id, undefined, err);
     };
     call.on('error', (err: grpc.ServiceError) => broken(err.details || grpc.status[err.code] || 'error'));
@@ -339,6 +365,7 @@ export class ShardLinks {
       const sent = link.pending.get(f.id);
       if (!sent) continue;
       link.pending.delete(f.id);
+      if (!sent.held) link.due--;
       const epoch = sent.retried ? undefined : wrongShardEpoch(f.body);
       if (epoch === undefined) {
         this.#settle(sent, link.shard, f.body, undefined);
@@ -365,14 +392,18 @@ export class ShardLinks {
 
 /**
  * What a link frame carries of a caller's call: its deadline, and every text
- * entry of its metadata but `user-agent` (grpc-js already took the hop headers
- * — grpc-timeout, content-type, te, encodings — out of it on arrival), encoded
- * once, and the connection it came on. Binary (`-bin`) entries are not forwarded.
+ * entry of its metadata but `user-agent` and `authorization` (grpc-js already
+ * took the hop headers — grpc-timeout, content-type, te, encodings — out of it
+ * on arrival), encoded once, and the connection it came on. Binary (`-bin`)
+ * entries are not forwarded. The caller's identity travels as the identity
+ * entries the router's auth interceptor set after verifying the token, so each
+ * frame carries its caller's principal, tenant and scopes and the shard does
+ * not verify the token again; the token itself never goes over the link.
  */
 export function linkCaller(call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
   const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === 'string' && key !== 'user-agent') entries.push([key, value]);
+    if (typeof value === 'string' && key !== 'user-agent' && key !== 'authorization') entries.push([key, value]);
   }
   return { deadline: deadlineOf(call), headers: encodeHeaders(entries), peer: call.getPeer() };
 }

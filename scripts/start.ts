@@ -69,6 +69,11 @@ interface Child {
 }
 
 /** The package root (holds bin/shardwrite.js), from `scripts/` under tsx or `dist/scripts/` when built. */
+/** Whether the environment configures an authentication method (then the local cluster uses it). */
+function authConfiguredIn(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.AUTH_TOKENS || env.AUTH_JWKS_FILE || env.AUTH_JWKS_URL);
+}
+
 function packageRoot(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     if (existsSync(resolve(dir, 'bin/shardwrite.js'))) return dir;
@@ -269,6 +274,10 @@ async function supervise(): Promise<void> {
     if (!external) for (const p of spares) void serverFor(p.index).catch(() => {});
 
     const logLevel = process.env.LOG_LEVEL ?? 'info';
+    // Every process listens on loopback only, so with no authentication configured the local
+    // cluster runs in insecure mode, chosen here explicitly (the processes warn about it in their logs).
+    const insecure = !authConfiguredIn(process.env);
+    const security = insecure ? { SHARDWRITE_INSECURE: 'true' } : {};
     const shards = await Promise.all(
       [...plan, ...spares].map(async (p) => {
         const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
@@ -282,6 +291,7 @@ async function supervise(): Promise<void> {
           RING_DATABASE_URL: ringDatabaseUrl,
           METRICS_ADDRESS: metrics,
           LOG_LEVEL: logLevel,
+          ...security,
         };
         const address = await startChild(root, p.id, 'shard', env, children);
         return { id: p.id, address, databaseUrl, metrics };
@@ -295,6 +305,7 @@ async function supervise(): Promise<void> {
       RING_DATABASE_URL: ringDatabaseUrl,
       METRICS_ADDRESS: ROUTER_METRICS,
       LOG_LEVEL: logLevel,
+      ...security,
     };
     const routerAddress = await startChild(root, 'router', 'router', routerEnv, children);
 
@@ -309,6 +320,11 @@ async function supervise(): Promise<void> {
       ) + '\n',
     );
     console.log(`\nshardwrite is running — endpoint ${routerAddress} (metrics http://${ROUTER_METRICS}/metrics)`);
+    console.log(
+      insecure
+        ? 'INSECURE MODE on loopback only: no authentication, every caller may do everything (set AUTH_TOKENS or AUTH_JWKS_FILE to turn authentication on)'
+        : 'authentication on (AUTH_* settings from the environment)',
+    );
     console.log(`ring epoch ${ring.epoch}:`);
     for (const s of onRing) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
     if (spareShards.length > 0) {
@@ -327,12 +343,13 @@ async function supervise(): Promise<void> {
         RING_DATABASE_URL: ringDatabaseUrl,
         METRICS_ADDRESS: PM_METRICS,
         LOG_LEVEL: logLevel,
+        ...security,
       };
       await startChild(root, 'pm-worker', 'pm-worker', pmEnv, children, /pm-worker listening on (\S+)/);
       console.log(`process managers: shardwrite pm-worker (metrics http://${PM_METRICS}/metrics; \`npx shardwrite pm list --failed\`)`);
     }
     if (relayWanted()) {
-      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel };
+      const relayEnv = { ...process.env, [SUPERVISED]: undefined, DATABASE_URL: undefined, RELAY_SOURCE: routerAddress, LOG_LEVEL: logLevel, ...security };
       const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.

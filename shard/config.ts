@@ -4,6 +4,7 @@
  * listing every problem.
  */
 import { EnvReader, type Env } from '../src/config.js';
+import { AUTH_ENV, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
@@ -49,8 +50,8 @@ export interface ShardConfig {
   readonly maxMessageBytes: number;
   /** STREAM_MAX_IN_FLIGHT — commands executing at once per CommandStreamService stream; default 1024. */
   readonly streamMaxInFlight: number;
-  /** AUTH_TOKENS — `token:principal:scope|scope,…`; unset = every caller allowed. */
-  readonly authTokens: string | undefined;
+  /** Authentication: SHARDWRITE_INSECURE, AUTH_TOKENS, AUTH_JWKS_FILE / AUTH_JWKS_URL, … (see `AuthSettings`). */
+  readonly auth: AuthSettings;
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
   /**
@@ -85,7 +86,7 @@ export interface ShardConfig {
 export const SHARD_ENV = [
   'SHARD_ID', 'GRPC_ADDRESS', 'DATABASE_URL', 'REDIS_URL', 'METRICS_ADDRESS', 'DB_POOL_SIZE',
   'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
-  'MAX_MESSAGE_BYTES', 'AUTH_TOKENS', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
+  'MAX_MESSAGE_BYTES', ...AUTH_ENV, 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
@@ -118,7 +119,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
-    authTokens: r.optionalString('AUTH_TOKENS'),
+    auth: readAuthSettings(r),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     storeBreaker: {

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { AnyDecider } from '../src/domain/decider.js';
 import type { DomainModule } from '../src/domain/module.js';
-import { ValidationError } from '../src/errors.js';
+import { AggregateNotFoundError, UnauthenticatedError, ValidationError } from '../src/errors.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import { isUnexpected, toServiceError } from '../src/grpc/status.js';
 import { toWireEvent, toWireResult } from '../src/grpc/wire.js';
@@ -19,6 +19,7 @@ import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { EventReader } from '../src/store/types.js';
 import type { ReadStreamRequest__Output } from '../src/generated/shardwrite/v1/ReadStreamRequest.js';
 import { checkId } from '../src/domain/validation.js';
+import { identityFrom, mayAccessTenant, type Identity } from '../src/auth/identity.js';
 import type { FieldViolation } from '../src/errors.js';
 
 export interface ShardServiceDeps {
@@ -49,11 +50,17 @@ export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, '
   });
 }
 
-/** A CallContext from a deadline and a way to read the caller's metadata (a call's, or a link frame's headers). */
+/**
+ * A CallContext from a deadline and a way to read the caller's metadata (a
+ * call's, or a link frame's headers). The identity is read from the identity
+ * keys, which only a server's auth interceptor (after verifying the caller)
+ * or the router (on a link frame) set: a caller's own values were dropped.
+ */
 export function contextOf(deadline: number | undefined, text: (key: string) => string | undefined): CallContext {
+  const identity = identityFrom(text);
   return {
     deadline,
-    authorization: text('authorization'),
+    ...(identity ? { identity } : {}),
     correlationId: text('x-correlation-id'),
     causationId: text('x-causation-id'),
   };
@@ -140,7 +147,16 @@ function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void
         failed(undecodable());
         return;
       }
-      readStream(deps, request, call).catch(failed);
+      const identity = identityFrom((key) => {
+        const v = call.metadata.get(key)[0];
+        return typeof v === 'string' ? v : undefined;
+      });
+      // The interceptor verified the caller and its `read` scope; without an identity nothing is read.
+      if (!identity) {
+        failed(new UnauthenticatedError('no credentials'));
+        return;
+      }
+      readStream(deps, request, call, identity).catch(failed);
     },
   });
 }
@@ -148,7 +164,7 @@ function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void
 /** Events ReadStream reads from the store at a time. @default 1000 */
 export const READ_STREAM_PAGE = 1000;
 
-async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output, call: grpc.ServerWritableStream<Buffer, unknown>): Promise<void> {
+async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output, call: grpc.ServerWritableStream<Buffer, unknown>, identity: Identity): Promise<void> {
   const decider = deps.deciders.get(req.aggregateType);
   const violations: FieldViolation[] = [];
   checkId(violations, 'aggregate_id', req.aggregateId);
@@ -158,6 +174,9 @@ async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output
   if (violations.length > 0 || !decider) throw new ValidationError(violations);
   deps.ownership.assertOwner(req.aggregateId);
   const streamId = `${decider.aggregateType}-${req.aggregateId}`;
+  // Another tenant's stream is answered as a command on it is: NOT_FOUND.
+  const tenant = await deps.reader.streamTenant(streamId);
+  if (tenant !== undefined && !mayAccessTenant(identity, tenant)) throw new AggregateNotFoundError(`${decider.aggregateType} ${req.aggregateId} does not exist`);
   // Page by page, each written before the next is read: a long stream reads with flat memory.
   for (let next = Math.max(from, 1); ; next += READ_STREAM_PAGE) {
     const events = await deps.reader.readStream(streamId, next, next + READ_STREAM_PAGE - 1);

@@ -3,6 +3,7 @@ import { loadShardConfig } from './config.js';
 import { startShard } from './shard.js';
 import { ConfigError } from '../src/config.js';
 import { runUntilSignal } from '../src/process.js';
+import { StoreIdentityError } from '../src/store/store-identity.js';
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config;
@@ -15,7 +16,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     throw err;
   }
-  const shard = await startShard(config);
+  let shard;
+  try {
+    shard = await startShard(config);
+  } catch (err) {
+    // Not a crash: this process was pointed at a store that is not its shard's. Say so plainly.
+    if (err instanceof StoreIdentityError) {
+      console.error(err.message);
+      process.exit(3);
+    }
+    throw err;
+  }
   console.log(`shard ${config.shardId} listening on ${shard.address}`);
   await runUntilSignal(() => shard.close());
 }

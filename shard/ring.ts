@@ -26,10 +26,13 @@ const FENCE_RETRY_MS = 1000;
 /**
  * Connects to the ring database, creates its schema if needed, writes
  * RING_BOOTSTRAP when there is no ring yet, and reads the current ring.
+ * Registers the shard's store (`storeId`, claimed by this shard).
  *
- * @throws when the ring database cannot be reached or migrated at start-up.
+ * @throws StoreIdentityError when the shard id is registered with another
+ *   store; the database error when the ring database cannot be reached or
+ *   migrated at start-up.
  */
-export async function startShardRing(config: ShardConfig, logger: Logger): Promise<ShardRing> {
+export async function startShardRing(config: ShardConfig, storeId: string, logger: Logger): Promise<ShardRing> {
   const { ring } = config;
   if (!ring.databaseUrl) throw new Error('startShardRing needs RING_DATABASE_URL');
   const store = new PgRingStore({
@@ -39,8 +42,8 @@ export async function startShardRing(config: ShardConfig, logger: Logger): Promi
   const watcher = new RingWatcher(store, { pollMs: ring.pollMs, notify: ring.notify, logger });
   try {
     await store.migrate();
-    // So a rebalance can reach this shard's events by its id alone.
-    await store.registerStore(config.shardId, config.databaseUrl);
+    // So a rebalance can reach this shard's events by its id alone; refused when the id is bound to another store.
+    await store.registerStore(config.shardId, config.databaseUrl, storeId);
     if (ring.bootstrap) await store.initIfEmpty(ring.bootstrap);
     const view = await watcher.start();
     if (!view) logger.warn('the ring database has no ring yet: this shard owns nothing until one is published');

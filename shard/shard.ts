@@ -13,7 +13,11 @@ import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
 import { bindInsecure } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
-import { ALLOW_ALL, TokenAuthorizer, parseGrants } from '../src/pipeline/authorize.js';
+import { ScopeAuthorizer } from '../src/auth/authorize.js';
+import { createAuthenticator } from '../src/auth/authenticator.js';
+import { authInterceptor } from '../src/auth/interceptor.js';
+import { announceSecurityMode } from '../src/auth/mode.js';
+import { permissionTable } from '../src/auth/permissions.js';
 import { AggregateLoader } from '../src/pipeline/loader.js';
 import { Snapshotter } from '../src/pipeline/snapshotter.js';
 import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
@@ -21,7 +25,7 @@ import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { OwnerCache } from '../src/pipeline/owner-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
-import { GroupCommitWriter, PgEventReader, bumpFence, migrate } from '../src/store/index.js';
+import { GroupCommitWriter, PgEventReader, bumpFence, claimStore, identityHealthService, migrate } from '../src/store/index.js';
 import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
@@ -48,9 +52,13 @@ export interface ShardOverrides {
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
+  announceSecurityMode(config.auth, logger, `shard ${config.shardId}`);
+  const authenticator = createAuthenticator(config.auth);
   await migrate(config.databaseUrl);
+  // Before anything is served or registered: this store is this shard's, or the shard does not start.
+  const identity = await claimStore(config.databaseUrl, config.shardId);
   // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
-  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, logger) : undefined;
+  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, identity.storeId, logger) : undefined;
   const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
 
   const pool = new pg.Pool({
@@ -115,7 +123,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   );
   const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
-  const authorizer = config.authTokens ? new TokenAuthorizer(parseGrants(config.authTokens)) : ALLOW_ALL;
+  const authorizer = new ScopeAuthorizer();
   const pipeline = new CommandPipeline(
     {
       deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger,
@@ -129,6 +137,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     // A router's link batches carry whole requests plus a little framing.
     'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
+    // Every call is authenticated and checked against the permission table first (deny by default).
+    interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules) })],
   });
   addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
   const commandStreams = addCommandStreamService(server, {
@@ -142,11 +152,13 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
-  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, authorizer, logger });
+  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
   health.setStatus('shardwrite.v1.CommandStreamService', 'SERVING');
+  // Lets a rebalancer check that the process at this address is this shard on this store.
+  health.setStatus(identityHealthService(config.shardId, identity.storeId), 'SERVING');
   for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
@@ -164,6 +176,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       logger.info('shard draining');
       health.setStatus('', 'NOT_SERVING');
       for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
+      health.setStatus(identityHealthService(config.shardId, identity.storeId), 'NOT_SERVING');
       commandStreams.drain();
       subscriptions.close();
       await new Promise<void>((resolve) => {

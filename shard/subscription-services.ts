@@ -5,7 +5,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AnyDecider } from '../src/domain/decider.js';
-import type { Authorizer } from '../src/pipeline/authorize.js';
+import { ALL_SCOPE, identityFrom } from '../src/auth/identity.js';
+import { checkPermission } from '../src/auth/interceptor.js';
+import { UnauthenticatedError } from '../src/errors.js';
 import { feedApi, loadApi } from '../src/grpc/proto.js';
 import { serveStream } from '../src/grpc/server-stream.js';
 import type { FeedBatch } from '../src/generated/shardwrite/internal/v1/FeedBatch.js';
@@ -26,8 +28,6 @@ export interface SubscriptionServiceDeps {
   readonly reader: PgFeedReader;
   readonly tail: LiveTail;
   readonly deciders: ReadonlyMap<string, AnyDecider>;
-  /** Subscribing is a read: with tokens configured it needs the `read` scope. */
-  readonly authorizer: Authorizer;
   readonly logger: Logger;
 }
 
@@ -46,19 +46,30 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
 
   server.addService(feedApi().shardwrite.internal.v1.ShardFeed.service, {
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
-      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
   });
   server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
-      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(deps, call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
+      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
   });
   return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
 }
 
-/** Checks the caller's read permission when the stream starts (a refusal ends it with the error). */
-function authorized(deps: SubscriptionServiceDeps, call: grpc.ServerWritableStream<unknown, unknown>): () => void {
-  const authorization = call.metadata.get('authorization')[0];
-  return () => void deps.authorizer.authorizeRead(typeof authorization === 'string' ? authorization : undefined);
+/**
+ * The caller's tenant filter, checked when the stream starts (a refusal ends
+ * it with the error). The server's interceptor already required the `read`
+ * scope; a reader bound to a tenant (no `*` scope) sees only its tenant's events.
+ */
+function authorized(call: grpc.ServerWritableStream<unknown, unknown>): () => string | undefined {
+  return () => {
+    const identity = identityFrom((key) => {
+      const v = call.metadata.get(key)[0];
+      return typeof v === 'string' ? v : undefined;
+    });
+    if (!identity) throw new UnauthenticatedError('no credentials');
+    checkPermission(identity, 'read');
+    return identity.scopes.includes(ALL_SCOPE) ? undefined : identity.tenant;
+  };
 }
 
 async function* follow(
@@ -66,13 +77,16 @@ async function* follow(
   types: string[],
   req: FollowRequest__Output,
   signal: AbortSignal,
-  authorize: () => void,
+  authorize: () => string | undefined,
 ): AsyncGenerator<FeedBatch[]> {
-  authorize();
-  const filter = parseFilter(
-    { aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions },
-    types,
-  );
+  const tenant = authorize();
+  const filter = {
+    ...parseFilter(
+      { aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions },
+      types,
+    ),
+    ...(tenant === undefined ? {} : { tenant }),
+  };
   const start: FeedStart = req.fromEnd ? { fromEnd: true } : { after: parsePosition(req.after) };
   for await (const items of followShard(feed, start, filter, signal)) yield [{ items }];
 }
@@ -82,10 +96,10 @@ async function* subscribe(
   types: string[],
   req: SubscribeRequest__Output,
   signal: AbortSignal,
-  authorize: () => void,
+  authorize: () => string | undefined,
 ): AsyncGenerator<Buffer[]> {
-  authorize();
-  const filter = parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types);
+  const tenant = authorize();
+  const filter = { ...parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types), ...(tenant === undefined ? {} : { tenant }) };
   let start: FeedStart;
   if (req.from === 'end') start = { fromEnd: true };
   else if (req.from === '') start = { after: START };

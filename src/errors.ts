@@ -55,6 +55,22 @@ export class AggregateNotFoundError extends ShardwriteError {
   }
 }
 
+/**
+ * A command id was used before on this stream for a different request: the
+ * earlier result is not the answer to this one, so the command is refused.
+ */
+export class CommandIdReusedError extends ShardwriteError {
+  readonly reason = 'COMMAND_ID_REUSED';
+  constructor(readonly commandId: string) {
+    super(`command_id ${commandId} was already used for a different request on this aggregate`);
+    this.name = 'CommandIdReusedError';
+  }
+
+  override metadata(): Record<string, string> {
+    return { command_id: this.commandId };
+  }
+}
+
 /** A business rule refuses the command (thrown by deciders). */
 export class BusinessRuleError extends ShardwriteError {
   readonly reason = 'BUSINESS_RULE';

@@ -12,6 +12,7 @@ import { PROTO_DIR } from './proto.js';
 import {
   AggregateNotFoundError,
   BusinessRuleError,
+  CommandIdReusedError,
   ConsumerGroupMismatchError,
   DeadlineExceededError,
   OverloadedError,
@@ -63,7 +64,7 @@ export function toRpcStatus(err: unknown): RpcStatus {
   if (err instanceof UnauthenticatedError) return { code: grpc.status.UNAUTHENTICATED, message: err.message };
   if (err instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, message: err.message };
   if (err instanceof AggregateNotFoundError) return { ...base, code: grpc.status.NOT_FOUND };
-  if (err instanceof BusinessRuleError || err instanceof WrongShardError || err instanceof ConsumerGroupMismatchError)
+  if (err instanceof BusinessRuleError || err instanceof WrongShardError || err instanceof ConsumerGroupMismatchError || err instanceof CommandIdReusedError)
     return { ...base, code: grpc.status.FAILED_PRECONDITION };
   if (err instanceof VersionConflictError) return { ...base, code: grpc.status.ABORTED };
   if (err instanceof StoreUnavailableError || err instanceof ShardUnavailableError)

@@ -212,7 +212,8 @@ export function replay(
     const commandId = event.metadata.command_id;
     if (ids && commandId) {
       const seen = ids.get(commandId);
-      ids.set(commandId, { firstVersion: seen?.firstVersion ?? v, lastVersion: v });
+      const digest = event.metadata.request_digest;
+      ids.set(commandId, { firstVersion: seen?.firstVersion ?? v, lastVersion: v, ...(digest ? { requestDigest: digest } : {}) });
       if (ids.size > MAX_TRACKED_COMMAND_IDS) ids = undefined;
     }
   }

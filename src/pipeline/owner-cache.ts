@@ -9,6 +9,8 @@
 export interface CommandVersions {
   readonly firstVersion: number;
   readonly lastVersion: number;
+  /** The digest of the request that applied it, when recorded. */
+  readonly requestDigest?: string;
 }
 
 export interface CachedAggregate {

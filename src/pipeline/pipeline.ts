@@ -10,6 +10,8 @@
 import type { AnyDecider } from '../domain/decider.js';
 import type { CommandSpec, RoutedCommand } from '../domain/module.js';
 import {
+  AggregateNotFoundError,
+  CommandIdReusedError,
   ConcurrencyError,
   DeadlineExceededError,
   DuplicateCommandError,
@@ -17,13 +19,16 @@ import {
   ShardwriteError,
   StoreUnavailableError,
   StreamMovingError,
+  ValidationError,
   VersionConflictError,
   WrongShardError,
 } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { AppendEntry, Appender, EventMetadata, EventReader, NewEvent, StoredEvent } from '../store/types.js';
-import type { Authorizer } from './authorize.js';
+import { createHash } from 'node:crypto';
+import type { Authorizer } from '../auth/authorize.js';
+import { mayAccessTenant, type Identity } from '../auth/identity.js';
 import { fullJitterDelay, sleep, withTimeout } from './backoff.js';
 import type { AggregateLoader } from './loader.js';
 import type { CommandVersions } from './owner-cache.js';
@@ -33,8 +38,8 @@ import type { Ownership } from './ownership.js';
 export interface CallContext {
   /** Absolute deadline (ms since epoch); the command is not started after it. */
   readonly deadline?: number;
-  /** The `authorization` metadata value. */
-  readonly authorization?: string;
+  /** The caller, as its server's interceptor (or the router, on the link) verified it; none = refused. */
+  readonly identity?: Identity;
   readonly correlationId?: string;
   readonly causationId?: string;
 }
@@ -79,6 +84,39 @@ export interface PipelineOptions {
   readonly assumeNewStreams: boolean;
 }
 
+/** Stream tenants the pipeline remembers. @default 100000 */
+const TENANT_CACHE_ENTRIES = 100_000;
+
+/**
+ * A digest of what a command asks for (its type and data; not its id or
+ * expected version, and not its stream, which command ids are scoped to): a
+ * retry has the same one, another request under the same command id a
+ * different one.
+ */
+export function requestDigest(routed: RoutedCommand): string {
+  return createHash('sha256').update(JSON.stringify(routed.command)).digest('base64url').slice(0, 32);
+}
+
+/** Longest `x-correlation-id` / `x-causation-id` accepted. @default 128 */
+export const MAX_TRACE_ID_LENGTH = 128;
+
+/**
+ * Correlation and causation ids are recorded with every event: bounded and
+ * printable ASCII, like any other input.
+ *
+ * @throws ValidationError (nothing is written).
+ */
+export function checkTraceIds(ctx: Pick<CallContext, 'correlationId' | 'causationId'>): void {
+  const violations: { field: string; description: string }[] = [];
+  for (const [field, value] of [['x-correlation-id', ctx.correlationId], ['x-causation-id', ctx.causationId]] as const) {
+    if (value === undefined) continue;
+    if (value.length === 0 || value.length > MAX_TRACE_ID_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
+      violations.push({ field, description: `must be 1..${MAX_TRACE_ID_LENGTH} printable ASCII characters without spaces` });
+    }
+  }
+  if (violations.length > 0) throw new ValidationError(violations);
+}
+
 /** Time left to the caller after a move wait, for the router's retry at the new owner. */
 const MOVE_ANSWER_MARGIN_MS = 250;
 
@@ -113,6 +151,9 @@ export interface PipelineDeps {
 
 interface Pending {
   readonly routed: RoutedCommand;
+  readonly identity: Identity;
+  /** Digest of the request, recorded with its command id (set when it has one). */
+  readonly digest: string | undefined;
   readonly streamId: string;
   readonly metadata: EventMetadata;
   readonly deadline: number | undefined;
@@ -136,6 +177,7 @@ type Decision =
 export class CommandPipeline {
   private readonly options: PipelineOptions;
   private readonly mailboxes = new Map<string, Mailbox>();
+  private readonly tenants = new Map<string, string>();
   private inFlight = 0;
   private readonly now: () => number;
 
@@ -178,10 +220,11 @@ export class CommandPipeline {
     const routed = metrics.timeSync('validate', () => spec.toCommand(request));
     const decider = this.deps.deciders.get(routed.aggregateType);
     if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
-    metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.authorization, routed.aggregateType));
+    checkTraceIds(ctx);
+    const identity = metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.identity, routed.aggregateType));
     metrics.timeSync('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
     if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
-    return this.enqueue(decider, routed, ctx);
+    return this.enqueue(decider, routed, ctx, identity);
   }
 
   /** Waits until every accepted command has its outcome (graceful shutdown). */
@@ -189,7 +232,7 @@ export class CommandPipeline {
     while (this.inFlight > 0) await sleep(pollMs);
   }
 
-  private enqueue(decider: AnyDecider, routed: RoutedCommand, ctx: CallContext): Promise<CommandOutcome> {
+  private enqueue(decider: AnyDecider, routed: RoutedCommand, ctx: CallContext, identity: Identity): Promise<CommandOutcome> {
     const streamId = `${routed.aggregateType}-${routed.aggregateId}`;
     let mailbox = this.mailboxes.get(streamId);
     // Refuse before doing any work, so memory stays bounded whatever callers do.
@@ -200,9 +243,13 @@ export class CommandPipeline {
       mailbox = { decider, queue: [], running: false };
       this.mailboxes.set(streamId, mailbox);
     }
-    const metadata: Record<string, string> = {};
+    // Audit (I14): who caused the events, and in which correlation.
+    const metadata: Record<string, string> = { principal: identity.principal, tenant: identity.tenant };
+    const digest = routed.commandId ? requestDigest(routed) : undefined;
     if (routed.commandId) metadata.command_id = routed.commandId;
-    if (ctx.correlationId) metadata.correlation_id = ctx.correlationId;
+    if (digest) metadata.request_digest = digest;
+    metadata.correlation_id = ctx.correlationId ?? routed.commandId ?? '';
+    if (metadata.correlation_id === '') delete metadata.correlation_id;
     if (ctx.causationId) metadata.causation_id = ctx.causationId;
     this.inFlight++;
     this.deps.metrics.inFlight.inc();
@@ -213,6 +260,8 @@ export class CommandPipeline {
     return new Promise<CommandOutcome>((resolve, reject) => {
       mailbox.queue.push({
         routed,
+        identity,
+        digest,
         streamId,
         metadata,
         deadline: ctx.deadline,
@@ -279,12 +328,17 @@ export class CommandPipeline {
         for (const p of live) p.reject(loaded);
         return;
       }
+      const tenant = loaded.version === 0 ? undefined : await this.tenantOf(streamId).catch((err: unknown) => err as Error);
+      if (tenant instanceof Error) {
+        for (const p of live) p.reject(tenant);
+        return;
+      }
       const known = await this.knownCommands(streamId, loaded.commandIds, live);
       if (known instanceof Error) {
         for (const p of live) p.reject(known);
         return;
       }
-      const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known));
+      const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known, tenant));
       if (assumed && round.decisions.some((d) => d.kind !== 'append')) {
         attempt--;
         continue;
@@ -293,15 +347,16 @@ export class CommandPipeline {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
       }
-      const entry = this.entryFor(streamId, loaded.version, round.toAppend);
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
       try {
         const result = await metrics.time('append', () => this.deps.appender.append(entry));
         const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
         for (const d of round.toAppend) {
           const id = d.p.routed.commandId;
-          if (id && commandIds) commandIds.set(id, { firstVersion: d.firstVersion, lastVersion: d.firstVersion + d.events.length - 1 });
+          if (id && commandIds) commandIds.set(id, { firstVersion: d.firstVersion, lastVersion: d.firstVersion + d.events.length - 1, ...(d.p.digest ? { requestDigest: d.p.digest } : {}) });
         }
         loader.remember(streamId, { state: round.state, version: result.version, commandIds, snapshotVersion: loaded.snapshotVersion });
+        if (round.tenant !== undefined) this.rememberTenant(streamId, round.tenant);
         if (attempt > 0) metrics.retries.inc({ outcome: 'succeeded' });
         await this.settle(streamId, decider, round.decisions, { positions: result.positions, recordedAt: result.recordedAt, first: loaded.version + 1 });
         this.deps.afterAppend?.(streamId, decider, result.version, round.state);
@@ -392,7 +447,7 @@ export class CommandPipeline {
     if (cached) return cached;
     try {
       const records = await this.deps.reader.findCommands(ids.map((commandId) => ({ streamId, commandId })));
-      return new Map(records.map((r) => [r.commandId, { firstVersion: r.firstVersion, lastVersion: r.lastVersion }]));
+      return new Map(records.map((r) => [r.commandId, { firstVersion: r.firstVersion, lastVersion: r.lastVersion, ...(r.requestDigest ? { requestDigest: r.requestDigest } : {}) }]));
     } catch (err) {
       return err as Error;
     }
@@ -405,8 +460,11 @@ export class CommandPipeline {
     initialVersion: number,
     live: Pending[],
     known: ReadonlyMap<string, CommandVersions>,
-  ): { state: unknown; decisions: Decision[]; toAppend: Extract<Decision, { kind: 'append' }>[] } {
+    streamTenant: string | undefined,
+  ): { state: unknown; decisions: Decision[]; toAppend: Extract<Decision, { kind: 'append' }>[]; tenant: string | undefined } {
     let state = initialState;
+    // A new stream belongs to the tenant of the command that creates it.
+    let tenant = streamTenant;
     let version = initialVersion;
     const decisions: Decision[] = [];
     const toAppend: Extract<Decision, { kind: 'append' }>[] = [];
@@ -414,10 +472,20 @@ export class CommandPipeline {
     const at = new Date(this.now()).toISOString();
     for (const p of live) {
       const { routed } = p;
+      // Another tenant's aggregate is answered as one that does not exist (before anything else,
+      // a duplicate's result included), so its id's existence is not revealed by the answer's kind.
+      if (tenant !== undefined && !mayAccessTenant(p.identity, tenant)) {
+        decisions.push({ kind: 'failed', p, error: new AggregateNotFoundError(`${routed.aggregateType} ${routed.aggregateId} does not exist`) });
+        continue;
+      }
       const id = routed.commandId;
       const seen = id === undefined ? undefined : (known.get(id) ?? inThisRound.get(id));
       if (seen) {
-        decisions.push({ kind: 'duplicate', p, versions: seen });
+        if (seen.requestDigest !== undefined && p.digest !== undefined && seen.requestDigest !== p.digest) {
+          decisions.push({ kind: 'failed', p, error: new CommandIdReusedError(id!) });
+        } else {
+          decisions.push({ kind: 'duplicate', p, versions: seen });
+        }
         continue;
       }
       if (routed.expectedVersion !== undefined && routed.expectedVersion !== version) {
@@ -428,34 +496,56 @@ export class CommandPipeline {
         const events = decider.decide({ ...routed.command, context: { at } }, state) as { type: string; data: unknown }[];
         if (events.length === 0) throw new Error(`${decider.aggregateType} decided no events for ${routed.command.type}`);
         for (const e of events) state = decider.evolve(state, e);
+        // Events record the stream's tenant (a `*` caller may act on another tenant's stream).
+        const streamTenant = tenant ?? p.identity.tenant;
+        const metadata = p.metadata.tenant === streamTenant ? p.metadata : { ...p.metadata, tenant: streamTenant };
         const newEvents = events.map((e) => ({
           type: e.type,
           schemaVersion: decider.eventSchemaVersions[e.type] ?? 1,
           data: e.data,
-          metadata: p.metadata,
+          metadata,
         }));
         const d = { kind: 'append' as const, p, events: newEvents, firstVersion: version + 1 };
         version += events.length;
-        if (id !== undefined) inThisRound.set(id, { firstVersion: d.firstVersion, lastVersion: version });
+        if (id !== undefined) inThisRound.set(id, { firstVersion: d.firstVersion, lastVersion: version, ...(p.digest ? { requestDigest: p.digest } : {}) });
         decisions.push(d);
         toAppend.push(d);
+        tenant ??= p.identity.tenant;
       } catch (error) {
         decisions.push({ kind: 'failed', p, error });
       }
     }
-    return { state, decisions, toAppend };
+    return { state, decisions, toAppend, tenant };
   }
 
-  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[]): AppendEntry {
+  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[], tenant: string | undefined): AppendEntry {
     const first = toAppend[0]!.p.routed;
     return {
       streamId,
       aggregateType: first.aggregateType,
       aggregateId: first.aggregateId,
+      tenant: tenant ?? '',
       expectedVersion,
       events: toAppend.flatMap((d) => d.events),
-      commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, eventCount: d.events.length })),
+      commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, requestDigest: d.p.digest, eventCount: d.events.length })),
     };
+  }
+
+  /**
+   * The tenant of an existing stream. It never changes (a move copies it), so
+   * it is cached for good; a bounded map, oldest entries first out.
+   */
+  private async tenantOf(streamId: string): Promise<string | undefined> {
+    const cached = this.tenants.get(streamId);
+    if (cached !== undefined) return cached;
+    const tenant = await this.deps.reader.streamTenant(streamId);
+    if (tenant !== undefined) this.rememberTenant(streamId, tenant);
+    return tenant;
+  }
+
+  private rememberTenant(streamId: string, tenant: string): void {
+    this.tenants.set(streamId, tenant);
+    if (this.tenants.size > TENANT_CACHE_ENTRIES) this.tenants.delete(this.tenants.keys().next().value!);
   }
 
   /** Answers every command of a decided round (after its append, if any). */

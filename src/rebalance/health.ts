@@ -15,9 +15,10 @@ let Health: (new (address: string, credentials: grpc.ChannelCredentials) => Heal
 
 /**
  * Resolves `undefined` when the process at `address` reports SERVING within
- * `timeoutMs`, else a sentence saying what it answered (or that it did not).
+ * `timeoutMs` (for `service`; default '', the whole server), else a sentence
+ * saying what it answered (or that it did not).
  */
-export async function checkServing(address: string, timeoutMs = 3000): Promise<string | undefined> {
+export async function checkServing(address: string, timeoutMs = 3000, service = ''): Promise<string | undefined> {
   Health ??= (
     grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { enums: String, defaults: true })) as unknown as {
       grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
@@ -26,11 +27,12 @@ export async function checkServing(address: string, timeoutMs = 3000): Promise<s
   const client = new Health(address, grpc.credentials.createInsecure());
   try {
     const status = await new Promise<string>((resolve, reject) =>
-      client.Check({ service: '' }, { deadline: Date.now() + timeoutMs }, (err, response) => (err ? reject(err) : resolve(response?.status ?? 'UNKNOWN'))),
+      client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, response) => (err ? reject(err) : resolve(response?.status ?? 'UNKNOWN'))),
     );
     return status === 'SERVING' ? undefined : `it reports ${status}`;
   } catch (err) {
     const e = err as Partial<grpc.ServiceError>;
+    if (e.code === grpc.status.NOT_FOUND && service !== '') return `it does not serve ${service} (NOT_FOUND)`;
     return `it does not answer (${e.code !== undefined ? grpc.status[e.code] : 'error'}: ${e.details ?? e.message ?? String(err)})`;
   } finally {
     client.close();

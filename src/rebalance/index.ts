@@ -1,5 +1,6 @@
 /** Rebalancing: adding and removing shards under load (see rebalancer.ts). */
-export { Rebalancer, type MoveResult, type RebalancerOptions } from './rebalancer.js';
+export { MoveSwitchedError, Rebalancer, type AbortResult, type MoveResult, type RebalancerOptions } from './rebalancer.js';
+export { abandonCopies, type AbortFigures } from './abort.js';
 export {
   MOVE_PHASES,
   MoveInProgressError,

@@ -6,7 +6,7 @@
  * operators running the same command take turns instead of racing.
  */
 import pg from 'pg';
-import { MOVE_NOTIFY_PAYLOAD, RING_CHANNEL } from '../ring/store.js';
+import { MOVE_NOTIFY_PAYLOAD, RING_CHANNEL, RING_LOCK_KEY } from '../ring/store.js';
 import { validateRingDocument, type RingDocument } from '../ring/document.js';
 import { toSafeInteger } from '../store/pg-values.js';
 import { MOVE_PHASES, RebalanceError, type MoveKind, type MovePhase } from './plan.js';
@@ -56,6 +56,10 @@ export interface MoveRecord {
   readonly startedAt: Date;
   readonly updatedAt: Date;
   readonly finishedAt: Date | undefined;
+  /** The phase the move stood in when `ring abort` began on it; `undefined` unless an abort began. */
+  readonly abortedPhase: MovePhase | undefined;
+  /** When `ring abort` ended it (it is then finished too); `undefined` unless it was aborted. */
+  readonly abortedAt: Date | undefined;
   /** How long ago it started, by the database's clock. */
   readonly ageMs: number;
 }
@@ -75,10 +79,12 @@ interface Row {
   started_at: Date;
   updated_at: Date;
   finished_at: Date | null;
+  aborted_at: Date | null;
+  aborted_phase: string | null;
   age_ms: number;
 }
 
-const COLUMNS = `target_epoch::text, kind, shard_id, target_shards, phase, progress, started_at, updated_at, finished_at,
+const COLUMNS = `target_epoch::text, kind, shard_id, target_shards, phase, progress, started_at, updated_at, finished_at, aborted_at, aborted_phase,
   (extract(epoch FROM now() - started_at) * 1000)::float8 AS age_ms`;
 
 /** `ring_moves` on the ring database (already migrated by `PgRingStore.migrate`). */
@@ -203,6 +209,56 @@ export class PgMoveStore {
     }
   }
 
+  /**
+   * First step of an abort: records the phase the move stood in and rewinds
+   * it to `precopy`, the phase in which nothing is sealed and copies are only
+   * copies. An abort that stops half-way leaves a move that `ring abort`
+   * finishes — or that `ring add|remove`, run again instead, carries out from
+   * the start, sealing again before it trusts any copy.
+   */
+  async rewindForAbort(targetEpoch: number): Promise<void> {
+    await this.#pool.query(
+      `UPDATE ring_moves SET aborted_phase = coalesce(aborted_phase, phase), phase = $2, updated_at = now()
+       WHERE target_epoch = $1 AND finished_at IS NULL`,
+      [targetEpoch, MOVE_PHASES[0]],
+    );
+  }
+
+  /**
+   * Last step of an abort, in one transaction: publishes `ring` (the old
+   * membership at the move's target epoch, so the next move takes the epoch
+   * after it and every process hears of the change) and marks the move
+   * finished and aborted.
+   *
+   * @throws RebalanceError when the ring is no longer at the epoch before
+   *   `ring` (someone published meanwhile).
+   */
+  async abandon(targetEpoch: number, ring: RingDocument, figures: MoveFigures): Promise<void> {
+    if (ring.epoch !== targetEpoch) throw new RangeError(`an aborted move to epoch ${targetEpoch} publishes that epoch (got ${ring.epoch})`);
+    const doc = validateRingDocument(ring);
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [RING_LOCK_KEY]);
+      const max = await client.query<{ epoch: string | null }>('SELECT max(epoch)::text AS epoch FROM ring_epochs');
+      const current = max.rows[0]?.epoch == null ? 0 : toSafeInteger(max.rows[0].epoch, 'ring epoch');
+      if (current !== targetEpoch - 1) throw new RebalanceError(`the ring is at epoch ${current}, not ${targetEpoch - 1}: refusing to publish the abort`);
+      await client.query('INSERT INTO ring_epochs (epoch, shards) VALUES ($1, $2::jsonb)', [doc.epoch, JSON.stringify(doc.shards)]);
+      await client.query(
+        `UPDATE ring_moves SET aborted_at = now(), finished_at = now(), updated_at = now(), progress = $2::jsonb
+         WHERE target_epoch = $1 AND finished_at IS NULL`,
+        [targetEpoch, JSON.stringify(figures)],
+      );
+      await client.query('SELECT pg_notify($1, $2)', [RING_CHANNEL, String(doc.epoch)]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }
@@ -210,17 +266,23 @@ export class PgMoveStore {
 
 function toRecord(row: Row): MoveRecord {
   const target = validateRingDocument({ epoch: toSafeInteger(row.target_epoch, 'ring_moves.target_epoch'), shards: row.target_shards });
-  if (!(MOVE_PHASES as readonly string[]).includes(row.phase)) throw new Error(`ring_moves: unknown phase "${row.phase}"`);
   return {
     targetEpoch: target.epoch,
     kind: row.kind,
     shardId: row.shard_id,
     target,
-    phase: row.phase as MovePhase,
+    phase: toPhase(row.phase),
     figures: { ...NO_FIGURES, ...(row.progress ?? {}) },
     startedAt: row.started_at,
     updatedAt: row.updated_at,
     finishedAt: row.finished_at ?? undefined,
+    abortedPhase: row.aborted_phase === null ? undefined : toPhase(row.aborted_phase),
+    abortedAt: row.aborted_at ?? undefined,
     ageMs: row.age_ms,
   };
+}
+
+function toPhase(phase: string): MovePhase {
+  if (!(MOVE_PHASES as readonly string[]).includes(phase)) throw new Error(`ring_moves: unknown phase "${phase}"`);
+  return phase as MovePhase;
 }

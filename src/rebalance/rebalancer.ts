@@ -36,7 +36,9 @@
  *    owners, then deleted, each only after its new owner was checked to hold
  *    it completely.
  */
-import { PgRingStore, RingConflictError, RingView, type RingDocument } from '../ring/index.js';
+import { PgRingStore, RingConflictError, RingView, redactUrl, type RegisteredStore, type RingDocument } from '../ring/index.js';
+import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
+import { abandonCopies, type AbortFigures } from './abort.js';
 import { checkServing } from './health.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
 import {
@@ -44,6 +46,7 @@ import {
   RebalanceError,
   commandOf,
   copyBatches,
+  describeMove,
   copyItem,
   decide,
   type CopyItem,
@@ -95,6 +98,47 @@ export interface MoveResult {
   readonly durationMs: number;
 }
 
+/** What `abort` did. */
+export type AbortResult =
+  /** No move was in progress; nothing changed. */
+  | { readonly outcome: 'nothing'; readonly epoch: number; readonly durationMs: number }
+  /** The move is abandoned; `epoch` (its target epoch) now carries the old membership. */
+  | {
+      readonly outcome: 'aborted';
+      readonly epoch: number;
+      readonly move: MoveRecord;
+      readonly abortedPhase: MovePhase;
+      readonly figures: AbortFigures;
+      readonly durationMs: number;
+    };
+
+/** Phases reached only after the move published its ring: from there only finishing it is safe. */
+const SWITCHED_PHASES: ReadonlySet<MovePhase> = new Set(['fence', 'cleanup', 'done']);
+
+/**
+ * `ring abort` on a move that already switched the ring: its new owners serve
+ * (and may have appended to) the moved streams, so taking them back is a move
+ * of its own.
+ */
+export class MoveSwitchedError extends RebalanceError {
+  constructor(
+    readonly move: MoveRecord,
+    readonly currentEpoch: number,
+    removedAddress: string | undefined,
+  ) {
+    const undo =
+      move.kind === 'add'
+        ? `shardwrite ring remove ${move.shardId}`
+        : `shardwrite ring add ${move.shardId} --address ${removedAddress ?? '<host:port>'}`;
+    super(
+      `the move (${describeMove(move)}, phase ${move.phase}) already switched the ring to epoch ${move.targetEpoch}: ` +
+        `its streams are served by their new owners, so it cannot be aborted. Finish it with \`${commandOf(move)}\`, ` +
+        `then undo it with \`${undo}\``,
+    );
+    this.name = 'MoveSwitchedError';
+  }
+}
+
 /** What this run knows of one old owner's moving streams (lost with the process; a resumed run lists again). */
 interface SourceState {
   /** Events up to this position were looked at: later changes are found by position (I9). */
@@ -110,6 +154,8 @@ interface SourceState {
 interface Context {
   readonly move: MoveRecord;
   readonly moves: PgMoveStore;
+  /** Each participant's store id, checked against its store and its registration. */
+  readonly identities: ReadonlyMap<string, string>;
   readonly view: RingView;
   /** The ring before the move (for hashing only: a removed shard's address is not known). */
   readonly base: RingView;
@@ -173,15 +219,17 @@ export class Rebalancer {
       if (decision.action === 'done') {
         return { outcome: 'already-done', epoch: decision.epoch, resumed: false, figures: NO_FIGURES, durationMs: this.#elapsed() };
       }
-      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await ringStore.registerStore(id, url);
+      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await this.#registerGiven(ringStore, id, url);
       const target = decision.action === 'start' ? decision.target : decision.move.target;
       const participants = participantsOf(target, request);
-      await this.#open(ringStore, participants, dbs);
+      const stores = await this.#open(ringStore, participants, dbs);
       await this.#checkSchemas(dbs);
+      // Before anything is copied, sealed or published: every store is the one its shard claimed and registered.
+      const identities = await checkIdentities(dbs, stores);
 
       let move: MoveRecord;
       if (decision.action === 'start') {
-        if (request.kind === 'add') await this.#checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!);
+        if (request.kind === 'add') await this.#checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!, identities.get(request.shardId)!);
         move = await moves.create({ kind: request.kind, shardId: request.shardId, target });
       } else {
         move = active!;
@@ -189,6 +237,7 @@ export class Rebalancer {
       const ctx: Context = {
         move,
         moves,
+        identities,
         view: new RingView(move.target),
         base: new RingView(baseRing(move)),
         dbs,
@@ -211,6 +260,66 @@ export class Rebalancer {
     }
   }
 
+  /**
+   * Abandons the unfinished move, if any, as long as it has not switched the
+   * ring (see abort.ts): its streams stay with their old owners, its seals
+   * are lifted, its copies removed, and the old membership is published at
+   * the move's target epoch. Safe in any phase before the switch-over, and
+   * idempotent: an abort stopped half-way is finished by running it again.
+   *
+   * @throws MoveSwitchedError when the move already published its ring (it
+   *   must be finished, then undone by the opposite move); RebalanceError
+   *   when a store cannot be checked or a copy's old owner does not hold its
+   *   stream (nothing further is touched); the lock's RebalanceError while
+   *   another rebalancer runs.
+   */
+  async abort(): Promise<AbortResult> {
+    this.#started = performance.now();
+    const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
+    const moves = new PgMoveStore(this.#o.ringDatabaseUrl);
+    const dbs = new Map<string, ShardDb>();
+    let lock: { release(): Promise<void> } | undefined;
+    try {
+      await ringStore.migrate();
+      lock = await moves.lock();
+      const current = await ringStore.current();
+      if (!current) throw new RebalanceError('the ring database has no ring yet: there is no move to abort');
+      const move = await moves.active();
+      if (!move) return { outcome: 'nothing', epoch: current.epoch, durationMs: this.#elapsed() };
+      const from = move.abortedPhase ?? move.phase;
+      if (current.epoch >= move.targetEpoch || SWITCHED_PHASES.has(from)) {
+        throw new MoveSwitchedError(move, current.epoch, (await ringStore.shardAddresses()).get(move.shardId));
+      }
+      const request: MoveRequest =
+        move.kind === 'add'
+          ? { kind: 'add', shardId: move.shardId, address: move.target.shards.find((s) => s.id === move.shardId)!.address }
+          : { kind: 'remove', shardId: move.shardId };
+      const stores = await this.#open(ringStore, participantsOf(move.target, request), dbs);
+      await this.#checkSchemas(dbs);
+      await checkIdentities(dbs, stores);
+      await moves.rewindForAbort(move.targetEpoch);
+      this.#o.onProgress?.({
+        targetEpoch: move.targetEpoch, kind: move.kind, shardId: move.shardId, phase: 'precopy', figures: move.figures,
+        elapsedMs: this.#elapsed(), streamsPerSecond: undefined, etaMs: undefined, note: `aborting (it stood in phase ${from})`,
+      });
+      const figures = await abandonCopies({
+        targetEpoch: move.targetEpoch,
+        base: new RingView(baseRing(move)),
+        target: new RingView(move.target),
+        dbs,
+        statementStreams: this.#o.statementStreams,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      });
+      await moves.abandon(move.targetEpoch, { epoch: move.targetEpoch, shards: current.shards }, move.figures);
+      return { outcome: 'aborted', epoch: move.targetEpoch, move, abortedPhase: from, figures, durationMs: this.#elapsed() };
+    } finally {
+      await lock?.release();
+      await Promise.all([...dbs.values()].map((db) => db.close()));
+      await moves.close();
+      await ringStore.close();
+    }
+  }
+
   async #execute(ctx: Context, ringStore: PgRingStore, moves: PgMoveStore): Promise<void> {
     const { move } = ctx;
     for (let i = MOVE_PHASES.indexOf(move.phase); i < MOVE_PHASES.length - 1; i++) {
@@ -218,6 +327,8 @@ export class Rebalancer {
       ctx.phase = phase;
       ctx.phaseStarted = performance.now();
       this.#report(ctx);
+      // Between two phases is a step boundary too: a stop asked for here leaves the move in this phase.
+      this.#o.signal?.throwIfAborted();
       switch (phase) {
         case 'precopy':
           await this.#precopy(ctx);
@@ -310,7 +421,7 @@ export class Rebalancer {
     }
     if (move.kind === 'add') {
       const address = move.target.shards.find((s) => s.id === move.shardId)!.address;
-      const problem = await checkServing(address, this.#o.healthTimeoutMs);
+      const problem = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(move.shardId, ctx.identities.get(move.shardId)!));
       if (problem) {
         throw new RebalanceError(
           `${move.shardId} at ${address} is not serving (${problem}); start it, then run \`${commandOf(move)}\` again: the move resumes where it stopped`,
@@ -558,7 +669,8 @@ export class Rebalancer {
     return { seen, moving };
   }
 
-  async #open(ringStore: PgRingStore, participants: readonly string[], dbs: Map<string, ShardDb>): Promise<void> {
+  /** Opens every participant's store as registered (or as given); returns the registrations. */
+  async #open(ringStore: PgRingStore, participants: readonly string[], dbs: Map<string, ShardDb>): Promise<Map<string, RegisteredStore>> {
     const stores = await ringStore.stores();
     const missing = participants.filter((id) => !stores.has(id));
     if (missing.length > 0) {
@@ -567,7 +679,38 @@ export class Rebalancer {
           'start it (or pass --database-url for a shard being added)',
       );
     }
-    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!));
+    for (const id of participants) dbs.set(id, new ShardDb(id, stores.get(id)!.databaseUrl));
+    return stores;
+  }
+
+  /**
+   * Registers a store URL the operator gave for `shardId` (`--database-url`),
+   * only once that store proves to be the one `shardId` claimed.
+   */
+  async #registerGiven(ringStore: PgRingStore, shardId: string, url: string): Promise<void> {
+    const db = new ShardDb(shardId, url);
+    try {
+      let identity;
+      try {
+        identity = await db.identity();
+      } catch (err) {
+        throw new RebalanceError(`cannot reach the event store given for ${shardId} (${redactUrl(url)}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!identity) throw new RebalanceError(`the event store given for ${shardId} (${redactUrl(url)}) has no store identity: start ${shardId} on it with this release first`);
+      if (identity.shardId !== shardId) {
+        throw new RebalanceError(
+          `the event store given for ${shardId} (${redactUrl(url)}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}), not ${shardId}'s: refusing to use it`,
+        );
+      }
+      try {
+        await ringStore.registerStore(shardId, url, identity.storeId);
+      } catch (err) {
+        if (err instanceof StoreIdentityError) throw new RebalanceError(err.message);
+        throw err;
+      }
+    } finally {
+      await db.close();
+    }
   }
 
   async #checkSchemas(dbs: ReadonlyMap<string, ShardDb>): Promise<void> {
@@ -584,11 +727,18 @@ export class Rebalancer {
     }
   }
 
-  async #checkNewShard(shardId: string, address: string, db: ShardDb): Promise<void> {
+  async #checkNewShard(shardId: string, address: string, db: ShardDb, storeId: string): Promise<void> {
     const live = await db.liveStreamCount();
     if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
     const problem = await checkServing(address, this.#o.healthTimeoutMs);
     if (problem) throw new RebalanceError(`${shardId} at ${address} is not serving (${problem}); start the shard process first`);
+    // Serving is not enough: the process there must be this shard on the store the move copies into.
+    const other = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(shardId, storeId));
+    if (other) {
+      throw new RebalanceError(
+        `the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`,
+      );
+    }
   }
 
   /** Reports progress, and saves the figures at most once a second (or now, with `force`). */
@@ -623,6 +773,46 @@ export class Rebalancer {
   #elapsed(): number {
     return performance.now() - this.#started;
   }
+}
+
+/**
+ * Checks every participant's store is the one its shard claimed and the one
+ * registered for it, and that no store serves two shards; returns each
+ * shard's store id.
+ *
+ * @throws RebalanceError naming the first mismatch.
+ */
+async function checkIdentities(dbs: ReadonlyMap<string, ShardDb>, stores: ReadonlyMap<string, RegisteredStore>): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  const byStore = new Map<string, string>();
+  for (const db of dbs.values()) {
+    const registered = stores.get(db.shardId)!;
+    const where = redactUrl(registered.databaseUrl);
+    let identity;
+    try {
+      identity = await db.identity();
+    } catch (err) {
+      throw new RebalanceError(`cannot read ${db.shardId}'s store identity at ${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!identity) throw new RebalanceError(`${db.shardId}'s event store (${where}) has no store identity; start ${db.shardId} with this release first (it migrates its store)`);
+    if (identity.shardId !== db.shardId) {
+      throw new RebalanceError(
+        `the event store registered for ${db.shardId} (${where}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}): refusing to move streams through it`,
+      );
+    }
+    if (registered.storeId !== identity.storeId) {
+      throw new RebalanceError(
+        registered.storeId === undefined
+          ? `${db.shardId} registered its store before store ids existed; restart ${db.shardId} with this release so it registers store ${identity.storeId}`
+          : `${db.shardId} is registered with store ${registered.storeId}, but ${where} is store ${identity.storeId}: refusing to move streams through it`,
+      );
+    }
+    const twin = byStore.get(identity.storeId);
+    if (twin) throw new RebalanceError(`${twin} and ${db.shardId} name the same event store (${identity.storeId}): refusing`);
+    byStore.set(identity.storeId, db.shardId);
+    ids.set(db.shardId, identity.storeId);
+  }
+  return ids;
 }
 
 /** The ring a move starts from, as far as hashing goes: the target with the added shard left out or the removed one put back. */

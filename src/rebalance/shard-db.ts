@@ -17,6 +17,7 @@
 import pg from 'pg';
 import { toSafeInteger } from '../store/pg-values.js';
 import { REBALANCE_SETTING } from '../store/migrations.js';
+import { readStoreIdentity, type StoreIdentity } from '../store/store-identity.js';
 import type { CopyItem, StreamRow } from './plan.js';
 
 /** A stream row with the epoch it was sealed at, when it was. */
@@ -47,7 +48,9 @@ export interface CopyPayload {
     /** Where the event was first committed: its shard, transaction and position there. */
     readonly origin: { readonly shard: string; readonly tx: string; readonly position: string };
   }[];
-  readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number }[];
+  readonly commands: { readonly streamId: string; readonly commandId: string; readonly first: number; readonly last: number; readonly requestDigest: string | null }[];
+  /** The tenant of each stream (a stream belongs to the same tenant at its new owner). */
+  readonly tenants: { readonly streamId: string; readonly tenant: string }[];
   readonly snapshots: {
     readonly streamId: string;
     readonly aggregateType: string;
@@ -143,6 +146,11 @@ export class ShardDb {
     }
   }
 
+  /** The store's id and the shard that claimed it; `undefined` for a store older than store ids. */
+  async identity(): Promise<StoreIdentity | undefined> {
+    return readStoreIdentity(this.#pool);
+  }
+
   /** Number of streams this store serves (not sealed by any move). */
   async liveStreamCount(): Promise<number> {
     const r = await this.#pool.query<{ n: string }>('SELECT count(*)::text AS n FROM streams WHERE moved_at_epoch IS NULL');
@@ -199,8 +207,8 @@ export class ShardDb {
          ORDER BY e.stream_id, e.version`,
         [ids, from, to, this.shardId],
       );
-      const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string }>(
-        `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text
+      const commands = await client.query<{ stream_id: string; command_id: string; first_version: string; last_version: string; request_digest: string | null }>(
+        `SELECT r.stream_id, r.command_id, r.first_version::text, r.last_version::text, r.request_digest
          FROM ${window} JOIN command_results r ON r.stream_id = w.stream_id AND r.last_version > w.from_version AND r.last_version <= w.to_version`,
         [ids, from, to],
       );
@@ -209,8 +217,10 @@ export class ShardDb {
          FROM ${window} JOIN snapshots s ON s.stream_id = w.stream_id AND s.version <= w.to_version`,
         [ids, from, to],
       );
+      const tenants = await client.query<{ stream_id: string; tenant: string }>('SELECT stream_id, tenant FROM streams WHERE stream_id = ANY($1::text[])', [ids]);
       await client.query('COMMIT');
       return {
+        tenants: tenants.rows.map((r) => ({ streamId: r.stream_id, tenant: r.tenant })),
         events: events.rows.map((r) => ({
           streamId: r.stream_id,
           version: toSafeInteger(r.version, 'events.version'),
@@ -227,6 +237,7 @@ export class ShardDb {
           commandId: r.command_id,
           first: toSafeInteger(r.first_version, 'command_results.first_version'),
           last: toSafeInteger(r.last_version, 'command_results.last_version'),
+          requestDigest: r.request_digest,
         })),
         snapshots: snapshots.rows.map((r) => ({
           streamId: r.stream_id,
@@ -301,10 +312,10 @@ export class ShardDb {
       const cr = payload.commands;
       if (cr.length > 0) {
         await client.query(
-          `INSERT INTO command_results (stream_id, command_id, first_version, last_version)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+          `INSERT INTO command_results (stream_id, command_id, first_version, last_version, request_digest)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
            ON CONFLICT (stream_id, command_id) DO NOTHING`,
-          [cr.map((c) => c.streamId), cr.map((c) => c.commandId), cr.map((c) => c.first), cr.map((c) => c.last)],
+          [cr.map((c) => c.streamId), cr.map((c) => c.commandId), cr.map((c) => c.first), cr.map((c) => c.last), cr.map((c) => c.requestDigest)],
         );
       }
       const sn = payload.snapshots;
@@ -322,12 +333,13 @@ export class ShardDb {
           [sn.map((s) => s.streamId), sn.map((s) => s.aggregateType), sn.map((s) => s.version), sn.map((s) => s.schemaVersion), sn.map((s) => s.state), sn.map((s) => s.takenAt)],
         );
       }
+      const tenantOf = new Map(payload.tenants.map((t) => [t.streamId, t.tenant]));
       await client.query(
-        `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+        `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version, tenant)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
          ON CONFLICT (stream_id) DO UPDATE SET version = greatest(streams.version, excluded.version)
            WHERE streams.moved_at_epoch IS NULL`,
-        [items.map((i) => i.streamId), items.map((i) => i.aggregateType), items.map((i) => i.aggregateId), items.map((i) => i.to)],
+        [items.map((i) => i.streamId), items.map((i) => i.aggregateType), items.map((i) => i.aggregateId), items.map((i) => i.to), items.map((i) => tenantOf.get(i.streamId) ?? '')],
       );
       await client.query('COMMIT');
       return inserted.rowCount ?? 0;
@@ -390,6 +402,77 @@ export class ShardDb {
   }
 
   /**
+   * Where `streamIds` stand in this store: version and the epoch each was
+   * sealed at (absent streams are left out).
+   */
+  async standing(streamIds: readonly string[]): Promise<Map<string, { version: number; movedAtEpoch: number | undefined }>> {
+    const r = await this.#pool.query<{ stream_id: string; version: string; moved_at_epoch: string | null }>(
+      'SELECT stream_id, version::text, moved_at_epoch::text FROM streams WHERE stream_id = ANY($1::text[])',
+      [streamIds],
+    );
+    return new Map(
+      r.rows.map((row) => [
+        row.stream_id,
+        {
+          version: toSafeInteger(row.version, 'streams.version'),
+          movedAtEpoch: row.moved_at_epoch === null ? undefined : toSafeInteger(row.moved_at_epoch, 'streams.moved_at_epoch'),
+        },
+      ]),
+    );
+  }
+
+  /**
+   * Removes the copies of `streamIds` that an abandoned move wrote into this
+   * store (the new owner it never switched to): their events move to
+   * `moved_events` (the cleanup's archive path: a subscriber still finds the
+   * copies, which it treats as barriers, in their place), their command-id
+   * records, snapshots and streams rows go. Only unsealed rows are copies a
+   * move can have written, and only they are touched. Takes the fence row
+   * FOR UPDATE first, like `write`. Returns the streams and events removed.
+   */
+  async dropCopies(streamIds: readonly string[]): Promise<{ streams: number; events: number }> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
+      const rows = await client.query<{ stream_id: string }>(
+        'DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL RETURNING stream_id',
+        [streamIds],
+      );
+      const gone = rows.rows.map((r) => r.stream_id);
+      const events = await archiveEvents(client, gone);
+      for (const table of ['command_results', 'snapshots']) {
+        await client.query(`DELETE FROM ${table} WHERE stream_id = ANY($1::text[])`, [gone]);
+      }
+      await client.query('COMMIT');
+      return { streams: gone.length, events };
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Lifts the move fence a move to `targetEpoch` set (a fence of another move is left alone); returns whether it was set. */
+  async liftMoveFence(targetEpoch: number): Promise<boolean> {
+    const r = await this.#pool.query('UPDATE shard_fence SET moving_epoch = NULL WHERE id AND moving_epoch = $1', [targetEpoch]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Unseals `streamIds` sealed at `targetEpoch` (an abandoned move's seals); returns how many. */
+  async unseal(streamIds: readonly string[], targetEpoch: number): Promise<number> {
+    const r = await this.#pool.query(
+      'UPDATE streams SET moved_at_epoch = NULL WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2',
+      [streamIds, targetEpoch],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /**
    * A digest of each stream's content up to a version (every field a copy
    * carries: version, type, schema, event id, data, metadata, time), so a
    * copy can be proved equal to its original before the original goes.
@@ -444,10 +527,10 @@ interface EventRow {
  * their transaction and position unchanged: loads and appends no longer see
  * them, and the store's feed still serves them in their place.
  */
-async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<void> {
+async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]): Promise<number> {
   // The store refuses deletes of events unless the transaction says it is a rebalance (migration 5).
   await client.query(`SELECT set_config($1, 'on', true)`, [REBALANCE_SETTING]);
-  await client.query(
+  const r = await client.query(
     `WITH gone AS (
        DELETE FROM events WHERE stream_id = ANY($1::text[])
        RETURNING position, stream_id, version, type, schema_version, data, metadata, recorded_at, tx, event_id, origin_shard, origin_tx, origin_position
@@ -457,4 +540,5 @@ async function archiveEvents(client: pg.ClientBase, streamIds: readonly string[]
      ON CONFLICT (position) DO NOTHING`,
     [streamIds],
   );
+  return r.rowCount ?? 0;
 }

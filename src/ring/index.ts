@@ -17,6 +17,8 @@ export {
   RING_LOCK_KEY,
   RingConflictError,
   type PgRingStoreOptions,
+  type RegisteredStore,
+  redactUrl,
   type RingStore,
   type RingSubscription,
 } from './store.js';

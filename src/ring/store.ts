@@ -12,7 +12,26 @@
 import pg from 'pg';
 import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
+import { StoreIdentityError } from '../store/store-identity.js';
 import { validateRingDocument, type RingDocument } from './document.js';
+
+/** Where a shard keeps its events, as it registered it. */
+export interface RegisteredStore {
+  readonly databaseUrl: string;
+  /** The store's id (`store_identity`); `undefined` for a registration made before store ids existed. */
+  readonly storeId: string | undefined;
+}
+
+/** A connection string with its password left out, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparsable URL>';
+  }
+}
 
 /** The NOTIFY channel a publish signals on; the payload is the new epoch. */
 export const RING_CHANNEL = 'shardwrite_ring';
@@ -79,6 +98,21 @@ const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[]
       CREATE TRIGGER ring_epochs_kept BEFORE DELETE OR TRUNCATE ON ring_epochs
         FOR EACH STATEMENT EXECUTE FUNCTION ring_epochs_immutable();
     `,
+  },
+  {
+    version: 4,
+    name: 'shard store ids',
+    // The store id each shard's store was created with (src/store/store-identity.ts):
+    // set by the shard's first registration, after which a registration of the
+    // same shard id with another store is refused. Rows from before this
+    // migration adopt the store id of their shard's next registration.
+    sql: `ALTER TABLE shard_stores ADD COLUMN store_id uuid NULL;`,
+  },
+  {
+    version: 5,
+    name: 'aborted moves',
+    // `shardwrite ring abort` ends a move without switching to its ring: when, and in which phase it stood.
+    sql: `ALTER TABLE ring_moves ADD COLUMN aborted_at timestamptz NULL, ADD COLUMN aborted_phase text NULL;`,
   },
 ];
 
@@ -261,22 +295,38 @@ export class PgRingStore implements RingStore {
   }
 
   /**
-   * Records where shard `shardId` keeps its events (its DATABASE_URL), so a
-   * rebalance can reach it. Called by every shard at start-up; the latest
-   * registration wins.
+   * Records where shard `shardId` keeps its events (its DATABASE_URL) and the
+   * id of that store, so a rebalance can reach it and check it is the right
+   * one. Called by every shard at start-up. The same store may move to
+   * another URL (the latest registration's URL wins); another store may never
+   * take the shard id's place.
+   *
+   * @throws StoreIdentityError when `shardId` is registered with another store.
    */
-  async registerStore(shardId: string, databaseUrl: string): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO shard_stores (shard_id, database_url) VALUES ($1, $2)
-       ON CONFLICT (shard_id) DO UPDATE SET database_url = excluded.database_url, registered_at = now()`,
-      [shardId, databaseUrl],
+  async registerStore(shardId: string, databaseUrl: string, storeId: string): Promise<void> {
+    const r = await this.#pool.query<{ store_id: string | null }>(
+      `INSERT INTO shard_stores (shard_id, database_url, store_id) VALUES ($1, $2, $3::uuid)
+       ON CONFLICT (shard_id) DO UPDATE SET database_url = excluded.database_url, store_id = excluded.store_id, registered_at = now()
+         WHERE shard_stores.store_id IS NULL OR shard_stores.store_id = excluded.store_id
+       RETURNING store_id::text`,
+      [shardId, databaseUrl, storeId],
+    );
+    if (r.rows.length > 0) return;
+    const held = await this.stores();
+    const other = held.get(shardId);
+    throw new StoreIdentityError(
+      `${shardId} is registered with event store ${other?.storeId ?? '?'}${other ? ` (at ${redactUrl(other.databaseUrl)})` : ''}, ` +
+        `not with store ${storeId} (at ${redactUrl(databaseUrl)}): refusing a second store for one shard id; ` +
+        `start ${shardId} on its own store, or give this store's shard another id`,
     );
   }
 
-  /** Every registered shard store: shard id → database URL. */
-  async stores(): Promise<Map<string, string>> {
-    const result = await this.#pool.query<{ shard_id: string; database_url: string }>('SELECT shard_id, database_url FROM shard_stores');
-    return new Map(result.rows.map((r) => [r.shard_id, r.database_url]));
+  /** Every registered shard store: shard id → database URL and store id (undefined for a registration older than store ids). */
+  async stores(): Promise<Map<string, RegisteredStore>> {
+    const result = await this.#pool.query<{ shard_id: string; database_url: string; store_id: string | null }>(
+      'SELECT shard_id, database_url, store_id::text FROM shard_stores',
+    );
+    return new Map(result.rows.map((r) => [r.shard_id, { databaseUrl: r.database_url, storeId: r.store_id ?? undefined }]));
   }
 
   /**

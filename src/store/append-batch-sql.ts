@@ -52,18 +52,20 @@ import type { AppendEntry, PendingMove } from './types.js';
  *  $11..$16 per event: entry ordinal, index within the entry (1-based), type, schema_version, data json, metadata json
  *  $17 the target epoch of the move the writer knows of (0 = none)
  *  $18 per entry: whether its aggregate moves away under that move's target ring
+ *  $19 per entry: the tenant a stream this entry creates belongs to
+ *  $20 per command with an id: the digest of its request (recorded with the command id)
  */
 export const APPEND_BATCH_SQL = `
 WITH fence AS (
   SELECT epoch, moving_epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
 ), entries AS (
   SELECT *
-  FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $18::bool[])
-       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, moving, ord)
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $18::bool[], $19::text[])
+       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, moving, tenant, ord)
 ), commands AS (
   SELECT *
-  FROM unnest($7::int[], $8::text[], $9::int[], $10::int[])
-       WITH ORDINALITY AS c(entry_ord, command_id, first_offset, last_offset, ord)
+  FROM unnest($7::int[], $8::text[], $9::int[], $10::int[], $20::text[])
+       WITH ORDINALITY AS c(entry_ord, command_id, first_offset, last_offset, request_digest, ord)
 ), duplicates AS (
   SELECT c.entry_ord, (array_agg(c.command_id ORDER BY c.ord))[1] AS command_id
   FROM commands c
@@ -90,8 +92,8 @@ WITH fence AS (
     AND s.moved_at_epoch IS NULL
   RETURNING s.stream_id
 ), created AS (
-  INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version)
-  SELECT a.stream_id, a.aggregate_type, a.aggregate_id, a.event_count
+  INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version, tenant)
+  SELECT a.stream_id, a.aggregate_type, a.aggregate_id, a.event_count, a.tenant
   FROM admitted a
   WHERE a.expected_version = 0
   ORDER BY a.ord
@@ -110,8 +112,8 @@ WITH fence AS (
   ORDER BY x.ord
   RETURNING stream_id, version, position
 ), recorded AS (
-  INSERT INTO command_results (stream_id, command_id, first_version, last_version)
-  SELECT w.stream_id, c.command_id, w.expected_version + c.first_offset, w.expected_version + c.last_offset
+  INSERT INTO command_results (stream_id, command_id, first_version, last_version, request_digest)
+  SELECT w.stream_id, c.command_id, w.expected_version + c.first_offset, w.expected_version + c.last_offset, c.request_digest
   FROM commands c
   JOIN won w ON w.ord = c.entry_ord
 ), positions AS (
@@ -163,6 +165,8 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
   const expected: number[] = [];
   const eventCounts: number[] = [];
   const moving: boolean[] = [];
+  const tenants: string[] = [];
+  const cmdDigest: (string | null)[] = [];
   const cmdEntry: number[] = [];
   const cmdId: string[] = [];
   const cmdFirst: number[] = [];
@@ -183,6 +187,7 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
     expected.push(entry.expectedVersion);
     eventCounts.push(entry.events.length);
     moving.push(move !== undefined && move.movesAway(entry.aggregateId));
+    tenants.push(entry.tenant ?? '');
     let offset = 0;
     for (const command of entry.commands) {
       if (command.commandId !== undefined) {
@@ -190,6 +195,7 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
         cmdId.push(command.commandId);
         cmdFirst.push(offset + 1);
         cmdLast.push(offset + command.eventCount);
+        cmdDigest.push(command.requestDigest ?? null);
       }
       offset += command.eventCount;
     }
@@ -222,6 +228,8 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
     evMeta,
     move?.epoch ?? 0,
     moving,
+    tenants,
+    cmdDigest,
   ];
 }
 

@@ -23,3 +23,4 @@ export { PgEventReader, type PgEventReaderOptions } from './pg-event-reader.js';
 export { PgSnapshotStore, type PgSnapshotStoreOptions } from './pg-snapshot-store.js';
 export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, type Migration, type Queryable } from './migrations.js';
 export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';
+export { StoreIdentityError, claimStore, identityHealthService, readStoreIdentity, type StoreIdentity } from './store-identity.js';

@@ -148,6 +148,61 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
     `,
   },
+  {
+    version: 6,
+    name: 'store identity',
+    // Which store this is (a uuid made once, with the store) and which shard
+    // id claimed it on its first start (store-identity.ts): a process started
+    // with another SHARD_ID, or a ring that names this store for another
+    // shard, is refused instead of serving or moving data that is not its
+    // own. Neither value ever changes once set; the row is never deleted.
+    sql: `
+      CREATE TABLE store_identity (
+        id         boolean     PRIMARY KEY DEFAULT true CHECK (id),
+        store_id   uuid        NOT NULL DEFAULT gen_random_uuid(),
+        shard_id   text        NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        claimed_at timestamptz NULL
+      );
+      INSERT INTO store_identity DEFAULT VALUES;
+      CREATE FUNCTION store_identity_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'UPDATE' THEN
+            IF NEW.store_id = OLD.store_id AND OLD.shard_id IS NULL THEN
+              RETURN NEW;
+            END IF;
+          END IF;
+          RAISE EXCEPTION 'a store''s identity is written once: % on store_identity is refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+        END
+      $$;
+      CREATE TRIGGER store_identity_fixed BEFORE UPDATE OR DELETE ON store_identity
+        FOR EACH ROW EXECUTE FUNCTION store_identity_fixed();
+      CREATE TRIGGER store_identity_kept BEFORE TRUNCATE ON store_identity
+        FOR EACH STATEMENT EXECUTE FUNCTION store_identity_fixed();
+    `,
+  },
+  {
+    version: 7,
+    name: 'tenants, audit columns and request digests',
+    // A stream belongs to the tenant whose command created it ('' = no tenant);
+    // it never changes, and a rebalance copies it with the stream. Every event
+    // records who caused it and in which correlation (I14): the pipeline writes
+    // them into its metadata, and these columns are derived from it by the
+    // database, so no writer (the append, a rebalance's copy) can set them
+    // apart from what the event's readers see. A command result keeps a digest
+    // of its request, so a command id reused for another request is refused
+    // instead of answered with the first one's result.
+    sql: `
+      ALTER TABLE streams ADD COLUMN tenant text NOT NULL DEFAULT '';
+      ALTER TABLE events
+        ADD COLUMN principal      text GENERATED ALWAYS AS (metadata->>'principal') STORED,
+        ADD COLUMN tenant         text GENERATED ALWAYS AS (metadata->>'tenant') STORED,
+        ADD COLUMN correlation_id text GENERATED ALWAYS AS (metadata->>'correlation_id') STORED,
+        ADD COLUMN causation_id   text GENERATED ALWAYS AS (metadata->>'causation_id') STORED;
+      ALTER TABLE command_results ADD COLUMN request_digest text NULL;
+    `,
+  },
 ];
 
 /**

@@ -30,6 +30,7 @@ interface CommandRow {
   command_id: string;
   first_version: string;
   last_version: string;
+  request_digest: string | null;
 }
 
 /**
@@ -80,7 +81,7 @@ export class PgEventReader implements EventReader {
   async findCommands(keys: readonly { streamId: string; commandId: string }[]): Promise<CommandRecord[]> {
     if (keys.length === 0) return [];
     const result = await this.#query<CommandRow>(
-      `SELECT r.stream_id, r.command_id, r.first_version::text AS first_version, r.last_version::text AS last_version
+      `SELECT r.stream_id, r.command_id, r.first_version::text AS first_version, r.last_version::text AS last_version, r.request_digest
        FROM unnest($1::text[], $2::text[]) AS k(stream_id, command_id)
        JOIN command_results r ON r.stream_id = k.stream_id AND r.command_id = k.command_id`,
       [keys.map((k) => k.streamId), keys.map((k) => k.commandId)],
@@ -90,7 +91,14 @@ export class PgEventReader implements EventReader {
       commandId: row.command_id,
       firstVersion: toSafeInteger(row.first_version, 'command_results.first_version'),
       lastVersion: toSafeInteger(row.last_version, 'command_results.last_version'),
+      ...(row.request_digest ? { requestDigest: row.request_digest } : {}),
     }));
+  }
+
+  /** The tenant of a stream; undefined when the stream does not exist. */
+  async streamTenant(streamId: string): Promise<string | undefined> {
+    const result = await this.#query<{ tenant: string }>({ name: 'sw-stream-tenant', text: 'SELECT tenant FROM streams WHERE stream_id = $1' }, [streamId]);
+    return result.rows[0]?.tenant;
   }
 
   /** The stream's current version; 0 when it has no events. */

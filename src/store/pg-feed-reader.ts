@@ -21,6 +21,8 @@ export interface FeedRow {
   readonly metadata: string;
   readonly recordedAt: Date;
   readonly eventId: string;
+  /** The tenant recorded in the metadata, parsed by the first tenant-bound reader that needs it. */
+  tenant?: string;
   /** Set on a copy made by a rebalance: where the event was first committed. */
   readonly origin: { readonly shard: string; readonly at: ShardPosition } | undefined;
   /** Approximate size in memory (for the live tail's byte bound). */

@@ -65,6 +65,7 @@ export class StoreBreaker {
       readStream: (streamId: string, fromVersion?: number, toVersion?: number) =>
         guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion, toVersion)),
       findCommands: (keys) => guard<CommandRecord[]>(() => reader.findCommands(keys)),
+      streamTenant: (streamId) => guard<string | undefined>(() => reader.streamTenant(streamId)),
       ...(reader.streamVersions && {
         streamVersions: (ids: readonly string[]) => guard<Map<string, number>>(() => reader.streamVersions!(ids)),
       }),

@@ -32,6 +32,8 @@ export interface StoredEvent {
 export interface AppendedCommand {
   /** Idempotency key; recorded so a repeat appends nothing (invariant I4). */
   readonly commandId?: string;
+  /** A digest of the command's request, recorded with its id (a reuse for another request is refused). */
+  readonly requestDigest?: string;
   /** How many of the entry's events (in order) this command produced; at least 1. */
   readonly eventCount: number;
 }
@@ -44,6 +46,8 @@ export interface AppendEntry {
   readonly streamId: string;
   readonly aggregateType: string;
   readonly aggregateId: string;
+  /** The tenant a stream this entry creates belongs to; default ''. Ignored for an existing stream. */
+  readonly tenant?: string;
   /** The stream version the decision was based on; 0 for a new stream. */
   readonly expectedVersion: number;
   readonly events: readonly NewEvent[];
@@ -66,6 +70,8 @@ export interface CommandRecord {
   readonly commandId: string;
   readonly firstVersion: number;
   readonly lastVersion: number;
+  /** The digest of the request recorded with it (undefined for results recorded before digests were). */
+  readonly requestDigest?: string;
 }
 
 /**
@@ -109,6 +115,8 @@ export interface EventReader {
    * stream on its own.
    */
   streamVersions?(streamIds: readonly string[]): Promise<Map<string, number>>;
+  /** The tenant a stream belongs to; undefined when the stream does not exist here. */
+  streamTenant(streamId: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,8 @@ export interface FeedFilter {
   /** Empty = all. */
   readonly eventTypes: ReadonlySet<string>;
   readonly partitions: { readonly count: number; readonly members: ReadonlySet<number> } | undefined;
+  /** Only events of this tenant's streams (a tenant-bound reader); undefined = every tenant. */
+  readonly tenant?: string;
 }
 
 /** At most this many names per filter list. */

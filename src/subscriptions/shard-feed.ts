@@ -110,6 +110,7 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
       continue;
     }
     if (!eventMatches(filter, row.type)) continue;
+    if (filter.tenant !== undefined && tenantOf(row) !== filter.tenant) continue;
     flushBarriers();
     row.encoded ??= { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at) };
     items.push({ event: { event: row.encoded.event, position: row.encoded.position, streamId: row.streamId } });
@@ -119,6 +120,15 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
   const end = rows[rows.length - 1]!.at;
   if (lastItemAt === undefined || comparePositions(lastItemAt, end) < 0) items.push({ progress: formatPosition(end) });
   return items;
+}
+
+/** The tenant of a row's stream, as recorded in its metadata ('' for events from before tenants). */
+function tenantOf(row: FeedRow): string {
+  if (row.tenant === undefined) {
+    const t = (JSON.parse(row.metadata) as { tenant?: unknown }).tenant;
+    row.tenant = typeof t === 'string' ? t : '';
+  }
+  return row.tenant;
 }
 
 function toEncodedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: string, aggregateId: string): Buffer {

@@ -45,15 +45,32 @@ const valid: Record<Method, Record<string, unknown>> = {
   CancelOrder: { orderId: 'o-1', commandId: '', reason: 'changed my mind' },
   AddOrderLine: { orderId: 'o-1', commandId: '', lineId: 'l-1', sku: 'SKU-1', quantity: 2, unitPriceCents: '1250' },
   RemoveOrderLine: { orderId: 'o-1', commandId: '', lineId: 'l-1' },
-  AuthorizePayment: { orderId: 'o-1', commandId: '', amountCents: '10000', currency: 'EUR' },
-  CapturePayment: { orderId: 'o-1', commandId: '', amountCents: '2500' },
+  AuthorizePayment: { orderId: 'o-1', commandId: 'pay-1', amountCents: '10000', currency: 'EUR' },
+  CapturePayment: { orderId: 'o-1', commandId: 'pay-1', amountCents: '2500' },
 };
+/** Money commands: `command_id` is required. */
+const MONEY: readonly Method[] = ['AuthorizePayment', 'CapturePayment'];
 const withField = (method: Method, patch: Record<string, unknown>) => ({ ...valid[method], ...patch });
 const withAddress = (method: Method, patch: Record<string, unknown>) => withField(method, { shippingAddress: { ...address, ...patch } });
+
+describe('money commands', () => {
+  it.each(MONEY)('%s refuses a request without command_id (INVALID_ARGUMENT naming the field)', (method) => {
+    expect(violations(method, withField(method, { commandId: '' }))).toEqual([
+      { field: 'command_id', description: 'is required: a retry of a money command must never apply it twice' },
+    ]);
+    const { commandId: _omitted, ...without } = valid[method];
+    expect(fieldsOf(method, without)).toEqual(['command_id']);
+  });
+
+  it.each(MONEY)('%s carries its command id', (method) => {
+    expect(toCommand(method, valid[method]).commandId).toBe('pay-1');
+  });
+});
 
 describe('order commands: fields every request shares', () => {
   describe.each(METHODS)('%s', (method) => {
     it('turns a valid request into a command routed by order_id, without command id or expected version', () => {
+      if (MONEY.includes(method)) return; // money commands require a command id (tested below)
       const routed = toCommand(method, valid[method]);
       expect(routed.aggregateId).toBe('o-1');
       expect(routed.command.type).toBe(method);
@@ -405,6 +422,7 @@ describe('AuthorizePayment', () => {
     expect(toCommand('AuthorizePayment', valid.AuthorizePayment)).toStrictEqual({
       aggregateType: 'order-payment',
       aggregateId: 'o-1',
+      commandId: 'pay-1',
       command: { type: 'AuthorizePayment', data: { amountCents: 10_000, currency: 'EUR' } },
     });
   });
@@ -423,6 +441,7 @@ describe('CapturePayment', () => {
     expect(toCommand('CapturePayment', valid.CapturePayment)).toStrictEqual({
       aggregateType: 'order-payment',
       aggregateId: 'o-1',
+      commandId: 'pay-1',
       command: { type: 'CapturePayment', data: { amountCents: 2_500 } },
     });
   });

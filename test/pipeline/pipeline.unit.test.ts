@@ -8,10 +8,16 @@ import {
   StoreUnavailableError,
   VersionConflictError,
   BusinessRuleError,
+  AggregateNotFoundError,
+  CommandIdReusedError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  ValidationError,
 } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
-import { ALLOW_ALL } from '../../src/pipeline/authorize.js';
+import { ALLOW_ALL, ScopeAuthorizer } from '../../src/auth/authorize.js';
+import type { Identity } from '../../src/auth/identity.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { OwnerCache } from '../../src/pipeline/owner-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
@@ -24,8 +30,13 @@ import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, S
  * integration tests). `interfere` lets a test play "another writer".
  */
 class MemoryStore implements Appender, EventReader {
+  async streamTenant(streamId: string): Promise<string | undefined> {
+    return this.events.get(streamId)?.length ? (this.tenants.get(streamId) ?? '') : undefined;
+  }
+
   readonly events = new Map<string, StoredEvent[]>();
   readonly commands = new Map<string, CommandRecord>();
+  readonly tenants = new Map<string, string>();
   appends: AppendEntry[] = [];
   position = 0n;
   /** Called before each append; may append on its own (a concurrent writer) or throw. */
@@ -38,6 +49,7 @@ class MemoryStore implements Appender, EventReader {
     const stream = this.events.get(entry.streamId) ?? [];
     if (stream.length !== entry.expectedVersion) throw new ConcurrencyError(entry.streamId, stream.length);
     this.appends.push(entry);
+    if (entry.expectedVersion === 0) this.tenants.set(entry.streamId, entry.tenant ?? '');
     const recordedAt = new Date();
     const positions = entry.events.map((e, i) => {
       this.position++;
@@ -46,7 +58,7 @@ class MemoryStore implements Appender, EventReader {
     });
     let v = entry.expectedVersion;
     for (const c of entry.commands) {
-      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount });
+      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount, ...(c.requestDigest ? { requestDigest: c.requestDigest } : {}) });
       v += c.eventCount;
     }
     this.events.set(entry.streamId, stream);
@@ -269,5 +281,84 @@ describe('a stream not in memory is first assumed new', () => {
     const reads = counting(store);
     await setup({ assumeNewStreams: false }, store).pipeline.execute(spec('PlaceOrder'), place('n5'), {});
     expect(reads.streams).toBe(1);
+  });
+});
+
+describe('tenants, audit and command ids in the pipeline', () => {
+  const tenantA: Identity = { principal: 'alice', tenant: 'a', scopes: ['order-lines', 'order-payment'] };
+  const tenantB: Identity = { principal: 'bob', tenant: 'b', scopes: ['order-lines', 'order-payment'] };
+  const everything: Identity = { principal: 'ops', tenant: '', scopes: ['*'] };
+  const scoped = () => setup({}, new MemoryStore());
+
+  it('gives the stream to the tenant that creates it and answers another tenant NOT_FOUND, also for a known command id', async () => {
+    for (const assumeNewStreams of [true, false]) {
+      const { store, pipeline } = setup({ assumeNewStreams });
+      await pipeline.execute(spec('AddOrderLine'), addLine('t1', 'a', { commandId: 'c-1' }), { identity: tenantA });
+      expect(store.tenants.get('order-lines-t1')).toBe('a');
+      const foreign = [
+        pipeline.execute(spec('AddOrderLine'), addLine('t1', 'b'), { identity: tenantB }),
+        pipeline.execute(spec('AddOrderLine'), addLine('t1', 'a', { commandId: 'c-1' }), { identity: tenantB }),
+      ];
+      for (const attempt of foreign) await expect(attempt).rejects.toBeInstanceOf(AggregateNotFoundError);
+      expect(store.events.get('order-lines-t1')).toHaveLength(1);
+    }
+  });
+
+  it('lets the tenant itself and a `*` principal act on the stream, recording the stream’s tenant', async () => {
+    const { store, pipeline } = scoped();
+    await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'a'), { identity: tenantA });
+    await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'b'), { identity: tenantA });
+    await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'c'), { identity: everything });
+    expect(store.events.get('order-lines-t2')!.map((e) => [e.metadata.principal, e.metadata.tenant])).toEqual([
+      ['alice', 'a'],
+      ['alice', 'a'],
+      ['ops', 'a'],
+    ]);
+  });
+
+  it('records correlation (default: the command id) and causation ids, and refuses malformed ones writing nothing', async () => {
+    const { store, pipeline } = scoped();
+    await pipeline.execute(spec('AddOrderLine'), addLine('t3', 'a', { commandId: 'cmd-a' }), { identity: tenantA });
+    await pipeline.execute(spec('AddOrderLine'), addLine('t3', 'b'), { identity: tenantA, correlationId: 'corr-1', causationId: 'cause-1' });
+    expect(store.events.get('order-lines-t3')!.map((e) => [e.metadata.correlation_id, e.metadata.causation_id])).toEqual([
+      ['cmd-a', undefined],
+      ['corr-1', 'cause-1'],
+    ]);
+    for (const bad of [{ correlationId: 'x'.repeat(129) }, { causationId: 'has space' }, { correlationId: 'caf\u00e9' }, { correlationId: '' }]) {
+      await expect(pipeline.execute(spec('AddOrderLine'), addLine('t3', 'z'), { identity: tenantA, ...bad })).rejects.toBeInstanceOf(ValidationError);
+    }
+    expect(store.events.get('order-lines-t3')).toHaveLength(2);
+  });
+
+  it('answers a retry with the same request as a duplicate, and refuses the command id reused for another request', async () => {
+    const { store, pipeline } = scoped();
+    const place = { orderId: 't4', commandId: 'pay-1', amountCents: '100', currency: 'EUR' };
+    await pipeline.execute(spec('AuthorizePayment'), place, { identity: tenantA });
+    await expect(pipeline.execute(spec('AuthorizePayment'), place, { identity: tenantA })).resolves.toMatchObject({ duplicate: true });
+    await expect(pipeline.execute(spec('AuthorizePayment'), { ...place, amountCents: '999' }, { identity: tenantA })).rejects.toBeInstanceOf(CommandIdReusedError);
+    // Also when the stream is read again from the store (the digest is recorded with the command id).
+    const cold = setup({}, store);
+    await expect(cold.pipeline.execute(spec('AuthorizePayment'), { ...place, amountCents: '999' }, { identity: tenantA })).rejects.toBeInstanceOf(CommandIdReusedError);
+    await expect(cold.pipeline.execute(spec('AuthorizePayment'), place, { identity: tenantA })).resolves.toMatchObject({ duplicate: true });
+    expect(store.events.get('order-payment-t4')).toHaveLength(1);
+  });
+
+  it('refuses a command without identity, with an expired one, or without the aggregate type’s scope', async () => {
+    const store = new MemoryStore();
+    const metrics = new PipelineMetrics(new Registry());
+    const pipeline = new CommandPipeline({
+      deciders: deciderRegistry(modules),
+      reader: store,
+      appender: store,
+      loader: new AggregateLoader(store, new OwnerCache(), metrics),
+      authorizer: new ScopeAuthorizer(),
+      ownership: SOLE_OWNER,
+      metrics,
+      logger: createLogger('test', 'silent'),
+    });
+    await expect(pipeline.execute(spec('AddOrderLine'), addLine('t5', 'a'), {})).rejects.toBeInstanceOf(UnauthenticatedError);
+    await expect(pipeline.execute(spec('AddOrderLine'), addLine('t5', 'a'), { identity: { ...tenantA, expiresAt: Date.now() - 1 } })).rejects.toBeInstanceOf(UnauthenticatedError);
+    await expect(pipeline.execute(spec('AddOrderLine'), addLine('t5', 'a'), { identity: { ...tenantA, scopes: ['read'] } })).rejects.toBeInstanceOf(PermissionDeniedError);
+    expect(store.appends).toHaveLength(0);
   });
 });

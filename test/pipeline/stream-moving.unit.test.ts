@@ -13,7 +13,7 @@ import { StreamMovingError, WrongShardError } from '../../src/errors.js';
 import { toRpcStatus } from '../../src/grpc/status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
-import { ALLOW_ALL } from '../../src/pipeline/authorize.js';
+import { ALLOW_ALL } from '../../src/auth/authorize.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { OwnerCache } from '../../src/pipeline/owner-cache.js';
 import type { Ownership } from '../../src/pipeline/ownership.js';
@@ -35,6 +35,9 @@ class SealedStore implements Appender, EventReader {
   }
   async findCommands(): Promise<CommandRecord[]> {
     return [];
+  }
+  async streamTenant(): Promise<string | undefined> {
+    return undefined;
   }
   async close(): Promise<void> {}
 }

@@ -3,7 +3,7 @@ import { loadShardConfig } from '../../shard/config.js';
 import { ConfigError } from '../../src/config.js';
 import { parseSnapshotIntervals } from '../../src/pipeline/snapshotter.js';
 
-const base = { DATABASE_URL: 'postgres://localhost/db' };
+const base = { DATABASE_URL: 'postgres://localhost/db', SHARDWRITE_INSECURE: 'true' };
 
 describe('snapshot and Redis settings', () => {
   it('default to an interval of 50, no slow-load trigger, a one-hour TTL and a 50 ms Redis timeout', () => {

@@ -27,7 +27,7 @@ interface TestShard {
 async function testShard(env: Record<string, string> = {}, redisUrl = REDIS_URL): Promise<TestShard> {
   const db = await createTestDatabase('sw_rehydrate');
   const prefix = uniquePrefix();
-  const config = loadShardConfig({
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', 
     DATABASE_URL: db.url,
     GRPC_ADDRESS: '127.0.0.1:0',
     METRICS_ADDRESS: '127.0.0.1:0',

@@ -15,7 +15,7 @@ import { orderLines } from '../../src/domain/orders/index.js';
 import { BusinessRuleError } from '../../src/errors.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
-import { ALLOW_ALL } from '../../src/pipeline/authorize.js';
+import { ALLOW_ALL } from '../../src/auth/authorize.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { OwnerCache, type OwnerCacheOptions } from '../../src/pipeline/owner-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';

@@ -3,8 +3,13 @@ import { ConfigError } from '../../src/config.js';
 import { RELAY_DEFAULTS, loadRelayConfig } from '../../relay/config.js';
 
 describe('loadRelayConfig', () => {
+  it('refuses to start without RELAY_TOKEN unless SHARDWRITE_INSECURE=true', () => {
+    expect(() => loadRelayConfig({})).toThrow(/RELAY_TOKEN is required.*SHARDWRITE_INSECURE=true/);
+    expect(loadRelayConfig({ RELAY_TOKEN: 't' }).insecure).toBe(false);
+  });
+
   it('uses the documented defaults when nothing is set', () => {
-    const c = loadRelayConfig({});
+    const c = loadRelayConfig({ SHARDWRITE_INSECURE: 'true' });
     expect(c.source).toBe(RELAY_DEFAULTS.source);
     expect(c.group).toBe('nats-relay');
     expect(c.nats).toEqual({
@@ -32,6 +37,7 @@ describe('loadRelayConfig', () => {
       NATS_STREAM: 'T_1',
       NATS_SUBJECT_PREFIX: 'test.abc',
       NATS_DUPLICATE_WINDOW_MS: '60000',
+      RELAY_TOKEN: 'relay-token',
     });
     expect(c).toMatchObject({
       source: '10.0.0.1:6000',

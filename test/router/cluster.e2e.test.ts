@@ -107,8 +107,8 @@ function scenario(id: string): [OrderMethod, object][] {
     ['AddOrderLine', { orderId: id, lineId: 'l1', sku: 'SKU-1', quantity: 2, unitPriceCents: '1250' }],
     ['AddOrderLine', { orderId: id, lineId: 'l2', sku: 'SKU-2', quantity: 1, unitPriceCents: '99' }],
     ['RemoveOrderLine', { orderId: id, lineId: 'l2' }],
-    ['AuthorizePayment', { orderId: id, amountCents: '2500', currency: 'EUR' }],
-    ['CapturePayment', { orderId: id, amountCents: '2500' }],
+    ['AuthorizePayment', { orderId: id, commandId: `${id}-auth`, amountCents: '2500', currency: 'EUR' }],
+    ['CapturePayment', { orderId: id, commandId: `${id}-cap`, amountCents: '2500' }],
     ['UpdateShippingAddress', { orderId: id, shippingAddress: address }],
     ['ShipOrder', { orderId: id, carrier: 'DHL', trackingNumber: 'TRK-0' }],
     ['MarkPaymentCaptured', { orderId: id, amountCents: '2500' }],
@@ -117,7 +117,7 @@ function scenario(id: string): [OrderMethod, object][] {
     ['PlaceOrder', placeOrder(id, { commandId: `${id}-place` })],
     ['ShipOrder', { orderId: id, carrier: 'DHL', trackingNumber: 'TRK-2', expectedVersion: '1' }],
     ['RemoveOrderLine', { orderId: id, lineId: 'nope' }],
-    ['CapturePayment', { orderId: id, amountCents: '-1' }],
+    ['CapturePayment', { orderId: id, commandId: `${id}-cap-bad`, amountCents: '-1' }],
   ];
 }
 

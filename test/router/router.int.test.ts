@@ -34,7 +34,7 @@ function check(service = ''): Promise<string> {
 beforeAll(async () => {
   [ringDb, shardDb] = await Promise.all([createTestDatabase('sw_ring'), createTestDatabase('sw_rshard')]);
   store = new PgRingStore({ connectionString: ringDb.url });
-  const config = loadRouterConfig({ GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off', RING_POLL_MS: '100' });
+  const config = loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off', RING_POLL_MS: '100' });
   router = await startRouter(config, { logger: silent });
   client = connect(router.address);
   const api = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
@@ -74,7 +74,7 @@ describe('router health and availability', () => {
   });
 
   it('turns SERVING once the ring points at a shard that answers, and routes to it', async () => {
-    const config = loadShardConfig({
+    const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', 
       SHARD_ID: 'shard-0',
       GRPC_ADDRESS: '127.0.0.1:0',
       DATABASE_URL: shardDb.url,
@@ -98,7 +98,7 @@ describe('loadRouterConfig', () => {
   it('needs the ring database and lists every problem at once', () => {
     let err: unknown;
     try {
-      loadRouterConfig({ GRPC_ADDRESS: 'nope', BREAKER_RESET_MS: '-1', RING_BOOTSTRAP: 'shard-0' });
+      loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: 'nope', BREAKER_RESET_MS: '-1', RING_BOOTSTRAP: 'shard-0' });
     } catch (e) {
       err = e;
     }
@@ -111,7 +111,7 @@ describe('loadRouterConfig', () => {
   });
 
   it('documents its defaults', () => {
-    const c = loadRouterConfig({ RING_DATABASE_URL: 'postgres://x@localhost/ring' });
+    const c = loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  RING_DATABASE_URL: 'postgres://x@localhost/ring' });
     expect(c).toMatchObject({
       grpcAddress: '127.0.0.1:50051',
       metricsAddress: '127.0.0.1:9465',
@@ -174,7 +174,7 @@ describe('forwarding through the router', () => {
       fake.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
     await ringStore.initIfEmpty({ epoch: 1, shards: [{ id: 'shard-0', address: `127.0.0.1:${port}` }] });
-    proxy = await startRouter(loadRouterConfig({ GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ring.url, METRICS_ADDRESS: 'off' }), { logger: silent });
+    proxy = await startRouter(loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ring.url, METRICS_ADDRESS: 'off' }), { logger: silent });
   });
 
   afterAll(async () => {
@@ -204,7 +204,9 @@ describe('forwarding through the router', () => {
       expect(seen[0]!.command).toBe('placeOrder');
       expect(seen[0]!.timeoutMs).toBeGreaterThan(5000);
       expect(seen[0]!.timeoutMs).toBeLessThanOrEqual(7000);
-      expect(seen[0]!.headers).toEqual(expect.arrayContaining([['x-correlation-id', 'corr-42'], ['authorization', 'Bearer t']]));
+      // The router verified the caller (insecure mode: anonymous) and sends the identity, never the token.
+      expect(seen[0]!.headers).toEqual(expect.arrayContaining([['x-correlation-id', 'corr-42'], ['x-shardwrite-principal', 'anonymous'], ['x-shardwrite-tenant', '']]));
+      expect(seen[0]!.headers.map(([k]) => k)).not.toContain('authorization');
       expect(seen[0]!.headers.map(([k]) => k)).not.toContain('user-agent');
     } finally {
       c.close();

@@ -15,7 +15,7 @@ let sql: pg.Pool;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   client = connect(shard.address);
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -42,8 +42,8 @@ describe('OrderService over gRPC', () => {
     expect(line).toMatchObject({ streamId: 'order-lines-o-life', version: '1' });
     expect(JSON.parse(line.events[0]!.data)).toMatchObject({ lineId: 'l1', quantity: 2, unitPriceCents: 1250 });
 
-    await client.call('AuthorizePayment', { orderId: 'o-life', amountCents: '2500', currency: 'EUR' });
-    const captured = await client.call('CapturePayment', { orderId: 'o-life', amountCents: '2500' });
+    await client.call('AuthorizePayment', { orderId: 'o-life', commandId: 'o-life-auth', amountCents: '2500', currency: 'EUR' });
+    const captured = await client.call('CapturePayment', { orderId: 'o-life', commandId: 'o-life-cap', amountCents: '2500' });
     expect(captured).toMatchObject({ streamId: 'order-payment-o-life', version: '2' });
 
     const marked = await client.call('MarkPaymentCaptured', { orderId: 'o-life', amountCents: '2500' });
@@ -83,7 +83,7 @@ describe('OrderService over gRPC', () => {
       ['PlaceOrder', { orderId: '' }, grpc.status.INVALID_ARGUMENT, 'VALIDATION'],
       ['PlaceOrder', placeOrder('x'.repeat(100_000)), grpc.status.INVALID_ARGUMENT, 'VALIDATION'],
       ['AddOrderLine', { orderId: 'o-err', lineId: 'l', sku: 's', quantity: 0, unitPriceCents: '1' }, grpc.status.INVALID_ARGUMENT, 'VALIDATION'],
-      ['CapturePayment', { orderId: 'o-err', amountCents: '5' }, grpc.status.FAILED_PRECONDITION, 'BUSINESS_RULE'],
+      ['CapturePayment', { orderId: 'o-err', commandId: 'o-err-cap', amountCents: '5' }, grpc.status.FAILED_PRECONDITION, 'BUSINESS_RULE'],
       ['CancelOrder', { orderId: 'o-err', reason: 'x', expectedVersion: '7' }, grpc.status.ABORTED, 'VERSION_CONFLICT'],
     ];
     for (const [method, request, code, reason] of cases) {

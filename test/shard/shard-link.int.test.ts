@@ -10,6 +10,8 @@ import { startShard, type RunningShard } from '../../shard/shard.js';
 import { decodeBatch, encodeBatch, encodeHeaders, wrapField, type LinkFrame } from '../../src/grpc/link-codec.js';
 import { linkDefinition, loadPackageDefinition } from '../../src/grpc/proto.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { identityEntries } from '../../src/auth/identity.js';
+import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { connect, placeOrder } from '../support/grpc.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
@@ -26,7 +28,7 @@ let raw: grpc.Client;
 
 beforeAll(async () => {
   db = await createTestDatabase('sw_link');
-  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', AUTH_TOKENS: 'tok:svc:*' });
+  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', AUTH_TOKENS: tokenEntry('tok', 'svc', '', ['*']) });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   raw = new grpc.Client(shard.address, grpc.credentials.createInsecure());
 });
@@ -54,7 +56,9 @@ function exchange(batches: Buffer[], expected: number): Promise<Map<number, Retu
   });
 }
 
-const frame = (id: number, body: Buffer, headers: [string, string][] = [['authorization', 'Bearer tok']], timeoutMs = 0): LinkFrame => ({
+/** The identity a router verified, as it puts it on a frame. */
+const svc = identityEntries({ principal: 'svc', tenant: '', scopes: ['*'] });
+const frame = (id: number, body: Buffer, headers: [string, string][] = svc, timeoutMs = 0): LinkFrame => ({
   id,
   body,
   timeoutMs,
@@ -63,14 +67,14 @@ const frame = (id: number, body: Buffer, headers: [string, string][] = [['author
 const placeFrame = (id: number, orderId: string, headers?: [string, string][]) => frame(id, encodeCommand({ placeOrder: placeOrder(orderId) }), headers);
 
 describe('a shard’s link from a router', () => {
-  it('answers every frame of a batch by its id, each with the metadata it carried', async () => {
+  it('answers every frame of a batch by its id, each with the identity and metadata it carried', async () => {
     const unaryWrapped = wrapField(2, encodePlace(placeOrder('link-wrapped')));
     const answers = await exchange(
       [
         encodeBatch([
-          placeFrame(1, 'link-a', [['authorization', 'Bearer tok'], ['x-correlation-id', 'corr-link']]),
-          placeFrame(2, 'link-b', []),
-          placeFrame(3, 'link-c', [['authorization', 'Bearer wrong']]),
+          placeFrame(1, 'link-a', [...svc, ['x-correlation-id', 'corr-link']]),
+          placeFrame(2, 'link-b', [['authorization', 'Bearer tok']]),
+          placeFrame(3, 'link-c', identityEntries({ principal: 'reader', tenant: '', scopes: ['read'] })),
           frame(4, Buffer.from([0xff, 0xff, 0xff])),
           frame(5, unaryWrapped),
         ]),
@@ -79,11 +83,11 @@ describe('a shard’s link from a router', () => {
     );
     expect(answers.get(1)?.result?.version).toBe('1');
     expect(answers.get(2)?.error?.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(answers.get(3)?.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(answers.get(3)?.error?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(answers.get(4)?.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(answers.get(5)?.result?.version).toBe('1');
     // The correlation id of frame 1 (and only its) reached the event's metadata.
-    const client = connect(shard.address);
+    const client = connect(shard.address, { token: 'tok' });
     try {
       const [event] = await client.readStream('order-header', 'link-a');
       expect(event!.metadata).toMatchObject({ correlation_id: 'corr-link' });

@@ -37,6 +37,7 @@ describe('migrate', () => {
         'schema_migrations',
         'shard_fence',
         'snapshots',
+        'store_identity',
         'streams',
       ]);
       const fence = await pool.query('SELECT epoch FROM shard_fence');

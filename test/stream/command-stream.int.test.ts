@@ -14,7 +14,7 @@ let shard: RunningShard;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '5000' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '5000' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
 });
 
@@ -82,7 +82,7 @@ describe('CommandStreamService on a shard', () => {
   it('answers commands beyond the per-stream cap with RESOURCE_EXHAUSTED outcomes', async () => {
     const db2 = await createTestDatabase();
     const small = await startShard(
-      loadShardConfig({ DATABASE_URL: db2.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '8' }),
+      loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db2.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '8' }),
       { logger: createLogger('test-shard', 'silent') },
     );
     const client = createClient(small.address);

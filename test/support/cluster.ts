@@ -23,6 +23,12 @@ export interface ClusterOptions {
   readonly shardEnv?: Record<string, string> | ((index: number) => Record<string, string>);
   /** Extra environment of the router. */
   readonly routerEnv?: Record<string, string>;
+  /**
+   * Authentication settings (AUTH_TOKENS, AUTH_JWKS_FILE, AUTH_JWT_*, …) of the
+   * router and every shard, which then start in secure mode. Unset (the
+   * default): every process runs with SHARDWRITE_INSECURE=true and no authentication.
+   */
+  readonly auth?: Record<string, string>;
 }
 
 export interface ClusterShard {
@@ -126,6 +132,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     );
 
+    const authEnv: Record<string, string> = options.auth ? { SHARDWRITE_INSECURE: 'false', ...options.auth } : {};
     const shards = await Promise.all(
       addresses.map(async (address, i): Promise<ClusterShard> => {
         const env = (): Record<string, string> => ({
@@ -134,6 +141,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           GRPC_ADDRESS: address,
           DATABASE_URL: urls[i]!,
           RING_DATABASE_URL: ringDb.url,
+          ...authEnv,
           ...shardEnv(i),
         });
         let sql: pg.Pool | undefined;
@@ -158,7 +166,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     );
 
-    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...options.routerEnv };
+    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...authEnv, ...options.routerEnv };
     const view = new RingView(ring);
     const cluster: Cluster = {
       ringUrl: ringDb.url,

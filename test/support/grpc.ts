@@ -31,12 +31,18 @@ export class CallError extends Error {
   }
 }
 
-export function connect(address: string): Clients {
+/** `token`: sent as `authorization: Bearer <token>` with every call (unless a call's own metadata sets it). */
+export function connect(address: string, auth: { token?: string } = {}): Clients {
+  const base = (): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    if (auth.token !== undefined) md.set('authorization', `Bearer ${auth.token}`);
+    return md;
+  };
   const orders = new api.shardwrite.v1.OrderService(address, grpc.credentials.createInsecure());
   const events = new api.shardwrite.v1.EventStoreService(address, grpc.credentials.createInsecure());
   const call: Clients['call'] = (method, request, options = {}) =>
     new Promise((resolve, reject) => {
-      const md = new grpc.Metadata();
+      const md = base();
       for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
       const callOptions: grpc.CallOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
       const fn = (orders as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<CommandResult__Output>) => void>)[method]!;
@@ -57,7 +63,7 @@ export function connect(address: string): Clients {
     readStream: (aggregateType, aggregateId, fromVersion = 0) =>
       new Promise((resolve, reject) => {
         const out: Event__Output[] = [];
-        const stream = events.readStream({ aggregateType, aggregateId, fromVersion: String(fromVersion) });
+        const stream = events.readStream({ aggregateType, aggregateId, fromVersion: String(fromVersion) }, base());
         stream.on('data', (e: Event__Output) => out.push(e));
         stream.on('error', (err: grpc.ServiceError) => reject(new CallError(statusOf(err))));
         stream.on('end', () => resolve(out));

@@ -41,7 +41,7 @@ export async function startProcess(
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : []), '--import', 'tsx', resolve(ROOT, entry)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', METRICS_ADDRESS: 'off', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', METRICS_ADDRESS: 'off', SHARDWRITE_INSECURE: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -18,14 +18,17 @@ export interface TestSubscriber {
   close(): void;
 }
 
-export function subscribe(address: string, request: { from?: string; aggregateTypes?: string[]; eventTypes?: string[] } = {}): TestSubscriber {
+/** `token`: sent as `authorization: Bearer <token>`. */
+export function subscribe(address: string, request: { from?: string; aggregateTypes?: string[]; eventTypes?: string[]; token?: string } = {}): TestSubscriber {
   const client = new api.shardwrite.v1.SubscriptionService(address, grpc.credentials.createInsecure());
   const events: SubscribedEvent__Output[] = [];
   const responses: SubscribeResponse__Output[] = [];
   let checkpoint: string | undefined;
   let caughtUp = false;
   let failure: grpc.ServiceError | undefined;
-  const call = client.subscribe({ from: request.from ?? '', aggregateTypes: request.aggregateTypes ?? [], eventTypes: request.eventTypes ?? [] });
+  const md = new grpc.Metadata();
+  if (request.token !== undefined) md.set('authorization', `Bearer ${request.token}`);
+  const call = client.subscribe({ from: request.from ?? '', aggregateTypes: request.aggregateTypes ?? [], eventTypes: request.eventTypes ?? [] }, md);
   call.on('data', (r: SubscribeResponse__Output) => {
     responses.push(r);
     if (r.event) {

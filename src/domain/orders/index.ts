@@ -40,6 +40,14 @@ export * from './payment.js';
 /** The gRPC service that carries order commands. */
 export const ORDER_SERVICE = 'shardwrite.v1.OrderService';
 
+interface SpecOptions {
+  /**
+   * `command_id` must be set: commands a retry could double (money). Without
+   * it a client that lost a reply cannot retry safely.
+   */
+  readonly requireCommandId?: boolean;
+}
+
 type Reader<C extends Command> = (request: Record<string, unknown>, out: FieldViolation[]) => C['data'];
 
 /**
@@ -49,7 +57,7 @@ type Reader<C extends Command> = (request: Record<string, unknown>, out: FieldVi
  * violations or returns the routed command. `readData` is typed by the
  * command, so a request field cannot drift from the decider's command shape.
  */
-function commandSpec<C extends Command>(aggregateType: string, method: C['type'], readData: Reader<C>): CommandSpec {
+function commandSpec<C extends Command>(aggregateType: string, method: C['type'], readData: Reader<C>, options: SpecOptions = {}): CommandSpec {
   return {
     method,
     aggregateType,
@@ -58,6 +66,9 @@ function commandSpec<C extends Command>(aggregateType: string, method: C['type']
       const out: FieldViolation[] = [];
       const aggregateId = checkId(out, 'order_id', request.orderId);
       const commandId = checkCommandId(out, 'command_id', request.commandId);
+      if (options.requireCommandId && commandId === undefined && !out.some((v) => v.field === 'command_id')) {
+        out.push({ field: 'command_id', description: 'is required: a retry of a money command must never apply it twice' });
+      }
       const expectedVersion = checkExpectedVersion(out, 'expected_version', request.expectedVersion);
       const data = readData(request, out);
       throwIfViolations(out);
@@ -119,11 +130,11 @@ const removeOrderLine = commandSpec<RemoveOrderLine>(ORDER_LINES, 'RemoveOrderLi
 const authorizePayment = commandSpec<AuthorizePayment>(ORDER_PAYMENT, 'AuthorizePayment', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
   currency: checkCurrency(out, 'currency', r.currency),
-}));
+}), { requireCommandId: true });
 
 const capturePayment = commandSpec<CapturePayment>(ORDER_PAYMENT, 'CapturePayment', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
-}));
+}), { requireCommandId: true });
 
 const markPaymentCaptured = commandSpec<MarkPaymentCaptured>(ORDER_HEADER, 'MarkPaymentCaptured', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),

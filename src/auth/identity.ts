@@ -1,0 +1,80 @@
+/**
+ * Who a caller is, once authenticated: a principal, the tenant its aggregates
+ * belong to, and its scopes. Scopes are aggregate types (may command that
+ * type), `read` (ReadStream, subscriptions, consumer groups), `admin` (ring
+ * and rebalancing operations) and `*` (everything, across tenants).
+ */
+
+export interface Identity {
+  readonly principal: string;
+  /** The tenant; `''` for a principal bound to no tenant (insecure mode, a token without a tenant). */
+  readonly tenant: string;
+  readonly scopes: readonly string[];
+  /** When the credentials stop being valid (ms since epoch); undefined = no expiry (static tokens). */
+  readonly expiresAt?: number;
+}
+
+/** Every permission. */
+export const ALL_SCOPE = '*';
+/** Reading events: ReadStream, subscriptions, consumer groups. */
+export const READ_SCOPE = 'read';
+/** Ring and rebalancing operations. */
+export const ADMIN_SCOPE = 'admin';
+
+/** The identity of every caller in insecure mode without configured credentials. */
+export const ANONYMOUS: Identity = Object.freeze({ principal: 'anonymous', tenant: '', scopes: Object.freeze([ALL_SCOPE]) });
+
+export function hasScope(identity: Identity, scope: string): boolean {
+  return identity.scopes.includes(ALL_SCOPE) || identity.scopes.includes(scope);
+}
+
+/**
+ * Whether `identity` may touch an aggregate of `tenant`. Only the `*` scope
+ * crosses tenants (an `admin` principal runs the ring, it does not read or
+ * write other tenants' data).
+ */
+export function mayAccessTenant(identity: Identity, tenant: string): boolean {
+  return identity.tenant === tenant || identity.scopes.includes(ALL_SCOPE);
+}
+
+/**
+ * Metadata keys that carry a verified identity: set by a server's
+ * authentication interceptor (which first drops whatever a caller sent under
+ * these names) and by the router on each frame of its link to a shard.
+ */
+export const IDENTITY_KEYS = {
+  principal: 'x-shardwrite-principal',
+  tenant: 'x-shardwrite-tenant',
+  scopes: 'x-shardwrite-scopes',
+  expiresAt: 'x-shardwrite-expires-at',
+} as const;
+
+/** The identity as metadata entries (values URI-encoded: metadata is printable ASCII). */
+export function identityEntries(identity: Identity): [string, string][] {
+  const entries: [string, string][] = [
+    [IDENTITY_KEYS.principal, encodeURIComponent(identity.principal)],
+    [IDENTITY_KEYS.tenant, encodeURIComponent(identity.tenant)],
+    [IDENTITY_KEYS.scopes, identity.scopes.map(encodeURIComponent).join(' ')],
+  ];
+  if (identity.expiresAt !== undefined) entries.push([IDENTITY_KEYS.expiresAt, String(identity.expiresAt)]);
+  return entries;
+}
+
+/** The identity carried by `identityEntries`, or undefined when there is none (or it is malformed). */
+export function identityFrom(text: (key: string) => string | undefined): Identity | undefined {
+  const principal = text(IDENTITY_KEYS.principal);
+  const tenant = text(IDENTITY_KEYS.tenant);
+  const scopes = text(IDENTITY_KEYS.scopes);
+  if (principal === undefined || tenant === undefined || scopes === undefined) return undefined;
+  const expires = text(IDENTITY_KEYS.expiresAt);
+  try {
+    return {
+      principal: decodeURIComponent(principal),
+      tenant: decodeURIComponent(tenant),
+      scopes: scopes.split(' ').filter(Boolean).map(decodeURIComponent),
+      ...(expires !== undefined && /^\d+$/.test(expires) ? { expiresAt: Number(expires) } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,139 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TokenAuthenticator } from '../../src/auth/authenticator.js';
+import { JwtVerifier } from '../../src/auth/jwt.js';
+import { StaticTokens, tokenEntry } from '../../src/auth/static-tokens.js';
+import { UnauthenticatedError } from '../../src/errors.js';
+import { AUDIENCE, ISSUER, testKeys, type TestKeys } from './keys.js';
+
+let keys: TestKeys;
+let auth: TokenAuthenticator;
+
+const jwtSettings = (jwksFile: string) => ({
+  jwksFile,
+  issuer: ISSUER,
+  audience: [AUDIENCE],
+  algorithms: ['ES256'],
+  principalClaim: 'sub',
+  tenantClaim: 'tenant',
+  scopesClaim: 'scope',
+  clockToleranceSeconds: 0,
+});
+
+beforeAll(async () => {
+  keys = await testKeys();
+  const tokens = StaticTokens.parse(tokenEntry('svc-secret', 'billing', 'tenant-b', ['order-payment', 'read'])).tokens;
+  auth = new TokenAuthenticator(tokens, new JwtVerifier(jwtSettings(keys.jwksFile)));
+});
+
+/** The UnauthenticatedError `authenticate` fails with (sync or async). */
+async function refusal(authorization: string | undefined): Promise<UnauthenticatedError> {
+  try {
+    await auth.authenticate(authorization);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UnauthenticatedError);
+    return err as UnauthenticatedError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('authentication', () => {
+  it('maps a valid JWT’s claims to principal, tenant and scopes', async () => {
+    const token = await keys.sign({ scope: ['order-lines', 'read'] });
+    await expect(auth.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ principal: 'alice', tenant: 'tenant-a', scopes: ['order-lines', 'read'] });
+  });
+
+  it('verifies a JWT once: the next call with the same token is answered from the cache, synchronously', async () => {
+    const token = await keys.sign({ sub: 'cached' });
+    const first = await auth.authenticate(`Bearer ${token}`);
+    const second = auth.authenticate(`Bearer ${token}`);
+    expect(second).not.toBeInstanceOf(Promise);
+    expect(second).toBe(first);
+  });
+
+  it('identifies a static service token stored as its hash', async () => {
+    expect(auth.authenticate('Bearer svc-secret')).toMatchObject({ principal: 'billing', tenant: 'tenant-b', scopes: ['order-payment', 'read'] });
+  });
+
+  it.each([
+    ['no credentials', undefined],
+    ['a header that is not Bearer', 'Basic YWxpY2U6cHc='],
+    ['an unknown token', 'Bearer not-a-token'],
+  ])('refuses %s', async (_, header) => {
+    await refusal(header);
+  });
+
+  it('refuses a JWT signed by another key', async () => {
+    const e = await refusal(`Bearer ${await keys.sign({}, { key: 'stranger' })}`);
+    expect(e.message).toMatch(/signature/);
+  });
+
+  it('refuses an expired JWT', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect((await refusal(`Bearer ${await keys.sign({ iat: now - 7200, exp: now - 60 })}`)).message).toMatch(/expired/);
+  });
+
+  it('refuses a JWT without exp', async () => {
+    expect((await refusal(`Bearer ${await keys.sign({ exp: undefined })}`)).message).toMatch(/"exp"/);
+  });
+
+  it('refuses a JWT for another audience', async () => {
+    expect((await refusal(`Bearer ${await keys.sign({ aud: 'another-app' })}`)).message).toMatch(/"aud"/);
+  });
+
+  it('refuses a JWT from another issuer', async () => {
+    expect((await refusal(`Bearer ${await keys.sign({ iss: 'https://evil.test' })}`)).message).toMatch(/"iss"/);
+  });
+
+  it('refuses a JWT whose algorithm is not pinned, even with a trusted key', async () => {
+    const es256Only = new TokenAuthenticator(undefined, new JwtVerifier({ ...jwtSettings(keys.jwksFile), algorithms: ['RS256'] }));
+    await expect(es256Only.authenticate(`Bearer ${await keys.sign()}`)).rejects.toThrow(/algorithm/);
+  });
+
+  it('never puts the token in an error message', async () => {
+    const tokens = [await keys.sign({}, { key: 'stranger' }), await keys.sign({ aud: 'x' }), 'plain-secret-token', await keys.sign({ exp: 1 })];
+    for (const t of tokens) {
+      const e = await refusal(`Bearer ${t}`);
+      expect(e.message).not.toContain(t);
+      expect(e.message).not.toContain(t.slice(0, 16));
+    }
+  });
+
+  it('forgets a cached identity at its expiry', async () => {
+    let now = Date.now();
+    const clocked = new TokenAuthenticator(undefined, new JwtVerifier(jwtSettings(keys.jwksFile)), 10, () => now);
+    const token = await keys.sign({ exp: Math.floor(now / 1000) + 5 });
+    await clocked.authenticate(`Bearer ${token}`);
+    now += 6000;
+    expect(() => clocked.authenticate(`Bearer ${token}`)).toThrow(/expired/);
+  });
+
+  it('bounds the cache', async () => {
+    const small = new TokenAuthenticator(undefined, new JwtVerifier(jwtSettings(keys.jwksFile)), 2);
+    const tokens = await Promise.all([1, 2, 3].map((i) => keys.sign({ sub: `p${i}` })));
+    for (const t of tokens) await small.authenticate(`Bearer ${t}`);
+    expect(small.authenticate(`Bearer ${tokens[2]}`)).not.toBeInstanceOf(Promise);
+    expect(small.authenticate(`Bearer ${tokens[0]}`)).toBeInstanceOf(Promise);
+  });
+});
+
+describe('static tokens (AUTH_TOKENS)', () => {
+  it('refuses the old plaintext format without quoting the entry', () => {
+    const { problems } = StaticTokens.parse('my-plain-secret:svc:*');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/plaintext tokens are no longer accepted/);
+    expect(problems[0]).not.toContain('my-plain-secret');
+  });
+
+  it('refuses a malformed hash and an entry without scopes', () => {
+    expect(StaticTokens.parse('sha256:abc:svc:t:*').problems[0]).toMatch(/64 hex digits/);
+    expect(StaticTokens.parse(`sha256:${'a'.repeat(64)}:svc:t:`).problems[0]).toMatch(/no scopes/);
+  });
+
+  it('reads several entries, an empty tenant included', () => {
+    const { tokens, problems } = StaticTokens.parse([tokenEntry('t1', 'a', '', ['*']), tokenEntry('t2', 'b', 'x', ['read'])].join(','));
+    expect(problems).toEqual([]);
+    expect(tokens.identify('t1')).toEqual({ principal: 'a', tenant: '', scopes: ['*'] });
+    expect(tokens.identify('t2')).toEqual({ principal: 'b', tenant: 'x', scopes: ['read'] });
+    expect(tokens.identify('t3')).toBeUndefined();
+  });
+});
