@@ -53,10 +53,9 @@ export interface PmWorkerConfig {
   /** PM_COMMAND_TIMEOUT_MS (100..600,000) */
   readonly commandTimeoutMs: number;
   /**
-   * PM_TOKEN — bearer token sent to the router. Its principal needs the `read`
-   * scope (the consumer groups), the scopes of the aggregate types it commands
-   * (`order-header`, `order-payment`, `pm-order-fulfilment`) and tenant `*`
-   * (it acts on every tenant's orders). Required unless insecure mode.
+   * PM_TOKEN — bearer token sent to the router. Its principal needs scope `*`:
+   * it reads every tenant's events and commands every tenant's orders (only
+   * `*` crosses tenants). Required unless insecure mode.
    */
   readonly token: string | undefined;
   /** SHARDWRITE_INSECURE — `true` lets the worker run without PM_TOKEN (it warns); default false. */
