@@ -147,13 +147,16 @@ export function startPmWorker(
   const stopping = new AbortController();
   const metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
 
+  /** Waits `ms`, or less when the worker stops (the listener goes with the wait: the scan loop waits forever). */
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      stopping.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(t);
+        stopping.signal.removeEventListener('abort', done);
         resolve();
-      }, { once: true });
+      };
+      const t = setTimeout(done, ms);
+      stopping.signal.addEventListener('abort', done, { once: true });
     });
 
   /** Sends one command, retrying transient failures; a refusal is returned, anything else thrown after the attempts. */
