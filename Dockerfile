@@ -34,6 +34,7 @@ COPY src ./src
 COPY shard ./shard
 COPY router ./router
 COPY relay ./relay
+COPY pm-worker ./pm-worker
 COPY cli ./cli
 COPY scripts ./scripts
 RUN npm run build && mkdir /app/empty

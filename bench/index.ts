@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   subscribe: () => import('./subscribe.js'),
   soak: () => import('./soak.js'),
   secure: () => import('./secure.js'),
+  fulfilment: () => import('./fulfilment.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
@@ -27,7 +28,7 @@ const load = name ? BENCHES[name] : undefined;
 if (!load) {
   console.error(
     `usage: npm run bench -- <${[...Object.keys(BENCHES), 'load'].join('|')}> ` +
-      '[--seconds N | --minutes N | --iterations N | --rounds R | --pool P | --address A --in-flight N --streams S]',
+      '[--seconds N | --minutes N | --iterations N | --rounds R | --pool P | --address A --in-flight N --streams S | --orders N]',
   );
   process.exit(2);
 }

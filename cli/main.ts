@@ -6,12 +6,15 @@
  *   ring show|status|add|remove|abort the ring and rebalancing (cli/ring.ts)
  *   tail                   print committed events live (cli/tail.ts)
  *   certs DIR NAME…        a development CA and certificates (scripts/dev-certificates.ts)
+ *   pm-worker              run the process-manager worker (pm-worker/config.ts)
+ *   pm list|retry          process-manager instances (cli/pm.ts)
  *
  * The ring commands read the ring database named by RING_DATABASE_URL or,
  * when that is unset, the one `npm start` recorded in `.data/cluster.json`.
  */
 import { RING_USAGE, consoleOutput, ringCommand } from './ring.js';
 import { TAIL_USAGE, tailCommand } from './tail.js';
+import { PM_USAGE, pmCommand } from './pm.js';
 
 export { CLUSTER_FILE } from './ring.js';
 
@@ -20,11 +23,14 @@ const USAGE = `usage: shardwrite <command>
   router                run a router (env: GRPC_ADDRESS, RING_DATABASE_URL, …)
   relay                 publish every committed event to NATS JetStream (env: NATS_URL, NATS_STREAM,
                         NATS_SUBJECT_PREFIX, RELAY_GROUP, RELAY_SOURCE, …; see relay/config.ts)
+  pm-worker             run the process managers (env: PM_SOURCE, RING_DATABASE_URL or PM_DATABASE_URL,
+                        PM_PAYMENT_TIMEOUT_MS, …; see pm-worker/config.ts)
 ${RING_USAGE}
 ${TAIL_USAGE}
   certs DIR NAME[,DNS…]… make DIR/ca.crt and, per NAME, DIR/NAME.crt and DIR/NAME.key signed by it
                         (reused while valid; for development and docker compose, not production);
-                        each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given`;
+                        each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given
+${PM_USAGE}`;
 
 /** Runs the command in `argv` (the arguments after `shardwrite`); a bad command prints the usage and sets exit code 2. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -36,6 +42,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return (await import('../router/main.js')).main(env);
     case 'relay':
       return (await import('../relay/main.js')).main(env);
+    case 'pm-worker':
+      return (await import('../pm-worker/main.js')).main(env);
+    case 'pm':
+      process.exitCode = await pmCommand(rest, env, consoleOutput());
+      return;
     case 'tail': {
       const interrupt = new AbortController();
       const onSignal = () => interrupt.abort();

@@ -24,11 +24,17 @@
  * `--secure` runs the same cluster with TLS and authentication on: a local CA
  * and certificates under `.data/tls/` (reused while valid; identities
  * `router`, `shard-K`, `rebalancer`, `relay`, servers valid for localhost and
- * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, a random dev
- * token in `.data/dev-token` (only its SHA-256 is handed to the processes, as
- * AUTH_TOKENS), and with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`.
+ * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, random bearer
+ * tokens in `.data/tls/admin.token` (every tenant, ring operations),
+ * `tenant-a.token` and `tenant-b.token` (one tenant each; only their SHA-256
+ * is handed to the processes, as AUTH_TOKENS), and with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`.
  * It prints how a client connects. Without it, the cluster runs in insecure
  * mode on loopback only (SHARDWRITE_INSECURE=true) and says so.
+ * The process managers run in a worker process of their own, `shardwrite
+ * pm-worker` (metrics on 127.0.0.1:9470, log in `.data/logs/pm-worker.log`),
+ * against the router; its tables live in the ring database. The order
+ * fulfilment's payment timeout is PAYMENT_TIMEOUT_MS (default 15 minutes),
+ * read from this script's environment. `--no-pm` leaves it out.
  *
  * Ctrl-C stops the relay and the router first (they drain), then the
  * shards, then the PostgreSQL servers. So that Ctrl-C reaches only this script and not every
@@ -52,6 +58,7 @@ const LOG_DIR = `${DATA_DIR}/logs`;
 const CLUSTER_FILE = `${DATA_DIR}/cluster.json`;
 const ROUTER_ADDRESS = '127.0.0.1:50051';
 const ROUTER_METRICS = '127.0.0.1:9465';
+const PM_METRICS = '127.0.0.1:9470';
 const SHARD_PORT_BASE = 50061;
 const SHARD_METRICS_PORT_BASE = 9466;
 const PG_PORT_BASE = 54330;
@@ -198,7 +205,7 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
 function startChild(
   root: string,
   name: string,
-  kind: 'shard' | 'router' | 'relay',
+  kind: 'shard' | 'router' | 'relay' | 'pm-worker',
   env: NodeJS.ProcessEnv,
   children: Child[],
   readyLine = /listening on (\S+)/,
@@ -264,8 +271,8 @@ async function supervise(): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       console.log('stopping: router, then shards, then PostgreSQL …');
-      // The relay first: it acknowledges what it published while the router still serves it.
-      for (const c of children.filter((c) => c.name === 'relay')) await stopChild(c);
+      // The relay and the pm worker first: they acknowledge what they did while the router still serves them.
+      await Promise.all(children.filter((c) => c.name === 'relay' || c.name === 'pm-worker').map(stopChild));
       for (const c of children.filter((c) => c.name === 'router')) await stopChild(c);
       await Promise.all(children.filter((c) => c.name !== 'router' && c.name !== 'relay').map(stopChild));
       // A server that failed to start has nothing to stop.
@@ -411,6 +418,21 @@ async function supervise(): Promise<void> {
       const rebalancerTls = security ? Object.entries(tlsEnv(security.certs.rebalancer!)).map(([k, v]) => `${k}=${v} `).join('') : '';
       for (const s of spareShards) console.log(`  ${rebalancerTls}npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
+    }
+    if (!process.argv.includes('--no-pm')) {
+      const pmEnv = {
+        ...process.env,
+        [SUPERVISED]: undefined,
+        DATABASE_URL: undefined,
+        PM_SOURCE: routerAddress,
+        RING_DATABASE_URL: ringDatabaseUrl,
+        METRICS_ADDRESS: PM_METRICS,
+        LOG_LEVEL: logLevel,
+        ...modeEnv('relay'),
+        ...(security ? { AUTH_TOKENS: undefined, PM_TOKEN: readFileSync(security.adminTokenFile, 'utf8').trim() } : {}),
+      };
+      await startChild(root, 'pm-worker', 'pm-worker', pmEnv, children, /pm-worker listening on (\S+)/);
+      console.log(`process managers: shardwrite pm-worker (metrics http://${PM_METRICS}/metrics; \`npx shardwrite pm list --failed\`)`);
     }
     if (relayWanted()) {
       const relayEnv = {

@@ -35,6 +35,11 @@ import type { AddOrderLineRequest } from '../generated/shardwrite/v1/AddOrderLin
 import type { RemoveOrderLineRequest } from '../generated/shardwrite/v1/RemoveOrderLineRequest.js';
 import type { AuthorizePaymentRequest } from '../generated/shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CapturePaymentRequest } from '../generated/shardwrite/v1/CapturePaymentRequest.js';
+import type { MarkPaymentCapturedRequest } from '../generated/shardwrite/v1/MarkPaymentCapturedRequest.js';
+import type { RefundPaymentRequest } from '../generated/shardwrite/v1/RefundPaymentRequest.js';
+import type { RecordProcessInputRequest } from '../generated/shardwrite/v1/RecordProcessInputRequest.js';
+import type { CompleteProcessStepRequest } from '../generated/shardwrite/v1/CompleteProcessStepRequest.js';
+import type { RetryProcessRequest } from '../generated/shardwrite/v1/RetryProcessRequest.js';
 
 export { subscribe, SUBSCRIBE_BUFFER, type Subscription, type SubscribeOptions, type SubscriptionProgress } from './subscribe.js';
 export { consume, CONSUME_MAX_BATCH, type Consumer, type ConsumeOptions, type DeliveryContext } from './consume.js';
@@ -95,6 +100,12 @@ export interface ShardwriteClient {
   removeOrderLine(request: RemoveOrderLineRequest, options?: CommandOptions): Promise<CommandResult>;
   authorizePayment(request: AuthorizePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
   capturePayment(request: CapturePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
+  markPaymentCaptured(request: MarkPaymentCapturedRequest, options?: CommandOptions): Promise<CommandResult>;
+  refundPayment(request: RefundPaymentRequest, options?: CommandOptions): Promise<CommandResult>;
+  /** Process-manager instances (see proto/shardwrite/v1/process_managers.proto); used by the pm worker and CLI. */
+  recordProcessInput(request: RecordProcessInputRequest, options?: CommandOptions): Promise<CommandResult>;
+  completeProcessStep(request: CompleteProcessStepRequest, options?: CommandOptions): Promise<CommandResult>;
+  retryProcess(request: RetryProcessRequest, options?: CommandOptions): Promise<CommandResult>;
   /** Commands sent and not yet answered. */
   readonly pending: number;
   /** Ends the stream (after pending outcomes arrive) and closes the channel. */
@@ -175,6 +186,11 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     removeOrderLine: (r, o) => send('removeOrderLine', r, o),
     authorizePayment: (r, o) => send('authorizePayment', r, o),
     capturePayment: (r, o) => send('capturePayment', r, o),
+    markPaymentCaptured: (r, o) => send('markPaymentCaptured', r, o),
+    refundPayment: (r, o) => send('refundPayment', r, o),
+    recordProcessInput: (r, o) => send('recordProcessInput', r, o),
+    completeProcessStep: (r, o) => send('completeProcessStep', r, o),
+    retryProcess: (r, o) => send('retryProcess', r, o),
     get pending() {
       return waiting.size;
     },

@@ -34,12 +34,18 @@ import type { CancelOrderRequest as _shardwrite_v1_CancelOrderRequest, CancelOrd
 import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, CapturePaymentRequest__Output as _shardwrite_v1_CapturePaymentRequest__Output } from './shardwrite/v1/CapturePaymentRequest.js';
 import type { CommandResult as _shardwrite_v1_CommandResult, CommandResult__Output as _shardwrite_v1_CommandResult__Output } from './shardwrite/v1/CommandResult.js';
 import type { CommandStreamServiceClient as _shardwrite_v1_CommandStreamServiceClient, CommandStreamServiceDefinition as _shardwrite_v1_CommandStreamServiceDefinition } from './shardwrite/v1/CommandStreamService.js';
+import type { CompleteProcessStepRequest as _shardwrite_v1_CompleteProcessStepRequest, CompleteProcessStepRequest__Output as _shardwrite_v1_CompleteProcessStepRequest__Output } from './shardwrite/v1/CompleteProcessStepRequest.js';
 import type { Event as _shardwrite_v1_Event, Event__Output as _shardwrite_v1_Event__Output } from './shardwrite/v1/Event.js';
 import type { EventStoreServiceClient as _shardwrite_v1_EventStoreServiceClient, EventStoreServiceDefinition as _shardwrite_v1_EventStoreServiceDefinition } from './shardwrite/v1/EventStoreService.js';
+import type { MarkPaymentCapturedRequest as _shardwrite_v1_MarkPaymentCapturedRequest, MarkPaymentCapturedRequest__Output as _shardwrite_v1_MarkPaymentCapturedRequest__Output } from './shardwrite/v1/MarkPaymentCapturedRequest.js';
 import type { OrderServiceClient as _shardwrite_v1_OrderServiceClient, OrderServiceDefinition as _shardwrite_v1_OrderServiceDefinition } from './shardwrite/v1/OrderService.js';
 import type { PlaceOrderRequest as _shardwrite_v1_PlaceOrderRequest, PlaceOrderRequest__Output as _shardwrite_v1_PlaceOrderRequest__Output } from './shardwrite/v1/PlaceOrderRequest.js';
+import type { ProcessManagerServiceClient as _shardwrite_v1_ProcessManagerServiceClient, ProcessManagerServiceDefinition as _shardwrite_v1_ProcessManagerServiceDefinition } from './shardwrite/v1/ProcessManagerService.js';
 import type { ReadStreamRequest as _shardwrite_v1_ReadStreamRequest, ReadStreamRequest__Output as _shardwrite_v1_ReadStreamRequest__Output } from './shardwrite/v1/ReadStreamRequest.js';
+import type { RecordProcessInputRequest as _shardwrite_v1_RecordProcessInputRequest, RecordProcessInputRequest__Output as _shardwrite_v1_RecordProcessInputRequest__Output } from './shardwrite/v1/RecordProcessInputRequest.js';
+import type { RefundPaymentRequest as _shardwrite_v1_RefundPaymentRequest, RefundPaymentRequest__Output as _shardwrite_v1_RefundPaymentRequest__Output } from './shardwrite/v1/RefundPaymentRequest.js';
 import type { RemoveOrderLineRequest as _shardwrite_v1_RemoveOrderLineRequest, RemoveOrderLineRequest__Output as _shardwrite_v1_RemoveOrderLineRequest__Output } from './shardwrite/v1/RemoveOrderLineRequest.js';
+import type { RetryProcessRequest as _shardwrite_v1_RetryProcessRequest, RetryProcessRequest__Output as _shardwrite_v1_RetryProcessRequest__Output } from './shardwrite/v1/RetryProcessRequest.js';
 import type { ShipOrderRequest as _shardwrite_v1_ShipOrderRequest, ShipOrderRequest__Output as _shardwrite_v1_ShipOrderRequest__Output } from './shardwrite/v1/ShipOrderRequest.js';
 import type { StreamedCommand as _shardwrite_v1_StreamedCommand, StreamedCommand__Output as _shardwrite_v1_StreamedCommand__Output } from './shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome as _shardwrite_v1_StreamedOutcome, StreamedOutcome__Output as _shardwrite_v1_StreamedOutcome__Output } from './shardwrite/v1/StreamedOutcome.js';
@@ -104,11 +110,13 @@ export interface ProtoGrpcType {
        * flight, commands are answered at once with RESOURCE_EXHAUSTED (OVERLOADED).
        */
       CommandStreamService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_CommandStreamServiceClient> & { service: _shardwrite_v1_CommandStreamServiceDefinition }
+      CompleteProcessStepRequest: MessageTypeDefinition<_shardwrite_v1_CompleteProcessStepRequest, _shardwrite_v1_CompleteProcessStepRequest__Output>
       Event: MessageTypeDefinition<_shardwrite_v1_Event, _shardwrite_v1_Event__Output>
       /**
        * Reads the events of one stream from the shard that owns it.
        */
       EventStoreService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_EventStoreServiceClient> & { service: _shardwrite_v1_EventStoreServiceDefinition }
+      MarkPaymentCapturedRequest: MessageTypeDefinition<_shardwrite_v1_MarkPaymentCapturedRequest, _shardwrite_v1_MarkPaymentCapturedRequest__Output>
       /**
        * Commands on an order. An order is three aggregates with their own streams
        * (`order-header`, `order-lines`, `order-payment`); all three live on the shard
@@ -128,8 +136,22 @@ export interface ProtoGrpcType {
        */
       OrderService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_OrderServiceClient> & { service: _shardwrite_v1_OrderServiceDefinition }
       PlaceOrderRequest: MessageTypeDefinition<_shardwrite_v1_PlaceOrderRequest, _shardwrite_v1_PlaceOrderRequest__Output>
+      /**
+       * Commands on process-manager instances. An instance is a stream
+       * `pm-<process manager>-<instance id>` (e.g. `pm-order-fulfilment-o42`), kept
+       * on the shard that owns `instance_id` (the correlation id: for order
+       * fulfilment, the order id), so it is snapshotted, moved and fenced like any
+       * stream. These are sent by the process-manager worker (`shardwrite
+       * pm-worker`) and by `shardwrite pm retry`; other callers have no reason to.
+       * 
+       * `command_id` and `expected_version` mean what they mean on OrderService.
+       */
+      ProcessManagerService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_ProcessManagerServiceClient> & { service: _shardwrite_v1_ProcessManagerServiceDefinition }
       ReadStreamRequest: MessageTypeDefinition<_shardwrite_v1_ReadStreamRequest, _shardwrite_v1_ReadStreamRequest__Output>
+      RecordProcessInputRequest: MessageTypeDefinition<_shardwrite_v1_RecordProcessInputRequest, _shardwrite_v1_RecordProcessInputRequest__Output>
+      RefundPaymentRequest: MessageTypeDefinition<_shardwrite_v1_RefundPaymentRequest, _shardwrite_v1_RefundPaymentRequest__Output>
       RemoveOrderLineRequest: MessageTypeDefinition<_shardwrite_v1_RemoveOrderLineRequest, _shardwrite_v1_RemoveOrderLineRequest__Output>
+      RetryProcessRequest: MessageTypeDefinition<_shardwrite_v1_RetryProcessRequest, _shardwrite_v1_RetryProcessRequest__Output>
       ShipOrderRequest: MessageTypeDefinition<_shardwrite_v1_ShipOrderRequest, _shardwrite_v1_ShipOrderRequest__Output>
       StreamedCommand: MessageTypeDefinition<_shardwrite_v1_StreamedCommand, _shardwrite_v1_StreamedCommand__Output>
       StreamedOutcome: MessageTypeDefinition<_shardwrite_v1_StreamedOutcome, _shardwrite_v1_StreamedOutcome__Output>

@@ -33,9 +33,11 @@ import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, Cap
 import type { CommandResult as _shardwrite_v1_CommandResult, CommandResult__Output as _shardwrite_v1_CommandResult__Output } from './shardwrite/v1/CommandResult.js';
 import type { Event as _shardwrite_v1_Event, Event__Output as _shardwrite_v1_Event__Output } from './shardwrite/v1/Event.js';
 import type { EventStoreServiceClient as _shardwrite_v1_EventStoreServiceClient, EventStoreServiceDefinition as _shardwrite_v1_EventStoreServiceDefinition } from './shardwrite/v1/EventStoreService.js';
+import type { MarkPaymentCapturedRequest as _shardwrite_v1_MarkPaymentCapturedRequest, MarkPaymentCapturedRequest__Output as _shardwrite_v1_MarkPaymentCapturedRequest__Output } from './shardwrite/v1/MarkPaymentCapturedRequest.js';
 import type { OrderServiceClient as _shardwrite_v1_OrderServiceClient, OrderServiceDefinition as _shardwrite_v1_OrderServiceDefinition } from './shardwrite/v1/OrderService.js';
 import type { PlaceOrderRequest as _shardwrite_v1_PlaceOrderRequest, PlaceOrderRequest__Output as _shardwrite_v1_PlaceOrderRequest__Output } from './shardwrite/v1/PlaceOrderRequest.js';
 import type { ReadStreamRequest as _shardwrite_v1_ReadStreamRequest, ReadStreamRequest__Output as _shardwrite_v1_ReadStreamRequest__Output } from './shardwrite/v1/ReadStreamRequest.js';
+import type { RefundPaymentRequest as _shardwrite_v1_RefundPaymentRequest, RefundPaymentRequest__Output as _shardwrite_v1_RefundPaymentRequest__Output } from './shardwrite/v1/RefundPaymentRequest.js';
 import type { RemoveOrderLineRequest as _shardwrite_v1_RemoveOrderLineRequest, RemoveOrderLineRequest__Output as _shardwrite_v1_RemoveOrderLineRequest__Output } from './shardwrite/v1/RemoveOrderLineRequest.js';
 import type { ShipOrderRequest as _shardwrite_v1_ShipOrderRequest, ShipOrderRequest__Output as _shardwrite_v1_ShipOrderRequest__Output } from './shardwrite/v1/ShipOrderRequest.js';
 import type { UpdateShippingAddressRequest as _shardwrite_v1_UpdateShippingAddressRequest, UpdateShippingAddressRequest__Output as _shardwrite_v1_UpdateShippingAddressRequest__Output } from './shardwrite/v1/UpdateShippingAddressRequest.js';
@@ -88,6 +90,7 @@ export interface ProtoGrpcType {
        * Reads the events of one stream from the shard that owns it.
        */
       EventStoreService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_EventStoreServiceClient> & { service: _shardwrite_v1_EventStoreServiceDefinition }
+      MarkPaymentCapturedRequest: MessageTypeDefinition<_shardwrite_v1_MarkPaymentCapturedRequest, _shardwrite_v1_MarkPaymentCapturedRequest__Output>
       /**
        * Commands on an order. An order is three aggregates with their own streams
        * (`order-header`, `order-lines`, `order-payment`); all three live on the shard
@@ -108,6 +111,7 @@ export interface ProtoGrpcType {
       OrderService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_OrderServiceClient> & { service: _shardwrite_v1_OrderServiceDefinition }
       PlaceOrderRequest: MessageTypeDefinition<_shardwrite_v1_PlaceOrderRequest, _shardwrite_v1_PlaceOrderRequest__Output>
       ReadStreamRequest: MessageTypeDefinition<_shardwrite_v1_ReadStreamRequest, _shardwrite_v1_ReadStreamRequest__Output>
+      RefundPaymentRequest: MessageTypeDefinition<_shardwrite_v1_RefundPaymentRequest, _shardwrite_v1_RefundPaymentRequest__Output>
       RemoveOrderLineRequest: MessageTypeDefinition<_shardwrite_v1_RemoveOrderLineRequest, _shardwrite_v1_RemoveOrderLineRequest__Output>
       ShipOrderRequest: MessageTypeDefinition<_shardwrite_v1_ShipOrderRequest, _shardwrite_v1_ShipOrderRequest__Output>
       UpdateShippingAddressRequest: MessageTypeDefinition<_shardwrite_v1_UpdateShippingAddressRequest, _shardwrite_v1_UpdateShippingAddressRequest__Output>

@@ -12,9 +12,10 @@ import type { ProtoGrpcType as OrdersGrpc } from '../generated/orders.js';
 import type { ProtoGrpcType as EventsGrpc } from '../generated/events.js';
 import type { ProtoGrpcType as StreamGrpc } from '../generated/command_stream.js';
 import type { ProtoGrpcType as SubscriptionsGrpc } from '../generated/subscriptions.js';
+import type { ProtoGrpcType as ProcessManagersGrpc } from '../generated/process_managers.js';
 import type { ProtoGrpcType as FeedGrpc } from '../generated/shard_feed.js';
 
-export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc & SubscriptionsGrpc;
+export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc & SubscriptionsGrpc & ProcessManagersGrpc;
 
 /** The `proto/` folder, found from this file both in `src/` (tsx) and in `dist/src/` (built). */
 export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
@@ -25,6 +26,7 @@ export const PROTO_FILES = [
   'shardwrite/v1/events.proto',
   'shardwrite/v1/command_stream.proto',
   'shardwrite/v1/subscriptions.proto',
+  'shardwrite/v1/process_managers.proto',
 ] as const;
 
 /** The shard's feed, internal (a router follows each shard with it): served by shards only. */

@@ -90,13 +90,15 @@ describe('subscribe() against real processes', () => {
     await expect.poll(() => notes.some((n) => n.includes('caught up')), { timeout: 20_000 }).toBe(true);
     await client.placeOrder({ orderId, commandId: `${orderId}-1`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: { name: 'A', line1: '1 St', city: 'X', postalCode: '1', country: 'GB' } });
     await client.addOrderLine({ orderId, commandId: `${orderId}-2`, lineId: 'l1', sku: 's', quantity: 1, unitPriceCents: 5 });
+    await client.markPaymentCaptured({ orderId, commandId: `${orderId}-3a`, amountCents: 5 });
     await client.shipOrder({ orderId, commandId: `${orderId}-3`, carrier: 'ups', trackingNumber: 'T1' });
-    await expect.poll(() => lines.filter((l) => l.includes(orderId)).length, { timeout: 20_000 }).toBe(2);
+    await expect.poll(() => lines.filter((l) => l.includes(orderId)).length, { timeout: 20_000 }).toBe(3);
     stop.abort();
     expect(await tail).toBe(0);
     client.close();
     const mine = lines.filter((l) => l.includes(orderId));
     expect(mine[0]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v1  OrderPlaced  \\{.*"customerId":"c"`));
-    expect(mine[1]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v2  OrderShipped  \\{"carrier":"ups"`));
+    expect(mine[1]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v2  PaymentCaptureRecorded  `));
+    expect(mine[2]).toMatch(new RegExp(`^shard-\\d+  order-header-${orderId}  v3  OrderShipped  \\{"carrier":"ups"`));
   }, 60_000);
 });

@@ -4,6 +4,8 @@
  * only variables their config module reads, with values it accepts, wired to
  * the databases, Redis and ports that exist in the file.
  */
+import { PM_WORKER_ENV, loadPmWorkerConfig } from '../../pm-worker/config.js';
+import { processManagers } from '../../src/process-managers/index.js';
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -186,6 +188,20 @@ describe('docker-compose.yml', () => {
     const grpc = portOf(settingsOf('router').grpcAddress);
     expect(router.ports).toEqual([`127.0.0.1:50051:${grpc}`]);
     for (const { name } of ours.filter((o) => o.role === 'shard')) expect(services[name]!.ports).toBeUndefined();
+  });
+
+  it('runs the pm worker with only variables its config reads, against the router and the ring database, once both are up', () => {
+    const worker = services['pm-worker']!;
+    expect(worker.command).toEqual(['pm-worker']);
+    expect(worker.image).toBe(ours[0]!.service.image);
+    const env = serviceEnv(worker);
+    const reads = new Set<string>([...PM_WORKER_ENV, ...processManagers.flatMap((d) => d.settingsEnv)]);
+    for (const key of Object.keys(env)) expect(reads.has(key), `pm-worker: ${key}`).toBe(true);
+    const config = loadPmWorkerConfig(env, processManagers);
+    expect(config.databaseUrl).toBe(settingsOf('router').ringDatabaseUrl);
+    expect(config.source).toBe(`router:${portOf(settingsOf('router').grpcAddress)}`);
+    expect(dependsOn(worker)).toMatchObject({ 'postgres-0': 'service_healthy', router: 'service_started' });
+    expect(worker.read_only).toBe(true);
   });
 
   it('runs the router and shards read-only, without capabilities, and stops them after their drain', () => {

@@ -16,6 +16,8 @@ import { Registry } from 'prom-client';
 import { Ajv } from 'ajv';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { RouterMetrics } from '../../router/metrics.js';
+import { PM_WORKER_ENV, loadPmWorkerConfig } from '../../pm-worker/config.js';
+import { processManagers } from '../../src/process-managers/index.js';
 import { KUBECTL_AVAILABLE, containersOf, loadYamlDocuments, podSpecOf, renderKustomization, resourceId, type Resource } from './support/kustomize.js';
 import { skipWithout } from '../support/ci.js';
 import { EXTERNAL_SECRET_VALUE, resolveEnv } from './support/k8s-env.js';
@@ -63,6 +65,8 @@ function ourContainers(resources: readonly Resource[]): { workload: Obj; contain
     for (const c of containersOf(r) as Obj[]) {
       if (!IMAGE.test(String(c.image))) continue;
       const role = c.args?.[0];
+      // The pm worker serves no gRPC: it has checks of its own below.
+      if (role === 'pm-worker') continue;
       if (!isRole(role)) throw new Error(`${resourceId(r)} container ${c.name}: args must start with shard or router (got ${JSON.stringify(c.args)})`);
       out.push({ workload: r as Obj, container: c, role });
     }
@@ -600,6 +604,36 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
         expect(admitted(stranger, c.to, c.port), `a stranger → ${c.what.split(' → ')[1]}`).toBe(false);
       }
     }
+  });
+
+  it('runs the pm worker with only variables its config reads, against the router and the routers\' ring database, scraped on its metrics port', () => {
+    const workers = (resources as readonly Resource[] as readonly Obj[]).flatMap((r) =>
+      (containersOf(r as Resource) as Obj[]).filter((c) => IMAGE.test(String(c.image)) && c.args?.[0] === 'pm-worker').map((c) => ({ workload: r, container: c })),
+    );
+    expect(workers).toHaveLength(1);
+    const { workload, container } = workers[0]!;
+    expect(workload.kind).toBe('Deployment');
+    expect(container.command).toBeUndefined();
+    expect(container.args).toEqual(['pm-worker']);
+    const resolved = resolveEnv(container, { name: `${workload.metadata.name}-7d4b9c-x2x7q`, namespace: NAMESPACE }, resources);
+    const reads = new Set<string>([...PM_WORKER_ENV, ...processManagers.flatMap((d) => d.settingsEnv)]);
+    for (const name of Object.keys(resolved.values)) {
+      if (!reads.has(name)) expect(['POSTGRES_USER', 'POSTGRES_PASSWORD'], `${name} is not read by pm-worker/config.ts`).toContain(name);
+    }
+    const config = loadPmWorkerConfig(resolved.values, processManagers);
+    const router = ourContainers(resources).find((c) => c.role === 'router')!;
+    const routerSettings = podEnv(resources, router.container, 'router', podNames(router.workload)[0]!).settings;
+    expect(config.databaseUrl, 'the same ring database as the routers').toBe(routerSettings.ringDatabaseUrl);
+    const [host, port] = config.source.split(':');
+    const routerService = find(resources, 'Service', host!);
+    expect(selects(routerService.spec.selector, router.workload.spec.template.metadata.labels)).toBe(true);
+    expect(routerService.spec.ports.map((p: Obj) => p.port)).toContain(Number(port));
+    const metricsPort = portOf(config.metricsAddress!);
+    expect(hostOf(config.metricsAddress!)).toBe('0.0.0.0');
+    expect(container.ports).toEqual([{ name: 'metrics', containerPort: metricsPort }]);
+    expect(Number(workload.spec.template.metadata.annotations['prometheus.io/port'])).toBe(metricsPort);
+    const wait = workload.spec.template.spec.initContainers.find((c: Obj) => c.name === 'wait-for-postgres');
+    expect(resolveEnv(wait, { name: 'pm-worker', namespace: NAMESPACE }, resources).values.RING_DATABASE_HOST).toBe(new URL(config.databaseUrl).hostname);
   });
 
   it('bootstraps the ring with exactly the StatefulSet\'s pods at their stable names', () => {

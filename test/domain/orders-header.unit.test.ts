@@ -6,6 +6,8 @@ import {
   type OrderCancelled,
   type OrderPlaced,
   type OrderShipped,
+  type MarkPaymentCaptured,
+  type PaymentCaptureRecorded,
   type PlaceOrder,
   type ShipOrder,
   type ShippingAddressUpdated,
@@ -37,6 +39,11 @@ const cancelled: OrderCancelled = {
   type: 'OrderCancelled',
   data: { reason: 'changed my mind', cancelledAt: '2024-05-02T10:00:00.000Z' },
 };
+const markCaptured = command<MarkPaymentCaptured>('MarkPaymentCaptured', { amountCents: 500 }, '2024-05-02T08:00:00.000Z');
+const captureRecorded: PaymentCaptureRecorded = {
+  type: 'PaymentCaptureRecorded',
+  data: { amountCents: 500, recordedAt: '2024-05-02T08:00:00.000Z' },
+};
 const addressUpdated: ShippingAddressUpdated = {
   type: 'ShippingAddressUpdated',
   data: { shippingAddress: newAddress, updatedAt: '2024-05-01T13:00:00.000Z' },
@@ -45,9 +52,9 @@ const addressUpdated: ShippingAddressUpdated = {
 const header = spec(orderHeader);
 
 describe('order-header', () => {
-  it('declares state schema version 1 and no upcasters', () => {
+  it('declares state schema version 2 (the payment-captured flag) and no upcasters', () => {
     expect(orderHeader.aggregateType).toBe('order-header');
-    expect(orderHeader.stateSchemaVersion).toBe(1);
+    expect(orderHeader.stateSchemaVersion).toBe(2);
     expect(orderHeader.upcasters).toEqual({});
   });
 
@@ -90,12 +97,16 @@ describe('order-header', () => {
   });
 
   describe('ShipOrder', () => {
-    it('ships a placed order', () => {
-      header.given([placed]).when(shipOrder).then([shipped]);
+    it('ships a placed order whose payment capture was recorded', () => {
+      header.given([placed, captureRecorded]).when(shipOrder).then([shipped]);
+    });
+
+    it('refuses to ship a placed order whose payment capture was not recorded', () => {
+      header.given([placed]).when(shipOrder).thenThrows(BusinessRuleError, /payment has not been captured/);
     });
 
     it('ships an order whose address was changed', () => {
-      header.given([placed, addressUpdated]).when(shipOrder).then([shipped]);
+      header.given([placed, captureRecorded, addressUpdated]).when(shipOrder).then([shipped]);
     });
 
     it('refuses to ship an order twice', () => {
@@ -104,6 +115,18 @@ describe('order-header', () => {
 
     it('refuses to ship a cancelled order', () => {
       header.given([placed, cancelled]).when(shipOrder).thenThrows(BusinessRuleError, /cancelled/);
+    });
+  });
+
+  describe('MarkPaymentCaptured', () => {
+    it('records the capture on a placed order, and on a cancelled one', () => {
+      header.given([placed]).when(markCaptured).then([captureRecorded]);
+      header.given([placed, cancelled]).when(markCaptured).then([captureRecorded]);
+    });
+
+    it('refuses to record it twice, or on a shipped order', () => {
+      header.given([placed, captureRecorded]).when(markCaptured).thenThrows(BusinessRuleError, /already recorded/);
+      header.given([placed, shipped]).when(markCaptured).thenThrows(BusinessRuleError, /shipped/);
     });
   });
 
@@ -127,12 +150,13 @@ describe('order-header', () => {
     });
 
     it('holds the customer, the latest address and the shipment of a shipped order', () => {
-      expect(stateAfter(orderHeader, [placed, addressUpdated, shipped])).toStrictEqual({
+      expect(stateAfter(orderHeader, [placed, addressUpdated, captureRecorded, shipped])).toStrictEqual({
         status: 'shipped',
         customerId: 'c-1',
         customerEmail: 'ada@example.com',
         shippingAddress: newAddress,
         placedAt: AT,
+        paymentCaptured: true,
         carrier: 'DHL',
         trackingNumber: 'JD0001',
         shippedAt: '2024-05-02T09:00:00.000Z',

@@ -24,9 +24,9 @@ const captured = (amountCents: number, currency = 'EUR'): PaymentCaptured => ({
 const payment = spec(orderPayment);
 
 describe('order-payment', () => {
-  it('declares state schema version 1 and no upcasters', () => {
+  it('declares state schema version 2 (the refunded flag) and no upcasters', () => {
     expect(orderPayment.aggregateType).toBe('order-payment');
-    expect(orderPayment.stateSchemaVersion).toBe(1);
+    expect(orderPayment.stateSchemaVersion).toBe(2);
     expect(orderPayment.upcasters).toEqual({});
   });
 
@@ -81,6 +81,7 @@ describe('order-payment', () => {
         authorizedCents: 10_000,
         currency: 'EUR',
         capturedCents: 9_000,
+        refunded: false,
       });
     });
   });

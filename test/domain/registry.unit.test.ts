@@ -4,23 +4,26 @@ import { orders } from '../../src/domain/orders/index.js';
 import type { DomainModule } from '../../src/domain/module.js';
 
 describe('domain registry', () => {
-  it('registers the three order aggregates by type', () => {
-    expect([...deciderRegistry(modules).keys()].sort()).toEqual(['order-header', 'order-lines', 'order-payment']);
+  it('registers the three order aggregates and the order-fulfilment process manager by type', () => {
+    expect([...deciderRegistry(modules).keys()].sort()).toEqual(['order-header', 'order-lines', 'order-payment', 'pm-order-fulfilment']);
   });
 
-  it('registers one command spec per OrderService RPC, keyed by service and method', () => {
-    expect([...commandSpecs(modules).keys()].sort()).toEqual(
-      [
+  it('registers one command spec per OrderService and ProcessManagerService RPC, keyed by service and method', () => {
+    expect([...commandSpecs(modules).keys()].sort()).toEqual([
+      ...[
         'AddOrderLine',
         'AuthorizePayment',
         'CancelOrder',
         'CapturePayment',
+        'MarkPaymentCaptured',
         'PlaceOrder',
+        'RefundPayment',
         'RemoveOrderLine',
         'ShipOrder',
         'UpdateShippingAddress',
       ].map((m) => `shardwrite.v1.OrderService/${m}`),
-    );
+      ...['CompleteProcessStep', 'RecordProcessInput', 'RetryProcess'].map((m) => `shardwrite.v1.ProcessManagerService/${m}`),
+    ]);
   });
 
   it('refuses two deciders for the same aggregate type', () => {

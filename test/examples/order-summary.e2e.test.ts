@@ -63,6 +63,8 @@ async function drive(orderId: string, n: number): Promise<void> {
   if (n % 2 === 0) {
     await client.capturePayment({ orderId, commandId: `${orderId}-cap2`, amountCents: total - 100 });
     e.captured = total;
+    // The header ships only once told of the capture (the order-fulfilment process manager's job; no worker runs here).
+    await client.markPaymentCaptured({ orderId, commandId: `${orderId}-mark`, amountCents: total });
     await client.shipOrder({ orderId, commandId: `${orderId}-ship`, carrier: 'ups', trackingNumber: `t${n}` });
     e.status = 'shipped';
   } else {

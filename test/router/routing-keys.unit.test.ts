@@ -25,10 +25,11 @@ function sampleRequests(): { path: string; bytes: Buffer; key: string }[] {
     // Fill every scalar field, so the key is found among real neighbours.
     const value: Record<string, unknown> = {};
     let key = `key-for-${r.path.split('/')[2]}`;
+    const keyName = r.keyField.split(' ')[0];
     for (const f of type.fieldsArray) {
       if (f.partOf && f.partOf.fieldsArray.length > 1 && !f.name.startsWith('_')) continue;
-      if (f.type === 'string') value[f.name] = f.name === 'order_id' || f.name === 'aggregate_id' ? key : `v-${f.name}`;
-      else if (f.type === 'int64' || f.type === 'int32' || f.type === 'uint32') value[f.name] = 7;
+      if (f.type === 'string') value[f.name] = f.name === keyName ? key : `v-${f.name}`;
+      else if (f.type === 'int64' || f.type === 'int32' || f.type === 'uint32') value[f.name] = f.repeated ? [7, 8] : 7;
     }
     if (r.keyField.includes('.')) {
       // A oneof envelope: set its first member, with the key inside.

@@ -46,13 +46,15 @@ describe('OrderService over gRPC', () => {
     const captured = await client.call('CapturePayment', { orderId: 'o-life', commandId: 'o-life-cap', amountCents: '2500' });
     expect(captured).toMatchObject({ streamId: 'order-payment-o-life', version: '2' });
 
-    const shipped = await client.call('ShipOrder', { orderId: 'o-life', carrier: 'DHL', trackingNumber: 'TRK1', expectedVersion: '1' });
-    expect(shipped.version).toBe('2');
+    const marked = await client.call('MarkPaymentCaptured', { orderId: 'o-life', amountCents: '2500' });
+    expect(marked).toMatchObject({ streamId: 'order-header-o-life', version: '2' });
+    const shipped = await client.call('ShipOrder', { orderId: 'o-life', carrier: 'DHL', trackingNumber: 'TRK1', expectedVersion: '2' });
+    expect(shipped.version).toBe('3');
 
     const events = await client.readStream('order-header', 'o-life');
-    expect(events.map((e) => [e.type, e.version])).toEqual([['OrderPlaced', '1'], ['OrderShipped', '2']]);
+    expect(events.map((e) => [e.type, e.version])).toEqual([['OrderPlaced', '1'], ['PaymentCaptureRecorded', '2'], ['OrderShipped', '3']]);
     expect(events[0]!.metadata.command_id).toBe('c-place');
-    expect(BigInt(events[1]!.position)).toBeGreaterThan(BigInt(events[0]!.position));
+    expect(BigInt(events[2]!.position)).toBeGreaterThan(BigInt(events[1]!.position));
   });
 
   it('answers a repeated command id with the original result and appends nothing', async () => {

@@ -41,9 +41,11 @@ describe('Subscribe sent straight to a shard', () => {
       expect(JSON.parse(first.data)).toMatchObject({ customerId: 'cust-1' });
       expect(new Set(sub.events.map((e) => e.eventId)).size).toBe(40);
 
+      await client.call('MarkPaymentCaptured', { orderId: 'o3', amountCents: '5' });
       await client.call('ShipOrder', { orderId: 'o3', carrier: 'DHL', trackingNumber: 'T1' });
-      await sub.until(() => sub.events.length === 41, 10_000, 'the live event');
-      expect(sub.events[40]).toMatchObject({ streamId: 'order-header-o3', version: '2', type: 'OrderShipped' });
+      await sub.until(() => sub.events.length === 42, 10_000, 'the live events');
+      expect(sub.events[40]).toMatchObject({ streamId: 'order-header-o3', version: '2', type: 'PaymentCaptureRecorded' });
+      expect(sub.events[41]).toMatchObject({ streamId: 'order-header-o3', version: '3', type: 'OrderShipped' });
     } finally {
       sub.close();
     }

@@ -11,7 +11,8 @@ const api = loadApi();
 
 export type OrderMethod =
   | 'PlaceOrder' | 'UpdateShippingAddress' | 'ShipOrder' | 'CancelOrder'
-  | 'AddOrderLine' | 'RemoveOrderLine' | 'AuthorizePayment' | 'CapturePayment';
+  | 'AddOrderLine' | 'RemoveOrderLine' | 'AuthorizePayment' | 'CapturePayment'
+  | 'MarkPaymentCaptured' | 'RefundPayment';
 
 export interface Clients {
   orders: OrderServiceClient;

@@ -17,8 +17,10 @@ export type PlaceOrder = Command<
 export type UpdateShippingAddress = Command<'UpdateShippingAddress', { readonly shippingAddress: Address }>;
 export type ShipOrder = Command<'ShipOrder', { readonly carrier: string; readonly trackingNumber: string }>;
 export type CancelOrder = Command<'CancelOrder', { readonly reason: string }>;
+/** Sent by the order-fulfilment process manager when the order's payment was captured. */
+export type MarkPaymentCaptured = Command<'MarkPaymentCaptured', { readonly amountCents: number }>;
 /** Every command `order-header` decides. */
-export type OrderHeaderCommand = PlaceOrder | UpdateShippingAddress | ShipOrder | CancelOrder;
+export type OrderHeaderCommand = PlaceOrder | UpdateShippingAddress | ShipOrder | CancelOrder | MarkPaymentCaptured;
 
 /** `customerEmail` and `shippingAddress` are personal data. */
 export type OrderPlaced = DomainEvent<
@@ -40,8 +42,9 @@ export type OrderShipped = DomainEvent<
   { readonly carrier: string; readonly trackingNumber: string; readonly shippedAt: string }
 >;
 export type OrderCancelled = DomainEvent<'OrderCancelled', { readonly reason: string; readonly cancelledAt: string }>;
+export type PaymentCaptureRecorded = DomainEvent<'PaymentCaptureRecorded', { readonly amountCents: number; readonly recordedAt: string }>;
 /** Every event `order-header` emits (all at schema version 1). */
-export type OrderHeaderEvent = OrderPlaced | ShippingAddressUpdated | OrderShipped | OrderCancelled;
+export type OrderHeaderEvent = OrderPlaced | ShippingAddressUpdated | OrderShipped | OrderCancelled | PaymentCaptureRecorded;
 
 /** What every existing order knows. `customerEmail` and `shippingAddress` are personal data. */
 export interface PlacedOrderFacts {
@@ -49,6 +52,8 @@ export interface PlacedOrderFacts {
   readonly customerEmail: string;
   readonly shippingAddress: Address;
   readonly placedAt: string;
+  /** Whether the header was told its payment was captured (MarkPaymentCaptured): what lets it ship. */
+  readonly paymentCaptured: boolean;
 }
 
 /**
@@ -71,15 +76,21 @@ export type OrderHeaderState =
  *
  * - `PlaceOrder` → `OrderPlaced`; refused (BusinessRuleError) if the order exists.
  * - `UpdateShippingAddress` → `ShippingAddressUpdated`; only while placed.
- * - `ShipOrder` → `OrderShipped`; only while placed (not twice, not after cancelling).
+ * - `ShipOrder` → `OrderShipped`; only while placed (not twice, not after
+ *   cancelling) and only once the payment was captured: the header cannot see
+ *   the payment stream, so the order-fulfilment process manager tells it
+ *   (`MarkPaymentCaptured`) and the rule stays local.
  * - `CancelOrder` → `OrderCancelled`; only while placed.
+ * - `MarkPaymentCaptured` → `PaymentCaptureRecorded`; once, while placed or
+ *   cancelled (a capture that raced a cancellation is still a fact).
  *
  * Every command but `PlaceOrder` on an order that does not exist throws
  * `AggregateNotFoundError`.
  */
 export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHeaderState> = {
   aggregateType: ORDER_HEADER,
-  stateSchemaVersion: 1,
+  // 2: `paymentCaptured` was added to the facts.
+  stateSchemaVersion: 2,
   eventSchemaVersions: {},
   upcasters: {},
 
@@ -99,6 +110,7 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
         return [{ type: 'ShippingAddressUpdated', data: { shippingAddress: command.data.shippingAddress, updatedAt: at } }];
       case 'ShipOrder':
         refuseUnlessPlaced(state.status, 'ship');
+        if (!state.paymentCaptured) throw new BusinessRuleError('cannot ship an order whose payment has not been captured');
         return [
           {
             type: 'OrderShipped',
@@ -108,13 +120,17 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
       case 'CancelOrder':
         refuseUnlessPlaced(state.status, 'cancel');
         return [{ type: 'OrderCancelled', data: { reason: command.data.reason, cancelledAt: at } }];
+      case 'MarkPaymentCaptured':
+        if (state.paymentCaptured) throw new BusinessRuleError('the payment capture is already recorded');
+        if (state.status === 'shipped') throw new BusinessRuleError('cannot record a payment capture on an order that has shipped');
+        return [{ type: 'PaymentCaptureRecorded', data: { amountCents: command.data.amountCents, recordedAt: at } }];
       default:
         throw new Error(`order-header cannot decide ${(command as { type: string }).type}`);
     }
   },
 
   evolve(state, event) {
-    if (event.type === 'OrderPlaced') return { status: 'placed', ...placedFacts(event.data) };
+    if (event.type === 'OrderPlaced') return { status: 'placed', ...placedFacts({ ...event.data, paymentCaptured: false }) };
     // A stored stream is the truth, so evolve stays total: an event that
     // cannot apply (only possible in a hand-edited stream) leaves the state as
     // it is rather than making the whole stream unloadable.
@@ -133,6 +149,8 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
         };
       case 'OrderCancelled':
         return { status: 'cancelled', ...facts, cancellationReason: event.data.reason, cancelledAt: event.data.cancelledAt };
+      case 'PaymentCaptureRecorded':
+        return { ...state, paymentCaptured: true };
       default:
         return state;
     }
@@ -150,5 +168,6 @@ function placedFacts(state: PlacedOrderFacts): PlacedOrderFacts {
     customerEmail: state.customerEmail,
     shippingAddress: state.shippingAddress,
     placedAt: state.placedAt,
+    paymentCaptured: state.paymentCaptured,
   };
 }

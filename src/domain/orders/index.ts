@@ -25,12 +25,13 @@ import {
   ORDER_HEADER,
   orderHeader,
   type CancelOrder,
+  type MarkPaymentCaptured,
   type PlaceOrder,
   type ShipOrder,
   type UpdateShippingAddress,
 } from './header.js';
 import { ORDER_LINES, orderLines, type AddOrderLine, type RemoveOrderLine } from './lines.js';
-import { ORDER_PAYMENT, orderPayment, type AuthorizePayment, type CapturePayment } from './payment.js';
+import { ORDER_PAYMENT, orderPayment, type AuthorizePayment, type CapturePayment, type RefundPayment } from './payment.js';
 
 export * from './header.js';
 export * from './lines.js';
@@ -135,6 +136,14 @@ const capturePayment = commandSpec<CapturePayment>(ORDER_PAYMENT, 'CapturePaymen
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
 }), { requireCommandId: true });
 
+const markPaymentCaptured = commandSpec<MarkPaymentCaptured>(ORDER_HEADER, 'MarkPaymentCaptured', (r, out) => ({
+  amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
+}));
+
+const refundPayment = commandSpec<RefundPayment>(ORDER_PAYMENT, 'RefundPayment', (r, out) => ({
+  reason: checkText(out, 'reason', r.reason, TEXT_LIMITS.reason),
+}));
+
 /**
  * The order domain: deciders `order-header`, `order-lines`, `order-payment`
  * and one CommandSpec per `OrderService` RPC. Every spec routes by
@@ -152,5 +161,7 @@ export const orders: DomainModule = {
     removeOrderLine,
     authorizePayment,
     capturePayment,
+    markPaymentCaptured,
+    refundPayment,
   ],
 };

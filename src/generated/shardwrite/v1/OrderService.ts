@@ -7,7 +7,9 @@ import type { AuthorizePaymentRequest as _shardwrite_v1_AuthorizePaymentRequest,
 import type { CancelOrderRequest as _shardwrite_v1_CancelOrderRequest, CancelOrderRequest__Output as _shardwrite_v1_CancelOrderRequest__Output } from '../../shardwrite/v1/CancelOrderRequest.js';
 import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, CapturePaymentRequest__Output as _shardwrite_v1_CapturePaymentRequest__Output } from '../../shardwrite/v1/CapturePaymentRequest.js';
 import type { CommandResult as _shardwrite_v1_CommandResult, CommandResult__Output as _shardwrite_v1_CommandResult__Output } from '../../shardwrite/v1/CommandResult.js';
+import type { MarkPaymentCapturedRequest as _shardwrite_v1_MarkPaymentCapturedRequest, MarkPaymentCapturedRequest__Output as _shardwrite_v1_MarkPaymentCapturedRequest__Output } from '../../shardwrite/v1/MarkPaymentCapturedRequest.js';
 import type { PlaceOrderRequest as _shardwrite_v1_PlaceOrderRequest, PlaceOrderRequest__Output as _shardwrite_v1_PlaceOrderRequest__Output } from '../../shardwrite/v1/PlaceOrderRequest.js';
+import type { RefundPaymentRequest as _shardwrite_v1_RefundPaymentRequest, RefundPaymentRequest__Output as _shardwrite_v1_RefundPaymentRequest__Output } from '../../shardwrite/v1/RefundPaymentRequest.js';
 import type { RemoveOrderLineRequest as _shardwrite_v1_RemoveOrderLineRequest, RemoveOrderLineRequest__Output as _shardwrite_v1_RemoveOrderLineRequest__Output } from '../../shardwrite/v1/RemoveOrderLineRequest.js';
 import type { ShipOrderRequest as _shardwrite_v1_ShipOrderRequest, ShipOrderRequest__Output as _shardwrite_v1_ShipOrderRequest__Output } from '../../shardwrite/v1/ShipOrderRequest.js';
 import type { UpdateShippingAddressRequest as _shardwrite_v1_UpdateShippingAddressRequest, UpdateShippingAddressRequest__Output as _shardwrite_v1_UpdateShippingAddressRequest__Output } from '../../shardwrite/v1/UpdateShippingAddressRequest.js';
@@ -66,6 +68,15 @@ export interface OrderServiceClient extends grpc.Client {
   capturePayment(argument: _shardwrite_v1_CapturePaymentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   capturePayment(argument: _shardwrite_v1_CapturePaymentRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   
+  MarkPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  MarkPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  MarkPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  MarkPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  markPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  markPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  markPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  markPaymentCaptured(argument: _shardwrite_v1_MarkPaymentCapturedRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  
   PlaceOrder(argument: _shardwrite_v1_PlaceOrderRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   PlaceOrder(argument: _shardwrite_v1_PlaceOrderRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   PlaceOrder(argument: _shardwrite_v1_PlaceOrderRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
@@ -74,6 +85,15 @@ export interface OrderServiceClient extends grpc.Client {
   placeOrder(argument: _shardwrite_v1_PlaceOrderRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   placeOrder(argument: _shardwrite_v1_PlaceOrderRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   placeOrder(argument: _shardwrite_v1_PlaceOrderRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  
+  RefundPayment(argument: _shardwrite_v1_RefundPaymentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  RefundPayment(argument: _shardwrite_v1_RefundPaymentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  RefundPayment(argument: _shardwrite_v1_RefundPaymentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  RefundPayment(argument: _shardwrite_v1_RefundPaymentRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  refundPayment(argument: _shardwrite_v1_RefundPaymentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  refundPayment(argument: _shardwrite_v1_RefundPaymentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  refundPayment(argument: _shardwrite_v1_RefundPaymentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  refundPayment(argument: _shardwrite_v1_RefundPaymentRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   
   RemoveOrderLine(argument: _shardwrite_v1_RemoveOrderLineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   RemoveOrderLine(argument: _shardwrite_v1_RemoveOrderLineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
@@ -130,7 +150,11 @@ export interface OrderServiceHandlers extends grpc.UntypedServiceImplementation 
   
   CapturePayment: grpc.handleUnaryCall<_shardwrite_v1_CapturePaymentRequest__Output, _shardwrite_v1_CommandResult>;
   
+  MarkPaymentCaptured: grpc.handleUnaryCall<_shardwrite_v1_MarkPaymentCapturedRequest__Output, _shardwrite_v1_CommandResult>;
+  
   PlaceOrder: grpc.handleUnaryCall<_shardwrite_v1_PlaceOrderRequest__Output, _shardwrite_v1_CommandResult>;
+  
+  RefundPayment: grpc.handleUnaryCall<_shardwrite_v1_RefundPaymentRequest__Output, _shardwrite_v1_CommandResult>;
   
   RemoveOrderLine: grpc.handleUnaryCall<_shardwrite_v1_RemoveOrderLineRequest__Output, _shardwrite_v1_CommandResult>;
   
@@ -145,7 +169,9 @@ export interface OrderServiceDefinition extends grpc.ServiceDefinition {
   AuthorizePayment: MethodDefinition<_shardwrite_v1_AuthorizePaymentRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_AuthorizePaymentRequest__Output, _shardwrite_v1_CommandResult__Output>
   CancelOrder: MethodDefinition<_shardwrite_v1_CancelOrderRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_CancelOrderRequest__Output, _shardwrite_v1_CommandResult__Output>
   CapturePayment: MethodDefinition<_shardwrite_v1_CapturePaymentRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_CapturePaymentRequest__Output, _shardwrite_v1_CommandResult__Output>
+  MarkPaymentCaptured: MethodDefinition<_shardwrite_v1_MarkPaymentCapturedRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_MarkPaymentCapturedRequest__Output, _shardwrite_v1_CommandResult__Output>
   PlaceOrder: MethodDefinition<_shardwrite_v1_PlaceOrderRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_PlaceOrderRequest__Output, _shardwrite_v1_CommandResult__Output>
+  RefundPayment: MethodDefinition<_shardwrite_v1_RefundPaymentRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_RefundPaymentRequest__Output, _shardwrite_v1_CommandResult__Output>
   RemoveOrderLine: MethodDefinition<_shardwrite_v1_RemoveOrderLineRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_RemoveOrderLineRequest__Output, _shardwrite_v1_CommandResult__Output>
   ShipOrder: MethodDefinition<_shardwrite_v1_ShipOrderRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_ShipOrderRequest__Output, _shardwrite_v1_CommandResult__Output>
   UpdateShippingAddress: MethodDefinition<_shardwrite_v1_UpdateShippingAddressRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_UpdateShippingAddressRequest__Output, _shardwrite_v1_CommandResult__Output>

@@ -3,7 +3,9 @@
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * order-header: ships a placed order once.
+ * order-header: ships a placed order once, and only after the header was told
+ * that its payment was captured (MarkPaymentCaptured); otherwise
+ * FAILED_PRECONDITION / BUSINESS_RULE.
  */
 export interface ShipOrderRequest {
   'orderId'?: (string);
@@ -15,7 +17,9 @@ export interface ShipOrderRequest {
 }
 
 /**
- * order-header: ships a placed order once.
+ * order-header: ships a placed order once, and only after the header was told
+ * that its payment was captured (MarkPaymentCaptured); otherwise
+ * FAILED_PRECONDITION / BUSINESS_RULE.
  */
 export interface ShipOrderRequest__Output {
   'orderId': (string);

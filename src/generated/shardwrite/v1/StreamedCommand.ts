@@ -8,6 +8,11 @@ import type { AddOrderLineRequest as _shardwrite_v1_AddOrderLineRequest, AddOrde
 import type { RemoveOrderLineRequest as _shardwrite_v1_RemoveOrderLineRequest, RemoveOrderLineRequest__Output as _shardwrite_v1_RemoveOrderLineRequest__Output } from '../../shardwrite/v1/RemoveOrderLineRequest.js';
 import type { AuthorizePaymentRequest as _shardwrite_v1_AuthorizePaymentRequest, AuthorizePaymentRequest__Output as _shardwrite_v1_AuthorizePaymentRequest__Output } from '../../shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, CapturePaymentRequest__Output as _shardwrite_v1_CapturePaymentRequest__Output } from '../../shardwrite/v1/CapturePaymentRequest.js';
+import type { MarkPaymentCapturedRequest as _shardwrite_v1_MarkPaymentCapturedRequest, MarkPaymentCapturedRequest__Output as _shardwrite_v1_MarkPaymentCapturedRequest__Output } from '../../shardwrite/v1/MarkPaymentCapturedRequest.js';
+import type { RefundPaymentRequest as _shardwrite_v1_RefundPaymentRequest, RefundPaymentRequest__Output as _shardwrite_v1_RefundPaymentRequest__Output } from '../../shardwrite/v1/RefundPaymentRequest.js';
+import type { RecordProcessInputRequest as _shardwrite_v1_RecordProcessInputRequest, RecordProcessInputRequest__Output as _shardwrite_v1_RecordProcessInputRequest__Output } from '../../shardwrite/v1/RecordProcessInputRequest.js';
+import type { CompleteProcessStepRequest as _shardwrite_v1_CompleteProcessStepRequest, CompleteProcessStepRequest__Output as _shardwrite_v1_CompleteProcessStepRequest__Output } from '../../shardwrite/v1/CompleteProcessStepRequest.js';
+import type { RetryProcessRequest as _shardwrite_v1_RetryProcessRequest, RetryProcessRequest__Output as _shardwrite_v1_RetryProcessRequest__Output } from '../../shardwrite/v1/RetryProcessRequest.js';
 
 export interface StreamedCommand {
   /**
@@ -23,12 +28,17 @@ export interface StreamedCommand {
   'removeOrderLine'?: (_shardwrite_v1_RemoveOrderLineRequest | null);
   'authorizePayment'?: (_shardwrite_v1_AuthorizePaymentRequest | null);
   'capturePayment'?: (_shardwrite_v1_CapturePaymentRequest | null);
+  'markPaymentCaptured'?: (_shardwrite_v1_MarkPaymentCapturedRequest | null);
+  'refundPayment'?: (_shardwrite_v1_RefundPaymentRequest | null);
+  'recordProcessInput'?: (_shardwrite_v1_RecordProcessInputRequest | null);
+  'completeProcessStep'?: (_shardwrite_v1_CompleteProcessStepRequest | null);
+  'retryProcess'?: (_shardwrite_v1_RetryProcessRequest | null);
   /**
    * Optional per-command deadline, in milliseconds from when the service
    * receives the command (0 = only the stream's own deadline applies).
    */
   'timeoutMs'?: (number);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment";
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess";
 }
 
 export interface StreamedCommand__Output {
@@ -45,10 +55,15 @@ export interface StreamedCommand__Output {
   'removeOrderLine'?: (_shardwrite_v1_RemoveOrderLineRequest__Output | null);
   'authorizePayment'?: (_shardwrite_v1_AuthorizePaymentRequest__Output | null);
   'capturePayment'?: (_shardwrite_v1_CapturePaymentRequest__Output | null);
+  'markPaymentCaptured'?: (_shardwrite_v1_MarkPaymentCapturedRequest__Output | null);
+  'refundPayment'?: (_shardwrite_v1_RefundPaymentRequest__Output | null);
+  'recordProcessInput'?: (_shardwrite_v1_RecordProcessInputRequest__Output | null);
+  'completeProcessStep'?: (_shardwrite_v1_CompleteProcessStepRequest__Output | null);
+  'retryProcess'?: (_shardwrite_v1_RetryProcessRequest__Output | null);
   /**
    * Optional per-command deadline, in milliseconds from when the service
    * receives the command (0 = only the stream's own deadline applies).
    */
   'timeoutMs': (number);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment";
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess";
 }

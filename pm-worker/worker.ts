@@ -1,0 +1,375 @@
+/**
+ * The process-manager worker: for each registered definition, one member of
+ * the durable consumer group `pm-<name>` over the definition's source events
+ * and its own instance streams, plus a scanner of due timeouts.
+ *
+ * - A source event correlated to an instance is recorded on it
+ *   (`RecordProcessInput`, command id derived from the process manager and
+ *   the event id, so a redelivery is a duplicate, and an input id the
+ *   instance has seen is refused): acknowledged once recorded, which is
+ *   durable. The instance applies inputs one step at a time, in order.
+ * - A `StepDecided` on an instance stream is carried out: its timeouts are
+ *   armed (rows in `pm_timeouts`), its commands sent in order through the
+ *   router with the command ids the instance derived (a redelivered step
+ *   re-sends them; the stores answer `duplicate`), then the step is
+ *   completed (`CompleteProcessStep`) — or, when a command is refused for
+ *   good, the instance is parked. Only then is the event acknowledged.
+ *   Transient failures are retried; consume() keeps the partition on this
+ *   event until it succeeds, never skipping it.
+ * - Every instance event updates `pm_instances` (status for `pm list` and the
+ *   metrics).
+ * - Due timeouts are recorded on their instance as inputs
+ *   (`timeout:<name>:<step>`, so a timeout fires once however often it is
+ *   scanned), then their row is deleted; scanned at start and every
+ *   `timeoutScanMs`.
+ *
+ * Partitions are by stream, so one instance's steps are carried out in
+ * order by one member; inputs for one instance come from several streams
+ * and the instance stream orders them (the shard's per-stream mailbox and
+ * optimistic concurrency). A parked or failing instance holds only its own
+ * partition's position for the time of a retry, and its later inputs are
+ * recorded (acknowledged) without being acted on.
+ */
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  CommandFailedError,
+  ConnectionLostError,
+  consume,
+  type CommandResult,
+  type Consumer,
+  type ReceivedEvent,
+  type ShardwriteClient,
+} from '../src/client/index.js';
+import {
+  INPUT_ALREADY_RECORDED,
+  STEP_NOT_IN_FLIGHT,
+  instanceAggregateType,
+  type AnyProcessManager,
+  type StepDecided,
+} from '../src/process-managers/index.js';
+import type { PgPmStore, StatusRow } from './store.js';
+
+/** Attempts of one command on transient errors before the whole event is retried by consume(). @default 8 */
+export const PM_COMMAND_ATTEMPTS = 8;
+/** Events of one partition handled together (their streams concurrently). @default 64 */
+export const PM_MAX_BATCH = 64;
+/** Due timeouts fired per scan. @default 500 */
+export const PM_SCAN_BATCH = 500;
+
+/** The instance event types the worker reads. */
+const INSTANCE_EVENT_TYPES = ['InputRecorded', 'InputApplied', 'StepDecided', 'StepCompleted', 'Parked', 'Resumed'];
+
+export interface PmWorkerOptions {
+  readonly source: string;
+  readonly groupPrefix: string;
+  readonly member: string;
+  readonly startFrom: 'beginning' | 'end';
+  readonly partitions: number;
+  readonly maxUnacked: number;
+  readonly timeoutScanMs: number;
+  readonly commandTimeoutMs: number;
+  readonly token: string | undefined;
+  readonly settings: ReadonlyMap<string, unknown>;
+}
+
+export interface PmWorker {
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+  /** Fires the due timeouts now (also done on a timer). */
+  scanTimeouts(): Promise<number>;
+}
+
+/** The worker's counters and gauges (the gauges read `pm_instances` / `pm_timeouts` on each scrape). */
+export function pmMetrics(registry: Registry, store: PgPmStore) {
+  const instances = new Gauge({
+    name: 'shardwrite_pm_instances',
+    help: 'Process-manager instances by status (running = a step in flight, waiting = a timeout armed, parked = failed, awaiting `pm retry`)',
+    labelNames: ['process_manager', 'status'],
+    registers: [registry],
+    async collect() {
+      const c = await store.counts();
+      this.reset();
+      for (const r of c.instances) this.set({ process_manager: r.processManager, status: r.status }, r.count);
+    },
+  });
+  const timeouts = new Gauge({
+    name: 'shardwrite_pm_timeouts_armed',
+    help: 'Timeouts armed and not yet fired',
+    labelNames: ['process_manager'],
+    registers: [registry],
+    async collect() {
+      const c = await store.counts();
+      this.reset();
+      for (const r of c.timeouts) this.set({ process_manager: r.processManager }, r.count);
+    },
+  });
+  return {
+    instances,
+    timeouts,
+    inputs: new Counter({ name: 'shardwrite_pm_inputs_total', help: 'Inputs recorded on instances, by outcome (recorded, duplicate, refused)', labelNames: ['process_manager', 'outcome'], registers: [registry] }),
+    steps: new Counter({ name: 'shardwrite_pm_steps_total', help: 'Steps carried out, by outcome (completed, parked, stale)', labelNames: ['process_manager', 'outcome'], registers: [registry] }),
+    commands: new Counter({ name: 'shardwrite_pm_commands_total', help: 'Commands sent, by method and outcome (applied, duplicate, rejected, failed)', labelNames: ['process_manager', 'method', 'outcome'], registers: [registry] }),
+    timeoutsFired: new Counter({ name: 'shardwrite_pm_timeouts_fired_total', help: 'Due timeouts recorded on their instance', labelNames: ['process_manager'], registers: [registry] }),
+  };
+}
+export type PmMetrics = ReturnType<typeof pmMetrics>;
+
+function digest(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 40);
+}
+
+type Outcome = { kind: 'ok'; result: CommandResult } | { kind: 'refused'; error: CommandFailedError };
+
+/** Whether an error is worth the same command again: anything but a refusal of the request itself. */
+function refusal(err: unknown): CommandFailedError | undefined {
+  if (!(err instanceof CommandFailedError)) return undefined;
+  if (err.reason === 'WRONG_SHARD' || err.reason === 'STREAM_MOVING') return undefined;
+  switch (err.code) {
+    case grpc.status.FAILED_PRECONDITION:
+    case grpc.status.INVALID_ARGUMENT:
+    case grpc.status.NOT_FOUND:
+      return err;
+    default:
+      return undefined;
+  }
+}
+
+export function startPmWorker(
+  definitions: readonly AnyProcessManager[],
+  options: PmWorkerOptions,
+  deps: { client: ShardwriteClient; store: PgPmStore; log: Logger; metrics: PmMetrics },
+): PmWorker {
+  const { client, store, log, metrics } = deps;
+  const byName = new Map(definitions.map((d) => [d.name, d]));
+  const stopping = new AbortController();
+  const metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
+
+  /** Waits `ms`, or less when the worker stops (the listener goes with the wait: the scan loop waits forever). */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        stopping.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      stopping.signal.addEventListener('abort', done, { once: true });
+    });
+
+  /** Sends one command, retrying transient failures; a refusal is returned, anything else thrown after the attempts. */
+  const send = async (call: () => Promise<CommandResult>): Promise<Outcome> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { kind: 'ok', result: await call() };
+      } catch (err) {
+        const refused = refusal(err);
+        if (refused) return { kind: 'refused', error: refused };
+        if (attempt >= PM_COMMAND_ATTEMPTS || stopping.signal.aborted) throw err;
+        if (!(err instanceof CommandFailedError || err instanceof ConnectionLostError)) throw err;
+        await pause(Math.min(2000, 50 * 2 ** attempt) * Math.random());
+      }
+    }
+  };
+
+  const recordInput = async (
+    def: AnyProcessManager,
+    instanceId: string,
+    input: { inputId: string; eventType: string; dataJson: string; sourceStreamId: string; sourceVersion: number },
+  ): Promise<void> => {
+    const outcome = await send(() =>
+      client.recordProcessInput(
+        {
+          processManager: def.name,
+          instanceId,
+          commandId: `pm-in-${digest(def.name, instanceId, input.inputId)}`,
+          inputId: input.inputId,
+          eventType: input.eventType,
+          dataJson: input.dataJson,
+          sourceStreamId: input.sourceStreamId,
+          sourceVersion: String(input.sourceVersion),
+          settingsJson: JSON.stringify(options.settings.get(def.name) ?? null),
+        },
+        { timeoutMs: options.commandTimeoutMs },
+      ),
+    );
+    if (outcome.kind === 'ok') {
+      metrics.inputs.inc({ process_manager: def.name, outcome: outcome.result.duplicate ? 'duplicate' : 'recorded' });
+      return;
+    }
+    const e = outcome.error;
+    // Already recorded (its command id with other settings, or the instance knows its id): done.
+    if (e.reason === 'COMMAND_ID_REUSED' || e.status.message.includes(INPUT_ALREADY_RECORDED)) {
+      metrics.inputs.inc({ process_manager: def.name, outcome: 'duplicate' });
+      return;
+    }
+    // An input the service will never accept (e.g. too large): logged and counted, never retried forever.
+    metrics.inputs.inc({ process_manager: def.name, outcome: 'refused' });
+    log.error({ instanceId, inputId: input.inputId, err: e.message }, 'input refused by the instance');
+  };
+
+  const runStep = async (def: AnyProcessManager, event: ReceivedEvent): Promise<void> => {
+    const step = event.data as StepDecided['data'];
+    const instanceId = event.aggregateId;
+    // Timeouts first: a step that later fails still has them armed, and the retry re-sends only commands.
+    await store.arm(def.name, instanceId, step.schedule);
+    await store.disarm(def.name, instanceId, step.cancel.map((t) => t.id));
+    // Only timeouts: the instance did not wait for this step.
+    if (step.commands.length === 0) return;
+    const rejected: number[] = [];
+    let failure = '';
+    for (const [i, c] of step.commands.entries()) {
+      const method = client[c.method] as (r: object, o: object) => Promise<CommandResult>;
+      const outcome = await send(() => method({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
+      if (outcome.kind === 'ok') {
+        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: outcome.result.duplicate ? 'duplicate' : 'applied' });
+        continue;
+      }
+      const e = outcome.error;
+      if (e.reason === 'COMMAND_ID_REUSED') {
+        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'duplicate' });
+        continue;
+      }
+      if (c.tolerateRejection && e.reason === 'BUSINESS_RULE') {
+        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'rejected' });
+        rejected.push(i);
+        continue;
+      }
+      metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'failed' });
+      failure = `${c.method} (${c.commandId}) refused: ${e.message}`.slice(0, 2000);
+      break;
+    }
+    const done = await send(() =>
+      client.completeProcessStep(
+        {
+          processManager: def.name,
+          instanceId,
+          commandId: `pm-step-${digest(event.streamId, String(step.step), String(step.attempt))}`,
+          step: String(step.step),
+          attempt: String(step.attempt),
+          failure,
+          rejected,
+        },
+        { timeoutMs: options.commandTimeoutMs },
+      ),
+    );
+    if (done.kind === 'refused') {
+      // The step was settled already (a redelivery, or a retry began a new attempt).
+      if (done.error.status.message.includes(STEP_NOT_IN_FLIGHT) || done.error.reason === 'COMMAND_ID_REUSED') {
+        metrics.steps.inc({ process_manager: def.name, outcome: 'stale' });
+        return;
+      }
+      throw done.error;
+    }
+    metrics.steps.inc({ process_manager: def.name, outcome: failure === '' ? 'completed' : 'parked' });
+    if (failure !== '') log.warn({ instance: event.streamId, step: step.step, failure }, 'process-manager instance parked');
+  };
+
+  /** Handles one stream's events of a batch, in order. */
+  const onStreamEvents = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+    for (const event of events) {
+      if (event.aggregateType === ownType) {
+        if (event.type === 'StepDecided') await runStep(def, event);
+        continue;
+      }
+      const instanceId = def.correlate(event);
+      if (instanceId === undefined) continue;
+      await recordInput(def, instanceId, {
+        inputId: event.eventId,
+        eventType: event.type,
+        dataJson: event.rawData,
+        sourceStreamId: event.streamId,
+        sourceVersion: event.version,
+      });
+    }
+  };
+
+  /**
+   * One run of a partition's events: each stream's events in order, the
+   * streams concurrently (a partition holds many instances); then the
+   * instances' statuses in one statement. Acknowledged when all is done: a
+   * failure retries the whole run, which is idempotent.
+   */
+  const onBatch = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+    const byStream = new Map<string, ReceivedEvent[]>();
+    for (const e of events) {
+      const list = byStream.get(e.streamId);
+      if (list) list.push(e);
+      else byStream.set(e.streamId, [e]);
+    }
+    await Promise.all([...byStream.values()].map((list) => onStreamEvents(def, ownType, list)));
+    const statuses: StatusRow[] = [];
+    for (const event of events) {
+      const data = (event.data ?? {}) as { status?: unknown; reason?: unknown };
+      if (event.aggregateType !== ownType || typeof data.status !== 'string') continue;
+      statuses.push({
+        streamId: event.streamId,
+        processManager: def.name,
+        instanceId: event.aggregateId,
+        status: data.status,
+        version: event.version,
+        ...(typeof data.reason === 'string' ? { reason: data.reason } : {}),
+      });
+    }
+    await store.recordStatuses(statuses);
+  };
+
+  const consumers: Consumer[] = definitions.map((def) => {
+    const ownType = instanceAggregateType(def.name);
+    return consume(options.source, {
+      group: `${options.groupPrefix}-${def.name}`,
+      member: options.member,
+      aggregateTypes: [...def.sources.aggregateTypes, ownType],
+      eventTypes: def.sources.eventTypes.length > 0 ? [...def.sources.eventTypes, ...INSTANCE_EVENT_TYPES] : [],
+      startFrom: options.startFrom === 'end' ? 'end' : '',
+      partitions: options.partitions,
+      maxUnacked: options.maxUnacked,
+      signal: stopping.signal,
+      ...(metadata ? { metadata } : {}),
+      onError: (err, where) => log.warn({ err: err instanceof Error ? err.message : String(err), where }, 'process-manager consumer retrying'),
+      maxBatch: PM_MAX_BATCH,
+      batchHandler: (events) => onBatch(def, ownType, events),
+    });
+  });
+
+  let scanning: Promise<number> | undefined;
+  const scanOnce = async (): Promise<number> => {
+    let fired = 0;
+    for (;;) {
+      const due = await store.due(PM_SCAN_BATCH);
+      const known = due.filter((t) => byName.has(t.processManager));
+      if (known.length === 0) return fired;
+      await Promise.all(
+        known.map(async (t) => {
+          const def = byName.get(t.processManager)!;
+          await recordInput(def, t.instanceId, { inputId: `timeout:${t.timeoutId}`, eventType: 'TimeoutFired', dataJson: '', sourceStreamId: '', sourceVersion: 0 });
+          await store.disarm(def.name, t.instanceId, [t.timeoutId]);
+          metrics.timeoutsFired.inc({ process_manager: def.name });
+          fired++;
+        }),
+      );
+      if (due.length < PM_SCAN_BATCH || stopping.signal.aborted) return fired;
+    }
+  };
+  const scanTimeouts = (): Promise<number> => (scanning ??= scanOnce().finally(() => (scanning = undefined)));
+  const scanLoop = (async () => {
+    while (!stopping.signal.aborted) {
+      await scanTimeouts().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'timeout scan failed; next scan retries'));
+      await pause(options.timeoutScanMs);
+    }
+  })();
+
+  const stopped = Promise.all([...consumers.map((c) => c.stopped), scanLoop]).then(() => undefined);
+  return {
+    stopped,
+    scanTimeouts,
+    async stop() {
+      stopping.abort();
+      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await scanLoop;
+      await scanning?.catch(() => {});
+    },
+  };
+}

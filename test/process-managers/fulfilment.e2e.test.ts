@@ -1,0 +1,298 @@
+/**
+ * Order fulfilment on real processes: a router, shards, and the pm-worker.
+ * N orders (PM_E2E_ORDERS, default 160) go through their life through the
+ * public API — placed with lines; then paid (authorized, captured), paid and
+ * cancelled right after the capture, or never paid — while the worker is
+ * SIGKILLed and restarted, a shard is SIGKILLed and restarted, and a shard is
+ * added to the ring. At the end, counted in the stores: every paid order
+ * shipped exactly once, every order cancelled after its capture refunded
+ * exactly once (an order the worker shipped before the cancellation came is
+ * shipped and not refunded, its cancellation refused), every unpaid order
+ * cancelled once after its timeout, no parked instance, and no command
+ * applied twice.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ringCommand, type Output } from '../../cli/ring.js';
+import { CommandFailedError, ConnectionLostError, createClient, type CommandResult, type ShardwriteClient } from '../../src/client/index.js';
+import { PgPmStore } from '../../pm-worker/store.js';
+import { pmCommand } from '../../cli/pm.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { startProcess, type ServiceProcess } from '../support/processes.js';
+
+const N = Number(process.env.PM_E2E_ORDERS ?? 160);
+const PAYMENT_TIMEOUT_MS = 8000;
+const RUN = `f${Date.now().toString(36)}`;
+
+let cluster: Cluster;
+let worker: ServiceProcess;
+let client: ShardwriteClient;
+
+const workerEnv = () => ({
+  PM_SOURCE: cluster.routerAddress,
+  RING_DATABASE_URL: cluster.ringUrl,
+  PM_PAYMENT_TIMEOUT_MS: String(PAYMENT_TIMEOUT_MS),
+  PM_TIMEOUT_SCAN_MS: '200',
+  PM_PARTITIONS: '8',
+  METRICS_ADDRESS: '127.0.0.1:0',
+  LOG_LEVEL: 'warn',
+});
+const metricsOf = (p: ServiceProcess) => /metrics http:\/\/(\S+)\/metrics/.exec(p.output())![1]!;
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://${metricsOf(worker)}/metrics`);
+  return res.text();
+}
+const startWorker = () => startProcess('pm-worker/main.ts', workerEnv(), /pm-worker listening on (\S+)/);
+
+beforeAll(async () => {
+  cluster = await startCluster({ shards: 3, spares: 1 });
+  worker = await startWorker();
+  client = createClient(cluster.routerAddress);
+}, 120_000);
+
+afterAll(async () => {
+  client?.close();
+  await worker?.stop(5000);
+  await cluster?.close();
+});
+
+/** Sends with the same command id until an answer: a cut connection or an unavailable shard is retried. */
+async function send(call: () => Promise<CommandResult>): Promise<CommandResult | CommandFailedError> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const retry =
+        err instanceof ConnectionLostError ||
+        (err instanceof CommandFailedError && ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'ABORTED'].some((c) => err.message.startsWith(c)));
+      if (!retry || attempt > 60) {
+        if (err instanceof CommandFailedError) return err;
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+}
+
+type Kind = 'paid' | 'cancelled-after-capture' | 'unpaid';
+const kindOf = (i: number): Kind => (i % 4 === 2 ? 'cancelled-after-capture' : i % 4 === 3 ? 'unpaid' : 'paid');
+const ADDRESS = { name: 'N', line1: 'L', city: 'C', postalCode: '1', country: 'DE' };
+
+async function drive(i: number): Promise<{ id: string; kind: Kind; cancelAccepted: boolean }> {
+  const id = `${RUN}-${i}`;
+  const ok = async (call: () => Promise<CommandResult>) => {
+    const r = await send(call);
+    if (r instanceof CommandFailedError) throw new Error(`${id}: ${r.message}`);
+    return r;
+  };
+  const kind = kindOf(i);
+  await ok(() => client.placeOrder({ orderId: id, commandId: `${id}-place`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: ADDRESS }));
+  if (kind !== 'unpaid') await ok(() => client.authorizePayment({ orderId: id, commandId: `${id}-auth`, amountCents: '1000', currency: 'EUR' }));
+  await ok(() => client.addOrderLine({ orderId: id, commandId: `${id}-line`, lineId: 'l1', sku: 's', quantity: 1, unitPriceCents: '1000' }));
+  if (kind === 'unpaid') return { id, kind, cancelAccepted: false };
+  await ok(() => client.capturePayment({ orderId: id, commandId: `${id}-cap`, amountCents: '1000' }));
+  if (kind === 'paid') return { id, kind, cancelAccepted: false };
+  // Half cancel at once, half a moment later: some cancellations come after the worker shipped (refused), some
+  // race its ShipOrder (which the header then refuses, and the instance takes as the expected outcome).
+  if (i % 8 === 6) await new Promise((r) => setTimeout(r, 1500 + Math.random() * 4000));
+  const cancel = await send(() => client.cancelOrder({ orderId: id, commandId: `${id}-cancel`, reason: 'changed my mind' }));
+  if (cancel instanceof CommandFailedError && cancel.reason !== 'BUSINESS_RULE') throw new Error(`${id}: ${cancel.message}`);
+  return { id, kind, cancelAccepted: !(cancel instanceof CommandFailedError) };
+}
+
+/** Event counts of every order stream, from the store that holds it now (copies sealed by a move do not count). */
+async function countEvents(): Promise<{ counts: Map<string, number>; repeatedCommandIds: string[] }> {
+  // The machine's PostgreSQL is shared by test clusters running side by side: a refused connection is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await countEventsOnce();
+    } catch (err) {
+      if (attempt >= 20 || !/too many clients|ECONNRESET/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function countEventsOnce(): Promise<{ counts: Map<string, number>; repeatedCommandIds: string[] }> {
+  const counts = new Map<string, number>();
+  const repeatedCommandIds: string[] = [];
+  for (const s of cluster.shards) {
+    const c = new pg.Client({ connectionString: s.databaseUrl });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ stream_id: string; type: string; n: string }>(
+        `SELECT e.stream_id, e.type, count(*) AS n FROM events e JOIN streams s USING (stream_id)
+         WHERE s.moved_at_epoch IS NULL AND e.stream_id LIKE $1 GROUP BY 1, 2`,
+        [`order-%-${RUN}-%`],
+      );
+      for (const r of rows) counts.set(`${r.stream_id}/${r.type}`, (counts.get(`${r.stream_id}/${r.type}`) ?? 0) + Number(r.n));
+      // Every order command appends one event: a command id on two events of a stream was applied twice.
+      const dup = await c.query<{ stream_id: string; command_id: string }>(
+        `SELECT e.stream_id, e.metadata->>'command_id' AS command_id FROM events e JOIN streams s USING (stream_id)
+         WHERE s.moved_at_epoch IS NULL AND e.stream_id LIKE $1 AND e.metadata ? 'command_id'
+         GROUP BY 1, 2 HAVING count(*) > 1`,
+        [`order-%-${RUN}-%`],
+      );
+      repeatedCommandIds.push(...dup.rows.map((r) => `${r.stream_id} ${r.command_id}`));
+    } finally {
+      await c.end();
+    }
+  }
+  return { counts, repeatedCommandIds };
+}
+
+it(`fulfils ${N} orders exactly once through a killed worker, a killed shard and an added shard`, async () => {
+  const results: { id: string; kind: Kind; cancelAccepted: boolean }[] = [];
+  let next = 0;
+  const lanes = Array.from({ length: 16 }, async () => {
+    while (next < N) results.push(await drive(next++));
+  });
+  const disruptions = (async () => {
+    while (results.length < N / 4) await new Promise((r) => setTimeout(r, 50));
+    worker.signal('SIGKILL');
+    await worker.exited;
+    await new Promise((r) => setTimeout(r, 500));
+    worker = await startWorker();
+    while (results.length < N / 2) await new Promise((r) => setTimeout(r, 50));
+    // The shared PostgreSQL may refuse a starting shard's connections for a moment: start it again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await cluster.shard('shard-1').restart();
+        break;
+      } catch (err) {
+        if (attempt >= 10 || !String(err).includes('too many clients')) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    while (results.length < (3 * N) / 4) await new Promise((r) => setTimeout(r, 50));
+    // A move is resumable: one cut short (the shared PostgreSQL refusing connections) is run again.
+    let errors: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      errors = [];
+      const out: Output = { tty: false, line: () => {}, error: (t) => errors.push(t) };
+      const code = await ringCommand(['add', 'shard-3', '--address', cluster.shard('shard-3').address], { RING_DATABASE_URL: cluster.ringUrl }, out);
+      if (code === 0) break;
+      if (attempt >= 10 || !errors.join('\n').includes('too many clients')) expect(code, errors.join('\n')).toBe(0);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  await Promise.all([...lanes, disruptions]);
+  expect(results).toHaveLength(N);
+
+  const expected = (r: (typeof results)[number]) => {
+    const h = `order-header-${r.id}`;
+    const p = `order-payment-${r.id}`;
+    switch (r.kind) {
+      case 'paid':
+        return { [`${h}/OrderShipped`]: 1, [`${h}/PaymentCaptureRecorded`]: 1, [`${h}/OrderCancelled`]: 0, [`${p}/PaymentRefunded`]: 0 };
+      case 'cancelled-after-capture':
+        return r.cancelAccepted
+          ? { [`${h}/OrderShipped`]: 0, [`${h}/OrderCancelled`]: 1, [`${p}/PaymentRefunded`]: 1 }
+          : { [`${h}/OrderShipped`]: 1, [`${h}/OrderCancelled`]: 0, [`${p}/PaymentRefunded`]: 0 };
+      case 'unpaid':
+        return { [`${h}/OrderShipped`]: 0, [`${h}/OrderCancelled`]: 1, [`${h}/PaymentCaptureRecorded`]: 0 };
+    }
+  };
+  const mismatches = (counts: Map<string, number>) =>
+    results.flatMap((r) =>
+      Object.entries(expected(r)).flatMap(([key, want]) => ((counts.get(key) ?? 0) === want ? [] : [`${key}: ${counts.get(key) ?? 0}, expected ${want}`])),
+    );
+
+  const deadline = Date.now() + PAYMENT_TIMEOUT_MS + 60_000;
+  let last: string[] = [];
+  for (;;) {
+    const { counts } = await countEvents();
+    last = mismatches(counts);
+    if (last.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  expect(last.slice(0, 20), `${last.length} mismatches`).toEqual([]);
+  // Settled: a few more seconds of redeliveries and timeout scans must change nothing.
+  await new Promise((r) => setTimeout(r, 3000));
+  const final = await countEvents();
+  expect(mismatches(final.counts)).toEqual([]);
+  expect(final.repeatedCommandIds).toEqual([]);
+
+  const store = new PgPmStore({ connectionString: cluster.ringUrl, max: 1 });
+  try {
+    expect(await store.list({ status: 'parked' })).toEqual([]);
+    const mine = (await store.list({ limit: 100_000 })).filter((r) => r.instanceId.startsWith(`${RUN}-`));
+    expect(mine.filter((r) => r.status !== 'completed').map((r) => `${r.streamId} ${r.status}`)).toEqual([]);
+    expect(mine).toHaveLength(N);
+    expect((await store.counts()).timeouts).toEqual([]);
+  } finally {
+    await store.close();
+  }
+  const byKind = (k: Kind) => results.filter((r) => r.kind === k).length;
+  console.log(
+    `fulfilment e2e: ${N} orders — ${byKind('paid')} paid, ${byKind('cancelled-after-capture')} cancelled after capture ` +
+      `(${results.filter((r) => r.cancelAccepted).length} cancellations accepted before shipping), ${byKind('unpaid')} unpaid`,
+  );
+}, 240_000);
+
+it('parks an instance whose command is refused, keeps recording its inputs, shows it, and resumes it on retry with the same command ids', async () => {
+  const id = `${RUN}-park`;
+  const instance = `pm-order-fulfilment-${id}`;
+  const lines: string[] = [];
+  const out: Output = { tty: false, line: (t) => lines.push(t), error: (t) => lines.push(t) };
+  // Inputs sent by hand through the public API: the order itself does not exist yet, so the step the
+  // capture leads to (MarkPaymentCaptured, ShipOrder) is refused as NOT_FOUND — a refusal it does not tolerate.
+  const input = (inputId: string, eventType: string, data: object, stream: string) =>
+    client.recordProcessInput({
+      processManager: 'order-fulfilment',
+      instanceId: id,
+      commandId: `in-${inputId}`,
+      inputId,
+      eventType,
+      dataJson: JSON.stringify(data),
+      sourceStreamId: `${stream}-${id}`,
+      sourceVersion: '1',
+      settingsJson: JSON.stringify({ paymentTimeoutMs: 600_000 }),
+    });
+  await input(`${id}-x1`, 'OrderPlaced', {}, 'order-header');
+  await input(`${id}-x2`, 'PaymentAuthorized', { amountCents: 1000 }, 'order-payment');
+  await input(`${id}-x3`, 'PaymentCaptured', { amountCents: 1000 }, 'order-payment');
+  const parkedRow = async () => {
+    lines.length = 0;
+    expect(await pmCommand(['list', '--failed'], { RING_DATABASE_URL: cluster.ringUrl }, out)).toBe(0);
+    return lines.find((l) => l.startsWith(`${instance}  parked`));
+  };
+  await expect.poll(parkedRow, { timeout: 30_000, interval: 300 }).toMatch(/markPaymentCaptured \(pm-[\w-]+\) refused: NOT_FOUND/);
+  const failedId = /\((pm-[\w-]+)\)/.exec((await parkedRow())!)![1]!;
+  await expect.poll(async () => /shardwrite_pm_instances\{process_manager="order-fulfilment",status="parked"\} 1/.test(await scrape()), { timeout: 10_000 }).toBe(true);
+
+  // Parked: a later input is recorded, not applied; other orders are not held up.
+  const later = await input(`${id}-x4`, 'PaymentCaptured', { amountCents: 1 }, 'order-payment');
+  expect(later.events.map((e) => e.type)).toEqual(['InputRecorded']);
+  const other = await drive(4 * (N + 250)); // a paid one
+  await expect.poll(async () => (await countEvents()).counts.get(`order-header-${other.id}/OrderShipped`) ?? 0, { timeout: 30_000 }).toBe(1);
+
+  // The operator fixes the cause (the order now exists) and retries: the same command ids are sent again.
+  await client.placeOrder({ orderId: id, commandId: `${id}-place`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: ADDRESS });
+  lines.length = 0;
+  expect(await pmCommand(['retry', instance], { PM_SOURCE: cluster.routerAddress }, out), lines.join('\n')).toBe(0);
+  await expect.poll(async () => (await countEvents()).counts.get(`order-header-${id}/OrderShipped`) ?? 0, { timeout: 30_000 }).toBe(1);
+  const { counts } = await countEvents();
+  expect(counts.get(`order-header-${id}/PaymentCaptureRecorded`)).toBe(1);
+  const owner = cluster.shards.map((s) => s.databaseUrl);
+  let markedWith: string | undefined;
+  for (const url of owner) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query<{ id: string }>(
+      `SELECT e.metadata->>'command_id' AS id FROM events e JOIN streams s USING (stream_id)
+       WHERE s.moved_at_epoch IS NULL AND e.stream_id = $1 AND e.type = 'PaymentCaptureRecorded'`,
+      [`order-header-${id}`],
+    );
+    await c.end();
+    markedWith ??= rows[0]?.id;
+  }
+  expect(markedWith).toBe(failedId);
+  await expect.poll(parkedRow, { timeout: 10_000 }).toBeUndefined();
+  const store = new PgPmStore({ connectionString: cluster.ringUrl, max: 1 });
+  try {
+    await expect.poll(async () => (await store.list({ limit: 100_000 })).find((r) => r.streamId === instance)?.status, { timeout: 20_000 }).toBe('completed');
+  } finally {
+    await store.close();
+  }
+}, 120_000);
