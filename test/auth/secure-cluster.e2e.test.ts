@@ -231,6 +231,19 @@ describe('subscriptions in a secure cluster', () => {
   }, 60_000);
 });
 
+describe('long-lived streams', () => {
+  it('end a subscription UNAUTHENTICATED when its token expires', async () => {
+    const shortLived = await keys.sign({ sub: 'alice', tenant: 'tenant-a', exp: Math.floor(Date.now() / 1000) + 3 });
+    const sub = subscribe(cluster.routerAddress, { token: shortLived });
+    try {
+      await sub.until(() => sub.caughtUp(), 10_000, 'caught_up');
+      await expect(sub.until(() => false, 15_000, 'the end')).rejects.toThrow(/UNAUTHENTICATED|expired/);
+    } finally {
+      sub.close();
+    }
+  }, 30_000);
+});
+
 describe('tenants after a rebalance', () => {
   it('moves each stream’s tenant with it: another tenant still gets NOT_FOUND at the new owner, the owner goes on', async () => {
     const ids = Array.from({ length: 24 }, (_, i) => `moving-${i}`);
