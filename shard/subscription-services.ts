@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AnyDecider } from '../src/domain/decider.js';
-import { ALL_SCOPE, identityFrom } from '../src/auth/identity.js';
+import { ALL_SCOPE, identityFrom, identityOfMetadata } from '../src/auth/identity.js';
 import { checkPermission } from '../src/auth/interceptor.js';
 import { UnauthenticatedError } from '../src/errors.js';
 import { feedApi, loadApi } from '../src/grpc/proto.js';
@@ -46,11 +46,11 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
 
   server.addService(feedApi().shardwrite.internal.v1.ShardFeed.service, {
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
-      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal }),
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
   });
   server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
-      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal }),
+      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
   });
   return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
 }

@@ -28,6 +28,7 @@
  * Lag (`lag.ts`) is published at the router's `/metrics` for every group in
  * the database, by every router, so alerts take the max per group.
  */
+import { identityOfMetadata, type Identity } from '../../src/auth/identity.js';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ShardUnavailableError, ValidationError } from '../../src/errors.js';
@@ -122,7 +123,7 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
 
   const begin = async (call: ConsumeCall, msg: ConsumeRequest__Output): Promise<void> => {
     if (msg.kind !== 'join' || !msg.join) throw new ValidationError([{ field: 'kind', description: 'the first message must be join' }]);
-    const join = validateJoin(msg.join);
+    const join = tenantScoped(validateJoin(msg.join), identityOfMetadata(call.metadata));
     deps.validateFilters?.(join.aggregateTypes, join.eventTypes);
     const group = await store.ensureGroup(
       { name: join.group, partitionCount: join.partitions, aggregateTypes: join.aggregateTypes, eventTypes: join.eventTypes },
@@ -207,4 +208,14 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
         await store.close();
       })()),
   };
+}
+
+/**
+ * Group names are per tenant: a caller bound to a tenant joins `<tenant>/<group>`
+ * (`/` is not allowed in a name a caller gives), so another tenant's members can
+ * neither take its partitions nor move its checkpoints. Callers without a tenant
+ * (insecure mode, `*` service principals with tenant '') use the name as given.
+ */
+function tenantScoped<J extends { readonly group: string }>(join: J, identity: Identity | undefined): J {
+  return identity === undefined || identity.tenant === '' ? join : { ...join, group: `${identity.tenant}/${join.group}` };
 }

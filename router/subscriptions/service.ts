@@ -1,6 +1,7 @@
 /** The router's `SubscriptionService`: one `Subscribe` covers every shard (see cluster-feed.ts). */
 import type * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../../src/grpc/proto.js';
+import { identityOfMetadata } from '../../src/auth/identity.js';
 import { rawResponses, serveStream } from '../../src/grpc/server-stream.js';
 import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeResponses, type Outgoing } from '../../src/subscriptions/event-codec.js';
 import type { SubscribeRequest__Output } from '../../src/generated/shardwrite/v1/SubscribeRequest.js';
@@ -13,7 +14,12 @@ export const SUBSCRIPTION_SERVICE = 'shardwrite.v1.SubscriptionService';
 export function addSubscriptionService(server: grpc.Server, deps: { feeds: ClusterFeeds; logger: Logger; closing: AbortSignal }): string {
   server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
-      void serveStream(call, (signal) => responses(deps.feeds, call.request, authorizationOf(call), signal), { logger: deps.logger, what: 'Subscribe', closing: deps.closing }),
+      void serveStream(call, (signal) => responses(deps.feeds, call.request, authorizationOf(call), signal), {
+        logger: deps.logger,
+        what: 'Subscribe',
+        closing: deps.closing,
+        expiresAt: identityOfMetadata(call.metadata)?.expiresAt,
+      }),
   });
   return SUBSCRIPTION_SERVICE;
 }

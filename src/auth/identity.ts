@@ -78,3 +78,11 @@ export function identityFrom(text: (key: string) => string | undefined): Identit
     return undefined;
   }
 }
+
+/** The identity a server's auth interceptor put on a call's metadata (see `identityFrom`). */
+export function identityOfMetadata(metadata: { get(key: string): unknown[] }): Identity | undefined {
+  return identityFrom((key) => {
+    const v = metadata.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  });
+}

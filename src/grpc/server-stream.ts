@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
+import { UnauthenticatedError } from '../errors.js';
 import { isUnexpected, toServiceError } from './status.js';
 
 /**
@@ -13,16 +14,37 @@ import { isUnexpected, toServiceError } from './status.js';
  * call closes. The call ends with OK when the source ends, or with the
  * source's error mapped by the status module (an unexpected one is logged,
  * never leaked). When `closing` aborts (the server drains), the call ends with
- * UNAVAILABLE, so the caller resumes elsewhere from its last checkpoint.
+ * UNAVAILABLE, so the caller resumes elsewhere from its last checkpoint; at
+ * `expiresAt` it ends with UNAUTHENTICATED (a long-lived stream does not
+ * outlive its credentials).
  */
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export async function serveStream<T>(
   call: grpc.ServerWritableStream<unknown, T>,
   produce: (signal: AbortSignal) => AsyncIterable<readonly T[]>,
-  options: { readonly logger: Logger; readonly what: string; readonly closing?: AbortSignal },
+  options: {
+    readonly logger: Logger;
+    readonly what: string;
+    readonly closing?: AbortSignal;
+    /** When the caller's credentials expire (ms since epoch): the stream then ends UNAUTHENTICATED. */
+    readonly expiresAt?: number;
+  },
 ): Promise<void> {
   const { logger, what, closing } = options;
   const abort = new AbortController();
   const stop = () => abort.abort();
+  // A timer past setTimeout's range (about 24 days) would fire at once: such streams are left alone.
+  const untilExpiry = options.expiresAt === undefined ? undefined : options.expiresAt - Date.now();
+  const expiry =
+    untilExpiry === undefined || untilExpiry > MAX_TIMER_MS
+      ? undefined
+      : setTimeout(() => {
+          if (abort.signal.aborted) return;
+          abort.abort();
+          call.emit('error', toServiceError(new UnauthenticatedError('the token has expired: subscribe again with a valid one, from the last checkpoint')));
+        }, Math.max(0, untilExpiry));
   call.on('cancelled', stop);
   call.on('close', stop);
   call.on('error', stop);
@@ -47,6 +69,7 @@ export async function serveStream<T>(
     if (isUnexpected(err)) logger.error({ err }, `${what} failed unexpectedly`);
     call.emit('error', toServiceError(err));
   } finally {
+    clearTimeout(expiry);
     closing?.removeEventListener('abort', shutDown);
     abort.abort();
   }

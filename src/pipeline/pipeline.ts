@@ -319,6 +319,9 @@ export class CommandPipeline {
     for (let attempt = 0; live.length > 0; attempt++) {
       const assumed = guess;
       guess = undefined;
+      // The stream's tenant is read beside the load, not after it (an extra round trip only for
+      // a stream whose tenant is not remembered yet: the first command after a start or a move).
+      const tenantLookup = assumed ? undefined : this.tenantOf(streamId).catch((err: unknown) => err as Error);
       const loaded = assumed ?? await metrics
         .time('load', () =>
           withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')),
@@ -328,7 +331,7 @@ export class CommandPipeline {
         for (const p of live) p.reject(loaded);
         return;
       }
-      const tenant = loaded.version === 0 ? undefined : await this.tenantOf(streamId).catch((err: unknown) => err as Error);
+      const tenant = loaded.version === 0 ? undefined : await (tenantLookup ?? this.tenantOf(streamId).catch((err: unknown) => err as Error));
       if (tenant instanceof Error) {
         for (const p of live) p.reject(tenant);
         return;

@@ -13,6 +13,8 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { startProcess } from '../support/processes.js';
 import { subscribe } from '../support/subscriber.js';
 import { CommandFailedError, ConnectionLostError, createClient } from '../../src/client/index.js';
+import { consume } from '../../src/client/consume.js';
+import pg from 'pg';
 import { createTestDatabase } from '../support/pg.js';
 import { testKeys, type TestKeys } from './keys.js';
 import { ringCommand } from '../../cli/ring.js';
@@ -229,6 +231,54 @@ describe('subscriptions in a secure cluster', () => {
       anonymous.close();
     }
   }, 60_000);
+});
+
+describe('consumer groups in a secure cluster', () => {
+  it('are per tenant: two tenants joining the same group name get a group each, each member every partition, only its events', async () => {
+    const seen: Record<string, Set<string>> = { alice: new Set(), bob: new Set() };
+    const assigned: Record<string, number> = {};
+    const consumers = (['alice', 'bob'] as const).map((who) =>
+      consume(cluster.routerAddress, {
+        group: 'shared',
+        partitions: 4,
+        metadata: { authorization: `Bearer ${tokens[who]}` },
+        onAssignment: (a) => void (assigned[who] = a.partitions.length),
+        handler: (e) => void seen[who]!.add(e.metadata.tenant ?? ''),
+      }),
+    );
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((assigned.alice !== 4 || assigned.bob !== 4 || seen.alice!.size === 0 || seen.bob!.size === 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(assigned).toEqual({ alice: 4, bob: 4 });
+      expect([...seen.alice!]).toEqual(['tenant-a']);
+      expect([...seen.bob!]).toEqual(['tenant-b']);
+      const ring = new pg.Client({ connectionString: cluster.ringUrl });
+      await ring.connect();
+      try {
+        const names = (await ring.query("SELECT name FROM consumer_groups WHERE name LIKE '%shared' ORDER BY name")).rows.map((r) => r.name);
+        expect(names).toEqual(['tenant-a/shared', 'tenant-b/shared']);
+      } finally {
+        await ring.end();
+      }
+    } finally {
+      for (const c of consumers) await c.stop();
+    }
+  }, 40_000);
+});
+
+describe('long-lived streams', () => {
+  it('end a subscription UNAUTHENTICATED when its token expires', async () => {
+    const shortLived = await keys.sign({ sub: 'alice', tenant: 'tenant-a', exp: Math.floor(Date.now() / 1000) + 3 });
+    const sub = subscribe(cluster.routerAddress, { token: shortLived });
+    try {
+      await sub.until(() => sub.caughtUp(), 10_000, 'caught_up');
+      await expect(sub.until(() => false, 15_000, 'the end')).rejects.toThrow(/UNAUTHENTICATED|expired/);
+    } finally {
+      sub.close();
+    }
+  }, 30_000);
 });
 
 describe('tenants after a rebalance', () => {

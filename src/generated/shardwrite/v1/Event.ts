@@ -27,7 +27,11 @@ export interface Event {
   'position'?: (number | string | Long);
   'recordedAt'?: (_google_protobuf_Timestamp | null);
   /**
-   * command_id, correlation_id, causation_id where known.
+   * Who caused the event and in which correlation (audit): `principal` and
+   * `tenant` (the stream's tenant) always; `command_id` and `request_digest`
+   * when the command had an id; `correlation_id` (the caller's
+   * x-correlation-id, else the command id) and `causation_id`
+   * (x-causation-id) where known.
    */
   'metadata'?: ({[key: string]: string});
 }
@@ -56,7 +60,11 @@ export interface Event__Output {
   'position': (string);
   'recordedAt': (_google_protobuf_Timestamp__Output | null);
   /**
-   * command_id, correlation_id, causation_id where known.
+   * Who caused the event and in which correlation (audit): `principal` and
+   * `tenant` (the stream's tenant) always; `command_id` and `request_digest`
+   * when the command had an id; `correlation_id` (the caller's
+   * x-correlation-id, else the command id) and `causation_id`
+   * (x-causation-id) where known.
    */
   'metadata': ({[key: string]: string});
 }

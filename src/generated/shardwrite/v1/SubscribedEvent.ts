@@ -19,6 +19,13 @@ export interface SubscribedEvent {
    */
   'data'?: (string);
   'recordedAt'?: (_google_protobuf_Timestamp | null);
+  /**
+   * Who caused the event and in which correlation (audit, as in Event.metadata): `principal` and
+   * `tenant` (the stream's tenant) always; `command_id` and `request_digest`
+   * when the command had an id; `correlation_id` (the caller's
+   * x-correlation-id, else the command id) and `causation_id`
+   * (x-causation-id) where known.
+   */
   'metadata'?: ({[key: string]: string});
   /**
    * Resume right after this event.
@@ -46,6 +53,13 @@ export interface SubscribedEvent__Output {
    */
   'data': (string);
   'recordedAt': (_google_protobuf_Timestamp__Output | null);
+  /**
+   * Who caused the event and in which correlation (audit, as in Event.metadata): `principal` and
+   * `tenant` (the stream's tenant) always; `command_id` and `request_digest`
+   * when the command had an id; `correlation_id` (the caller's
+   * x-correlation-id, else the command id) and `causation_id`
+   * (x-causation-id) where known.
+   */
   'metadata': ({[key: string]: string});
   /**
    * Resume right after this event.
