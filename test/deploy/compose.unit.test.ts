@@ -16,7 +16,7 @@ import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './s
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
 /** The secrets compose requires (`${NAME:?…}`): a deployment's own, never a default. */
-const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44) };
+const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44), PM_TOKEN: 'pm-token' };
 /** With only the required secrets set: every other `${…}` must have a working default. */
 const unresolved: string[] = [];
 const compose = interpolate(raw, REQUIRED_SECRETS, unresolved);
