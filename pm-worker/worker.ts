@@ -4,9 +4,11 @@
  * and its own instance streams, plus a scanner of due timeouts.
  *
  * - A source event correlated to an instance is recorded on it
- *   (`RecordProcessInput`, command id derived from the process manager and
- *   the event id, so a redelivery is a duplicate, and an input id the
- *   instance has seen is refused): acknowledged once recorded, which is
+ *   (`RecordProcessInput`; input id derived from the event's (stream,
+ *   version) — its stable identity, also known to a direct read — and the
+ *   command id from the process manager, instance and input id, so a
+ *   redelivery is a duplicate, and an input id the instance has seen is
+ *   refused): acknowledged once recorded, which is
  *   durable. The instance applies inputs one step at a time, in order.
  * - A `StepDecided` on an instance stream is carried out: its timeouts are
  *   armed (rows in `pm_timeouts`), its commands sent in order through the
@@ -21,7 +23,10 @@
  * - Due timeouts are recorded on their instance as inputs
  *   (`timeout:<name>:<step>`, so a timeout fires once however often it is
  *   scanned), then their row is deleted; scanned at start and every
- *   `timeoutScanMs`.
+ *   `timeoutScanMs`. Before a timeout is recorded, the instance's source
+ *   streams are read (ReadStream) and their events recorded: a worker that
+ *   lags behind never fires a timeout that an event committed in time
+ *   (the payment's authorization) disarms.
  *
  * Partitions are by stream, so one instance's steps are carried out in
  * order by one member; inputs for one instance come from several streams
@@ -51,6 +56,9 @@ import {
   type StepDecided,
 } from '../src/process-managers/index.js';
 import type { PgPmStore, StatusRow } from './store.js';
+import { loadApi } from '../src/grpc/proto.js';
+import type { EventStoreServiceClient } from '../src/generated/shardwrite/v1/EventStoreService.js';
+import type { Event__Output } from '../src/generated/shardwrite/v1/Event.js';
 
 /** Attempts of one command on transient errors before the whole event is retried by consume(). @default 8 */
 export const PM_COMMAND_ATTEMPTS = 8;
@@ -117,6 +125,15 @@ export function pmMetrics(registry: Registry, store: PgPmStore) {
 }
 export type PmMetrics = ReturnType<typeof pmMetrics>;
 
+/**
+ * The input id of a source event: its (stream, version), the event's stable
+ * identity (I2; a move keeps it), which the consumer group's delivery and a
+ * direct read (`catchUp`) both know.
+ */
+export function sourceInputId(streamId: string, version: number): string {
+  return `ev-${digest(streamId, String(version))}`;
+}
+
 function digest(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 40);
 }
@@ -146,6 +163,7 @@ export function startPmWorker(
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const stopping = new AbortController();
   const metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
+  const events: EventStoreServiceClient = new (loadApi().shardwrite.v1.EventStoreService)(options.source, grpc.credentials.createInsecure());
 
   /** Waits `ms`, or less when the worker stops (the listener goes with the wait: the scan loop waits forever). */
   const pause = (ms: number) =>
@@ -274,17 +292,56 @@ export function startPmWorker(
         if (event.type === 'StepDecided') await runStep(def, event);
         continue;
       }
-      const instanceId = def.correlate(event);
-      if (instanceId === undefined) continue;
-      await recordInput(def, instanceId, {
-        inputId: event.eventId,
-        eventType: event.type,
-        dataJson: event.rawData,
-        sourceStreamId: event.streamId,
-        sourceVersion: event.version,
-      });
+      await recordSourceEvent(def, event);
     }
   };
+
+  /** Records a source event on its instance (if it has one), under the id of its (stream, version). */
+  const recordSourceEvent = async (
+    def: AnyProcessManager,
+    event: { aggregateType: string; aggregateId: string; streamId: string; version: number; type: string; data: unknown; rawData: string },
+  ): Promise<void> => {
+    const instanceId = def.correlate(event);
+    if (instanceId === undefined) return;
+    await recordInput(def, instanceId, {
+      inputId: sourceInputId(event.streamId, event.version),
+      eventType: event.type,
+      dataJson: event.rawData,
+      sourceStreamId: event.streamId,
+      sourceVersion: event.version,
+    });
+  };
+
+  /** Reads an instance's source streams and records what they hold (see `catchUpStreams`). */
+  const catchUp = async (def: AnyProcessManager, instanceId: string): Promise<void> => {
+    for (const source of def.catchUpStreams(instanceId)) {
+      const events = await readStream(source.aggregateType, source.aggregateId);
+      for (const e of events) {
+        const version = Number(e.version);
+        if (def.sources.eventTypes.length > 0 && !def.sources.eventTypes.includes(e.type)) continue;
+        await recordSourceEvent(def, {
+          aggregateType: source.aggregateType,
+          aggregateId: source.aggregateId,
+          streamId: e.streamId,
+          version,
+          type: e.type,
+          data: JSON.parse(e.data) as unknown,
+          rawData: e.data,
+        });
+      }
+    }
+  };
+
+  const readStream = (aggregateType: string, aggregateId: string): Promise<Event__Output[]> =>
+    new Promise((resolve, reject) => {
+      const md = new grpc.Metadata();
+      if (metadata) for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      const out: Event__Output[] = [];
+      const call = events.readStream({ aggregateType, aggregateId, fromVersion: '1' }, md, { deadline: Date.now() + options.commandTimeoutMs });
+      call.on('data', (e: Event__Output) => out.push(e));
+      call.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.NOT_FOUND ? resolve([]) : reject(err)));
+      call.on('end', () => resolve(out));
+    });
 
   /**
    * One run of a partition's events: each stream's events in order, the
@@ -344,6 +401,7 @@ export function startPmWorker(
       await Promise.all(
         known.map(async (t) => {
           const def = byName.get(t.processManager)!;
+          await catchUp(def, t.instanceId);
           await recordInput(def, t.instanceId, { inputId: `timeout:${t.timeoutId}`, eventType: 'TimeoutFired', dataJson: '', sourceStreamId: '', sourceVersion: 0 });
           await store.disarm(def.name, t.instanceId, [t.timeoutId]);
           metrics.timeoutsFired.inc({ process_manager: def.name });
@@ -370,6 +428,7 @@ export function startPmWorker(
       await Promise.allSettled(consumers.map((c) => c.stop()));
       await scanLoop;
       await scanning?.catch(() => {});
+      events.close();
     },
   };
 }

@@ -119,6 +119,14 @@ export interface ProcessManagerDefinition<S = unknown, Settings = unknown> {
   readonly startsWith: readonly string[];
   /** The instance an event belongs to, or `undefined` when it concerns none. */
   correlate(event: PmSourceEvent): string | undefined;
+  /**
+   * The source streams of an instance, read directly before one of its
+   * timeouts is fired: what they hold is recorded first (inputs are ids of
+   * (stream, version), so what the consumer group delivers later is a
+   * duplicate), so a timeout never fires on an instance that lags behind an
+   * event committed in time (e.g. the authorization that disarms it).
+   */
+  catchUpStreams(instanceId: string): readonly { readonly aggregateType: string; readonly aggregateId: string }[];
   /** The settings the worker sends with every input, from its environment (validated; throws listing problems). */
   readSettings(env: Readonly<Record<string, string | undefined>>): Settings;
   /** The variables `readSettings` reads (for deployment checks). */

@@ -98,6 +98,10 @@ export const orderFulfilment = defineProcessManager<FulfilmentState, FulfilmentS
     (FULFILMENT_EVENT_TYPES as readonly string[]).includes(event.type)
       ? event.aggregateId
       : undefined,
+  catchUpStreams: (orderId) => [
+    { aggregateType: ORDER_HEADER, aggregateId: orderId },
+    { aggregateType: ORDER_PAYMENT, aggregateId: orderId },
+  ],
   readSettings: readFulfilmentSettings,
   settingsEnv: ['PM_PAYMENT_TIMEOUT_MS', 'PAYMENT_TIMEOUT_MS'],
   stateSchemaVersion: 1,

@@ -296,3 +296,31 @@ it('parks an instance whose command is refused, keeps recording its inputs, show
     await store.close();
   }
 }, 120_000);
+
+it('never cancels an order whose payment was authorized in time, however far behind the worker is when the timeout comes due', async () => {
+  // The timeouts are armed, then the worker is paused, the payments authorized (in time) and the
+  // timeouts let come due: on resuming, the scan finds them due at the same moment as the group
+  // delivers the authorizations.
+  const ids = Array.from({ length: 20 }, (_, i) => `${RUN}-late-${i}`);
+  for (const id of ids) {
+    await client.placeOrder({ orderId: id, commandId: `${id}-place`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: ADDRESS });
+  }
+  const store = new PgPmStore({ connectionString: cluster.ringUrl, max: 1 });
+  const mine = async () => (await store.list({ limit: 100_000 })).filter((r) => ids.includes(r.instanceId));
+  try {
+    await expect.poll(async () => (await mine()).filter((r) => r.status === 'waiting').length, { timeout: 30_000, interval: 200 }).toBe(ids.length);
+    worker.signal('SIGSTOP');
+    try {
+      for (const id of ids) await client.authorizePayment({ orderId: id, commandId: `${id}-auth`, amountCents: '1000', currency: 'EUR' });
+      await new Promise((r) => setTimeout(r, PAYMENT_TIMEOUT_MS + 1000));
+    } finally {
+      worker.signal('SIGCONT');
+    }
+    // Settled: no timeout left (idle: authorized, waiting for its capture; completed: cancelled).
+    await expect.poll(async () => (await mine()).filter((r) => r.status === 'idle' || r.status === 'completed').length, { timeout: 60_000, interval: 500 }).toBe(ids.length);
+  } finally {
+    await store.close();
+  }
+  const { counts } = await countEvents();
+  expect(ids.filter((id) => (counts.get(`order-header-${id}/OrderCancelled`) ?? 0) > 0)).toEqual([]);
+}, 120_000);
