@@ -57,6 +57,7 @@ import {
 } from '../src/process-managers/index.js';
 import type { PgPmStore, StatusRow } from './store.js';
 import { loadApi } from '../src/grpc/proto.js';
+import { credentialsOf, type TlsOptions } from '../src/client/credentials.js';
 import type { EventStoreServiceClient } from '../src/generated/shardwrite/v1/EventStoreService.js';
 import type { Event__Output } from '../src/generated/shardwrite/v1/Event.js';
 
@@ -80,6 +81,8 @@ export interface PmWorkerOptions {
   readonly timeoutScanMs: number;
   readonly commandTimeoutMs: number;
   readonly token: string | undefined;
+  /** The router's CA (and this worker's certificate, for mutual TLS): the consumer groups and reads use it as the commands do. */
+  readonly tls?: TlsOptions | undefined;
   readonly settings: ReadonlyMap<string, unknown>;
 }
 
@@ -163,7 +166,7 @@ export function startPmWorker(
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const stopping = new AbortController();
   const metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
-  const events: EventStoreServiceClient = new (loadApi().shardwrite.v1.EventStoreService)(options.source, grpc.credentials.createInsecure());
+  const events: EventStoreServiceClient = new (loadApi().shardwrite.v1.EventStoreService)(options.source, credentialsOf({ tls: options.tls }));
 
   /** Waits `ms`, or less when the worker stops (the listener goes with the wait: the scan loop waits forever). */
   const pause = (ms: number) =>
@@ -385,6 +388,7 @@ export function startPmWorker(
       maxUnacked: options.maxUnacked,
       signal: stopping.signal,
       ...(metadata ? { metadata } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
       onError: (err, where) => log.warn({ err: err instanceof Error ? err.message : String(err), where }, 'process-manager consumer retrying'),
       maxBatch: PM_MAX_BATCH,
       batchHandler: (events) => onBatch(def, ownType, events),

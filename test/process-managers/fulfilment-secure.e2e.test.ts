@@ -1,5 +1,5 @@
 /**
- * Order fulfilment with authentication on: a tenant's caller drives its
+ * Order fulfilment with TLS and authentication on: a tenant's caller drives its
  * orders, the pm-worker authenticates with its own token (scope `*`: it acts
  * on every tenant's orders) and ships the paid ones and cancels the unpaid
  * ones; the events it causes keep the order's tenant and name the worker as
@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { createClient } from '../../src/client/index.js';
-import { startCluster, type Cluster } from '../support/cluster.js';
+import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
 
 const WORKER_TOKEN = 'pm-worker-token-for-tests';
@@ -17,10 +17,13 @@ const ALICE_TOKEN = 'alice-token-for-tests';
 const RUN = `s${Date.now().toString(36)}`;
 let cluster: Cluster;
 let worker: ServiceProcess;
+/** The worker reaches the router over TLS (a client certificate of the cluster's CA). */
+const workerTls = () => tlsEnv(cluster.tls!.files.rebalancer!);
 
 beforeAll(async () => {
   cluster = await startCluster({
     shards: 2,
+    tls: true,
     auth: {
       AUTH_TOKENS: [
         tokenEntry(WORKER_TOKEN, 'pm-worker', 'ops', ['*']),
@@ -30,7 +33,7 @@ beforeAll(async () => {
   });
   worker = await startProcess(
     'pm-worker/main.ts',
-    { PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, PM_TOKEN: WORKER_TOKEN, SHARDWRITE_INSECURE: 'false', PM_PAYMENT_TIMEOUT_MS: '3000', PM_TIMEOUT_SCAN_MS: '200' },
+    { ...workerTls(), PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, PM_TOKEN: WORKER_TOKEN, SHARDWRITE_INSECURE: 'false', PM_PAYMENT_TIMEOUT_MS: '3000', PM_TIMEOUT_SCAN_MS: '200' },
     /pm-worker listening on (\S+)/,
   );
 }, 120_000);
@@ -41,12 +44,12 @@ afterAll(async () => {
 });
 
 it('refuses to start without a token unless insecure mode is chosen', async () => {
-  const p = startProcess('pm-worker/main.ts', { PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, SHARDWRITE_INSECURE: 'false' }, /pm-worker listening on (\S+)/);
+  const p = startProcess('pm-worker/main.ts', { ...workerTls(), PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, SHARDWRITE_INSECURE: 'false' }, /pm-worker listening on (\S+)/);
   await expect(p).rejects.toThrow(/exited with 2[\s\S]*PM_TOKEN is required/);
 });
 
 it('ships a tenant\'s paid orders and cancels its unpaid ones, the worker acting with its own token', async () => {
-  const client = createClient(cluster.routerAddress, { metadata: { authorization: `Bearer ${ALICE_TOKEN}` } });
+  const client = createClient(cluster.routerAddress, { metadata: { authorization: `Bearer ${ALICE_TOKEN}` }, tls: { caFile: cluster.tls!.caFile } });
   const address = { name: 'N', line1: 'L', city: 'C', postalCode: '1', country: 'DE' };
   const ids = Array.from({ length: 6 }, (_, i) => `${RUN}-${i}`);
   try {

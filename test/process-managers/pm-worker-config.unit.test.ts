@@ -63,5 +63,8 @@ describe('pm-worker configuration', () => {
     expect(problems).toMatch(/PM_PAYMENT_TIMEOUT_MS must be a positive integer/);
     expect(problems).toMatch(/PM_PARTITIONS/);
     expect(problems).toMatch(/PM_START_FROM/);
+    // Secure by default: without insecure mode, a token and TLS are required.
+    expect(problems).toMatch(/PM_TOKEN is required/);
+    expect(problems).toMatch(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required/);
   });
 });
