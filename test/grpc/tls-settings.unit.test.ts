@@ -32,8 +32,9 @@ describe('TLS settings', () => {
 
   it('reach the router and shard configs', () => {
     const files = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' };
-    expect(loadShardConfig({ DATABASE_URL: 'postgres://x/y', ...files }).tls?.certFile).toBe('c');
-    expect(loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', ...files }).tls?.caFile).toBe('a');
+    const insecure = { SHARDWRITE_INSECURE: 'true' };
+    expect(loadShardConfig({ DATABASE_URL: 'postgres://x/y', ...files, ...insecure }).tls?.certFile).toBe('c');
+    expect(loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', ...files, ...insecure }).tls?.caFile).toBe('a');
   });
 });
 
@@ -48,16 +49,17 @@ describe('certificate identities', () => {
 
 describe('REDIS_SNAPSHOT_KEY', () => {
   const base = { DATABASE_URL: 'postgres://x/y', REDIS_URL: 'rediss://shard:secret@redis:6379' };
-  const files = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' };
+  // Secure mode: TLS and a (hashed) static token.
+  const secure = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc::*` };
 
-  it('is required with REDIS_URL when TLS is configured, and must be at least 32 bytes', () => {
-    expect(() => loadShardConfig({ ...base, ...files })).toThrow(/REDIS_SNAPSHOT_KEY is required/);
-    expect(() => loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'short' })).toThrow(/at least 32 bytes/);
-    const c = loadShardConfig({ ...base, ...files, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) });
+  it('is required with REDIS_URL unless insecure mode, and must be at least 32 bytes', () => {
+    expect(() => loadShardConfig({ ...base, ...secure })).toThrow(/REDIS_SNAPSHOT_KEY is required/);
+    expect(() => loadShardConfig({ ...base, ...secure, REDIS_SNAPSHOT_KEY: 'short' })).toThrow(/at least 32 bytes/);
+    const c = loadShardConfig({ ...base, ...secure, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) });
     expect(c).toMatchObject({ redisSnapshotKey: 'k'.repeat(32), redisSnapshotKeyIsDev: false });
   });
 
-  it('falls back to the public development key without TLS (insecure mode), saying so', () => {
-    expect(loadShardConfig(base)).toMatchObject({ redisSnapshotKeyIsDev: true });
+  it('falls back to the public development key in insecure mode, saying so', () => {
+    expect(loadShardConfig({ ...base, SHARDWRITE_INSECURE: 'true' })).toMatchObject({ redisSnapshotKeyIsDev: true });
   });
 });

@@ -5,7 +5,8 @@ import { RELAY_DEFAULTS, loadRelayConfig } from '../../relay/config.js';
 describe('loadRelayConfig', () => {
   it('refuses to start without RELAY_TOKEN unless SHARDWRITE_INSECURE=true', () => {
     expect(() => loadRelayConfig({})).toThrow(/RELAY_TOKEN is required.*SHARDWRITE_INSECURE=true/);
-    expect(loadRelayConfig({ RELAY_TOKEN: 't' }).insecure).toBe(false);
+    expect(() => loadRelayConfig({ RELAY_TOKEN: 't' })).toThrow(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required.*SHARDWRITE_INSECURE=true/);
+    expect(loadRelayConfig({ RELAY_TOKEN: 't', TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' }).insecure).toBe(false);
   });
 
   it('uses the documented defaults when nothing is set', () => {
@@ -38,6 +39,9 @@ describe('loadRelayConfig', () => {
       NATS_SUBJECT_PREFIX: 'test.abc',
       NATS_DUPLICATE_WINDOW_MS: '60000',
       RELAY_TOKEN: 'relay-token',
+      TLS_CERT_FILE: '/tls/relay.crt',
+      TLS_KEY_FILE: '/tls/relay.key',
+      TLS_CA_FILE: '/tls/ca.crt',
     });
     expect(c).toMatchObject({
       source: '10.0.0.1:6000',
