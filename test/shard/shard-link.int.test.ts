@@ -28,7 +28,7 @@ let raw: grpc.Client;
 
 beforeAll(async () => {
   db = await createTestDatabase('sw_link');
-  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', AUTH_TOKENS: tokenEntry('tok', 'svc', '', ['*']) });
+  const config = loadShardConfig({ DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', SHARDWRITE_INSECURE: 'true', AUTH_TOKENS: tokenEntry('tok', 'svc', '', ['*']) });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   raw = new grpc.Client(shard.address, grpc.credentials.createInsecure());
 });
