@@ -346,6 +346,14 @@ function streamCall(client: grpc.Client, c: Case, oracle: Oracle, methods: Map<s
     call.on('data', (b: Buffer) => outcomes.push(m.responseDeserialize(b) as (typeof outcomes)[number]));
     call.on('error', () => {});
     call.on('status', (s: grpc.StatusObject) => {
+      // A judge that throws must fail the run, not leave its call pending for ever.
+      try {
+        judgeStream(s);
+      } catch (err) {
+        resolve({ code: statusOfError(s).code, wrote: [], problem: `judging the outcome threw: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    });
+    const judgeStream = (s: grpc.StatusObject) => {
       const verdict = oracle.verdict(c.path, c.bytes);
       const stream = statusOfError(s);
       const viaRouter = c.via === 'router';
@@ -403,7 +411,7 @@ function streamCall(client: grpc.Client, c: Case, oracle: Oracle, methods: Map<s
       const unknown = code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED' || code === 'CANCELLED';
       const mayHaveWritten = unknown ? readings.find((x) => x.streamId)?.streamId : undefined;
       resolve({ code, reason, wrote, problem: fits ? undefined : `streamed command got ${key}`, mayHaveWritten });
-    });
+    };
     call.write(Buffer.from(c.bytes));
     call.end();
   });

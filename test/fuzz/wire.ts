@@ -372,7 +372,8 @@ export function createOracle(
       return { undecodable: false, oversized, invalid: false, routerRefuses, expectsVersion: false, decoded };
     },
     commandVerdict(method, request) {
-      const spec = specs.get(`shardwrite.v1.OrderService/${method}`);
+      // The stream's oneof carries commands of every module (orders, process managers).
+      const spec = [...specs].find(([key]) => key.endsWith(`/${method}`))?.[1];
       if (!spec) throw new Error(`no spec for ${method}`);
       return validate(spec, request);
     },
