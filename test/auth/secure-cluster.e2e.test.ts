@@ -118,7 +118,7 @@ describe('a secure cluster', () => {
     expect(await withClient(owner.address, SERVICE_TOKEN, (c) => c.readStream('order-header', id))).toHaveLength(1);
     const row = await owner.sql.query("SELECT tenant FROM streams WHERE stream_id = 'order-header-' || $1", [id]);
     expect(row.rows[0].tenant).toBe('tenant-a');
-    const audit = await owner.sql.query("SELECT principal, tenant, correlation_id, causation_id FROM events WHERE stream_id = 'order-header-' || $1", [id]);
+    const audit = await owner.sql.query("SELECT metadata->>'principal' AS principal, metadata->>'tenant' AS tenant, metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id FROM events WHERE stream_id = 'order-header-' || $1", [id]);
     expect(audit.rows).toEqual([{ principal: 'alice', tenant: 'tenant-a', correlation_id: 'place-1', causation_id: null }]);
   });
 
