@@ -150,7 +150,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
     // Every call is authenticated and checked against the permission table first (deny by default).
-    interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules) })],
+    interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
   });
   addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
   const commandStreams = addCommandStreamService(server, {

@@ -1,6 +1,7 @@
 /**
  * Turns a call's `authorization` metadata into an `Identity`: a static
- * service token, or a JWT. Verified JWTs are cached per token string until
+ * service token, or a JWT; without one, the call's verified TLS client
+ * certificate when AUTH_CLIENT_CERTS names it. Verified JWTs are cached per token string until
  * their `exp` (a bounded LRU), so a stream or a busy client is verified once,
  * not per command.
  */
@@ -16,7 +17,7 @@ export interface Authenticator {
    *
    * @throws UnauthenticatedError for missing, unknown, expired or otherwise invalid credentials.
    */
-  authenticate(authorization: string | undefined): Identity | Promise<Identity>;
+  authenticate(authorization: string | undefined, certificateIdentities?: readonly string[]): Identity | Promise<Identity>;
 }
 
 /** Insecure mode without any configured credentials: every caller is ANONYMOUS (tenant '', scope `*`). */
@@ -33,9 +34,16 @@ export class TokenAuthenticator implements Authenticator {
     private readonly jwt: JwtVerifier | undefined,
     private readonly maxCached = DEFAULT_AUTH_CACHE_ENTRIES,
     private readonly now: () => number = Date.now,
+    private readonly clientCerts: ReadonlyMap<string, Identity> | undefined = undefined,
   ) {}
 
-  authenticate(authorization: string | undefined): Identity | Promise<Identity> {
+  authenticate(authorization: string | undefined, certificateIdentities: readonly string[] = []): Identity | Promise<Identity> {
+    if (authorization === undefined && this.clientCerts) {
+      for (const name of certificateIdentities) {
+        const known = this.clientCerts.get(name);
+        if (known) return known;
+      }
+    }
     const token = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
     if (token === undefined) throw new UnauthenticatedError(authorization === undefined ? 'no credentials' : 'the authorization header is not "Bearer <token>"');
     const cached = this.cache.get(token);
@@ -62,6 +70,6 @@ export class TokenAuthenticator implements Authenticator {
 
 /** The authenticator for these settings: OPEN when no method is configured (the gate allows that only in insecure mode). */
 export function createAuthenticator(settings: AuthSettings): Authenticator {
-  if (!settings.tokens && !settings.jwt) return OPEN;
-  return new TokenAuthenticator(settings.tokens, settings.jwt ? new JwtVerifier(settings.jwt) : undefined, settings.cacheMaxEntries);
+  if (!settings.tokens && !settings.jwt && !settings.clientCerts) return OPEN;
+  return new TokenAuthenticator(settings.tokens, settings.jwt ? new JwtVerifier(settings.jwt) : undefined, settings.cacheMaxEntries, Date.now, settings.clientCerts);
 }

@@ -8,10 +8,11 @@
  * aggregate type's scope, the tenant) are the pipeline's and the readers'.
  */
 import * as grpc from '@grpc/grpc-js';
-import { PermissionDeniedError } from '../errors.js';
+import { PermissionDeniedError, UnauthenticatedError } from '../errors.js';
 import { toServiceError } from '../grpc/status.js';
+import { peerIdentities } from '../grpc/tls.js';
 import type { Authenticator } from './authenticator.js';
-import { ADMIN_SCOPE, IDENTITY_KEYS, READ_SCOPE, hasScope, identityEntries, type Identity } from './identity.js';
+import { ADMIN_SCOPE, IDENTITY_KEYS, READ_SCOPE, hasScope, identityEntries, identityOfMetadata, type Identity } from './identity.js';
 import type { PermissionTable } from './permissions.js';
 
 export interface AuthInterceptorDeps {
@@ -19,6 +20,13 @@ export interface AuthInterceptorDeps {
   readonly permissions: PermissionTable;
   /** Counts refusals by code (never by anything the caller sent). */
   readonly onRefused?: (code: grpc.status) => void;
+  /**
+   * Certificate identities (the router's, TLS_LINK_IDENTITIES) whose calls
+   * carry an identity they verified themselves, as `identityEntries`: a
+   * shard takes it as it is for a call the router forwards (ReadStream of a
+   * caller the router knows by its certificate, which has no token to pass on).
+   */
+  readonly forwardedBy?: ReadonlySet<string>;
 }
 
 /** Checks `identity` against what the method needs. @throws PermissionDeniedError */
@@ -38,6 +46,7 @@ export function authInterceptor(deps: AuthInterceptorDeps): grpc.ServerIntercept
               deps.onRefused?.(status.code);
               refusing.sendStatus({ code: status.code, details: status.details ?? '', metadata: status.metadata ?? null });
             };
+            const forwarded = deps.forwardedBy && peerIdentities(call).some((id) => deps.forwardedBy!.has(id)) ? identityOfMetadata(metadata) : undefined;
             for (const key of Object.values(IDENTITY_KEYS)) metadata.remove(key);
             const permission = deps.permissions.get(method.path);
             if (permission === undefined) {
@@ -59,8 +68,13 @@ export function authInterceptor(deps: AuthInterceptorDeps): grpc.ServerIntercept
               for (const [k, v] of identityEntries(identity)) metadata.set(k, v);
               pass(metadata);
             };
+            if (forwarded) {
+              if ((forwarded.expiresAt ?? Infinity) <= Date.now()) refuse(new UnauthenticatedError('the token has expired'));
+              else admit(forwarded);
+              return;
+            }
             try {
-              const identity = deps.authenticator.authenticate(typeof raw === 'string' ? raw : undefined);
+              const identity = deps.authenticator.authenticate(typeof raw === 'string' ? raw : undefined, peerIdentities(call));
               if (identity instanceof Promise) identity.then(admit, refuse);
               else admit(identity);
             } catch (err) {

@@ -15,17 +15,17 @@ export type SecurityMode = 'secure' | 'insecure';
 export const INSECURE_ENV = 'SHARDWRITE_INSECURE';
 
 /** Whether an authentication method is configured. */
-export function authConfigured(settings: Pick<AuthSettings, 'tokens' | 'jwt'>): boolean {
-  return settings.tokens !== undefined || settings.jwt !== undefined;
+export function authConfigured(settings: Pick<AuthSettings, 'tokens' | 'jwt'> & { clientCerts?: AuthSettings['clientCerts'] }): boolean {
+  return settings.tokens !== undefined || settings.jwt !== undefined || settings.clientCerts !== undefined;
 }
 
 /** Why this configuration may not start; empty when it may. `tls`: whether TLS_* are configured. */
-export function securityProblems(settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'>, tls: boolean): string[] {
+export function securityProblems(settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'> & { clientCerts?: AuthSettings['clientCerts'] }, tls: boolean): string[] {
   if (settings.insecure) return [];
   const problems: string[] = [];
   if (!tls) problems.push(`no transport security is configured: set TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE, or choose insecure mode explicitly with ${INSECURE_ENV}=true`);
   if (!authConfigured(settings)) {
-    problems.push(`no authentication method is configured: set AUTH_TOKENS, AUTH_JWKS_FILE or AUTH_JWKS_URL, or choose insecure mode explicitly with ${INSECURE_ENV}=true`);
+    problems.push(`no authentication method is configured: set AUTH_TOKENS, AUTH_JWKS_FILE, AUTH_JWKS_URL or AUTH_CLIENT_CERTS, or choose insecure mode explicitly with ${INSECURE_ENV}=true`);
   }
   return problems;
 }
@@ -34,7 +34,7 @@ export function securityProblems(settings: Pick<AuthSettings, 'insecure' | 'toke
  * The mode a process runs in, logged: a warning on every insecure start.
  * Call after the configuration was validated (`securityProblems` empty).
  */
-export function announceSecurityMode(settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'>, tls: boolean, logger: Logger, what: string): SecurityMode {
+export function announceSecurityMode(settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'> & { clientCerts?: AuthSettings['clientCerts'] }, tls: boolean, logger: Logger, what: string): SecurityMode {
   if (!settings.insecure) return 'secure';
   const auth = authConfigured(settings);
   logger.warn(

@@ -7,6 +7,7 @@ import { DEFAULT_AUTH_CACHE_ENTRIES } from './authenticator.js';
 import { DEFAULT_JWT_ALGORITHMS, type JwtSettings } from './jwt.js';
 import { securityProblems } from './mode.js';
 import { StaticTokens } from './static-tokens.js';
+import type { Identity } from './identity.js';
 
 export interface AuthSettings {
   /** SHARDWRITE_INSECURE — `true` allows starting without authentication (and logs a warning); default false. */
@@ -15,6 +16,12 @@ export interface AuthSettings {
   readonly tokens: StaticTokens | undefined;
   /** JWT verification; set when AUTH_JWKS_FILE or AUTH_JWKS_URL is. See `JwtSettings`. */
   readonly jwt: JwtSettings | undefined;
+  /**
+   * AUTH_CLIENT_CERTS — callers identified by their TLS client certificate (verified against
+   * TLS_CA_FILE) instead of a token: `<certificate identity>:principal:tenant:scope|scope,…`, the
+   * identity being a DNS or URI subject alternative name or the common name. Unset = none.
+   */
+  readonly clientCerts: ReadonlyMap<string, Identity> | undefined;
   /** AUTH_CACHE_MAX_ENTRIES — verified tokens cached; default 10,000. */
   readonly cacheMaxEntries: number;
 }
@@ -22,7 +29,7 @@ export interface AuthSettings {
 export const AUTH_ENV = [
   'SHARDWRITE_INSECURE', 'AUTH_TOKENS', 'AUTH_JWKS_FILE', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE',
   'AUTH_JWT_ALGORITHMS', 'AUTH_JWT_CLOCK_TOLERANCE_S', 'AUTH_CLAIM_PRINCIPAL', 'AUTH_CLAIM_TENANT', 'AUTH_CLAIM_SCOPES',
-  'AUTH_CACHE_MAX_ENTRIES',
+  'AUTH_CACHE_MAX_ENTRIES', 'AUTH_CLIENT_CERTS',
 ] as const;
 
 const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -59,7 +66,25 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
       clockToleranceSeconds: r.int('AUTH_JWT_CLOCK_TOLERANCE_S', 30, 0, 600),
     };
   }
-  const settings: AuthSettings = { insecure, tokens, jwt, cacheMaxEntries: r.int('AUTH_CACHE_MAX_ENTRIES', DEFAULT_AUTH_CACHE_ENTRIES, 1, 10_000_000) };
+  const clientCerts = parseClientCerts(r);
+  if (clientCerts && !tls) r.problem('AUTH_CLIENT_CERTS needs TLS (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE): client certificates are verified against TLS_CA_FILE');
+  const settings: AuthSettings = { insecure, tokens, jwt, clientCerts, cacheMaxEntries: r.int('AUTH_CACHE_MAX_ENTRIES', DEFAULT_AUTH_CACHE_ENTRIES, 1, 10_000_000) };
   for (const p of securityProblems(settings, tls)) r.problem(p);
   return settings;
+}
+
+/** AUTH_CLIENT_CERTS: `<certificate identity>:principal:tenant:scope|scope,…`. */
+function parseClientCerts(r: EnvReader): Map<string, Identity> | undefined {
+  const spec = r.optionalString('AUTH_CLIENT_CERTS');
+  if (!spec) return undefined;
+  const out = new Map<string, Identity>();
+  spec.split(',').map((e) => e.trim()).filter(Boolean).forEach((entry, i) => {
+    const [name, principal, tenant, scopes, ...rest] = entry.split(':');
+    if (!name || !principal || tenant === undefined || !scopes || rest.length > 0) {
+      r.problem(`AUTH_CLIENT_CERTS entry ${i + 1} is not <certificate identity>:principal:tenant:scope|scope`);
+      return;
+    }
+    out.set(name, { principal, tenant, scopes: scopes.split('|').filter(Boolean) });
+  });
+  return out.size > 0 ? out : undefined;
 }
