@@ -23,7 +23,7 @@
  *
  * `--secure` runs the same cluster with TLS and authentication on: a local CA
  * and certificates under `.data/tls/` (reused while valid; identities
- * `router`, `shard-K`, `rebalancer`, `relay`, servers valid for localhost and
+ * `router`, `shard-K`, `rebalancer`, `relay`, `pm-worker`, servers valid for localhost and
  * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, random bearer
  * tokens in `.data/tls/admin.token` (every tenant, ring operations),
  * `tenant-a.token` and `tenant-b.token` (one tenant each; only their SHA-256
@@ -100,7 +100,7 @@ function secretIn(file: string, bytes: number): string {
 
 async function prepareSecurity(shardIds: readonly string[]): Promise<Security> {
   const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
-  const certs = await ensureDevCertificates(TLS_DIR, ['router', 'rebalancer', 'relay', ...shardIds].map((name) => ({ name, ...local })));
+  const certs = await ensureDevCertificates(TLS_DIR, ['router', 'rebalancer', 'relay', 'pm-worker', ...shardIds].map((name) => ({ name, ...local })));
   // An ordinary caller commands every aggregate type and reads, within its tenant; `*` crosses tenants.
   const ordinary = [...new Set(modules.flatMap((m) => m.deciders.map((d) => d.aggregateType))), 'read'];
   const authTokens = Object.entries(DEV_TOKENS).map(([name, t]) => {
@@ -428,7 +428,7 @@ async function supervise(): Promise<void> {
         RING_DATABASE_URL: ringDatabaseUrl,
         METRICS_ADDRESS: PM_METRICS,
         LOG_LEVEL: logLevel,
-        ...modeEnv('relay'),
+        ...modeEnv('pm-worker'),
         ...(security ? { AUTH_TOKENS: undefined, PM_TOKEN: readFileSync(security.adminTokenFile, 'utf8').trim() } : {}),
       };
       await startChild(root, 'pm-worker', 'pm-worker', pmEnv, children, /pm-worker listening on (\S+)/);

@@ -74,7 +74,9 @@ export function authInterceptor(deps: AuthInterceptorDeps): grpc.ServerIntercept
               return;
             }
             try {
-              const identity = deps.authenticator.authenticate(typeof raw === 'string' ? raw : undefined, peerIdentities(call));
+              // A certificate identifies only a call without a token: read it only then.
+              const token = typeof raw === 'string' ? raw : undefined;
+              const identity = deps.authenticator.authenticate(token, token === undefined ? peerIdentities(call) : []);
               if (identity instanceof Promise) identity.then(admit, refuse);
               else admit(identity);
             } catch (err) {

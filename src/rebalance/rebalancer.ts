@@ -214,15 +214,7 @@ export class Rebalancer {
    *   again resumes it; the `signal`'s reason when aborted.
    */
   async run(request: MoveRequest): Promise<MoveResult> {
-    this.#started = performance.now();
-    const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
-    const moves = new PgMoveStore(this.#o.ringDatabaseUrl);
-    const dbs = new Map<string, ShardDb>();
-    let lock: { release(): Promise<void> } | undefined;
-    try {
-      await ringStore.migrate();
-      lock = await moves.lock();
-      const current = await ringStore.current();
+    return this.#locked(async ({ ringStore, moves, dbs, current }) => {
       if (!current) throw new RebalanceError('the ring database has no ring yet: start the cluster first');
       const active = await moves.active();
       const decision = decide(current, active, request);
@@ -262,12 +254,7 @@ export class Rebalancer {
       };
       await this.#execute(ctx, ringStore, moves);
       return { outcome: 'done', epoch: move.targetEpoch, resumed: decision.action === 'resume', figures: ctx.figures, durationMs: this.#elapsed() };
-    } finally {
-      await lock?.release();
-      await Promise.all([...dbs.values()].map((db) => db.close()));
-      await moves.close();
-      await ringStore.close();
-    }
+    });
   }
 
   /**
@@ -284,15 +271,7 @@ export class Rebalancer {
    *   another rebalancer runs.
    */
   async abort(): Promise<AbortResult> {
-    this.#started = performance.now();
-    const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
-    const moves = new PgMoveStore(this.#o.ringDatabaseUrl);
-    const dbs = new Map<string, ShardDb>();
-    let lock: { release(): Promise<void> } | undefined;
-    try {
-      await ringStore.migrate();
-      lock = await moves.lock();
-      const current = await ringStore.current();
+    return this.#locked(async ({ ringStore, moves, dbs, current }) => {
       if (!current) throw new RebalanceError('the ring database has no ring yet: there is no move to abort');
       const move = await moves.active();
       if (!move) return { outcome: 'nothing', epoch: current.epoch, durationMs: this.#elapsed() };
@@ -322,6 +301,26 @@ export class Rebalancer {
       });
       await moves.abandon(move.targetEpoch, { epoch: move.targetEpoch, shards: current.shards }, move.figures);
       return { outcome: 'aborted', epoch: move.targetEpoch, move, abortedPhase: from, figures, durationMs: this.#elapsed() };
+    });
+  }
+
+  /**
+   * Runs `fn` holding the rebalancer lock, with the ring and move stores open
+   * (the ring migrated) and the ring as it stands; closes every store `fn`
+   * opened into `dbs`, and the lock, however it ends.
+   */
+  async #locked<T>(
+    fn: (session: { ringStore: PgRingStore; moves: PgMoveStore; dbs: Map<string, ShardDb>; current: RingDocument | undefined }) => Promise<T>,
+  ): Promise<T> {
+    this.#started = performance.now();
+    const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
+    const moves = new PgMoveStore(this.#o.ringDatabaseUrl);
+    const dbs = new Map<string, ShardDb>();
+    let lock: { release(): Promise<void> } | undefined;
+    try {
+      await ringStore.migrate();
+      lock = await moves.lock();
+      return await fn({ ringStore, moves, dbs, current: await ringStore.current() });
     } finally {
       await lock?.release();
       await Promise.all([...dbs.values()].map((db) => db.close()));
