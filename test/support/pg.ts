@@ -31,6 +31,13 @@ export async function createTestDatabase(prefix = 'sw_test'): Promise<TestDataba
       const c = new pg.Client({ connectionString: serverUrl() });
       await c.connect();
       try {
+        // pg.Pool#end() resolves before its clients' sockets close: a FORCE drop at once
+        // terminates them mid-goodbye and they emit an unhandled error. Let them go first.
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]!.n === 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await c.end();
