@@ -11,6 +11,7 @@ import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } 
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
+import { DEFAULT_TAIL_COALESCE_MS } from '../src/subscriptions/live-tail.js';
 
 export interface ShardConfig {
   /** SHARD_ID — this shard's stable id on the ring; default `shard-0`. */
@@ -74,6 +75,12 @@ export interface ShardConfig {
   /** BATCH_MAX_ENTRIES / BATCH_MAX_BYTES — caps of one group-commit batch; defaults 512 and 4 MiB. */
   readonly batchMaxEntries: number;
   readonly batchMaxBytes: number;
+  /**
+   * TAIL_COALESCE_MS — least time between two reads of the store by the live tail that
+   * subscriptions share: commits closer together are delivered by one read (fewer queries
+   * and messages per event, at most this much more delivery latency); default 5.
+   */
+  readonly tailCoalesceMs: number;
   /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults 10,000 and 64 MiB. */
   readonly cacheMaxEntries: number;
   readonly cacheMaxBytes: number;
@@ -116,7 +123,7 @@ export interface ShardConfig {
 /** The settings `loadShardConfig` reads (used by the deployment checks). */
 export const SHARD_ENV = [
   'SHARD_ID', 'GRPC_ADDRESS', 'DATABASE_URL', 'REDIS_URL', 'METRICS_ADDRESS', 'DB_POOL_SIZE',
-  'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
+  'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'TAIL_COALESCE_MS', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
   'MAX_MESSAGE_BYTES', ...AUTH_ENV, 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
   'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
@@ -159,6 +166,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     batchMaxEntries: r.int('BATCH_MAX_ENTRIES', 512, 1, 100_000),
     batchMaxBytes: r.int('BATCH_MAX_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    tailCoalesceMs: r.int('TAIL_COALESCE_MS', DEFAULT_TAIL_COALESCE_MS, 0, 1000),
     cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
     cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),

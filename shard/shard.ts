@@ -79,9 +79,10 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   const pgReader = new PgEventReader(pool);
-  const feedReader = new PgFeedReader(pool);
+  // Its own small pool: the feed's statements plan once (see FEED_SESSION_OPTIONS), and catch-up reads never take the pipeline's connections.
+  const feedReader = new PgFeedReader({ connectionString: config.databaseUrl, statementTimeoutMs: config.statementTimeoutMs });
   // Subscribers share one live tail; the writer wakes it after each commit.
-  const liveTail = new LiveTail(feedReader, { logger });
+  const liveTail = new LiveTail(feedReader, { logger, coalesceMs: config.tailCoalesceMs });
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const writer = new GroupCommitWriter({
@@ -223,6 +224,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       await ring?.close();
       await writer.close();
       await pgReader.close();
+      await feedReader.close();
       store.shutdown();
       await pool.end();
       await snapshotCache?.close();

@@ -19,7 +19,7 @@ import type { PgFeedReader } from '../src/store/pg-feed-reader.js';
 import { parseFilter, streamIdParser } from '../src/subscriptions/filter.js';
 import type { LiveTail } from '../src/subscriptions/live-tail.js';
 import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeResponses, type Outgoing } from '../src/subscriptions/event-codec.js';
-import { decodeCheckpoint, encodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
+import { checkpointToken, decodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
 import { rawResponses } from '../src/grpc/server-stream.js';
 import { followShard, type FeedStart, type ShardFeedDeps } from '../src/subscriptions/shard-feed.js';
 
@@ -107,7 +107,7 @@ async function* subscribe(
     const mine = decodeCheckpoint(req.from).get(feed.shardId);
     start = mine === 'done' ? { fromEnd: true } : { after: mine ?? START };
   }
-  const token = (position: string) => encodeCheckpoint(new Map([[feed.shardId, parsePosition(position)]]));
+  const token = (position: string) => checkpointToken([[feed.shardId, position]]);
   let lastCheckpointAt = 0;
   for await (const items of followShard(feed, start, filter, signal)) {
     const out: Outgoing[] = [];

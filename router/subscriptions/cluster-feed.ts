@@ -23,9 +23,10 @@ import type { RingWatcher } from '../../src/ring/index.js';
 import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '../../src/errors.js';
 import { parseFilter, type FeedFilter } from '../../src/subscriptions/filter.js';
 import {
+  checkpointToken,
   comparePositions,
   decodeCheckpoint,
-  encodeCheckpoint,
+  formatPosition,
   parsePosition,
   START,
   type ShardPosition,
@@ -180,6 +181,8 @@ interface ShardState {
   follower: ShardFollower | undefined;
   /** Consumed up to here; undefined until a from-end feed says where it starts. */
   at: ShardPosition | undefined;
+  /** `at` as the checkpoint writes it, kept while `at` is that position. */
+  atText: { readonly at: ShardPosition; readonly text: string } | undefined;
   /** Read to its end after it left the ring: every barrier on it is passed. */
   done: boolean;
   caughtUp: boolean;
@@ -193,6 +196,7 @@ class Merge {
   readonly #shards = new Map<string, ShardState>();
   #wakeUp: (() => void) | undefined;
   #dirty = false;
+  #sortedIds: string[] = [];
 
   constructor(
     private readonly feeds: ClusterFeeds,
@@ -256,6 +260,7 @@ class Merge {
           progressed = true;
           if (item.event) {
             s.at = parsePosition(item.event.position);
+            s.atText = { at: s.at, text: item.event.position };
             this.#dirty = false;
             lastCheckpointAt = Date.now();
             out.push(new ClusterEvent(item.event.event, item.event.streamId, this.#token()));
@@ -337,6 +342,7 @@ class Merge {
       id,
       follower: undefined,
       at: typeof at === 'string' ? undefined : at,
+      atText: undefined,
       done: passed,
       caughtUp: passed,
       preBarriers: [],
@@ -397,13 +403,18 @@ class Merge {
     return states.length > 0 && states.every((s) => s.done || (s.caughtUp && s.follower?.peek() === undefined));
   }
 
+  /** Made for every event delivered: shard ids sorted once per change, positions formatted once per move. */
   #token(): string {
-    const cursor = new Map<string, ShardPosition | 'done'>();
-    for (const s of this.#shards.values()) {
-      if (s.at !== undefined) cursor.set(s.id, s.at);
-      else if (s.done) cursor.set(s.id, 'done');
+    if (this.#sortedIds.length !== this.#shards.size) this.#sortedIds = [...this.#shards.keys()].sort();
+    const entries: (readonly [string, string])[] = [];
+    for (const id of this.#sortedIds) {
+      const s = this.#shards.get(id)!;
+      if (s.at !== undefined) {
+        if (s.atText?.at !== s.at) s.atText = { at: s.at, text: formatPosition(s.at) };
+        entries.push([id, s.atText.text]);
+      } else if (s.done) entries.push([id, 'done']);
     }
-    return encodeCheckpoint(cursor);
+    return checkpointToken(entries);
   }
 
   #wake(): void {

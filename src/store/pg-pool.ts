@@ -13,7 +13,10 @@ export type PoolOptions =
     };
 
 /** Resolves `options` into a pool, and whether the caller owns (and must end) it. */
-export function resolvePool(options: PoolOptions, defaults: { poolSize: number; applicationName: string }): { pool: pg.Pool; owned: boolean } {
+export function resolvePool(
+  options: PoolOptions,
+  defaults: { poolSize: number; applicationName: string; /** Settings of the owned pool's sessions (`-c name=value …`). */ sessionOptions?: string },
+): { pool: pg.Pool; owned: boolean } {
   if (options instanceof pg.Pool) return { pool: options, owned: false };
   if ('pool' in options) return { pool: options.pool, owned: false };
   const pool = new pg.Pool({
@@ -23,6 +26,7 @@ export function resolvePool(options: PoolOptions, defaults: { poolSize: number; 
     connectionTimeoutMillis: options.statementTimeoutMs ?? 5000,
     keepAlive: true,
     application_name: defaults.applicationName,
+    ...(defaults.sessionOptions === undefined ? {} : { options: defaults.sessionOptions }),
   });
   // An idle client's failure is reported here; the pool drops that client.
   pool.on('error', () => {});

@@ -155,22 +155,25 @@ export type Outgoing = { readonly event: Uint8Array; readonly checkpoint: string
  */
 export function encodeResponses(out: readonly Outgoing[], maxBatch: number): Buffer[] {
   const responses: Buffer[] = [];
-  let run: Buffer[] = [];
+  let run: { readonly event: Uint8Array; readonly checkpoint: string; readonly size: number }[] = [];
+  let runSize = 0;
+  // Each event goes into its batch once, with its checkpoint appended in place.
   const flush = () => {
     if (run.length === 0) return;
-    const size = run.reduce((n, e) => n + 1 + sizeOfVarint(e.length) + e.length, 0);
     const w = new Writer();
-    w.ensure(size + 12);
+    w.ensure(runSize + 12);
     w.tag(R.events, LEN);
-    w.varint(size);
+    w.varint(runSize);
     for (const e of run) {
       w.tag(1, LEN);
-      w.varint(e.length);
-      w.buf.set(e, w.pos);
-      w.pos += e.length;
+      w.varint(e.size);
+      w.buf.set(e.event, w.pos);
+      w.pos += e.event.length;
+      w.string(F.checkpoint, e.checkpoint);
     }
     responses.push(w.finish());
     run = [];
+    runSize = 0;
   };
   for (const item of out) {
     if (Buffer.isBuffer(item)) {
@@ -178,20 +181,12 @@ export function encodeResponses(out: readonly Outgoing[], maxBatch: number): Buf
       responses.push(item);
     } else if (maxBatch <= 1) responses.push(eventResponse(item.event, item.checkpoint));
     else {
-      run.push(withCheckpoint(item.event, item.checkpoint));
+      const size = item.event.length + sizeOfString(F.checkpoint, item.checkpoint);
+      run.push({ event: item.event, checkpoint: item.checkpoint, size });
+      runSize += 1 + sizeOfVarint(size) + size;
       if (run.length >= maxBatch) flush();
     }
   }
   flush();
   return responses;
-}
-
-/** A SubscribedEvent's bytes with its checkpoint appended. */
-function withCheckpoint(event: Uint8Array, checkpoint: string): Buffer {
-  const w = new Writer();
-  w.ensure(event.length + 12 + checkpoint.length * 3);
-  w.buf.set(event, 0);
-  w.pos = event.length;
-  w.string(F.checkpoint, checkpoint);
-  return w.finish();
 }

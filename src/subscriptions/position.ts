@@ -47,14 +47,21 @@ const TOKEN_VERSION = 1;
 
 /** The opaque checkpoint token of a cursor (base64url of a small JSON document). */
 export function encodeCheckpoint(cursor: Cursor): string {
-  // Built by hand (it is made for every event delivered): shard ids are DNS labels and positions digits, nothing to escape.
-  let json = `{"v":${TOKEN_VERSION},"s":{`;
-  let first = true;
-  for (const id of [...cursor.keys()].sort()) {
+  return checkpointToken([...cursor.keys()].sort().map((id) => {
     const p = cursor.get(id)!;
-    json += `${first ? '' : ','}${JSON.stringify(id)}:"${p === 'done' ? 'done' : formatPosition(p)}"`;
-    first = false;
-  }
+    return [id, p === 'done' ? 'done' : formatPosition(p)] as const;
+  }));
+}
+
+/**
+ * The token of a cursor given as `[shard id, formatted position or 'done']`,
+ * sorted by shard id: for a caller that keeps positions formatted (one token
+ * is made for every event delivered).
+ */
+export function checkpointToken(entries: readonly (readonly [string, string])[]): string {
+  // Built by hand: shard ids are DNS labels and positions digits, nothing to escape.
+  let json = `{"v":${TOKEN_VERSION},"s":{`;
+  for (let i = 0; i < entries.length; i++) json += `${i === 0 ? '' : ','}"${entries[i]![0]}":"${entries[i]![1]}"`;
   return Buffer.from(json + '}}').toString('base64url');
 }
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/store/index.js';
-import { PgFeedReader } from '../../src/store/pg-feed-reader.js';
+import { FEED_SESSION_OPTIONS, PAGE_SQL, PgFeedReader } from '../../src/store/pg-feed-reader.js';
 import { START, comparePositions, type ShardPosition } from '../../src/subscriptions/position.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
@@ -20,9 +20,10 @@ describe('the feed reader (I11: never passes an event that can still become visi
     db = await createTestDatabase('sw_feed');
     await migrate(db.url);
     pool = new pg.Pool({ connectionString: db.url, max: 6 });
-    feed = new PgFeedReader(pool);
+    feed = new PgFeedReader({ connectionString: db.url }); // its own pool, planned as a shard's is
   });
   afterAll(async () => {
+    await feed.close();
     await pool.end();
     await db.drop();
   });
@@ -130,5 +131,37 @@ describe('the feed reader (I11: never passes an event that can still become visi
     }
     expect((await readSettled(before, 2)).map((e) => e.streamId)).toEqual(['archived', 'stays']);
     expect((await readAll(START)).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('pages by two index range scans under the cached generic plan, however the store grew after the plan was made', async () => {
+    interface PlanNode { 'Node Type': string; 'Actual Rows': number; 'Actual Loops': number; 'Index Cond'?: string; Plans?: PlanNode[] }
+    const flatten = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flatten)];
+    const session = new pg.Client({ connectionString: db.url, options: FEED_SESSION_OPTIONS });
+    await session.connect();
+    try {
+      await session.query('ANALYZE events');
+      await session.query(`PREPARE page(xid8, bigint, int) AS ${PAGE_SQL}`);
+      const explain = async (after: ShardPosition) =>
+        flatten(
+          (await session.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page('${after.tx}', ${after.position}, 100)`))
+            .rows[0]!['QUERY PLAN'][0].Plan,
+        );
+      await explain(START); // the plan is made now, while the store holds a handful of rows
+      await pool.query(`INSERT INTO events (stream_id, version, type, schema_version, data, metadata) SELECT 'grown-' || g, 1, 'Happened', 1, '{}', '{}' FROM generate_series(1, 20000) g`);
+      await pool.query('ANALYZE events');
+      for (const after of [START, await feed.tail()]) {
+        const nodes = await explain(after);
+        expect(nodes.map((n) => n['Node Type'])).not.toContain('Seq Scan');
+        expect(nodes.map((n) => n['Node Type'])).not.toContain('Sort');
+        // The cached generic plan (its conditions name the parameters), made before the store grew.
+        const scans = nodes.filter((n) => n['Node Type'] === 'Index Scan');
+        expect(scans).toHaveLength(2);
+        for (const scan of scans) expect(scan['Index Cond']).toContain('$1');
+        // A page of 100 touches about 100 rows per table, never the table.
+        for (const n of nodes) expect(n['Actual Rows'] * n['Actual Loops']).toBeLessThanOrEqual(101);
+      }
+    } finally {
+      await session.end();
+    }
   });
 });
