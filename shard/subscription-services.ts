@@ -44,9 +44,11 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
   const types = [...deps.deciders.keys()];
   const feed: ShardFeedDeps = { ...deps, parseStreamId: streamIdParser(types) };
 
-  server.addService(feedApi().shardwrite.internal.v1.ShardFeed.service, {
-    Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, FeedBatch>) =>
-      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
+  const feedService = feedApi().shardwrite.internal.v1.ShardFeed.service;
+  const serializeBatch = feedService.Follow!.responseSerialize as (batch: FeedBatch) => Buffer;
+  server.addService(rawResponses(feedService), {
+    Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, Buffer>) =>
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call), serializeBatch), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
   });
   server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
@@ -78,7 +80,8 @@ async function* follow(
   req: FollowRequest__Output,
   signal: AbortSignal,
   authorize: () => string | undefined,
-): AsyncGenerator<FeedBatch[]> {
+  serialize: (batch: FeedBatch) => Buffer,
+): AsyncGenerator<Buffer[]> {
   const tenant = authorize();
   const filter = {
     ...parseFilter(
@@ -88,7 +91,23 @@ async function* follow(
     ...(tenant === undefined ? {} : { tenant }),
   };
   const start: FeedStart = req.fromEnd ? { fromEnd: true } : { after: parsePosition(req.after) };
-  for await (const items of followShard(feed, start, filter, signal)) yield [{ items }];
+  for await (const items of followShard(feed, start, filter, signal)) yield [encodeBatch(items, serialize)];
+}
+
+/** Each event's item encoded once, however many routers follow the shard (a batch's repeated field is its items' encodings, concatenated). */
+const ENCODED_ITEMS = new WeakMap<FeedItem, Buffer>();
+
+function encodeBatch(items: readonly FeedItem[], serialize: (batch: FeedBatch) => Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (const item of items) {
+    let encoded = ENCODED_ITEMS.get(item);
+    if (encoded === undefined) {
+      encoded = serialize({ items: [item] });
+      if (item.event) ENCODED_ITEMS.set(item, encoded);
+    }
+    parts.push(encoded);
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 async function* subscribe(

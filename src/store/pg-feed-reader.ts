@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { translatePgError } from './pg-errors.js';
 import { resolvePool, type PoolOptions } from './pg-pool.js';
 import { START, type ShardPosition } from '../subscriptions/position.js';
+import type { FeedItem } from '../generated/shardwrite/internal/v1/FeedItem.js';
 
 /** One event as the feed reads it; `data` and `metadata` are JSON text. */
 export interface FeedRow {
@@ -32,7 +33,7 @@ export interface FeedRow {
    * The event as subscriptions send it, encoded by the first subscriber that
    * needs it and shared by the others (a row in the live tail is read by all).
    */
-  encoded?: { readonly event: Buffer; readonly position: string };
+  encoded?: FeedItem;
 }
 
 interface Row {

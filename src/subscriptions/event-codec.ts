@@ -33,8 +33,13 @@ const R = { event: 1, checkpoint: 2, caughtUp: 3, fellBehind: 4, events: 5 };
 
 /** A growable protobuf writer for the few shapes above. */
 class Writer {
-  buf = Buffer.allocUnsafe(512);
+  buf: Buffer;
   pos = 0;
+
+  /** `size`: what it will hold, when known (then `finish` copies nothing). */
+  constructor(size = 512) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -74,10 +79,18 @@ class Writer {
     this.varint(n);
   }
 
+  /** What was written; a copy only when the buffer is larger (or shared: see `scratch`). */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    return this === scratch || this.pos < this.buf.length ? Buffer.from(this.buf.subarray(0, this.pos)) : this.buf;
   }
 }
+
+/** Reused by the encoders whose size is not known up front (each one copies its result out). */
+const scratch = new Writer(4096);
+const fresh = (): Writer => {
+  scratch.pos = 0;
+  return scratch;
+};
 
 const sizeOfVarint = (n: number) => {
   let size = 1;
@@ -92,7 +105,7 @@ const sizeOfString = (field: number, s: string) => {
 
 /** A SubscribedEvent without its checkpoint. */
 export function encodeEvent(e: EventFields): Buffer {
-  const w = new Writer();
+  const w = fresh();
   w.string(F.eventId, e.eventId);
   w.string(F.aggregateType, e.aggregateType);
   w.string(F.aggregateId, e.aggregateId);
@@ -121,8 +134,7 @@ export function encodeEvent(e: EventFields): Buffer {
 /** A SubscribeResponse carrying `event` (as `encodeEvent` made it) with `checkpoint`. */
 export function eventResponse(event: Uint8Array, checkpoint: string): Buffer {
   const inner = event.length + sizeOfString(F.checkpoint, checkpoint);
-  const w = new Writer();
-  w.ensure(inner + 12);
+  const w = new Writer(1 + sizeOfVarint(inner) + inner);
   w.tag(R.event, LEN);
   w.varint(inner);
   w.buf.set(event, w.pos);
@@ -133,7 +145,7 @@ export function eventResponse(event: Uint8Array, checkpoint: string): Buffer {
 
 /** A SubscribeResponse carrying a checkpoint. */
 export function checkpointResponse(checkpoint: string): Buffer {
-  const w = new Writer();
+  const w = fresh();
   w.tag(R.checkpoint, LEN);
   const n = Buffer.byteLength(checkpoint, 'utf8');
   w.varint(n);
@@ -160,8 +172,7 @@ export function encodeResponses(out: readonly Outgoing[], maxBatch: number): Buf
   // Each event goes into its batch once, with its checkpoint appended in place.
   const flush = () => {
     if (run.length === 0) return;
-    const w = new Writer();
-    w.ensure(runSize + 12);
+    const w = new Writer(1 + sizeOfVarint(runSize) + runSize);
     w.tag(R.events, LEN);
     w.varint(runSize);
     for (const e of run) {

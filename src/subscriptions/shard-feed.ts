@@ -112,8 +112,9 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
     if (!eventMatches(filter, row.type)) continue;
     if (filter.tenant !== undefined && tenantOf(row) !== filter.tenant) continue;
     flushBarriers();
-    row.encoded ??= { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at) };
-    items.push({ event: { event: row.encoded.event, position: row.encoded.position, streamId: row.streamId } });
+    // One item per row, shared by every subscriber (and by its encoding: see shard/subscription-services.ts).
+    row.encoded ??= { event: { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at), streamId: row.streamId } };
+    items.push(row.encoded);
     lastItemAt = row.at;
   }
   flushBarriers();
