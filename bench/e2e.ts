@@ -102,7 +102,7 @@ export async function run(server: string, args: string[]): Promise<void> {
     const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
     const streaming = (label: string, inFlight: number, ms: number) =>
       closedLoop(label, inFlight, ms, async (w, i) => {
-        await streams[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`) as object), shippingAddress: address(i) } as never);
+        await streams[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`)), shippingAddress: address(i) });
       });
 
     // Freshly started processes are still compiling their hot paths: warm every one up first.

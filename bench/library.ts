@@ -61,7 +61,7 @@ export async function emmettStore(url: string, options: { poolSize?: number } = 
     for (const oid of EMMETT_TYPE_OIDS) {
       const parser = pg.types.getTypeParser(oid, 'text');
       if (parser !== before.get(oid)) emmettParsers.set(oid, parser);
-      pg.types.setTypeParser(oid, 'text', before.get(oid)!);
+      pg.types.setTypeParser(oid, 'text', before.get(oid));
     }
   }
   try {

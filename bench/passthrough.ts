@@ -37,7 +37,7 @@ if (role === 'backend') {
       backend.makeUnaryRequest(m.path, identity, identity, call.request, call.metadata, { parent: call }, cb);
   }
 }
-server.addService(service as grpc.ServiceDefinition, handlers);
+server.addService(service, handlers);
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
   console.log(`${role} listening on 127.0.0.1:${port}`);

@@ -49,7 +49,7 @@ function unary(label: string, prefix: string, side: Side, ms: number): Promise<L
 
 function streaming(label: string, prefix: string, side: Side, ms: number): Promise<LoadResult> {
   return closedLoop(label, CALLERS, ms, async (w, i) => {
-    await side.streams[w % CHANNELS]!.placeOrder({ ...(placeOrder(`${prefix}-${w}-${i}`) as object), shippingAddress: address(i) } as never);
+    await side.streams[w % CHANNELS]!.placeOrder({ ...(placeOrder(`${prefix}-${w}-${i}`)), shippingAddress: address(i) });
   });
 }
 

@@ -180,9 +180,9 @@ export async function run(_server: string, args: string[]): Promise<void> {
         } else if (!pgDone && t >= postgresAt) {
           pgDone = true;
           note("shard-0's PostgreSQL: SIGKILL");
-          await own!.crash();
+          await own.crash();
           await sleep(3000);
-          await own!.restart();
+          await own.restart();
           note("shard-0's PostgreSQL: restarted (crash recovery done)");
         } else if (t >= nextMove && t < totalMs - 30_000) {
           nextMove += cycleMs;

@@ -53,7 +53,7 @@ function catchUp(address: string): Promise<{ events: number; seconds: number }> 
 function counting(address: string, onMessage: () => void): Promise<() => void> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const identity = (b: Buffer) => b;
-  const request = api.shardwrite.v1.SubscriptionService.service.Subscribe!.requestSerialize({ from: 'end', aggregateTypes: [], eventTypes: [], maxBatch: 256 });
+  const request = api.shardwrite.v1.SubscriptionService.service.Subscribe.requestSerialize({ from: 'end', aggregateTypes: [], eventTypes: [], maxBatch: 256 });
   const call = client.makeServerStreamRequest('/shardwrite.v1.SubscriptionService/Subscribe', identity, identity, request);
   let ready = false;
   return new Promise((resolve) => {
@@ -141,7 +141,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
       closedLoop(label, IN_FLIGHT, ms, async (w) => {
         const id = `w${++n}`;
         sentAt.set(id, performance.now());
-        await streams[w % 4]!.placeOrder(placeOrder(id) as never);
+        await streams[w % 4]!.placeOrder(placeOrder(id));
         ackedAt.set(id, performance.now());
       });
     await write('(warm-up)', 2000);

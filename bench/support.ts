@@ -13,7 +13,7 @@ let embeddedStop: (() => Promise<void>) | undefined;
 export async function serverUrl(): Promise<string> {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
   const pgServer = await startEmbeddedPostgres({ dataDir: '.data/bench-postgres', port: 54339 });
-  embeddedStop = pgServer.stop;
+  embeddedStop = () => pgServer.stop();
   // The benchmarks that start a cluster create its databases with test/support/pg.ts, which reads
   // DATABASE_URL (in tests, global-setup sets it the same way).
   process.env.DATABASE_URL = pgServer.url;

@@ -242,8 +242,7 @@ export function startPmWorker(
     const rejected: number[] = [];
     let failure = '';
     for (const [i, c] of step.commands.entries()) {
-      const method = client[c.method] as (r: object, o: object) => Promise<CommandResult>;
-      const outcome = await send(() => method({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
+      const outcome = await send(() => client[c.method]({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
       if (outcome.kind === 'ok') {
         metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: outcome.result.duplicate ? 'duplicate' : 'applied' });
         continue;

@@ -86,7 +86,7 @@ export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[]
             : unaryHandler(deps, route);
     }
     if (Object.keys(definition).length === 0) continue;
-    server.addService(definition as grpc.ServiceDefinition, handlers);
+    server.addService(definition, handlers);
     added.push(name);
   }
   return added;

@@ -38,7 +38,7 @@ export interface MethodRoute {
    * @throws ValidationError when the bytes are not a well-formed protobuf
    *   message, or the key field has the wrong wire type.
    */
-  extract(message: Uint8Array): string;
+  extract: (message: Uint8Array) => string;
 }
 
 export interface RoutingTable {
@@ -103,7 +103,7 @@ export function buildRoutingTable(root: protobuf.Root): RoutingTable {
 
 interface KeySpec {
   readonly description: string;
-  extract(message: Uint8Array): string;
+  extract: (message: Uint8Array) => string;
 }
 
 function keySpec(type: protobuf.Type): KeySpec | undefined {

@@ -65,7 +65,8 @@ export class DevCa {
     const cert = new x509.X509Certificate(pem.cert);
     const der = createPrivateKey(pem.key).export({ format: 'der', type: 'pkcs8' });
     const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign']);
-    const publicKey = await cert.publicKey.export(ALGORITHM, ['verify']);
+    // @peculiar/x509 types it as the DOM's CryptoKey, which this project's libs (node, no DOM) do not declare.
+    const publicKey = (await cert.publicKey.export(ALGORITHM, ['verify'])) as unknown as webcrypto.CryptoKey;
     return new DevCa(pem, cert, { privateKey, publicKey });
   }
 

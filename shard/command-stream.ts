@@ -19,7 +19,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
-import { OverloadedError, ShardUnavailableError, ValidationError } from '../src/errors.js';
+import { OverloadedError, ShardUnavailableError, ValidationError, asError } from '../src/errors.js';
 import { NO_HEADERS, decodeBatch, decodeHeaders, encodeBatch, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
@@ -228,7 +228,7 @@ function runFrame(
       answer({ requestId, result: toWireResult(outcome) });
     });
   } catch (err) {
-    result = Promise.reject(err);
+    result = Promise.reject(asError(err));
   }
   result
     .catch((err: unknown) => fail(requestId, err, spec.method))

@@ -124,7 +124,7 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
       }, failed);
     };
   }
-  server.addService(definition as grpc.ServiceDefinition, handlers);
+  server.addService(definition, handlers);
 }
 
 function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void {

@@ -45,7 +45,7 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
   const feed: ShardFeedDeps = { ...deps, parseStreamId: streamIdParser(types) };
 
   const feedService = feedApi().shardwrite.internal.v1.ShardFeed.service;
-  const serializeBatch = feedService.Follow!.responseSerialize as (batch: FeedBatch) => Buffer;
+  const serializeBatch = feedService.Follow.responseSerialize as (batch: FeedBatch) => Buffer;
   server.addService(rawResponses(feedService), {
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, Buffer>) =>
       void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call), serializeBatch), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
@@ -130,7 +130,7 @@ async function* subscribe(
   let lastCheckpointAt = 0;
   for await (const items of followShard(feed, start, filter, signal)) {
     const out: Outgoing[] = [];
-    for (const item of items as FeedItem[]) {
+    for (const item of items) {
       if (item.event) out.push({ event: item.event.event as Buffer, checkpoint: token(item.event.position ?? '') });
       else if (item.caughtUp) out.push(CAUGHT_UP_RESPONSE);
       else if (item.fellBehind) out.push(FELL_BEHIND_RESPONSE);

@@ -242,3 +242,8 @@ export function isExpectedOutcome(err: unknown): boolean {
     err instanceof ShardwriteError && !(err instanceof StoreUnavailableError) && !(err instanceof ShardUnavailableError)
   ) || err instanceof ConcurrencyError || err instanceof DuplicateCommandError;
 }
+
+/** `err` as an Error (anything thrown that is not one is wrapped), for a promise's rejection. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

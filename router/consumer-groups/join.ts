@@ -14,7 +14,12 @@ export const MAX_PARTITIONS = 1024;
 
 const GROUP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 /** As the subscription's own filter rules (`src/subscriptions/filter.ts`): 1 to 200 characters, at most 256 names. */
-const FILTER_NAME = /^[^\u0000-\u001f]{1,200}$/;
+const FILTER_NAME = { test: (name: string) => name.length >= 1 && name.length <= 200 && !hasControlCharacter(name) };
+/** Whether `s` holds a character below U+0020. */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return true;
+  return false;
+}
 const MAX_FILTERS = 256;
 
 /** A validated join, defaults applied. */
@@ -34,7 +39,7 @@ export interface JoinSpec {
 export function validateJoin(join: JoinGroup__Output): JoinSpec {
   const violations: FieldViolation[] = [];
   if (!GROUP_NAME.test(join.group)) violations.push({ field: 'join.group', description: 'must match [A-Za-z0-9._-]{1,100}' });
-  if (join.member.length > 100 || /[\u0000-\u001f]/.test(join.member)) {
+  if (join.member.length > 100 || hasControlCharacter(join.member)) {
     violations.push({ field: 'join.member', description: 'at most 100 characters, no control characters' });
   }
   const filters = (field: string, names: readonly string[]): string[] => {

@@ -13,7 +13,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { feedApi, loadApi } from '../../src/grpc/proto.js';
-import type { SubscribeResponse__Output } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
 import { eventResponse } from '../../src/subscriptions/event-codec.js';
 import type { FeedItem__Output } from '../../src/generated/shardwrite/internal/v1/FeedItem.js';
 import type { ShardFeedClient } from '../../src/generated/shardwrite/internal/v1/ShardFeed.js';
@@ -61,12 +60,12 @@ export class ClusterEvent {
   ) {}
 
   get event(): SubscribedEvent__Output {
-    this.#decoded ??= (SUBSCRIBE.responseDeserialize(eventResponse(this.encoded, this.checkpoint)) as SubscribeResponse__Output).event!;
+    this.#decoded ??= (SUBSCRIBE.responseDeserialize(eventResponse(this.encoded, this.checkpoint))).event!;
     return this.#decoded;
   }
 }
 
-const SUBSCRIBE = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe!;
+const SUBSCRIBE = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe;
 
 export type ClusterItem =
   | ClusterEvent

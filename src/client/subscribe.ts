@@ -253,9 +253,9 @@ export function subscribe(address: string, options: SubscribeOptions = {}): Subs
     [Symbol.asyncIterator]() {
       return {
         next,
-        async return() {
+        return() {
           close();
-          return { done: true, value: undefined };
+          return Promise.resolve({ done: true, value: undefined });
         },
       };
     },

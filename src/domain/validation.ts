@@ -254,6 +254,13 @@ function parseInteger(value: unknown, allowNegative: boolean): number | undefine
 
 function codePointLength(s: string): number {
   let n = 0;
-  for (const _ of s) n++;
+  for (let i = 0; i < s.length; i++, n++) {
+    // A surrogate pair is one code point (as `for…of` counts).
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
   return n;
 }

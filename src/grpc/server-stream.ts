@@ -96,5 +96,5 @@ export function rawResponses(service: grpc.ServiceDefinition): grpc.ServiceDefin
   for (const [name, method] of Object.entries(service)) {
     out[name] = { ...(method as grpc.MethodDefinition<unknown, unknown>), responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
   }
-  return out as grpc.ServiceDefinition;
+  return out;
 }

@@ -297,7 +297,7 @@ export function certificateIdentities(cert: Pick<PeerCertificate, 'subject' | 's
   }
   const cn = cert.subject?.CN;
   if (typeof cn === 'string') out.push(cn);
-  else if (Array.isArray(cn)) out.push(...(cn as string[]));
+  else if (Array.isArray(cn)) out.push(...(cn));
   return out;
 }
 

@@ -22,6 +22,7 @@ import {
   ValidationError,
   VersionConflictError,
   WrongShardError,
+  asError,
 } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
@@ -272,7 +273,7 @@ export class CommandPipeline {
         },
         reject: (e) => {
           done();
-          reject(e);
+          reject(asError(e));
         },
       });
       if (!mailbox.running) void this.work(streamId, mailbox);

@@ -36,6 +36,7 @@
  *    owners, then deleted, each only after its new owner was checked to hold
  *    it completely.
  */
+import { asError } from '../errors.js';
 import { PgRingStore, RingConflictError, RingView, type RegisteredStore, type RingDocument } from '../ring/index.js';
 import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
 import { abandonCopies, type AbortFigures } from './abort.js';
@@ -858,14 +859,14 @@ function checkComplete(shardId: string, batch: readonly CopyItem[], payload: Cop
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(asError(signal.reason));
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal!.reason);
+      reject(asError(signal!.reason));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

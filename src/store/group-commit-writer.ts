@@ -9,6 +9,7 @@ import {
   StreamMovingError,
   ValidationError,
   WrongShardError,
+  asError,
 } from '../errors.js';
 import {
   APPEND_BATCH_SQL,
@@ -214,7 +215,7 @@ export class GroupCommitWriter implements Appender {
     try {
       prepared = prepareEntry(entry);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ entry, ...prepared, resolve, reject });
@@ -650,5 +651,5 @@ function serialize(value: unknown, what: string, fail: (problem: string) => neve
     fail(`${what} is not JSON-serializable (${err instanceof Error ? err.message : String(err)})`);
   }
   if (json === undefined) fail(`${what} is not JSON-serializable`);
-  return json as string;
+  return json;
 }

@@ -43,7 +43,7 @@ beforeAll(async () => {
     cb(null, Buffer.from(who ? `${who.principal}/${who.tenant}` : 'nobody'));
   };
   const defs = Object.fromEntries(Object.entries(PATHS).map(([k, p]) => [k, method(p)]));
-  server.addService(defs as grpc.ServiceDefinition, Object.fromEntries(Object.keys(PATHS).map((k) => [k, echo])));
+  server.addService(defs, Object.fromEntries(Object.keys(PATHS).map((k) => [k, echo])));
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 });

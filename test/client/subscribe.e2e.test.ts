@@ -5,6 +5,7 @@
  * follows (a shard, the router) is killed and started again: it resumes
  * from the last checkpoint it received.
  */
+import { asError } from '../../src/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, subscribe, type ReceivedEvent } from '../../src/client/index.js';
 import { tailCommand } from '../../cli/tail.js';
@@ -36,7 +37,7 @@ async function follow(address: string, run: () => Promise<{ acks: ReturnType<typ
   while (!reachedAcks(mine(), acks) && Date.now() < deadline && failure === undefined) await sleep(100);
   sub.close();
   await reading;
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw asError(failure);
   return { received: mine(), acks, reconnects: sub.reconnects };
 }
 

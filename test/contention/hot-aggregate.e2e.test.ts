@@ -70,12 +70,12 @@ describe('a hot aggregate', () => {
 
   it('never forks a stream written by two shard processes on the same database, resolving conflicts by retry', async () => {
     const [a, b] = await Promise.all([startShardProcess({ DATABASE_URL: db.url }), startShardProcess({ DATABASE_URL: db.url })]);
-    procs.push(a!, b!);
-    const setup = connect(a!.address);
+    procs.push(a, b);
+    const setup = connect(a.address);
     await setup.call('PlaceOrder', placeOrder('hot-2'));
     setup.close();
 
-    const clients = Array.from({ length: 16 }, (_, i) => connect(i % 2 === 0 ? a!.address : b!.address));
+    const clients = Array.from({ length: 16 }, (_, i) => connect(i % 2 === 0 ? a.address : b.address));
     const acked = new Map<string, number>();
     const refused: string[] = [];
     await Promise.all(
@@ -140,7 +140,7 @@ describe('an overloaded shard', () => {
         ),
       );
       for (const o of outcomes) {
-        const code = 'ok' in o ? 'OK' : grpc.status[o.error.code]!;
+        const code = 'ok' in o ? 'OK' : grpc.status[o.error.code];
         codes.set(code, (codes.get(code) ?? 0) + 1);
         if ('error' in o && o.error.code === grpc.status.RESOURCE_EXHAUSTED) {
           expect(o.error.reason).toBe('OVERLOADED');

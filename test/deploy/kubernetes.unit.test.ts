@@ -37,16 +37,18 @@ const TARGETS = [
 const NO_KUBECTL = skipWithout('kubectl', KUBECTL_AVAILABLE, 'rendering k8s/ with kubectl kustomize');
 const rendered = new Map(NO_KUBECTL ? [] : TARGETS.map((t) => [t, renderKustomization(join(K8S, t))]));
 
+// Parsed YAML of every shape the manifests hold, walked by path.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a document tree typed field by field would be the manifests again
 type Obj = Record<string, any>;
 
 function byKind(resources: readonly Resource[], kind: string): Obj[] {
-  return resources.filter((r) => r.kind === kind) as Obj[];
+  return resources.filter((r) => r.kind === kind);
 }
 
 function find(resources: readonly Resource[], kind: string, name: string): Obj {
   const r = resources.find((x) => x.kind === kind && x.metadata.name === name);
   if (!r) throw new Error(`${kind}/${name} is not rendered`);
-  return r as Obj;
+  return r;
 }
 
 function selects(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
@@ -55,7 +57,7 @@ function selects(selector: Record<string, string>, labels: Record<string, string
 
 /** Workloads (Deployments, StatefulSets) whose pod template `selector` matches. */
 function workloadsSelectedBy(resources: readonly Resource[], selector: Record<string, string>): Obj[] {
-  return (resources as readonly Resource[] as readonly Obj[]).filter((r) => podSpecOf(r as Resource) && selects(selector, r.spec.template.metadata.labels));
+  return (resources as readonly Obj[]).filter((r) => podSpecOf(r as Resource) && selects(selector, r.spec.template.metadata.labels));
 }
 
 /** Our containers: the ones running the shardwrite image, with the role their argument selects. */
@@ -68,7 +70,7 @@ function ourContainers(resources: readonly Resource[]): { workload: Obj; contain
       // The pm worker serves no gRPC: it has checks of its own below.
       if (role === 'pm-worker') continue;
       if (!isRole(role)) throw new Error(`${resourceId(r)} container ${c.name}: args must start with shard or router (got ${JSON.stringify(c.args)})`);
-      out.push({ workload: r as Obj, container: c, role });
+      out.push({ workload: r, container: c, role });
     }
   }
   return out;
@@ -301,7 +303,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
 
   it('runs every container as non-root, read-only, without privilege escalation or capabilities, with requests and limits', () => {
     for (const r of resources) {
-      const pod = podSpecOf(r) as Obj | undefined;
+      const pod: Obj | undefined = podSpecOf(r);
       if (!pod) continue;
       expect(pod.securityContext?.runAsNonRoot, resourceId(r)).toBe(true);
       expect(pod.securityContext?.seccompProfile?.type, resourceId(r)).toBe('RuntimeDefault');

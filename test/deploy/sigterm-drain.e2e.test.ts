@@ -97,7 +97,7 @@ async function committed(url: string, hotStream: string): Promise<{ ids: Set<str
 
 function expectCleanDrain(run: Awaited<ReturnType<typeof loadThroughSigterm>>, output: string): void {
   const codes = new Map<string, number>();
-  for (const o of run.outcomes) codes.set(grpc.status[o.code]!, (codes.get(grpc.status[o.code]!) ?? 0) + 1);
+  for (const o of run.outcomes) codes.set(grpc.status[o.code], (codes.get(grpc.status[o.code]) ?? 0) + 1);
   const summary = JSON.stringify(Object.fromEntries(codes));
   // Every call got a status: OK, or refused as unavailable — no hang (DEADLINE_EXCEEDED), nothing else.
   for (const code of codes.keys()) expect(['OK', 'UNAVAILABLE', 'CANCELLED'], summary).toContain(code);

@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import type protobuf from 'protobufjs';
 import * as grpc from '@grpc/grpc-js';
-import type { MethodDefinition, PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import type { CommandSpec } from '../../src/domain/module.js';
 import { ValidationError } from '../../src/errors.js';
 import { checkId } from '../../src/domain/validation.js';
@@ -158,7 +158,7 @@ function typedValue(f: protobuf.Field, depth: number): fc.Arbitrary<Uint8Array> 
   f.resolve();
   if (f.resolvedType && 'fieldsArray' in f.resolvedType) {
     if (depth >= MAX_DEPTH) return fc.constant(lenField(f.id, new Uint8Array()));
-    return messageBytes(f.resolvedType as protobuf.Type, depth + 1).map((b) => lenField(f.id, b));
+    return messageBytes(f.resolvedType, depth + 1).map((b) => lenField(f.id, b));
   }
   if (f.map) {
     return fc.tuple(hostileString, hostileString).map(([k, v]) => lenField(f.id, concat([stringField(1, k), stringField(2, v)])));
@@ -326,7 +326,7 @@ export function createOracle(
   const methods = new Map<string, MethodDefinition<object, object>>();
   for (const entry of Object.values(definition)) {
     if (typeof entry !== 'object' || entry === null || 'format' in entry) continue;
-    for (const m of Object.values(entry as ServiceDefinition)) methods.set(m.path, m);
+    for (const m of Object.values(entry)) methods.set(m.path, m);
   }
   const validate = (spec: CommandSpec, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string } => {
     try {

@@ -51,7 +51,7 @@ async function stored(): Promise<{ id: string; subject: string; n: number }[]> {
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq });
     if (!m) continue;
-    out.push({ id: m.header.get('Nats-Msg-Id'), subject: m.subject, n: (m.json() as { n: number }).n });
+    out.push({ id: m.header.get('Nats-Msg-Id'), subject: m.subject, n: m.json<{ n: number }>().n });
   }
   return out;
 }

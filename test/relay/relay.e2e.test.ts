@@ -61,7 +61,7 @@ async function readStream(): Promise<Stored[]> {
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
     const m = await jsm.streams.getMessage(STREAM, { seq });
     if (!m) continue;
-    const e = m.json() as { streamId: string; version: number };
+    const e = m.json<{ streamId: string; version: number }>();
     out.push({ id: m.header.get('Nats-Msg-Id'), subject: m.subject, streamId: e.streamId, version: e.version });
   }
   return out;

@@ -165,17 +165,17 @@ afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   for (const s of shards ?? []) await s.sql.end();
   await ringStore?.close();
-  await Promise.all([ringDb, ...(shards ?? []).map((s) => s.db)].filter(Boolean).map((db) => db!.drop()));
+  await Promise.all([ringDb, ...(shards ?? []).map((s) => s.db)].filter(Boolean).map((db) => db.drop()));
 });
 
 describe('a router in front of three shard processes', () => {
   it('serves an order through the router exactly as the owning shard serves it directly', async () => {
     const view = new RingView(ring1);
     const [viaRouter, direct] = ['life-a', 'life-b'];
-    const owner = shardById(view.ownerOf(direct!).id);
+    const owner = shardById(view.ownerOf(direct).id);
 
-    const routed = await runScenario(routerClient, viaRouter!);
-    const straight = await runScenario(owner.client, direct!);
+    const routed = await runScenario(routerClient, viaRouter);
+    const straight = await runScenario(owner.client, direct);
     expect(routed).toEqual(straight);
     // The refusals travel back with their codes and ErrorInfo, unchanged.
     const codes = routed.map((r) => ((r as { error?: RpcStatus }).error ? `${(r as { error: RpcStatus }).error.reason}` : 'OK'));
@@ -183,13 +183,13 @@ describe('a router in front of three shard processes', () => {
     expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'BUSINESS_RULE', 'OK', 'OK', 'BUSINESS_RULE', 'OK', 'VERSION_CONFLICT', 'BUSINESS_RULE', 'VALIDATION']);
 
     // ReadStream through the router gives the owner's events, byte for byte, with the caller's metadata recorded.
-    const routedOwner = shardById(view.ownerOf(viaRouter!).id);
+    const routedOwner = shardById(view.ownerOf(viaRouter).id);
     for (const type of ['order-header', 'order-lines', 'order-payment']) {
-      const through = await routerClient.readStream(type, viaRouter!);
+      const through = await routerClient.readStream(type, viaRouter);
       expect(through.length).toBeGreaterThan(0);
-      expect(through).toEqual(await routedOwner.client.readStream(type, viaRouter!));
+      expect(through).toEqual(await routedOwner.client.readStream(type, viaRouter));
     }
-    const header = await routerClient.readStream('order-header', viaRouter!);
+    const header = await routerClient.readStream('order-header', viaRouter);
     expect(header[0]!.metadata).toMatchObject({ command_id: `${viaRouter}-place`, correlation_id: `corr-${viaRouter}` });
   });
 

@@ -162,13 +162,14 @@ describe('forwarding through the router', () => {
       },
     });
     fake.addService(definition['shardwrite.v1.EventStoreService'] as unknown as grpc.ServiceDefinition, {
-      ReadStream: async (call: grpc.ServerWritableStream<{ aggregateId: string }, unknown>) => {
-        for (let v = 1; v <= 2000; v++) {
-          const ok = call.write({ streamId: call.request.aggregateId, version: String(v), type: 'E', data: 'x'.repeat(500) });
-          if (!ok) await new Promise((r) => call.once('drain', r));
-        }
-        call.end();
-      },
+      ReadStream: (call: grpc.ServerWritableStream<{ aggregateId: string }, unknown>) =>
+        void (async () => {
+          for (let v = 1; v <= 2000; v++) {
+            const ok = call.write({ streamId: call.request.aggregateId, version: String(v), type: 'E', data: 'x'.repeat(500) });
+            if (!ok) await new Promise((r) => call.once('drain', r));
+          }
+          call.end();
+        })(),
     });
     const port = await new Promise<number>((resolve, reject) =>
       fake.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),

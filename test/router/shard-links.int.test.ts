@@ -32,7 +32,7 @@ let shardAddress: string;
 beforeAll(async () => {
   server = new grpc.Server();
   const link = linkDefinition();
-  server.addService(link.service as unknown as grpc.ServiceDefinition, {
+  server.addService(link.service, {
     Execute: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       call.on('data', (batch: Buffer) => {
         for (const frame of decodeBatch(batch)) {
@@ -55,7 +55,7 @@ beforeAll(async () => {
         responseSerialize: identity,
         responseDeserialize: identity,
       },
-    } as unknown as grpc.ServiceDefinition,
+    },
     {
       // An empty HealthCheckResponse, as late as the script says (a busy process).
       Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {

@@ -94,7 +94,7 @@ describe('TLS on every hop', () => {
       const owners = new Set<string>();
       for (let i = 0; owners.size < 2 && i < 50; i++) {
         const id = `tls-${i}`;
-        const r = await client.placeOrder(placeOrder(id) as never, { timeoutMs: 10_000 });
+        const r = await client.placeOrder(placeOrder(id), { timeoutMs: 10_000 });
         expect(r.version).toBe('1');
         owners.add(cluster.ownerOf(id));
       }

@@ -66,10 +66,11 @@ describe('GroupCommitWriter', () => {
     extraDatabases.push(extra);
     await migrate(extra.url);
     const extraPool = new pg.Pool({ connectionString: extra.url, max: 3 });
-    extra.drop = ((drop) => async () => {
+    const dropDatabase = extra.drop.bind(extra);
+    extra.drop = async () => {
       await extraPool.end();
-      await drop();
-    })(extra.drop);
+      await dropDatabase();
+    };
     return { url: extra.url, pool: extraPool };
   };
 
@@ -369,7 +370,7 @@ describe('GroupCommitWriter', () => {
       writer.append(entry(leaving, 1)),
       writer.append(entry(leavingNew, 0)),
     ]);
-    expect(outcomes[0]!.status).toBe('fulfilled');
+    expect(outcomes[0].status).toBe('fulfilled');
     for (const refused of outcomes.slice(1)) {
       expect(refused.status).toBe('rejected');
       const err = (refused as PromiseRejectedResult).reason;

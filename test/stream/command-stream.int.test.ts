@@ -99,7 +99,7 @@ describe('CommandStreamService on a shard', () => {
     const db3 = await createTestDatabase();
     const proc = await startShardProcess({ DATABASE_URL: db3.url });
     const client = createClient(proc.address);
-    await client.placeOrder(placeOrder('lost-0') as never);
+    await client.placeOrder(placeOrder('lost-0'));
     const inFlight = Array.from({ length: 200 }, (_, i) => client.addOrderLine(line(`lost-${i}`, 0)).catch((e: unknown) => e));
     proc.signal('SIGKILL');
     const settled = await Promise.all(inFlight);
@@ -122,7 +122,7 @@ describe('CommandStreamService on a shard', () => {
     const db4 = await createTestDatabase();
     const proc = await startShardProcess({ DATABASE_URL: db4.url, SHUTDOWN_GRACE_MS: '10000' });
     const client = createClient(proc.address);
-    await client.placeOrder(placeOrder('drain-0') as never);
+    await client.placeOrder(placeOrder('drain-0'));
     const answeredAt: number[] = [];
     const before = Array.from({ length: 100 }, (_, i) =>
       client.addOrderLine(line(`drain-${i}`, 0)).then(

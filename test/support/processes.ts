@@ -62,8 +62,8 @@ export async function startProcess(
         res(m[1]);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
       rej(new Error(`${entry} exited with ${code} before it was ready:\n${out}`));

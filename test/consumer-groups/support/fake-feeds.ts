@@ -68,7 +68,7 @@ export class FakeFeeds implements ClusterFeeds {
     this.lastAuthorization = options.authorization;
     const members = options.partitions && new Set(options.partitions.members);
     const wanted = (e: Entry) =>
-      (!members || members.has(partitionOf(e.streamId, options.partitions!.count))) &&
+      (!members || members.has(partitionOf(e.streamId, options.partitions.count))) &&
       (options.aggregateTypes.length === 0 || options.aggregateTypes.includes(e.aggregateType)) &&
       (options.eventTypes.length === 0 || options.eventTypes.includes(e.type));
     const passed = (e: Entry) => {

@@ -31,7 +31,7 @@ export class TestMember {
 
   constructor(address: string, join: JoinGroup, options: MemberOptions = {}) {
     this.#autoAck = options.autoAck ?? false;
-    this.#client = new api.shardwrite.v1.ConsumerGroupService(address, grpc.credentials.createInsecure()) as unknown as ConsumerGroupClient;
+    this.#client = new api.shardwrite.v1.ConsumerGroupService(address, grpc.credentials.createInsecure());
     const metadata = new grpc.Metadata();
     for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
     this.#call = this.#client.consume(metadata);

@@ -57,7 +57,7 @@ export function parseDockerfile(text: string): Dockerfile {
     if (rest.startsWith('[')) {
       try {
         const parsed: unknown = JSON.parse(rest);
-        if (Array.isArray(parsed) && parsed.every((s) => typeof s === 'string')) exec = parsed as string[];
+        if (Array.isArray(parsed) && parsed.every((s) => typeof s === 'string')) exec = parsed;
       } catch {
         // Not JSON: shell form, as docker treats it.
       }

@@ -55,9 +55,9 @@ export function resolveEnv(
       else throw new Error(`${v.name}: fieldRef ${path} is not modelled by the test`);
     } else if (v.valueFrom?.secretKeyRef) {
       const { name, key } = v.valueFrom.secretKeyRef;
-      const secret = resources.find((r) => r.kind === 'Secret' && r.metadata.name === name) as
-        | (Resource & { stringData?: Record<string, string>; data?: Record<string, string> })
-        | undefined;
+      const secret = resources.find(
+        (r): r is Resource & { stringData?: Record<string, string>; data?: Record<string, string> } => r.kind === 'Secret' && r.metadata.name === name,
+      );
       if (!secret) {
         missingSecrets.push(`${name}/${key}`);
         value = EXTERNAL_SECRET_SAMPLES[key] ?? EXTERNAL_SECRET_VALUE;
@@ -68,7 +68,7 @@ export function resolveEnv(
       }
     } else if (v.valueFrom?.configMapKeyRef) {
       const { name, key } = v.valueFrom.configMapKeyRef;
-      const cm = resources.find((r) => r.kind === 'ConfigMap' && r.metadata.name === name) as (Resource & { data?: Record<string, string> }) | undefined;
+      const cm = resources.find((r): r is Resource & { data?: Record<string, string> } => r.kind === 'ConfigMap' && r.metadata.name === name);
       const found = cm?.data?.[key];
       if (found === undefined) throw new Error(`${v.name}: ConfigMap ${name} with key ${key} is not among the resources`);
       value = found;

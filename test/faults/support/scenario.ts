@@ -47,7 +47,7 @@ export function loadOptions(cluster: Cluster, name: string, extra: Partial<LoadO
     clients,
     ordersPerClient: 6,
     deadlineMs: 3000,
-    ownerOf: cluster.ownerOf,
+    ownerOf: (orderId) => cluster.ownerOf(orderId),
     burst: FAULT_BURST,
     ...extra,
   };
