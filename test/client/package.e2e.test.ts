@@ -1,0 +1,92 @@
+/**
+ * The typed client as another service gets it: `npm pack` of this repository
+ * (its `prepack` builds it), installed from the tarball into a scratch project
+ * that knows nothing else, type-checked there against the package's own
+ * declarations, then run against a real cluster.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../support/cluster.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DEV = JSON.parse(execFileSync('npm', ['pkg', 'get', 'devDependencies'], { cwd: ROOT, encoding: 'utf8' })) as Record<string, string>;
+
+/** What a user writes: every call typed by the package (a wrong field is a compile error, proven below). */
+const USAGE = `
+import { createClient, subscribe, CommandFailedError, type CommandResult, type ReceivedEvent } from 'shardwrite/client';
+
+const [address, orderId] = process.argv.slice(2) as [string, string];
+const client = createClient(address);
+const placed: CommandResult = await client.placeOrder({
+  orderId,
+  commandId: 'place-' + orderId,
+  customerId: 'c-1',
+  customerEmail: 'ada@example.com',
+  shippingAddress: { name: 'Ada', line1: '1 Road', city: 'London', postalCode: 'N1', country: 'GB' },
+});
+// Never called: a wrong field must be a compile error (the package's declarations are real, not \`any\`).
+export const misuse = () =>
+  // @ts-expect-error -- no such field
+  client.shipOrder({ orderIdd: orderId });
+let refused = '';
+try {
+  await client.shipOrder({ orderId, carrier: 'ups', trackingNumber: '1' });
+} catch (err) {
+  if (err instanceof CommandFailedError) refused = err.reason ?? String(err.code);
+}
+const sub = subscribe(address, { from: '' });
+let seen: ReceivedEvent | undefined;
+for await (const e of sub) {
+  if (e.aggregateId === orderId) {
+    seen = e;
+    break;
+  }
+}
+sub.close();
+client.close();
+console.log(JSON.stringify({ version: placed.version, refused, type: seen?.type, stream: seen?.streamId }));
+`;
+
+describe('the client package', () => {
+  let cluster: Cluster;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sw-client-pkg-'));
+    cluster = await startCluster({ shards: 1 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('installs from its tarball, type-checks against its declarations, and runs against a cluster', () => {
+    const run = (cmd: string, args: string[], cwd: string) => {
+      try {
+        return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string };
+        throw new Error(`${cmd} ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      }
+    };
+    run('npm', ['pack', '--pack-destination', dir], ROOT);
+    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
+    const project = join(dir, 'project');
+    execFileSync('mkdir', [project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: ['node'], outDir: 'out', skipLibCheck: false } }),
+    );
+    writeFileSync(join(project, 'usage.ts'), USAGE);
+    // From npm's cache (this repository's own install filled it); the embedded PostgreSQL binaries are optional for a client.
+    run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], project);
+    run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], project);
+    const out = run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], project);
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1' });
+  }, 240_000);
+});
