@@ -20,6 +20,7 @@
  * Each step is idempotent, so an abort stopped half-way is finished by
  * running it again.
  */
+import { addTo } from './group-by.js';
 import type { RingView } from '../ring/view.js';
 import { RebalanceError } from './plan.js';
 import type { ListedStream, ShardDb } from './shard-db.js';
@@ -77,7 +78,7 @@ export async function abandonCopies(input: AbortInput): Promise<AbortFigures> {
               'not a copy this move made; refusing to abort over it',
           );
         }
-        byOwner.set(owner, [...(byOwner.get(owner) ?? []), row]);
+        addTo(byOwner, owner, row);
       }
     }
     copies.set(db, byOwner);

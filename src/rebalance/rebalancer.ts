@@ -37,6 +37,7 @@
  *    it completely.
  */
 import { asError } from '../errors.js';
+import { addTo } from './group-by.js';
 import { PgRingStore, RingConflictError, RingView, type RegisteredStore, type RingDocument } from '../ring/index.js';
 import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
 import { abandonCopies, type AbortFigures } from './abort.js';
@@ -475,7 +476,7 @@ export class Rebalancer {
       ctx.sources.map(async (db) => {
         const moving = ctx.state.get(db)?.moving.values() ?? (await this.#listMoving(ctx, db)).moving.values();
         const byOwner = new Map<string, ListedStream[]>();
-        for (const row of moving) byOwner.set(row.owner, [...(byOwner.get(row.owner) ?? []), row]);
+        for (const row of moving) addTo(byOwner, row.owner, row);
         for (const [owner, rows] of byOwner) {
           const dst = ctx.dbs.get(owner)!;
           for (let i = 0; i < rows.length; i += this.#o.statementStreams) {
@@ -565,7 +566,7 @@ export class Rebalancer {
               `${row.owner} already holds ${row.streamId} at version ${h!.version}, ahead of ${src.shardId}'s ${row.version}: refusing to move over it`,
             );
           }
-          if (item.to > item.from || item.purge) byOwner.set(row.owner, [...(byOwner.get(row.owner) ?? []), item]);
+          if (item.to > item.from || item.purge) addTo(byOwner, row.owner, item);
         }
         const ids: string[] = [];
         written.set(src, ids);
@@ -633,7 +634,7 @@ export class Rebalancer {
       const byOwner = new Map<string, ListedStream[]>();
       for (const row of state.moving.values()) {
         if (ids && !ids.has(row.streamId)) continue;
-        byOwner.set(row.owner, [...(byOwner.get(row.owner) ?? []), row]);
+        addTo(byOwner, row.owner, row);
       }
       for (const [owner, rows] of byOwner) {
         const held = await ctx.dbs.get(owner)!.held(
@@ -657,7 +658,7 @@ export class Rebalancer {
   async #held(ctx: Context, rows: readonly (ListedStream & { owner: string })[]): Promise<Map<string, { version: number; sealed: boolean }>> {
     const out = new Map<string, { version: number; sealed: boolean }>();
     const byOwner = new Map<string, string[]>();
-    for (const r of rows) byOwner.set(r.owner, [...(byOwner.get(r.owner) ?? []), r.streamId]);
+    for (const r of rows) addTo(byOwner, r.owner, r.streamId);
     for (const [owner, ids] of byOwner) {
       for (const [id, h] of await ctx.dbs.get(owner)!.held(ids)) out.set(id, { version: h.version, sealed: h.sealed });
     }
