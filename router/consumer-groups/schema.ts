@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { CREATE_ROLES_SQL, ROUTER_ROLE } from '../../src/store/roles.js';
+import { applyPending, type Migration } from '../../src/store/schema-migrations.js';
 
 /**
  * Key of the transaction-scoped advisory lock the migrations run under, so
@@ -16,7 +17,7 @@ import { CREATE_ROLES_SQL, ROUTER_ROLE } from '../../src/store/roles.js';
 export const GROUPS_LOCK_KEY = 0x63677270;
 
 /** Oldest first. Never edit an applied one: add one. */
-const GROUP_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+const GROUP_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'consumer groups',
@@ -79,28 +80,7 @@ export async function migrateGroupSchema(pool: pg.Pool): Promise<void> {
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [GROUPS_LOCK_KEY]);
-    // Only when missing: a router's least-privilege user (no CREATE) can still check a migrated schema.
-    const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('consumer_group_schema_migrations') IS NOT NULL AS exists`);
-    if (!table.rows[0]?.exists) {
-      await client.query(`
-        CREATE TABLE consumer_group_schema_migrations (
-          version    int         PRIMARY KEY,
-          name       text        NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now()
-        )`);
-    }
-    const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM consumer_group_schema_migrations');
-    const applied = new Map(done.rows.map((r) => [r.version, r.name]));
-    for (const m of GROUP_MIGRATIONS) {
-      const recorded = applied.get(m.version);
-      if (recorded !== undefined) {
-        if (recorded !== m.name) throw new Error(`consumer group migration ${m.version} was applied as "${recorded}", the code calls it "${m.name}"`);
-        continue;
-      }
-      await client.query(m.sql);
-      await client.query('INSERT INTO consumer_group_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-    }
+    await applyPending(client, { label: 'consumer group', table: 'consumer_group_schema_migrations', lockKey: GROUPS_LOCK_KEY }, GROUP_MIGRATIONS);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch((e: unknown) => {

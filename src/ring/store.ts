@@ -12,6 +12,7 @@
 import pg from 'pg';
 import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
+import { applyPending, type MigratedSchema, type Migration } from '../store/schema-migrations.js';
 import { StoreIdentityError } from '../store/store-identity.js';
 import { validateRingDocument, type RingDocument } from './document.js';
 import { redactDatabaseUrl, withoutPassword } from '../store/database-url.js';
@@ -34,8 +35,10 @@ export const RING_CHANNEL = 'shardwrite_ring';
  */
 export const RING_LOCK_KEY = 0x72696e67;
 
+const RING_SCHEMA: MigratedSchema = { label: 'ring', table: 'ring_schema_migrations', lockKey: RING_LOCK_KEY };
+
 /** The ring database's schema, oldest first. Never edit an applied one: add one. */
-const RING_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+const RING_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'ring epochs',
@@ -214,29 +217,7 @@ export class PgRingStore implements RingStore {
    * recorded in `ring_schema_migrations`, so it is applied exactly once.
    */
   async migrate(): Promise<void> {
-    await this.#transaction(async (client) => {
-      // Only when missing: a least-privilege role (no CREATE) can still check a migrated ring database.
-      const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('ring_schema_migrations') IS NOT NULL AS exists`);
-      if (!table.rows[0]?.exists) {
-        await client.query(`
-          CREATE TABLE ring_schema_migrations (
-            version    int         PRIMARY KEY,
-            name       text        NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT now()
-          )`);
-      }
-      const done = await client.query<{ version: number; name: string }>('SELECT version, name FROM ring_schema_migrations');
-      const applied = new Map(done.rows.map((r) => [r.version, r.name]));
-      for (const m of RING_MIGRATIONS) {
-        const recorded = applied.get(m.version);
-        if (recorded !== undefined) {
-          if (recorded !== m.name) throw new Error(`ring migration ${m.version} was applied as "${recorded}", the code calls it "${m.name}"`);
-          continue;
-        }
-        await client.query(m.sql);
-        await client.query('INSERT INTO ring_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      }
-    });
+    await this.#transaction((client) => applyPending(client, RING_SCHEMA, RING_MIGRATIONS));
   }
 
   async current(): Promise<RingDocument | undefined> {

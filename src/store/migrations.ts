@@ -3,14 +3,10 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from './pg-values.js';
+import { applyPending, type MigratedSchema, type Migration } from './schema-migrations.js';
 import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from './roles.js';
 
-/** One schema change. Versions are applied in ascending order, each once. */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+export type { Migration };
 
 /**
  * Key of the transaction-scoped advisory lock every migration transaction
@@ -18,6 +14,8 @@ export interface Migration {
  * ('shrw' as a 32-bit integer.)
  */
 export const MIGRATION_LOCK_KEY = 0x73687277;
+
+const EVENT_STORE: MigratedSchema = { label: 'event store', table: 'schema_migrations', lockKey: MIGRATION_LOCK_KEY };
 
 
 /** The event store schema, oldest first. Never edit an applied migration: add one. */
@@ -288,51 +286,18 @@ export async function migrate(
 
 async function applyAll(client: pg.ClientBase, migrations: readonly Migration[]): Promise<number[]> {
   const applied: number[] = [];
+  // One transaction per migration: a failed one leaves those before it applied.
   for (const migration of migrations) {
-    if (await applyOne(client, migration)) applied.push(migration.version);
+    await client.query('BEGIN');
+    try {
+      applied.push(...(await applyPending(client, EVENT_STORE, [migration])));
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
   }
   return applied;
-}
-
-async function applyOne(client: pg.ClientBase, migration: Migration): Promise<boolean> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    // Under the lock, so two processes never race on creating it; only when missing, so a
-    // role without CREATE (a shard's least-privilege user) can check a migrated store.
-    const table = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
-    if (!table.rows[0]?.exists) {
-      await client.query(`
-        CREATE TABLE schema_migrations (
-          version    int         PRIMARY KEY,
-          name       text        NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now()
-        )`);
-    }
-    const done = await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE version = $1', [
-      migration.version,
-    ]);
-    const recorded = done.rows[0];
-    if (recorded !== undefined) {
-      if (recorded.name !== migration.name) {
-        throw new Error(
-          `migration ${migration.version} was applied as "${recorded.name}" but the code calls it "${migration.name}"`,
-        );
-      }
-      await client.query('COMMIT');
-      return false;
-    }
-    await client.query(migration.sql);
-    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
-      migration.version,
-      migration.name,
-    ]);
-    await client.query('COMMIT');
-    return true;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
 }
 
 /**
