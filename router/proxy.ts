@@ -13,6 +13,7 @@ import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
+import { context } from '../src/observability/tracing.js';
 import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { Admission } from './admission.js';
 import type { RouterMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export interface ProxyDeps {
   readonly logger: Logger;
   /** The in-flight budgets: forwarded calls count against them like linked commands. */
   readonly admission: Admission;
+  /** Tracing is on: a linked command's span is a child of its call's (the grpc-js instrumentation's server span). */
+  readonly traced: boolean;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -140,7 +143,9 @@ function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number):
     deps.links.send({
       key,
       body: wrapField(field, call.request),
-      ...linkCaller(call),
+      ...linkCaller(call, deps.traced),
+      rpc: method,
+      ...(deps.traced ? { traceParent: context.active() } : {}),
       settle: (shard, outcome, err) => {
         const reply = outcome ? unaryReply(deps, outcome) : { ok: false as const, error: toServiceError(err) };
         record(deps, method, shard, reply.ok ? grpc.status.OK : reply.error.code, started);

@@ -25,6 +25,7 @@ import {
 } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import { ROOT_CONTEXT, context, formatTraceparent, stageSpans, startStageSpans, trace, type Span, type Tracer } from '../observability/tracing.js';
 import type { AppendEntry, Appender, EventMetadata, EventReader, NewEvent, StoredEvent } from '../store/types.js';
 import { createHash } from 'node:crypto';
 import type { Authorizer } from '../auth/authorize.js';
@@ -42,6 +43,13 @@ export interface CallContext {
   readonly identity?: Identity;
   readonly correlationId?: string;
   readonly causationId?: string;
+  /**
+   * The command's span at this shard, when traced: the pipeline adds its
+   * stages to it and records its context in the events' `traceparent`.
+   */
+  readonly span?: Span;
+  /** The caller's `traceparent`, well-formed (`validTraceparent`), recorded in the events when the command has no span. */
+  readonly traceparent?: string;
 }
 
 /** The result of one command, as sent back in `CommandResult`. */
@@ -145,6 +153,8 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** Injected clock (ISO time given to deciders, deadlines); default Date.now. */
   readonly now?: () => number;
+  /** Adds a span per asynchronous stage under each traced command's span (`CallContext.span`); default: none. */
+  readonly tracer?: Tracer;
   /** Called after each successful append, off the command's critical path (snapshots, cache). */
   readonly afterAppend?: (streamId: string, decider: AnyDecider, version: number, state: unknown) => void;
 }
@@ -158,6 +168,9 @@ interface Pending {
   readonly metadata: EventMetadata;
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
+  /** Its span, when traced (`CallContext.span`), and when it entered the mailbox (`performance.now()`). */
+  readonly span: Span | undefined;
+  readonly spanQueuedAt: number;
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -217,12 +230,16 @@ export class CommandPipeline {
    */
   private admit(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
     const { metrics } = this.deps;
+    const { span } = ctx;
     const routed = metrics.timeSync('validate', () => spec.toCommand(request));
     const decider = this.deps.deciders.get(routed.aggregateType);
     if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
     checkTraceIds(ctx);
+    span?.addEvent('validated', { 'shardwrite.command': routed.command.type, 'shardwrite.aggregate_type': routed.aggregateType });
     const identity = metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.identity, routed.aggregateType));
+    span?.addEvent('authorized');
     metrics.timeSync('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
+    span?.addEvent('owned');
     if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
     return this.enqueue(decider, routed, ctx, identity);
   }
@@ -251,6 +268,9 @@ export class CommandPipeline {
     metadata.correlation_id = ctx.correlationId ?? routed.commandId ?? '';
     if (metadata.correlation_id === '') delete metadata.correlation_id;
     if (ctx.causationId) metadata.causation_id = ctx.causationId;
+    // I14: the trace the events were written in, for their consumers to continue.
+    const traceparent = ctx.span ? formatTraceparent(ctx.span.spanContext()) : ctx.traceparent;
+    if (traceparent) metadata.traceparent = traceparent;
     this.inFlight++;
     this.deps.metrics.inFlight.inc();
     const done = () => {
@@ -266,6 +286,8 @@ export class CommandPipeline {
         metadata,
         deadline: ctx.deadline,
         enqueuedAt: this.now(),
+        span: ctx.span,
+        spanQueuedAt: ctx.span ? performance.now() : 0,
         resolve: (o) => {
           done();
           resolve(o);
@@ -287,8 +309,12 @@ export class CommandPipeline {
         const batch = mailbox.queue.splice(0, this.options.maxCommandsPerEntry);
         const queueTimer = this.deps.metrics.stageSeconds;
         for (const p of batch) queueTimer.observe({ stage: 'queue', outcome: 'ok' }, (this.now() - p.enqueuedAt) / 1000);
+        if (this.deps.tracer) {
+          const now = performance.now();
+          for (const p of batch) if (p.span) stageSpans(this.deps.tracer, [p.span], 'queue', p.spanQueuedAt, now, { 'shardwrite.mailbox.batch': batch.length });
+        }
         try {
-          await this.process(streamId, mailbox.decider, batch);
+          await this.inTraceOf(batch, () => this.process(streamId, mailbox.decider, batch));
         } catch (err) {
           // process() settles every command itself; this is a last line of defence.
           this.deps.logger.error({ err, streamId }, 'mailbox batch failed unexpectedly');
@@ -300,6 +326,17 @@ export class CommandPipeline {
       if (mailbox.queue.length === 0) this.mailboxes.delete(streamId);
       else void this.work(streamId, mailbox);
     }
+  }
+
+  /**
+   * Runs `fn` in the trace of the first traced command of `batch`, so the
+   * reads it does (PostgreSQL, Redis) are spans under that command and not
+   * under whichever command's context started the mailbox.
+   */
+  private inTraceOf<T>(batch: readonly Pending[], fn: () => Promise<T>): Promise<T> {
+    if (!this.deps.tracer) return fn();
+    const span = batch.find((p) => p.span?.isRecording())?.span;
+    return context.with(span ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT, fn);
   }
 
   /**
@@ -322,11 +359,18 @@ export class CommandPipeline {
       // The stream's tenant is read beside the load, not after it (an extra round trip only for
       // a stream whose tenant is not remembered yet: the first command after a start or a move).
       const tenantLookup = assumed ? undefined : this.tenantOf(streamId).catch((err: unknown) => err as Error);
+      const { tracer } = this.deps;
+      const spans = tracer ? live.map((p) => p.span) : undefined;
+      let stageStart = tracer ? performance.now() : 0;
       const loaded = assumed ?? await metrics
         .time('load', () =>
           withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')),
         )
         .catch((err: unknown) => err as Error);
+      if (tracer) {
+        const attributes = loaded instanceof Error ? { 'error.type': loaded.name } : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed };
+        stageSpans(tracer, spans!, 'load', stageStart, performance.now(), { ...attributes, 'shardwrite.attempt': attempt });
+      }
       if (loaded instanceof Error) {
         for (const p of live) p.reject(loaded);
         return;
@@ -341,7 +385,9 @@ export class CommandPipeline {
         for (const p of live) p.reject(known);
         return;
       }
+      if (tracer) stageStart = performance.now();
       const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known, tenant));
+      if (tracer) stageSpans(tracer, spans!, 'decide', stageStart, performance.now(), { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length });
       if (assumed && round.decisions.some((d) => d.kind !== 'append')) {
         attempt--;
         continue;
@@ -350,9 +396,12 @@ export class CommandPipeline {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
       }
-      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
+      const appendSpans = tracer ? startStageSpans(tracer, round.toAppend.map((d) => d.p.span), 'append', { 'shardwrite.attempt': attempt }) : undefined;
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant, appendSpans);
       try {
-        const result = await metrics.time('append', () => this.deps.appender.append(entry));
+        const result = await metrics.time('append', () => this.deps.appender.append(entry)).finally(() => {
+          if (appendSpans) for (const span of appendSpans) span?.end();
+        });
         const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
         for (const d of round.toAppend) {
           const id = d.p.routed.commandId;
@@ -370,6 +419,7 @@ export class CommandPipeline {
           attempt--;
           continue;
         }
+        if (spans) for (const span of spans) span?.addEvent('append refused', { 'error.type': (err as Error).name ?? 'Error', 'shardwrite.attempt': attempt });
         if (err instanceof StreamMovingError) {
           const next = await this.awaitMove(err, live);
           if (next === 'retry' && attempt + 1 < this.options.maxAttempts) {
@@ -400,7 +450,9 @@ export class CommandPipeline {
           for (const p of live) p.reject(new VersionConflictError(streamId, current));
           return;
         }
-        await sleep(fullJitterDelay(attempt, this.options.retryBaseMs, this.options.retryCapMs));
+        const backoffMs = fullJitterDelay(attempt, this.options.retryBaseMs, this.options.retryCapMs);
+        if (spans) for (const span of spans) span?.addEvent('conflict retry', { 'shardwrite.attempt': attempt + 1, 'shardwrite.backoff_ms': backoffMs });
+        await sleep(backoffMs);
         live = this.dropExpired(live);
       }
     }
@@ -521,9 +573,24 @@ export class CommandPipeline {
     return { state, decisions, toAppend, tenant };
   }
 
-  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[], tenant: string | undefined): AppendEntry {
+  private entryFor(
+    streamId: string,
+    expectedVersion: number,
+    toAppend: Extract<Decision, { kind: 'append' }>[],
+    tenant: string | undefined,
+    appendSpans: readonly (Span | undefined)[] | undefined,
+  ): AppendEntry {
     const first = toAppend[0]!.p.routed;
+    const traced = appendSpans?.find((s) => s !== undefined);
     return {
+      ...(traced
+        ? {
+            trace: {
+              parent: traced.spanContext(),
+              links: toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])),
+            },
+          }
+        : {}),
       streamId,
       aggregateType: first.aggregateType,
       aggregateId: first.aggregateId,

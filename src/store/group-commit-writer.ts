@@ -22,6 +22,7 @@ import {
 import { classifyPgError, errorCode, type PgErrorKind } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
 import type { AppendEntry, AppendResult, Appender, PendingMove } from './types.js';
+import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -65,6 +66,13 @@ export interface GroupCommitWriterOptions {
   readonly onBatch?: (entries: number) => void;
   /** Called after each statement that committed (subscriptions' live tail reads what it wrote). */
   readonly onCommitted?: () => void;
+  /**
+   * Traces batches: a batch with traced entries (`AppendEntry.trace`) gets a
+   * span, a child of its first traced entry's append and linked to every
+   * command span it serves, with the PostgreSQL spans of its statements
+   * under it. Default: no tracing.
+   */
+  readonly tracer?: Tracer;
 }
 
 /** Counters for metrics and benchmarks; all monotonic except `last…`, `pending` and `inFlight`. */
@@ -152,6 +160,7 @@ export class GroupCommitWriter implements Appender {
   readonly #logger: StoreLogger | undefined;
   readonly #onBatch: ((entries: number) => void) | undefined;
   readonly #onCommitted: (() => void) | undefined;
+  readonly #tracer: Tracer | undefined;
 
   #queue: Queued[] = [];
   #scheduled = false;
@@ -198,6 +207,7 @@ export class GroupCommitWriter implements Appender {
     this.#logger = options.logger;
     this.#onBatch = options.onBatch;
     this.#onCommitted = options.onCommitted;
+    this.#tracer = options.tracer;
   }
 
   /** A snapshot of the counters. */
@@ -253,7 +263,8 @@ export class GroupCommitWriter implements Appender {
   #start(): void {
     if (this.#busy || this.#queue.length === 0) return;
     this.#busy = true;
-    this.#draining = this.#drain();
+    // Started from whichever append came first: its context is not the batches' (each gets its own).
+    this.#draining = this.#tracer ? context.with(ROOT_CONTEXT, () => this.#drain()) : this.#drain();
   }
 
   async #drain(): Promise<void> {
@@ -300,7 +311,18 @@ export class GroupCommitWriter implements Appender {
     return batch;
   }
 
+  /** Writes one batch, in its own span when it serves traced commands. */
   async #flush(batch: Queued[]): Promise<void> {
+    const span = this.#tracer ? batchSpan(this.#tracer, batch) : undefined;
+    if (!span) return this.#write(batch, undefined);
+    try {
+      await context.with(trace.setSpan(ROOT_CONTEXT, span), () => this.#write(batch, span));
+    } finally {
+      span.end();
+    }
+  }
+
+  async #write(batch: Queued[], span: Span | undefined): Promise<void> {
     this.#stats.batches++;
     this.#stats.lastBatchEntries = batch.length;
     this.#stats.largestBatchEntries = Math.max(this.#stats.largestBatchEntries, batch.length);
@@ -330,10 +352,13 @@ export class GroupCommitWriter implements Appender {
 
     let failure: unknown;
     try {
-      this.#settle(batch, await this.#run(client, batch, epoch, move), epoch, move);
+      const result = await this.#run(client, batch, epoch, move);
+      if (span) span.setAttributes(positionRange(result.rows));
+      this.#settle(batch, result, epoch, move);
       return;
     } catch (err) {
       failure = err;
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: classifyPgError(err) });
     }
     if (failure instanceof UnconfirmedCommitError) {
       // Committed here, not confirmed by the synchronous standby: the outcome is unknown, never success.
@@ -357,6 +382,7 @@ export class GroupCommitWriter implements Appender {
     // A unique key, a value or a deadlock refused the statement: find the culprit
     // by writing the entries one by one, in order, so the others still commit (I5).
     this.#stats.fallbackBatches++;
+    span?.addEvent('entry by entry');
     this.#logger?.warn({ err: failure, entries: batch.length }, 'append batch refused; retrying its entries one by one');
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
@@ -534,6 +560,52 @@ export class GroupCommitWriter implements Appender {
     if (this.#client === client) this.#client = undefined;
     client.end().catch(() => {});
   }
+}
+
+/**
+ * The span of a batch that serves traced commands: a child of the first
+ * traced entry's append span, linked to each command span of every entry.
+ */
+function batchSpan(tracer: Tracer, batch: readonly Queued[]): Span | undefined {
+  let parent: SpanContext | undefined;
+  const links: { context: SpanContext }[] = [];
+  let commands = 0;
+  let events = 0;
+  for (const { entry } of batch) {
+    commands += entry.commands.length;
+    events += entry.events.length;
+    if (!entry.trace) continue;
+    parent ??= entry.trace.parent;
+    for (const context of entry.trace.links) links.push({ context });
+  }
+  if (!parent) return undefined;
+  return tracer.startSpan(
+    'group commit',
+    {
+      links,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'shardwrite.batch.entries': batch.length,
+        'shardwrite.batch.commands': commands,
+        'shardwrite.batch.events': events,
+      },
+    },
+    trace.setSpanContext(ROOT_CONTEXT, parent),
+  );
+}
+
+/** The first and last position a batch's statement appended. */
+function positionRange(rows: readonly AppendBatchFact[]): Record<string, string> {
+  let first: bigint | undefined;
+  let last: bigint | undefined;
+  for (const row of rows) {
+    for (const p of row.positions ?? []) {
+      const v = BigInt(p);
+      if (first === undefined || v < first) first = v;
+      if (last === undefined || v > last) last = v;
+    }
+  }
+  return first === undefined ? {} : { 'shardwrite.batch.first_position': String(first), 'shardwrite.batch.last_position': String(last) };
 }
 
 /** What the writer reads of a PostgreSQL notice (node-postgres' `notice` event). */
