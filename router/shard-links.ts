@@ -183,7 +183,7 @@ export class ShardLinks {
     if (!view) return command.settle('none', undefined, new ShardUnavailableError('the router has no ring yet'));
     const owner = view.ownerOf(command.key);
     const target = this.deps.pool.get(owner.id);
-    sent.span?.setAttributes({ 'shardwrite.shard': owner.id, 'shardwrite.ring.epoch': view.epoch, ...(target ? { 'server.address': target.address } : {}) });
+    sent.span?.setAttribute('shardwrite.ring.epoch', view.epoch);
     if (!target || target.breakerOpen()) {
       return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is unavailable`));
     }

@@ -12,7 +12,7 @@ import { deadlineOf } from '../src/grpc/server.js';
 import { isUnexpected, toServiceError } from '../src/grpc/status.js';
 import { toWireEvent, toWireResult } from '../src/grpc/wire.js';
 import type { Logger } from '../src/observability/logger.js';
-import { TRACEPARENT, trace, validTraceparent } from '../src/observability/tracing.js';
+import { TRACEPARENT, trace, traceFields, validTraceparent } from '../src/observability/tracing.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { AggregateLoader } from '../src/pipeline/loader.js';
 import type { Ownership } from '../src/pipeline/ownership.js';
@@ -105,10 +105,11 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
     const raw = rawRequests(m);
     definition[method] = raw.definition;
     handlers[method] = (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const span = deps.traced ? trace.getActiveSpan() : undefined;
       const failed = (err: unknown) => {
         const status = toServiceError(err);
         deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
-        if (isUnexpected(err)) deps.logger.error({ err, method }, 'command failed unexpectedly');
+        if (isUnexpected(err)) deps.logger.error({ err, method, ...traceFields(span) }, 'command failed unexpectedly');
         callback(status);
       };
       if (call.request.length > deps.maxMessageBytes) {
@@ -124,7 +125,6 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
         return;
       }
       const ctx = callContext(call);
-      const span = deps.traced ? trace.getActiveSpan() : undefined;
       deps.pipeline.execute(spec, request, span ? { ...ctx, span } : ctx).then((outcome) => {
         deps.metrics.commands.inc({ method, code: 'OK' });
         callback(null, toWireResult(outcome));

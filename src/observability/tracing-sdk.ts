@@ -10,7 +10,7 @@
  * ioredis.
  */
 import { createRequire } from 'node:module';
-import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { ROOT_CONTEXT, diag, DiagLogLevel, type Context, type ContextManager, type DiagLogger } from '@opentelemetry/api';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
@@ -40,7 +40,7 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess): 
   // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
   const resource = defaults.merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
-  provider.register();
+  provider.register({ contextManager: new SynchronousContextManager() });
   diag.setLogger(stderrDiag, DiagLogLevel.WARN);
   const instrumentations = registerInstrumentations({
     tracerProvider: provider,
@@ -70,6 +70,55 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess): 
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The active context only for the synchronous extent of `context.with`.
+ * The SDK's default, AsyncLocalStorage, follows every promise and async
+ * resource, which on Node 20 costs the promise-heavy command path a quarter
+ * of its throughput even with nothing sampled (`npm run bench -- tracing`).
+ * shardwrite does not need it: it binds contexts explicitly where a span
+ * starts (a command's span to its frame, a batch's span around its
+ * statement), and the instrumentations read the active context synchronously
+ * where they start theirs (a gRPC handler is called, a query is sent). What
+ * runs later, after an await, runs outside any trace: a pg or ioredis call
+ * there makes no span (`requireParentSpan`) rather than one under whichever
+ * command happened to start it.
+ */
+export class SynchronousContextManager implements ContextManager {
+  #active: Context = ROOT_CONTEXT;
+
+  active(): Context {
+    return this.#active;
+  }
+
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(context: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    const previous = this.#active;
+    this.#active = context;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this.#active = previous;
+    }
+  }
+
+  bind<T>(context: Context, target: T): T {
+    if (typeof target !== 'function') return target;
+    const manager = this;
+    const fn = target as unknown as (...args: unknown[]) => unknown;
+    return function (this: unknown, ...args: unknown[]) {
+      return manager.with(context, () => fn.apply(this, args));
+    } as unknown as T;
+  }
+
+  enable(): this {
+    return this;
+  }
+
+  disable(): this {
+    this.#active = ROOT_CONTEXT;
+    return this;
+  }
 }
 
 /** The exporter the environment names (OTLP over HTTP by default). */

@@ -10,10 +10,12 @@
  * the router's span (`CLIENT`: the hop over the link, with the shard it
  * chose and the ring epoch), carried per command inside the link batch as
  * the frame's own `traceparent` header; the shard's span (`SERVER`) with a
- * child span per asynchronous pipeline stage (queue, load, decide, append)
- * and an event per synchronous one (validate, authorize, ownership); one
- * span per group-commit batch, a child of the first command's append and
- * linked to every command it serves, with the PostgreSQL spans under it.
+ * timed event per stage (validated, authorized, owned, queue, load with its
+ * tier, decide, append, conflict retries); one span per group-commit batch,
+ * a child of its first traced command's span and linked to every command
+ * span it serves, with the PostgreSQL spans under it. Two spans per command
+ * and a share of its batch's: at 100 % sampling every span is paid for
+ * (`npm run bench -- tracing`).
  */
 import {
   ROOT_CONTEXT,
@@ -129,35 +131,15 @@ export function endWithError(span: Span, err: unknown): void {
 }
 
 /**
- * A child span of each recording span in `parents`, over [start, end]
- * (`performance.now()` times), with `attributes`: a stage that several
- * commands went through together (one load, one decide, one append for the
- * commands of one stream) is one span in each command's trace.
+ * A stage that several commands went through together (one load, one
+ * decide for the commands of one stream), as a timed event on each
+ * recording span in `spans`: named after the stage, at its end, with its
+ * duration (`shardwrite.stage.duration_ms`; `start` and `end` are
+ * `performance.now()` times) and `attributes`. An event costs a fraction of
+ * a child span (no ids, no export record of its own).
  */
-export function stageSpans(
-  tracer: Tracer,
-  parents: readonly (Span | undefined)[],
-  name: string,
-  start: number,
-  end: number,
-  attributes?: Attributes,
-): (Span | undefined)[] {
-  const spans = startStageSpans(tracer, parents, name, attributes, start);
-  for (const span of spans) span?.end(end);
-  return spans;
+export function stageEvents(spans: readonly (Span | undefined)[], name: string, start: number, end: number, attributes?: Attributes): void {
+  const all = { ...attributes, 'shardwrite.stage.duration_ms': Math.round((end - start) * 1000) / 1000 };
+  for (const span of spans) if (span?.isRecording()) span.addEvent(name, all, end);
 }
 
-/** Like `stageSpans`, started now (or at `start`) and left for the caller to end. */
-export function startStageSpans(
-  tracer: Tracer,
-  parents: readonly (Span | undefined)[],
-  name: string,
-  attributes?: Attributes,
-  start?: number,
-): (Span | undefined)[] {
-  return parents.map((parent) =>
-    parent?.isRecording()
-      ? tracer.startSpan(name, { ...(start !== undefined ? { startTime: start } : {}), ...(attributes ? { attributes } : {}) }, trace.setSpan(ROOT_CONTEXT, parent))
-      : undefined,
-  );
-}

@@ -25,7 +25,7 @@ import {
 } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import { ROOT_CONTEXT, context, formatTraceparent, stageSpans, startStageSpans, trace, type Span, type Tracer } from '../observability/tracing.js';
+import { formatTraceparent, stageEvents, traceFields, type Span, type Tracer } from '../observability/tracing.js';
 import type { AppendEntry, Appender, EventMetadata, EventReader, NewEvent, StoredEvent } from '../store/types.js';
 import { createHash } from 'node:crypto';
 import type { Authorizer } from '../auth/authorize.js';
@@ -311,10 +311,10 @@ export class CommandPipeline {
         for (const p of batch) queueTimer.observe({ stage: 'queue', outcome: 'ok' }, (this.now() - p.enqueuedAt) / 1000);
         if (this.deps.tracer) {
           const now = performance.now();
-          for (const p of batch) if (p.span) stageSpans(this.deps.tracer, [p.span], 'queue', p.spanQueuedAt, now, { 'shardwrite.mailbox.batch': batch.length });
+          for (const p of batch) if (p.span) stageEvents([p.span], 'queue', p.spanQueuedAt, now, { 'shardwrite.mailbox.batch': batch.length });
         }
         try {
-          await this.inTraceOf(batch, () => this.process(streamId, mailbox.decider, batch));
+          await this.process(streamId, mailbox.decider, batch);
         } catch (err) {
           // process() settles every command itself; this is a last line of defence.
           this.deps.logger.error({ err, streamId }, 'mailbox batch failed unexpectedly');
@@ -326,17 +326,6 @@ export class CommandPipeline {
       if (mailbox.queue.length === 0) this.mailboxes.delete(streamId);
       else void this.work(streamId, mailbox);
     }
-  }
-
-  /**
-   * Runs `fn` in the trace of the first traced command of `batch`, so the
-   * reads it does (PostgreSQL, Redis) are spans under that command and not
-   * under whichever command's context started the mailbox.
-   */
-  private inTraceOf<T>(batch: readonly Pending[], fn: () => Promise<T>): Promise<T> {
-    if (!this.deps.tracer) return fn();
-    const span = batch.find((p) => p.span?.isRecording())?.span;
-    return context.with(span ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT, fn);
   }
 
   /**
@@ -369,7 +358,7 @@ export class CommandPipeline {
         .catch((err: unknown) => err as Error);
       if (tracer) {
         const attributes = loaded instanceof Error ? { 'error.type': loaded.name } : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed };
-        stageSpans(tracer, spans!, 'load', stageStart, performance.now(), { ...attributes, 'shardwrite.attempt': attempt });
+        stageEvents(spans!, 'load', stageStart, performance.now(), { ...attributes, 'shardwrite.attempt': attempt });
       }
       if (loaded instanceof Error) {
         for (const p of live) p.reject(loaded);
@@ -387,7 +376,7 @@ export class CommandPipeline {
       }
       if (tracer) stageStart = performance.now();
       const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known, tenant));
-      if (tracer) stageSpans(tracer, spans!, 'decide', stageStart, performance.now(), { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length });
+      if (tracer) stageEvents(spans!, 'decide', stageStart, performance.now(), { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length });
       if (assumed && round.decisions.some((d) => d.kind !== 'append')) {
         attempt--;
         continue;
@@ -396,11 +385,11 @@ export class CommandPipeline {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
       }
-      const appendSpans = tracer ? startStageSpans(tracer, round.toAppend.map((d) => d.p.span), 'append', { 'shardwrite.attempt': attempt }) : undefined;
-      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant, appendSpans);
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
+      if (tracer) stageStart = performance.now();
       try {
         const result = await metrics.time('append', () => this.deps.appender.append(entry)).finally(() => {
-          if (appendSpans) for (const span of appendSpans) span?.end();
+          if (tracer) stageEvents(round.toAppend.map((d) => d.p.span), 'append', stageStart, performance.now(), { 'shardwrite.attempt': attempt });
         });
         const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
         for (const d of round.toAppend) {
@@ -578,19 +567,11 @@ export class CommandPipeline {
     expectedVersion: number,
     toAppend: Extract<Decision, { kind: 'append' }>[],
     tenant: string | undefined,
-    appendSpans: readonly (Span | undefined)[] | undefined,
   ): AppendEntry {
     const first = toAppend[0]!.p.routed;
-    const traced = appendSpans?.find((s) => s !== undefined);
+    const traced = this.deps.tracer ? toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])) : [];
     return {
-      ...(traced
-        ? {
-            trace: {
-              parent: traced.spanContext(),
-              links: toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])),
-            },
-          }
-        : {}),
+      ...(traced.length > 0 ? { trace: { parent: traced[0]!, links: traced } } : {}),
       streamId,
       aggregateType: first.aggregateType,
       aggregateId: first.aggregateId,
@@ -627,7 +608,7 @@ export class CommandPipeline {
   ): Promise<void> {
     for (const d of decisions) {
       if (d.kind === 'failed') {
-        if (!(d.error instanceof ShardwriteError)) this.deps.logger.error({ err: d.error, streamId }, 'decider threw an unexpected error');
+        if (!(d.error instanceof ShardwriteError)) this.deps.logger.error({ err: d.error, streamId, ...traceFields(d.p.span) }, 'decider threw an unexpected error');
         d.p.reject(d.error);
       } else if (d.kind === 'append' && appended) {
         const events = d.events.map((e, i) => {

@@ -68,7 +68,7 @@ export interface GroupCommitWriterOptions {
   readonly onCommitted?: () => void;
   /**
    * Traces batches: a batch with traced entries (`AppendEntry.trace`) gets a
-   * span, a child of its first traced entry's append and linked to every
+   * span, a child of its first traced entry's parent and linked to every
    * command span it serves, with the PostgreSQL spans of its statements
    * under it. Default: no tracing.
    */
@@ -263,8 +263,7 @@ export class GroupCommitWriter implements Appender {
   #start(): void {
     if (this.#busy || this.#queue.length === 0) return;
     this.#busy = true;
-    // Started from whichever append came first: its context is not the batches' (each gets its own).
-    this.#draining = this.#tracer ? context.with(ROOT_CONTEXT, () => this.#drain()) : this.#drain();
+    this.#draining = this.#drain();
   }
 
   async #drain(): Promise<void> {
@@ -316,7 +315,7 @@ export class GroupCommitWriter implements Appender {
     const span = this.#tracer ? batchSpan(this.#tracer, batch) : undefined;
     if (!span) return this.#write(batch, undefined);
     try {
-      await context.with(trace.setSpan(ROOT_CONTEXT, span), () => this.#write(batch, span));
+      await this.#write(batch, span);
     } finally {
       span.end();
     }
@@ -352,7 +351,7 @@ export class GroupCommitWriter implements Appender {
 
     let failure: unknown;
     try {
-      const result = await this.#run(client, batch, epoch, move);
+      const result = await this.#run(client, batch, epoch, move, span);
       if (span) span.setAttributes(positionRange(result.rows));
       this.#settle(batch, result, epoch, move);
       return;
@@ -387,7 +386,7 @@ export class GroupCommitWriter implements Appender {
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       try {
-        this.#settle([item], await this.#run(client, [item], epoch, move), epoch, move);
+        this.#settle([item], await this.#run(client, [item], epoch, move, span), epoch, move);
       } catch (err) {
         const itemKind = classifyPgError(err);
         if (itemKind === 'unavailable') {
@@ -406,14 +405,18 @@ export class GroupCommitWriter implements Appender {
    * transaction committed locally, maybe not on the standby): that is turned
    * into an {@link UnconfirmedCommitError}, so no caller is told "durable".
    */
-  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
+  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined, span: Span | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
     let unconfirmed: NoticeMessage | undefined;
     const onNotice = (notice: NoticeMessage) => {
       if (isUnconfirmedCommit(notice)) unconfirmed = notice;
     };
     client.on('notice', onNotice);
     try {
-      const result = await client.query<AppendBatchFact>({ name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) });
+      const statement = { name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) };
+      // The statement's span (the pg instrumentation's) goes under the batch's, whoever started the writer.
+      const result = await (span
+        ? context.with(trace.setSpan(ROOT_CONTEXT, span), () => client.query<AppendBatchFact>(statement))
+        : client.query<AppendBatchFact>(statement));
       if (unconfirmed) throw new UnconfirmedCommitError(unconfirmed);
       return result;
     } finally {
@@ -564,7 +567,8 @@ export class GroupCommitWriter implements Appender {
 
 /**
  * The span of a batch that serves traced commands: a child of the first
- * traced entry's append span, linked to each command span of every entry.
+ * traced entry's parent (its first command's span), linked to each command
+ * span of every entry.
  */
 function batchSpan(tracer: Tracer, batch: readonly Queued[]): Span | undefined {
   let parent: SpanContext | undefined;

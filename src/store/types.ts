@@ -56,8 +56,8 @@ export interface AppendEntry {
   readonly commands: readonly AppendedCommand[];
   /**
    * When traced: the span the batch that writes this entry may be a child of
-   * (the append stage of its first traced command), and the command spans it
-   * serves (the batch span links to each).
+   * (its first traced command's), and the command spans it serves (the batch
+   * span links to each).
    */
   readonly trace?: { readonly parent: SpanContext; readonly links: readonly SpanContext[] };
 }
