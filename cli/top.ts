@@ -211,8 +211,8 @@ export function screen(frame: Frame, at: Date, intervalMs: number): string[] {
 
 /** The processes to read: `--metrics`, SHARDWRITE_METRICS, or the router and shards of `.data/cluster.json`. */
 export function topTargets(flag: string | undefined, env: NodeJS.ProcessEnv, clusterFile = CLUSTER_FILE): TopTarget[] {
-  const list = flag ?? env.SHARDWRITE_METRICS;
-  if (list) return list.split(',').map((a) => a.trim()).filter(Boolean).map((address) => ({ name: address, address }));
+  const list = flag ?? (env.SHARDWRITE_METRICS || undefined);
+  if (list !== undefined) return list.split(',').map((a) => a.trim()).filter(Boolean).map((address) => ({ name: address, address }));
   let parsed: { router?: { metrics?: unknown }; shards?: { id?: unknown; metrics?: unknown }[]; spares?: { id?: unknown; metrics?: unknown }[] };
   try {
     parsed = JSON.parse(readFileSync(clusterFile, 'utf8')) as typeof parsed;
