@@ -110,7 +110,8 @@ function unaryHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleUnaryCall
       if (attempt.ok) callback(null, attempt.response, attempt.trailers);
       else callback(attempt.error);
     };
-    routeCall(deps, route, call, (target, metadata) => unaryAttempt(target, route.path, call, metadata)).then(
+    const traced = tracedCall(deps);
+    routeCall(deps, route, call, (target, metadata) => traced(() => unaryAttempt(target, route.path, call, metadata))).then(
       ({ shard, attempt }) => finish(shard, attempt),
       (err: unknown) => {
         deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
@@ -183,7 +184,8 @@ function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleSe
       if (attempt.ok) call.end(attempt.trailers);
       else call.emit('error', attempt.error);
     };
-    routeCall(deps, route, call, (target, metadata) => streamAttempt(target, route.path, call, metadata, progress), () => progress.forwarded === 0).then(
+    const traced = tracedCall(deps);
+    routeCall(deps, route, call, (target, metadata) => traced(() => streamAttempt(target, route.path, call, metadata, progress)), () => progress.forwarded === 0).then(
       ({ shard, attempt }) => finish(shard, attempt),
       (err: unknown) => {
         deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
@@ -191,6 +193,18 @@ function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleSe
       },
     );
   };
+}
+
+/**
+ * Runs a forwarded call's attempt in the context its handler started in (the
+ * grpc-js instrumentation's server span, when traced), so the call to the
+ * shard is that span's child: the context is active only synchronously, and
+ * the retry after a WRONG_SHARD answer starts after awaits.
+ */
+function tracedCall(deps: ProxyDeps): <T>(attempt: () => T) => T {
+  if (!deps.traced) return (attempt) => attempt();
+  const active = context.active();
+  return (attempt) => context.with(active, attempt);
 }
 
 function record(deps: ProxyDeps, method: string, shard: string, code: grpc.status, started: number): void {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { createClient } from '../../src/client/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { freePort } from '../support/postgres-process.js';
@@ -181,5 +182,29 @@ describe('tracing from caller to commit', () => {
     // The link's own gRPC call is the parent of nothing: every span of the trace descends from the caller's.
     const ids = new Set([caller.spanId, ...inTrace(caller.traceId).map((s) => s.spanId)]);
     for (const s of inTrace(caller.traceId)) expect(ids.has(s.parentSpanId), `${s.name} has a parent in the trace`).toBe(true);
+  });
+
+  it("continues a caller's trace through a ReadStream the router forwards as a call of its own", async () => {
+    const caller = callerContext();
+    const clients = connect(cluster.routerAddress);
+    const [orderId] = ordersOnShard0('trace-read', 1);
+    await clients.call('PlaceOrder', placeOrder(orderId!));
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', caller.traceparent);
+    await new Promise<void>((resolve, reject) => {
+      const stream = clients.events.ReadStream({ aggregateType: 'order-header', aggregateId: orderId!, fromVersion: '1' }, metadata);
+      stream.on('data', () => {});
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    clients.close();
+
+    const named = (service: string, kind: number) => inTrace(caller.traceId).find((s) => s.service === service && s.kind === kind && s.name.endsWith('EventStoreService/ReadStream'));
+    await expect.poll(() => Boolean(named('shardwrite-shard', SERVER)), { timeout: 10_000 }).toBe(true);
+    const routerServer = named('shardwrite-router', SERVER)!;
+    const routerClient = named('shardwrite-router', CLIENT)!;
+    expect(routerServer.parentSpanId).toBe(caller.spanId);
+    expect(routerClient.parentSpanId).toBe(routerServer.spanId);
+    expect(named('shardwrite-shard', SERVER)!.parentSpanId).toBe(routerClient.spanId);
   });
 });
