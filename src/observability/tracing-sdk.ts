@@ -75,8 +75,9 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess): 
 /**
  * The active context only for the synchronous extent of `context.with`.
  * The SDK's default, AsyncLocalStorage, follows every promise and async
- * resource, which on Node 20 costs the promise-heavy command path a quarter
- * of its throughput even with nothing sampled (`npm run bench -- tracing`).
+ * resource, which on Node 20 cost the promise-heavy shards about a third
+ * more CPU per command even with nothing sampled (`npm run bench -- tracing`:
+ * ~162 → ~214 µs; with this manager ~108 → ~119 µs, within noise).
  * shardwrite does not need it: it binds contexts explicitly where a span
  * starts (a command's span to its frame, a batch's span around its
  * statement), and the instrumentations read the active context synchronously
