@@ -5,6 +5,7 @@
  *   relay                  run one relay (committed events → NATS JetStream; relay/config.ts)
  *   ring show|status|add|remove|abort the ring and rebalancing (cli/ring.ts)
  *   tail                   print committed events live (cli/tail.ts)
+ *   top                    live per-shard view from the processes' /metrics (cli/top.ts)
  *   certs DIR NAME…        a development CA and certificates (scripts/dev-certificates.ts)
  *   pm-worker              run the process-manager worker (pm-worker/config.ts)
  *   pm list|retry          process-manager instances (cli/pm.ts)
@@ -15,6 +16,7 @@
 import { RING_USAGE, consoleOutput, ringCommand } from './ring.js';
 import { TAIL_USAGE, tailCommand } from './tail.js';
 import { PM_USAGE, pmCommand } from './pm.js';
+import { TOP_USAGE, topCommand } from './top.js';
 
 export { CLUSTER_FILE } from './ring.js';
 
@@ -27,6 +29,7 @@ const USAGE = `usage: shardwrite <command>
                         PM_PAYMENT_TIMEOUT_MS, …; see pm-worker/config.ts)
 ${RING_USAGE}
 ${TAIL_USAGE}
+${TOP_USAGE}
   certs DIR NAME[,DNS…]… make DIR/ca.crt and, per NAME, DIR/NAME.crt and DIR/NAME.key signed by it
                         (reused while valid; for development and docker compose, not production);
                         each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given
@@ -47,19 +50,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     case 'pm':
       process.exitCode = await pmCommand(rest, env, consoleOutput());
       return;
-    case 'tail': {
-      const interrupt = new AbortController();
-      const onSignal = () => interrupt.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        process.exitCode = await tailCommand(rest, consoleOutput(), interrupt.signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+    case 'tail':
+      process.exitCode = await untilInterrupted((signal) =>
+        tailCommand(rest, consoleOutput(), signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined),
+      );
       return;
-    }
+    case 'top':
+      process.exitCode = await untilInterrupted((signal) => topCommand(rest, env, consoleOutput(), signal));
+      return;
     case 'ring': {
       // Ctrl-C stops a move between two steps, leaving it resumable; a second one exits at once.
       const interrupt = new AbortController();
@@ -97,4 +95,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   console.error(USAGE);
   process.exitCode = 2;
+}
+
+/** Runs a command that stops cleanly when its signal aborts: on the first SIGINT or SIGTERM. */
+async function untilInterrupted(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await run(interrupt.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -4,6 +4,7 @@
  * is the implementation shipped (`nats-bus.ts`); another bus only has to
  * implement this interface and be named in `config.ts`.
  */
+import { TRACEPARENT, validTraceparent } from '../src/observability/tracing.js';
 import type { ReceivedEvent } from '../src/client/index.js';
 
 /** One event as a bus message. */
@@ -82,6 +83,7 @@ export function eventEnvelope(e: ReceivedEvent): object {
 
 /** The message that carries `event` on a bus under `prefix`. */
 export function toBusMessage(prefix: string, event: ReceivedEvent): BusMessage {
+  const traceparent = validTraceparent(event.metadata?.[TRACEPARENT]);
   return {
     id: event.eventId,
     subject: subjectOf(prefix, event),
@@ -90,6 +92,8 @@ export function toBusMessage(prefix: string, event: ReceivedEvent): BusMessage {
       'Shardwrite-Event-Type': event.type,
       'Shardwrite-Stream-Id': event.streamId,
       'Shardwrite-Version': String(event.version),
+      // The trace the event was written in (I14), where a bus consumer's propagator looks for it.
+      ...(traceparent ? { traceparent } : {}),
     },
   };
 }

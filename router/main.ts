@@ -1,8 +1,8 @@
 /** `shardwrite router`: runs one router process from its environment. */
 import { loadRouterConfig } from './config.js';
-import { startRouter } from './router.js';
 import { ConfigError } from '../src/config.js';
 import { runUntilSignal } from '../src/process.js';
+import { startTracing } from '../src/observability/tracing.js';
 
 /** Loads the config (exit 2 on a bad one), starts the router, and drains it on SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -16,10 +16,19 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     throw err;
   }
-  const router = await startRouter(config);
+  // Before the process loads its clients and servers, which the tracing SDK instruments.
+  let tracing;
+  try {
+    tracing = await startTracing(env, { serviceName: 'shardwrite-router' });
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const { startRouter } = await import('./router.js');
+  const router = await startRouter(config, { tracer: tracing.tracer });
   const metrics = router.metricsAddress ? `http://${router.metricsAddress}/metrics` : 'off';
   console.log(`router listening on ${router.address} (ring epoch ${router.watcher.epoch}; metrics ${metrics})`);
-  await runUntilSignal(() => router.close());
+  await runUntilSignal(() => router.close().finally(() => tracing.shutdown()));
 }
 
 // Run when executed directly (`node dist/router/main.js`, or with tsx in tests).

@@ -13,6 +13,7 @@ import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
+import { context } from '../src/observability/tracing.js';
 import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { Admission } from './admission.js';
 import type { RouterMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export interface ProxyDeps {
   readonly logger: Logger;
   /** The in-flight budgets: forwarded calls count against them like linked commands. */
   readonly admission: Admission;
+  /** Tracing is on: a linked command's span is a child of its call's (the grpc-js instrumentation's server span). */
+  readonly traced: boolean;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -107,7 +110,8 @@ function unaryHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleUnaryCall
       if (attempt.ok) callback(null, attempt.response, attempt.trailers);
       else callback(attempt.error);
     };
-    routeCall(deps, route, call, (target, metadata) => unaryAttempt(target, route.path, call, metadata)).then(
+    const traced = tracedCall(deps);
+    routeCall(deps, route, call, (target, metadata) => traced(() => unaryAttempt(target, route.path, call, metadata))).then(
       ({ shard, attempt }) => finish(shard, attempt),
       (err: unknown) => {
         deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
@@ -140,7 +144,9 @@ function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number):
     deps.links.send({
       key,
       body: wrapField(field, call.request),
-      ...linkCaller(call),
+      ...linkCaller(call, deps.traced),
+      rpc: method,
+      ...(deps.traced ? { traceParent: context.active() } : {}),
       settle: (shard, outcome, err) => {
         const reply = outcome ? unaryReply(deps, outcome) : { ok: false as const, error: toServiceError(err) };
         record(deps, method, shard, reply.ok ? grpc.status.OK : reply.error.code, started);
@@ -178,7 +184,8 @@ function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleSe
       if (attempt.ok) call.end(attempt.trailers);
       else call.emit('error', attempt.error);
     };
-    routeCall(deps, route, call, (target, metadata) => streamAttempt(target, route.path, call, metadata, progress), () => progress.forwarded === 0).then(
+    const traced = tracedCall(deps);
+    routeCall(deps, route, call, (target, metadata) => traced(() => streamAttempt(target, route.path, call, metadata, progress)), () => progress.forwarded === 0).then(
       ({ shard, attempt }) => finish(shard, attempt),
       (err: unknown) => {
         deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
@@ -186,6 +193,18 @@ function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleSe
       },
     );
   };
+}
+
+/**
+ * Runs a forwarded call's attempt in the context its handler started in (the
+ * grpc-js instrumentation's server span, when traced), so the call to the
+ * shard is that span's child: the context is active only synchronously, and
+ * the retry after a WRONG_SHARD answer starts after awaits.
+ */
+function tracedCall(deps: ProxyDeps): <T>(attempt: () => T) => T {
+  if (!deps.traced) return (attempt) => attempt();
+  const active = context.active();
+  return (attempt) => context.with(active, attempt);
 }
 
 function record(deps: ProxyDeps, method: string, shard: string, code: grpc.status, started: number): void {

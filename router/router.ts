@@ -16,6 +16,7 @@ import { modules } from '../src/domain/index.js';
 import { CertificateFiles, channelCredentials, serverCredentials } from '../src/grpc/tls.js';
 import { serveHealthOnly } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
+import type { Tracer } from '../src/observability/tracing.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import { Admission } from './admission.js';
@@ -48,6 +49,8 @@ export interface RouterOverrides {
   readonly logger?: Logger;
   /** What consumer groups read instead of the router's own merge of the shards (tests). */
   readonly clusterFeeds?: GroupFeeds;
+  /** Traces commands with this tracer (`startTracing`); default: tracing off. */
+  readonly tracer?: Tracer;
 }
 
 /**
@@ -125,7 +128,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       admission.interceptor,
     ],
   });
-  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs });
+  const { tracer } = overrides;
+  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs, ...(tracer ? { tracer } : {}) });
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
     const mux = new StreamMux({
@@ -135,11 +139,12 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
       maxInFlight: config.streamMaxInFlight,
       overloadRetryAfterMs: config.overloadRetryAfterMs,
       gates,
+      traced: tracer !== undefined,
     });
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission }));
+  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission, traced: tracer !== undefined }));
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
   const feeds = new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger });
   const closingSubscriptions = new AbortController();

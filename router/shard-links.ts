@@ -45,8 +45,10 @@ import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
 import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
-import { decodeStatus } from '../src/grpc/status.js';
+import { decodeStatus, toRpcStatus } from '../src/grpc/status.js';
+import { varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, propagation, trace, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { RingWatcher } from '../src/ring/index.js';
 import type { Admission, Ticket } from './admission.js';
 import { LinkQueue, type QueuedFrame } from './link-queue.js';
@@ -76,6 +78,10 @@ export interface LinkCommand {
   readonly headers: Uint8Array;
   /** The caller's connection (`getPeer()`), for its share of the budgets. */
   readonly peer: string;
+  /** The RPC the command came as (`shardwrite.v1.OrderService/PlaceOrder`), naming its span. */
+  readonly rpc: string;
+  /** The caller's trace context (what its call's span or `traceparent` says), when tracing is on. */
+  readonly traceParent?: Context;
   /**
    * Called exactly once: with the shard's encoded StreamedOutcome, or with an
    * error of the router's own (no ring, shard unavailable, deadline passed).
@@ -93,12 +99,16 @@ export interface ShardLinksDeps {
   readonly admission: Admission;
   /** See `DEFAULT_SHARD_STALL_MS`. */
   readonly stallMs: number;
+  /** Tracing: a span per command, its context carried in the command's frame (undefined: off). */
+  readonly tracer?: Tracer;
 }
 
 const MAX_ID = 0xffffffff;
 
 interface Sent {
   readonly command: LinkCommand;
+  /** The command's span at the router, when traced. */
+  readonly span?: Span;
   readonly retried: boolean;
   /** Its shard may hold it while a move seals its stream (its aggregate moves away under the pending ring): no answer is due soon. */
   held?: boolean;
@@ -150,7 +160,7 @@ export class ShardLinks {
 
   /** Sends a command to the owner of its key; its answer comes through `settle`. */
   send(command: LinkCommand): void {
-    this.#dispatch({ command, retried: false });
+    this.#dispatch(this.deps.tracer ? traced(this.deps.tracer, command) : { command, retried: false });
   }
 
   /** Cancels the links (after the server stopped: nothing is pending any more). */
@@ -173,6 +183,7 @@ export class ShardLinks {
     if (!view) return command.settle('none', undefined, new ShardUnavailableError('the router has no ring yet'));
     const owner = view.ownerOf(command.key);
     const target = this.deps.pool.get(owner.id);
+    sent.span?.setAttribute('shardwrite.ring.epoch', view.epoch);
     if (!target || target.breakerOpen()) {
       return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is unavailable`));
     }
@@ -374,8 +385,10 @@ export class ShardLinks {
       sent.ticket?.release();
       sent.ticket = undefined;
       const original = sent.command;
+      sent.span?.addEvent('wrong_shard', { 'shardwrite.shard': link.shard, 'shardwrite.ring.epoch': epoch });
       const retry: Sent = {
         retried: true,
+        ...(sent.span ? { span: sent.span } : {}),
         command: {
           ...original,
           settle: (shard, answer, err) => {
@@ -391,6 +404,41 @@ export class ShardLinks {
 }
 
 /**
+ * A command with its span at the router (`CLIENT`: the hop to its shard, named
+ * by the RPC it came as, a child of the caller's context), whose context the
+ * command's frame carries as its own `traceparent` (and `tracestate`) header:
+ * per command, though frames travel in batches. The span ends when the
+ * command is answered, with the answer's status code.
+ */
+function traced(tracer: Tracer, command: LinkCommand): Sent {
+  const slash = command.rpc.lastIndexOf('/');
+  const span = tracer.startSpan(
+    command.rpc,
+    { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': command.rpc.slice(0, slash), 'rpc.method': command.rpc.slice(slash + 1) } },
+    command.traceParent ?? ROOT_CONTEXT,
+  );
+  const entries: [string, string][] = [];
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), entries, { set: (carrier, key, value) => carrier.push([key, value]) });
+  const headers = Buffer.concat([command.headers, encodeHeaders(entries)]);
+  return {
+    retried: false,
+    span,
+    command: {
+      ...command,
+      headers,
+      settle: (shard, outcome, err) => {
+        const error = outcome ? outcomeError(outcome) : undefined;
+        const code: number = outcome ? (error ? varintField(error, 1) : grpc.status.OK) : toRpcStatus(err).code;
+        span.setAttributes({ 'shardwrite.shard': shard, 'rpc.grpc.status_code': code });
+        if (code !== (grpc.status.OK as number)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
+        span.end();
+        command.settle(shard, outcome, err);
+      },
+    },
+  };
+}
+
+/**
  * What a link frame carries of a caller's call: its deadline, and every text
  * entry of its metadata but `user-agent` and `authorization` (grpc-js already
  * took the hop headers — grpc-timeout, content-type, te, encodings — out of it
@@ -399,11 +447,19 @@ export class ShardLinks {
  * entries the router's auth interceptor set after verifying the token, so each
  * frame carries its caller's principal, tenant and scopes and the shard does
  * not verify the token again; the token itself never goes over the link.
+ * When `traced`, the caller's `traceparent` and `tracestate` are left out:
+ * each command's frame carries its router span's context instead (`traced`).
  */
-export function linkCaller(call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata }): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
+export function linkCaller(
+  call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata },
+  traced: boolean,
+): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
   const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === 'string' && key !== 'user-agent' && key !== 'authorization') entries.push([key, value]);
+    if (typeof value !== 'string' || key === 'user-agent' || key === 'authorization') continue;
+    // Traced, each frame carries the context of its command's span at the router instead.
+    if (traced && (key === TRACEPARENT || key === TRACESTATE)) continue;
+    entries.push([key, value]);
   }
   return { deadline: deadlineOf(call), headers: encodeHeaders(entries), peer: call.getPeer() };
 }

@@ -21,6 +21,7 @@ import { OverloadedError, ShardUnavailableError } from '../src/errors.js';
 import { OUTCOME_ERROR, outcomeError, wrapField } from '../src/grpc/link-codec.js';
 import { encodeStatus, toRpcStatus } from '../src/grpc/status.js';
 import { extractDirect, varintField } from '../src/grpc/wire-scan.js';
+import { extractContext, type Context } from '../src/observability/tracing.js';
 import type { RouterMetrics } from './metrics.js';
 import type { ReadGate, ReadGates } from './read-gate.js';
 import type { MethodRoute } from './routing-keys.js';
@@ -35,6 +36,8 @@ export interface StreamMuxDeps {
   readonly overloadRetryAfterMs: number;
   /** The read gates of the server's calls (its interceptor must be installed). */
   readonly gates: ReadGates;
+  /** Tracing is on: each command gets a span, a child of the trace context of the caller's stream. */
+  readonly traced: boolean;
 }
 
 const REQUEST_ID = 1;
@@ -47,6 +50,8 @@ interface Caller {
   readonly deadline: number | undefined;
   readonly peer: string;
   readonly gate: ReadGate | undefined;
+  /** The trace context of the stream's metadata (when traced). */
+  readonly traceParent: Context | undefined;
   inFlight: number;
   ended: boolean;
   closed: boolean;
@@ -64,8 +69,9 @@ export class StreamMux {
   readonly handler: grpc.handleBidiStreamingCall<Buffer, Buffer> = (call) => {
     const caller: Caller = {
       call,
-      ...linkCaller(call),
+      ...linkCaller(call, this.deps.traced),
       gate: this.deps.gates.of(call.metadata),
+      traceParent: this.deps.traced ? extractContext((key) => textEntry(call.metadata, key)) : undefined,
       inFlight: 0,
       ended: false,
       closed: false,
@@ -118,6 +124,8 @@ export class StreamMux {
       deadline: caller.deadline,
       headers: caller.headers,
       peer: caller.peer,
+      rpc: METHOD,
+      ...(caller.traceParent ? { traceParent: caller.traceParent } : {}),
       settle: (shard, outcome, err) => {
         caller.inFlight--;
         if (outcome) {
@@ -162,4 +170,10 @@ export class StreamMux {
       caller.call.end();
     }
   }
+}
+
+/** A text metadata entry's first value. */
+function textEntry(metadata: grpc.Metadata, key: string): string | undefined {
+  const v = metadata.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
 }

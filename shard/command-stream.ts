@@ -26,6 +26,7 @@ import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.j
 import { toWireResult } from '../src/grpc/wire.js';
 import { stringFieldOr } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
+import { SpanKind, SpanStatusCode, extractContext, traceFields, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
@@ -45,6 +46,8 @@ export interface CommandStreamDeps {
   readonly maxInFlight: number;
   /** Retry hint for OVERLOADED outcomes. */
   readonly overloadRetryAfterMs: number;
+  /** Traces each command (a span per command, a child of its frame's or stream's trace context); default: off. */
+  readonly tracer?: Tracer;
 }
 
 /** Lets the shard's shutdown stop the open streams gracefully. */
@@ -113,13 +116,17 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
     call.on('error', (err) => deps.logger.debug({ err }, 'command stream closed by the peer'));
     return stream;
   };
-  const run = (stream: OpenStream, frame: Buffer, ctx: CallContext, maxInFlight: number, answer: (o: StreamedOutcome) => void) =>
+  const run = (stream: OpenStream, frame: Buffer, ctx: TracedContext, maxInFlight: number, answer: (o: StreamedOutcome) => void) =>
     runFrame(deps, specs, decode, stream, frame, ctx, maxInFlight, answer);
+  const traced = (ctx: CallContext, text: (key: string) => string | undefined): TracedContext => (deps.tracer ? { ...ctx, traceParent: extractContext(text) } : ctx);
 
   server.addService({ Execute: raw.definition }, {
     Execute: (call: Duplex) => {
       const stream = track(call);
-      const ctx = callContext(call);
+      const ctx = traced(callContext(call), (key) => {
+        const v = call.metadata.get(key)[0];
+        return typeof v === 'string' ? v : undefined;
+      });
       const answer = (o: StreamedOutcome) => stream.write(o);
       call.on('data', (frame: Buffer) => {
         if (stream.finished) return;
@@ -156,7 +163,8 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
         }
         for (const f of frames) {
           const headers = decodeHeaders(f.headers);
-          const ctx = contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, (key) => headers.find((h) => h[0] === key)?.[1]);
+          const header = (key: string) => headers.find((h) => h[0] === key)?.[1];
+          const ctx = traced(contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, header), header);
           run(stream, f.body, ctx, Infinity, (o) => {
             if (out.length === 0) setImmediate(flush);
             out.push({ id: f.id, body: encode(o), timeoutMs: 0, headers: NO_HEADERS });
@@ -177,21 +185,64 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
   };
 }
 
+/** A command of the stream's oneof, and the RPC that takes the same request (naming its span). */
+interface StreamedSpec {
+  readonly spec: CommandSpec;
+  readonly rpc: string;
+}
+
+/** A call's context, with the trace context its commands' spans continue when traced. */
+type TracedContext = CallContext & { readonly traceParent?: Context };
+
+/** The RPC a command that names no known command is counted under. */
+const STREAM_RPC = 'shardwrite.v1.CommandStreamService/Execute';
+
+/**
+ * A command's span at the shard (`SERVER`, named by the RPC that takes its
+ * request, a child of the router's span for it or of the caller's stream).
+ */
+function serverSpan(tracer: Tracer, rpc: string, parent: Context): Span {
+  const slash = rpc.lastIndexOf('/');
+  return tracer.startSpan(
+    rpc,
+    { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': rpc.slice(0, slash), 'rpc.method': rpc.slice(slash + 1) } },
+    parent,
+  );
+}
+
+/** gRPC codes that are a server's error (OpenTelemetry semantic conventions for RPC server spans). */
+const SERVER_ERROR_CODES: ReadonlySet<grpc.status> = new Set([
+  grpc.status.UNKNOWN,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.UNIMPLEMENTED,
+  grpc.status.INTERNAL,
+  grpc.status.UNAVAILABLE,
+  grpc.status.DATA_LOSS,
+]);
+
+function endServerSpan(span: Span, code: grpc.status): void {
+  span.setAttribute('rpc.grpc.status_code', code);
+  if (SERVER_ERROR_CODES.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
+  span.end();
+}
+
 /** Runs one encoded StreamedCommand and answers it exactly once. */
 function runFrame(
   deps: CommandStreamDeps,
-  specs: Map<string, CommandSpec>,
+  specs: Map<string, StreamedSpec>,
   decode: (b: Buffer) => StreamedCommand__Output,
   stream: OpenStream,
   frame: Buffer,
-  streamCtx: CallContext,
+  streamCtx: TracedContext,
   maxInFlight: number,
   answer: (outcome: StreamedOutcome) => void,
 ): void {
+  let span: Span | undefined;
   const fail = (requestId: string, err: unknown, method: string) => {
     const status = toRpcStatus(err);
-    if (isUnexpected(err)) deps.logger.error({ err, method }, 'streamed command failed unexpectedly');
+    if (isUnexpected(err)) deps.logger.error({ err, method, ...traceFields(span) }, 'streamed command failed unexpectedly');
     deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
+    if (span) endServerSpan(span, status.code);
     answer({ requestId, error: toStatusMessage(status) });
   };
   let msg: StreamedCommand__Output;
@@ -205,7 +256,9 @@ function runFrame(
   // whose other fields have unexpected wire types can make a lenient decoder misread the id.
   const requestId = stringFieldOr(frame, 1, msg.requestId);
   const field = msg.command;
-  const spec = field === undefined ? undefined : specs.get(field);
+  const streamed = field === undefined ? undefined : specs.get(field);
+  const spec = streamed?.spec;
+  if (deps.tracer && streamCtx.traceParent) span = serverSpan(deps.tracer, streamed?.rpc ?? STREAM_RPC, streamCtx.traceParent);
   if (stream.draining || stream.finished) {
     fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), spec?.method ?? 'Stream');
     return;
@@ -223,8 +276,9 @@ function runFrame(
   const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
   let result: Promise<unknown>;
   try {
-    result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline }).then((outcome) => {
+    result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline, ...(span ? { span } : {}) }).then((outcome) => {
       deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
+      if (span) endServerSpan(span, grpc.status.OK);
       answer({ requestId, result: toWireResult(outcome) });
     });
   } catch (err) {
@@ -243,18 +297,18 @@ function runFrame(
  * to the CommandSpec of the RPC that takes the same request message, so a
  * new command needs only its proto field here.
  */
-function specsByOneofField(definition: PackageDefinition, modules: readonly DomainModule[]): Map<string, CommandSpec> {
-  const byRequestType = new Map<string, CommandSpec>();
+function specsByOneofField(definition: PackageDefinition, modules: readonly DomainModule[]): Map<string, StreamedSpec> {
+  const byRequestType = new Map<string, StreamedSpec>();
   for (const m of modules) {
     const service = definition[m.service] as ServiceDefinition;
     for (const spec of m.commands) {
       const method = service[spec.method];
       const type = (method?.requestType as { type?: { name?: string } } | undefined)?.type?.name;
-      if (type) byRequestType.set(type, spec);
+      if (type) byRequestType.set(type, { spec, rpc: `${m.service}/${spec.method}` });
     }
   }
   const streamed = definition['shardwrite.v1.StreamedCommand'] as { type: { field: { name: string; typeName: string; oneofIndex?: number }[] } };
-  const out = new Map<string, CommandSpec>();
+  const out = new Map<string, StreamedSpec>();
   for (const f of streamed.type.field) {
     const spec = byRequestType.get(f.typeName.split('.').pop() ?? '');
     if (spec) out.set(f.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), spec);

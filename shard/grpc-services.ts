@@ -12,6 +12,7 @@ import { deadlineOf } from '../src/grpc/server.js';
 import { isUnexpected, toServiceError } from '../src/grpc/status.js';
 import { toWireEvent, toWireResult } from '../src/grpc/wire.js';
 import type { Logger } from '../src/observability/logger.js';
+import { TRACEPARENT, trace, traceFields, validTraceparent } from '../src/observability/tracing.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { AggregateLoader } from '../src/pipeline/loader.js';
 import type { Ownership } from '../src/pipeline/ownership.js';
@@ -34,6 +35,8 @@ export interface ShardServiceDeps {
   readonly ownership: Ownership;
   readonly metrics: PipelineMetrics;
   readonly logger: Logger;
+  /** Tracing is on: a command's span is its call's (the grpc-js instrumentation's server span). */
+  readonly traced: boolean;
 }
 
 /** Adds the command services and EventStoreService to `server`. */
@@ -58,11 +61,13 @@ export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, '
  */
 export function contextOf(deadline: number | undefined, text: (key: string) => string | undefined): CallContext {
   const identity = identityFrom(text);
+  const traceparent = validTraceparent(text(TRACEPARENT));
   return {
     deadline,
     ...(identity ? { identity } : {}),
     correlationId: text('x-correlation-id'),
     causationId: text('x-causation-id'),
+    ...(traceparent ? { traceparent } : {}),
   };
 }
 
@@ -100,10 +105,11 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
     const raw = rawRequests(m);
     definition[method] = raw.definition;
     handlers[method] = (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const span = deps.traced ? trace.getActiveSpan() : undefined;
       const failed = (err: unknown) => {
         const status = toServiceError(err);
         deps.metrics.commands.inc({ method, code: grpc.status[status.code] });
-        if (isUnexpected(err)) deps.logger.error({ err, method }, 'command failed unexpectedly');
+        if (isUnexpected(err)) deps.logger.error({ err, method, ...traceFields(span) }, 'command failed unexpectedly');
         callback(status);
       };
       if (call.request.length > deps.maxMessageBytes) {
@@ -118,7 +124,8 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
         failed(undecodable());
         return;
       }
-      deps.pipeline.execute(spec, request, callContext(call)).then((outcome) => {
+      const ctx = callContext(call);
+      deps.pipeline.execute(spec, request, span ? { ...ctx, span } : ctx).then((outcome) => {
         deps.metrics.commands.inc({ method, code: 'OK' });
         callback(null, toWireResult(outcome));
       }, failed);

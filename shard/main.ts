@@ -1,8 +1,8 @@
 /** `shardwrite shard`: runs one shard process from its environment. */
 import { loadShardConfig } from './config.js';
-import { startShard } from './shard.js';
 import { ConfigError } from '../src/config.js';
 import { runUntilSignal } from '../src/process.js';
+import { startTracing } from '../src/observability/tracing.js';
 import { StoreIdentityError } from '../src/store/store-identity.js';
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -16,9 +16,18 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     throw err;
   }
+  // Before the process loads its clients and servers, which the tracing SDK instruments.
+  let tracing;
+  try {
+    tracing = await startTracing(env, { serviceName: 'shardwrite-shard', instanceId: config.shardId });
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const { startShard } = await import('./shard.js');
   let shard;
   try {
-    shard = await startShard(config);
+    shard = await startShard(config, { tracer: tracing.tracer });
   } catch (err) {
     // Not a crash: this process was pointed at a store that is not its shard's. Say so plainly.
     if (err instanceof StoreIdentityError) {
@@ -28,7 +37,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   console.log(`shard ${config.shardId} listening on ${shard.address}`);
-  await runUntilSignal(() => shard.close());
+  await runUntilSignal(() => shard.close().finally(() => tracing.shutdown()));
 }
 
 // Run when executed directly (`node dist/shard/main.js`, or with tsx in tests).

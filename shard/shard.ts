@@ -13,6 +13,7 @@ import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
 import { bind, serveHealthOnly } from '../src/grpc/server.js';
 import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
+import type { Tracer } from '../src/observability/tracing.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { ScopeAuthorizer } from '../src/auth/authorize.js';
 import { createAuthenticator } from '../src/auth/authenticator.js';
@@ -49,6 +50,8 @@ export interface ShardOverrides {
   readonly logger?: Logger;
   /** Replaces ownership by the ring (and the ring database is then not used). */
   readonly ownership?: Ownership;
+  /** Traces commands with this tracer (`startTracing`); default: tracing off. */
+  readonly tracer?: Tracer;
 }
 
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
@@ -85,7 +88,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const liveTail = new LiveTail(feedReader, { logger, coalesceMs: config.tailCoalesceMs });
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
+  const { tracer } = overrides;
   const writer = new GroupCommitWriter({
+    ...(tracer ? { tracer } : {}),
     connectionString: config.databaseUrl,
     epoch: () => ownership.epoch(),
     // With a ring, the writer tells the store which of its entries a rebalance under way moves away.
@@ -139,7 +144,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   const authorizer = new ScopeAuthorizer();
   const pipeline = new CommandPipeline(
     {
-      deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger,
+      deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger, ...(tracer ? { tracer } : {}),
       afterAppend: (streamId, decider, version, state) => snapshotter.afterAppend(streamId, decider, version, state),
     },
     config.pipeline,
@@ -153,7 +158,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     // Every call is authenticated and checked against the permission table first (deny by default).
     interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
   });
-  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger });
+  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger, traced: tracer !== undefined });
   const commandStreams = addCommandStreamService(server, {
     definition,
     link: linkDefinition(),
@@ -162,6 +167,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     pipeline,
     metrics,
     logger,
+    ...(tracer ? { tracer } : {}),
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });

@@ -26,6 +26,7 @@ import {
 } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import { formatTraceparent, stageEvents, traceFields, type Span, type Tracer } from '../observability/tracing.js';
 import type { AppendEntry, Appender, EventMetadata, EventReader, NewEvent, StoredEvent } from '../store/types.js';
 import { createHash } from 'node:crypto';
 import type { Authorizer } from '../auth/authorize.js';
@@ -43,6 +44,13 @@ export interface CallContext {
   readonly identity?: Identity;
   readonly correlationId?: string;
   readonly causationId?: string;
+  /**
+   * The command's span at this shard, when traced: the pipeline adds its
+   * stages to it and records its context in the events' `traceparent`.
+   */
+  readonly span?: Span;
+  /** The caller's `traceparent`, well-formed (`validTraceparent`), recorded in the events when the command has no span. */
+  readonly traceparent?: string;
 }
 
 /** The result of one command, as sent back in `CommandResult`. */
@@ -146,6 +154,8 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** Injected clock (ISO time given to deciders, deadlines); default Date.now. */
   readonly now?: () => number;
+  /** Adds a span per asynchronous stage under each traced command's span (`CallContext.span`); default: none. */
+  readonly tracer?: Tracer;
   /** Called after each successful append, off the command's critical path (snapshots, cache). */
   readonly afterAppend?: (streamId: string, decider: AnyDecider, version: number, state: unknown) => void;
 }
@@ -159,6 +169,9 @@ interface Pending {
   readonly metadata: EventMetadata;
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
+  /** Its span, when traced (`CallContext.span`), and when it entered the mailbox (`performance.now()`). */
+  readonly span: Span | undefined;
+  readonly spanQueuedAt: number;
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -218,12 +231,16 @@ export class CommandPipeline {
    */
   private admit(spec: CommandSpec, request: unknown, ctx: CallContext): Promise<CommandOutcome> {
     const { metrics } = this.deps;
+    const { span } = ctx;
     const routed = metrics.timeSync('validate', () => spec.toCommand(request));
     const decider = this.deps.deciders.get(routed.aggregateType);
     if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
     checkTraceIds(ctx);
+    span?.addEvent('validated', { 'shardwrite.command': routed.command.type, 'shardwrite.aggregate_type': routed.aggregateType });
     const identity = metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.identity, routed.aggregateType));
+    span?.addEvent('authorized');
     metrics.timeSync('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
+    span?.addEvent('owned');
     if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
     return this.enqueue(decider, routed, ctx, identity);
   }
@@ -252,6 +269,9 @@ export class CommandPipeline {
     metadata.correlation_id = ctx.correlationId ?? routed.commandId ?? '';
     if (metadata.correlation_id === '') delete metadata.correlation_id;
     if (ctx.causationId) metadata.causation_id = ctx.causationId;
+    // I14: the trace the events were written in, for their consumers to continue.
+    const traceparent = ctx.span ? formatTraceparent(ctx.span.spanContext()) : ctx.traceparent;
+    if (traceparent) metadata.traceparent = traceparent;
     this.inFlight++;
     this.deps.metrics.inFlight.inc();
     const done = () => {
@@ -267,6 +287,8 @@ export class CommandPipeline {
         metadata,
         deadline: ctx.deadline,
         enqueuedAt: this.now(),
+        span: ctx.span,
+        spanQueuedAt: ctx.span ? performance.now() : 0,
         resolve: (o) => {
           done();
           resolve(o);
@@ -288,6 +310,10 @@ export class CommandPipeline {
         const batch = mailbox.queue.splice(0, this.options.maxCommandsPerEntry);
         const queueTimer = this.deps.metrics.stageSeconds;
         for (const p of batch) queueTimer.observe({ stage: 'queue', outcome: 'ok' }, (this.now() - p.enqueuedAt) / 1000);
+        if (this.deps.tracer) {
+          const now = performance.now();
+          for (const p of batch) if (p.span) stageEvents([p.span], 'queue', p.spanQueuedAt, now, { 'shardwrite.mailbox.batch': batch.length });
+        }
         try {
           await this.process(streamId, mailbox.decider, batch);
         } catch (err) {
@@ -323,11 +349,18 @@ export class CommandPipeline {
       // The stream's tenant is read beside the load, not after it (an extra round trip only for
       // a stream whose tenant is not remembered yet: the first command after a start or a move).
       const tenantLookup = assumed ? undefined : this.tenantOf(streamId).catch((err: unknown) => err as Error);
+      const { tracer } = this.deps;
+      const spans = tracer ? live.map((p) => p.span) : undefined;
+      let stageStart = tracer ? performance.now() : 0;
       const loaded = assumed ?? await metrics
         .time('load', () =>
           withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')),
         )
         .catch((err: unknown) => err as Error);
+      if (tracer) {
+        const attributes = loaded instanceof Error ? { 'error.type': loaded.name } : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed };
+        stageEvents(spans!, 'load', stageStart, performance.now(), { ...attributes, 'shardwrite.attempt': attempt });
+      }
       if (loaded instanceof Error) {
         for (const p of live) p.reject(loaded);
         return;
@@ -342,7 +375,9 @@ export class CommandPipeline {
         for (const p of live) p.reject(known);
         return;
       }
+      if (tracer) stageStart = performance.now();
       const round = await metrics.time('decide', () => this.decide(decider, loaded.state, loaded.version, live, known, tenant));
+      if (tracer) stageEvents(spans!, 'decide', stageStart, performance.now(), { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length });
       if (assumed && round.decisions.some((d) => d.kind !== 'append')) {
         attempt--;
         continue;
@@ -352,8 +387,11 @@ export class CommandPipeline {
         return;
       }
       const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
+      if (tracer) stageStart = performance.now();
       try {
-        const result = await metrics.time('append', () => this.deps.appender.append(entry));
+        const result = await metrics.time('append', () => this.deps.appender.append(entry)).finally(() => {
+          if (tracer) stageEvents(round.toAppend.map((d) => d.p.span), 'append', stageStart, performance.now(), { 'shardwrite.attempt': attempt });
+        });
         const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
         for (const d of round.toAppend) {
           const id = d.p.routed.commandId;
@@ -371,6 +409,7 @@ export class CommandPipeline {
           attempt--;
           continue;
         }
+        if (spans) for (const span of spans) span?.addEvent('append refused', { 'error.type': (err as Error).name ?? 'Error', 'shardwrite.attempt': attempt });
         if (err instanceof StreamMovingError) {
           const next = await this.awaitMove(err, live);
           if (next === 'retry' && attempt + 1 < this.options.maxAttempts) {
@@ -401,7 +440,9 @@ export class CommandPipeline {
           for (const p of live) p.reject(new VersionConflictError(streamId, current));
           return;
         }
-        await sleep(fullJitterDelay(attempt, this.options.retryBaseMs, this.options.retryCapMs));
+        const backoffMs = fullJitterDelay(attempt, this.options.retryBaseMs, this.options.retryCapMs);
+        if (spans) for (const span of spans) span?.addEvent('conflict retry', { 'shardwrite.attempt': attempt + 1, 'shardwrite.backoff_ms': backoffMs });
+        await sleep(backoffMs);
         live = this.dropExpired(live);
       }
     }
@@ -522,9 +563,16 @@ export class CommandPipeline {
     return { state, decisions, toAppend, tenant };
   }
 
-  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[], tenant: string | undefined): AppendEntry {
+  private entryFor(
+    streamId: string,
+    expectedVersion: number,
+    toAppend: Extract<Decision, { kind: 'append' }>[],
+    tenant: string | undefined,
+  ): AppendEntry {
     const first = toAppend[0]!.p.routed;
+    const traced = this.deps.tracer ? toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])) : [];
     return {
+      ...(traced.length > 0 ? { trace: { parent: traced[0]!, links: traced } } : {}),
       streamId,
       aggregateType: first.aggregateType,
       aggregateId: first.aggregateId,
@@ -561,7 +609,7 @@ export class CommandPipeline {
   ): Promise<void> {
     for (const d of decisions) {
       if (d.kind === 'failed') {
-        if (!(d.error instanceof ShardwriteError)) this.deps.logger.error({ err: d.error, streamId }, 'decider threw an unexpected error');
+        if (!(d.error instanceof ShardwriteError)) this.deps.logger.error({ err: d.error, streamId, ...traceFields(d.p.span) }, 'decider threw an unexpected error');
         d.p.reject(d.error);
       } else if (d.kind === 'append' && appended) {
         const events = d.events.map((e, i) => {

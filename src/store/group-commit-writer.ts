@@ -23,6 +23,7 @@ import {
 import { classifyPgError, errorCode, type PgErrorKind } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
 import type { AppendEntry, AppendResult, Appender, PendingMove } from './types.js';
+import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -66,6 +67,13 @@ export interface GroupCommitWriterOptions {
   readonly onBatch?: (entries: number) => void;
   /** Called after each statement that committed (subscriptions' live tail reads what it wrote). */
   readonly onCommitted?: () => void;
+  /**
+   * Traces batches: a batch with traced entries (`AppendEntry.trace`) gets a
+   * span, a child of its first traced entry's parent and linked to every
+   * command span it serves, with the PostgreSQL spans of its statements
+   * under it. Default: no tracing.
+   */
+  readonly tracer?: Tracer;
 }
 
 /** Counters for metrics and benchmarks; all monotonic except `last…`, `pending` and `inFlight`. */
@@ -153,6 +161,7 @@ export class GroupCommitWriter implements Appender {
   readonly #logger: StoreLogger | undefined;
   readonly #onBatch: ((entries: number) => void) | undefined;
   readonly #onCommitted: (() => void) | undefined;
+  readonly #tracer: Tracer | undefined;
 
   #queue: Queued[] = [];
   #scheduled = false;
@@ -199,6 +208,7 @@ export class GroupCommitWriter implements Appender {
     this.#logger = options.logger;
     this.#onBatch = options.onBatch;
     this.#onCommitted = options.onCommitted;
+    this.#tracer = options.tracer;
   }
 
   /** A snapshot of the counters. */
@@ -301,7 +311,18 @@ export class GroupCommitWriter implements Appender {
     return batch;
   }
 
+  /** Writes one batch, in its own span when it serves traced commands. */
   async #flush(batch: Queued[]): Promise<void> {
+    const span = this.#tracer ? batchSpan(this.#tracer, batch) : undefined;
+    if (!span) return this.#write(batch, undefined);
+    try {
+      await this.#write(batch, span);
+    } finally {
+      span.end();
+    }
+  }
+
+  async #write(batch: Queued[], span: Span | undefined): Promise<void> {
     this.#stats.batches++;
     this.#stats.lastBatchEntries = batch.length;
     this.#stats.largestBatchEntries = Math.max(this.#stats.largestBatchEntries, batch.length);
@@ -331,10 +352,13 @@ export class GroupCommitWriter implements Appender {
 
     let failure: unknown;
     try {
-      this.#settle(batch, await this.#run(client, batch, epoch, move), epoch, move);
+      const result = await this.#run(client, batch, epoch, move, span);
+      if (span) span.setAttributes(positionRange(result.rows));
+      this.#settle(batch, result, epoch, move);
       return;
     } catch (err) {
       failure = err;
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: classifyPgError(err) });
     }
     if (failure instanceof UnconfirmedCommitError) {
       // Committed here, not confirmed by the synchronous standby: the outcome is unknown, never success.
@@ -358,11 +382,12 @@ export class GroupCommitWriter implements Appender {
     // A unique key, a value or a deadlock refused the statement: find the culprit
     // by writing the entries one by one, in order, so the others still commit (I5).
     this.#stats.fallbackBatches++;
+    span?.addEvent('entry by entry');
     this.#logger?.warn({ err: failure, entries: batch.length }, 'append batch refused; retrying its entries one by one');
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       try {
-        this.#settle([item], await this.#run(client, [item], epoch, move), epoch, move);
+        this.#settle([item], await this.#run(client, [item], epoch, move, span), epoch, move);
       } catch (err) {
         const itemKind = classifyPgError(err);
         if (itemKind === 'unavailable') {
@@ -381,14 +406,18 @@ export class GroupCommitWriter implements Appender {
    * transaction committed locally, maybe not on the standby): that is turned
    * into an {@link UnconfirmedCommitError}, so no caller is told "durable".
    */
-  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
+  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined, span: Span | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
     let unconfirmed: NoticeMessage | undefined;
     const onNotice = (notice: NoticeMessage) => {
       if (isUnconfirmedCommit(notice)) unconfirmed = notice;
     };
     client.on('notice', onNotice);
     try {
-      const result = await client.query<AppendBatchFact>({ name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) });
+      const statement = { name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) };
+      // The statement's span (the pg instrumentation's) goes under the batch's, whoever started the writer.
+      const result = await (span
+        ? context.with(trace.setSpan(ROOT_CONTEXT, span), () => client.query<AppendBatchFact>(statement))
+        : client.query<AppendBatchFact>(statement));
       if (unconfirmed) throw new UnconfirmedCommitError(unconfirmed);
       return result;
     } finally {
@@ -535,6 +564,53 @@ export class GroupCommitWriter implements Appender {
     if (this.#client === client) this.#client = undefined;
     client.end().catch(() => {});
   }
+}
+
+/**
+ * The span of a batch that serves traced commands: a child of the first
+ * traced entry's parent (its first command's span), linked to each command
+ * span of every entry.
+ */
+function batchSpan(tracer: Tracer, batch: readonly Queued[]): Span | undefined {
+  let parent: SpanContext | undefined;
+  const links: { context: SpanContext }[] = [];
+  let commands = 0;
+  let events = 0;
+  for (const { entry } of batch) {
+    commands += entry.commands.length;
+    events += entry.events.length;
+    if (!entry.trace) continue;
+    parent ??= entry.trace.parent;
+    for (const context of entry.trace.links) links.push({ context });
+  }
+  if (!parent) return undefined;
+  return tracer.startSpan(
+    'group commit',
+    {
+      links,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'shardwrite.batch.entries': batch.length,
+        'shardwrite.batch.commands': commands,
+        'shardwrite.batch.events': events,
+      },
+    },
+    trace.setSpanContext(ROOT_CONTEXT, parent),
+  );
+}
+
+/** The first and last position a batch's statement appended. */
+function positionRange(rows: readonly AppendBatchFact[]): Record<string, string> {
+  let first: bigint | undefined;
+  let last: bigint | undefined;
+  for (const row of rows) {
+    for (const p of row.positions ?? []) {
+      const v = BigInt(p);
+      if (first === undefined || v < first) first = v;
+      if (last === undefined || v > last) last = v;
+    }
+  }
+  return first === undefined ? {} : { 'shardwrite.batch.first_position': String(first), 'shardwrite.batch.last_position': String(last) };
 }
 
 /** What the writer reads of a PostgreSQL notice (node-postgres' `notice` event). */

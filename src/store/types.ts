@@ -3,6 +3,7 @@
  * lives beside this file; nothing above `src/store` knows which driver is used
  * (pg errors are translated here into `src/errors.ts` classes).
  */
+import type { SpanContext } from '@opentelemetry/api';
 
 /** Metadata recorded with every event (strings only, so it maps to the wire's map<string,string>). */
 export type EventMetadata = Readonly<Record<string, string>>;
@@ -53,6 +54,12 @@ export interface AppendEntry {
   readonly events: readonly NewEvent[];
   /** The commands, in order; their `eventCount`s add up to `events.length`. */
   readonly commands: readonly AppendedCommand[];
+  /**
+   * When traced: the span the batch that writes this entry may be a child of
+   * (its first traced command's), and the command spans it serves (the batch
+   * span links to each).
+   */
+  readonly trace?: { readonly parent: SpanContext; readonly links: readonly SpanContext[] };
 }
 
 export interface AppendResult {

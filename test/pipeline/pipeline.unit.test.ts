@@ -22,6 +22,8 @@ import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { OwnerCache } from '../../src/pipeline/owner-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
 import { CommandPipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
+import { formatTraceparent, type Tracer } from '../../src/observability/tracing.js';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, StoredEvent } from '../../src/store/types.js';
 
 /**
@@ -80,7 +82,7 @@ const specs = commandSpecs(modules);
 const spec = (method: string) => specs.get(`shardwrite.v1.OrderService/${method}`)!;
 const addLine = (orderId: string, lineId: string, extra: object = {}) => ({ orderId, lineId, sku: 'S', quantity: 1, unitPriceCents: '10', ...extra });
 
-function setup(options: Partial<PipelineOptions> = {}, store = new MemoryStore()) {
+function setup(options: Partial<PipelineOptions> = {}, store = new MemoryStore(), tracer?: Tracer) {
   const metrics = new PipelineMetrics(new Registry());
   const pipeline = new CommandPipeline(
     {
@@ -92,6 +94,7 @@ function setup(options: Partial<PipelineOptions> = {}, store = new MemoryStore()
       ownership: SOLE_OWNER,
       metrics,
       logger: createLogger('test', 'silent'),
+      ...(tracer ? { tracer } : {}),
     },
     { retryBaseMs: 1, retryCapMs: 2, ...options },
   );
@@ -360,5 +363,51 @@ describe('tenants, audit and command ids in the pipeline', () => {
     await expect(pipeline.execute(spec('AddOrderLine'), addLine('t5', 'a'), { identity: { ...tenantA, expiresAt: Date.now() - 1 } })).rejects.toBeInstanceOf(UnauthenticatedError);
     await expect(pipeline.execute(spec('AddOrderLine'), addLine('t5', 'a'), { identity: { ...tenantA, scopes: ['read'] } })).rejects.toBeInstanceOf(PermissionDeniedError);
     expect(store.appends).toHaveLength(0);
+  });
+});
+
+describe('the command pipeline, traced', () => {
+  const exporter = new InMemorySpanExporter();
+  const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
+
+  it("marks each stage on the command's span, records its context in the events, and hands the append its span to link", async () => {
+    const { store, pipeline } = setup({}, new MemoryStore(), tracer);
+    const span = tracer.startSpan('command');
+    const outcome = await pipeline.execute(spec('AddOrderLine'), addLine('t1', 'a'), { span });
+    span.end();
+    const [finished] = exporter.getFinishedSpans().filter((s) => s.name === 'command');
+    expect(finished!.events.map((e) => e.name)).toEqual(['validated', 'authorized', 'owned', 'queue', 'load', 'decide', 'append']);
+    expect(finished!.events.find((e) => e.name === 'load')!.attributes).toMatchObject({ 'shardwrite.load.tier': 'assumed_new', 'shardwrite.attempt': 0 });
+    for (const e of finished!.events.slice(3)) expect(e.attributes!['shardwrite.stage.duration_ms']).toBeGreaterThanOrEqual(0);
+    expect(outcome.events[0]!.metadata.traceparent).toBe(formatTraceparent(span.spanContext()));
+    expect(store.appends[0]!.trace).toEqual({ parent: span.spanContext(), links: [span.spanContext()] });
+  });
+
+  it('shows a conflict retry as an event, and each attempt of its stages', async () => {
+    const { store, pipeline } = setup({}, new MemoryStore(), tracer);
+    await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'a'), {});
+    let interfered = 0;
+    store.interfere = (entry) => {
+      if (interfered++ > 0) return;
+      const stream = store.events.get(entry.streamId)!;
+      stream.push({ ...stream[0]!, version: stream.length + 1, data: { lineId: 'x', sku: 'S', quantity: 1, unitPriceCents: 1, lineTotalCents: 1 } });
+    };
+    const span = tracer.startSpan('retried');
+    await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'b'), { span });
+    span.end();
+    const [finished] = exporter.getFinishedSpans().filter((s) => s.name === 'retried');
+    const names = finished!.events.map((e) => e.name);
+    expect(names).toEqual(['validated', 'authorized', 'owned', 'queue', 'load', 'decide', 'append', 'append refused', 'conflict retry', 'load', 'decide', 'append']);
+    expect(finished!.events.find((e) => e.name === 'conflict retry')!.attributes).toMatchObject({ 'shardwrite.attempt': 1 });
+  });
+
+  it("records the caller's well-formed traceparent in the events when tracing is off, and gives the append nothing to link", async () => {
+    const { store, pipeline } = setup();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const outcome = await pipeline.execute(spec('AddOrderLine'), addLine('t3', 'a'), { traceparent });
+    expect(outcome.events[0]!.metadata.traceparent).toBe(traceparent);
+    expect(store.appends[0]!.trace).toBeUndefined();
+    const plain = await pipeline.execute(spec('AddOrderLine'), addLine('t3', 'b'), {});
+    expect(plain.events[0]!.metadata.traceparent).toBeUndefined();
   });
 });

@@ -72,4 +72,10 @@ describe('toBusMessage', () => {
     });
     expect(m.headers).toEqual({ 'Shardwrite-Event-Type': 'OrderShipped', 'Shardwrite-Stream-Id': 'order-header-o-1', 'Shardwrite-Version': '3' });
   });
+
+  it("carries the event's trace context as a traceparent header, when it recorded a well-formed one", () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    expect(toBusMessage('shardwrite', { ...event, metadata: { tenant: 't1', traceparent } }).headers.traceparent).toBe(traceparent);
+    expect(toBusMessage('shardwrite', { ...event, metadata: { tenant: 't1', traceparent: 'not-a-traceparent' } }).headers).not.toHaveProperty('traceparent');
+  });
 });

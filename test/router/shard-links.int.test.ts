@@ -125,6 +125,7 @@ function send(links: ShardLinks, key: string): Promise<{ outcome: Buffer | undef
       deadline: Date.now() + 10_000,
       headers: new Uint8Array(),
       peer: 'test',
+      rpc: 'shardwrite.v1.CommandStreamService/Execute',
       settle: (_shard, outcome, err) => resolve({ outcome, err, ms: performance.now() - started }),
     }),
   );

@@ -1,0 +1,145 @@
+/**
+ * Tracing of the command path with OpenTelemetry: what the processes use
+ * while handling commands. Only `@opentelemetry/api` is loaded here; the SDK,
+ * its exporter and the instrumentations are loaded by `startTracing` (in
+ * `tracing-sdk.ts`) and only when the environment asks for traces. Off, the
+ * composition roots get no tracer, and every traced path is skipped behind
+ * one `undefined` check: no span, no context, nothing extra on the link.
+ *
+ * One trace per command, continuing the caller's W3C `traceparent`:
+ * the router's span (`CLIENT`: the hop over the link, with the shard it
+ * chose and the ring epoch), carried per command inside the link batch as
+ * the frame's own `traceparent` header; the shard's span (`SERVER`) with a
+ * timed event per stage (validated, authorized, owned, queue, load with its
+ * tier, decide, append, conflict retries); one span per group-commit batch,
+ * a child of its first traced command's span and linked to every command
+ * span it serves, with the PostgreSQL spans under it. Two spans per command
+ * and a share of its batch's: at 100 % sampling every span is paid for
+ * (`npm run bench -- tracing`).
+ */
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  context,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
+
+export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type SpanContext, type Tracer };
+
+/** The instrumentation scope of shardwrite's own spans. */
+export const TRACER_NAME = 'shardwrite';
+
+/** Metadata keys of W3C trace context (a caller's; on a link frame, the router's span). */
+export const TRACEPARENT = 'traceparent';
+export const TRACESTATE = 'tracestate';
+
+const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * Whether the environment asks for traces: an OTLP endpoint
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or
+ * an explicit `OTEL_TRACES_EXPORTER` other than `none`, and not
+ * `OTEL_SDK_DISABLED=true`. Unlike the SDK's own default (OTLP to
+ * localhost:4318), nothing is exported unless asked for.
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false;
+  const exporter = (env.OTEL_TRACES_EXPORTER ?? '').trim().toLowerCase();
+  if (exporter === 'none') return false;
+  return exporter !== '' || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+/** A process's tracing: its tracer (undefined when off) and how to flush and stop it. */
+export interface Tracing {
+  readonly tracer: Tracer | undefined;
+  /** Exports what is buffered and stops; resolves (never rejects) within a few seconds. */
+  shutdown(): Promise<void>;
+}
+
+export const TRACING_OFF: Tracing = { tracer: undefined, shutdown: () => Promise.resolve() };
+
+/** Who this process is in the traces (`service.name` unless OTEL_SERVICE_NAME says otherwise). */
+export interface TracedProcess {
+  readonly serviceName: string;
+  /** `service.instance.id` (a shard's id); default: none. */
+  readonly instanceId?: string;
+}
+
+/**
+ * Starts tracing when the environment asks for it (`tracingRequested`), before
+ * the process loads its gRPC, PostgreSQL and Redis clients: the SDK patches
+ * them (grpc-js, pg, ioredis instrumentations) as they load. Returns
+ * `TRACING_OFF` otherwise, having loaded nothing.
+ *
+ * @throws Error when the environment asks for an exporter or sampler this build does not have.
+ */
+export async function startTracing(env: NodeJS.ProcessEnv, process: TracedProcess): Promise<Tracing> {
+  if (!tracingRequested(env)) return TRACING_OFF;
+  const { startSdk } = await import('./tracing-sdk.js');
+  return startSdk(env, process);
+}
+
+/** A carrier getter over a reader of text metadata (a call's, a link frame's headers). */
+const TEXT_GETTER = {
+  get: (read: (key: string) => string | undefined, key: string) => read(key),
+  keys: () => [TRACEPARENT, TRACESTATE],
+};
+
+/** The trace context a caller sent (its `traceparent` / `tracestate`), as the parent of what the process does for it. */
+export function extractContext(read: (key: string) => string | undefined): Context {
+  return propagation.extract(ROOT_CONTEXT, read, TEXT_GETTER);
+}
+
+/** The `traceparent` of a span context (W3C, version 00). */
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) !== 0 ? '01' : '00'}`;
+}
+
+/** `value` when it is a well-formed W3C `traceparent`, else undefined (it is input: stored only when valid). */
+export function validTraceparent(value: string | undefined): string | undefined {
+  if (value === undefined || value.length !== 55) return undefined;
+  const m = TRACEPARENT_FORMAT.exec(value);
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!) || value.startsWith('ff')) return undefined;
+  return value;
+}
+
+/** The ids a log line carries to join its trace (pino fields). */
+export function traceFields(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
+  if (!span) return undefined;
+  const sc = span.spanContext();
+  return { trace_id: sc.traceId, span_id: sc.spanId };
+}
+
+/** The ids of the span active in the current context, for a logger's mixin; {} outside any. */
+export function activeTraceFields(): { trace_id?: string; span_id?: string } {
+  return traceFields(trace.getActiveSpan()) ?? {};
+}
+
+/** Ends a span with an error status naming `err`'s class and reason (never its message: it may quote input). */
+export function endWithError(span: Span, err: unknown): void {
+  const reason = (err as { reason?: unknown }).reason;
+  span.setStatus({ code: SpanStatusCode.ERROR, message: typeof reason === 'string' ? reason : (err as Error)?.name ?? 'Error' });
+  span.end();
+}
+
+/**
+ * A stage that several commands went through together (one load, one
+ * decide for the commands of one stream), as a timed event on each
+ * recording span in `spans`: named after the stage, at its end, with its
+ * duration (`shardwrite.stage.duration_ms`; `start` and `end` are
+ * `performance.now()` times) and `attributes`. An event costs a fraction of
+ * a child span (no ids, no export record of its own).
+ */
+export function stageEvents(spans: readonly (Span | undefined)[], name: string, start: number, end: number, attributes?: Attributes): void {
+  const all = { ...attributes, 'shardwrite.stage.duration_ms': Math.round((end - start) * 1000) / 1000 };
+  for (const span of spans) if (span?.isRecording()) span.addEvent(name, all, end);
+}
+

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
+import { decodeHeaders } from '../../src/grpc/link-codec.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { TRACING_OFF, formatTraceparent, startTracing, tracingRequested, validTraceparent } from '../../src/observability/tracing.js';
+import { SynchronousContextManager } from '../../src/observability/tracing-sdk.js';
+import { linkCaller } from '../../router/shard-links.js';
+import { contextOf } from '../../shard/grpc-services.js';
+
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+describe('tracing configuration', () => {
+  it('is on only when the environment names an endpoint or an exporter, and never when disabled', () => {
+    expect(tracingRequested({})).toBe(false);
+    expect(tracingRequested({ OTEL_SERVICE_NAME: 'x', OTEL_TRACES_SAMPLER: 'always_on' })).toBe(false);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).toBe(true);
+    expect(tracingRequested({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
+    expect(tracingRequested({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(false);
+    expect(tracingRequested({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(false);
+  });
+
+  it('starts nothing when off, and refuses an exporter or protocol it does not have', async () => {
+    expect(await startTracing({}, { serviceName: 'test' })).toBe(TRACING_OFF);
+    await expect(startTracing({ OTEL_TRACES_EXPORTER: 'zipkin' }, { serviceName: 'test' })).rejects.toThrow(/OTEL_TRACES_EXPORTER=zipkin is not supported/);
+    await expect(startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, { serviceName: 'test' })).rejects.toThrow(/protocol=grpc|PROTOCOL=grpc/);
+  });
+});
+
+describe('trace context', () => {
+  it('keeps a well-formed W3C traceparent and drops anything else (it is recorded in events)', () => {
+    expect(validTraceparent(TRACEPARENT)).toBe(TRACEPARENT);
+    for (const bad of [
+      undefined,
+      '',
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331',
+      '00-00000000000000000000000000000000-b7ad6b7169203331-01',
+      '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01',
+      'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01',
+      `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 <script>`,
+    ]) {
+      expect(validTraceparent(bad), String(bad)).toBeUndefined();
+    }
+    const read = (headers: Record<string, string>) => contextOf(undefined, (k) => headers[k]);
+    expect(read({ traceparent: TRACEPARENT }).traceparent).toBe(TRACEPARENT);
+    expect(read({ traceparent: 'garbage' }).traceparent).toBeUndefined();
+  });
+
+  it('formats a span context as a W3C traceparent, with its sampled flag', () => {
+    const sc = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+    expect(formatTraceparent(sc)).toBe(TRACEPARENT);
+    expect(formatTraceparent({ ...sc, traceFlags: 0 })).toBe(TRACEPARENT.replace(/01$/, '00'));
+  });
+
+  it("carries the caller's traceparent over the link untraced, and leaves it to the router's span when traced", () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', TRACEPARENT);
+    metadata.set('tracestate', 'vendor=1');
+    metadata.set('x-correlation-id', 'c1');
+    metadata.set('authorization', 'Bearer secret');
+    const call = { getDeadline: () => Infinity, getPeer: () => 'peer', metadata };
+    const keys = (traced: boolean) => decodeHeaders(linkCaller(call, traced).headers).map(([k]) => k).sort();
+    expect(keys(false)).toEqual(['traceparent', 'tracestate', 'x-correlation-id']);
+    expect(keys(true)).toEqual(['x-correlation-id']);
+  });
+});
+
+describe('the synchronous context manager', () => {
+  it('makes a context active for the synchronous extent of `with` only, and restores the previous one, also on a throw', async () => {
+    const manager = new SynchronousContextManager();
+    const span = trace.wrapSpanContext({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+    const ctx = trace.setSpan(ROOT_CONTEXT, span);
+    let later: unknown = 'not run';
+    const inside = manager.with(ctx, () => {
+      void Promise.resolve().then(() => (later = trace.getSpan(manager.active())));
+      return trace.getSpan(manager.active());
+    });
+    expect(inside).toBe(span);
+    expect(manager.active()).toBe(ROOT_CONTEXT);
+    await Promise.resolve();
+    expect(later).toBeUndefined();
+    expect(() => manager.with(ctx, () => { throw new Error('x'); })).toThrow('x');
+    expect(manager.active()).toBe(ROOT_CONTEXT);
+    expect(manager.bind(ctx, () => trace.getSpan(manager.active()))()).toBe(span);
+  });
+
+  it('gives log lines written inside a traced context its trace and span ids', () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => { lines.push(JSON.parse(chunk.toString())); done(); } });
+    const logger = createLogger('test', 'info', sink);
+    const manager = new SynchronousContextManager();
+    context.setGlobalContextManager(manager);
+    try {
+      const span = trace.wrapSpanContext({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+      context.with(trace.setSpan(ROOT_CONTEXT, span), () => logger.info('inside'));
+      logger.info('outside');
+    } finally {
+      context.disable();
+    }
+    expect(lines[0]).toMatchObject({ msg: 'inside', trace_id: '0af7651916cd43dd8448eb211c80319c', span_id: 'b7ad6b7169203331' });
+    expect(lines[1]!.msg).toBe('outside');
+    expect(lines[1]).not.toHaveProperty('trace_id');
+  });
+});
