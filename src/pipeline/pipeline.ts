@@ -34,6 +34,7 @@ import { fullJitterDelay, sleep, withTimeout } from './backoff.js';
 import type { AggregateLoader } from './loader.js';
 import type { CommandVersions } from './owner-cache.js';
 import type { Ownership } from './ownership.js';
+import { SubjectErasedError, type PersonalData } from '../privacy/personal-data.js';
 
 /** What the caller's transport tells the pipeline about a call. */
 export interface CallContext {
@@ -146,6 +147,11 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** Injected clock (ISO time given to deciders, deadlines); default Date.now. */
   readonly now?: () => number;
+  /**
+   * Seals the personal data of decided events before they are appended, and
+   * opens it for duplicate replies; without it events are stored as decided.
+   */
+  readonly personalData?: PersonalData;
   /** Called after each successful append, off the command's critical path (snapshots, cache). */
   readonly afterAppend?: (streamId: string, decider: AnyDecider, version: number, state: unknown) => void;
 }
@@ -351,7 +357,30 @@ export class CommandPipeline {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
       }
-      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
+      // Personal data leaves the process only sealed; a command that would record an erased
+      // subject's is refused, and the round decided again without it (its state changed).
+      let stored: NewEvent[] | undefined;
+      if (this.deps.personalData) {
+        const sealed = await this.deps.personalData.seal(streamId, decider, round.toAppend).catch((err: unknown) => err as Error);
+        if (sealed instanceof Error) {
+          for (const d of round.decisions) d.p.reject(d.kind === 'failed' ? d.error : sealed);
+          return;
+        }
+        const refused = new Set<Pending>();
+        round.toAppend.forEach((d, i) => {
+          const subject = sealed.refused[i];
+          if (subject === undefined) return;
+          refused.add(d.p);
+          d.p.reject(new SubjectErasedError(subject));
+        });
+        if (refused.size > 0) {
+          live = live.filter((p) => !refused.has(p));
+          attempt--;
+          continue;
+        }
+        stored = sealed.stored.flat();
+      }
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant, stored);
       try {
         const result = await metrics.time('append', () => this.deps.appender.append(entry));
         const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
@@ -522,7 +551,7 @@ export class CommandPipeline {
     return { state, decisions, toAppend, tenant };
   }
 
-  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[], tenant: string | undefined): AppendEntry {
+  private entryFor(streamId: string, expectedVersion: number, toAppend: Extract<Decision, { kind: 'append' }>[], tenant: string | undefined, events: readonly NewEvent[] | undefined): AppendEntry {
     const first = toAppend[0]!.p.routed;
     return {
       streamId,
@@ -530,7 +559,7 @@ export class CommandPipeline {
       aggregateId: first.aggregateId,
       tenant: tenant ?? '',
       expectedVersion,
-      events: toAppend.flatMap((d) => d.events),
+      events: events ?? toAppend.flatMap((d) => d.events),
       commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, requestDigest: d.p.digest, eventCount: d.events.length })),
     };
   }
@@ -585,7 +614,8 @@ export class CommandPipeline {
       if (d.kind !== 'duplicate') continue;
       try {
         // Only the original command's events: a long stream is not read to its end for a retry.
-        const stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion, d.versions.lastVersion);
+        let stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion, d.versions.lastVersion);
+        if (this.deps.personalData) stored = await this.deps.personalData.reveal(decider, stored);
         const events = stored.map((e) => this.deps.loader.upcastEvent(decider, e));
         d.p.resolve({ streamId, version: d.versions.lastVersion, events, duplicate: true });
       } catch (err) {
