@@ -85,16 +85,15 @@ export class PgSubjectKeyStore {
    */
   async erase(subject: string): Promise<ErasureRecord> {
     return this.#transaction(async (client) => {
-      const r = await client.query<{ erased_at: Date; destroyed: boolean }>(
-        `WITH before AS (SELECT wrapped_key IS NOT NULL AS had_key FROM subject_keys WHERE subject_id = $1 FOR UPDATE)
-         INSERT INTO subject_keys (subject_id, wrapped_key, master_key_id, erased_at) VALUES ($1, NULL, NULL, now())
+      const before = await client.query<{ had_key: boolean }>('SELECT wrapped_key IS NOT NULL AS had_key FROM subject_keys WHERE subject_id = $1 FOR UPDATE', [subject]);
+      const r = await client.query<{ erased_at: Date }>(
+        `INSERT INTO subject_keys (subject_id, wrapped_key, master_key_id, erased_at) VALUES ($1, NULL, NULL, now())
          ON CONFLICT (subject_id) DO UPDATE SET wrapped_key = NULL, master_key_id = NULL, erased_at = COALESCE(subject_keys.erased_at, now())
-         RETURNING erased_at, COALESCE((SELECT had_key FROM before), true) AS destroyed`,
+         RETURNING erased_at`,
         [subject],
       );
       await client.query('SELECT pg_notify($1, $2)', [SUBJECT_KEYS_CHANNEL, subject]);
-      const row = r.rows[0]!;
-      return { destroyed: row.destroyed, erasedAt: row.erased_at };
+      return { destroyed: before.rows[0]?.had_key ?? true, erasedAt: r.rows[0]!.erased_at };
     });
   }
 

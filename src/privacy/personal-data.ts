@@ -17,6 +17,8 @@ import type { SubjectKey, SubjectKeys } from './subject-keys.js';
 
 /** The metadata key naming the data subject of an event's personal fields. */
 export const SUBJECT_METADATA_KEY = 'data_subject';
+/** The metadata key naming the data key (its id) the fields were sealed with. */
+export const KEY_METADATA_KEY = 'data_key';
 const SUBJECT_MARKER = `"${SUBJECT_METADATA_KEY}"`;
 
 /** A command that would record personal data of an erased subject (FAILED_PRECONDITION / BUSINESS_RULE). */
@@ -88,9 +90,9 @@ export class PersonalData {
         const data = { ...(e.data as Record<string, unknown>) };
         for (const field of spec.fields) {
           if (data[field] === undefined) continue;
-          data[field] = sealValue(key, { streamId, version: c.firstVersion + i, type: e.type, field }, data[field]);
+          data[field] = sealValue(key.key, { streamId, version: c.firstVersion + i, type: e.type, field }, data[field]);
         }
-        return { ...e, data, metadata: { ...e.metadata, [SUBJECT_METADATA_KEY]: subject } };
+        return { ...e, data, metadata: { ...e.metadata, [SUBJECT_METADATA_KEY]: subject, [KEY_METADATA_KEY]: key.id } };
       });
       stored.push(refusedSubject === undefined ? events : []);
       refused.push(refusedSubject);
@@ -111,7 +113,7 @@ export class PersonalData {
       const subject = e.metadata[SUBJECT_METADATA_KEY];
       const spec = decider.personalData?.[e.type];
       if (subject === undefined || !spec) return e;
-      return { ...e, data: open(spec, e.data, keys.get(subject), e.streamId, e.version, e.type) };
+      return { ...e, data: open(spec, e.data, keys.get(subject), e.metadata[KEY_METADATA_KEY], e.streamId, e.version, e.type) };
     });
   }
 
@@ -137,9 +139,12 @@ export class PersonalData {
   revealText(decider: AnyDecider | undefined, row: EventText, keys: ReadonlyMap<string, SubjectKey> | undefined): string {
     const spec = decider?.personalData?.[row.type];
     if (!spec) return row.data;
-    const subject = subjectOfText(row.metadata);
-    if (subject === undefined) return row.data;
-    return JSON.stringify(open(spec, JSON.parse(row.data), keys?.get(subject), row.streamId, row.version, row.type));
+    if (!row.metadata.includes(SUBJECT_MARKER)) return row.data;
+    const metadata = JSON.parse(row.metadata) as Record<string, unknown>;
+    const subject = metadata[SUBJECT_METADATA_KEY];
+    if (typeof subject !== 'string') return row.data;
+    const keyId = metadata[KEY_METADATA_KEY];
+    return JSON.stringify(open(spec, JSON.parse(row.data), keys?.get(subject), typeof keyId === 'string' ? keyId : undefined, row.streamId, row.version, row.type));
   }
 }
 
@@ -155,12 +160,27 @@ function subjectOfText(metadata: string): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-function open(spec: PersonalDataSpec, data: unknown, key: SubjectKey | undefined, streamId: string, version: number, type: string): unknown {
+/** Opens the sealed fields; with no key, the subject's erased key, or a key other than the one they were sealed with: ERASED. */
+function open(spec: PersonalDataSpec, data: unknown, key: SubjectKey | undefined, keyId: string | undefined, streamId: string, version: number, type: string): unknown {
   const out = { ...(data as Record<string, unknown>) };
+  const usable = key !== undefined && key !== 'erased' && key.id === keyId ? key.key : undefined;
   for (const field of spec.fields) {
     const value = out[field];
     if (!isSealed(value)) continue;
-    out[field] = key === undefined || key === 'erased' ? ERASED : openValue(key, { streamId, version, type, field }, value);
+    out[field] = usable === undefined ? ERASED : openValue(usable, { streamId, version, type, field }, value);
   }
   return out;
+}
+
+/**
+ * An event's data (JSON text) without its declared personal fields: for
+ * copies kept elsewhere that never need them (a process manager's recorded
+ * inputs), so erasure has nothing to reach there.
+ */
+export function withoutPersonalData(decider: AnyDecider | undefined, type: string, data: string): string {
+  const spec = decider?.personalData?.[type];
+  if (!spec) return data;
+  const parsed = JSON.parse(data) as Record<string, unknown>;
+  for (const field of spec.fields) delete parsed[field];
+  return JSON.stringify(parsed);
 }

@@ -15,15 +15,19 @@
  * show `ERASED`. A key is created only for writing and only where no row
  * exists, so a late writer never re-creates an erased subject's key.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Listening } from '../store/pg-listen.js';
 import { DATA_KEY_BYTES } from './cipher.js';
 import type { KeyProvider } from './key-provider.js';
 import type { PgSubjectKeyStore, StoredSubjectKey } from './key-store.js';
 
-/** A usable data key, or the subject is erased. */
-export type SubjectKey = Buffer | 'erased';
+/**
+ * A usable data key and its id (a digest of the key, recorded with what it
+ * sealed, so data sealed under a destroyed key reads as erased also after the
+ * subject got a new one), or the subject is erased.
+ */
+export type SubjectKey = { readonly key: Buffer; readonly id: string } | 'erased';
 
 export interface SubjectKeysOptions {
   /** How long an unwrapped key (or a tombstone) is cached. @default 60000 */
@@ -186,7 +190,8 @@ export class SubjectKeys {
 
   async #unwrap(subject: string, row: StoredSubjectKey): Promise<SubjectKey> {
     if (row === 'erased') return 'erased';
-    return this.provider.unwrap(subject, row.wrapped);
+    const key = await this.provider.unwrap(subject, row.wrapped);
+    return { key, id: createHash('sha256').update(key).digest('base64url').slice(0, 16) };
   }
 
   #remember(subject: string, key: SubjectKey): void {
