@@ -27,8 +27,9 @@ export interface PersonalDataSettings {
   readonly encryption: boolean;
   /**
    * PERSONAL_DATA_MASTER_KEY (base64 of 32 bytes) or PERSONAL_DATA_MASTER_KEY_FILE (a file
-   * holding it) — wraps every subject's data key; the same on every shard. Required unless
-   * SHARDWRITE_INSECURE=true, where a public development key is used, with a warning.
+   * holding it) — wraps every subject's data key; the same on every shard. Required with a
+   * ring database unless SHARDWRITE_INSECURE=true, where a public development key is used,
+   * with a warning.
    */
   readonly masterKey: Buffer;
   readonly masterKeyIsDev: boolean;
@@ -171,6 +172,7 @@ export function loadShardConfig(env: Env): ShardConfig {
   if (snapshotKey === undefined && redisUrl !== undefined && !auth.insecure) {
     r.problem('REDIS_SNAPSHOT_KEY is required with REDIS_URL (the same secret on every shard, at least 32 bytes): it authenticates the snapshots shards put in Redis');
   }
+  const ring = readRingSettings(r, false);
   const config: ShardConfig = {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
@@ -217,14 +219,14 @@ export function loadShardConfig(env: Env): ShardConfig {
       moveWaitMs: r.int('MOVE_WAIT_MS', d.moveWaitMs, 0, 60_000),
       assumeNewStreams: r.oneOf('ASSUME_NEW_STREAMS', d.assumeNewStreams ? 'on' : 'off', ['on', 'off']) === 'on',
     },
-    ring: readRingSettings(r, false),
-    personalData: readPersonalData(r, auth.insecure),
+    ring,
+    personalData: readPersonalData(r, auth.insecure, ring.databaseUrl !== undefined),
   };
   r.done();
   return config;
 }
 
-function readPersonalData(r: EnvReader, insecure: boolean): PersonalDataSettings {
+function readPersonalData(r: EnvReader, insecure: boolean, withRing: boolean): PersonalDataSettings {
   const encryption = r.oneOf('PERSONAL_DATA_ENCRYPTION', 'on', ['on', 'off']) === 'on';
   const inline = r.optionalString('PERSONAL_DATA_MASTER_KEY');
   const file = r.optionalString('PERSONAL_DATA_MASTER_KEY_FILE');
@@ -237,7 +239,7 @@ function readPersonalData(r: EnvReader, insecure: boolean): PersonalDataSettings
     } catch (err) {
       r.problem(`the personal-data master key ${(err as Error).message}`);
     }
-  } else if (encryption && !insecure) {
+  } else if (encryption && withRing && !insecure) {
     r.problem('PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE is required (32 random bytes, base64, the same on every shard: `openssl rand -base64 32`): it wraps the data subjects\' keys');
   }
   return {
