@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   soak: () => import('./soak.js'),
   secure: () => import('./secure.js'),
   fulfilment: () => import('./fulfilment.js'),
+  privacy: () => import('./privacy.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -63,19 +63,29 @@ export class PgSubjectKeyStore {
 
   /**
    * Creates the keys of the subjects that have no row (`created`: subject →
-   * wrapped key), then reads every row back: with many shards creating a
-   * subject's key at once, the first insert wins and everyone uses its key;
-   * a tombstone is never replaced (ON CONFLICT DO NOTHING).
+   * wrapped key) and returns every subject's row, in one round trip: with many
+   * shards creating a subject's key at once, the first insert wins and
+   * everyone uses its key; a tombstone is never replaced (ON CONFLICT DO
+   * NOTHING). A row another transaction committed while this statement ran
+   * is invisible to it, so those few are read again.
    */
   async createMissing(created: ReadonlyMap<string, Buffer>, masterKeyId: string): Promise<Map<string, StoredSubjectKey>> {
     const subjects = [...created.keys()];
-    await this.#pool.query(
-      `INSERT INTO subject_keys (subject_id, wrapped_key, master_key_id)
-       SELECT s, k, $3 FROM unnest($1::text[], $2::bytea[]) AS t(s, k)
-       ON CONFLICT (subject_id) DO NOTHING`,
+    const r = await this.#pool.query<{ subject_id: string; wrapped_key: Buffer | null; master_key_id: string | null }>(
+      `WITH ins AS (
+         INSERT INTO subject_keys (subject_id, wrapped_key, master_key_id)
+         SELECT s, k, $3 FROM unnest($1::text[], $2::bytea[]) AS t(s, k)
+         ON CONFLICT (subject_id) DO NOTHING
+         RETURNING subject_id, wrapped_key, master_key_id)
+       SELECT subject_id, wrapped_key, master_key_id FROM ins
+       UNION ALL
+       SELECT subject_id, wrapped_key, master_key_id FROM subject_keys WHERE subject_id = ANY($1::text[])`,
       [subjects, subjects.map((s) => created.get(s)!), masterKeyId],
     );
-    return this.read(subjects);
+    const rows = new Map(r.rows.map((row) => [row.subject_id, row.wrapped_key ? { wrapped: row.wrapped_key, masterKeyId: row.master_key_id ?? '' } : ('erased' as const)]));
+    const unseen = subjects.filter((s) => !rows.has(s));
+    if (unseen.length > 0) for (const [s, row] of await this.read(unseen)) rows.set(s, row);
+    return rows;
   }
 
   /**

@@ -176,13 +176,16 @@ export class SubjectKeys {
   }
 
   async #fetch(batch: ReadonlyMap<string, { want: Want }>): Promise<Map<string, SubjectKey>> {
-    const stored = await this.store.read([...batch.keys()]);
-    const missing = [...batch].filter(([s, p]) => p.want === 'write' && !stored.has(s)).map(([s]) => s);
-    if (missing.length > 0) {
-      const created = new Map<string, Buffer>();
-      for (const s of missing) created.set(s, await this.provider.wrap(s, randomBytes(DATA_KEY_BYTES)));
-      for (const [s, row] of await this.store.createMissing(created, this.provider.keyId)) stored.set(s, row);
-    }
+    // Writers get a key made for them in the same round trip (used only where none exists yet).
+    const writing = [...batch].filter(([, p]) => p.want === 'write').map(([s]) => s);
+    const reading = [...batch].filter(([, p]) => p.want === 'read').map(([s]) => s);
+    const created = new Map<string, Buffer>();
+    for (const s of writing) created.set(s, await this.provider.wrap(s, randomBytes(DATA_KEY_BYTES)));
+    const [written, read] = await Promise.all([
+      created.size > 0 ? this.store.createMissing(created, this.provider.keyId) : new Map<string, StoredSubjectKey>(),
+      reading.length > 0 ? this.store.read(reading) : new Map<string, StoredSubjectKey>(),
+    ]);
+    const stored = new Map([...read, ...written]);
     const keys = new Map<string, SubjectKey>();
     for (const [subject, row] of stored) keys.set(subject, await this.#unwrap(subject, row));
     return keys;

@@ -1,0 +1,77 @@
+/**
+ * `npm run bench -- privacy [--seconds N] [--rounds R]`: what crypto-shredding
+ * costs the write path, in one run. Two clusters of 3 shards (each with its
+ * router and ring database), one with PERSONAL_DATA_ENCRYPTION=off; every
+ * command is a PlaceOrder of a new order (an e-mail and an address to seal),
+ * streamed (CommandStreamService) through the router, 64 in flight over 4
+ * streams:
+ *  (off)  encryption off;
+ *  (on)   encryption on, the orders' 1,000 customers' keys already created
+ *         (the usual case: a customer orders again);
+ *  (new)  encryption on, a new customer on every order (a key created in the
+ *         ring database for each: the worst case).
+ * The cases alternate for R rounds (default 3); ratios compare the totals.
+ */
+import { createClient, type ShardwriteClient } from '../src/client/index.js';
+import { startCluster, type Cluster } from '../test/support/cluster.js';
+import { closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
+
+const IN_FLIGHT = 64;
+const STREAMS = 4;
+/** Customers of the (on) case. */
+const CUSTOMERS = 1000;
+
+const order = (id: string, customer: string) => ({
+  orderId: id,
+  customerId: customer,
+  customerEmail: `${customer}@mail.example`,
+  shippingAddress: { name: `Customer ${customer}`, line1: `${customer} Main St`, city: 'Berlin', postalCode: '10115', country: 'DE' },
+});
+
+const perSecond = (runs: readonly LoadResult[]) => runs.reduce((n, r) => n + r.ok, 0) / runs.reduce((s, r) => s + r.seconds, 0);
+
+export async function run(_server: string, args: string[]): Promise<void> {
+  const durationMs = durationFromArgs(args, 5000);
+  const rounds = numberArg(args, '--rounds', 3);
+  console.log(`privacy: PlaceOrder streamed through the router to 3 shards, ${IN_FLIGHT} in flight; ${durationMs / 1000}s per case, ${rounds} rounds\n`);
+  const env = { LOG_LEVEL: 'error' };
+  const on = await startCluster({ shards: 3, shardEnv: env, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
+  const off = await startCluster({ shards: 3, shardEnv: { ...env, PERSONAL_DATA_ENCRYPTION: 'off' }, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
+  const procs = (c: Cluster) => ({ client: process.pid, router: c.router.pid, ...Object.fromEntries(c.shards.map((s) => [s.id, s.process.pid])) });
+  const clients = (c: Cluster) => Array.from({ length: STREAMS }, () => createClient(c.router.address));
+  const onClients = clients(on);
+  const offClients = clients(off);
+  let run = 0;
+  const load = (label: string, streams: ShardwriteClient[], customer: (w: number, i: number) => string) => {
+    const prefix = `r${++run}`;
+    return closedLoop(label, IN_FLIGHT, durationMs, async (w, i) => {
+      const id = `${prefix}-${w}-${i}`;
+      await streams[w % STREAMS]!.placeOrder(order(id, customer(w, i)) as never);
+    });
+  };
+  try {
+    // Warm up both, and create the (on) customers' keys.
+    await Promise.all([load('(warm-up on)', onClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`), load('(warm-up off)', offClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`)]);
+    const runs = { off: [] as LoadResult[], on: [] as LoadResult[], fresh: [] as LoadResult[] };
+    const cpu = { off: [] as Record<string, number>[], on: [] as Record<string, number>[], fresh: [] as Record<string, number>[] };
+    for (let k = 1; k <= rounds; k++) {
+      const a = await cpuPerCommand(procs(off), () => load(`(off) encryption off #${k}`, offClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`));
+      const b = await cpuPerCommand(procs(on), () => load(`(on) encryption on, known customers #${k}`, onClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`));
+      const c = await cpuPerCommand(procs(on), () => load(`(new) encryption on, a new customer each #${k}`, onClients, (w, i) => `n${k}-${w}-${i}`));
+      for (const [key, r] of [['off', a], ['on', b], ['fresh', c]] as const) {
+        runs[key].push(r.result);
+        cpu[key].push(r.perCommandUs);
+      }
+    }
+    printTable([...runs.off, ...runs.on, ...runs.fresh]);
+    const change = (x: readonly LoadResult[]) => `${((perSecond(x) / perSecond(runs.off) - 1) * 100).toFixed(1)}%`;
+    console.log(`\nthroughput vs encryption off (totals over ${rounds} rounds): on ${change(runs.on)}, new customer each ${change(runs.fresh)}   (target: at most 15% lower)`);
+    const shardCpu = (rs: readonly Record<string, number>[]) =>
+      Math.round(rs.reduce((s, r) => s + Object.entries(r).filter(([p]) => p.startsWith('shard-')).reduce((t, [, v]) => t + v, 0), 0) / rs.length);
+    console.log(`shards' CPU per command (µs, summed over the 3): off ${shardCpu(cpu.off)}, on ${shardCpu(cpu.on)}, new ${shardCpu(cpu.fresh)}`);
+  } finally {
+    for (const c of [...onClients, ...offClients]) c.close();
+    await on.close();
+    await off.close();
+  }
+}
