@@ -10,7 +10,9 @@
  *         (the usual case: a customer orders again);
  *  (new)  encryption on, a new customer on every order (a key created in the
  *         ring database for each: the worst case).
- * The cases alternate for R rounds (default 3); ratios compare the totals.
+ * The cases alternate for R rounds (default 4, every other one in the opposite
+ * order); ratios compare the totals, and the shards' CPU per command is printed
+ * beside them (steadier than throughput on a shared machine).
  */
 import { createClient, type ShardwriteClient } from '../src/client/index.js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
@@ -32,7 +34,7 @@ const perSecond = (runs: readonly LoadResult[]) => runs.reduce((n, r) => n + r.o
 
 export async function run(_server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
-  const rounds = numberArg(args, '--rounds', 3);
+  const rounds = numberArg(args, '--rounds', 4);
   console.log(`privacy: PlaceOrder streamed through the router to 3 shards, ${IN_FLIGHT} in flight; ${durationMs / 1000}s per case, ${rounds} rounds\n`);
   const env = { LOG_LEVEL: 'error' };
   const on = await startCluster({ shards: 3, shardEnv: env, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
@@ -54,11 +56,17 @@ export async function run(_server: string, args: string[]): Promise<void> {
     await Promise.all([load('(warm-up on)', onClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`), load('(warm-up off)', offClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`)]);
     const runs = { off: [] as LoadResult[], on: [] as LoadResult[], fresh: [] as LoadResult[] };
     const cpu = { off: [] as Record<string, number>[], on: [] as Record<string, number>[], fresh: [] as Record<string, number>[] };
+    const cases = {
+      off: (k: number) => cpuPerCommand(procs(off), () => load(`(off) encryption off #${k}`, offClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`)),
+      on: (k: number) => cpuPerCommand(procs(on), () => load(`(on) encryption on, known customers #${k}`, onClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`)),
+      fresh: (k: number) => cpuPerCommand(procs(on), () => load(`(new) encryption on, a new customer each #${k}`, onClients, (w, i) => `n${k}-${w}-${i}`)),
+    };
     for (let k = 1; k <= rounds; k++) {
-      const a = await cpuPerCommand(procs(off), () => load(`(off) encryption off #${k}`, offClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`));
-      const b = await cpuPerCommand(procs(on), () => load(`(on) encryption on, known customers #${k}`, onClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`));
-      const c = await cpuPerCommand(procs(on), () => load(`(new) encryption on, a new customer each #${k}`, onClients, (w, i) => `n${k}-${w}-${i}`));
-      for (const [key, r] of [['off', a], ['on', b], ['fresh', c]] as const) {
+      // The machine drifts within a round: every other round runs the cases in the opposite order.
+      const order = (['off', 'on', 'fresh'] as const).slice();
+      if (k % 2 === 0) order.reverse();
+      for (const key of order) {
+        const r = await cases[key](k);
         runs[key].push(r.result);
         cpu[key].push(r.perCommandUs);
       }
