@@ -15,6 +15,14 @@ import { PgSubjectKeyStore } from '../../src/privacy/key-store.js';
 import { PersonalData, SUBJECT_METADATA_KEY, withoutPersonalData } from '../../src/privacy/personal-data.js';
 import { SubjectKeys } from '../../src/privacy/subject-keys.js';
 import type { NewEvent, StoredEvent } from '../../src/store/types.js';
+import type { FeedRow, PgFeedReader } from '../../src/store/pg-feed-reader.js';
+import type { LiveTail } from '../../src/subscriptions/live-tail.js';
+import { followShard } from '../../src/subscriptions/shard-feed.js';
+import { streamIdParser } from '../../src/subscriptions/filter.js';
+import { START } from '../../src/subscriptions/position.js';
+import { loadApi } from '../../src/grpc/proto.js';
+import { eventResponse } from '../../src/subscriptions/event-codec.js';
+import type { SubscribeResponse__Output } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 const logger = pino({ level: 'silent' });
@@ -124,6 +132,35 @@ describe('subject keys in the ring database', () => {
     const [old, fresh] = await data.reveal(orderHeader, [stored('order-header-o4', before.stored[0]![0]!), stored('order-header-o5', after.stored[0]![0]!)]);
     expect(old!.data).toMatchObject({ customerEmail: ERASED });
     expect(fresh!.data).toMatchObject({ customerEmail: 'c-back@example.com' });
+  });
+
+  it('encodes a live-tail row again for the subscribers that read it after its subject was erased', async () => {
+    const { store, data } = await shard();
+    const sealed = (await data.seal('order-header-o6', orderHeader, [{ firstVersion: 1, events: [placed('c-tail')] }])).stored[0]![0]!;
+    // One row of the shared live-tail buffer: every subscriber reads this same object.
+    const row: FeedRow = {
+      at: { tx: 1n, position: 1n }, streamId: 'order-header-o6', version: 1, type: 'OrderPlaced', schemaVersion: 1,
+      data: JSON.stringify(sealed.data), metadata: JSON.stringify(sealed.metadata), recordedAt: new Date(), eventId: '00000000-0000-0000-0000-000000000001',
+      origin: undefined, bytes: 500,
+    };
+    const reader = { tail: async () => START, copiedUpTo: async () => new Map(), page: async () => [], committedAfter: async () => false } as unknown as PgFeedReader;
+    const tail = { attach: () => () => {}, after: (c: { position: bigint }) => (c.position < 1n ? [row] : []), covers: () => true, wait: async () => {} } as unknown as LiveTail;
+    const method = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe;
+    const dataOf = (event: Buffer) => (method.responseDeserialize(eventResponse(event, 'c')) as SubscribeResponse__Output).event!.data;
+    const deliver = async (): Promise<Record<string, unknown>> => {
+      const stop = new AbortController();
+      const feed = { shardId: 'shard-0', reader, tail, deciders: new Map([['order-header', orderHeader]]), parseStreamId: streamIdParser(['order-header']), personalData: data };
+      for await (const items of followShard(feed, { after: START }, { aggregateTypes: new Set(), eventTypes: new Set(), partitions: undefined }, stop.signal)) {
+        const event = items.find((i) => i.event)?.event;
+        if (!event) continue;
+        stop.abort();
+        return JSON.parse(dataOf(event.event as Buffer)) as Record<string, unknown>;
+      }
+      throw new Error('no event');
+    };
+    expect(await deliver()).toMatchObject({ customerEmail: 'c-tail@example.com' });
+    await store.erase('c-tail');
+    await eventually(async () => (await deliver()).customerEmail === ERASED);
   });
 
   it('leaves the personal fields out of copies that need none', () => {
