@@ -1,20 +1,22 @@
 /**
  * `npm run bench -- privacy [--seconds N] [--rounds R]`: what crypto-shredding
- * costs the write path, in one run. Two clusters of 3 shards (each with its
- * router and ring database), one with PERSONAL_DATA_ENCRYPTION=off; every
- * command is a PlaceOrder of a new order (an e-mail and an address to seal),
- * streamed (CommandStreamService) through the router, 64 in flight over 4
- * streams:
+ * costs the write path, in one run, on one cluster of 3 shards: its shards are
+ * restarted with PERSONAL_DATA_ENCRYPTION off or on before each case (same
+ * stores, same router, same ring database: two clusters side by side differ
+ * by more than encryption on a shared machine). Every command is a PlaceOrder
+ * of a new order (an e-mail and an address to seal), streamed
+ * (CommandStreamService) through the router, 64 in flight over 4 streams:
  *  (off)  encryption off;
  *  (on)   encryption on, the orders' 1,000 customers' keys already created
  *         (the usual case: a customer orders again);
  *  (new)  encryption on, a new customer on every order (a key created in the
  *         ring database for each: the worst case).
  * The cases alternate for R rounds (default 4, every other one in the opposite
- * order); ratios compare the totals, and the shards' CPU per command is printed
- * beside them (steadier than throughput on a shared machine).
+ * order), each after a warm-up; ratios compare the totals, and the shards' CPU
+ * per command is printed beside them (steadier than throughput on a shared
+ * machine).
  */
-import { createClient, type ShardwriteClient } from '../src/client/index.js';
+import { createClient } from '../src/client/index.js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
@@ -37,29 +39,29 @@ export async function run(_server: string, args: string[]): Promise<void> {
   const rounds = numberArg(args, '--rounds', 4);
   console.log(`privacy: PlaceOrder streamed through the router to 3 shards, ${IN_FLIGHT} in flight; ${durationMs / 1000}s per case, ${rounds} rounds\n`);
   const env = { LOG_LEVEL: 'error' };
-  const on = await startCluster({ shards: 3, shardEnv: env, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
-  const off = await startCluster({ shards: 3, shardEnv: { ...env, PERSONAL_DATA_ENCRYPTION: 'off' }, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
+  const cluster = await startCluster({ shards: 3, shardEnv: env, routerEnv: { ...env, STREAM_MAX_IN_FLIGHT: '4096' } });
   const procs = (c: Cluster) => ({ client: process.pid, router: c.router.pid, ...Object.fromEntries(c.shards.map((s) => [s.id, s.process.pid])) });
-  const clients = (c: Cluster) => Array.from({ length: STREAMS }, () => createClient(c.router.address));
-  const onClients = clients(on);
-  const offClients = clients(off);
+  const streams = Array.from({ length: STREAMS }, () => createClient(cluster.router.address));
   let run = 0;
-  const load = (label: string, streams: ShardwriteClient[], customer: (w: number, i: number) => string) => {
+  const load = (label: string, ms: number, customer: (w: number, i: number) => string) => {
     const prefix = `r${++run}`;
-    return closedLoop(label, IN_FLIGHT, durationMs, async (w, i) => {
-      const id = `${prefix}-${w}-${i}`;
-      await streams[w % STREAMS]!.placeOrder(order(id, customer(w, i)) as never);
+    return closedLoop(label, IN_FLIGHT, ms, async (w, i) => {
+      await streams[w % STREAMS]!.placeOrder(order(`${prefix}-${w}-${i}`, customer(w, i)) as never);
     });
   };
+  const known = (w: number, i: number) => `c${(w * 7919 + i) % CUSTOMERS}`;
+  /** Restarts every shard with encryption on or off, and warms them up (JIT, connections, the customers' keys). */
+  const mode = async (encryption: 'on' | 'off') => {
+    await Promise.all(cluster.shards.map((s) => s.restart({ PERSONAL_DATA_ENCRYPTION: encryption })));
+    await load(`(warm-up ${encryption})`, 3000, known);
+  };
   try {
-    // Warm up both, and create the (on) customers' keys.
-    await Promise.all([load('(warm-up on)', onClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`), load('(warm-up off)', offClients, (w, i) => `c${(w * 1000 + i) % CUSTOMERS}`)]);
     const runs = { off: [] as LoadResult[], on: [] as LoadResult[], fresh: [] as LoadResult[] };
     const cpu = { off: [] as Record<string, number>[], on: [] as Record<string, number>[], fresh: [] as Record<string, number>[] };
     const cases = {
-      off: (k: number) => cpuPerCommand(procs(off), () => load(`(off) encryption off #${k}`, offClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`)),
-      on: (k: number) => cpuPerCommand(procs(on), () => load(`(on) encryption on, known customers #${k}`, onClients, (w, i) => `c${(w * 7919 + i) % CUSTOMERS}`)),
-      fresh: (k: number) => cpuPerCommand(procs(on), () => load(`(new) encryption on, a new customer each #${k}`, onClients, (w, i) => `n${k}-${w}-${i}`)),
+      off: async (k: number) => (await mode('off'), cpuPerCommand(procs(cluster), () => load(`(off) encryption off #${k}`, durationMs, known))),
+      on: async (k: number) => (await mode('on'), cpuPerCommand(procs(cluster), () => load(`(on) encryption on, known customers #${k}`, durationMs, known))),
+      fresh: async (k: number) => (await mode('on'), cpuPerCommand(procs(cluster), () => load(`(new) encryption on, a new customer each #${k}`, durationMs, (w, i) => `n${k}-${w}-${i}`))),
     };
     for (let k = 1; k <= rounds; k++) {
       // The machine drifts within a round: every other round runs the cases in the opposite order.
@@ -78,8 +80,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
       Math.round(rs.reduce((s, r) => s + Object.entries(r).filter(([p]) => p.startsWith('shard-')).reduce((t, [, v]) => t + v, 0), 0) / rs.length);
     console.log(`shards' CPU per command (µs, summed over the 3): off ${shardCpu(cpu.off)}, on ${shardCpu(cpu.on)}, new ${shardCpu(cpu.fresh)}`);
   } finally {
-    for (const c of [...onClients, ...offClients]) c.close();
-    await on.close();
-    await off.close();
+    for (const c of streams) c.close();
+    await cluster.close();
   }
 }
