@@ -17,6 +17,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Listening } from '../store/pg-listen.js';
 import { DATA_KEY_BYTES } from './cipher.js';
 import type { KeyProvider } from './key-provider.js';
@@ -89,13 +90,13 @@ export class SubjectKeys {
    * Keys to encrypt with: a key is created for a subject that has none.
    * `erased` for a tombstoned subject.
    *
-   * @throws when the ring database cannot be reached.
+   * @throws StoreUnavailableError when the ring database cannot be reached.
    */
   async forWriting(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
     return this.#lookup(subjects, 'write') as Promise<Map<string, SubjectKey>>;
   }
 
-  /** Keys to decrypt with; a subject with no row is absent. @throws when the ring database cannot be reached. */
+  /** Keys to decrypt with; a subject with no row is absent. @throws StoreUnavailableError when the ring database cannot be reached. */
   async forReading(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
     return this.#lookup(subjects, 'read');
   }
@@ -167,7 +168,10 @@ export class SubjectKeys {
             for (const w of p.waiters) w(key);
           }
         } catch (err) {
-          for (const p of batch.values()) for (const w of p.waiters) w(err as Error);
+          // Retryable for the caller (UNAVAILABLE), like any store outage; the cause only in the log.
+          this.logger.warn({ err: (err as Error).message }, 'cannot read or create data subjects\' keys');
+          const unavailable = new StoreUnavailableError('the data subjects\' keys cannot be read', { cause: err });
+          for (const p of batch.values()) for (const w of p.waiters) w(unavailable);
         }
       }
     } finally {

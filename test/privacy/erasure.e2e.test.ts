@@ -75,7 +75,6 @@ async function until(method: Parameters<Clients['call']>[0], request: object): P
 async function placeFor(c: Customer, n: number): Promise<void> {
   const orderId = `ord-${tag}-${c.id.split('-').pop()}-${n}`;
   await until('PlaceOrder', { orderId, commandId: `place-${orderId}`, customerId: c.id, customerEmail: c.email, shippingAddress: address(c, c.line1) });
-  await until('AddOrderLine', { orderId, commandId: `line-${orderId}`, lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 1200 });
   c.orders.push(orderId);
 }
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderHeader } from '../../src/domain/orders/header.js';
 import { PgRingStore } from '../../src/ring/index.js';
 import { ERASED } from '../../src/privacy/cipher.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { LocalKeyProvider } from '../../src/privacy/key-provider.js';
 import { PgSubjectKeyStore } from '../../src/privacy/key-store.js';
 import { PersonalData, SUBJECT_METADATA_KEY, withoutPersonalData } from '../../src/privacy/personal-data.js';
@@ -161,6 +162,17 @@ describe('subject keys in the ring database', () => {
     expect(await deliver()).toMatchObject({ customerEmail: 'c-tail@example.com' });
     await store.erase('c-tail');
     await eventually(async () => (await deliver()).customerEmail === ERASED);
+  });
+
+  it('answers STORE_UNAVAILABLE (retryable) when the ring database cannot be reached, and seals nothing', async () => {
+    const store = new PgSubjectKeyStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', timeoutMs: 300 });
+    const keys = new SubjectKeys(store, provider, logger, { relistenMs: 60_000 });
+    stores.push(store);
+    caches.push(keys);
+    await keys.start();
+    const data = new PersonalData(keys);
+    await expect(data.seal('order-header-o7', orderHeader, [{ firstVersion: 1, events: [placed('c-down')] }])).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(data.reveal(orderHeader, [stored('order-header-o7', { ...placed('c-down'), metadata: { [SUBJECT_METADATA_KEY]: 'c-down' } })])).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
   it('leaves the personal fields out of copies that need none', () => {
