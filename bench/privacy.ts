@@ -76,9 +76,17 @@ export async function run(_server: string, args: string[]): Promise<void> {
     printTable([...runs.off, ...runs.on, ...runs.fresh]);
     const change = (x: readonly LoadResult[]) => `${((perSecond(x) / perSecond(runs.off) - 1) * 100).toFixed(1)}%`;
     console.log(`\nthroughput vs encryption off (totals over ${rounds} rounds): on ${change(runs.on)}, new customer each ${change(runs.fresh)}   (target: at most 15% lower)`);
-    const shardCpu = (rs: readonly Record<string, number>[]) =>
-      Math.round(rs.reduce((s, r) => s + Object.entries(r).filter(([p]) => p.startsWith('shard-')).reduce((t, [, v]) => t + v, 0), 0) / rs.length);
-    console.log(`shards' CPU per command (µs, summed over the 3): off ${shardCpu(cpu.off)}, on ${shardCpu(cpu.on)}, new ${shardCpu(cpu.fresh)}`);
+    const mean = (rs: readonly Record<string, number>[]) => {
+      const out: Record<string, number> = {};
+      for (const k of Object.keys(rs[0] ?? {})) out[k] = Math.round(rs.reduce((t, r) => t + r[k]!, 0) / rs.length);
+      return out;
+    };
+    const shards = (r: Record<string, number>) => Object.entries(r).filter(([p]) => p.startsWith('shard-')).reduce((t, [, v]) => t + v, 0);
+    console.log('CPU per command (µs; postgres = every PostgreSQL process on the machine, others\' too):');
+    for (const [label, rs] of [['off', cpu.off], ['on', cpu.on], ['new', cpu.fresh]] as const) {
+      const m = mean(rs);
+      console.log(`  ${label.padEnd(4)} shards ${shards(m)} (${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+    }
   } finally {
     for (const c of streams) c.close();
     await cluster.close();
