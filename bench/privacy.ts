@@ -46,7 +46,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
   const load = (label: string, ms: number, customer: (w: number, i: number) => string) => {
     const prefix = `r${++run}`;
     return closedLoop(label, IN_FLIGHT, ms, async (w, i) => {
-      await streams[w % STREAMS]!.placeOrder(order(`${prefix}-${w}-${i}`, customer(w, i)) as never);
+      await streams[w % STREAMS]!.placeOrder(order(`${prefix}-${w}-${i}`, customer(w, i)));
     });
   };
   const known = (w: number, i: number) => `c${(w * 7919 + i) % CUSTOMERS}`;

@@ -93,7 +93,7 @@ export class SubjectKeys {
    * @throws StoreUnavailableError when the ring database cannot be reached.
    */
   async forWriting(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
-    return this.#lookup(subjects, 'write') as Promise<Map<string, SubjectKey>>;
+    return this.#lookup(subjects, 'write');
   }
 
   /** Keys to decrypt with; a subject with no row is absent. @throws StoreUnavailableError when the ring database cannot be reached. */

@@ -23,7 +23,6 @@ import { streamIdParser } from '../../src/subscriptions/filter.js';
 import { START } from '../../src/subscriptions/position.js';
 import { loadApi } from '../../src/grpc/proto.js';
 import { eventResponse } from '../../src/subscriptions/event-codec.js';
-import type { SubscribeResponse__Output } from '../../src/generated/shardwrite/v1/SubscribeResponse.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 const logger = pino({ level: 'silent' });
@@ -147,7 +146,7 @@ describe('subject keys in the ring database', () => {
     const reader = { tail: async () => START, copiedUpTo: async () => new Map(), page: async () => [], committedAfter: async () => false } as unknown as PgFeedReader;
     const tail = { attach: () => () => {}, after: (c: { position: bigint }) => (c.position < 1n ? [row] : []), covers: () => true, wait: async () => {} } as unknown as LiveTail;
     const method = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe;
-    const dataOf = (event: Buffer) => (method.responseDeserialize(eventResponse(event, 'c')) as SubscribeResponse__Output).event!.data;
+    const dataOf = (event: Buffer) => method.responseDeserialize(eventResponse(event, 'c')).event!.data;
     const deliver = async (): Promise<Record<string, unknown>> => {
       const stop = new AbortController();
       const feed = { shardId: 'shard-0', reader, tail, deciders: new Map([['order-header', orderHeader]]), parseStreamId: streamIdParser(['order-header']), personalData: data };
