@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<{ run(server: string, args: string[]
   secure: () => import('./secure.js'),
   fulfilment: () => import('./fulfilment.js'),
   tracing: () => import('./tracing.js'),
+  privacy: () => import('./privacy.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -9,6 +9,7 @@
  *   certs DIR NAME…        a development CA and certificates (scripts/dev-certificates.ts)
  *   pm-worker              run the process-manager worker (pm-worker/config.ts)
  *   pm list|retry          process-manager instances (cli/pm.ts)
+ *   erase <subject>        erase a data subject's personal data (cli/erase.ts)
  *
  * The ring commands read the ring database named by RING_DATABASE_URL or,
  * when that is unset, the one `npm start` recorded in `.data/cluster.json`.
@@ -17,6 +18,7 @@ import { RING_USAGE, consoleOutput, ringCommand } from './ring.js';
 import { TAIL_USAGE, tailCommand } from './tail.js';
 import { PM_USAGE, pmCommand } from './pm.js';
 import { TOP_USAGE, topCommand } from './top.js';
+import { ERASE_USAGE, eraseCommand } from './erase.js';
 
 export { CLUSTER_FILE } from './ring.js';
 
@@ -33,7 +35,8 @@ ${TOP_USAGE}
   certs DIR NAME[,DNS…]… make DIR/ca.crt and, per NAME, DIR/NAME.crt and DIR/NAME.key signed by it
                         (reused while valid; for development and docker compose, not production);
                         each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given
-${PM_USAGE}`;
+${PM_USAGE}
+${ERASE_USAGE}`;
 
 /** Runs the command in `argv` (the arguments after `shardwrite`); a bad command prints the usage and sets exit code 2. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -49,6 +52,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return (await import('../pm-worker/main.js')).main(env);
     case 'pm':
       process.exitCode = await pmCommand(rest, env, consoleOutput());
+      return;
+    case 'erase':
+      process.exitCode = await eraseCommand(rest, env, consoleOutput());
       return;
     case 'tail':
       process.exitCode = await untilInterrupted((signal) =>

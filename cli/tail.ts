@@ -159,7 +159,7 @@ export async function tailCommand(args: readonly string[], out: Output, signal: 
 }
 
 /** The router `npm start` runs, and the CA file to trust when it runs with `--secure`. */
-function fromClusterFile(): { address: string; caFile: string | undefined } | undefined {
+export function fromClusterFile(): { address: string; caFile: string | undefined } | undefined {
   const file = resolve(CLUSTER_FILE);
   if (!existsSync(file)) return undefined;
   try {

@@ -57,6 +57,8 @@ import {
 } from '../src/process-managers/index.js';
 import type { PgPmStore, StatusRow } from './store.js';
 import { loadApi } from '../src/grpc/proto.js';
+import { deciderRegistry, modules } from '../src/domain/index.js';
+import { withoutPersonalData } from '../src/privacy/personal-data.js';
 import { credentialsOf, type TlsOptions } from '../src/client/credentials.js';
 import type { EventStoreServiceClient } from '../src/generated/shardwrite/v1/EventStoreService.js';
 import type { Event__Output } from '../src/generated/shardwrite/v1/Event.js';
@@ -92,6 +94,9 @@ export interface PmWorker {
   /** Fires the due timeouts now (also done on a timer). */
   scanTimeouts(): Promise<number>;
 }
+
+/** Every aggregate type's decider, for the personal data each event type declares. */
+const deciders = deciderRegistry(modules);
 
 /** The worker's counters and gauges (the gauges read `pm_instances` / `pm_timeouts` on each scrape). */
 export function pmMetrics(registry: Registry, store: PgPmStore) {
@@ -308,7 +313,8 @@ export function startPmWorker(
     await recordInput(def, instanceId, {
       inputId: sourceInputId(event.streamId, event.version),
       eventType: event.type,
-      dataJson: event.rawData,
+      // Process managers decide on facts, never on personal data: the copy on the instance keeps none.
+      dataJson: withoutPersonalData(deciders.get(event.aggregateType), event.type, event.rawData),
       sourceStreamId: event.streamId,
       sourceVersion: event.version,
     });

@@ -27,7 +27,8 @@
  * 127.0.0.1), the router serving TLS, router ↔ shard mutual TLS, random bearer
  * tokens in `.data/tls/admin.token` (every tenant, ring operations),
  * `tenant-a.token` and `tenant-b.token` (one tenant each; only their SHA-256
- * is handed to the processes, as AUTH_TOKENS), and with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`.
+ * is handed to the processes, as AUTH_TOKENS), with REDIS_URL a snapshot key in `.data/tls/redis-snapshot.key`,
+ * and the master key of the data subjects' keys in `.data/tls/personal-data-master.key`.
  * It prints how a client connects. Without it, the cluster runs in insecure
  * mode on loopback only (SHARDWRITE_INSECURE=true) and says so.
  * The process managers run in a worker process of their own, `shardwrite
@@ -75,6 +76,7 @@ const DEV_TOKENS = {
 } as const;
 const tokenFile = (name: keyof typeof DEV_TOKENS) => `${TLS_DIR}/${name}.token`;
 const SNAPSHOT_KEY_FILE = `${TLS_DIR}/redis-snapshot.key`;
+const MASTER_KEY_FILE = `${TLS_DIR}/personal-data-master.key`;
 
 /** What `--secure` hands the processes: certificates by identity, the dev token's hash, the Redis snapshot key. */
 interface Security {
@@ -85,6 +87,8 @@ interface Security {
   /** AUTH_TOKENS: `sha256:<hex of each token's SHA-256>:principal:tenant:scopes` (the tokens never leave their files). */
   readonly authTokens: string;
   readonly snapshotKey: string | undefined;
+  /** The file holding the master key that wraps the data subjects' keys. */
+  readonly masterKeyFile: string;
 }
 
 /** A secret kept in `file` (created with `bytes` random bytes, owner-only, when missing). */
@@ -113,6 +117,7 @@ async function prepareSecurity(shardIds: readonly string[]): Promise<Security> {
     adminTokenFile: resolve(tokenFile('admin')),
     authTokens: authTokens.join(','),
     snapshotKey: process.env.REDIS_URL ? secretIn(SNAPSHOT_KEY_FILE, 32) : undefined,
+    masterKeyFile: (secretIn(MASTER_KEY_FILE, 32), resolve(MASTER_KEY_FILE)),
   };
 }
 
@@ -362,6 +367,7 @@ async function supervise(): Promise<void> {
           LOG_LEVEL: logLevel,
           ...modeEnv(p.id),
           ...(security?.snapshotKey ? { REDIS_SNAPSHOT_KEY: security.snapshotKey } : {}),
+          ...(security ? { PERSONAL_DATA_MASTER_KEY_FILE: security.masterKeyFile } : {}),
         };
         const address = await startChild(root, p.id, 'shard', env, children);
         return { id: p.id, address, databaseUrl, metrics };

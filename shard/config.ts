@@ -12,6 +12,30 @@ import { deciderRegistry, modules } from '../src/domain/index.js';
 import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { DEFAULT_TAIL_COALESCE_MS } from '../src/subscriptions/live-tail.js';
+import { DEV_MASTER_KEY, parseMasterKey } from '../src/privacy/key-provider.js';
+import { DEFAULT_KEY_TTL_MS } from '../src/privacy/subject-keys.js';
+import { readFileSync } from 'node:fs';
+
+/** How a shard protects personal data (crypto-shredding, `src/privacy/`). */
+export interface PersonalDataSettings {
+  /**
+   * PERSONAL_DATA_ENCRYPTION — `on` (the default): declared personal fields are stored
+   * encrypted with their subject's key, which lives in the ring database (so it needs
+   * RING_DATABASE_URL; without a ring database a shard stores them as decided, with a
+   * warning). `off`: stored in plaintext (measurements only).
+   */
+  readonly encryption: boolean;
+  /**
+   * PERSONAL_DATA_MASTER_KEY (base64 of 32 bytes) or PERSONAL_DATA_MASTER_KEY_FILE (a file
+   * holding it) — wraps every subject's data key; the same on every shard. Required with a
+   * ring database unless SHARDWRITE_INSECURE=true, where a public development key is used,
+   * with a warning.
+   */
+  readonly masterKey: Buffer;
+  readonly masterKeyIsDev: boolean;
+  /** PERSONAL_DATA_KEY_TTL_MS — how long an unwrapped data key stays cached (60000). */
+  readonly keyTtlMs: number;
+}
 
 export interface ShardConfig {
   /** SHARD_ID — this shard's stable id on the ring; default `shard-0`. */
@@ -118,6 +142,7 @@ export interface ShardConfig {
    * (2000), RING_NOTIFY (`on`). See `RingSettings`.
    */
   readonly ring: RingSettings;
+  readonly personalData: PersonalDataSettings;
 }
 
 /** The settings `loadShardConfig` reads (used by the deployment checks). */
@@ -130,6 +155,7 @@ export const SHARD_ENV = [
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
   'REDIS_SNAPSHOT_KEY', 'HEALTH_ADDRESS', 'SNAPSHOT_INTERVAL', 'SNAPSHOT_INTERVALS', 'SNAPSHOT_SLOW_LOAD_MS', ...RING_ENV, ...SHARD_TLS_ENV,
+  'PERSONAL_DATA_ENCRYPTION', 'PERSONAL_DATA_MASTER_KEY', 'PERSONAL_DATA_MASTER_KEY_FILE', 'PERSONAL_DATA_KEY_TTL_MS',
 ] as const;
 
 export function loadShardConfig(env: Env): ShardConfig {
@@ -146,6 +172,7 @@ export function loadShardConfig(env: Env): ShardConfig {
   if (snapshotKey === undefined && redisUrl !== undefined && !auth.insecure) {
     r.problem('REDIS_SNAPSHOT_KEY is required with REDIS_URL (the same secret on every shard, at least 32 bytes): it authenticates the snapshots shards put in Redis');
   }
+  const ring = readRingSettings(r, false);
   const config: ShardConfig = {
     shardId,
     grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
@@ -192,10 +219,44 @@ export function loadShardConfig(env: Env): ShardConfig {
       moveWaitMs: r.int('MOVE_WAIT_MS', d.moveWaitMs, 0, 60_000),
       assumeNewStreams: r.oneOf('ASSUME_NEW_STREAMS', d.assumeNewStreams ? 'on' : 'off', ['on', 'off']) === 'on',
     },
-    ring: readRingSettings(r, false),
+    ring,
+    personalData: readPersonalData(r, auth.insecure, ring.databaseUrl !== undefined),
   };
   r.done();
   return config;
+}
+
+function readPersonalData(r: EnvReader, insecure: boolean, withRing: boolean): PersonalDataSettings {
+  const encryption = r.oneOf('PERSONAL_DATA_ENCRYPTION', 'on', ['on', 'off']) === 'on';
+  const inline = r.optionalString('PERSONAL_DATA_MASTER_KEY');
+  const file = r.optionalString('PERSONAL_DATA_MASTER_KEY_FILE');
+  let masterKey: Buffer | undefined;
+  if (inline !== undefined && file !== undefined) r.problem('set PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE, not both');
+  const text = inline ?? (file === undefined ? undefined : readKeyFile(r, file));
+  if (text !== undefined) {
+    try {
+      masterKey = parseMasterKey(text);
+    } catch (err) {
+      r.problem(`the personal-data master key ${(err as Error).message}`);
+    }
+  } else if (encryption && withRing && !insecure) {
+    r.problem('PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE is required (32 random bytes, base64, the same on every shard: `openssl rand -base64 32`): it wraps the data subjects\' keys');
+  }
+  return {
+    encryption,
+    masterKey: masterKey ?? DEV_MASTER_KEY,
+    masterKeyIsDev: masterKey === undefined,
+    keyTtlMs: r.int('PERSONAL_DATA_KEY_TTL_MS', DEFAULT_KEY_TTL_MS, 0, 24 * 3600 * 1000),
+  };
+}
+
+function readKeyFile(r: EnvReader, file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    r.problem(`PERSONAL_DATA_MASTER_KEY_FILE cannot be read: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 function readSnapshotPolicy(r: EnvReader): SnapshotPolicy {

@@ -22,6 +22,7 @@ import type { ReadStreamRequest__Output } from '../src/generated/shardwrite/v1/R
 import { checkId } from '../src/domain/validation.js';
 import { identityFrom, mayAccessTenant, type Identity } from '../src/auth/identity.js';
 import type { FieldViolation } from '../src/errors.js';
+import type { PersonalData } from '../src/privacy/personal-data.js';
 
 export interface ShardServiceDeps {
   readonly definition: PackageDefinition;
@@ -37,6 +38,8 @@ export interface ShardServiceDeps {
   readonly logger: Logger;
   /** Tracing is on: a command's span is its call's (the grpc-js instrumentation's server span). */
   readonly traced: boolean;
+  /** Opens the personal fields ReadStream returns (where the subject's key exists). */
+  readonly personalData?: PersonalData;
 }
 
 /** Adds the command services and EventStoreService to `server`. */
@@ -186,13 +189,14 @@ async function readStream(deps: ShardServiceDeps, req: ReadStreamRequest__Output
   if (tenant !== undefined && !mayAccessTenant(identity, tenant)) throw new AggregateNotFoundError(`${decider.aggregateType} ${req.aggregateId} does not exist`);
   // Page by page, each written before the next is read: a long stream reads with flat memory.
   for (let next = Math.max(from, 1); ; next += READ_STREAM_PAGE) {
-    const events = await deps.reader.readStream(streamId, next, next + READ_STREAM_PAGE - 1);
+    const page = await deps.reader.readStream(streamId, next, next + READ_STREAM_PAGE - 1);
+    const events = deps.personalData ? await deps.personalData.reveal(decider, page) : page;
     for (const event of events) {
       if (call.cancelled) return;
       const ok = call.write(toWireEvent(deps.loader.upcastEvent(decider, event)));
       if (!ok) await new Promise((resolve) => call.once('drain', resolve));
     }
-    if (events.length < READ_STREAM_PAGE) break;
+    if (page.length < READ_STREAM_PAGE) break;
   }
   call.end();
 }

@@ -36,6 +36,13 @@ import { startShardRing } from './ring.js';
 import { addSubscriptionServices } from './subscription-services.js';
 import { PgFeedReader } from '../src/store/pg-feed-reader.js';
 import { LiveTail } from '../src/subscriptions/live-tail.js';
+import { PersonalData } from '../src/privacy/personal-data.js';
+import { PgSubjectKeyStore } from '../src/privacy/key-store.js';
+import { LocalKeyProvider } from '../src/privacy/key-provider.js';
+import { SubjectKeys } from '../src/privacy/subject-keys.js';
+import { Erasure } from '../src/privacy/erasure.js';
+import { DATA_SUBJECT, dataSubject } from '../src/privacy/data-subject.js';
+import { DATA_SUBJECT_SERVICE, addDataSubjectService } from './data-subject-service.js';
 
 export interface RunningShard {
   /** The bound gRPC address (`host:port`, the real port when 0 was asked for). */
@@ -141,10 +148,19 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   );
   const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
+  deciders.set(DATA_SUBJECT, dataSubject);
+  // Crypto-shredding: the subjects' keys live in the ring database, which every shard reads.
+  const privacy = ring && config.personalData.encryption ? await startPrivacy(config, logger) : undefined;
+  if (!privacy) {
+    logger.warn(config.personalData.encryption
+      ? 'no ring database: personal data is stored as decided, unencrypted, and subjects cannot be erased'
+      : 'PERSONAL_DATA_ENCRYPTION=off: personal data is stored unencrypted');
+  }
   const authorizer = new ScopeAuthorizer();
   const pipeline = new CommandPipeline(
     {
       deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger, ...(tracer ? { tracer } : {}),
+      ...(privacy ? { personalData: privacy.personalData } : {}),
       afterAppend: (streamId, decider, version, state) => snapshotter.afterAppend(streamId, decider, version, state),
     },
     config.pipeline,
@@ -158,7 +174,8 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     // Every call is authenticated and checked against the permission table first (deny by default).
     interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
   });
-  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger, traced: tracer !== undefined });
+  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger, traced: tracer !== undefined, personalData: privacy?.personalData });
+  if (privacy) addDataSubjectService(server, { erasure: new Erasure({ ...privacy, pipeline, reader, logger }), logger });
   const commandStreams = addCommandStreamService(server, {
     definition,
     link: linkDefinition(),
@@ -171,7 +188,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
-  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger });
+  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
@@ -179,6 +196,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   // Lets a rebalancer check that the process at this address is this shard on this store.
   health.setStatus(identityHealthService(config.shardId, identity.storeId), 'SERVING');
   for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
+  if (privacy) health.setStatus(DATA_SUBJECT_SERVICE, 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
@@ -227,6 +245,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       healthOnly?.server.forceShutdown();
       await pipeline.drain();
       await snapshotter.close();
+      await privacy?.close();
       await ring?.close();
       await writer.close();
       await pgReader.close();
@@ -240,4 +259,28 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     })());
 
   return { address, metricsAddress, pipeline, close };
+}
+
+/** The keys of the data subjects (ring database) and what seals and opens personal data with them. */
+async function startPrivacy(config: ShardConfig, logger: Logger) {
+  if (config.personalData.masterKeyIsDev) {
+    logger.warn('PERSONAL_DATA_MASTER_KEY is not set: data keys are wrapped with the public development key (insecure mode only)');
+  }
+  const store = new PgSubjectKeyStore({
+    connectionString: config.ring.databaseUrl!,
+    onIdleError: (err) => logger.warn({ err }, 'idle subject-key database connection failed'),
+  });
+  const provider = new LocalKeyProvider(config.personalData.masterKey);
+  const keys = new SubjectKeys(store, provider, logger, { ttlMs: config.personalData.keyTtlMs });
+  await keys.start();
+  return {
+    store,
+    provider,
+    keys,
+    personalData: new PersonalData(keys),
+    async close() {
+      await keys.close();
+      await store.close();
+    },
+  };
 }

@@ -21,6 +21,7 @@ import type { LiveTail } from '../src/subscriptions/live-tail.js';
 import { CAUGHT_UP_RESPONSE, FELL_BEHIND_RESPONSE, checkpointResponse, encodeResponses, type Outgoing } from '../src/subscriptions/event-codec.js';
 import { checkpointToken, decodeCheckpoint, parsePosition, START } from '../src/subscriptions/position.js';
 import { rawResponses } from '../src/grpc/server-stream.js';
+import type { PersonalData } from '../src/privacy/personal-data.js';
 import { followShard, type FeedStart, type ShardFeedDeps } from '../src/subscriptions/shard-feed.js';
 
 export interface SubscriptionServiceDeps {
@@ -29,6 +30,8 @@ export interface SubscriptionServiceDeps {
   readonly tail: LiveTail;
   readonly deciders: ReadonlyMap<string, AnyDecider>;
   readonly logger: Logger;
+  /** Opens personal fields as events go out (crypto-shredding). */
+  readonly personalData?: PersonalData | undefined;
 }
 
 /** A checkpoint of a direct subscription goes out at most this often when only progress was made. */

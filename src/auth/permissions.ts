@@ -10,7 +10,7 @@ import type { DomainModule } from '../domain/module.js';
  * - `command`: an authenticated caller; the pipeline then checks the
  *   aggregate type's scope and the tenant of each command;
  * - `read`: the `read` scope (events are filtered or refused by tenant);
- * - `admin`: the `admin` scope (ring and rebalancing operations);
+ * - `admin`: the `admin` scope (ring and rebalancing operations, erasing data subjects);
  * - `link`: the router-to-shard link, whose frames carry identities the router
  *   verified. Trusted as it stands: only mutual TLS keeps other callers off it.
  */
@@ -29,6 +29,8 @@ export const FIXED_PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/shardwrite.v1.ConsumerGroupService/Consume': 'read',
   '/shardwrite.internal.v1.ShardFeed/Follow': 'read',
   '/shardwrite.internal.v1.ShardLink/Execute': 'link',
+  '/shardwrite.v1.DataSubjectService/EraseSubject': 'admin',
+  '/shardwrite.v1.DataSubjectService/ReenableSubject': 'admin',
 };
 
 export type PermissionTable = ReadonlyMap<string, Permission>;

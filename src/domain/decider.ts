@@ -38,6 +38,13 @@ export interface Decider<C extends Command = Command, E extends DomainEvent = Do
   readonly eventSchemaVersions: Readonly<Record<string, number>>;
   /** Turns stored events of older schema versions into the current shape. */
   readonly upcasters: Upcasters;
+  /**
+   * Which fields of which event types are a data subject's personal data
+   * (crypto-shredding, `src/privacy/`): they are stored encrypted with the
+   * subject's own key and read as `"[erased]"` once the subject is erased.
+   * `decide` and `evolve` must never need them: the state keeps none.
+   */
+  readonly personalData?: PersonalDataDeclarations;
   /** The state of a stream with no events. Must be JSON-serializable. */
   initialState(): S;
   /**
@@ -47,6 +54,18 @@ export interface Decider<C extends Command = Command, E extends DomainEvent = Do
   decide(command: C, state: S): E[];
   evolve(state: S, event: E): S;
 }
+
+/**
+ * One event type's personal data: the field (of the event's data) naming the
+ * data subject, and the top-level fields that belong to that subject.
+ */
+export interface PersonalDataSpec {
+  readonly subjectField: string;
+  readonly fields: readonly string[];
+}
+
+/** Personal data by event type. */
+export type PersonalDataDeclarations = Readonly<Record<string, PersonalDataSpec>>;
 
 /** Widened type for registries that hold deciders of different aggregate types. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -35,6 +35,7 @@ import { fullJitterDelay, sleep, withTimeout } from './backoff.js';
 import type { AggregateLoader } from './loader.js';
 import type { CommandVersions } from './owner-cache.js';
 import type { Ownership } from './ownership.js';
+import { SubjectErasedError, type PersonalData } from '../privacy/personal-data.js';
 
 /** What the caller's transport tells the pipeline about a call. */
 export interface CallContext {
@@ -156,6 +157,11 @@ export interface PipelineDeps {
   readonly now?: () => number;
   /** Adds a span per asynchronous stage under each traced command's span (`CallContext.span`); default: none. */
   readonly tracer?: Tracer;
+  /**
+   * Seals the personal data of decided events before they are appended, and
+   * opens it for duplicate replies; without it events are stored as decided.
+   */
+  readonly personalData?: PersonalData;
   /** Called after each successful append, off the command's critical path (snapshots, cache). */
   readonly afterAppend?: (streamId: string, decider: AnyDecider, version: number, state: unknown) => void;
 }
@@ -386,7 +392,30 @@ export class CommandPipeline {
         await this.settle(streamId, decider, round.decisions, undefined);
         return;
       }
-      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant);
+      // Personal data leaves the process only sealed; a command that would record an erased
+      // subject's is refused, and the round decided again without it (its state changed).
+      let stored: NewEvent[] | undefined;
+      if (this.deps.personalData) {
+        const sealed = await this.deps.personalData.seal(streamId, decider, round.toAppend).catch((err: unknown) => err as Error);
+        if (sealed instanceof Error) {
+          for (const d of round.decisions) d.p.reject(d.kind === 'failed' ? d.error : sealed);
+          return;
+        }
+        const refused = new Set<Pending>();
+        round.toAppend.forEach((d, i) => {
+          const subject = sealed.refused[i];
+          if (subject === undefined) return;
+          refused.add(d.p);
+          d.p.reject(new SubjectErasedError(subject));
+        });
+        if (refused.size > 0) {
+          live = live.filter((p) => !refused.has(p));
+          attempt--;
+          continue;
+        }
+        stored = sealed.stored.flat();
+      }
+      const entry = this.entryFor(streamId, loaded.version, round.toAppend, round.tenant, stored);
       if (tracer) stageStart = performance.now();
       try {
         const result = await metrics.time('append', () => this.deps.appender.append(entry)).finally(() => {
@@ -568,6 +597,7 @@ export class CommandPipeline {
     expectedVersion: number,
     toAppend: Extract<Decision, { kind: 'append' }>[],
     tenant: string | undefined,
+    events: readonly NewEvent[] | undefined,
   ): AppendEntry {
     const first = toAppend[0]!.p.routed;
     const traced = this.deps.tracer ? toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])) : [];
@@ -578,7 +608,7 @@ export class CommandPipeline {
       aggregateId: first.aggregateId,
       tenant: tenant ?? '',
       expectedVersion,
-      events: toAppend.flatMap((d) => d.events),
+      events: events ?? toAppend.flatMap((d) => d.events),
       commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, requestDigest: d.p.digest, eventCount: d.events.length })),
     };
   }
@@ -633,7 +663,8 @@ export class CommandPipeline {
       if (d.kind !== 'duplicate') continue;
       try {
         // Only the original command's events: a long stream is not read to its end for a retry.
-        const stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion, d.versions.lastVersion);
+        let stored = await this.deps.reader.readStream(streamId, d.versions.firstVersion, d.versions.lastVersion);
+        if (this.deps.personalData) stored = await this.deps.personalData.reveal(decider, stored);
         const events = stored.map((e) => this.deps.loader.upcastEvent(decider, e));
         d.p.resolve({ streamId, version: d.versions.lastVersion, events, duplicate: true });
       } catch (err) {

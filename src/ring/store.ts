@@ -130,6 +130,25 @@ const RING_MIGRATIONS: readonly Migration[] = [
       GRANT INSERT, UPDATE ON ring_moves TO ${REBALANCER_ROLE};
     `,
   },
+  {
+    version: 7,
+    name: 'subject keys',
+    // Crypto-shredding (src/privacy/): one data key per data subject, wrapped by the master key,
+    // here because every shard that holds a subject's events must use the same key. A row with
+    // no key is a tombstone: the subject was erased, and INSERT … ON CONFLICT DO NOTHING from a
+    // late writer can never create a key for it again (only an explicit re-enable does).
+    sql: `
+      CREATE TABLE subject_keys (
+        subject_id    text        PRIMARY KEY,
+        wrapped_key   bytea       NULL,
+        master_key_id text        NULL,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        erased_at     timestamptz NULL,
+        CONSTRAINT subject_keys_key_or_tombstone CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
+      );
+      GRANT SELECT, INSERT, UPDATE ON subject_keys TO ${SHARD_ROLE};
+    `,
+  },
 ];
 
 /** The NOTIFY payload a rebalance sends when its plan appears or ends (read as "re-read everything"). */

@@ -228,6 +228,14 @@ export const MIGRATIONS: readonly Migration[] = [
       GRANT SELECT, UPDATE ON shard_fence TO ${REBALANCER_ROLE};
     `,
   },
+  {
+    version: 9,
+    name: 'no personal data in snapshots',
+    // Crypto-shredding (src/privacy/): order-header's state schema 3 holds no personal data;
+    // its older snapshots held the customer's e-mail and address in plaintext, out of reach of
+    // an erasure. They are only caches (I8), skipped by loads since schema 3 anyway: delete them.
+    sql: `DELETE FROM snapshots WHERE aggregate_type = 'order-header' AND schema_version < 3;`,
+  },
 ];
 
 /**

@@ -17,6 +17,8 @@ import type { FeedRow, PgFeedReader } from '../store/pg-feed-reader.js';
 import { encodeEvent } from './event-codec.js';
 import { eventMatches, streamMatches, type FeedFilter } from './filter.js';
 import type { LiveTail } from './live-tail.js';
+import type { PersonalData } from '../privacy/personal-data.js';
+import type { SubjectKey } from '../privacy/subject-keys.js';
 import { comparePositions, formatPosition, type ShardPosition } from './position.js';
 
 /** Rows read from the store per catch-up page. @default 2000 */
@@ -28,6 +30,8 @@ export interface ShardFeedDeps {
   readonly tail: LiveTail;
   readonly deciders: ReadonlyMap<string, AnyDecider>;
   readonly parseStreamId: (streamId: string) => { aggregateType: string; aggregateId: string };
+  /** Opens personal fields (crypto-shredding) as rows become messages. */
+  readonly personalData?: PersonalData;
 }
 
 export type FeedStart = { readonly after: ShardPosition } | { readonly fromEnd: true };
@@ -83,7 +87,7 @@ export async function* followShard(deps: ShardFeedDeps, start: FeedStart, filter
         else if (rows.length === 0) await deps.tail.wait(signal, 50); // the tail is starting
       }
       if (rows.length === 0) continue;
-      const items = toItems(deps, rows, filter);
+      const items = toItems(deps, rows, filter, await deps.personalData?.keysForRows(rows));
       cursor = rows[rows.length - 1]!.at;
       yield items;
     }
@@ -92,7 +96,7 @@ export async function* followShard(deps: ShardFeedDeps, start: FeedStart, filter
   }
 }
 
-function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilter): FeedItem[] {
+function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilter, keys: ReadonlyMap<string, SubjectKey> | undefined): FeedItem[] {
   const items: FeedItem[] = [];
   // Copies in a row collapse to one barrier per origin shard (the newest position).
   const barriers = new Map<string, ShardPosition>();
@@ -112,8 +116,13 @@ function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilt
     if (!eventMatches(filter, row.type)) continue;
     if (filter.tenant !== undefined && tenantOf(row) !== filter.tenant) continue;
     flushBarriers();
-    // One item per row, shared by every subscriber (and by its encoding: see shard/subscription-services.ts).
-    row.encoded ??= { event: { event: toEncodedEvent(deps, row, aggregateType, aggregateId), position: formatPosition(row.at), streamId: row.streamId } };
+    // One item per row, shared by every subscriber (and by its encoding: see shard/subscription-services.ts);
+    // a row with personal data gets a new one once a key may have changed (erased since).
+    const personal = keys !== undefined && deps.personalData!.isPersonal(row);
+    if (row.encoded === undefined || (personal && encodedAt.get(row) !== deps.personalData!.generation)) {
+      row.encoded = { event: { event: toEncodedEvent(deps, row, aggregateType, aggregateId, keys), position: formatPosition(row.at), streamId: row.streamId } };
+      if (personal) encodedAt.set(row, deps.personalData!.generation);
+    }
     items.push(row.encoded);
     lastItemAt = row.at;
   }
@@ -132,8 +141,11 @@ function tenantOf(row: FeedRow): string {
   return row.tenant;
 }
 
-function toEncodedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: string, aggregateId: string): Buffer {
-  let data = row.data;
+/** The key generation each row with personal data was encoded at. */
+const encodedAt = new WeakMap<FeedRow, number>();
+
+function toEncodedEvent(deps: ShardFeedDeps, row: FeedRow, aggregateType: string, aggregateId: string, keys: ReadonlyMap<string, SubjectKey> | undefined): Buffer {
+  let data = keys ? deps.personalData!.revealText(deps.deciders.get(aggregateType), row, keys) : row.data;
   let schemaVersion = row.schemaVersion;
   const decider = deps.deciders.get(aggregateType);
   const current = decider?.eventSchemaVersions[row.type] ?? schemaVersion;

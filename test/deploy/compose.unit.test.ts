@@ -16,7 +16,7 @@ import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './s
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
 /** The secrets compose requires (`${NAME:?…}`): a deployment's own, never a default. */
-const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44), PM_TOKEN: 'pm-token' };
+const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44), PERSONAL_DATA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), PM_TOKEN: 'pm-token' };
 /** With only the required secrets set: every other `${…}` must have a working default. */
 const unresolved: string[] = [];
 const compose = interpolate(raw, REQUIRED_SECRETS, unresolved);
@@ -88,6 +88,7 @@ describe('docker-compose.yml', () => {
       const auth = ROLES[role].env.filter((k) => k.startsWith('AUTH_'));
       if (auth.length > 0) expect(auth.some((k) => (env[k] ?? '') !== ''), `${name}: authentication configured`).toBe(true);
       if (role === 'shard') expect(env.REDIS_SNAPSHOT_KEY).toBe(REQUIRED_SECRETS.REDIS_SNAPSHOT_KEY);
+      if (role === 'shard') expect(env.PERSONAL_DATA_MASTER_KEY).toBe(REQUIRED_SECRETS.PERSONAL_DATA_MASTER_KEY);
     }
   });
 

@@ -1,3 +1,4 @@
+import { upcast } from '../../src/domain/upcast.js';
 import { describe, expect, it } from 'vitest';
 import { AggregateNotFoundError, BusinessRuleError } from '../../src/errors.js';
 import {
@@ -46,16 +47,19 @@ const captureRecorded: PaymentCaptureRecorded = {
 };
 const addressUpdated: ShippingAddressUpdated = {
   type: 'ShippingAddressUpdated',
-  data: { shippingAddress: newAddress, updatedAt: '2024-05-01T13:00:00.000Z' },
+  data: { customerId: 'c-1', shippingAddress: newAddress, updatedAt: '2024-05-01T13:00:00.000Z' },
 };
 
 const header = spec(orderHeader);
 
 describe('order-header', () => {
-  it('declares state schema version 2 (the payment-captured flag) and no upcasters', () => {
+  it('declares state schema version 3 (personal data left the state), so older snapshots are replayed', () => {
     expect(orderHeader.aggregateType).toBe('order-header');
-    expect(orderHeader.stateSchemaVersion).toBe(2);
-    expect(orderHeader.upcasters).toEqual({});
+    expect(orderHeader.stateSchemaVersion).toBe(3);
+  });
+
+  it('upcasts a schema-1 address update, which named no customer, to an empty customer id', () => {
+    expect(upcast(orderHeader, 'ShippingAddressUpdated', 1, { shippingAddress: newAddress, updatedAt: AT })).toEqual({ customerId: '', shippingAddress: newAddress, updatedAt: AT });
   });
 
   describe('PlaceOrder', () => {
@@ -149,17 +153,28 @@ describe('order-header', () => {
       expect(orderHeader.initialState()).toEqual({ status: 'none' });
     });
 
-    it('holds the customer, the latest address and the shipment of a shipped order', () => {
-      expect(stateAfter(orderHeader, [placed, addressUpdated, captureRecorded, shipped])).toStrictEqual({
+    it('holds the customer id and the shipment of a shipped order, and none of the personal data', () => {
+      const state = stateAfter(orderHeader, [placed, addressUpdated, captureRecorded, shipped]);
+      expect(state).toStrictEqual({
         status: 'shipped',
         customerId: 'c-1',
-        customerEmail: 'ada@example.com',
-        shippingAddress: newAddress,
         placedAt: AT,
         paymentCaptured: true,
         carrier: 'DHL',
         trackingNumber: 'JD0001',
         shippedAt: '2024-05-02T09:00:00.000Z',
+      });
+      expect(JSON.stringify(state)).not.toMatch(/ada@example\.com|Ockham|Lovelace|St James/);
+    });
+
+    it('names the customer on an address update (its personal data is the customer\'s)', () => {
+      header.given([placed]).when(updateAddress).then([addressUpdated]);
+    });
+
+    it('declares every personal field of its events, each with the field naming the subject', () => {
+      expect(orderHeader.personalData).toEqual({
+        OrderPlaced: { subjectField: 'customerId', fields: ['customerEmail', 'shippingAddress'] },
+        ShippingAddressUpdated: { subjectField: 'customerId', fields: ['shippingAddress'] },
       });
     });
 

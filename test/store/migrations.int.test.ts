@@ -94,6 +94,25 @@ describe('migrate', () => {
     await expect(migrate(db.url, renamed)).rejects.toThrow(/was applied as/);
   });
 
+  it('deletes the order-header snapshots of state schemas that held personal data, and no other snapshot', async () => {
+    const db = await fresh();
+    await migrate(db.url, MIGRATIONS.filter((m) => m.version < 9));
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      // The rows of a store before migration 9.
+      await sql.query(`INSERT INTO snapshots (stream_id, aggregate_type, version, schema_version, state) VALUES
+        ('order-header-o1', 'order-header', 1, 2, '{"customerEmail":"ada@example.com"}'),
+        ('order-header-o2', 'order-header', 1, 3, '{"customerId":"c"}'),
+        ('order-lines-o1', 'order-lines', 1, 1, '{}')`);
+      expect(await migrate(db.url)).toEqual([9]);
+      const left = (await sql.query(`SELECT stream_id FROM snapshots ORDER BY stream_id`)).rows.map((r: { stream_id: string }) => r.stream_id);
+      expect(left).toEqual(['order-header-o2', 'order-lines-o1']);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('bumpFence only ever raises the fence epoch', async () => {
     const db = await fresh();
     await migrate(db.url);

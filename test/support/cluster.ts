@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates, type CertFiles } from '../../scripts/dev-certificates.js';
@@ -99,6 +100,8 @@ export interface Cluster {
 }
 
 const SHARD_ENV: Record<string, string> = {
+  // Required in secure mode; one per test process, the same for every shard of its clusters.
+  PERSONAL_DATA_MASTER_KEY: randomBytes(32).toString('base64'),
   // Test files run clusters side by side on one PostgreSQL server (max_connections 100 by default).
   DB_POOL_SIZE: '4',
   RING_POLL_MS: '500',

@@ -32,10 +32,10 @@ export type OrderPlaced = DomainEvent<
     readonly placedAt: string;
   }
 >;
-/** `shippingAddress` is personal data. */
+/** `shippingAddress` is personal data of `customerId` (schema 2 names the customer; schema 1 did not). */
 export type ShippingAddressUpdated = DomainEvent<
   'ShippingAddressUpdated',
-  { readonly shippingAddress: Address; readonly updatedAt: string }
+  { readonly customerId: string; readonly shippingAddress: Address; readonly updatedAt: string }
 >;
 export type OrderShipped = DomainEvent<
   'OrderShipped',
@@ -46,11 +46,14 @@ export type PaymentCaptureRecorded = DomainEvent<'PaymentCaptureRecorded', { rea
 /** Every event `order-header` emits (all at schema version 1). */
 export type OrderHeaderEvent = OrderPlaced | ShippingAddressUpdated | OrderShipped | OrderCancelled | PaymentCaptureRecorded;
 
-/** What every existing order knows. `customerEmail` and `shippingAddress` are personal data. */
+/**
+ * What every existing order knows. No personal data: the customer's e-mail and
+ * address live only in the (encrypted) events, so snapshots, the owner cache
+ * and Redis never hold them, and an erased customer's order still decides.
+ */
 export interface PlacedOrderFacts {
+  /** The data subject of the order's personal data (an opaque id, not personal data itself). */
   readonly customerId: string;
-  readonly customerEmail: string;
-  readonly shippingAddress: Address;
   readonly placedAt: string;
   /** Whether the header was told its payment was captured (MarkPaymentCaptured): what lets it ship. */
   readonly paymentCaptured: boolean;
@@ -89,10 +92,15 @@ export type OrderHeaderState =
  */
 export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHeaderState> = {
   aggregateType: ORDER_HEADER,
-  // 2: `paymentCaptured` was added to the facts.
-  stateSchemaVersion: 2,
-  eventSchemaVersions: {},
-  upcasters: {},
+  // 2: `paymentCaptured` was added to the facts. 3: the e-mail and address left the state.
+  stateSchemaVersion: 3,
+  eventSchemaVersions: { ShippingAddressUpdated: 2 },
+  // A schema-1 update did not name its customer: '' (it was stored in plaintext, before encryption).
+  upcasters: { ShippingAddressUpdated: { 1: (data) => ({ customerId: '', ...(data as object) }) } },
+  personalData: {
+    OrderPlaced: { subjectField: 'customerId', fields: ['customerEmail', 'shippingAddress'] },
+    ShippingAddressUpdated: { subjectField: 'customerId', fields: ['shippingAddress'] },
+  },
 
   initialState: () => ({ status: 'none' }),
 
@@ -107,7 +115,7 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
     switch (command.type) {
       case 'UpdateShippingAddress':
         refuseUnlessPlaced(state.status, 'change the shipping address of');
-        return [{ type: 'ShippingAddressUpdated', data: { shippingAddress: command.data.shippingAddress, updatedAt: at } }];
+        return [{ type: 'ShippingAddressUpdated', data: { customerId: state.customerId, shippingAddress: command.data.shippingAddress, updatedAt: at } }];
       case 'ShipOrder':
         refuseUnlessPlaced(state.status, 'ship');
         if (!state.paymentCaptured) throw new BusinessRuleError('cannot ship an order whose payment has not been captured');
@@ -130,7 +138,7 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
   },
 
   evolve(state, event) {
-    if (event.type === 'OrderPlaced') return { status: 'placed', ...placedFacts({ ...event.data, paymentCaptured: false }) };
+    if (event.type === 'OrderPlaced') return { status: 'placed', customerId: event.data.customerId, placedAt: event.data.placedAt, paymentCaptured: false };
     // A stored stream is the truth, so evolve stays total: an event that
     // cannot apply (only possible in a hand-edited stream) leaves the state as
     // it is rather than making the whole stream unloadable.
@@ -138,7 +146,7 @@ export const orderHeader: Decider<OrderHeaderCommand, OrderHeaderEvent, OrderHea
     const facts = placedFacts(state);
     switch (event.type) {
       case 'ShippingAddressUpdated':
-        return { ...state, shippingAddress: event.data.shippingAddress };
+        return state;
       case 'OrderShipped':
         return {
           status: 'shipped',
@@ -165,8 +173,6 @@ function refuseUnlessPlaced(status: 'placed' | 'shipped' | 'cancelled', action: 
 function placedFacts(state: PlacedOrderFacts): PlacedOrderFacts {
   return {
     customerId: state.customerId,
-    customerEmail: state.customerEmail,
-    shippingAddress: state.shippingAddress,
     placedAt: state.placedAt,
     paymentCaptured: state.paymentCaptured,
   };

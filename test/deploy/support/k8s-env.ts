@@ -27,7 +27,10 @@ export interface ResolvedEnv {
 /** What a secret key resolves to when its Secret is created outside the manifests (URL-safe, and long enough for a key). */
 export const EXTERNAL_SECRET_VALUE = 'from-external-secret-made-outside-the-manifests';
 /** Keys whose value has a format of its own: what an operator's Secret would hold (AUTH_TOKENS keeps hashes). */
-const EXTERNAL_SECRET_SAMPLES: Readonly<Record<string, string>> = { 'auth-tokens': `sha256:${'ab'.repeat(32)}:svc:tenant-a:*` };
+const EXTERNAL_SECRET_SAMPLES: Readonly<Record<string, string>> = {
+  'auth-tokens': `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`,
+  'personal-data-master-key': Buffer.alloc(32, 7).toString('base64'),
+};
 
 export function resolveEnv(
   container: Record<string, unknown>,
