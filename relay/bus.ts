@@ -6,6 +6,8 @@
  */
 import { TRACEPARENT, validTraceparent } from '../src/observability/tracing.js';
 import type { ReceivedEvent } from '../src/client/index.js';
+import { SUBJECT_METADATA_KEY } from '../src/privacy/personal-data.js';
+import { DATA_SUBJECT } from '../src/privacy/data-subject.js';
 
 /** One event as a bus message. */
 export interface BusMessage {
@@ -29,8 +31,17 @@ export interface EventBus {
    * when any is not confirmed; the caller publishes the whole batch again.
    */
   publish(messages: readonly BusMessage[]): Promise<void>;
+  /**
+   * Removes every message it holds that carries `dataSubject`'s personal
+   * data (their {@link DATA_SUBJECT_HEADER}), for an erasure; resolves with
+   * how many. Idempotent.
+   */
+  erase(dataSubject: string): Promise<number>;
   close(): Promise<void>;
 }
+
+/** Names the data subject whose personal data a message carries (from the event's `data_subject` metadata). */
+export const DATA_SUBJECT_HEADER = 'Shardwrite-Data-Subject';
 
 // A subject token may not hold the separator, the wildcards, whitespace or
 // control characters; '%' is escaped too so that the escaping is reversible
@@ -84,6 +95,7 @@ export function eventEnvelope(e: ReceivedEvent): object {
 /** The message that carries `event` on a bus under `prefix`. */
 export function toBusMessage(prefix: string, event: ReceivedEvent): BusMessage {
   const traceparent = validTraceparent(event.metadata?.[TRACEPARENT]);
+  const dataSubject = event.metadata?.[SUBJECT_METADATA_KEY];
   return {
     id: event.eventId,
     subject: subjectOf(prefix, event),
@@ -94,6 +106,13 @@ export function toBusMessage(prefix: string, event: ReceivedEvent): BusMessage {
       'Shardwrite-Version': String(event.version),
       // The trace the event was written in (I14), where a bus consumer's propagator looks for it.
       ...(traceparent ? { traceparent } : {}),
+      // Whose personal data it carries, so an erasure finds it (EventBus.erase).
+      ...(dataSubject ? { [DATA_SUBJECT_HEADER]: dataSubject } : {}),
     },
   };
+}
+
+/** The data subject an event erases (`SubjectErased` on its `data-subject` stream), or undefined. */
+export function erasedSubject(event: Pick<ReceivedEvent, 'aggregateType' | 'type' | 'aggregateId'>): string | undefined {
+  return event.aggregateType === DATA_SUBJECT && event.type === 'SubjectErased' ? event.aggregateId : undefined;
 }

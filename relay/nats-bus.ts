@@ -8,7 +8,7 @@
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { BusMessage, EventBus } from './bus.js';
+import { DATA_SUBJECT_HEADER, type BusMessage, type EventBus } from './bus.js';
 
 export interface NatsBusSettings {
   /** `nats://host:port` (comma-separated for a cluster). */
@@ -22,6 +22,9 @@ export interface NatsBusSettings {
   /** How long one publish waits for JetStream's acknowledgement. */
   readonly publishTimeoutMs: number;
 }
+
+/** Messages an erasure's scan reads per fetch. @default 1000 */
+export const ERASE_SCAN_BATCH = 1000;
 
 /** Waits between reconnect attempts to NATS (the client adds up to 100 ms of jitter). @default 250 */
 export const NATS_RECONNECT_WAIT_MS = 250;
@@ -79,6 +82,29 @@ export async function connectNatsBus(settings: NatsBusSettings, log: Logger): Pr
         throw failed.reason;
       }
     },
+    async erase(dataSubject) {
+      await ensure();
+      const jsm = await jetstreamManager(nc, { timeout: settings.publishTimeoutMs });
+      const info = await jsm.streams.info(settings.stream);
+      if (info.state.messages === 0) return 0;
+      // A scan of the headers only (the subject names an aggregate, not a person), up to what the
+      // stream held when it began; messages deleted meanwhile (another erasure) end it by a fetch that finds nothing.
+      const last = info.state.last_seq;
+      const consumer = await js.consumers.get(settings.stream, { headers_only: true });
+      const found: number[] = [];
+      for (let done = false; !done; ) {
+        let seen = 0;
+        for await (const m of await consumer.fetch({ max_messages: ERASE_SCAN_BATCH, expires: settings.publishTimeoutMs })) {
+          seen++;
+          if (m.headers?.get(DATA_SUBJECT_HEADER) === dataSubject) found.push(m.seq);
+          if (m.seq >= last) done = true;
+        }
+        if (seen === 0) done = true;
+      }
+      // erase: JetStream overwrites the message on disk, not only marks it deleted.
+      for (const seq of found) await jsm.streams.deleteMessage(settings.stream, seq, true).catch(notFound);
+      return found.length;
+    },
     async close() {
       await nc.drain();
     },
@@ -100,4 +126,10 @@ export async function ensureStream(nc: NatsConnection, settings: NatsBusSettings
     if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
     await jsm.streams.add({ name: settings.stream, subjects, duplicate_window: window });
   }
+}
+
+/** A message deleted meanwhile (by an erasure that ran at once) is gone as wanted. */
+function notFound(err: unknown): boolean {
+  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return false;
+  throw err;
 }

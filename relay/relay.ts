@@ -8,9 +8,16 @@
  */
 import type { Logger } from 'pino';
 import { consume, type Consumer, type ReceivedEvent } from '../src/client/index.js';
-import { toBusMessage, type EventBus } from './bus.js';
+import { erasedSubject, toBusMessage, type EventBus } from './bus.js';
 import type { RelayConfig } from './config.js';
 import type { TlsSettings } from '../src/grpc/tls.js';
+
+/**
+ * How long after an erasure the relay erases the subject from the bus once
+ * more: an event read before the subject's key was destroyed (plaintext) may
+ * still be on its way to the bus in another partition's batch. @default 10000
+ */
+export const ERASE_AGAIN_AFTER_MS = 10_000;
 
 /** How often the relay logs what it published. @default 10000 */
 export const RELAY_STATS_INTERVAL_MS = 10_000;
@@ -49,6 +56,13 @@ export function startRelay(settings: RelaySettings, bus: EventBus, log: Logger):
     batchHandler: async (events: readonly ReceivedEvent[]) => {
       await bus.publish(events.map((e) => toBusMessage(settings.subjectPrefix, e)));
       published += events.length;
+      // Before the acknowledgement: an erasure interrupted here is done again on redelivery.
+      for (const subject of events.map(erasedSubject)) {
+        if (subject === undefined) continue;
+        const erased = await bus.erase(subject);
+        log.info({ subject, messages: erased }, 'erased a data subject from the bus');
+        setTimeout(() => void bus.erase(subject).catch((err: unknown) => log.warn({ err, subject }, 'erasing again failed')), ERASE_AGAIN_AFTER_MS).unref();
+      }
     },
     onAssignment: (a) => log.info({ memberId: a.memberId, partitions: a.partitions, of: a.partitionCount }, 'relay assignment'),
     onError: (err, where) => {

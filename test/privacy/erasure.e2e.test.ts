@@ -7,6 +7,9 @@
  * plaintext, the 90 others read back intact (ReadStream and a subscription),
  * the 10 read "[erased]", erasing again changes nothing, and an erasure
  * interrupted after its key was destroyed is finished by running it again.
+ * The processes export their traces to a receiver the test serves, and a
+ * relay publishes every event to NATS JetStream: the exported spans and,
+ * after the erasures, the JetStream stream hold none of the erased data.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -20,6 +23,10 @@ import { ringCommand, type Output } from '../../cli/ring.js';
 import { subscribe } from '../../src/client/index.js';
 import { ERASED } from '../../src/privacy/cipher.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
+import { startProcess, type ServiceProcess } from '../support/processes.js';
+import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type Clients } from '../support/grpc.js';
 
 const run = promisify(execFile);
@@ -47,8 +54,9 @@ const customers: Customer[] = Array.from({ length: CUSTOMERS }, (_, i) => ({
   id: `cust-${tag}-${i}`,
   email: `person${i}.${tag}@mail.example`,
   name: `Name${i}x${tag}`,
-  line1: `${i} Privacy Lane ${tag}`,
-  newLine1: `${i} Moved Street ${tag}`,
+  // `No 1x …`, never a part of another customer's (`No 11x …`): the checks search for substrings.
+  line1: `No ${i}x Privacy Lane ${tag}`,
+  newLine1: `No ${i}x Moved Street ${tag}`,
   orders: [],
 }));
 const erased = customers.slice(0, ERASED_COUNT);
@@ -58,6 +66,22 @@ const secretsOf = (c: Customer) => [c.email, c.name, c.line1, c.newLine1];
 
 let cluster: Cluster;
 let caller: Clients;
+let receiver: OtlpReceiver;
+let relay: ServiceProcess;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const NATS_STREAM = `SW_TEST_ERASURE_${tag}`;
+
+/** Every message the relay's JetStream stream holds, as text. */
+async function busMessages(): Promise<{ count: number; text: string }> {
+  const info = await jsm.streams.info(NATS_STREAM);
+  const out: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(NATS_STREAM, { seq }).catch(() => undefined);
+    if (m) out.push(m.string());
+  }
+  return { count: out.length, text: out.join('\n') };
+}
 
 const address = (c: Customer, line1: string) => ({ name: c.name, line1, city: 'Springfield', postalCode: 'PD 1', country: 'GB' });
 
@@ -109,6 +133,9 @@ function logs(): string {
 
 describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real processes', () => {
   beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    nc = await connectNats({ servers: '127.0.0.1:4222' });
+    jsm = await jetstreamManager(nc);
     cluster = await startCluster({
       shards: 3,
       spares: 1,
@@ -119,9 +146,15 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
         REDIS_KEY_PREFIX: redisPrefix,
         SNAPSHOT_INTERVAL: '2',
         PERSONAL_DATA_MASTER_KEY: randomBytes(32).toString('base64'),
+        ...receiver.env(),
       },
-      routerEnv: { LOG_LEVEL: 'debug' },
+      routerEnv: { LOG_LEVEL: 'debug', ...receiver.env() },
     });
+    relay = await startProcess(
+      'relay/main.ts',
+      { RELAY_SOURCE: cluster.routerAddress, RELAY_GROUP: `erasure-${tag}`, RELAY_TOKEN: EVERYTHING, SHARDWRITE_INSECURE: 'true', NATS_URL: 'nats://127.0.0.1:4222', NATS_STREAM, NATS_SUBJECT_PREFIX: `swtest.erasure${tag}`, LOG_LEVEL: 'info' },
+      /relay (following) /,
+    );
     caller = connect(cluster.routerAddress, { token: CALLER });
     // Every customer's first order, and a changed address (snapshots are due every 2 events).
     await Promise.all(customers.map((c) => placeFor(c, 1)));
@@ -136,7 +169,11 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
 
   afterAll(async () => {
     caller?.close();
+    await relay?.stop();
     await cluster?.close();
+    await receiver?.close();
+    await jsm?.streams.delete(NATS_STREAM).catch(() => {});
+    await nc?.close();
   });
 
   it('spreads the orders over every shard, and stores no customer\'s personal data in plaintext anywhere', async () => {
@@ -196,12 +233,30 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     expect(rows.length).toBe(CUSTOMERS);
     const redis = await redisValues();
     const text = logs();
+    const spans = JSON.stringify(receiver.spans);
+    expect(receiver.spans.length).toBeGreaterThan(CUSTOMERS); // the processes did export
     for (const c of customers) {
       for (const secret of secretsOf(c)) {
         expect(redis).not.toContain(secret);
         expect(text).not.toContain(secret);
+        expect(spans).not.toContain(secret);
       }
     }
+  });
+
+  it('leaves nothing of the 10 on the event bus: the relay erased what it had published, and kept the rest', async () => {
+    // The relay has published everything (the 90 in plaintext, as subscribers get them) and seen the 10 SubjectErased.
+    let bus = await busMessages();
+    await expect
+      .poll(async () => {
+        bus = await busMessages();
+        return bus.text.split('SubjectErased').length - 1;
+      }, { timeout: 30_000, interval: 250 })
+      .toBe(ERASED_COUNT);
+    await expect.poll(() => relay.output().split('erased a data subject from the bus').length - 1, { timeout: 10_000 }).toBeGreaterThanOrEqual(ERASED_COUNT);
+    bus = await busMessages();
+    for (const c of kept) expect(bus.text).toContain(c.email);
+    for (const c of erased) for (const secret of secretsOf(c)) expect(bus.text).not.toContain(secret);
   });
 
   it('delivers the 90 in plaintext, the 10 as "[erased]", and SubjectErased, to a subscriber', async () => {

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 import { connectNatsBus } from '../../relay/nats-bus.js';
-import type { BusMessage, EventBus } from '../../relay/bus.js';
+import { DATA_SUBJECT_HEADER, type BusMessage, type EventBus } from '../../relay/bus.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const NATS = '127.0.0.1:4222';
@@ -85,5 +85,20 @@ describe('the NATS JetStream bus', () => {
       .toBe(true);
     const xs = (await stored()).filter((m) => m.subject.endsWith('.x'));
     expect(xs.map((m) => m.id)).toEqual(['x1', 'x2']);
+  });
+
+  it("erases every message that carries a data subject's personal data, and nothing else; again is a no-op", async () => {
+    const carrying = (id: string, aggregate: string, n: number, subject: string): BusMessage => {
+      const m = message(id, aggregate, n);
+      return { ...m, headers: { ...m.headers, [DATA_SUBJECT_HEADER]: subject } };
+    };
+    await bus.publish([carrying('e1', 'ea', 1, 'cust-9'), message('e2', 'ea', 2), carrying('e3', 'eb', 1, 'cust-8'), carrying('e4', 'ec', 1, 'cust-9')]);
+    const before = (await stored()).map((m) => m.id);
+    expect(await bus.erase('cust-9')).toBe(2);
+    const after = (await stored()).map((m) => m.id);
+    expect(after).toEqual(before.filter((id) => id !== 'e1' && id !== 'e4'));
+    expect(await bus.erase('cust-9')).toBe(0);
+    expect(await bus.erase('nobody')).toBe(0);
+    expect((await stored()).map((m) => m.id)).toEqual(after);
   });
 });
