@@ -17,7 +17,7 @@ import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace-node';
-import { TRACER_NAME, type TracedProcess, type Tracing } from './tracing.js';
+import type { TracedProcess, Tracing } from './tracing.js';
 
 /**
  * gRPC methods the grpc-js instrumentation leaves alone: long-lived streams
@@ -30,7 +30,7 @@ const UNTRACED_GRPC_METHODS = ['Execute', 'Check', 'Watch', 'ServerReflectionInf
 const SHUTDOWN_TIMEOUT_MS = 3000;
 
 /** Starts the SDK; see the module documentation. @throws Error for an exporter or protocol this build does not have. */
-export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess): Promise<Tracing> {
+export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, tracerName: string): Promise<Tracing> {
   const exporter = await spanExporter(env);
   const defaults = resourceFromAttributes({
     'service.name': process.serviceName,
@@ -57,7 +57,7 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess): 
   const require = createRequire(import.meta.url);
   for (const name of ['@grpc/grpc-js', 'pg', 'ioredis']) require(name);
   return {
-    tracer: provider.getTracer(TRACER_NAME),
+    tracer: provider.getTracer(tracerName),
     async shutdown() {
       instrumentations();
       let timer: NodeJS.Timeout | undefined;

@@ -84,7 +84,7 @@ export interface TracedProcess {
 export async function startTracing(env: NodeJS.ProcessEnv, process: TracedProcess): Promise<Tracing> {
   if (!tracingRequested(env)) return TRACING_OFF;
   const { startSdk } = await import('./tracing-sdk.js');
-  return startSdk(env, process);
+  return startSdk(env, process, TRACER_NAME);
 }
 
 /** A carrier getter over a reader of text metadata (a call's, a link frame's headers). */
