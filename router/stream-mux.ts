@@ -45,7 +45,7 @@ interface Caller {
   readonly call: grpc.ServerDuplexStream<Buffer, Buffer>;
   readonly headers: Uint8Array;
   readonly deadline: number | undefined;
-  readonly peer: string;
+  readonly caller: string;
   readonly gate: ReadGate | undefined;
   inFlight: number;
   ended: boolean;
@@ -117,7 +117,7 @@ export class StreamMux {
       body: bytes,
       deadline: caller.deadline,
       headers: caller.headers,
-      peer: caller.peer,
+      caller: caller.caller,
       settle: (shard, outcome, err) => {
         caller.inFlight--;
         if (outcome) {

@@ -42,6 +42,12 @@ export interface CallContext {
   readonly identity?: Identity;
   readonly correlationId?: string;
   readonly causationId?: string;
+  /**
+   * Whom the command counts against in the share of `maxInFlight` one caller
+   * may hold (`callerKey`: its principal, else its connection; on a router's
+   * link, the caller the router names). Unset: counted in the total only.
+   */
+  readonly caller?: string;
 }
 
 /** The result of one command, as sent back in `CommandResult`. */
@@ -64,6 +70,12 @@ export interface PipelineOptions {
   readonly loadTimeoutMs: number;
   /** Commands accepted and unanswered per shard before OVERLOADED; default 10,000. */
   readonly maxInFlight: number;
+  /**
+   * The share (1..100) of `maxInFlight` one caller (`CallContext.caller`) may
+   * hold, so one principal or connection cannot take a shard's whole budget,
+   * however many routers or streams it uses; default 25.
+   */
+  readonly callerSharePercent: number;
   /** Commands queued per stream before OVERLOADED; default 1,000. */
   readonly maxQueuedPerStream: number;
   /** Commands decided together into one append entry; default 256. */
@@ -127,6 +139,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   retryBudgetMs: 2000,
   loadTimeoutMs: 2000,
   maxInFlight: 10_000,
+  callerSharePercent: 25,
   maxQueuedPerStream: 1_000,
   maxCommandsPerEntry: 256,
   overloadRetryAfterMs: 100,
@@ -179,6 +192,8 @@ export class CommandPipeline {
   private readonly mailboxes = new Map<string, Mailbox>();
   private readonly tenants = new Map<string, string>();
   private inFlight = 0;
+  /** Commands accepted and unanswered per caller (only callers holding some). */
+  private readonly callers = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(
@@ -239,6 +254,11 @@ export class CommandPipeline {
     if (this.inFlight >= this.options.maxInFlight || (mailbox && mailbox.queue.length >= this.options.maxQueuedPerStream)) {
       throw new OverloadedError(this.options.overloadRetryAfterMs);
     }
+    const caller = ctx.caller;
+    const held = caller === undefined ? 0 : (this.callers.get(caller) ?? 0);
+    if (caller !== undefined && held >= Math.max(1, Math.floor((this.options.maxInFlight * this.options.callerSharePercent) / 100))) {
+      throw new OverloadedError(this.options.overloadRetryAfterMs, 'this caller has too many commands in flight at the shard, retry later');
+    }
     if (!mailbox) {
       mailbox = { decider, queue: [], running: false };
       this.mailboxes.set(streamId, mailbox);
@@ -252,9 +272,15 @@ export class CommandPipeline {
     if (metadata.correlation_id === '') delete metadata.correlation_id;
     if (ctx.causationId) metadata.causation_id = ctx.causationId;
     this.inFlight++;
+    if (caller !== undefined) this.callers.set(caller, held + 1);
     this.deps.metrics.inFlight.inc();
     const done = () => {
       this.inFlight--;
+      if (caller !== undefined) {
+        const left = (this.callers.get(caller) ?? 1) - 1;
+        if (left === 0) this.callers.delete(caller);
+        else this.callers.set(caller, left);
+      }
       this.deps.metrics.inFlight.dec();
     };
     return new Promise<CommandOutcome>((resolve, reject) => {
