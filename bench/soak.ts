@@ -191,7 +191,9 @@ export async function run(_server: string, args: string[]): Promise<void> {
           const request = onRing ? ({ kind: 'remove', shardId: 'shard-3' } as const) : ({ kind: 'add', shardId: 'shard-3', address: c.shard('shard-3').address } as const);
           const t0 = Date.now();
           try {
-            const r = await new Rebalancer({ ringDatabaseUrl: c.ringUrl }).run(request);
+            // The ring database keeps store URLs without passwords: the rebalancer brings its own login
+            // (shard-0's own PostgreSQL wants one; the shared server trusts it either way).
+            const r = await new Rebalancer({ ringDatabaseUrl: c.ringUrl, storeCredentials: { password: decodeURIComponent(new URL(ownUrl).password) } }).run(request);
             note(`ring ${request.kind} shard-3: epoch ${r.epoch}, ${r.figures.streamsTotal} streams moved in ${formatDuration(Date.now() - t0)}${r.resumed ? ' (resumed)' : ''}`);
           } catch (err) {
             note(`ring ${request.kind} shard-3 failed after ${formatDuration(Date.now() - t0)} (resumed next cycle): ${err instanceof Error ? err.message : String(err)}`);

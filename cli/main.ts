@@ -3,7 +3,7 @@
  *   shard                  run one shard process (configured by its environment)
  *   router                 run one router process (configured by its environment)
  *   relay                  run one relay (committed events → NATS JetStream; relay/config.ts)
- *   ring show|status|add|remove|abort the ring and rebalancing (cli/ring.ts)
+ *   ring show|status|add|remove|abort|rebind the ring, rebalancing and store rebinding (cli/ring.ts)
  *   tail                   print committed events live (cli/tail.ts)
  *   top                    live per-shard view from the processes' /metrics (cli/top.ts)
  *   certs DIR NAME…        a development CA and certificates (scripts/dev-certificates.ts)

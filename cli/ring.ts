@@ -1,6 +1,7 @@
 /**
  * `shardwrite ring …`: show the ring, add or remove a shard (a rebalance,
- * src/rebalance), abandon a move before its switch-over, and the status of a move. Each subcommand returns its exit
+ * src/rebalance), abandon a move before its switch-over, the status of a move,
+ * and bind a shard whose store is lost to a new one. Each subcommand returns its exit
  * code: 0 done (or nothing to do), 1 failed (a move can be resumed by running
  * the same command again), 2 bad usage, 130 interrupted.
  */
@@ -9,7 +10,7 @@ import { resolve } from 'node:path';
 import { PgRingStore, ringToJson, type RingDocument } from '../src/ring/index.js';
 import { EnvReader } from '../src/config.js';
 import { clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
-import type { StoreCredentials } from '../src/store/database-url.js';
+import { redactDatabaseUrl, type StoreCredentials } from '../src/store/database-url.js';
 import {
   MoveInProgressError,
   PgMoveStore,
@@ -37,6 +38,10 @@ export const RING_USAGE = `  ring show [--json]    print the current ring
                         move a shard's streams to their new owners, then take it off the ring
   ring abort            abandon the unfinished add or remove before it switches the ring: streams
                         stay with their old owners, copies are removed, the old ring is republished
+  ring rebind <id> --database-url URL
+                        bind a shard whose event store is lost to a new, empty store (refused while
+                        the old store answers, or when the new one holds anything); the lost events
+                        are not recovered: start the shard on the new store afterwards
   (ring commands use RING_DATABASE_URL, or .data/cluster.json from npm start; an interrupted
    add or remove is resumed by running the same command again, or abandoned with ring abort; with
    TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE set (the rebalancer's certificate) the new shard's
@@ -107,7 +112,7 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
   const flags = parse(rest);
   if (typeof flags === 'string') return usage(out, flags);
   const url = env.RING_DATABASE_URL || ringUrlFromClusterFile();
-  if (sub !== 'show' && sub !== 'status' && sub !== 'add' && sub !== 'remove' && sub !== 'abort') return usage(out);
+  if (sub !== 'show' && sub !== 'status' && sub !== 'add' && sub !== 'remove' && sub !== 'abort' && sub !== 'rebind') return usage(out);
   if (!url) {
     out.error(`no ring database: set RING_DATABASE_URL, or run \`npm start\` (which writes ${CLUSTER_FILE})`);
     return 2;
@@ -122,6 +127,15 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
     case 'abort':
       if (flags.positional.length > 0 || flags.values.size > 0 || flags.switches.size > 0) return usage(out, 'ring abort takes no arguments');
       return abort(url, out, signal);
+    case 'rebind': {
+      const [shardId, ...extra] = flags.positional;
+      const databaseUrl = flags.values.get('--database-url');
+      if (!shardId || extra.length > 0 || flags.switches.size > 0) return usage(out, shardId ? undefined : 'ring rebind needs a shard id');
+      if (!databaseUrl || flags.values.size > 1) return usage(out, 'ring rebind takes a shard id and --database-url URL (the new, empty store) only');
+      const settings = rebalancerSettings(env, out);
+      if (typeof settings === 'number') return settings;
+      return rebind(url, shardId, databaseUrl, settings.storeCredentials, out);
+    }
     case 'add':
     case 'remove': {
       const [shardId, ...extra] = flags.positional;
@@ -135,19 +149,26 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
       if (typeof pauseMs === 'string') return usage(out, pauseMs);
       if (typeof batchStreams === 'string') return usage(out, batchStreams);
       const request: MoveRequest = sub === 'add' ? { kind: 'add', shardId, address: address! } : { kind: 'remove', shardId };
-      // Without TLS settings of its own, and on npm start's cluster: the rebalancer certificate `npm start -- --secure` made.
-      const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env });
-      const tls = readTlsSettings(reader);
-      const storeCredentials = readStoreCredentials(reader);
-      try {
-        reader.done();
-      } catch (err) {
-        out.error((err as Error).message);
-        return 2;
-      }
-      return move(url, request, { pauseMs, batchStreams, databaseUrl }, tls, storeCredentials, out, signal);
+      const settings = rebalancerSettings(env, out);
+      if (typeof settings === 'number') return settings;
+      return move(url, request, { pauseMs, batchStreams, databaseUrl }, settings.tls, settings.storeCredentials, out, signal);
     }
   }
+}
+
+/** The rebalancer's TLS settings and store login from the environment, or exit code 2 after printing what is wrong. */
+function rebalancerSettings(env: NodeJS.ProcessEnv, out: Output): { tls: TlsSettings | undefined; storeCredentials: StoreCredentials | undefined } | number {
+  // Without TLS settings of its own, and on npm start's cluster: the rebalancer certificate `npm start -- --secure` made.
+  const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env });
+  const tls = readTlsSettings(reader);
+  const storeCredentials = readStoreCredentials(reader);
+  try {
+    reader.done();
+  } catch (err) {
+    out.error((err as Error).message);
+    return 2;
+  }
+  return { tls, storeCredentials };
 }
 
 function usage(out: Output, problem?: string): number {
@@ -340,6 +361,26 @@ async function abort(url: string, out: Output, signal: AbortSignal | undefined):
     }
     out.error(`the abort failed: ${err instanceof Error ? err.message : String(err)}`);
     out.error('run `shardwrite ring abort` again to finish it (`shardwrite ring status` shows where the move stands)');
+    return 1;
+  }
+}
+
+async function rebind(url: string, shardId: string, databaseUrl: string, storeCredentials: StoreCredentials | undefined, out: Output): Promise<number> {
+  const rebalancer = new Rebalancer({ ringDatabaseUrl: url, ...(storeCredentials ? { storeCredentials } : {}) });
+  try {
+    const r = await rebalancer.rebind(shardId, databaseUrl);
+    out.line(
+      `${shardId} is bound to store ${r.newStoreId} at ${redactDatabaseUrl(r.newUrl)}${r.migrated ? ' (migrated)' : ''}; ` +
+        `its store ${r.oldStoreId ?? '(registered before store ids)'} at ${redactDatabaseUrl(r.oldUrl)} is lost: ${r.lostBecause}`,
+    );
+    out.line(`start ${shardId} with DATABASE_URL set to the new store: it serves its aggregates from there, empty (the lost store's events are not recovered)`);
+    return 0;
+  } catch (err) {
+    if (err instanceof RebalanceError) {
+      out.error(err.message);
+      return 1;
+    }
+    out.error(`the rebind failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
 }

@@ -1,15 +1,18 @@
 /**
  * What the router may hold for its callers at once: calls and request bytes
  * in flight, router-wide and per shard, and — so that one caller cannot take
- * them all — per connection. A call is admitted only if it fits every budget
+ * them all — per caller. A call is admitted only if it fits every budget
  * it draws on; otherwise it is refused at once (RESOURCE_EXHAUSTED /
  * OVERLOADED with a retry hint), before anything is sent to a shard.
  *
- * A connection may hold at most `connectionSharePercent` of the router-wide
- * budget and of each shard's budget, so a connection that floods the router,
- * or one shard, leaves the others a share of both.
+ * A caller is a principal when the call authenticated as one, else its
+ * connection (`callerKey`): a principal that opens many connections still
+ * holds one share. A caller may hold at most `connectionSharePercent` of the
+ * router-wide budget and of each shard's budget, so a caller that floods the
+ * router, or one shard, leaves the others a share of both.
  */
 import * as grpc from '@grpc/grpc-js';
+import { callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { OverloadedError } from '../src/errors.js';
 import { toServiceError } from '../src/grpc/status.js';
 
@@ -18,7 +21,7 @@ import { toServiceError } from '../src/grpc/status.js';
  * an admitted request is held about twice (the caller's request and the copy
  * the link sends), so the byte budget costs at most about 2 × 48 MiB on top
  * of the process's ~120 MiB and the requests being read (`receive-slots.ts`).
- * @default calls 16,384 router-wide and 8192 per shard; bytes 48 MiB router-wide and 16 MiB per shard; a connection 25 % of each
+ * @default calls 16,384 router-wide and 8192 per shard; bytes 48 MiB router-wide and 16 MiB per shard; a caller 25 % of each
  */
 export const DEFAULT_ADMISSION = {
   maxCalls: 16_384,
@@ -38,7 +41,7 @@ export interface AdmissionLimits {
   readonly shardMaxCalls: number;
   /** Request bytes in flight to one shard. */
   readonly shardMaxBytes: number;
-  /** The share (1..100) of the router-wide and of each shard's budget one connection may hold. */
+  /** The share (1..100) of the router-wide and of each shard's budget one caller (principal, else connection) may hold. */
   readonly connectionSharePercent: number;
   /** The retry hint sent with a refusal. */
   readonly retryAfterMs: number;
@@ -57,10 +60,15 @@ class Held {
   fits(bytes: number): boolean {
     return this.calls < this.maxCalls && (this.bytes + bytes <= this.maxBytes || this.calls === 0);
   }
+
+  /** Holds its whole budget of calls or of bytes: no call fits. */
+  get full(): boolean {
+    return this.calls >= this.maxCalls || this.bytes >= this.maxBytes;
+  }
 }
 
-/** One connection's holdings: in all, and per shard. */
-class Connection {
+/** One caller's holdings: in all, and per shard. */
+class Caller {
   readonly total: Held;
   readonly shards = new Map<string, Held>();
 
@@ -83,20 +91,23 @@ export interface Ticket {
 export interface AdmissionSnapshot {
   readonly calls: number;
   readonly bytes: number;
-  readonly connections: number;
+  /** Callers holding anything. */
+  readonly callers: number;
 }
 
 export class Admission {
   readonly #total: Held;
   readonly #shards = new Map<string, Held>();
-  readonly #connections = new Map<string, Connection>();
+  readonly #callers = new Map<string, Caller>();
+  /** Callers whose holdings are full (`exhausted` is true for them): while none is and the router is not, the interceptor costs nothing. */
+  readonly #full = new Set<string>();
 
   constructor(readonly limits: AdmissionLimits) {
     this.#total = new Held(limits.maxCalls, limits.maxBytes);
   }
 
   /**
-   * Admits a call of `bytes` request bytes from connection `peer` to `shard`,
+   * Admits a call of `bytes` request bytes from `caller` (`callerKey`) to `shard`,
    * or refuses it. A single call larger than a byte budget is admitted only
    * when nothing else holds that budget (a budget never refuses every call of
    * the largest allowed size).
@@ -104,33 +115,34 @@ export class Admission {
    * @returns the ticket to release when the call is answered, or the
    *   OverloadedError to answer it with.
    */
-  admit(peer: string, shard: string, bytes: number): Ticket | OverloadedError {
+  admit(caller: string, shard: string, bytes: number): Ticket | OverloadedError {
     const limits = this.limits;
     let shardHeld = this.#shards.get(shard);
     if (!shardHeld) this.#shards.set(shard, (shardHeld = new Held(limits.shardMaxCalls, limits.shardMaxBytes)));
-    let connection = this.#connections.get(peer);
-    if (!connection) this.#connections.set(peer, (connection = new Connection(limits)));
-    let mine = connection.shards.get(shard);
-    if (!mine) connection.shards.set(shard, (mine = new Held(share(limits.shardMaxCalls, limits), share(limits.shardMaxBytes, limits))));
+    let holder = this.#callers.get(caller);
+    if (!holder) this.#callers.set(caller, (holder = new Caller(limits)));
+    let mine = holder.shards.get(shard);
+    if (!mine) holder.shards.set(shard, (mine = new Held(share(limits.shardMaxCalls, limits), share(limits.shardMaxBytes, limits))));
 
     const refusal = !this.#total.fits(bytes)
       ? 'the router has too many calls in flight'
       : !shardHeld.fits(bytes)
         ? `too many calls in flight to ${shard}`
-        : !connection.total.fits(bytes)
-          ? 'this connection has too many calls in flight'
+        : !holder.total.fits(bytes)
+          ? 'this caller has too many calls in flight'
           : !mine.fits(bytes)
-            ? `this connection has too many calls in flight to ${shard}`
+            ? `this caller has too many calls in flight to ${shard}`
             : undefined;
     if (refusal !== undefined) {
-      this.#forget(peer, connection, shard, mine);
+      this.#forget(caller, holder, shard, mine);
       return new OverloadedError(limits.retryAfterMs, `${refusal}; retry later`);
     }
-    const held = [this.#total, shardHeld, connection.total, mine];
+    const held = [this.#total, shardHeld, holder.total, mine];
     for (const h of held) {
       h.calls++;
       h.bytes += bytes;
     }
+    if (holder.total.full) this.#full.add(caller);
     let released = false;
     return {
       release: () => {
@@ -140,35 +152,37 @@ export class Admission {
           h.calls--;
           h.bytes -= bytes;
         }
-        this.#forget(peer, connection, shard, mine);
+        if (!holder.total.full) this.#full.delete(caller);
+        this.#forget(caller, holder, shard, mine);
       },
     };
   }
 
   /**
-   * True when no call from `peer` could be admitted anywhere: its connection,
+   * True when no call from `caller` could be admitted anywhere: the caller,
    * or the router, holds its whole budget of calls or bytes.
    */
-  exhausted(peer: string): boolean {
-    const held = this.#connections.get(peer)?.total;
-    const full = (h: Held) => h.calls >= h.maxCalls || h.bytes >= h.maxBytes;
-    return full(this.#total) || (held !== undefined && full(held));
+  exhausted(caller: string): boolean {
+    return this.#total.full || this.#full.has(caller);
   }
 
   /**
    * A server interceptor that refuses a unary call (OVERLOADED) as soon as its
-   * headers arrive when its connection has used up its budget, so the router
-   * does not read a request body it would refuse anyway. Other calls pass
-   * through untouched; streams are slowed by their read gates instead.
+   * headers arrive when its caller has used up its budget, so the router
+   * does not read a request body it would refuse anyway. It must come after
+   * the authentication interceptor (later in grpc-js' list: it sees the
+   * metadata after it), whose verified identity names the caller. Other
+   * calls pass through untouched; streams are slowed by their read gates instead.
    */
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
-    if (method.requestStream || !this.exhausted(call.getPeer())) return call as grpc.ServerInterceptingCall;
+    if (method.requestStream || (this.#full.size === 0 && !this.#total.full)) return call as grpc.ServerInterceptingCall;
     const refusing: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) =>
         next({
-          // The handler never starts, so the request is never read.
-          onReceiveMetadata: () => {
-            const status = toServiceError(new OverloadedError(this.limits.retryAfterMs, 'this connection has too many calls in flight; retry later'));
+          onReceiveMetadata: (metadata, pass) => {
+            if (!this.exhausted(callerKey(identityOfMetadata(metadata), call.getPeer()))) return pass(metadata);
+            // The handler never starts, so the request is never read.
+            const status = toServiceError(new OverloadedError(this.limits.retryAfterMs, 'this caller has too many calls in flight; retry later'));
             refusing.sendStatus({ code: status.code, details: status.details ?? '', metadata: status.metadata ?? null });
           },
         }),
@@ -178,12 +192,12 @@ export class Admission {
 
   /** Totals held right now. */
   snapshot(): AdmissionSnapshot {
-    return { calls: this.#total.calls, bytes: this.#total.bytes, connections: this.#connections.size };
+    return { calls: this.#total.calls, bytes: this.#total.bytes, callers: this.#callers.size };
   }
 
-  /** Drops a connection's entries once it holds nothing (connections come and go; the maps must not grow). */
-  #forget(peer: string, connection: Connection, shard: string, mine: Held): void {
-    if (mine.calls === 0) connection.shards.delete(shard);
-    if (connection.total.calls === 0 && this.#connections.get(peer) === connection) this.#connections.delete(peer);
+  /** Drops a caller's entries once it holds nothing (callers come and go; the maps must not grow). */
+  #forget(caller: string, holder: Caller, shard: string, mine: Held): void {
+    if (mine.calls === 0) holder.shards.delete(shard);
+    if (holder.total.calls === 0 && this.#callers.get(caller) === holder) this.#callers.delete(caller);
   }
 }

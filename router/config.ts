@@ -54,7 +54,9 @@ export interface LimitSettings {
   readonly shardMaxBytes: number;
   /**
    * CONNECTION_SHARE_PERCENT — the share of the router-wide and of each
-   * shard's budget one connection may hold (so others keep the rest); default 25.
+   * shard's budget one caller may hold (so others keep the rest): its
+   * principal when it authenticated (all of a principal's connections
+   * together), else its connection; default 25.
    */
   readonly connectionSharePercent: number;
   /**

@@ -1,8 +1,9 @@
 /**
  * The frames waiting to be written on one shard link, queued per caller
- * connection and taken out fairly by bytes (deficit round robin): a
- * connection that queues megabytes of large commands delays another's small
- * command by at most one round, not by its whole backlog. A link's stream
+ * (`callerKey`: its principal, else its connection) and taken out fairly by
+ * bytes (deficit round robin): a caller that queues megabytes of large
+ * commands delays another's small command by at most one round, not by its
+ * whole backlog. A link's stream
  * carries only what the shard's flow-control window lets through, so what
  * waits here, and in which order it leaves, decides every caller's latency.
  */
@@ -13,11 +14,11 @@ export interface QueuedFrame extends LinkFrame {
   size: number;
 }
 
-/** Bytes a connection may send per round, so small frames of others pass large ones. */
+/** Bytes a caller may send per round, so small frames of others pass large ones. */
 const QUANTUM_BYTES = 16 * 1024;
 
 interface PeerQueue {
-  readonly peer: string;
+  readonly caller: string;
   frames: QueuedFrame[];
   head: number;
   deficit: number;
@@ -25,7 +26,7 @@ interface PeerQueue {
 
 export class LinkQueue {
   readonly #queues = new Map<string, PeerQueue>();
-  /** Connections with frames waiting, in round-robin order from `#next`. */
+  /** Callers with frames waiting, in round-robin order from `#next`. */
   #active: PeerQueue[] = [];
   #next = 0;
   #bytes = 0;
@@ -40,11 +41,11 @@ export class LinkQueue {
     return this.#count;
   }
 
-  push(peer: string, frame: QueuedFrame): void {
-    let q = this.#queues.get(peer);
+  push(caller: string, frame: QueuedFrame): void {
+    let q = this.#queues.get(caller);
     if (!q) {
-      q = { peer, frames: [], head: 0, deficit: 0 };
-      this.#queues.set(peer, q);
+      q = { caller, frames: [], head: 0, deficit: 0 };
+      this.#queues.set(caller, q);
       this.#active.push(q);
     }
     q.frames.push(frame);
@@ -54,12 +55,12 @@ export class LinkQueue {
 
   /**
    * Takes the next frames to write, up to `maxBytes` (at least one frame if
-   * any waits): each connection in turn may take frames worth its deficit,
+   * any waits): each caller in turn may take frames worth its deficit,
    * which grows by a quantum per turn.
    */
   take(maxBytes: number): QueuedFrame[] {
     const out: QueuedFrame[] = [];
-    // Fast path: one connection waiting (a single busy caller, or the only one in this turn).
+    // Fast path: one caller waiting (a single busy caller, or the only one in this turn).
     if (this.#active.length === 1 && this.#active[0]!.frames.length - this.#active[0]!.head <= 1) {
       const q = this.#active[0]!;
       out.push(q.frames[q.head]!);
@@ -108,7 +109,7 @@ export class LinkQueue {
   }
 
   #remove(q: PeerQueue): void {
-    this.#queues.delete(q.peer);
+    this.#queues.delete(q.caller);
     const i = this.#active.indexOf(q);
     this.#active.splice(i, 1);
     if (i < this.#next) this.#next--;

@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
+import { callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { ShardUnavailableError } from '../src/errors.js';
 import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc/link-codec.js';
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
@@ -238,7 +239,7 @@ async function routeCall(
   // encodings out of it on arrival, sets its own user-agent on the way out, and HTTP/2
   // has no connection-specific headers to carry.
   const owner = view.ownerOf(key);
-  const claim = { peer: call.getPeer(), bytes: call.request.length };
+  const claim = { caller: callerKey(identityOfMetadata(call.metadata), call.getPeer()), bytes: call.request.length };
   // The first attempt may add headers to the metadata it is given: keep a pristine copy only when a retry may need it.
   const first = await attemptOn(deps, owner, claim, call.metadata, send);
   if (first.ok || first.wrongShardEpoch === undefined || !mayRetry()) return { shard: owner.id, attempt: first };
@@ -253,13 +254,13 @@ async function routeCall(
 async function attemptOn(
   deps: ProxyDeps,
   shard: RingShard,
-  claim: { peer: string; bytes: number },
+  claim: { caller: string; bytes: number },
   metadata: grpc.Metadata,
   send: (target: ShardTarget, metadata: grpc.Metadata) => Promise<Attempt>,
 ): Promise<Attempt> {
   const target = deps.pool.get(shard.id);
   if (!target) return refuse(new ShardUnavailableError(`shard ${shard.id} has no channel`));
-  const ticket = deps.admission.admit(claim.peer, shard.id, claim.bytes);
+  const ticket = deps.admission.admit(claim.caller, shard.id, claim.bytes);
   if (ticket instanceof Error) return { ok: false, error: toServiceError(ticket) };
   try {
     return await target.fire(() => send(target, metadata));

@@ -41,6 +41,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
+import { CALLER_KEY, callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
 import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
 import { deadlineOf } from '../src/grpc/server.js';
@@ -76,8 +77,8 @@ export interface LinkCommand {
   readonly deadline: number | undefined;
   /** The caller's metadata, encoded once (`linkCaller`). */
   readonly headers: Uint8Array;
-  /** The caller's connection (`getPeer()`), for its share of the budgets. */
-  readonly peer: string;
+  /** Whom the command counts against in the budgets' shares and the link's fair queue (`callerKey`). */
+  readonly caller: string;
   /** The RPC the command came as (`shardwrite.v1.OrderService/PlaceOrder`), naming its span. */
   readonly rpc: string;
   /** The caller's trace context (what its call's span or `traceparent` says), when tracing is on. */
@@ -197,7 +198,7 @@ export class ShardLinks {
     if (link.stalled) {
       return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is not answering; the command was not sent`));
     }
-    const admitted = this.deps.admission.admit(command.peer, owner.id, command.body.length + command.headers.length);
+    const admitted = this.deps.admission.admit(command.caller, owner.id, command.body.length + command.headers.length);
     if (admitted instanceof Error) return command.settle(owner.id, undefined, admitted);
     sent.ticket = admitted;
     const id = link.next;
@@ -211,7 +212,7 @@ export class ShardLinks {
     link.pending.set(id, sent);
     const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers, size: 0 };
     queued.size = encodedFrameSize(queued);
-    link.queue.push(command.peer, queued);
+    link.queue.push(command.caller, queued);
     if (link.queue.bytes >= LINK_BATCH_BYTES) this.#flush(link);
     else if (!link.flushing) {
       link.flushing = true;
@@ -442,7 +443,10 @@ function traced(tracer: Tracer, command: LinkCommand): Sent {
  * What a link frame carries of a caller's call: its deadline, and every text
  * entry of its metadata but `user-agent` and `authorization` (grpc-js already
  * took the hop headers — grpc-timeout, content-type, te, encodings — out of it
- * on arrival), encoded once, and the connection it came on. Binary (`-bin`)
+ * on arrival), encoded once, and whom it counts against (`callerKey`: its
+ * principal, else its connection), also sent to the shard as `CALLER_KEY` so
+ * that the shard's own budget is shared by the same callers (a value the
+ * caller sent under that name is dropped). Binary (`-bin`)
  * entries are not forwarded. The caller's identity travels as the identity
  * entries the router's auth interceptor set after verifying the token, so each
  * frame carries its caller's principal, tenant and scopes and the shard does
@@ -453,15 +457,17 @@ function traced(tracer: Tracer, command: LinkCommand): Sent {
 export function linkCaller(
   call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata },
   traced: boolean,
-): Pick<LinkCommand, 'deadline' | 'headers' | 'peer'> {
+): Pick<LinkCommand, 'deadline' | 'headers' | 'caller'> {
   const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value !== 'string' || key === 'user-agent' || key === 'authorization') continue;
+    if (typeof value !== 'string' || key === 'user-agent' || key === 'authorization' || key === CALLER_KEY) continue;
     // Traced, each frame carries the context of its command's span at the router instead.
     if (traced && (key === TRACEPARENT || key === TRACESTATE)) continue;
     entries.push([key, value]);
   }
-  return { deadline: deadlineOf(call), headers: encodeHeaders(entries), peer: call.getPeer() };
+  const caller = callerKey(identityOfMetadata(call.metadata), call.getPeer());
+  entries.push([CALLER_KEY, encodeURIComponent(caller)]);
+  return { deadline: deadlineOf(call), headers: encodeHeaders(entries), caller };
 }
 
 /** The epoch a WRONG_SHARD outcome reports (0 when it names none); undefined for any other outcome. */

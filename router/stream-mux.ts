@@ -48,7 +48,7 @@ interface Caller {
   readonly call: grpc.ServerDuplexStream<Buffer, Buffer>;
   readonly headers: Uint8Array;
   readonly deadline: number | undefined;
-  readonly peer: string;
+  readonly caller: string;
   readonly gate: ReadGate | undefined;
   /** The trace context of the stream's metadata (when traced). */
   readonly traceParent: Context | undefined;
@@ -123,7 +123,7 @@ export class StreamMux {
       body: bytes,
       deadline: caller.deadline,
       headers: caller.headers,
-      peer: caller.peer,
+      caller: caller.caller,
       rpc: METHOD,
       ...(caller.traceParent ? { traceParent: caller.traceParent } : {}),
       settle: (shard, outcome, err) => {

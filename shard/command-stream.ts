@@ -19,6 +19,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
+import { CALLER_KEY, callerKey } from '../src/auth/identity.js';
 import { OverloadedError, ShardUnavailableError, ValidationError, asError } from '../src/errors.js';
 import { NO_HEADERS, decodeBatch, decodeHeaders, encodeBatch, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
@@ -144,6 +145,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
   server.addService(deps.link.service, {
     Execute: (call: Duplex) => {
       const stream = track(call);
+      const linkPeer = call.getPeer();
       // Outcomes settled in one turn of the event loop leave as one batch.
       let out: LinkFrame[] = [];
       const flush = () => {
@@ -164,7 +166,8 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
         for (const f of frames) {
           const headers = decodeHeaders(f.headers);
           const header = (key: string) => headers.find((h) => h[0] === key)?.[1];
-          const ctx = traced(contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, header), header);
+          const own = traced(contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, header), header);
+          const ctx: TracedContext = { ...own, caller: linkCaller(header(CALLER_KEY), own, linkPeer) };
           run(stream, f.body, ctx, Infinity, (o) => {
             if (out.length === 0) setImmediate(flush);
             out.push({ id: f.id, body: encode(o), timeoutMs: 0, headers: NO_HEADERS });
@@ -224,6 +227,22 @@ function endServerSpan(span: Span, code: grpc.status): void {
   span.setAttribute('rpc.grpc.status_code', code);
   if (SERVER_ERROR_CODES.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
   span.end();
+}
+
+/**
+ * Whom a link frame's command counts against: the caller the router named
+ * (`CALLER_KEY`), else — a router that names none — the frame's principal or
+ * the link's connection.
+ */
+function linkCaller(named: string | undefined, ctx: CallContext, linkPeer: string): string {
+  if (named !== undefined) {
+    try {
+      return decodeURIComponent(named);
+    } catch {
+      // Not what a router writes: fall through.
+    }
+  }
+  return callerKey(ctx.identity, linkPeer);
 }
 
 /** Runs one encoded StreamedCommand and answers it exactly once. */

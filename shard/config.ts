@@ -127,6 +127,8 @@ export interface ShardConfig {
   /**
    * Pipeline limits: RETRY_MAX_ATTEMPTS (6), RETRY_BASE_MS (5), RETRY_CAP_MS (200),
    * RETRY_BUDGET_MS (2000), LOAD_TIMEOUT_MS (2000), MAX_IN_FLIGHT (10,000),
+   * CALLER_SHARE_PERCENT (25: the share of MAX_IN_FLIGHT one caller — its principal, else its
+   * connection; through a router, the caller the router names — may hold before OVERLOADED),
    * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100),
    * MOVE_WAIT_MS (2000: how long a command for a stream that a rebalance is moving away waits for
    * the new ring; answered WRONG_SHARD, which the router retries at the new owner, when the ring
@@ -150,7 +152,7 @@ export const SHARD_ENV = [
   'SHARD_ID', 'GRPC_ADDRESS', 'DATABASE_URL', 'REDIS_URL', 'METRICS_ADDRESS', 'DB_POOL_SIZE',
   'DB_STATEMENT_TIMEOUT_MS', 'BATCH_MAX_ENTRIES', 'BATCH_MAX_BYTES', 'TAIL_COALESCE_MS', 'CACHE_MAX_ENTRIES', 'CACHE_MAX_BYTES',
   'MAX_MESSAGE_BYTES', ...AUTH_ENV, 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'RETRY_MAX_ATTEMPTS', 'RETRY_BASE_MS',
-  'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'MAX_QUEUED_PER_STREAM',
+  'RETRY_CAP_MS', 'RETRY_BUDGET_MS', 'LOAD_TIMEOUT_MS', 'MAX_IN_FLIGHT', 'CALLER_SHARE_PERCENT', 'MAX_QUEUED_PER_STREAM',
   'MAX_COMMANDS_PER_ENTRY', 'OVERLOAD_RETRY_AFTER_MS', 'STORE_CALL_TIMEOUT_MS', 'STORE_BREAKER_RESET_MS', 'STORE_BREAKER_WINDOW_MS',
   'STREAM_MAX_IN_FLIGHT', 'MOVE_WAIT_MS', 'ASSUME_NEW_STREAMS',
   'REDIS_SNAPSHOT_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_BREAKER_RESET_MS',
@@ -213,6 +215,7 @@ export function loadShardConfig(env: Env): ShardConfig {
       retryBudgetMs: r.int('RETRY_BUDGET_MS', d.retryBudgetMs, 0, 600_000),
       loadTimeoutMs: r.int('LOAD_TIMEOUT_MS', d.loadTimeoutMs, 1, 600_000),
       maxInFlight: r.int('MAX_IN_FLIGHT', d.maxInFlight, 1, 10_000_000),
+      callerSharePercent: r.int('CALLER_SHARE_PERCENT', d.callerSharePercent, 1, 100),
       maxQueuedPerStream: r.int('MAX_QUEUED_PER_STREAM', d.maxQueuedPerStream, 1, 10_000_000),
       maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
       overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),

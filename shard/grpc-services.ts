@@ -20,7 +20,7 @@ import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { EventReader } from '../src/store/types.js';
 import type { ReadStreamRequest__Output } from '../src/generated/shardwrite/v1/ReadStreamRequest.js';
 import { checkId } from '../src/domain/validation.js';
-import { identityFrom, mayAccessTenant, type Identity } from '../src/auth/identity.js';
+import { callerKey, identityFrom, mayAccessTenant, type Identity } from '../src/auth/identity.js';
 import type { FieldViolation } from '../src/errors.js';
 import type { PersonalData } from '../src/privacy/personal-data.js';
 
@@ -49,11 +49,12 @@ export function addShardServices(server: grpc.Server, deps: ShardServiceDeps): v
 }
 
 /** What the pipeline needs to know about a call, from its metadata and deadline. */
-export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'metadata'>): CallContext {
-  return contextOf(deadlineOf(call), (key) => {
+export function callContext(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'getPeer' | 'metadata'>): CallContext {
+  const ctx = contextOf(deadlineOf(call), (key) => {
     const v = call.metadata.get(key)[0];
     return typeof v === 'string' ? v : undefined;
   });
+  return { ...ctx, caller: callerKey(ctx.identity, call.getPeer()) };
 }
 
 /**

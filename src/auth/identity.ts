@@ -49,6 +49,23 @@ export const IDENTITY_KEYS = {
   expiresAt: 'x-shardwrite-expires-at',
 } as const;
 
+/**
+ * The metadata key on which a router tells a shard, per link frame, whom a
+ * command counts against for fairness (`callerKey`). Set only by the router
+ * (it drops a caller's own value); a shard reads it only from link frames.
+ */
+export const CALLER_KEY = 'x-shardwrite-caller';
+
+/**
+ * Whom a call counts against in the budgets' shares: its principal when the
+ * caller authenticated as one (a principal's connections share one share),
+ * else its connection (`peer`, as `getPeer()` names it) — in insecure mode
+ * every caller is ANONYMOUS and only its connection tells callers apart.
+ */
+export function callerKey(identity: Identity | undefined, peer: string): string {
+  return identity !== undefined && identity.principal !== ANONYMOUS.principal ? `principal:${identity.principal}` : `peer:${peer}`;
+}
+
 /** The identity as metadata entries (values URI-encoded: metadata is printable ASCII). */
 export function identityEntries(identity: Identity): [string, string][] {
   const entries: [string, string][] = [

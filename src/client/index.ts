@@ -33,6 +33,7 @@ import type { ShipOrderRequest } from '../generated/shardwrite/v1/ShipOrderReque
 import type { CancelOrderRequest } from '../generated/shardwrite/v1/CancelOrderRequest.js';
 import type { AddOrderLineRequest } from '../generated/shardwrite/v1/AddOrderLineRequest.js';
 import type { RemoveOrderLineRequest } from '../generated/shardwrite/v1/RemoveOrderLineRequest.js';
+import type { AddOrderLinesRequest } from '../generated/shardwrite/v1/AddOrderLinesRequest.js';
 import type { AuthorizePaymentRequest } from '../generated/shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CapturePaymentRequest } from '../generated/shardwrite/v1/CapturePaymentRequest.js';
 import type { MarkPaymentCapturedRequest } from '../generated/shardwrite/v1/MarkPaymentCapturedRequest.js';
@@ -98,6 +99,8 @@ export interface ShardwriteClient {
   cancelOrder(request: CancelOrderRequest, options?: CommandOptions): Promise<CommandResult>;
   addOrderLine(request: AddOrderLineRequest, options?: CommandOptions): Promise<CommandResult>;
   removeOrderLine(request: RemoveOrderLineRequest, options?: CommandOptions): Promise<CommandResult>;
+  /** Several lines at once: one event per line, all appended or none. */
+  addOrderLines(request: AddOrderLinesRequest, options?: CommandOptions): Promise<CommandResult>;
   authorizePayment(request: AuthorizePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
   capturePayment(request: CapturePaymentRequest, options?: CommandOptions): Promise<CommandResult>;
   markPaymentCaptured(request: MarkPaymentCapturedRequest, options?: CommandOptions): Promise<CommandResult>;
@@ -184,6 +187,7 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     cancelOrder: (r, o) => send('cancelOrder', r, o),
     addOrderLine: (r, o) => send('addOrderLine', r, o),
     removeOrderLine: (r, o) => send('removeOrderLine', r, o),
+    addOrderLines: (r, o) => send('addOrderLines', r, o),
     authorizePayment: (r, o) => send('authorizePayment', r, o),
     capturePayment: (r, o) => send('capturePayment', r, o),
     markPaymentCaptured: (r, o) => send('markPaymentCaptured', r, o),

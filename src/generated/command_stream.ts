@@ -28,6 +28,7 @@ import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _goo
 import type { UninterpretedOption as _google_protobuf_UninterpretedOption, UninterpretedOption__Output as _google_protobuf_UninterpretedOption__Output } from './google/protobuf/UninterpretedOption.js';
 import type { Status as _google_rpc_Status, Status__Output as _google_rpc_Status__Output } from './google/rpc/Status.js';
 import type { AddOrderLineRequest as _shardwrite_v1_AddOrderLineRequest, AddOrderLineRequest__Output as _shardwrite_v1_AddOrderLineRequest__Output } from './shardwrite/v1/AddOrderLineRequest.js';
+import type { AddOrderLinesRequest as _shardwrite_v1_AddOrderLinesRequest, AddOrderLinesRequest__Output as _shardwrite_v1_AddOrderLinesRequest__Output } from './shardwrite/v1/AddOrderLinesRequest.js';
 import type { Address as _shardwrite_v1_Address, Address__Output as _shardwrite_v1_Address__Output } from './shardwrite/v1/Address.js';
 import type { AuthorizePaymentRequest as _shardwrite_v1_AuthorizePaymentRequest, AuthorizePaymentRequest__Output as _shardwrite_v1_AuthorizePaymentRequest__Output } from './shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CancelOrderRequest as _shardwrite_v1_CancelOrderRequest, CancelOrderRequest__Output as _shardwrite_v1_CancelOrderRequest__Output } from './shardwrite/v1/CancelOrderRequest.js';
@@ -38,6 +39,7 @@ import type { CompleteProcessStepRequest as _shardwrite_v1_CompleteProcessStepRe
 import type { Event as _shardwrite_v1_Event, Event__Output as _shardwrite_v1_Event__Output } from './shardwrite/v1/Event.js';
 import type { EventStoreServiceClient as _shardwrite_v1_EventStoreServiceClient, EventStoreServiceDefinition as _shardwrite_v1_EventStoreServiceDefinition } from './shardwrite/v1/EventStoreService.js';
 import type { MarkPaymentCapturedRequest as _shardwrite_v1_MarkPaymentCapturedRequest, MarkPaymentCapturedRequest__Output as _shardwrite_v1_MarkPaymentCapturedRequest__Output } from './shardwrite/v1/MarkPaymentCapturedRequest.js';
+import type { NewOrderLine as _shardwrite_v1_NewOrderLine, NewOrderLine__Output as _shardwrite_v1_NewOrderLine__Output } from './shardwrite/v1/NewOrderLine.js';
 import type { OrderServiceClient as _shardwrite_v1_OrderServiceClient, OrderServiceDefinition as _shardwrite_v1_OrderServiceDefinition } from './shardwrite/v1/OrderService.js';
 import type { PlaceOrderRequest as _shardwrite_v1_PlaceOrderRequest, PlaceOrderRequest__Output as _shardwrite_v1_PlaceOrderRequest__Output } from './shardwrite/v1/PlaceOrderRequest.js';
 import type { ProcessManagerServiceClient as _shardwrite_v1_ProcessManagerServiceClient, ProcessManagerServiceDefinition as _shardwrite_v1_ProcessManagerServiceDefinition } from './shardwrite/v1/ProcessManagerService.js';
@@ -93,6 +95,7 @@ export interface ProtoGrpcType {
   shardwrite: {
     v1: {
       AddOrderLineRequest: MessageTypeDefinition<_shardwrite_v1_AddOrderLineRequest, _shardwrite_v1_AddOrderLineRequest__Output>
+      AddOrderLinesRequest: MessageTypeDefinition<_shardwrite_v1_AddOrderLinesRequest, _shardwrite_v1_AddOrderLinesRequest__Output>
       Address: MessageTypeDefinition<_shardwrite_v1_Address, _shardwrite_v1_Address__Output>
       AuthorizePaymentRequest: MessageTypeDefinition<_shardwrite_v1_AuthorizePaymentRequest, _shardwrite_v1_AuthorizePaymentRequest__Output>
       CancelOrderRequest: MessageTypeDefinition<_shardwrite_v1_CancelOrderRequest, _shardwrite_v1_CancelOrderRequest__Output>
@@ -117,6 +120,7 @@ export interface ProtoGrpcType {
        */
       EventStoreService: SubtypeConstructor<typeof grpc.Client, _shardwrite_v1_EventStoreServiceClient> & { service: _shardwrite_v1_EventStoreServiceDefinition }
       MarkPaymentCapturedRequest: MessageTypeDefinition<_shardwrite_v1_MarkPaymentCapturedRequest, _shardwrite_v1_MarkPaymentCapturedRequest__Output>
+      NewOrderLine: MessageTypeDefinition<_shardwrite_v1_NewOrderLine, _shardwrite_v1_NewOrderLine__Output>
       /**
        * Commands on an order. An order is three aggregates with their own streams
        * (`order-header`, `order-lines`, `order-payment`); all three live on the shard

@@ -52,6 +52,12 @@ export interface CallContext {
   readonly span?: Span;
   /** The caller's `traceparent`, well-formed (`validTraceparent`), recorded in the events when the command has no span. */
   readonly traceparent?: string;
+  /**
+   * Whom the command counts against in the share of `maxInFlight` one caller
+   * may hold (`callerKey`: its principal, else its connection; on a router's
+   * link, the caller the router names). Unset: counted in the total only.
+   */
+  readonly caller?: string;
 }
 
 /** The result of one command, as sent back in `CommandResult`. */
@@ -74,6 +80,12 @@ export interface PipelineOptions {
   readonly loadTimeoutMs: number;
   /** Commands accepted and unanswered per shard before OVERLOADED; default 10,000. */
   readonly maxInFlight: number;
+  /**
+   * The share (1..100) of `maxInFlight` one caller (`CallContext.caller`) may
+   * hold, so one principal or connection cannot take a shard's whole budget,
+   * however many routers or streams it uses; default 25.
+   */
+  readonly callerSharePercent: number;
   /** Commands queued per stream before OVERLOADED; default 1,000. */
   readonly maxQueuedPerStream: number;
   /** Commands decided together into one append entry; default 256. */
@@ -137,6 +149,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   retryBudgetMs: 2000,
   loadTimeoutMs: 2000,
   maxInFlight: 10_000,
+  callerSharePercent: 25,
   maxQueuedPerStream: 1_000,
   maxCommandsPerEntry: 256,
   overloadRetryAfterMs: 100,
@@ -199,6 +212,8 @@ export class CommandPipeline {
   private readonly mailboxes = new Map<string, Mailbox>();
   private readonly tenants = new Map<string, string>();
   private inFlight = 0;
+  /** Commands accepted and unanswered per caller (only callers holding some). */
+  private readonly callers = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(
@@ -263,6 +278,11 @@ export class CommandPipeline {
     if (this.inFlight >= this.options.maxInFlight || (mailbox && mailbox.queue.length >= this.options.maxQueuedPerStream)) {
       throw new OverloadedError(this.options.overloadRetryAfterMs);
     }
+    const caller = ctx.caller;
+    const held = caller === undefined ? 0 : (this.callers.get(caller) ?? 0);
+    if (caller !== undefined && held >= Math.max(1, Math.floor((this.options.maxInFlight * this.options.callerSharePercent) / 100))) {
+      throw new OverloadedError(this.options.overloadRetryAfterMs, 'this caller has too many commands in flight at the shard, retry later');
+    }
     if (!mailbox) {
       mailbox = { decider, queue: [], running: false };
       this.mailboxes.set(streamId, mailbox);
@@ -279,9 +299,15 @@ export class CommandPipeline {
     const traceparent = ctx.span ? formatTraceparent(ctx.span.spanContext()) : ctx.traceparent;
     if (traceparent) metadata.traceparent = traceparent;
     this.inFlight++;
+    if (caller !== undefined) this.callers.set(caller, held + 1);
     this.deps.metrics.inFlight.inc();
     const done = () => {
       this.inFlight--;
+      if (caller !== undefined) {
+        const left = (this.callers.get(caller) ?? 1) - 1;
+        if (left === 0) this.callers.delete(caller);
+        else this.callers.set(caller, left);
+      }
       this.deps.metrics.inFlight.dec();
     };
     return new Promise<CommandOutcome>((resolve, reject) => {

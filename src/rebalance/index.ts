@@ -1,6 +1,7 @@
 /** Rebalancing: adding and removing shards under load (see rebalancer.ts). */
 export { MoveSwitchedError, Rebalancer, type AbortResult, type MoveResult, type RebalancerOptions } from './rebalancer.js';
 export { abandonCopies, type AbortFigures } from './abort.js';
+export { OLD_STORE_TIMEOUT_MS, rebindStore, type RebindResult } from './rebind.js';
 export {
   MOVE_PHASES,
   MoveInProgressError,

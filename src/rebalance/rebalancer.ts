@@ -41,6 +41,7 @@ import { addTo } from './group-by.js';
 import { PgRingStore, RingConflictError, RingView, type RegisteredStore, type RingDocument } from '../ring/index.js';
 import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
 import { abandonCopies, type AbortFigures } from './abort.js';
+import { rebindStore, type RebindResult } from './rebind.js';
 import type * as grpc from '@grpc/grpc-js';
 import { checkServing } from './health.js';
 import { redactDatabaseUrl, withCredentials, type StoreCredentials } from '../store/database-url.js';
@@ -303,6 +304,23 @@ export class Rebalancer {
       });
       await moves.abandon(move.targetEpoch, { epoch: move.targetEpoch, shards: current.shards }, move.figures);
       return { outcome: 'aborted', epoch: move.targetEpoch, move, abortedPhase: from, figures, durationMs: this.#elapsed() };
+    });
+  }
+
+  /**
+   * Binds `shardId` to a new, empty store at `databaseUrl` because its
+   * registered store is lost (see rebind.ts), holding the rebalancer lock so
+   * no move runs meanwhile.
+   *
+   * @throws RebalanceError when a move is in progress, the old store is not
+   *   proven lost, or the new store is not an empty store of no other shard;
+   *   the lock's RebalanceError while another rebalancer runs.
+   */
+  async rebind(shardId: string, databaseUrl: string): Promise<RebindResult> {
+    return this.#locked(async ({ ringStore, moves }) => {
+      const active = await moves.active();
+      if (active) throw new RebalanceError(`a move is in progress (${describeMove(active)} → epoch ${active.targetEpoch}): finish it or abort it before rebinding a store`);
+      return rebindStore({ shardId, databaseUrl, ringStore, ...(this.#o.storeCredentials ? { storeCredentials: this.#o.storeCredentials } : {}) });
     });
   }
 

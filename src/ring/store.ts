@@ -342,6 +342,22 @@ export class PgRingStore implements RingStore {
     );
   }
 
+  /**
+   * Binds `shardId` to another store (`shardwrite ring rebind`, for a store
+   * that is lost): its registration switches to `storeId` at `databaseUrl`
+   * (without the password) only while it still names `fromStoreId`.
+   *
+   * @returns false, changing nothing, when the registration names another store by now (or is gone).
+   */
+  async rebindStore(shardId: string, databaseUrl: string, fromStoreId: string | undefined, storeId: string): Promise<boolean> {
+    const r = await this.#pool.query(
+      `UPDATE shard_stores SET database_url = $2, store_id = $4::uuid, registered_at = now()
+       WHERE shard_id = $1 AND store_id IS NOT DISTINCT FROM $3::uuid`,
+      [shardId, withoutPassword(databaseUrl), fromStoreId ?? null, storeId],
+    );
+    return r.rowCount === 1;
+  }
+
   /** Every registered shard store: shard id → database URL (never with a password) and store id (undefined for a registration older than store ids). */
   async stores(): Promise<Map<string, RegisteredStore>> {
     const result = await this.#pool.query<{ shard_id: string; database_url: string; store_id: string | null }>(

@@ -5,6 +5,7 @@ import {
   orderLines,
   upcastOrderLineAddedV1,
   type AddOrderLine,
+  type AddOrderLines,
   type OrderLineAdded,
   type OrderLineRemoved,
   type RemoveOrderLine,
@@ -25,6 +26,36 @@ const linesAdded = (n: number) => Array.from({ length: n }, (_, i) => added(`l-$
 const lines = spec(orderLines);
 
 describe('order-lines', () => {
+  describe('AddOrderLines', () => {
+    const addMany = (...ids: string[]) =>
+      command<AddOrderLines>('AddOrderLines', { lines: ids.map((lineId) => ({ lineId, sku: 'SKU-1', quantity: 2, unitPriceCents: 1_250 })) });
+
+    it('emits one OrderLineAdded per line, in the command’s order', () => {
+      lines.given([]).when(addMany('a', 'b', 'c')).then([added('a'), added('b'), added('c')]);
+    });
+
+    it('adds to the lines the order has', () => {
+      lines.given([added('x'), removed('x'), added('y')]).when(addMany('x', 'z')).then([added('x'), added('z')]);
+    });
+
+    it('refuses the whole command when one line’s id is taken: no line is added', () => {
+      lines.given([added('b')]).when(addMany('a', 'b', 'c')).thenThrows(BusinessRuleError, /already has a line b/);
+    });
+
+    it('refuses the whole command when its lines would take the order past 100', () => {
+      lines.given(linesAdded(MAX_ORDER_LINES - 2)).when(addMany('n1', 'n2')).then([added('n1'), added('n2')]);
+      lines.given(linesAdded(MAX_ORDER_LINES - 2)).when(addMany('n1', 'n2', 'n3')).thenThrows(BusinessRuleError, /at most 100 lines/);
+    });
+
+    it('refuses a command without lines (a caller bypassing validation)', () => {
+      lines.given([]).when(addMany()).thenThrows(BusinessRuleError, /adds no lines/);
+    });
+
+    it('evolves to a state with every line', () => {
+      expect(stateAfter(orderLines, [added('a'), added('b')]).lines.map((l) => l.lineId)).toEqual(['a', 'b']);
+    });
+  });
+
   describe('AddOrderLine', () => {
     it('creates the lines stream with its first line, computing the line total', () => {
       lines.given([]).when(add('l-1', 3, 999)).then([

@@ -12,6 +12,7 @@ describe('domain registry', () => {
     expect([...commandSpecs(modules).keys()].sort()).toEqual([
       ...[
         'AddOrderLine',
+        'AddOrderLines',
         'AuthorizePayment',
         'CancelOrder',
         'CapturePayment',

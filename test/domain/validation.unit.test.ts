@@ -13,6 +13,7 @@ const METHODS = [
   'RemoveOrderLine',
   'AuthorizePayment',
   'CapturePayment',
+  'AddOrderLines',
 ] as const;
 type Method = (typeof METHODS)[number];
 
@@ -47,6 +48,14 @@ const valid: Record<Method, Record<string, unknown>> = {
   RemoveOrderLine: { orderId: 'o-1', commandId: '', lineId: 'l-1' },
   AuthorizePayment: { orderId: 'o-1', commandId: 'pay-1', amountCents: '10000', currency: 'EUR' },
   CapturePayment: { orderId: 'o-1', commandId: 'pay-1', amountCents: '2500' },
+  AddOrderLines: {
+    orderId: 'o-1',
+    commandId: '',
+    lines: [
+      { lineId: 'l-1', sku: 'SKU-1', quantity: 2, unitPriceCents: '1250' },
+      { lineId: 'l-2', sku: 'SKU-2', quantity: 1, unitPriceCents: '0' },
+    ],
+  },
 };
 /** Money commands: `command_id` is required. */
 const MONEY: readonly Method[] = ['AuthorizePayment', 'CapturePayment'];
@@ -356,6 +365,48 @@ describe('CancelOrder', () => {
 
   it.each(['', '  ', 'late\u0000', 'x'.repeat(100_000), null, 7])('refuses reason %j', (reason) => {
     expect(fieldsOf('CancelOrder', withField('CancelOrder', { reason }))).toEqual(['reason']);
+  });
+});
+
+describe('AddOrderLines', () => {
+  const line = (lineId: string, patch: Record<string, unknown> = {}) => ({ lineId, sku: 'SKU-1', quantity: 1, unitPriceCents: '100', ...patch });
+
+  it('returns every line, in order, with int64 strings as numbers', () => {
+    expect(toCommand('AddOrderLines', valid.AddOrderLines).command).toStrictEqual({
+      type: 'AddOrderLines',
+      data: {
+        lines: [
+          { lineId: 'l-1', sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 },
+          { lineId: 'l-2', sku: 'SKU-2', quantity: 1, unitPriceCents: 0 },
+        ],
+      },
+    });
+  });
+
+  it.each([[[]], [Array.from({ length: 21 }, (_, i) => line(`l-${i}`))], [null], ['l-1']])('refuses lines %#: 1..20 lines', (lines) => {
+    expect(violations('AddOrderLines', withField('AddOrderLines', { lines }))).toEqual([{ field: 'lines', description: 'must hold 1..20 lines' }]);
+  });
+
+  it('accepts 20 lines', () => {
+    const lines = Array.from({ length: 20 }, (_, i) => line(`l-${i}`));
+    expect((toCommand('AddOrderLines', withField('AddOrderLines', { lines })).command.data as { lines: unknown[] }).lines).toHaveLength(20);
+  });
+
+  it('names the line and field of every violation, as AddOrderLine would for each line', () => {
+    const lines = [line('l-1'), line('l 2', { quantity: 0 }), null, line('l-4', { unitPriceCents: '-1', sku: '' })];
+    expect(fieldsOf('AddOrderLines', withField('AddOrderLines', { lines }))).toEqual([
+      'lines[1].line_id',
+      'lines[1].quantity',
+      'lines[2]',
+      'lines[3].sku',
+      'lines[3].unit_price_cents',
+    ]);
+  });
+
+  it('refuses a line id that an earlier line of the command has', () => {
+    expect(violations('AddOrderLines', withField('AddOrderLines', { lines: [line('l-1'), line('l-2'), line('l-1')] }))).toEqual([
+      { field: 'lines[2].line_id', description: 'repeats an earlier line of this command' },
+    ]);
   });
 });
 

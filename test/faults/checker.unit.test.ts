@@ -244,6 +244,28 @@ describe('the checker', () => {
     expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-1']]), whole)).toMatchObject({ partial: 0, violations: [] });
   });
 
+  it('finds an AddOrderLines command of the load that lost some of its lines (I3): acknowledged, or with an unknown outcome', () => {
+    const L = 'order-lines-run-c0-o0';
+    const ledger = ledgerWith([
+      { id: 'run-1', stream: L, state: 'acked', version: 3, events: 3, method: 'AddOrderLines' },
+      { id: 'run-2', stream: L, state: 'unknown', events: 4, method: 'AddOrderLines' },
+      { id: 'run-3', stream: L, state: 'acked', version: 6, events: 2, method: 'AddOrderLines', sentAt: 10 },
+    ]);
+    // The store lost run-1's third line and kept only run-2's first: each stream still reads 1..n, without a gap.
+    const damaged = storeWith([['shard-0', L, 1, 'run-1'], ['shard-0', L, 2, 'run-1'], ['shard-0', L, 3, 'run-2'], ['shard-0', L, 4, 'run-3'], ['shard-0', L, 5, 'run-3']]);
+    const result = checkSnapshot(damaged, ledger);
+    expect(result.partial).toBe(2);
+    expect(result.violations.filter((v) => v.includes('a partial append (I3)')).map((v) => v.split(' ')[1])).toEqual(['run-1', 'run-2']);
+    // Whole commands pass: every line of run-1, none of run-2.
+    const whole = storeWith([['shard-0', L, 1, 'run-1'], ['shard-0', L, 2, 'run-1'], ['shard-0', L, 3, 'run-1'], ['shard-0', L, 4, 'run-3'], ['shard-0', L, 5, 'run-3']]);
+    const fine = ledgerWith([
+      { id: 'run-1', stream: L, state: 'acked', version: 3, events: 3, method: 'AddOrderLines' },
+      { id: 'run-2', stream: L, state: 'unknown', events: 4, method: 'AddOrderLines' },
+      { id: 'run-3', stream: L, state: 'acked', version: 5, events: 2, method: 'AddOrderLines', sentAt: 10 },
+    ]);
+    expect(checkSnapshot(whole, fine)).toMatchObject({ partial: 0, lost: 0, violations: [] });
+  });
+
   it('reports every error answer the scenario did not expect, a refusal or a failure alike', () => {
     const refused = (code: string, reason?: string): PlannedCommand['attempts'] => [{ sentAt: 0, ms: 1, deadlineMs: 1000, code, reason }];
     const commands: PlannedCommand[] = [

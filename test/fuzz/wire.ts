@@ -251,6 +251,10 @@ export function validOrderRequest(method: string): fc.Arbitrary<Uint8Array> {
       concat([stringField(4, l), stringField(5, 'SKU-1'), varintField(6, q), varintField(7, p)]),
     ),
     RemoveOrderLine: line.map((l) => stringField(4, l)),
+    // 1..3 lines from the same few ids: a repeated id within the command is INVALID_ARGUMENT, one the order has is BUSINESS_RULE.
+    AddOrderLines: fc
+      .array(fc.tuple(line, fc.integer({ min: 1, max: 10_000 }), fc.bigInt({ min: 0n, max: 100_000n })), { minLength: 1, maxLength: 3 })
+      .map((lines) => concat(lines.map(([l, q, p]) => lenField(4, concat([stringField(1, l), stringField(2, 'SKU-1'), varintField(3, q), varintField(4, p)]))))),
     AuthorizePayment: fc.bigInt({ min: 1n, max: 10n ** 6n }).map((a) => concat([varintField(4, a), stringField(5, 'EUR')])),
     CapturePayment: fc.bigInt({ min: 1n, max: 10n ** 6n }).map((a) => varintField(4, a)),
   };

@@ -63,8 +63,9 @@ describe('trace context', () => {
     metadata.set('authorization', 'Bearer secret');
     const call = { getDeadline: () => Infinity, getPeer: () => 'peer', metadata };
     const keys = (traced: boolean) => decodeHeaders(linkCaller(call, traced).headers).map(([k]) => k).sort();
-    expect(keys(false)).toEqual(['traceparent', 'tracestate', 'x-correlation-id']);
-    expect(keys(true)).toEqual(['x-correlation-id']);
+    // The caller the router names (x-shardwrite-caller) travels on every frame.
+    expect(keys(false)).toEqual(['traceparent', 'tracestate', 'x-correlation-id', 'x-shardwrite-caller']);
+    expect(keys(true)).toEqual(['x-correlation-id', 'x-shardwrite-caller']);
   });
 });
 

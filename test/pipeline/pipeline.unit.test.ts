@@ -14,6 +14,7 @@ import {
   UnauthenticatedError,
   ValidationError,
 } from '../../src/errors.js';
+import { toRpcStatus } from '../../src/grpc/status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { ALLOW_ALL, ScopeAuthorizer } from '../../src/auth/authorize.js';
@@ -212,6 +213,33 @@ describe('the command pipeline', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(pipeline.pending).toBe(5);
     expect(settled.filter((e) => e instanceof OverloadedError)).toHaveLength(3);
+  });
+
+  it('gives one caller at most its share of the in-flight budget, and the others keep theirs', async () => {
+    const { store, pipeline } = setup({ maxInFlight: 20, callerSharePercent: 25 });
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const refused: unknown[] = [];
+    const flood = Array.from({ length: 12 }, (_, i) =>
+      pipeline.execute(spec('AddOrderLine'), addLine(`f${i}`, 'l'), { caller: 'principal:flood' }).catch((e: unknown) => (refused.push(e), e)),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    // 25 % of 20: five held, the other seven refused at once, with OVERLOADED.
+    expect(pipeline.pending).toBe(5);
+    expect(refused).toHaveLength(7);
+    for (const e of refused) expect(toRpcStatus(e)).toMatchObject({ code: 8, reason: 'OVERLOADED' });
+    // Another caller, and a command counted against no caller, still get in.
+    const other = Array.from({ length: 5 }, (_, i) => pipeline.execute(spec('AddOrderLine'), addLine(`g${i}`, 'l'), { caller: 'peer:ipv4:10.0.0.2:4000' }));
+    const internal = pipeline.execute(spec('AddOrderLine'), addLine('h', 'l'), {});
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pipeline.pending).toBe(11);
+    open();
+    expect((await Promise.all(other)).map((o) => o.version)).toEqual([1, 1, 1, 1, 1]);
+    expect((await internal).version).toBe(1);
+    await Promise.all(flood);
+    // Answered commands give their share back.
+    expect((await pipeline.execute(spec('AddOrderLine'), addLine('f-after', 'l'), { caller: 'principal:flood' })).version).toBe(1);
+    expect(store.events.has('order-lines-f11')).toBe(false);
   });
 });
 

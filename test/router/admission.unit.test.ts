@@ -57,12 +57,12 @@ describe('the router’s in-flight budgets', () => {
   it('gives everything back on release (once), and forgets connections that hold nothing', () => {
     const a = new Admission(LIMITS);
     const tickets = Array.from({ length: 10 }, (_, i) => admitted(a.admit(`c:${i}`, `shard-${i % 3}`, 100)));
-    expect(a.snapshot()).toEqual({ calls: 10, bytes: 1000, connections: 10 });
+    expect(a.snapshot()).toEqual({ calls: 10, bytes: 1000, callers: 10 });
     for (const t of tickets) {
       t.release();
       t.release();
     }
-    expect(a.snapshot()).toEqual({ calls: 0, bytes: 0, connections: 0 });
+    expect(a.snapshot()).toEqual({ calls: 0, bytes: 0, callers: 0 });
     // Refusals leave nothing behind either.
     expect(a.admit('c:x', 'shard-0', 1_000_000)).not.toBeInstanceOf(OverloadedError);
   });

@@ -124,7 +124,7 @@ function send(links: ShardLinks, key: string): Promise<{ outcome: Buffer | undef
       body: Buffer.from([0x0a, 0x00]),
       deadline: Date.now() + 10_000,
       headers: new Uint8Array(),
-      peer: 'test',
+      caller: 'test',
       rpc: 'shardwrite.v1.CommandStreamService/Execute',
       settle: (_shard, outcome, err) => resolve({ outcome, err, ms: performance.now() - started }),
     }),

@@ -9,8 +9,11 @@
  * The workload runs forever on a fixed set of orders, so every shard keeps
  * getting traffic for as long as the run lasts: each client owns its orders
  * and, per order, places it once, authorizes a payment once, then alternates
- * `UpdateShippingAddress` (unbounded) and `AddOrderLine` with fresh line ids
- * (at most 100 per order, the domain's limit). With `burst` > 1 a client sends
+ * `UpdateShippingAddress` (unbounded), `AddOrderLine` and `AddOrderLines`
+ * (2..`MAX_LINES_AT_ONCE` lines, one event each) with fresh line ids (at most
+ * 100 per order, the domain's limit). An `AddOrderLines` command appends
+ * several events, all or none (I3): the checker finds a command with some of
+ * its events. With `burst` > 1 a client sends
  * several `AddOrderLine` of one order at once, so the owner decides them
  * together and appends them as one multi-event batch entry: a partial append
  * of an entry (I3, I5) shows up as a lost acknowledgement or a gap. Nothing in
@@ -38,7 +41,10 @@ import type { CommandResult__Output } from '../../src/generated/shardwrite/v1/Co
 const api = loadApi();
 
 /** The commands the workload sends. */
-export type LoadMethod = 'PlaceOrder' | 'UpdateShippingAddress' | 'AddOrderLine' | 'AuthorizePayment';
+export type LoadMethod = 'PlaceOrder' | 'UpdateShippingAddress' | 'AddOrderLine' | 'AddOrderLines' | 'AuthorizePayment';
+
+/** Lines one `AddOrderLines` of the workload adds at most (at least 2). */
+export const MAX_LINES_AT_ONCE = 4;
 
 /**
  * What an error answer says about its command:
@@ -190,7 +196,7 @@ export interface LoadOptions {
   readonly thinkMs?: number;
   /** Which shard owns an order (for per-shard figures); optional. */
   readonly ownerOf?: (orderId: string) => string;
-  /** Only these methods are sent after an order is placed; default all three. */
+  /** Only these methods are sent after an order is placed; default all four. */
   readonly methods?: readonly Exclude<LoadMethod, 'PlaceOrder'>[];
   /** Orders to use: by default `${prefix}-c<i>-o<j>`; a filter can drop ids (e.g. ones a ring change would move). */
   readonly orderFilter?: (orderId: string) => boolean;
@@ -379,6 +385,7 @@ export function streamOf(method: LoadMethod, orderId: string): string {
     case 'UpdateShippingAddress':
       return `order-header-${orderId}`;
     case 'AddOrderLine':
+    case 'AddOrderLines':
       return `order-lines-${orderId}`;
     case 'AuthorizePayment':
       return `order-payment-${orderId}`;
@@ -411,7 +418,7 @@ export function startLoad(options: LoadOptions): LoadRun {
   const retryCapMs = options.retryCapMs ?? 1000;
   const drainMs = options.drainMs ?? 20_000;
   const thinkMs = options.thinkMs ?? 0;
-  const methods = options.methods ?? ['UpdateShippingAddress', 'AddOrderLine', 'AuthorizePayment'];
+  const methods = options.methods ?? ['UpdateShippingAddress', 'AddOrderLine', 'AddOrderLines', 'AuthorizePayment'];
   const burst = Math.max(1, options.burst ?? 1);
   const target = typeof options.target === 'function' ? options.target : () => options.target as string;
   const ledger = new Ledger(options.prefix, options.expect);
@@ -493,14 +500,14 @@ export function startLoad(options: LoadOptions): LoadRun {
     let turn = 0;
     let failures = 0;
 
-    const newCommand = (order: OrderPlan, method: LoadMethod, request: object): Queued => {
+    const newCommand = (order: OrderPlan, method: LoadMethod, request: object, expectedEvents = 1): Queued => {
       const commandId = `${options.prefix}-c${clientIndex}-k${seq++}`;
       const record: CommandRecord = {
         commandId,
         orderId: order.id,
         method,
         streamId: streamOf(method, order.id),
-        expectedEvents: 1,
+        expectedEvents,
         shard: options.ownerOf?.(order.id),
         attempts: [],
         state: 'in-flight',
@@ -536,16 +543,25 @@ export function startLoad(options: LoadOptions): LoadRun {
           ];
         }
         const choices = methods.filter(
-          (m) => (m !== 'AddOrderLine' || order.nextLine < 100) && (m !== 'AuthorizePayment' || !order.paymentSent),
+          (m) =>
+            (m !== 'AddOrderLine' || order.nextLine < 100) &&
+            (m !== 'AddOrderLines' || order.nextLine < 99) &&
+            (m !== 'AuthorizePayment' || !order.paymentSent),
         );
         const method = choices[Math.floor(Math.random() * choices.length)] ?? 'UpdateShippingAddress';
+        const newLine = () => {
+          const line = order.nextLine++;
+          return { lineId: `l${line}`, sku: `SKU-${line}`, quantity: 1 + (line % 5), unitPriceCents: String(100 + line) };
+        };
         if (method === 'AddOrderLine') {
           const lines: Queued[] = [];
-          for (let b = 0; b < burst && order.nextLine < 100; b++) {
-            const line = order.nextLine++;
-            lines.push(newCommand(order, method, { lineId: `l${line}`, sku: `SKU-${line}`, quantity: 1 + (line % 5), unitPriceCents: String(100 + line) }));
-          }
+          for (let b = 0; b < burst && order.nextLine < 100; b++) lines.push(newCommand(order, method, newLine()));
           return lines;
+        }
+        if (method === 'AddOrderLines') {
+          const n = Math.min(100 - order.nextLine, 2 + Math.floor(Math.random() * (MAX_LINES_AT_ONCE - 1)));
+          const lines = Array.from({ length: n }, newLine);
+          return [newCommand(order, method, { lines }, n)];
         }
         if (method === 'AuthorizePayment') {
           order.paymentSent = true;

@@ -30,7 +30,7 @@ import {
   type ShipOrder,
   type UpdateShippingAddress,
 } from './header.js';
-import { ORDER_LINES, orderLines, type AddOrderLine, type RemoveOrderLine } from './lines.js';
+import { MAX_LINES_PER_COMMAND, ORDER_LINES, orderLines, type AddOrderLine, type AddOrderLines, type RemoveOrderLine } from './lines.js';
 import { ORDER_PAYMENT, orderPayment, type AuthorizePayment, type CapturePayment, type RefundPayment } from './payment.js';
 
 export * from './header.js';
@@ -110,17 +110,44 @@ const cancelOrder = commandSpec<CancelOrder>(ORDER_HEADER, 'CancelOrder', (r, ou
   reason: checkText(out, 'reason', r.reason, TEXT_LIMITS.reason),
 }));
 
-const addOrderLine = commandSpec<AddOrderLine>(ORDER_LINES, 'AddOrderLine', (r, out) => {
-  const lineId = checkId(out, 'line_id', r.lineId);
-  const sku = checkId(out, 'sku', r.sku);
-  const quantity = checkQuantity(out, 'quantity', r.quantity);
-  const unitPriceCents = checkMoneyCents(out, 'unit_price_cents', r.unitPriceCents, 0);
+/** The fields of one new line (AddOrderLine's, or one of AddOrderLines'), each violation named `${prefix}field`. */
+function readLine(r: Record<string, unknown>, out: FieldViolation[], prefix = ''): AddOrderLine['data'] {
+  const lineId = checkId(out, `${prefix}line_id`, r.lineId);
+  const sku = checkId(out, `${prefix}sku`, r.sku);
+  const quantity = checkQuantity(out, `${prefix}quantity`, r.quantity);
+  const unitPriceCents = checkMoneyCents(out, `${prefix}unit_price_cents`, r.unitPriceCents, 0);
   // Each factor is bounded on its own, but 10^4 × 10^12 is past 2^53: bound
   // the line total so it stays exact and within the same money limit.
   if (quantity * unitPriceCents > MAX_MONEY_CENTS) {
-    out.push({ field: 'unit_price_cents', description: `quantity × unit_price_cents must be at most ${MAX_MONEY_CENTS}` });
+    out.push({ field: `${prefix}unit_price_cents`, description: `quantity × unit_price_cents must be at most ${MAX_MONEY_CENTS}` });
   }
   return { lineId, sku, quantity, unitPriceCents };
+}
+
+const addOrderLine = commandSpec<AddOrderLine>(ORDER_LINES, 'AddOrderLine', (r, out) => readLine(r, out));
+
+const addOrderLines = commandSpec<AddOrderLines>(ORDER_LINES, 'AddOrderLines', (r, out) => {
+  const raw = r.lines;
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_LINES_PER_COMMAND) {
+    out.push({ field: 'lines', description: `must hold 1..${MAX_LINES_PER_COMMAND} lines` });
+    return { lines: [] };
+  }
+  const ids = new Set<string>();
+  const lines = raw.map((line: unknown, i) => {
+    if (typeof line !== 'object' || line === null) {
+      out.push({ field: `lines[${i}]`, description: 'must be a line' });
+      return { lineId: '', sku: '', quantity: 0, unitPriceCents: 0 };
+    }
+    const before = out.length;
+    const read = readLine(ownFields(line as Record<string, unknown>), out, `lines[${i}].`);
+    // Only a well-formed id can repeat another.
+    if (!out.slice(before).some((v) => v.field.endsWith('.line_id'))) {
+      if (ids.has(read.lineId)) out.push({ field: `lines[${i}].line_id`, description: 'repeats an earlier line of this command' });
+      ids.add(read.lineId);
+    }
+    return read;
+  });
+  return { lines };
 });
 
 const removeOrderLine = commandSpec<RemoveOrderLine>(ORDER_LINES, 'RemoveOrderLine', (r, out) => ({
@@ -159,6 +186,7 @@ export const orders: DomainModule = {
     cancelOrder,
     addOrderLine,
     removeOrderLine,
+    addOrderLines,
     authorizePayment,
     capturePayment,
     markPaymentCaptured,

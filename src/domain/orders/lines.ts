@@ -11,14 +11,18 @@ import { AggregateNotFoundError, BusinessRuleError } from '../../errors.js';
 export const ORDER_LINES = 'order-lines';
 /** An order holds at most this many lines at a time. */
 export const MAX_ORDER_LINES = 100;
+/** Lines one `AddOrderLines` command adds at most. */
+export const MAX_LINES_PER_COMMAND = 20;
 
 export type AddOrderLine = Command<
   'AddOrderLine',
   { readonly lineId: string; readonly sku: string; readonly quantity: number; readonly unitPriceCents: number }
 >;
 export type RemoveOrderLine = Command<'RemoveOrderLine', { readonly lineId: string }>;
+/** Several lines at once: one `OrderLineAdded` per line, appended together or not at all (I3). */
+export type AddOrderLines = Command<'AddOrderLines', { readonly lines: readonly AddOrderLine['data'][] }>;
 /** Every command `order-lines` decides. */
-export type OrderLinesCommand = AddOrderLine | RemoveOrderLine;
+export type OrderLinesCommand = AddOrderLine | RemoveOrderLine | AddOrderLines;
 
 /** One line of an order; also the payload of `OrderLineAdded` (schema version 2). */
 export interface OrderLine {
@@ -67,6 +71,22 @@ export function upcastOrderLineAddedV1(data: unknown): OrderLine {
   return { lineId, sku, quantity: q, unitPriceCents: p, lineTotalCents: q * p };
 }
 
+/** The event adding `line` to an order that holds `lines`; BusinessRuleError when a rule refuses it. */
+function addLine(lines: readonly OrderLine[], line: AddOrderLine['data']): OrderLineAdded {
+  const { lineId, sku, quantity, unitPriceCents } = line;
+  if (lines.some((l) => l.lineId === lineId)) {
+    throw new BusinessRuleError(`the order already has a line ${lineId}`);
+  }
+  if (lines.length >= MAX_ORDER_LINES) {
+    throw new BusinessRuleError(`an order has at most ${MAX_ORDER_LINES} lines`);
+  }
+  const lineTotalCents = quantity * unitPriceCents;
+  // Validation bounds the product; this guards callers that bypass it,
+  // since an unsafe total would be stored with lost precision.
+  if (!Number.isSafeInteger(lineTotalCents)) throw new BusinessRuleError('the line total is too large');
+  return { type: 'OrderLineAdded', data: { lineId, sku, quantity, unitPriceCents, lineTotalCents } };
+}
+
 /**
  * The `order-lines` decider.
  *
@@ -74,6 +94,9 @@ export function upcastOrderLineAddedV1(data: unknown): OrderLine {
  *   the order already has `MAX_ORDER_LINES` lines or a line with that id.
  * - `RemoveOrderLine` → `OrderLineRemoved`; `AggregateNotFoundError` on a
  *   stream with no events, BusinessRuleError for an unknown line.
+ * - `AddOrderLines` → one `OrderLineAdded` per line, in the command's order;
+ *   refused whole when any line would be refused as an `AddOrderLine` after
+ *   the ones before it (a repeated line id, more than `MAX_ORDER_LINES`).
  *
  * Line ids are unique among the current lines: a removed id may be added again.
  */
@@ -87,19 +110,19 @@ export const orderLines: Decider<OrderLinesCommand, OrderLinesEvent, OrderLinesS
 
   decide(command, state) {
     switch (command.type) {
-      case 'AddOrderLine': {
-        const { lineId, sku, quantity, unitPriceCents } = command.data;
-        if (state.lines.some((l) => l.lineId === lineId)) {
-          throw new BusinessRuleError(`the order already has a line ${lineId}`);
+      case 'AddOrderLine':
+        return [addLine(state.lines, command.data)];
+      case 'AddOrderLines': {
+        if (command.data.lines.length === 0) throw new BusinessRuleError('the command adds no lines');
+        // Each line is decided on the lines as the ones before it leave them.
+        const events: OrderLineAdded[] = [];
+        let lines = state.lines;
+        for (const line of command.data.lines) {
+          const event = addLine(lines, line);
+          events.push(event);
+          lines = [...lines, event.data];
         }
-        if (state.lines.length >= MAX_ORDER_LINES) {
-          throw new BusinessRuleError(`an order has at most ${MAX_ORDER_LINES} lines`);
-        }
-        const lineTotalCents = quantity * unitPriceCents;
-        // Validation bounds the product; this guards callers that bypass it,
-        // since an unsafe total would be stored with lost precision.
-        if (!Number.isSafeInteger(lineTotalCents)) throw new BusinessRuleError('the line total is too large');
-        return [{ type: 'OrderLineAdded', data: { lineId, sku, quantity, unitPriceCents, lineTotalCents } }];
+        return events;
       }
       case 'RemoveOrderLine': {
         if (!state.created) throw new AggregateNotFoundError('the order has no lines');

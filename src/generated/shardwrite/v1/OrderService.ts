@@ -3,6 +3,7 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AddOrderLineRequest as _shardwrite_v1_AddOrderLineRequest, AddOrderLineRequest__Output as _shardwrite_v1_AddOrderLineRequest__Output } from '../../shardwrite/v1/AddOrderLineRequest.js';
+import type { AddOrderLinesRequest as _shardwrite_v1_AddOrderLinesRequest, AddOrderLinesRequest__Output as _shardwrite_v1_AddOrderLinesRequest__Output } from '../../shardwrite/v1/AddOrderLinesRequest.js';
 import type { AuthorizePaymentRequest as _shardwrite_v1_AuthorizePaymentRequest, AuthorizePaymentRequest__Output as _shardwrite_v1_AuthorizePaymentRequest__Output } from '../../shardwrite/v1/AuthorizePaymentRequest.js';
 import type { CancelOrderRequest as _shardwrite_v1_CancelOrderRequest, CancelOrderRequest__Output as _shardwrite_v1_CancelOrderRequest__Output } from '../../shardwrite/v1/CancelOrderRequest.js';
 import type { CapturePaymentRequest as _shardwrite_v1_CapturePaymentRequest, CapturePaymentRequest__Output as _shardwrite_v1_CapturePaymentRequest__Output } from '../../shardwrite/v1/CapturePaymentRequest.js';
@@ -40,6 +41,15 @@ export interface OrderServiceClient extends grpc.Client {
   addOrderLine(argument: _shardwrite_v1_AddOrderLineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   addOrderLine(argument: _shardwrite_v1_AddOrderLineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   addOrderLine(argument: _shardwrite_v1_AddOrderLineRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  
+  AddOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  AddOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  AddOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  AddOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  addOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  addOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  addOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
+  addOrderLines(argument: _shardwrite_v1_AddOrderLinesRequest, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   
   AuthorizePayment(argument: _shardwrite_v1_AuthorizePaymentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
   AuthorizePayment(argument: _shardwrite_v1_AuthorizePaymentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shardwrite_v1_CommandResult__Output>): grpc.ClientUnaryCall;
@@ -144,6 +154,8 @@ export interface OrderServiceClient extends grpc.Client {
 export interface OrderServiceHandlers extends grpc.UntypedServiceImplementation {
   AddOrderLine: grpc.handleUnaryCall<_shardwrite_v1_AddOrderLineRequest__Output, _shardwrite_v1_CommandResult>;
   
+  AddOrderLines: grpc.handleUnaryCall<_shardwrite_v1_AddOrderLinesRequest__Output, _shardwrite_v1_CommandResult>;
+  
   AuthorizePayment: grpc.handleUnaryCall<_shardwrite_v1_AuthorizePaymentRequest__Output, _shardwrite_v1_CommandResult>;
   
   CancelOrder: grpc.handleUnaryCall<_shardwrite_v1_CancelOrderRequest__Output, _shardwrite_v1_CommandResult>;
@@ -166,6 +178,7 @@ export interface OrderServiceHandlers extends grpc.UntypedServiceImplementation 
 
 export interface OrderServiceDefinition extends grpc.ServiceDefinition {
   AddOrderLine: MethodDefinition<_shardwrite_v1_AddOrderLineRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_AddOrderLineRequest__Output, _shardwrite_v1_CommandResult__Output>
+  AddOrderLines: MethodDefinition<_shardwrite_v1_AddOrderLinesRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_AddOrderLinesRequest__Output, _shardwrite_v1_CommandResult__Output>
   AuthorizePayment: MethodDefinition<_shardwrite_v1_AuthorizePaymentRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_AuthorizePaymentRequest__Output, _shardwrite_v1_CommandResult__Output>
   CancelOrder: MethodDefinition<_shardwrite_v1_CancelOrderRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_CancelOrderRequest__Output, _shardwrite_v1_CommandResult__Output>
   CapturePayment: MethodDefinition<_shardwrite_v1_CapturePaymentRequest, _shardwrite_v1_CommandResult, _shardwrite_v1_CapturePaymentRequest__Output, _shardwrite_v1_CommandResult__Output>

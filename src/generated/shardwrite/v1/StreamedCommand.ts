@@ -13,6 +13,7 @@ import type { RefundPaymentRequest as _shardwrite_v1_RefundPaymentRequest, Refun
 import type { RecordProcessInputRequest as _shardwrite_v1_RecordProcessInputRequest, RecordProcessInputRequest__Output as _shardwrite_v1_RecordProcessInputRequest__Output } from '../../shardwrite/v1/RecordProcessInputRequest.js';
 import type { CompleteProcessStepRequest as _shardwrite_v1_CompleteProcessStepRequest, CompleteProcessStepRequest__Output as _shardwrite_v1_CompleteProcessStepRequest__Output } from '../../shardwrite/v1/CompleteProcessStepRequest.js';
 import type { RetryProcessRequest as _shardwrite_v1_RetryProcessRequest, RetryProcessRequest__Output as _shardwrite_v1_RetryProcessRequest__Output } from '../../shardwrite/v1/RetryProcessRequest.js';
+import type { AddOrderLinesRequest as _shardwrite_v1_AddOrderLinesRequest, AddOrderLinesRequest__Output as _shardwrite_v1_AddOrderLinesRequest__Output } from '../../shardwrite/v1/AddOrderLinesRequest.js';
 
 export interface StreamedCommand {
   /**
@@ -38,7 +39,11 @@ export interface StreamedCommand {
    * receives the command (0 = only the stream's own deadline applies).
    */
   'timeoutMs'?: (number);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess";
+  /**
+   * 15 is timeout_ms.
+   */
+  'addOrderLines'?: (_shardwrite_v1_AddOrderLinesRequest | null);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines";
 }
 
 export interface StreamedCommand__Output {
@@ -65,5 +70,9 @@ export interface StreamedCommand__Output {
    * receives the command (0 = only the stream's own deadline applies).
    */
   'timeoutMs': (number);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess";
+  /**
+   * 15 is timeout_ms.
+   */
+  'addOrderLines'?: (_shardwrite_v1_AddOrderLinesRequest__Output | null);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines";
 }
