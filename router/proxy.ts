@@ -11,7 +11,7 @@ import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import { callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { ShardUnavailableError } from '../src/errors.js';
 import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc/link-codec.js';
-import { STATUS_DETAILS_KEY, decodeStatus, toServiceError } from '../src/grpc/status.js';
+import { STATUS_DETAILS_KEY, decodeStatus, toServiceError, wrongShardEpoch } from '../src/grpc/status.js';
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
 import { context } from '../src/observability/tracing.js';
@@ -290,10 +290,8 @@ function answered(err: grpc.ServiceError): Attempt {
   const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
   if (!(raw instanceof Buffer)) return { ok: false, error };
   try {
-    const status = decodeStatus(raw);
-    if (status.reason !== 'WRONG_SHARD') return { ok: false, error };
-    const epoch = Number(status.metadata?.epoch);
-    return { ok: false, error, wrongShardEpoch: Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0 };
+    const epoch = wrongShardEpoch(decodeStatus(raw));
+    return epoch === undefined ? { ok: false, error } : { ok: false, error, wrongShardEpoch: epoch };
   } catch {
     return { ok: false, error };
   }

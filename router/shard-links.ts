@@ -46,7 +46,7 @@ import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
 import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
-import { decodeStatus, toRpcStatus } from '../src/grpc/status.js';
+import { decodeStatus, toRpcStatus, wrongShardEpoch } from '../src/grpc/status.js';
 import { varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, propagation, trace, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
@@ -378,7 +378,7 @@ export class ShardLinks {
       if (!sent) continue;
       link.pending.delete(f.id);
       if (!sent.held) link.due--;
-      const epoch = sent.retried ? undefined : wrongShardEpoch(f.body);
+      const epoch = sent.retried ? undefined : outcomeWrongShardEpoch(f.body);
       if (epoch === undefined) {
         this.#settle(sent, link.shard, f.body, undefined);
         continue;
@@ -471,14 +471,11 @@ export function linkCaller(
 }
 
 /** The epoch a WRONG_SHARD outcome reports (0 when it names none); undefined for any other outcome. */
-function wrongShardEpoch(outcome: Buffer): number | undefined {
+function outcomeWrongShardEpoch(outcome: Buffer): number | undefined {
   const error = outcomeError(outcome);
   if (!error) return undefined;
   try {
-    const status = decodeStatus(error);
-    if (status.reason !== 'WRONG_SHARD') return undefined;
-    const epoch = Number(status.metadata?.epoch ?? 0);
-    return Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+    return wrongShardEpoch(decodeStatus(error));
   } catch {
     return undefined;
   }

@@ -107,9 +107,12 @@ export class VersionConflictError extends ShardwriteError {
   }
 }
 
+/** The ErrorInfo reason of {@link WrongShardError}, as a router recognises it (`wrongShardEpoch` in src/grpc/status.ts). */
+export const WRONG_SHARD = 'WRONG_SHARD';
+
 /** This shard does not own the aggregate at the epoch it knows. */
 export class WrongShardError extends ShardwriteError {
-  readonly reason = 'WRONG_SHARD';
+  readonly reason = WRONG_SHARD;
   constructor(
     readonly epoch: number,
     message = `this shard does not own the aggregate at epoch ${epoch}`,

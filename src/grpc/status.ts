@@ -25,6 +25,7 @@ import {
   ValidationError,
   VersionConflictError,
   WrongShardError,
+  WRONG_SHARD,
 } from '../errors.js';
 
 /** ErrorInfo.domain of every error shardwrite raises. */
@@ -107,6 +108,17 @@ export function toStatusMessage(status: RpcStatus): StatusMessage {
 /** The serialized `google.rpc.Status`, as sent in `grpc-status-details-bin`. */
 export function encodeStatus(status: RpcStatus): Uint8Array {
   return StatusType.encode(StatusType.fromObject(toStatusMessage(status))).finish();
+}
+
+/**
+ * The epoch a WRONG_SHARD status reports (0 when it names none, or not a
+ * safe integer); undefined for any other status: a router retries once at
+ * the owner of that epoch.
+ */
+export function wrongShardEpoch(status: RpcStatus): number | undefined {
+  if (status.reason !== WRONG_SHARD) return undefined;
+  const epoch = Number(status.metadata?.epoch ?? 0);
+  return Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
 }
 
 /** Parses `grpc-status-details-bin` (used by clients, the router and tests). */
