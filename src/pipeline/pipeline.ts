@@ -427,6 +427,12 @@ export class CommandPipeline {
           for (const d of round.decisions) d.p.reject(d.kind === 'failed' ? d.error : sealed);
           return;
         }
+        // Decided as a new stream without reading it: the stream may exist and hold this very
+        // command (a retry answers `duplicate`, I4, erased or not), so read it and decide again.
+        if (assumed && sealed.refused.some((subject) => subject !== undefined)) {
+          attempt--;
+          continue;
+        }
         const refused = new Set<Pending>();
         round.toAppend.forEach((d, i) => {
           const subject = sealed.refused[i];

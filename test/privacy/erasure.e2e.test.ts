@@ -287,6 +287,16 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     expect('error' in refused && refused.error.reason).toBe('BUSINESS_RULE');
     const update = await caller.attempt('UpdateShippingAddress', { orderId: c.orders[0], shippingAddress: address(c, c.line1) });
     expect('error' in update && update.error.code).toBe(grpc.status.FAILED_PRECONDITION);
+    // A retry of a command applied before the erasure is still a duplicate (I4), also when its
+    // stream is not in memory (the owner restarted) and is first decided as new.
+    await cluster.shard(cluster.ownerOf(c.orders[0]!)).restart();
+    let retried: Awaited<ReturnType<Clients['attempt']>> | undefined;
+    for (let i = 0; i < 50; i++) {
+      retried = await caller.attempt('PlaceOrder', { orderId: c.orders[0], commandId: `place-${c.orders[0]}`, customerId: c.id, customerEmail: c.email, shippingAddress: address(c, c.line1) });
+      if (!('error' in retried) || retried.error.code !== grpc.status.UNAVAILABLE) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(retried && 'ok' in retried && retried.ok.duplicate).toBe(true);
     // The stream still loads, decides and moves.
     await until('CancelOrder', { orderId: c.orders[1], commandId: `cancel-${c.orders[1]}`, reason: 'erased customer' });
     const after = await dumpAll();
