@@ -99,8 +99,19 @@ async function* follow(
 
 /** Each event's item encoded once, however many routers follow the shard (a batch's repeated field is its items' encodings, concatenated). */
 const ENCODED_ITEMS = new WeakMap<FeedItem, Buffer>();
+/** Each batch encoded once: followers with the same filter at the same place get the same items (see `LiveTail.afterShared`). */
+const ENCODED_BATCHES = new WeakMap<readonly FeedItem[], Buffer>();
 
 function encodeBatch(items: readonly FeedItem[], serialize: (batch: FeedBatch) => Buffer): Buffer {
+  let batch = ENCODED_BATCHES.get(items);
+  if (batch === undefined) {
+    batch = encodeItems(items, serialize);
+    ENCODED_BATCHES.set(items, batch);
+  }
+  return batch;
+}
+
+function encodeItems(items: readonly FeedItem[], serialize: (batch: FeedBatch) => Buffer): Buffer {
   const parts: Buffer[] = [];
   for (const item of items) {
     let encoded = ENCODED_ITEMS.get(item);

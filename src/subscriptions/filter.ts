@@ -55,6 +55,13 @@ export function parseFilter(
   };
 }
 
+/** A filter as a string: two subscribers with equal keys see the same items (see `LiveTail.afterShared`). */
+export function filterKey(filter: FeedFilter): string {
+  const sorted = (names: Iterable<string | number>) => [...names].sort().join(',');
+  const p = filter.partitions;
+  return `${sorted(filter.aggregateTypes)}|${sorted(filter.eventTypes)}|${p ? `${p.count}:${sorted(p.members)}` : ''}|${filter.tenant ?? '*'}`;
+}
+
 export const ALL: FeedFilter = { aggregateTypes: new Set(), eventTypes: new Set(), partitions: undefined };
 
 /** Whether the filter lets a stream's events through (aggregate type and partition). */

@@ -57,6 +57,8 @@ export class LiveTail {
   #waiters = new Set<() => void>();
   /** Bumped by every start and stop, so a start that finishes after a stop does nothing. */
   #generation = 0;
+  /** What readers made of a read, by their key; dropped whenever rows arrive (see `afterShared`). */
+  #made = new Map<string, { readonly at: ShardPosition; readonly max: number; readonly value: { rows: FeedRow[]; made: unknown } }>();
 
   constructor(reader: PgFeedReader, options: LiveTailOptions = {}) {
     this.#reader = reader;
@@ -110,6 +112,23 @@ export class LiveTail {
     return this.#rows.slice(lo, lo + max);
   }
 
+  /**
+   * As `after`, with what `make` built from the rows, shared by every reader
+   * that asks at the same place with the same `key` before new rows arrive:
+   * subscribers with the same filter wake together at the same position, so
+   * the second and later ones do no work per row. 'none': nothing after `at` yet.
+   */
+  afterShared<T>(at: ShardPosition, max: number, key: string, make: (rows: FeedRow[]) => T): { rows: FeedRow[]; made: T } | 'behind' | 'none' {
+    const hit = this.#made.get(key);
+    if (hit !== undefined && hit.max === max && comparePositions(hit.at, at) === 0) return hit.value as { rows: FeedRow[]; made: T };
+    const rows = this.after(at, max);
+    if (rows === 'behind') return rows;
+    if (rows.length === 0) return 'none';
+    const value = { rows, made: make(rows) };
+    this.#made.set(key, { at, max, value });
+    return value;
+  }
+
   /** Resolves at the next poll that found rows, when `signal` aborts, or after `ms`. */
   wait(signal: AbortSignal, ms = 1000): Promise<void> {
     return new Promise((resolve) => {
@@ -161,6 +180,7 @@ export class LiveTail {
     this.#bytes = 0;
     this.#before = undefined;
     this.#head = undefined;
+    this.#made.clear();
     this.#wake();
   }
 
@@ -192,6 +212,7 @@ export class LiveTail {
   }
 
   #append(rows: FeedRow[]): void {
+    this.#made.clear();
     for (const row of rows) {
       this.#rows.push(row);
       this.#bytes += row.bytes;

@@ -15,7 +15,7 @@ import { upcast } from '../domain/upcast.js';
 import type { FeedItem } from '../generated/shardwrite/internal/v1/FeedItem.js';
 import type { FeedRow, PgFeedReader } from '../store/pg-feed-reader.js';
 import { encodeEvent } from './event-codec.js';
-import { eventMatches, streamMatches, type FeedFilter } from './filter.js';
+import { eventMatches, filterKey, streamMatches, type FeedFilter } from './filter.js';
 import type { LiveTail } from './live-tail.js';
 import type { PersonalData } from '../privacy/personal-data.js';
 import type { SubjectKey } from '../privacy/subject-keys.js';
@@ -56,20 +56,21 @@ export async function* followShard(deps: ShardFeedDeps, start: FeedStart, filter
     yield [{ start: { after: formatPosition(cursor), copiedUpTo: {} } }];
   }
   const detach = deps.tail.attach();
+  const key = filterKey(filter);
   try {
     let live = false;
     let caughtUp = false;
     while (!signal.aborted) {
-      let rows: FeedRow[];
       if (live) {
-        const buffered = deps.tail.after(cursor, CATCH_UP_PAGE);
-        if (buffered === 'behind') {
+        // Subscribers with this filter at this place share the items (and their encoding, see the Follow service).
+        const read = deps.tail.afterShared(cursor, CATCH_UP_PAGE, `${key}#${deps.personalData?.generation ?? 0}`, (rows) => itemsOf(deps, rows, filter));
+        if (read === 'behind') {
           live = false;
           caughtUp = false;
           yield [{ fellBehind: true }];
           continue;
         }
-        if (buffered.length === 0) {
+        if (read === 'none') {
           // Caught up means nothing committed is left to pass, not only nothing passable yet.
           if (!caughtUp && !(await deps.reader.committedAfter(cursor))) {
             caughtUp = true;
@@ -79,21 +80,31 @@ export async function* followShard(deps: ShardFeedDeps, start: FeedStart, filter
           await deps.tail.wait(signal, caughtUp ? 1000 : 50);
           continue;
         }
-        rows = buffered;
-      } else {
-        rows = await deps.reader.page(cursor, CATCH_UP_PAGE);
-        const end = rows.length > 0 ? rows[rows.length - 1]!.at : cursor;
-        if (rows.length < CATCH_UP_PAGE && deps.tail.covers(end)) live = true;
-        else if (rows.length === 0) await deps.tail.wait(signal, 50); // the tail is starting
+        const items = await read.made;
+        cursor = read.rows[read.rows.length - 1]!.at;
+        yield items;
+        continue;
       }
+      const rows = await deps.reader.page(cursor, CATCH_UP_PAGE);
+      const end = rows.length > 0 ? rows[rows.length - 1]!.at : cursor;
+      if (rows.length < CATCH_UP_PAGE && deps.tail.covers(end)) live = true;
+      else if (rows.length === 0) await deps.tail.wait(signal, 50); // the tail is starting
       if (rows.length === 0) continue;
-      const items = toItems(deps, rows, filter, await deps.personalData?.keysForRows(rows));
-      cursor = rows[rows.length - 1]!.at;
+      const items = await itemsOf(deps, rows, filter);
+      cursor = end;
       yield items;
     }
   } finally {
     detach();
   }
+}
+
+/** The items of `rows`, opening personal fields only of the rows not encoded yet (or encoded before a key changed). */
+async function itemsOf(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilter): Promise<FeedItem[]> {
+  const personalData = deps.personalData;
+  const unencoded = personalData && rows.filter((row) => row.encoded === undefined || (personalData.isPersonal(row) && encodedAt.get(row) !== personalData.generation));
+  const keys = unencoded && unencoded.length > 0 ? await personalData.keysForRows(unencoded) : undefined;
+  return toItems(deps, rows, filter, keys);
 }
 
 function toItems(deps: ShardFeedDeps, rows: readonly FeedRow[], filter: FeedFilter, keys: ReadonlyMap<string, SubjectKey> | undefined): FeedItem[] {

@@ -17,7 +17,7 @@ import { PersonalData, SUBJECT_METADATA_KEY, withoutPersonalData } from '../../s
 import { SubjectKeys } from '../../src/privacy/subject-keys.js';
 import type { NewEvent, StoredEvent } from '../../src/store/types.js';
 import type { FeedRow, PgFeedReader } from '../../src/store/pg-feed-reader.js';
-import type { LiveTail } from '../../src/subscriptions/live-tail.js';
+import { LiveTail } from '../../src/subscriptions/live-tail.js';
 import { followShard } from '../../src/subscriptions/shard-feed.js';
 import { streamIdParser } from '../../src/subscriptions/filter.js';
 import { START } from '../../src/subscriptions/position.js';
@@ -144,7 +144,9 @@ describe('subject keys in the ring database', () => {
       origin: undefined, bytes: 500,
     };
     const reader = { tail: async () => START, copiedUpTo: async () => new Map(), page: async () => [], committedAfter: async () => false } as unknown as PgFeedReader;
-    const tail = { attach: () => () => {}, after: (c: { position: bigint }) => (c.position < 1n ? [row] : []), covers: () => true, wait: async () => {} } as unknown as LiveTail;
+    // The live tail is real; what it polls is this one row, the same object every time.
+    const polled = { tail: async () => START, page: async (after: { position: bigint }) => (after.position < 1n ? [row] : []) } as unknown as PgFeedReader;
+    const tail = new LiveTail(polled, { pollMs: 5 });
     const method = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe;
     const dataOf = (event: Buffer) => method.responseDeserialize(eventResponse(event, 'c')).event!.data;
     const deliver = async (): Promise<Record<string, unknown>> => {
