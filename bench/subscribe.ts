@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- subscribe [--seconds N] [--events E] [--rounds R]`, in one run:
+ * `npm run bench -- subscribe [--seconds N] [--events E] [--rounds R] [--coalesce MS]`
+ * (`--coalesce`: the shards' TAIL_COALESCE_MS), in one run:
  *  (a) catch-up straight from one shard over a store of E events (default
  *      1,000,000): events/s from the first to `caught_up`;
  *  (b) the same store read through the router (the merge of 3 shards);
@@ -110,8 +111,10 @@ export async function run(_server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
   const total = numberArg(args, '--events', 1_000_000);
   const rounds = numberArg(args, '--rounds', 3);
+  const coalesceMs = numberArg(args, '--coalesce', undefined);
+  const coalesce: Record<string, string> = coalesceMs === undefined ? {} : { TAIL_COALESCE_MS: String(coalesceMs) };
   console.log(`subscribe: catch-up over ${total.toLocaleString('en')} events on one shard; live and write cases ${durationMs / 1000}s, ${IN_FLIGHT} commands in flight over 4 streams\n`);
-  const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error' } });
+  const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error', ...coalesce }, routerEnv: { LOG_LEVEL: 'error' } });
   try {
     const shard = cluster.shards[0]!;
     const t0 = performance.now();
