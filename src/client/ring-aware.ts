@@ -27,9 +27,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ProtoGrpcType } from '../grpc/proto.js';
-import { fromStatusMessage, type RpcStatus } from '../grpc/status.js';
+import { fromStatusMessage, isShardUnavailable, streamMovingEpoch, wrongShardEpoch, type RpcStatus } from '../grpc/status.js';
 import { buildRoutingTable, loadProtoRoot, type MethodRoute } from '../grpc/routing-keys.js';
-import { WRONG_SHARD } from '../errors.js';
 import type { CommandResult__Output } from '../generated/shardwrite/v1/CommandResult.js';
 import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome__Output } from '../generated/shardwrite/v1/StreamedOutcome.js';
@@ -113,12 +112,12 @@ type Refusal =
   | { readonly kind: 'shutting-down' };
 
 function refusalOf(status: RpcStatus): Refusal {
-  const epoch = Number(status.metadata?.epoch ?? 0);
-  const safe = Number.isSafeInteger(epoch) ? epoch : 0;
-  if (status.code === grpc.status.FAILED_PRECONDITION && status.reason === WRONG_SHARD) return { kind: 'wrong-shard', epoch: safe };
-  if (status.code === grpc.status.UNAVAILABLE && status.reason === 'STREAM_MOVING') return { kind: 'moving', epoch: safe, retryAfterMs: status.retryAfterMs ?? 0 };
+  const wrongShard = wrongShardEpoch(status);
+  if (wrongShard !== undefined) return { kind: 'wrong-shard', epoch: wrongShard };
+  const moving = streamMovingEpoch(status);
+  if (moving !== undefined) return { kind: 'moving', epoch: moving, retryAfterMs: status.retryAfterMs ?? 0 };
   // From a shard (not a router), this answer means only "shutting down, not run".
-  if (status.code === grpc.status.UNAVAILABLE && status.reason === 'SHARD_UNAVAILABLE') return { kind: 'shutting-down' };
+  if (isShardUnavailable(status)) return { kind: 'shutting-down' };
   return { kind: 'final' };
 }
 
