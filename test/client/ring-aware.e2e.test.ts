@@ -288,3 +288,31 @@ describe('a ring-aware client', () => {
     }
   }, 120_000);
 });
+
+describe('draining', () => {
+  it('a router or a shard that drains ends the ring watches it serves with UNAVAILABLE and exits 0 without waiting for them', async () => {
+    const watched = (address: string) => {
+      const stub = new api.shardwrite.v1.RingService(address, grpc.credentials.createInsecure());
+      const call = stub.watchRing({});
+      const rings: string[] = [];
+      call.on('data', (r: Ring__Output) => rings.push(r.epoch));
+      const ended = new Promise<grpc.status>((resolve) => call.on('status', (s: grpc.StatusObject) => resolve(s.code)));
+      call.on('error', () => {});
+      return { rings, ended, close: () => stub.close() };
+    };
+    const atRouter = watched(laggingRouter.address);
+    const atShard = watched(cluster.shard('shard-2').address);
+    try {
+      await until('both watches', () => atRouter.rings.length > 0 && atShard.rings.length > 0);
+      for (const [process, watch] of [[laggingRouter, atRouter], [cluster.shard('shard-2').process, atShard]] as const) {
+        const t0 = Date.now();
+        expect(await process.stop(9000)).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(8000);
+        expect(await watch.ended).toBe(grpc.status.UNAVAILABLE);
+      }
+    } finally {
+      atRouter.close();
+      atShard.close();
+    }
+  }, 30_000);
+});
