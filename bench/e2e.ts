@@ -11,10 +11,13 @@
  *  (f) an in-process event store library on the same PostgreSQL, without
  *      shardwrite: Emmett's (see library.ts), 64 callers each appending an
  *      OrderPlaced to a new stream per call, on a database of its own;
- * and the ratios a/c, a/d, e/d, e/f. Every command is a PlaceOrder of a new
+ *  (g) streaming straight to the owner shards with the ring-aware client
+ *      (`createClient(router, { ringAware: true })`): 64 in flight over 4
+ *      clients, each with one stream per shard, no router hop;
+ * and the ratios a/c, a/d, e/d, e/f, g/e, g/d. Every command is a PlaceOrder of a new
  * order (an append each). All load comes from this process; every process is
  * started and warmed up before the first case. The machine's speed drifts
- * over a run, so the cases run in R rounds (default 3: a, c, e, d, f, e', d'
+ * over a run, so the cases run in R rounds (default 3: a, c, e, g, d, f, e', d'
  * each round) and ratios compare the totals of the rounds.
  * `npm run bench -- library` runs (f) alone.
  */
@@ -100,34 +103,39 @@ export async function run(server: string, args: string[]): Promise<void> {
       versions.set(w, v + 1);
     };
     const streams = Array.from({ length: 4 }, () => createClient(cluster.router.address));
-    const streaming = (label: string, inFlight: number, ms: number) =>
+    const ringAware = Array.from({ length: 4 }, () => createClient(cluster.router.address, { ringAware: true }));
+    const streaming = (label: string, inFlight: number, ms: number, clients = streams) =>
       closedLoop(label, inFlight, ms, async (w, i) => {
-        await streams[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`)), shippingAddress: address(i) });
+        await clients[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`)), shippingAddress: address(i) });
       });
 
     // Freshly started processes are still compiling their hot paths: warm every one up first.
     await Promise.all([unary('warm-up', 'wa', viaRouter, 3000), unary('warm-up', 'wc', viaPass, 3000), unary('warm-up', 'wb', direct, 3000)]);
     await streaming('(warm-up)', CEILING, 2000);
+    await streaming('(warm-up)', CALLERS, 2000, ringAware);
 
-    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[], f: [] as LoadResult[] };
-    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[], f: [] as Record<string, number>[] };
+    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[], f: [] as LoadResult[], g: [] as LoadResult[] };
+    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[], f: [] as Record<string, number>[], g: [] as Record<string, number>[] };
     for (let k = 1; k <= rounds; k++) {
       const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, 3 shards #${k}`, `a${k}`, viaRouter, durationMs));
       const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
       const re = await cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs));
+      const rg = await cpuPerCommand(clusterProcs, () => streaming(`(g) streaming direct to shards (ring-aware client), 64 in flight #${k}`, CALLERS, durationMs, ringAware));
       runs.d.push(await closedLoop(`(d) raw group commit, 64 callers #${k}`, CALLERS, durationMs, rawAppend));
       const rf = await cpuPerCommand({ client: process.pid }, () => libraryAppends(`(f) in-process library (Emmett), 64 callers #${k}`, library, CALLERS, durationMs, `f${k}`));
       const reMax = await cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs));
       runs.dMax.push(await closedLoop(`(d') raw group commit, ${CEILING} callers #${k}`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
-      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax], ['f', rf]] as const) {
+      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax], ['f', rf], ['g', rg]] as const) {
         runs[key].push(run.result);
         cpuRuns[key].push(run.perCommandUs);
       }
     }
     const b = await unary('(b) unary direct, 1 shard', 'b', direct, durationMs);
-    for (const s of [...streams, ...viaRouter, ...viaPass, ...direct]) s.close();
+    // Commands the ring-aware clients sent through the router after all (a shard not connected yet, a refusal): should be none.
+    const routed = ringAware.reduce((n, c) => n + (c.routing?.viaRouter ?? 0), 0);
+    for (const s of [...streams, ...ringAware, ...viaRouter, ...viaPass, ...direct]) s.close();
 
-    printTable([...runs.a, ...runs.c, b, ...runs.d, ...runs.dMax, ...runs.e, ...runs.eMax, ...runs.f]);
+    printTable([...runs.a, ...runs.c, b, ...runs.d, ...runs.dMax, ...runs.e, ...runs.g, ...runs.eMax, ...runs.f]);
     const ratio = (x: readonly LoadResult[], y: readonly LoadResult[]) => (perSecond(x) / perSecond(y)).toFixed(2);
     const rounded = (x: readonly LoadResult[], y: readonly LoadResult[]) => x.map((r, i) => (r.perSecond / y[i]!.perSecond).toFixed(2)).join(', ');
     console.log(`\nratios of the totals over ${rounds} rounds (each round's in brackets):`);
@@ -136,11 +144,15 @@ export async function run(server: string, args: string[]): Promise<void> {
     console.log(`e/d   streaming via router vs raw group commit, 64 in flight:  ${ratio(runs.e, runs.d)}  [${rounded(runs.e, runs.d)}]   (target >= 0.5)`);
     console.log(`e/f   streaming via router vs in-process library (Emmett), 64:  ${ratio(runs.e, runs.f)}  [${rounded(runs.e, runs.f)}]   (target >= 3)`);
     console.log(`e'/d' the same at ${CEILING} in flight (the ceiling):              ${ratio(runs.eMax, runs.dMax)}  [${rounded(runs.eMax, runs.dMax)}]`);
+    console.log(`g/e   streaming direct to shards vs via router, 64 in flight:  ${ratio(runs.g, runs.e)}  [${rounded(runs.g, runs.e)}]   (target >= 1.3)`);
+    console.log(`g/d   streaming direct to shards vs raw group commit, 64:      ${ratio(runs.g, runs.d)}  [${rounded(runs.g, runs.d)}]`);
+    console.log(`      (the ring-aware clients sent ${routed} commands through the router, warm-up included)`);
     console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves about a third):');
     const cpu: [string, Record<string, number>][] = [
       ['(a) unary via router', meanCpu(cpuRuns.a)],
       ['(c) do-nothing router', meanCpu(cpuRuns.c)],
       ['(e) streaming via router, 64 in flight', meanCpu(cpuRuns.e)],
+      ['(g) streaming direct to shards (ring-aware client), 64 in flight', meanCpu(cpuRuns.g)],
       [`(e') streaming via router, ${CEILING} in flight`, meanCpu(cpuRuns.eMax)],
       ['(f) in-process library (Emmett)', meanCpu(cpuRuns.f)],
     ];

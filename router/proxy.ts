@@ -1,7 +1,7 @@
 /**
  * The router's forwarding: every routable method of every service in the
  * loaded proto definitions, served with byte-for-byte pass-through. A call's
- * request bytes are only scanned for the routing key (`routing-keys.ts`),
+ * request bytes are only scanned for the routing key (`src/grpc/routing-keys.ts`),
  * then sent unchanged to the owning shard over its long-lived channel, with
  * the caller's metadata and deadline; the shard's reply bytes, status and
  * trailers (including `grpc-status-details-bin`) come back unchanged.
@@ -18,7 +18,7 @@ import { context } from '../src/observability/tracing.js';
 import type { RingShard, RingWatcher } from '../src/ring/index.js';
 import type { Admission } from './admission.js';
 import type { RouterMetrics } from './metrics.js';
-import type { MethodRoute, RoutingTable } from './routing-keys.js';
+import type { MethodRoute, RoutingTable } from '../src/grpc/routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
 import { linkCaller, type ShardLinks } from './shard-links.js';
 import type { StreamMux } from './stream-mux.js';

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../src/observability/logger.js';
 import type { Tracer } from '../src/observability/tracing.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
+import { RING_SERVICE, addRingService } from '../src/ring/service.js';
 import { Admission } from './admission.js';
 import type { RouterConfig } from './config.js';
 import { listen, type Listener } from './listener.js';
@@ -28,7 +29,7 @@ import type { ClusterFeeds as GroupFeeds } from './consumer-groups/feeds.js';
 import { addConsumerGroupService } from './consumer-groups/service.js';
 import { ReadGates } from './read-gate.js';
 import { ReceiveSlots } from './receive-slots.js';
-import { buildRoutingTable, loadProtoRoot, type MethodRoute } from './routing-keys.js';
+import { buildRoutingTable, loadProtoRoot, type MethodRoute } from '../src/grpc/routing-keys.js';
 import { StreamMux } from './stream-mux.js';
 import { ShardLinks, linkedCommands } from './shard-links.js';
 import { ShardPool } from './shard-pool.js';
@@ -78,7 +79,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   const protoRoot = loadProtoRoot();
   const routing = buildRoutingTable(protoRoot);
   // Services the router serves itself rather than forwarding to one shard.
-  const ownServices = [SUBSCRIPTION_SERVICE, 'shardwrite.v1.ConsumerGroupService'];
+  const ownServices = [SUBSCRIPTION_SERVICE, 'shardwrite.v1.ConsumerGroupService', RING_SERVICE];
   const forwarded = Object.fromEntries(Object.entries(definition).filter(([name]) => !ownServices.includes(name)));
   for (const u of routing.unroutable) if (!ownServices.some((name) => u.path.startsWith(`/${name}/`))) logger.warn(u, 'method has no routing key');
 
@@ -151,6 +152,8 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
   const groups = await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition });
   services.push(groups.serviceName);
+  // The ring, for clients that send their commands straight to the owner shards.
+  services.push(addRingService(server, { watcher, logger, closing: closingSubscriptions.signal }));
   for (const s of services) health.setStatus(s, serving);
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);

@@ -24,7 +24,7 @@ import { extractDirect, varintField } from '../src/grpc/wire-scan.js';
 import { extractContext, type Context } from '../src/observability/tracing.js';
 import type { RouterMetrics } from './metrics.js';
 import type { ReadGate, ReadGates } from './read-gate.js';
-import type { MethodRoute } from './routing-keys.js';
+import type { MethodRoute } from '../src/grpc/routing-keys.js';
 import { linkCaller, type ShardLinks } from './shard-links.js';
 
 export interface StreamMuxDeps {

@@ -33,6 +33,7 @@ import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
 import { addCommandStreamService } from './command-stream.js';
 import { startShardRing } from './ring.js';
+import { addRingService } from '../src/ring/service.js';
 import { addSubscriptionServices } from './subscription-services.js';
 import { PgFeedReader } from '../src/store/pg-feed-reader.js';
 import { LiveTail } from '../src/subscriptions/live-tail.js';
@@ -188,6 +189,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     maxInFlight: config.streamMaxInFlight,
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
+  // The ring this shard holds, for clients that send straight to the owner shards (only with a ring database).
+  const closingRing = new AbortController();
+  const ringService = ring ? addRingService(server, { watcher: ring.watcher, logger, closing: closingRing.signal }) : undefined;
   const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData });
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
@@ -197,6 +201,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   health.setStatus(identityHealthService(config.shardId, identity.storeId), 'SERVING');
   for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
   if (privacy) health.setStatus(DATA_SUBJECT_SERVICE, 'SERVING');
+  if (ringService) health.setStatus(ringService, 'SERVING');
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
@@ -231,6 +236,7 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       health.setStatus(identityHealthService(config.shardId, identity.storeId), 'NOT_SERVING');
       commandStreams.drain();
       subscriptions.close();
+      closingRing.abort();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('grace period over: cancelling the calls still running');

@@ -125,6 +125,9 @@ export class WrongShardError extends ShardwriteError {
   }
 }
 
+/** The ErrorInfo reason of {@link StreamMovingError}, as a ring-aware client recognises it (`streamMovingEpoch` in src/grpc/status.ts). */
+export const STREAM_MOVING = 'STREAM_MOVING';
+
 /**
  * The stream is being moved to another shard by a rebalance: its old owner has
  * sealed it and will not append to it again, and the ring that names its new
@@ -138,7 +141,7 @@ export class WrongShardError extends ShardwriteError {
  * re-reads the ring and tries again instead of answering.
  */
 export class StreamMovingError extends ShardwriteError {
-  readonly reason = 'STREAM_MOVING';
+  readonly reason = STREAM_MOVING;
   constructor(
     readonly targetEpoch: number,
     readonly retryAfterMs: number,
@@ -162,9 +165,15 @@ export class StoreUnavailableError extends ShardwriteError {
   }
 }
 
-/** A shard is down or its breaker (in the router) is open. */
+/** The ErrorInfo reason of {@link ShardUnavailableError}. */
+export const SHARD_UNAVAILABLE = 'SHARD_UNAVAILABLE';
+
+/**
+ * A shard is down or its breaker (in the router) is open; from a shard itself,
+ * for a command it did not run because it is shutting down.
+ */
 export class ShardUnavailableError extends ShardwriteError {
-  readonly reason = 'SHARD_UNAVAILABLE';
+  readonly reason = SHARD_UNAVAILABLE;
   constructor(message = 'the shard is unavailable') {
     super(message);
     this.name = 'ShardUnavailableError';

@@ -9,7 +9,7 @@ import type { DomainModule } from '../domain/module.js';
  * - `public`: no credentials needed (health, reflection);
  * - `command`: an authenticated caller; the pipeline then checks the
  *   aggregate type's scope and the tenant of each command;
- * - `read`: the `read` scope (events are filtered or refused by tenant);
+ * - `read`: the `read` scope (events are filtered or refused by tenant; the ring);
  * - `admin`: the `admin` scope (ring and rebalancing operations, erasing data subjects);
  * - `link`: the router-to-shard link, whose frames carry identities the router
  *   verified. Trusted as it stands: only mutual TLS keeps other callers off it.
@@ -27,6 +27,9 @@ export const FIXED_PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/shardwrite.v1.EventStoreService/ReadStream': 'read',
   '/shardwrite.v1.SubscriptionService/Subscribe': 'read',
   '/shardwrite.v1.ConsumerGroupService/Consume': 'read',
+  // The ring (shard ids and addresses) for clients that send straight to the owner shards.
+  '/shardwrite.v1.RingService/WatchRing': 'read',
+  '/shardwrite.v1.RingService/GetRing': 'read',
   '/shardwrite.internal.v1.ShardFeed/Follow': 'read',
   '/shardwrite.internal.v1.ShardLink/Execute': 'link',
   '/shardwrite.v1.DataSubjectService/EraseSubject': 'admin',

@@ -23,6 +23,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../grpc/proto.js';
 import { credentialsOf, type TlsOptions } from './credentials.js';
 import { fromStatusMessage, statusOf, type RpcStatus } from '../grpc/status.js';
+import { CommandFailedError, ConnectionLostError } from './errors.js';
+import { startRingAware, type RingAwareOptions, type RoutingStats } from './ring-aware.js';
 import type { CommandStreamServiceClient } from '../generated/shardwrite/v1/CommandStreamService.js';
 import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand.js';
 import type { StreamedOutcome__Output } from '../generated/shardwrite/v1/StreamedOutcome.js';
@@ -47,34 +49,11 @@ export { consume, CONSUME_MAX_BATCH, type Consumer, type ConsumeOptions, type De
 export { SubscriptionRefusedError, ReconnectExhaustedError, type ReconnectOptions } from './reconnect.js';
 export type { ReceivedEvent } from './events.js';
 export type { TlsOptions } from './credentials.js';
+export { RING_AWARE_MAX_ATTEMPTS, RING_REFRESH_TIMEOUT_MS, SHARD_RECONNECT_MAX_MS, type RingAwareOptions, type RoutingStats } from './ring-aware.js';
 
 export type CommandResult = CommandResult__Output;
 export type { RpcStatus };
-
-/** The service refused the command; `status` has the gRPC code and ErrorInfo reason. */
-export class CommandFailedError extends Error {
-  constructor(readonly status: RpcStatus) {
-    super(`${grpc.status[status.code] ?? status.code}: ${status.message}`);
-    this.name = 'CommandFailedError';
-  }
-  get code(): grpc.status {
-    return this.status.code;
-  }
-  get reason(): string | undefined {
-    return this.status.reason;
-  }
-}
-
-/** The stream broke while the command was in flight: its outcome is unknown. */
-export class ConnectionLostError extends Error {
-  constructor(readonly cause: RpcStatus) {
-    super(
-      `the command stream closed before the outcome arrived (${grpc.status[cause.code] ?? cause.code}: ${cause.message}); ` +
-        'the command may or may not have been applied — retry it with the same commandId',
-    );
-    this.name = 'ConnectionLostError';
-  }
-}
+export { CommandFailedError, ConnectionLostError } from './errors.js';
 
 export interface CommandOptions {
   /** Per-command deadline in milliseconds. */
@@ -82,6 +61,14 @@ export interface CommandOptions {
 }
 
 export interface ClientOptions {
+  /**
+   * Send each command straight to the shard that owns its aggregate, over one
+   * stream per shard, instead of through the router at `address` (which is
+   * still where the ring is read, and where commands go when a shard cannot
+   * be reached): see `ring-aware.ts`. Needs the `read` scope (to read the
+   * ring) and network access to the shards' addresses. Default off.
+   */
+  ringAware?: boolean | RingAwareOptions;
   /** Metadata sent when each stream opens (e.g. `authorization`). */
   metadata?: Record<string, string>;
   /** Commands waiting for an outcome before new ones are refused locally; default 10,000. */
@@ -111,6 +98,8 @@ export interface ShardwriteClient {
   retryProcess(request: RetryProcessRequest, options?: CommandOptions): Promise<CommandResult>;
   /** Commands sent and not yet answered. */
   readonly pending: number;
+  /** Where commands went, with `ringAware`; `undefined` without it. */
+  readonly routing: RoutingStats | undefined;
   /** Ends the stream (after pending outcomes arrive) and closes the channel. */
   close(): void;
 }
@@ -128,20 +117,21 @@ interface OpenStream {
 
 export function createClient(address: string, options: ClientOptions = {}): ShardwriteClient {
   const api = loadApi();
-  const stub: CommandStreamServiceClient = new api.shardwrite.v1.CommandStreamService(
-    address,
-    credentialsOf(options),
-  );
+  const credentials = credentialsOf(options);
+  const stub: CommandStreamServiceClient = new api.shardwrite.v1.CommandStreamService(address, credentials);
   const maxPending = options.maxPending ?? 10_000;
   const waiting = new Map<string, Waiter>();
   let stream: OpenStream | undefined;
   let nextId = 0;
   let closed = false;
 
-  const open = (): OpenStream => {
+  const metadata = () => {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
-    const call = stub.execute(md);
+    return md;
+  };
+  const open = (): OpenStream => {
+    const call = stub.execute(metadata());
     const owned = new Map<string, Waiter>();
     const s: OpenStream = { call, owned };
     call.on('data', (o: StreamedOutcome__Output) => {
@@ -165,7 +155,7 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     return s;
   };
 
-  const send = (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}): Promise<CommandResult> => {
+  const viaRouter = (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}): Promise<CommandResult> => {
     if (closed) return Promise.reject(new Error('the client is closed'));
     if (waiting.size >= maxPending) {
       return Promise.reject(new CommandFailedError({ code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${maxPending} commands pending in this client`, reason: 'OVERLOADED' }));
@@ -179,6 +169,11 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
       s.call.write({ requestId, [field]: request, timeoutMs: opts.timeoutMs ?? 0 });
     });
   };
+
+  const ringAware = options.ringAware
+    ? startRingAware({ api, address, credentials, metadata, maxPending, viaRouter, options: options.ringAware === true ? {} : options.ringAware })
+    : undefined;
+  const send = ringAware ? (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}) => ringAware.send(field, request, opts) : viaRouter;
 
   return {
     placeOrder: (r, o) => send('placeOrder', r, o),
@@ -196,10 +191,14 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     completeProcessStep: (r, o) => send('completeProcessStep', r, o),
     retryProcess: (r, o) => send('retryProcess', r, o),
     get pending() {
-      return waiting.size;
+      return ringAware?.pending ?? waiting.size;
+    },
+    get routing() {
+      return ringAware?.stats;
     },
     close() {
       closed = true;
+      ringAware?.close();
       const s = stream;
       if (!s) {
         stub.close();

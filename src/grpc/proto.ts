@@ -15,8 +15,9 @@ import type { ProtoGrpcType as SubscriptionsGrpc } from '../generated/subscripti
 import type { ProtoGrpcType as ProcessManagersGrpc } from '../generated/process_managers.js';
 import type { ProtoGrpcType as FeedGrpc } from '../generated/shard_feed.js';
 import type { ProtoGrpcType as DataSubjectsGrpc } from '../generated/data_subjects.js';
+import type { ProtoGrpcType as RingGrpc } from '../generated/ring.js';
 
-export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc & SubscriptionsGrpc & ProcessManagersGrpc & DataSubjectsGrpc;
+export type ProtoGrpcType = OrdersGrpc & EventsGrpc & StreamGrpc & SubscriptionsGrpc & ProcessManagersGrpc & DataSubjectsGrpc & RingGrpc;
 
 /** The `proto/` folder, found from this file both in `src/` (tsx) and in `dist/src/` (built). */
 export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
@@ -29,6 +30,7 @@ export const PROTO_FILES = [
   'shardwrite/v1/subscriptions.proto',
   'shardwrite/v1/process_managers.proto',
   'shardwrite/v1/data_subjects.proto',
+  'shardwrite/v1/ring.proto',
 ] as const;
 
 /** The shard's feed, internal (a router follows each shard with it): served by shards only. */

@@ -25,6 +25,8 @@ import {
   ValidationError,
   VersionConflictError,
   WrongShardError,
+  SHARD_UNAVAILABLE,
+  STREAM_MOVING,
   WRONG_SHARD,
 } from '../errors.js';
 
@@ -119,6 +121,22 @@ export function wrongShardEpoch(status: RpcStatus): number | undefined {
   if (status.reason !== WRONG_SHARD) return undefined;
   const epoch = Number(status.metadata?.epoch ?? 0);
   return Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+}
+
+/**
+ * The ring epoch a STREAM_MOVING status names (the ring the stream moves to;
+ * 0 when it names none, or not a safe integer); undefined for any other
+ * status: a ring-aware client resends once it holds that epoch.
+ */
+export function streamMovingEpoch(status: RpcStatus): number | undefined {
+  if (status.code !== grpc.status.UNAVAILABLE || status.reason !== STREAM_MOVING) return undefined;
+  const epoch = Number(status.metadata?.epoch ?? 0);
+  return Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+}
+
+/** Whether `status` is SHARD_UNAVAILABLE (from a shard itself: shutting down, the command not run). */
+export function isShardUnavailable(status: RpcStatus): boolean {
+  return status.code === grpc.status.UNAVAILABLE && status.reason === SHARD_UNAVAILABLE;
 }
 
 /** Parses `grpc-status-details-bin` (used by clients, the router and tests). */

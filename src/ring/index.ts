@@ -9,7 +9,7 @@ export {
   type RingDocument,
   type RingShard,
 } from './document.js';
-export { RingView } from './view.js';
+export { RING_HASHING, RingView, SHARD_WEIGHT } from './view.js';
 export {
   MOVE_NOTIFY_PAYLOAD,
   PgRingStore,

@@ -15,6 +15,21 @@ import type { RingDocument, RingShard } from './document.js';
 const md5: (key: string) => Buffer =
   typeof oneShotHash === 'function' ? (key) => oneShotHash('md5', key, 'buffer') : (key) => createHash('md5').update(key).digest();
 
+/**
+ * The name of the hashing below, as the ring's public API reports it
+ * (`RingService`, `Ring.hashing`) and proto/shardwrite/v1/RING.md specifies
+ * it: a client that computes owners checks it knows this name.
+ */
+export const RING_HASHING = 'hashring-ketama-md5-v1';
+
+/**
+ * Every shard's weight in the hashing: equal weights, so adding a shard moves
+ * keys only to the new shard (RING.md gives the formula with weights).
+ *
+ * @default 1
+ */
+export const SHARD_WEIGHT = 1;
+
 /** Most answers a view remembers. */
 const MEMO_ENTRIES = 4096;
 
@@ -61,6 +76,15 @@ export class RingView {
     if (this.#owners.size >= MEMO_ENTRIES) this.#owners.clear();
     this.#owners.set(aggregateId, shard);
     return shard;
+  }
+
+  /**
+   * The continuum's points by shard id, each list ascending (RING.md, step 2):
+   * for the documentation's test vectors, not for lookups.
+   */
+  points(): Record<string, number[]> {
+    // hashring has the method; its type declarations leave it out.
+    return (this.#ring as unknown as { points(): Record<string, number[]> }).points();
   }
 
   /** The shard with this id, if it is on the ring. */

@@ -47,7 +47,13 @@ for await (const e of sub) {
 }
 sub.close();
 client.close();
-console.log(JSON.stringify({ version: placed.version, refused, type: seen?.type, stream: seen?.streamId }));
+// Straight to the owner shard once the ring is known (the package's proto/ drives the routing keys).
+const ringAware = createClient(address, { ringAware: true });
+for (let i = 0; i < 200 && (ringAware.routing?.epoch ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+const line = await ringAware.addOrderLine({ orderId, lineId: 'l1', sku: 'S', quantity: 1, unitPriceCents: '100' });
+const ringEpoch = ringAware.routing?.epoch;
+ringAware.close();
+console.log(JSON.stringify({ version: placed.version, refused, type: seen?.type, stream: seen?.streamId, ringEpoch, line: line.version }));
 `;
 
 describe('the client package', () => {
@@ -87,6 +93,6 @@ describe('the client package', () => {
     run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], project);
     run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], project);
     const out = run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], project);
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1' });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1', ringEpoch: 1, line: '1' });
   }, 240_000);
 });

@@ -26,7 +26,7 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import { loadPackageDefinition } from '../../src/grpc/proto.js';
 import { decodeStatus, STATUS_DETAILS_KEY } from '../../src/grpc/status.js';
 import { commandSpecs, deciderRegistry, modules } from '../../src/domain/index.js';
-import { buildRoutingTable, loadProtoRoot } from '../../router/routing-keys.js';
+import { buildRoutingTable, loadProtoRoot } from '../../src/grpc/routing-keys.js';
 import { extractDirect } from '../../src/grpc/wire-scan.js';
 import { checkStructure, readStores } from '../support/checker.js';
 import { startCluster, type Cluster } from '../support/cluster.js';

@@ -34,7 +34,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../../src/grpc/proto.js';
-import { statusOf } from '../../src/grpc/status.js';
+import { statusOf, type RpcStatus } from '../../src/grpc/status.js';
 import type { OrderServiceClient } from '../../src/generated/shardwrite/v1/OrderService.js';
 import type { CommandResult__Output } from '../../src/generated/shardwrite/v1/CommandResult.js';
 
@@ -208,6 +208,12 @@ export interface LoadOptions {
   readonly burst?: number;
   /** The errors this scenario may cause; any other error answer is a finding. Default: none. */
   readonly expect?: readonly ExpectedError[];
+  /**
+   * Sends one attempt some other way than a unary call to `target` (say, with
+   * the typed client): resolves with the result, or with the error's rich
+   * status. Default: unary calls, one channel per client.
+   */
+  readonly call?: (clientIndex: number, method: LoadMethod, request: object, deadlineMs: number) => Promise<{ ok: CommandResult__Output } | { status: RpcStatus }>;
 }
 
 /** A running load; `stop()` ends it and returns the final ledger. */
@@ -437,7 +443,7 @@ export function startLoad(options: LoadOptions): LoadRun {
     return stub;
   };
 
-  const call = (clientIndex: number, method: LoadMethod, request: object): Promise<{ ok: CommandResult__Output } | { error: grpc.ServiceError }> =>
+  const unary = (clientIndex: number, method: LoadMethod, request: object): Promise<{ ok: CommandResult__Output } | { status: RpcStatus }> =>
     new Promise((resolve) => {
       const stub = stubFor(clientIndex) as unknown as Record<
         string,
@@ -445,9 +451,10 @@ export function startLoad(options: LoadOptions): LoadRun {
       >;
       const fn = stub[method]!;
       fn.call(stub, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
-        resolve(err ? { error: err } : { ok: res! }),
+        resolve(err ? { status: statusOf(err) } : { ok: res! }),
       );
     });
+  const call = options.call ? (i: number, method: LoadMethod, request: object) => options.call!(i, method, request, deadlineMs) : unary;
 
   /** Sends one attempt and files its outcome; returns whether the command needs another try. */
   const attempt = async (clientIndex: number, q: Queued): Promise<boolean> => {
@@ -476,7 +483,7 @@ export function startLoad(options: LoadOptions): LoadRun {
       ledger.acks.push(ack);
       return false;
     }
-    const status = statusOf(out.error);
+    const { status } = out;
     const code = grpc.status[status.code] ?? String(status.code);
     record.attempts.push({ sentAt, ms, deadlineMs, code, reason: status.reason });
     if (classifyError(status.code, status.reason) === 'refused') {

@@ -13,7 +13,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { loadProtoRoot } from '../../../router/routing-keys.js';
+import { loadProtoRoot } from '../../../src/grpc/routing-keys.js';
 import { statusOf } from '../../../src/grpc/status.js';
 
 export interface FloodOptions {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
 import { ValidationError } from '../../src/errors.js';
-import { buildRoutingTable, extractDirect, loadProtoRoot, type MethodRoute } from '../../router/routing-keys.js';
+import { buildRoutingTable, extractDirect, loadProtoRoot, type MethodRoute } from '../../src/grpc/routing-keys.js';
 
 const root = loadProtoRoot();
 const table = buildRoutingTable(root);
@@ -48,8 +48,13 @@ describe('routing keys found from the proto definitions', () => {
     expect(orderMethods.length).toBeGreaterThanOrEqual(8);
     for (const m of orderMethods) expect(route(`/shardwrite.v1.OrderService/${m}`).keyField).toBe('order_id (#1)');
     expect(route('/shardwrite.v1.EventStoreService/ReadStream').keyField).toBe('aggregate_id (#2)');
-    // Only the services the router serves itself (merged across shards) have no routing key.
-    expect(table.unroutable.map((u) => u.path).sort()).toEqual(['/shardwrite.v1.ConsumerGroupService/Consume', '/shardwrite.v1.SubscriptionService/Subscribe']);
+    // Only the services the router serves itself (merged across shards, or its own ring) have no routing key.
+    expect(table.unroutable.map((u) => u.path).sort()).toEqual([
+      '/shardwrite.v1.ConsumerGroupService/Consume',
+      '/shardwrite.v1.RingService/GetRing',
+      '/shardwrite.v1.RingService/WatchRing',
+      '/shardwrite.v1.SubscriptionService/Subscribe',
+    ]);
   });
 
   it('finds a key one level down, inside the message members of a oneof', () => {

@@ -14,8 +14,8 @@ import protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PROTO_DIR, PROTO_FILES } from '../src/grpc/proto.js';
-import { extractDirect, extractThroughOneof } from '../src/grpc/wire-scan.js';
+import { PROTO_DIR, PROTO_FILES } from './proto.js';
+import { extractDirect, extractThroughOneof } from './wire-scan.js';
 
 /** Full name of the field option that marks a routing key. */
 export const ROUTING_KEY_OPTION = '.shardwrite.v1.routing_key';
