@@ -49,7 +49,7 @@ import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus, toRpcStatus, wrongShardEpoch } from '../src/grpc/status.js';
 import { varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, propagation, trace, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, UNSAMPLED, propagation, startRpcSpan, trace, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { RingWatcher } from '../src/ring/index.js';
 import type { Admission, Ticket } from './admission.js';
 import { LinkQueue, type QueuedFrame } from './link-queue.js';
@@ -83,6 +83,11 @@ export interface LinkCommand {
   readonly rpc: string;
   /** The caller's trace context (what its call's span or `traceparent` says), when tracing is on. */
   readonly traceParent?: Context;
+  /**
+   * When tracing is on, what the frame carries instead of `headers` if the
+   * command's span at the router is not sampled (`linkCaller`).
+   */
+  readonly unsampledHeaders?: Uint8Array;
   /**
    * Called exactly once: with the shard's encoded StreamedOutcome, or with an
    * error of the router's own (no ring, shard unavailable, deadline passed).
@@ -409,15 +414,13 @@ export class ShardLinks {
  * by the RPC it came as, a child of the caller's context), whose context the
  * command's frame carries as its own `traceparent` (and `tracestate`) header:
  * per command, though frames travel in batches. The span ends when the
- * command is answered, with the answer's status code.
+ * command is answered, with the answer's status code. A span that is not
+ * sampled is dropped at once: the frame carries the caller's own context and
+ * the `UNSAMPLED` mark (`linkCaller`), and nothing is done when it is answered.
  */
 function traced(tracer: Tracer, command: LinkCommand): Sent {
-  const slash = command.rpc.lastIndexOf('/');
-  const span = tracer.startSpan(
-    command.rpc,
-    { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': command.rpc.slice(0, slash), 'rpc.method': command.rpc.slice(slash + 1) } },
-    command.traceParent ?? ROOT_CONTEXT,
-  );
+  const span = startRpcSpan(tracer, command.rpc, SpanKind.CLIENT, command.traceParent ?? ROOT_CONTEXT);
+  if (!span.isRecording()) return { command: command.unsampledHeaders ? { ...command, headers: command.unsampledHeaders } : command, retried: false };
   const entries: [string, string][] = [];
   propagation.inject(trace.setSpan(ROOT_CONTEXT, span), entries, { set: (carrier, key, value) => carrier.push([key, value]) });
   const headers = Buffer.concat([command.headers, encodeHeaders(entries)]);
@@ -451,23 +454,28 @@ function traced(tracer: Tracer, command: LinkCommand): Sent {
  * entries the router's auth interceptor set after verifying the token, so each
  * frame carries its caller's principal, tenant and scopes and the shard does
  * not verify the token again; the token itself never goes over the link.
- * When `traced`, the caller's `traceparent` and `tracestate` are left out:
- * each command's frame carries its router span's context instead (`traced`).
+ * When `traced`, the caller's `traceparent` and `tracestate` are left out of
+ * `headers`: each command's frame carries its router span's context instead
+ * (`traced`); and `unsampledHeaders`, for a command whose span is not sampled,
+ * keeps them and adds the `UNSAMPLED` mark (both encoded here, once per call).
  */
 export function linkCaller(
   call: { getDeadline(): grpc.Deadline; getPeer(): string; metadata: grpc.Metadata },
   traced: boolean,
-): Pick<LinkCommand, 'deadline' | 'headers' | 'caller'> {
+): Pick<LinkCommand, 'deadline' | 'headers' | 'caller' | 'unsampledHeaders'> {
   const entries: [string, string][] = [];
+  const context: [string, string][] = [];
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value !== 'string' || key === 'user-agent' || key === 'authorization' || key === CALLER_KEY) continue;
+    if (typeof value !== 'string' || key === 'user-agent' || key === 'authorization' || key === CALLER_KEY || key === UNSAMPLED) continue;
     // Traced, each frame carries the context of its command's span at the router instead.
-    if (traced && (key === TRACEPARENT || key === TRACESTATE)) continue;
-    entries.push([key, value]);
+    if (traced && (key === TRACEPARENT || key === TRACESTATE)) context.push([key, value]);
+    else entries.push([key, value]);
   }
   const caller = callerKey(identityOfMetadata(call.metadata), call.getPeer());
   entries.push([CALLER_KEY, encodeURIComponent(caller)]);
-  return { deadline: deadlineOf(call), headers: encodeHeaders(entries), caller };
+  const headers = encodeHeaders(entries);
+  if (!traced) return { deadline: deadlineOf(call), headers, caller };
+  return { deadline: deadlineOf(call), headers, caller, unsampledHeaders: encodeHeaders([...entries, ...context, [UNSAMPLED, '1']]) };
 }
 
 /** The epoch a WRONG_SHARD outcome reports (0 when it names none); undefined for any other outcome. */

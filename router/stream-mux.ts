@@ -52,6 +52,8 @@ interface Caller {
   readonly gate: ReadGate | undefined;
   /** The trace context of the stream's metadata (when traced). */
   readonly traceParent: Context | undefined;
+  /** What a command's frame carries when its span is not sampled (when traced; `linkCaller`). */
+  readonly unsampledHeaders?: Uint8Array;
   inFlight: number;
   ended: boolean;
   closed: boolean;
@@ -125,7 +127,7 @@ export class StreamMux {
       headers: caller.headers,
       caller: caller.caller,
       rpc: METHOD,
-      ...(caller.traceParent ? { traceParent: caller.traceParent } : {}),
+      ...(caller.traceParent ? { traceParent: caller.traceParent, unsampledHeaders: caller.unsampledHeaders } : {}),
       settle: (shard, outcome, err) => {
         caller.inFlight--;
         if (outcome) {

@@ -27,7 +27,7 @@ import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.j
 import { toWireResult } from '../src/grpc/wire.js';
 import { stringFieldOr } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
-import { SpanKind, SpanStatusCode, extractContext, traceFields, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
+import { SpanKind, SpanStatusCode, UNSAMPLED, extractContext, startRpcSpan, traceFields, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
@@ -166,7 +166,9 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
         for (const f of frames) {
           const headers = decodeHeaders(f.headers);
           const header = (key: string) => headers.find((h) => h[0] === key)?.[1];
-          const own = traced(contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, header), header);
+          const untraced = contextOf(f.timeoutMs > 0 ? Date.now() + f.timeoutMs : undefined, header);
+          // Not sampled at the router: no span here either (its events record the caller's traceparent).
+          const own = header(UNSAMPLED) === undefined ? traced(untraced, header) : untraced;
           const ctx: TracedContext = { ...own, caller: linkCaller(header(CALLER_KEY), own, linkPeer) };
           run(stream, f.body, ctx, Infinity, (o) => {
             if (out.length === 0) setImmediate(flush);
@@ -204,13 +206,10 @@ const STREAM_RPC = 'shardwrite.v1.CommandStreamService/Execute';
  * A command's span at the shard (`SERVER`, named by the RPC that takes its
  * request, a child of the router's span for it or of the caller's stream).
  */
-function serverSpan(tracer: Tracer, rpc: string, parent: Context): Span {
-  const slash = rpc.lastIndexOf('/');
-  return tracer.startSpan(
-    rpc,
-    { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': rpc.slice(0, slash), 'rpc.method': rpc.slice(slash + 1) } },
-    parent,
-  );
+function serverSpan(tracer: Tracer, rpc: string, parent: Context): Span | undefined {
+  const span = startRpcSpan(tracer, rpc, SpanKind.SERVER, parent);
+  // An unsampled span is dropped: its command's events then record the caller's traceparent, as untraced.
+  return span.isRecording() ? span : undefined;
 }
 
 /** gRPC codes that are a server's error (OpenTelemetry semantic conventions for RPC server spans). */

@@ -29,6 +29,17 @@ const UNTRACED_GRPC_METHODS = ['Execute', 'Check', 'Watch', 'ServerReflectionInf
 /** How long `shutdown` waits for the last export. @default 3000 */
 const SHUTDOWN_TIMEOUT_MS = 3000;
 
+/**
+ * The longest string attribute value a span keeps (longer ones are cut),
+ * unless `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` or
+ * `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` says otherwise (the SDK's own default
+ * is no limit). Only a statement's `db.query.text` comes near it: the group
+ * commit's statement is 3 KB of SQL, exported with every batch and named by
+ * its prepared statement (`db.postgresql.plan`, the span's name) anyway.
+ * @default 256
+ */
+export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
+
 /** Starts the SDK; see the module documentation. @throws Error for an exporter or protocol this build does not have. */
 export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, tracerName: string): Promise<Tracing> {
   const exporter = await spanExporter(env);
@@ -39,15 +50,21 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, t
   });
   // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
   const resource = defaults.merge(detectResources({ detectors: [envDetector] }));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const limitFromEnv = env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT || env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+    ...(limitFromEnv ? {} : { spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT } }),
+  });
   provider.register({ contextManager: new SynchronousContextManager() });
   diag.setLogger(stderrDiag, DiagLogLevel.WARN);
   const instrumentations = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       new GrpcInstrumentation({ ignoreGrpcMethods: UNTRACED_GRPC_METHODS }),
-      // Only the statement (parameters are never recorded), and no span for a query outside any trace.
-      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+      // Only the statement (parameters are never recorded), no span for a query outside any trace, and
+      // none for opening a connection (the writer's is opened once and kept).
+      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false, ignoreConnectSpans: true }),
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
     ],
   });

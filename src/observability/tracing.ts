@@ -15,7 +15,10 @@
  * a child of its first traced command's span and linked to every command
  * span it serves, with the PostgreSQL spans under it. Two spans per command
  * and a share of its batch's: at 100 % sampling every span is paid for
- * (`npm run bench -- tracing`).
+ * (`npm run bench -- tracing`). The router's sampling decision holds for the
+ * whole command: one it does not sample costs a non-recording span at the
+ * router and nothing at the shard (`UNSAMPLED`), and its events record the
+ * caller's own `traceparent`, as untraced.
  */
 import {
   ROOT_CONTEXT,
@@ -42,6 +45,16 @@ export const TRACEPARENT = 'traceparent';
 export const TRACESTATE = 'tracestate';
 
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * The link header (value `1`) of a command whose span at the router was not
+ * sampled: the shard makes no span for it either, so one sampling decision,
+ * the router's, holds for the whole trace whatever the shards' samplers are,
+ * and an unsampled command costs neither process a span. The frame carries the
+ * caller's own `traceparent` instead, which its events record (as untraced).
+ * Set only by a router: a caller's entry of this name is dropped.
+ */
+export const UNSAMPLED = 'x-shardwrite-unsampled';
 
 /**
  * Whether the environment asks for traces: an OTLP endpoint
@@ -130,6 +143,35 @@ export function endWithError(span: Span, err: unknown): void {
   span.end();
 }
 
+const rpcAttributesByName = new Map<string, Attributes>();
+
+/**
+ * The semantic-convention attributes of an RPC span (`rpc.system`,
+ * `rpc.service`, `rpc.method`) for a full method name
+ * (`shardwrite.v1.OrderService/PlaceOrder`), computed once per method: the
+ * names come from the proto definitions, a fixed set.
+ */
+export function rpcAttributes(rpc: string): Attributes {
+  let attributes = rpcAttributesByName.get(rpc);
+  if (!attributes) {
+    const slash = rpc.lastIndexOf('/');
+    attributes = Object.freeze({ 'rpc.system': 'grpc', 'rpc.service': rpc.slice(0, slash), 'rpc.method': rpc.slice(slash + 1) });
+    rpcAttributesByName.set(rpc, attributes);
+  }
+  return attributes;
+}
+
+/**
+ * Starts an RPC span and, only when it records, gives it its attributes: an
+ * unsampled command pays for a non-recording span and nothing else.
+ * (The samplers of `OTEL_TRACES_SAMPLER` decide without attributes.)
+ */
+export function startRpcSpan(tracer: Tracer, rpc: string, kind: SpanKind, parent: Context): Span {
+  const span = tracer.startSpan(rpc, { kind }, parent);
+  if (span.isRecording()) span.setAttributes(rpcAttributes(rpc));
+  return span;
+}
+
 /**
  * A stage that several commands went through together (one load, one
  * decide for the commands of one stream), as a timed event on each
@@ -139,7 +181,11 @@ export function endWithError(span: Span, err: unknown): void {
  * a child span (no ids, no export record of its own).
  */
 export function stageEvents(spans: readonly (Span | undefined)[], name: string, start: number, end: number, attributes?: Attributes): void {
-  const all = { ...attributes, 'shardwrite.stage.duration_ms': Math.round((end - start) * 1000) / 1000 };
-  for (const span of spans) if (span?.isRecording()) span.addEvent(name, all, end);
+  let all: Attributes | undefined;
+  for (const span of spans) {
+    if (!span?.isRecording()) continue;
+    all ??= { ...attributes, 'shardwrite.stage.duration_ms': Math.round((end - start) * 1000) / 1000 };
+    span.addEvent(name, all, end);
+  }
 }
 

@@ -166,6 +166,28 @@ describe('tracing from caller to commit', () => {
     await expect.poll(() => childrenOf(batch).filter(isPg).length, { timeout: 10_000 }).toBeGreaterThan(0);
   });
 
+  it("makes no span for a command whose caller's trace is not sampled, and records the caller's traceparent in its events", async () => {
+    const caller = callerContext();
+    const unsampled = caller.traceparent.replace(/-01$/, '-00');
+    const client = createClient(cluster.routerAddress, { metadata: { traceparent: unsampled } });
+    const [orderId] = ordersOnShard0('trace-unsampled', 1);
+    await client.placeOrder(placeOrder(orderId!));
+    client.close();
+    // A sampled command afterwards: once its spans are in, the unsampled one's would have been too.
+    const sampled = callerContext();
+    const after = createClient(cluster.routerAddress, { metadata: { traceparent: sampled.traceparent } });
+    await after.placeOrder(placeOrder(ordersOnShard0('trace-sampled-after', 1)[0]!));
+    after.close();
+    await commandSpans(sampled.traceId, sampled.spanId);
+
+    expect(inTrace(caller.traceId)).toEqual([]);
+    const { rows } = await cluster.shard('shard-0').sql.query<{ traceparent: string }>(
+      `SELECT metadata->>'traceparent' AS traceparent FROM events WHERE stream_id = $1`,
+      [`order-header-${orderId}`],
+    );
+    expect(rows).toEqual([{ traceparent: unsampled }]);
+  });
+
   it("continues a unary caller's trace through the router's gRPC server span to the shard and PostgreSQL", async () => {
     const caller = callerContext();
     const clients = connect(cluster.routerAddress);

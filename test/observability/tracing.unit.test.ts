@@ -4,7 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
 import { decodeHeaders } from '../../src/grpc/link-codec.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { TRACING_OFF, formatTraceparent, startTracing, tracingRequested, validTraceparent } from '../../src/observability/tracing.js';
+import { CALLER_KEY } from '../../src/auth/identity.js';
+import { SpanKind, TRACING_OFF, UNSAMPLED, formatTraceparent, rpcAttributes, startRpcSpan, startTracing, tracingRequested, validTraceparent, type Tracer } from '../../src/observability/tracing.js';
 import { SynchronousContextManager } from '../../src/observability/tracing-sdk.js';
 import { linkCaller } from '../../router/shard-links.js';
 import { contextOf } from '../../shard/grpc-services.js';
@@ -66,6 +67,35 @@ describe('trace context', () => {
     // The caller the router names (x-shardwrite-caller) travels on every frame.
     expect(keys(false)).toEqual(['traceparent', 'tracestate', 'x-correlation-id', 'x-shardwrite-caller']);
     expect(keys(true)).toEqual(['x-correlation-id', 'x-shardwrite-caller']);
+  });
+
+  it("marks the frame of a command the router did not sample, with the caller's own context, and drops a caller's mark", () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', TRACEPARENT);
+    metadata.set('x-correlation-id', 'c1');
+    metadata.set(UNSAMPLED, 'forged');
+    const call = { getDeadline: () => Infinity, getPeer: () => 'peer', metadata };
+    expect(linkCaller(call, false).unsampledHeaders).toBeUndefined();
+    expect(decodeHeaders(linkCaller(call, false).headers).map(([k]) => k)).not.toContain(UNSAMPLED);
+    const unsampled = decodeHeaders(linkCaller(call, true).unsampledHeaders!);
+    expect(unsampled.filter(([k]) => k !== CALLER_KEY).sort()).toEqual([
+      ['traceparent', TRACEPARENT],
+      ['x-correlation-id', 'c1'],
+      [UNSAMPLED, '1'],
+    ]);
+  });
+
+  it('gives an RPC span its semantic-convention attributes only when it records', () => {
+    const recorded: Record<string, unknown>[] = [];
+    const tracerOf = (recording: boolean) =>
+      ({
+        startSpan: () => ({ isRecording: () => recording, setAttributes: (a: Record<string, unknown>) => recorded.push(a) }),
+      }) as unknown as Tracer;
+    startRpcSpan(tracerOf(false), 'shardwrite.v1.OrderService/PlaceOrder', SpanKind.SERVER, ROOT_CONTEXT);
+    expect(recorded).toEqual([]);
+    startRpcSpan(tracerOf(true), 'shardwrite.v1.OrderService/PlaceOrder', SpanKind.SERVER, ROOT_CONTEXT);
+    expect(recorded).toEqual([{ 'rpc.system': 'grpc', 'rpc.service': 'shardwrite.v1.OrderService', 'rpc.method': 'PlaceOrder' }]);
+    expect(rpcAttributes('shardwrite.v1.OrderService/PlaceOrder')).toBe(rpcAttributes('shardwrite.v1.OrderService/PlaceOrder'));
   });
 });
 
