@@ -21,6 +21,7 @@ import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import type { CommandSpec } from '../../src/domain/module.js';
 import { ValidationError } from '../../src/errors.js';
 import { checkId } from '../../src/domain/validation.js';
+import { packedMethods, typeNameOf } from '../../src/grpc/packed.js';
 import type { FieldViolation } from '../../src/errors.js';
 
 // ---------------------------------------------------------------------------
@@ -300,6 +301,8 @@ export interface Verdict {
    * else's: WRONG_SHARD is a deliberate answer (nothing is written).
    */
   readonly keyMismatch?: boolean;
+  /** The key the router's scan reads, when a router is in front and its scan accepts the bytes. */
+  readonly routerKey?: string;
   /** A valid command that sets expected_version (ABORTED is acceptable). */
   readonly expectsVersion: boolean;
   /** The stream a valid command writes. */
@@ -312,6 +315,12 @@ export interface Oracle {
   verdict(path: string, bytes: Uint8Array): Verdict;
   /** Validation of one command of a stream (a decoded StreamedCommand's oneof member). */
   commandVerdict(method: string, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string };
+  /**
+   * Validation of a packed command (StreamedCommand's `packed` member, as
+   * decoded): invalid when its type URL names no registered command's request
+   * or its value does not decode as that request.
+   */
+  packedVerdict(packed: { type_url?: unknown; value?: unknown } | null | undefined): { invalid: boolean; expectsVersion: boolean; streamId?: string };
 }
 
 /**
@@ -331,6 +340,14 @@ export function createOracle(
   for (const entry of Object.values(definition)) {
     if (typeof entry !== 'object' || entry === null || 'format' in entry) continue;
     for (const m of Object.values(entry)) methods.set(m.path, m);
+  }
+  // Every registered command by the full name of its request message, as the shard unpacks a packed one.
+  const byRequestType = new Map<string, { spec: CommandSpec; decode: (b: Buffer) => unknown }>();
+  for (const service of new Set([...specs.keys()].map((key) => key.split('/')[0]!))) {
+    for (const m of packedMethods(definition, service)) {
+      const spec = specs.get(m.rpc);
+      if (spec) byRequestType.set(m.requestType, { spec, decode: m.deserialize });
+    }
   }
   const validate = (spec: CommandSpec, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string } => {
     try {
@@ -373,7 +390,18 @@ export function createOracle(
         return { undecodable: false, oversized, invalid, routerRefuses, expectsVersion: false, decoded };
       }
       // CommandStreamService frames are judged per command by the test.
-      return { undecodable: false, oversized, invalid: false, routerRefuses, expectsVersion: false, decoded };
+      return { undecodable: false, oversized, invalid: false, routerRefuses, expectsVersion: false, decoded, ...(routerKey !== undefined ? { routerKey } : {}) };
+    },
+    packedVerdict(packed) {
+      const found = byRequestType.get(typeNameOf(typeof packed?.type_url === 'string' ? packed.type_url : ''));
+      if (!found) return { invalid: true, expectsVersion: false };
+      let request: unknown;
+      try {
+        request = found.decode(Buffer.isBuffer(packed?.value) ? packed.value : Buffer.alloc(0));
+      } catch {
+        return { invalid: true, expectsVersion: false };
+      }
+      return validate(found.spec, request);
     },
     commandVerdict(method, request) {
       // The stream's oneof carries commands of every module (orders, process managers).
