@@ -264,9 +264,33 @@ export function validOrderRequest(method: string): fc.Arbitrary<Uint8Array> {
   return fc.tuple(common, b).map(([c, rest]) => concat([head(c), rest]));
 }
 
+/** SKUs the fuzzer's inventory commands use (their streams are `inventory-<sku>`). */
+export const FUZZ_SKUS = Array.from({ length: 12 }, (_, i) => `fz-sku-${i}`);
+
+/** A well-formed, usually valid request for each InventoryService method, on the shared fuzz SKUs. */
+export function validInventoryRequest(method: string): fc.Arbitrary<Uint8Array> {
+  const common = fc.tuple(
+    fc.constantFrom(...FUZZ_SKUS),
+    // ReceiveStock requires a command id: mostly set, sometimes not (INVALID_ARGUMENT).
+    fc.option(fc.constantFrom(...COMMAND_IDS), { nil: undefined, freq: 5 }),
+    fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 6n }) }),
+  );
+  const head = ([sku, command, expected]: [string, string | undefined, bigint | undefined]) =>
+    concat([stringField(1, sku), command === undefined ? new Uint8Array() : stringField(2, command), expected === undefined ? new Uint8Array() : varintField(3, expected)]);
+  const order = fc.constantFrom(...FUZZ_ORDER_IDS.slice(0, 6));
+  const body: Record<string, fc.Arbitrary<Uint8Array>> = {
+    ReceiveStock: fc.integer({ min: 1, max: 50 }).map((q) => varintField(4, BigInt(q))),
+    ReserveStock: fc.tuple(order, fc.integer({ min: 1, max: 30 })).map(([o, q]) => concat([stringField(4, o), varintField(5, BigInt(q))])),
+    ReleaseReservation: order.map((o) => stringField(4, o)),
+  };
+  const b = body[method];
+  if (!b) throw new Error(`no valid request generator for ${method}`);
+  return fc.tuple(common, b).map(([c, rest]) => concat([head(c), rest]));
+}
+
 /** A valid ReadStream request on a fuzz order. */
 export const validReadStream: fc.Arbitrary<Uint8Array> = fc
-  .tuple(fc.constantFrom('order-header', 'order-lines', 'order-payment'), fc.constantFrom(...FUZZ_ORDER_IDS), fc.bigInt({ min: 0n, max: 5n }))
+  .tuple(fc.constantFrom('order-header', 'order-lines', 'order-payment', 'inventory'), fc.constantFrom(...FUZZ_ORDER_IDS, ...FUZZ_SKUS), fc.bigInt({ min: 0n, max: 5n }))
   .map(([t, id, from]) => concat([stringField(1, t), stringField(2, id), varintField(3, from)]));
 
 /** Every kind of request for one method: hostile structure, valid commands, damage, random bytes. */
@@ -311,16 +335,24 @@ export interface Verdict {
   readonly decoded?: Record<string, unknown>;
 }
 
+/** What one decoded command deserves: invalid, or valid with the stream (and aggregate id) it writes. */
+export interface CommandVerdict {
+  readonly invalid: boolean;
+  readonly expectsVersion: boolean;
+  readonly streamId?: string;
+  readonly aggregateId?: string;
+}
+
 export interface Oracle {
   verdict(path: string, bytes: Uint8Array): Verdict;
   /** Validation of one command of a stream (a decoded StreamedCommand's oneof member). */
-  commandVerdict(method: string, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string };
+  commandVerdict(method: string, request: unknown): CommandVerdict;
   /**
    * Validation of a packed command (StreamedCommand's `packed` member, as
    * decoded): invalid when its type URL names no registered command's request
    * or its value does not decode as that request.
    */
-  packedVerdict(packed: { type_url?: unknown; value?: unknown } | null | undefined): { invalid: boolean; expectsVersion: boolean; streamId?: string };
+  packedVerdict(packed: { type_url?: unknown; value?: unknown } | null | undefined): CommandVerdict;
 }
 
 /**
@@ -349,10 +381,10 @@ export function createOracle(
       if (spec) byRequestType.set(m.requestType, { spec, decode: m.deserialize });
     }
   }
-  const validate = (spec: CommandSpec, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string } => {
+  const validate = (spec: CommandSpec, request: unknown): CommandVerdict => {
     try {
       const routed = spec.toCommand(request);
-      return { invalid: false, expectsVersion: routed.expectedVersion !== undefined, streamId: `${routed.aggregateType}-${routed.aggregateId}` };
+      return { invalid: false, expectsVersion: routed.expectedVersion !== undefined, streamId: `${routed.aggregateType}-${routed.aggregateId}`, aggregateId: routed.aggregateId };
     } catch (err) {
       if (err instanceof ValidationError) return { invalid: true, expectsVersion: false };
       // toCommand must only ever throw ValidationError: anything else would be INTERNAL on decodable input.
@@ -380,8 +412,11 @@ export function createOracle(
         return { undecodable: true, oversized, invalid: false, routerRefuses, expectsVersion: false };
       }
       const spec = specs.get(path.slice(1));
-      const keyMismatch = routerKey !== undefined && typeof decoded.orderId === 'string' && decoded.orderId !== routerKey;
-      if (spec) return { undecodable: false, oversized, routerRefuses, keyMismatch, decoded, ...validate(spec, decoded) };
+      if (spec) {
+        const v = validate(spec, decoded);
+        const keyMismatch = routerKey !== undefined && v.aggregateId !== undefined && v.aggregateId !== routerKey;
+        return { undecodable: false, oversized, routerRefuses, keyMismatch, decoded, ...v };
+      }
       if (path.endsWith('/ReadStream')) {
         const out: FieldViolation[] = [];
         checkId(out, 'aggregate_id', decoded.aggregateId);

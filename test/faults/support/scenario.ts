@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { checkStores, type CheckResult, type ShardStore } from '../../support/checker.js';
-import { summaryLine, type ExpectedError, type Ledger, type LoadOptions, type LoadRun } from '../../support/ledger.js';
+import { DEFAULT_LOAD_METHODS, summaryLine, type ExpectedError, type Ledger, type LoadOptions, type LoadRun } from '../../support/ledger.js';
 import type { Cluster } from '../../support/cluster.js';
 
 /**
@@ -49,6 +49,8 @@ export function loadOptions(cluster: Cluster, name: string, extra: Partial<LoadO
     deadlineMs: 3000,
     ownerOf: (orderId) => cluster.ownerOf(orderId),
     burst: FAULT_BURST,
+    // Every domain under fault: each order id is also a SKU whose inventory keeps receiving stock.
+    methods: [...DEFAULT_LOAD_METHODS, 'ReceiveStock'],
     ...extra,
   };
 }
