@@ -118,6 +118,8 @@ describe('packed commands on a shard', () => {
       });
       await expect(orders.ShipOrder({ orderId: 'pk-svc', carrier: 'DHL', trackingNumber: 'T' })).rejects.toBeInstanceOf(CommandFailedError);
       expect(() => client.service('shardwrite.v1.NoSuchService')).toThrow(/not in the loaded proto definitions/);
+      // Built once per service: reading the definitions again for every command would cost on the hot path.
+      expect(client.service<OrderServiceDefinition>('shardwrite.v1.OrderService')).toBe(orders);
     } finally {
       client.close();
     }
