@@ -89,6 +89,11 @@ export function expectIntact(finished: Finished, cluster: Cluster): void {
   expect(check.duplicated).toBe(0);
   expect(check.partial).toBe(0);
   expect(cluster.dead()).toEqual([]);
+  // Every kind of command the workload sent (every domain's) was acknowledged at least once, so the
+  // checks above proved it too.
+  const sent = new Set([...finished.ledger.commands.values()].map((c) => c.method));
+  const acked = new Set(finished.ledger.acks.map((a) => a.method));
+  expect([...sent].filter((m) => !acked.has(m))).toEqual([]);
 }
 
 /**
