@@ -355,11 +355,11 @@ function carriedCommand(commands: StreamedCommands, msg: StreamedCommand__Output
     // protobufjs reads google.protobuf.Any with its proto field names, whatever the loader's keepCase.
     const any = msg[member] as { type_url?: string; value?: Buffer } | undefined;
     const found = commands.packed.get(typeNameOf(any?.type_url ?? ''));
-    if (!found) return { error: new ValidationError([{ field: 'packed.type_url', description: 'must name the request message of a command this service runs' }]) };
+    if (!found) return { error: new ValidationError([{ field: `${member}.type_url`, description: 'must name the request message of a command this service runs' }]) };
     try {
       return { streamed: found, request: found.decode(any?.value ?? Buffer.alloc(0)) };
     } catch {
-      return { error: new ValidationError([{ field: 'packed.value', description: `does not decode as ${found.spec.method}'s request` }]) };
+      return { error: new ValidationError([{ field: `${member}.value`, description: `does not decode as ${found.spec.method}'s request` }]) };
     }
   }
   const streamed = member === undefined ? undefined : commands.members.get(member);

@@ -126,7 +126,6 @@ function keySpec(type: protobuf.Type, keys: ReadonlyMap<string, number>): KeySpe
   const direct = type.fieldsArray.filter(isRoutingKey);
   const nested: { member: protobuf.Field; key: protobuf.Field }[] = [];
   let packed: PackedMember | undefined;
-  let packedName = '';
   for (const oneof of type.oneofsArray) {
     for (const member of oneof.fieldsArray) {
       member.resolve();
@@ -134,8 +133,7 @@ function keySpec(type: protobuf.Type, keys: ReadonlyMap<string, number>): KeySpe
       if (member.resolvedType.fullName === ANY) {
         if (packed) throw new Error(`${type.fullName.slice(1)} has more than one packed (google.protobuf.Any) member`);
         const any = member.resolvedType;
-        packed = { member: member.id, typeUrlField: any.fields.type_url!.id, valueField: any.fields.value!.id, keyOf: (name) => keys.get(name) };
-        packedName = member.name;
+        packed = { name: member.name, member: member.id, typeUrlField: any.fields.type_url!.id, valueField: any.fields.value!.id, keyOf: (name) => keys.get(name) };
         continue;
       }
       const inner = member.resolvedType.fieldsArray.filter(isRoutingKey);
@@ -154,7 +152,7 @@ function keySpec(type: protobuf.Type, keys: ReadonlyMap<string, number>): KeySpe
   if (!viaOneof) return undefined;
   const inner = new Map(nested.map((n) => [n.member.id, n.key.id]));
   const described = nested.map((n) => `${n.member.name}.${n.key.name} (#${n.member.id}.${n.key.id})`);
-  if (packed) described.push(`${packedName}: the packed message's key (#${packed.member})`);
+  if (packed) described.push(`${packed.name}: the packed message's key (#${packed.member})`);
   return {
     description: described.join(' | '),
     extract: (m) => extractThroughOneof(m, inner, packed),

@@ -122,6 +122,8 @@ export function extractDirect(buf: Uint8Array, keyField: number, start = 0, end 
  * each message it may pack, by full name.
  */
 export interface PackedMember {
+  /** The member's name in the proto (`packed`), for the violation that names its type URL. */
+  readonly name: string;
   readonly member: number;
   readonly typeUrlField: number;
   readonly valueField: number;
@@ -168,7 +170,7 @@ export function extractThroughOneof(buf: Uint8Array, members: ReadonlyMap<number
   }
   if (packed === undefined || lastMember !== packed.member) return key;
   const packedKey = packed.keyOf(typeNameOf(any.typeUrl));
-  if (packedKey === undefined) throw new ValidationError([{ field: 'packed.type_url', description: 'must name the request message of a routed command' }]);
+  if (packedKey === undefined) throw new ValidationError([{ field: `${packed.name}.type_url`, description: 'must name the request message of a routed command' }]);
   return any.value ? (extractInner(buf, packedKey, any.value.start, any.value.end) ?? '') : '';
 }
 
