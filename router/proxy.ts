@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import { callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { ShardUnavailableError } from '../src/errors.js';
-import { OUTCOME_RESULT, bytesField, outcomeError, wrapField } from '../src/grpc/link-codec.js';
+import { OUTCOME_RESULT, bytesField, outcomeError } from '../src/grpc/link-codec.js';
 import { STATUS_DETAILS_KEY, decodeStatus, toServiceError, wrongShardEpoch } from '../src/grpc/status.js';
 import { stringFieldOr, varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -20,7 +20,7 @@ import type { Admission } from './admission.js';
 import type { RouterMetrics } from './metrics.js';
 import type { MethodRoute, RoutingTable } from '../src/grpc/routing-keys.js';
 import { isTransportFailure, type ShardPool, type ShardTarget } from './shard-pool.js';
-import { linkCaller, type ShardLinks } from './shard-links.js';
+import { linkCaller, type LinkedCommands, type ShardLinks } from './shard-links.js';
 import type { StreamMux } from './stream-mux.js';
 
 export interface ProxyDeps {
@@ -29,7 +29,7 @@ export interface ProxyDeps {
   readonly streams: (route: MethodRoute) => StreamMux;
   /** The links to the shards, and the unary methods they carry (`linkedCommands`). */
   readonly links: ShardLinks;
-  readonly linked: { readonly fields: ReadonlyMap<string, number>; readonly resultType: string };
+  readonly linked: LinkedCommands;
   readonly routing: RoutingTable;
   readonly watcher: RingWatcher;
   readonly pool: ShardPool;
@@ -80,13 +80,13 @@ export function addProxyServices(server: grpc.Server, deps: ProxyDeps): string[]
         responseDeserialize: identity,
         originalName: m.originalName,
       };
-      const linkField = route.responseType === deps.linked.resultType ? deps.linked.fields.get(route.requestType) : undefined;
+      const wrap = route.responseType === deps.linked.resultType ? deps.linked.wrap(route.requestType) : undefined;
       handlers[method] = m.requestStream
         ? deps.streams(route).handler
         : m.responseStream
           ? serverStreamHandler(deps, route)
-          : linkField !== undefined
-            ? linkedUnaryHandler(deps, route, linkField)
+          : wrap !== undefined
+            ? linkedUnaryHandler(deps, route, wrap)
             : unaryHandler(deps, route);
     }
     if (Object.keys(definition).length === 0) continue;
@@ -124,12 +124,12 @@ function unaryHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleUnaryCall
 
 /**
  * A unary command: sent over the link to its shard as the streamed command it
- * is (the request bytes wrapped in their oneof field, with the caller's
+ * is (the request bytes wrapped in their oneof member, or packed, with the caller's
  * deadline and metadata), and answered from the shard's outcome — its result
  * bytes as the reply, or its google.rpc.Status as the call's status and
  * `grpc-status-details-bin`, exactly as the shard answers a direct call.
  */
-function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number): grpc.handleUnaryCall<Buffer, Buffer> {
+function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, wrap: (request: Uint8Array) => Buffer): grpc.handleUnaryCall<Buffer, Buffer> {
   const method = route.path.slice(1);
   return (call, callback) => {
     const started = performance.now();
@@ -144,7 +144,7 @@ function linkedUnaryHandler(deps: ProxyDeps, route: MethodRoute, field: number):
     }
     deps.links.send({
       key,
-      body: wrapField(field, call.request),
+      body: wrap(call.request),
       ...linkCaller(call, deps.traced),
       rpc: method,
       ...(deps.traced ? { traceParent: context.active() } : {}),

@@ -43,7 +43,8 @@ import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { CALLER_KEY, callerKey, identityOfMetadata } from '../src/auth/identity.js';
 import { DeadlineExceededError, ShardUnavailableError } from '../src/errors.js';
-import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, type DecodedFrame } from '../src/grpc/link-codec.js';
+import { LINK_BATCH_BYTES, decodeBatch, encodeBatch, encodeHeaders, encodedFrameSize, outcomeError, wrapField, type DecodedFrame } from '../src/grpc/link-codec.js';
+import { typeUrlOf } from '../src/grpc/packed.js';
 import { deadlineOf } from '../src/grpc/server.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus, toRpcStatus, wrongShardEpoch } from '../src/grpc/status.js';
@@ -489,22 +490,56 @@ function outcomeWrongShardEpoch(outcome: Buffer): number | undefined {
   }
 }
 
+/** The unary commands a link can carry, and how each request goes over it. */
+export interface LinkedCommands {
+  /** The response type of a command RPC: StreamedOutcome's `result` (`shardwrite.v1.CommandResult`). */
+  readonly resultType: string;
+  /**
+   * How a unary command with request message `requestType` (full name) is
+   * sent as a StreamedCommand: wrapped in the oneof member of that type, or
+   * else packed in the `google.protobuf.Any` member; undefined when neither
+   * exists.
+   */
+  wrap(requestType: string): ((request: Uint8Array) => Buffer) | undefined;
+}
+
 /**
  * The unary methods a link can carry, from the proto definitions: a method
- * whose request type is a member of StreamedCommand's `command` oneof and
- * whose response type is StreamedOutcome's `result` is the same command as
- * that streamed one. Maps the request type's full name to its oneof field
- * number (the request is sent wrapped in that field).
+ * whose response type is StreamedOutcome's `result` is a command, and goes
+ * over the link as the streamed command it is — in its request type's member
+ * of StreamedCommand's `command` oneof, or, for a request type without one
+ * (a command service added later), packed in its `google.protobuf.Any`
+ * member. Field numbers come from the loaded proto.
  */
-export function linkedCommands(root: protobuf.Root): { fields: ReadonlyMap<string, number>; resultType: string } {
+export function linkedCommands(root: protobuf.Root): LinkedCommands {
   const command = root.lookupType('shardwrite.v1.StreamedCommand');
   const outcome = root.lookupType('shardwrite.v1.StreamedOutcome');
   const result = outcome.fields.result;
   result?.resolve();
-  const fields = new Map<string, number>();
+  const members = new Map<string, number>();
+  let pack: ((requestType: string) => (request: Uint8Array) => Buffer) | undefined;
   for (const member of command.oneofs.command?.fieldsArray ?? []) {
     member.resolve();
-    if (member.resolvedType) fields.set(member.resolvedType.fullName.slice(1), member.id);
+    const type = member.resolvedType;
+    if (!type) continue;
+    const name = type.fullName.slice(1);
+    if (name === 'google.protobuf.Any' && 'fields' in type) {
+      const typeUrl = type.fields.type_url!.id;
+      const value = type.fields.value!.id;
+      pack = (requestType) => {
+        const url = wrapField(typeUrl, Buffer.from(typeUrlOf(requestType), 'utf8'));
+        return (request) => wrapField(member.id, Buffer.concat([url, wrapField(value, request)]));
+      };
+    } else {
+      members.set(name, member.id);
+    }
   }
-  return { fields, resultType: result?.resolvedType?.fullName.slice(1) ?? '' };
+  return {
+    resultType: result?.resolvedType?.fullName.slice(1) ?? '',
+    wrap(requestType) {
+      const id = members.get(requestType);
+      if (id !== undefined) return (request) => wrapField(id, request);
+      return pack?.(requestType);
+    },
+  };
 }

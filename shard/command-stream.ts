@@ -17,12 +17,13 @@
  * reading its outcomes, so HTTP/2 flow control slows it down.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { PackageDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import type { CommandSpec, DomainModule } from '../src/domain/module.js';
 import { CALLER_KEY, callerKey } from '../src/auth/identity.js';
 import { OverloadedError, ShardUnavailableError, ValidationError, asError } from '../src/errors.js';
 import { NO_HEADERS, decodeBatch, decodeHeaders, encodeBatch, type DecodedFrame, type LinkFrame } from '../src/grpc/link-codec.js';
 import type { LinkDefinition } from '../src/grpc/proto.js';
+import { packedMethods, streamedMembers, typeNameOf } from '../src/grpc/packed.js';
 import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.js';
 import { toWireResult } from '../src/grpc/wire.js';
 import { stringFieldOr } from '../src/grpc/wire-scan.js';
@@ -102,7 +103,7 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
   const raw = rawRequests(execute_);
   const decode = raw.decode as (b: Buffer) => StreamedCommand__Output;
   const encode = execute_.responseSerialize as (o: StreamedOutcome) => Buffer;
-  const specs = specsByOneofField(deps.definition, deps.modules);
+  const specs = streamedCommands(deps.definition, deps.modules);
   const open = new Set<OpenStream>();
   let draining = false;
   const track = (call: Duplex): OpenStream => {
@@ -247,7 +248,7 @@ function linkCaller(named: string | undefined, ctx: CallContext, linkPeer: strin
 /** Runs one encoded StreamedCommand and answers it exactly once. */
 function runFrame(
   deps: CommandStreamDeps,
-  specs: Map<string, StreamedSpec>,
+  specs: StreamedCommands,
   decode: (b: Buffer) => StreamedCommand__Output,
   stream: OpenStream,
   frame: Buffer,
@@ -273,18 +274,17 @@ function runFrame(
   // The id as a wire scan reads it (the last field 1), exactly as a router in front reads it: a frame
   // whose other fields have unexpected wire types can make a lenient decoder misread the id.
   const requestId = stringFieldOr(frame, 1, msg.requestId);
-  const field = msg.command;
-  const streamed = field === undefined ? undefined : specs.get(field);
-  const spec = streamed?.spec;
-  if (deps.tracer && streamCtx.traceParent) span = serverSpan(deps.tracer, streamed?.rpc ?? STREAM_RPC, streamCtx.traceParent);
+  const carried = carriedCommand(specs, msg);
+  if (deps.tracer && streamCtx.traceParent) span = serverSpan(deps.tracer, carried.streamed?.rpc ?? STREAM_RPC, streamCtx.traceParent);
   if (stream.draining || stream.finished) {
-    fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), spec?.method ?? 'Stream');
+    fail(requestId, new ShardUnavailableError('the shard is shutting down; retry the command'), carried.streamed?.spec.method ?? 'Stream');
     return;
   }
-  if (!spec || !field) {
-    fail(requestId, new ValidationError([{ field: 'command', description: 'must hold one of the order commands' }]), 'Stream');
+  if (carried.streamed === undefined) {
+    fail(requestId, carried.error, 'Stream');
     return;
   }
+  const spec = carried.streamed.spec;
   if (stream.inFlight >= maxInFlight) {
     fail(requestId, new OverloadedError(deps.overloadRetryAfterMs, 'too many commands in flight on this stream'), spec.method);
     return;
@@ -294,7 +294,7 @@ function runFrame(
   const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
   let result: Promise<unknown>;
   try {
-    result = deps.pipeline.execute(spec, msg[field], { ...streamCtx, deadline, ...(span ? { span } : {}) }).then((outcome) => {
+    result = deps.pipeline.execute(spec, carried.request, { ...streamCtx, deadline, ...(span ? { span } : {}) }).then((outcome) => {
       deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
       if (span) endServerSpan(span, grpc.status.OK);
       answer({ requestId, result: toWireResult(outcome) });
@@ -310,26 +310,58 @@ function runFrame(
     });
 }
 
+/** The commands a StreamedCommand may carry: by oneof member, and packed (by request message). */
+interface StreamedCommands {
+  /** By oneof member (`placeOrder`, …). */
+  readonly members: ReadonlyMap<string, StreamedSpec>;
+  /** The oneof member that packs any command in a `google.protobuf.Any` (`packed`); undefined when the proto has none. */
+  readonly packedMember: string | undefined;
+  /** Every command of every module, by the full name of its request message, with its decoder. */
+  readonly packed: ReadonlyMap<string, StreamedSpec & { readonly decode: (bytes: Buffer) => unknown }>;
+}
+
 /**
- * Maps each field of `StreamedCommand`'s `command` oneof (`placeOrder`, …)
- * to the CommandSpec of the RPC that takes the same request message, so a
- * new command needs only its proto field here.
+ * Maps each member of `StreamedCommand`'s `command` oneof (`placeOrder`, …)
+ * to the CommandSpec of the RPC that takes the same request message, and
+ * every module's commands by request message for the packed member, so a new
+ * command needs nothing here: it is streamed packed, or by its own member.
  */
-function specsByOneofField(definition: PackageDefinition, modules: readonly DomainModule[]): Map<string, StreamedSpec> {
-  const byRequestType = new Map<string, StreamedSpec>();
+function streamedCommands(definition: PackageDefinition, modules: readonly DomainModule[]): StreamedCommands {
+  const packed = new Map<string, StreamedSpec & { readonly decode: (bytes: Buffer) => unknown }>();
   for (const m of modules) {
-    const service = definition[m.service] as ServiceDefinition;
+    const methods = new Map(packedMethods(definition, m.service).map((p) => [p.rpc, p]));
     for (const spec of m.commands) {
-      const method = service[spec.method];
-      const type = (method?.requestType as { type?: { name?: string } } | undefined)?.type?.name;
-      if (type) byRequestType.set(type, { spec, rpc: `${m.service}/${spec.method}` });
+      const rpc = `${m.service}/${spec.method}`;
+      const method = methods.get(rpc);
+      if (method) packed.set(method.requestType, { spec, rpc, decode: method.deserialize });
     }
   }
-  const streamed = definition['shardwrite.v1.StreamedCommand'] as { type: { field: { name: string; typeName: string; oneofIndex?: number }[] } };
-  const out = new Map<string, StreamedSpec>();
-  for (const f of streamed.type.field) {
-    const spec = byRequestType.get(f.typeName.split('.').pop() ?? '');
-    if (spec) out.set(f.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), spec);
+  const streamed = streamedMembers(definition);
+  const members = new Map<string, StreamedSpec>();
+  for (const [requestType, member] of streamed.byRequestType) {
+    const spec = packed.get(requestType);
+    if (spec) members.set(member, { spec: spec.spec, rpc: spec.rpc });
   }
-  return out;
+  return { members, packedMember: streamed.packed, packed };
+}
+
+/** The command a decoded StreamedCommand carries, and its request; or why it carries none. */
+type Carried = { readonly streamed: StreamedSpec; readonly request: unknown } | { readonly streamed?: undefined; readonly error: ValidationError };
+
+function carriedCommand(commands: StreamedCommands, msg: StreamedCommand__Output): Carried {
+  const member = msg.command;
+  if (member !== undefined && member === commands.packedMember) {
+    // protobufjs reads google.protobuf.Any with its proto field names, whatever the loader's keepCase.
+    const any = msg[member] as { type_url?: string; value?: Buffer } | undefined;
+    const found = commands.packed.get(typeNameOf(any?.type_url ?? ''));
+    if (!found) return { error: new ValidationError([{ field: `${member}.type_url`, description: 'must name the request message of a command this service runs' }]) };
+    try {
+      return { streamed: found, request: found.decode(any?.value ?? Buffer.alloc(0)) };
+    } catch {
+      return { error: new ValidationError([{ field: `${member}.value`, description: `does not decode as ${found.spec.method}'s request` }]) };
+    }
+  }
+  const streamed = member === undefined ? undefined : commands.members.get(member);
+  if (!streamed || member === undefined) return { error: new ValidationError([{ field: 'command', description: 'must hold a command' }]) };
+  return { streamed, request: msg[member] };
 }

@@ -1,11 +1,16 @@
 /**
- * A small typed client for TypeScript callers: every order command as a
- * promise, all sent over one shared CommandStreamService stream (pipelined:
- * many commands in flight, no per-call overhead).
+ * A small typed client for TypeScript callers: every command of every
+ * registered command service as a promise, all sent over one shared
+ * CommandStreamService stream (pipelined: many commands in flight, no
+ * per-call overhead). The order and process-manager commands have methods of
+ * their own; any command service, including one added later, is reached
+ * through `service`, typed by its generated definition.
  *
  * ```ts
  * const client = createClient('127.0.0.1:50051');
  * const result = await client.placeOrder({ orderId: 'o1', commandId: 'c1', ... });
+ * const inventory = client.service<InventoryServiceDefinition>('shardwrite.v1.InventoryService');
+ * await inventory.ReceiveStock({ sku: 'sku-1', commandId: 'c2', quantity: 10 });
  * client.close();
  * ```
  *
@@ -20,7 +25,9 @@
  * a durable consumer group (see `consume.ts`).
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadApi } from '../grpc/proto.js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { loadApi, loadPackageDefinition } from '../grpc/proto.js';
+import { packedMethods, streamedMembers, typeUrlOf } from '../grpc/packed.js';
 import { credentialsOf, type TlsOptions } from './credentials.js';
 import { fromStatusMessage, statusOf, type RpcStatus } from '../grpc/status.js';
 import { CommandFailedError, ConnectionLostError } from './errors.js';
@@ -79,7 +86,36 @@ export interface ClientOptions {
   tls?: TlsOptions;
 }
 
+/**
+ * The command RPCs of a generated service definition (e.g.
+ * `InventoryServiceDefinition` from `src/generated/shardwrite/v1/`): one
+ * method per RPC that answers a CommandResult, named as in the proto
+ * (`ReserveStock`), taking its typed request.
+ */
+export type CommandsOf<D> = {
+  readonly [M in keyof D as string extends M ? never : D[M] extends MethodDefinition<object, object, object, CommandResult__Output> ? M : never]: D[M] extends MethodDefinition<
+    infer Request,
+    object,
+    object,
+    CommandResult__Output
+  >
+    ? (request: Request, options?: CommandOptions) => Promise<CommandResult>
+    : never;
+};
+
+/** One command RPC of a client: its request in, its result out. */
+type CommandCall = (request: object, opts?: CommandOptions) => Promise<CommandResult>;
+
 export interface ShardwriteClient {
+  /**
+   * The commands of the command service `name` (`shardwrite.v1.InventoryService`),
+   * typed by its generated definition `D`. Each is sent like the named
+   * methods (on the shared stream, or straight to its owner when ring-aware),
+   * in its own StreamedCommand member when it has one, else packed.
+   *
+   * @throws Error when `name` is not a service of the loaded proto files.
+   */
+  service<D extends object>(name: string): CommandsOf<D>;
   placeOrder(request: PlaceOrderRequest, options?: CommandOptions): Promise<CommandResult>;
   updateShippingAddress(request: UpdateShippingAddressRequest, options?: CommandOptions): Promise<CommandResult>;
   shipOrder(request: ShipOrderRequest, options?: CommandOptions): Promise<CommandResult>;
@@ -116,7 +152,9 @@ interface OpenStream {
 }
 
 export function createClient(address: string, options: ClientOptions = {}): ShardwriteClient {
-  const api = loadApi();
+  const definition = loadPackageDefinition();
+  const api = loadApi(definition);
+  const members = streamedMembers(definition);
   const credentials = credentialsOf(options);
   const stub: CommandStreamServiceClient = new api.shardwrite.v1.CommandStreamService(address, credentials);
   const maxPending = options.maxPending ?? 10_000;
@@ -174,22 +212,56 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     ? startRingAware({ api, address, credentials, metadata, maxPending, viaRouter, options: options.ringAware === true ? {} : options.ringAware })
     : undefined;
   const send = ringAware ? (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}) => ringAware.send(field, request, opts) : viaRouter;
+  const sendAs =
+    (field: keyof StreamedCommand): CommandCall =>
+    (request, opts) =>
+      send(field, request, opts);
+
+  // One method table per service, built on first use (it reads the loaded definitions).
+  const services = new Map<string, Record<string, CommandCall>>();
+  const service = <D extends object>(name: string): CommandsOf<D> => {
+    const known = services.get(name);
+    if (known) return known as CommandsOf<D>;
+    const methods: Record<string, CommandCall> = {};
+    for (const m of packedMethods(definition, name)) {
+      const method = m.rpc.slice(m.rpc.lastIndexOf('/') + 1);
+      const member = members.byRequestType.get(m.requestType);
+      const packedMember = members.packed;
+      if (member !== undefined) methods[method] = sendAs(member as keyof StreamedCommand);
+      else if (packedMember !== undefined) {
+        const typeUrl = typeUrlOf(m.requestType);
+        methods[method] = (request, opts) => {
+          let value: Buffer;
+          try {
+            value = m.serialize(request);
+          } catch (err) {
+            return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+          }
+          // google.protobuf.Any keeps its proto field names (protobufjs's wrapper), whatever the loader's keepCase.
+          return send(packedMember as keyof StreamedCommand, { type_url: typeUrl, value }, opts);
+        };
+      }
+    }
+    services.set(name, methods);
+    return methods as CommandsOf<D>;
+  };
 
   return {
-    placeOrder: (r, o) => send('placeOrder', r, o),
-    updateShippingAddress: (r, o) => send('updateShippingAddress', r, o),
-    shipOrder: (r, o) => send('shipOrder', r, o),
-    cancelOrder: (r, o) => send('cancelOrder', r, o),
-    addOrderLine: (r, o) => send('addOrderLine', r, o),
-    removeOrderLine: (r, o) => send('removeOrderLine', r, o),
-    addOrderLines: (r, o) => send('addOrderLines', r, o),
-    authorizePayment: (r, o) => send('authorizePayment', r, o),
-    capturePayment: (r, o) => send('capturePayment', r, o),
-    markPaymentCaptured: (r, o) => send('markPaymentCaptured', r, o),
-    refundPayment: (r, o) => send('refundPayment', r, o),
-    recordProcessInput: (r, o) => send('recordProcessInput', r, o),
-    completeProcessStep: (r, o) => send('completeProcessStep', r, o),
-    retryProcess: (r, o) => send('retryProcess', r, o),
+    service,
+    placeOrder: sendAs('placeOrder'),
+    updateShippingAddress: sendAs('updateShippingAddress'),
+    shipOrder: sendAs('shipOrder'),
+    cancelOrder: sendAs('cancelOrder'),
+    addOrderLine: sendAs('addOrderLine'),
+    removeOrderLine: sendAs('removeOrderLine'),
+    addOrderLines: sendAs('addOrderLines'),
+    authorizePayment: sendAs('authorizePayment'),
+    capturePayment: sendAs('capturePayment'),
+    markPaymentCaptured: sendAs('markPaymentCaptured'),
+    refundPayment: sendAs('refundPayment'),
+    recordProcessInput: sendAs('recordProcessInput'),
+    completeProcessStep: sendAs('completeProcessStep'),
+    retryProcess: sendAs('retryProcess'),
     get pending() {
       return ringAware?.pending ?? waiting.size;
     },

@@ -6,11 +6,12 @@
 import type { AnyDecider } from './decider.js';
 import type { CommandSpec, DomainModule } from './module.js';
 import { orders } from './orders/index.js';
+import { inventory } from './inventory/index.js';
 import { processManagerModule } from '../process-managers/module.js';
 import { processManagers } from '../process-managers/index.js';
 
 /** Every domain module the service runs; process managers register in `src/process-managers/index.ts`. */
-export const modules: readonly DomainModule[] = [orders, ...[processManagerModule(processManagers)].filter((m) => m !== undefined)];
+export const modules: readonly DomainModule[] = [orders, inventory, ...[processManagerModule(processManagers)].filter((m) => m !== undefined)];
 
 /**
  * Deciders by aggregate type (`order-header`, …). Throws when two deciders

@@ -6,16 +6,18 @@
  * A request field marked `[(shardwrite.v1.routing_key) = true]` holds the
  * aggregate id the request is routed by. It may sit directly in the request,
  * or one level down inside the message members of a oneof (a stream's
- * "one of these commands" envelope). Nothing here knows any service or
- * message by name: a new service or aggregate type marks its id field and is
- * routed.
+ * "one of these commands" envelope), or inside a oneof member of type
+ * `google.protobuf.Any` (StreamedCommand's `packed`): there the key is read
+ * from the packed message's bytes, at the key field of the message its
+ * `type_url` names. Nothing here knows any service or message by name: a new
+ * service or aggregate type marks its id field and is routed.
  */
 import protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PROTO_DIR, PROTO_FILES } from './proto.js';
-import { extractDirect, extractThroughOneof } from './wire-scan.js';
+import { extractDirect, extractThroughOneof, type PackedMember } from './wire-scan.js';
 
 /** Full name of the field option that marks a routing key. */
 export const ROUTING_KEY_OPTION = '.shardwrite.v1.routing_key';
@@ -76,13 +78,14 @@ export function loadProtoRoot(protoDir: string = PROTO_DIR, files: readonly stri
 export function buildRoutingTable(root: protobuf.Root): RoutingTable {
   const routes = new Map<string, MethodRoute>();
   const unroutable: { path: string; reason: string }[] = [];
+  const keys = routedMessages(root);
   for (const service of allServices(root)) {
     for (const method of service.methodsArray) {
       method.resolve();
       const path = `/${service.fullName.slice(1)}/${method.name}`;
       const type = method.resolvedRequestType;
       if (!type) throw new Error(`${path}: request type ${method.requestType} is not resolved`);
-      const spec = keySpec(type);
+      const spec = keySpec(type, keys);
       if (!spec) {
         unroutable.push({ path, reason: `${type.fullName.slice(1)} marks no field (shardwrite.v1.routing_key)` });
         continue;
@@ -106,30 +109,53 @@ interface KeySpec {
   extract: (message: Uint8Array) => string;
 }
 
-function keySpec(type: protobuf.Type): KeySpec | undefined {
+/** Full name of the message a oneof member packs any routed message in. */
+const ANY = '.google.protobuf.Any';
+
+/** The key field number of every message in `root` that marks one directly, by full name (no leading dot). */
+function routedMessages(root: protobuf.Root): ReadonlyMap<string, number> {
+  const keys = new Map<string, number>();
+  for (const type of allTypes(root)) {
+    const direct = type.fieldsArray.filter(isRoutingKey);
+    if (direct.length === 1) keys.set(type.fullName.slice(1), direct[0]!.id);
+  }
+  return keys;
+}
+
+function keySpec(type: protobuf.Type, keys: ReadonlyMap<string, number>): KeySpec | undefined {
   const direct = type.fieldsArray.filter(isRoutingKey);
   const nested: { member: protobuf.Field; key: protobuf.Field }[] = [];
+  let packed: PackedMember | undefined;
   for (const oneof of type.oneofsArray) {
     for (const member of oneof.fieldsArray) {
       member.resolve();
       if (!(member.resolvedType instanceof protobuf.Type)) continue;
+      if (member.resolvedType.fullName === ANY) {
+        if (packed) throw new Error(`${type.fullName.slice(1)} has more than one packed (google.protobuf.Any) member`);
+        const any = member.resolvedType;
+        packed = { name: member.name, member: member.id, typeUrlField: any.fields.type_url!.id, valueField: any.fields.value!.id, keyOf: (name) => keys.get(name) };
+        continue;
+      }
       const inner = member.resolvedType.fieldsArray.filter(isRoutingKey);
       if (inner.length > 1) throw new Error(`${member.resolvedType.fullName.slice(1)} marks more than one routing key`);
       if (inner[0]) nested.push({ member, key: inner[0] });
     }
   }
   const name = type.fullName.slice(1);
-  if (direct.length + (nested.length > 0 ? 1 : 0) > 1) throw new Error(`${name} marks more than one routing key`);
+  const viaOneof = nested.length > 0 || packed !== undefined;
+  if (direct.length + (viaOneof ? 1 : 0) > 1) throw new Error(`${name} marks more than one routing key`);
   for (const f of [...direct, ...nested.map((n) => n.key)]) {
     if (f.type !== 'string' || f.repeated || f.map) throw new Error(`${f.fullName.slice(1)}: a routing key must be a singular string`);
   }
   const field = direct[0];
   if (field) return { description: `${field.name} (#${field.id})`, extract: (m) => extractDirect(m, field.id) };
-  if (nested.length === 0) return undefined;
+  if (!viaOneof) return undefined;
   const inner = new Map(nested.map((n) => [n.member.id, n.key.id]));
+  const described = nested.map((n) => `${n.member.name}.${n.key.name} (#${n.member.id}.${n.key.id})`);
+  if (packed) described.push(`${packed.name}: the packed message's key (#${packed.member})`);
   return {
-    description: nested.map((n) => `${n.member.name}.${n.key.name} (#${n.member.id}.${n.key.id})`).join(' | '),
-    extract: (m) => extractThroughOneof(m, inner),
+    description: described.join(' | '),
+    extract: (m) => extractThroughOneof(m, inner, packed),
   };
 }
 
@@ -148,13 +174,22 @@ function isRoutingKey(field: protobuf.Field): boolean {
 }
 
 function allServices(ns: protobuf.NamespaceBase): protobuf.Service[] {
-  const out: protobuf.Service[] = [];
+  return allNested(ns, (o): o is protobuf.Service => o instanceof protobuf.Service);
+}
+
+function allTypes(ns: protobuf.NamespaceBase): protobuf.Type[] {
+  return allNested(ns, (o): o is protobuf.Type => o instanceof protobuf.Type);
+}
+
+function allNested<T extends protobuf.ReflectionObject>(ns: protobuf.NamespaceBase, wanted: (o: protobuf.ReflectionObject) => o is T): T[] {
+  const out: T[] = [];
   for (const child of ns.nestedArray) {
-    if (child instanceof protobuf.Service) out.push(child);
-    if (child instanceof protobuf.Namespace || child instanceof protobuf.Type) out.push(...allServices(child));
+    if (wanted(child)) out.push(child);
+    if (child instanceof protobuf.Namespace || child instanceof protobuf.Type) out.push(...allNested(child, wanted));
   }
   return out;
 }
+
 
 let descriptorRegistered = false;
 

@@ -6,6 +6,7 @@
  * decode as a whole, whose request id is still wanted).
  */
 import { ValidationError } from '../errors.js';
+import { typeNameOf } from './packed.js';
 
 // The protobuf wire format: https://protobuf.dev/programming-guides/encoding/
 
@@ -116,31 +117,85 @@ export function extractDirect(buf: Uint8Array, keyField: number, start = 0, end 
 }
 
 /**
- * The key inside whichever oneof member a message sets (`members` maps a
- * member's field number to its key's field number). As in decoding, the last
- * member present wins, and repeated occurrences of the same member merge.
+ * A oneof member that packs its message in a `google.protobuf.Any`: its field
+ * number, Any's `type_url` and `value` field numbers, and the key field of
+ * each message it may pack, by full name.
  */
-export function extractThroughOneof(buf: Uint8Array, members: ReadonlyMap<number, number>): string {
+export interface PackedMember {
+  /** The member's name in the proto (`packed`), for the violation that names its type URL. */
+  readonly name: string;
+  readonly member: number;
+  readonly typeUrlField: number;
+  readonly valueField: number;
+  /** The routing key's field number in the message `typeName` names; undefined when that message is not routed. */
+  keyOf(typeName: string): number | undefined;
+}
+
+/**
+ * The key inside whichever oneof member a message sets (`members` maps a
+ * member's field number to its key's field number; `packed`, a member that
+ * packs any routed message). As in decoding, the last member present wins,
+ * and repeated occurrences of the same member merge.
+ *
+ * @throws ValidationError when the bytes are malformed, or a packed member
+ *   names a message that is not routed.
+ */
+export function extractThroughOneof(buf: Uint8Array, members: ReadonlyMap<number, number>, packed?: PackedMember): string {
   const c: Cursor = { pos: 0, end: buf.length };
   let key = '';
   let lastMember = 0;
+  const any: PackedScan = { typeUrl: '', value: undefined };
   while (c.pos < c.end) {
     const tag = readTag(buf, c);
     const field = Math.floor(tag / 8);
     const wireType = tag % 8;
     const keyField = members.get(field);
-    if (keyField === undefined) {
+    const isPacked = packed !== undefined && field === packed.member;
+    if (keyField === undefined && !isPacked) {
       skip(buf, c, field, wireType, 0);
       continue;
     }
     if (wireType !== LEN) throw malformed(`field ${field} has wire type ${wireType}, expected a message`);
     const from = readLength(buf, c);
-    const inner = extractInner(buf, keyField, from, c.pos);
-    if (field !== lastMember) key = inner ?? '';
-    else if (inner !== undefined) key = inner;
+    if (isPacked) {
+      // A member set again after another one starts afresh; the same member merges.
+      if (field !== lastMember) Object.assign(any, { typeUrl: '', value: undefined });
+      scanPacked(buf, from, c.pos, packed, any);
+    } else {
+      const inner = extractInner(buf, keyField!, from, c.pos);
+      if (field !== lastMember) key = inner ?? '';
+      else if (inner !== undefined) key = inner;
+    }
     lastMember = field;
   }
-  return key;
+  if (packed === undefined || lastMember !== packed.member) return key;
+  const packedKey = packed.keyOf(typeNameOf(any.typeUrl));
+  if (packedKey === undefined) throw new ValidationError([{ field: `${packed.name}.type_url`, description: 'must name the request message of a routed command' }]);
+  return any.value ? (extractInner(buf, packedKey, any.value.start, any.value.end) ?? '') : '';
+}
+
+/** What a packed member holds so far: its type URL, and where its value lies. */
+interface PackedScan {
+  typeUrl: string;
+  value: { start: number; end: number } | undefined;
+}
+
+/** Reads one occurrence of a packed member (`buf[start..end)`) into `into`: the last `type_url` and `value` win. */
+function scanPacked(buf: Uint8Array, start: number, end: number, packed: PackedMember, into: PackedScan): void {
+  const c: Cursor = { pos: start, end };
+  while (c.pos < c.end) {
+    const tag = readTag(buf, c);
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if ((field !== packed.typeUrlField && field !== packed.valueField) || wireType !== LEN) {
+      if (field === packed.typeUrlField || field === packed.valueField) throw malformed(`packed field ${field} has wire type ${wireType}, expected bytes`);
+      skip(buf, c, field, wireType, 0);
+      continue;
+    }
+    const from = readLength(buf, c);
+    if (field === packed.typeUrlField) into.typeUrl = utf8(buf, from, c.pos);
+    else into.value = { start: from, end: c.pos };
+  }
 }
 
 /** The last occurrence of string field `keyField` in `buf[start..end)`; `undefined` when absent (as opposed to empty). */

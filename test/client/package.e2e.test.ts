@@ -17,6 +17,7 @@ const DEV = JSON.parse(execFileSync('npm', ['pkg', 'get', 'devDependencies'], { 
 /** What a user writes: every call typed by the package (a wrong field is a compile error, proven below). */
 const USAGE = `
 import { createClient, subscribe, CommandFailedError, type CommandResult, type ReceivedEvent } from 'shardwrite/client';
+import type { InventoryServiceDefinition } from 'shardwrite/generated/shardwrite/v1/InventoryService';
 
 const [address, orderId] = process.argv.slice(2) as [string, string];
 const client = createClient(address);
@@ -27,10 +28,19 @@ const placed: CommandResult = await client.placeOrder({
   customerEmail: 'ada@example.com',
   shippingAddress: { name: 'Ada', line1: '1 Road', city: 'London', postalCode: 'N1', country: 'GB' },
 });
+// Any command service, typed by its generated definition.
+const inventory = client.service<InventoryServiceDefinition>('shardwrite.v1.InventoryService');
+const received: CommandResult = await inventory.ReceiveStock({ sku: orderId, commandId: 'recv-' + orderId, quantity: 3 });
 // Never called: a wrong field must be a compile error (the package's declarations are real, not \`any\`).
 export const misuse = () =>
   // @ts-expect-error -- no such field
   client.shipOrder({ orderIdd: orderId });
+export const misuseInventory = () =>
+  // @ts-expect-error -- no such field
+  inventory.ReserveStock({ skuu: orderId });
+export const noSuchCommand = () =>
+  // @ts-expect-error -- no such RPC
+  inventory.ShipStock({ sku: orderId });
 let refused = '';
 try {
   await client.shipOrder({ orderId, carrier: 'ups', trackingNumber: '1' });
@@ -51,9 +61,11 @@ client.close();
 const ringAware = createClient(address, { ringAware: true });
 for (let i = 0; i < 200 && (ringAware.routing?.epoch ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
 const line = await ringAware.addOrderLine({ orderId, lineId: 'l1', sku: 'S', quantity: 1, unitPriceCents: '100' });
+// A packed command (no member of its own) goes straight to its owner too.
+const reserved = await ringAware.service<InventoryServiceDefinition>('shardwrite.v1.InventoryService').ReserveStock({ sku: orderId, orderId, quantity: 2 });
 const ringEpoch = ringAware.routing?.epoch;
 ringAware.close();
-console.log(JSON.stringify({ version: placed.version, refused, type: seen?.type, stream: seen?.streamId, ringEpoch, line: line.version }));
+console.log(JSON.stringify({ version: placed.version, refused, type: seen?.type, stream: seen?.streamId, ringEpoch, line: line.version, stock: received.streamId, reserved: reserved.version }));
 `;
 
 describe('the client package', () => {
@@ -93,6 +105,6 @@ describe('the client package', () => {
     run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], project);
     run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], project);
     const out = run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], project);
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1', ringEpoch: 1, line: '1' });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1', ringEpoch: 1, line: '1', stock: 'inventory-pkg-order-1', reserved: '2' });
   }, 240_000);
 });

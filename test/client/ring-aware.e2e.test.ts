@@ -22,6 +22,7 @@ import { placeOrder } from '../support/grpc.js';
 import { startLoad, summaryLine, type LoadMethod } from '../support/ledger.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type { InventoryServiceDefinition } from '../../src/generated/shardwrite/v1/InventoryService.js';
 
 let cluster: Cluster;
 /** A second router that learns new rings only when asked (no notifications, no polling to speak of). */
@@ -79,6 +80,7 @@ const SEND: Record<LoadMethod, Send> = {
   AddOrderLine: (c, r, o) => c.addOrderLine(r, o),
   AddOrderLines: (c, r, o) => c.addOrderLines(r, o),
   AuthorizePayment: (c, r, o) => c.authorizePayment(r, o),
+  ReceiveStock: (c, r, o) => c.service<InventoryServiceDefinition>('shardwrite.v1.InventoryService').ReceiveStock(r, o),
 };
 
 /** The ledger's attempt through ring-aware clients (client `i % clients.length`). */

@@ -4,12 +4,13 @@ import { orders } from '../../src/domain/orders/index.js';
 import type { DomainModule } from '../../src/domain/module.js';
 
 describe('domain registry', () => {
-  it('registers the three order aggregates and the order-fulfilment process manager by type', () => {
-    expect([...deciderRegistry(modules).keys()].sort()).toEqual(['order-header', 'order-lines', 'order-payment', 'pm-order-fulfilment']);
+  it('registers the three order aggregates, inventory and the order-fulfilment process manager by type', () => {
+    expect([...deciderRegistry(modules).keys()].sort()).toEqual(['inventory', 'order-header', 'order-lines', 'order-payment', 'pm-order-fulfilment']);
   });
 
-  it('registers one command spec per OrderService and ProcessManagerService RPC, keyed by service and method', () => {
+  it('registers one command spec per OrderService, InventoryService and ProcessManagerService RPC, keyed by service and method', () => {
     expect([...commandSpecs(modules).keys()].sort()).toEqual([
+      ...['ReceiveStock', 'ReleaseReservation', 'ReserveStock'].map((m) => `shardwrite.v1.InventoryService/${m}`),
       ...[
         'AddOrderLine',
         'AddOrderLines',

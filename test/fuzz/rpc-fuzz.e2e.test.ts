@@ -4,8 +4,9 @@
  * types, unknown and huge field numbers, oversized messages and fields, empty
  * and 100 kB ids, control characters, unicode, SQL and JSON fragments in every
  * string, negative and huge numbers, missing fields — sent as raw bytes to a
- * router in front of two shards (OrderService, EventStoreService,
- * CommandStreamService) and, for CommandStreamService, also straight to the
+ * router in front of two shards (OrderService, InventoryService,
+ * EventStoreService, CommandStreamService — commands in their own oneof
+ * members and packed) and, for CommandStreamService, also straight to the
  * shards.
  *
  * Every request must get a deliberate status: the oracle (`wire.ts`) decodes
@@ -30,7 +31,7 @@ import { buildRoutingTable, loadProtoRoot } from '../../src/grpc/routing-keys.js
 import { extractDirect } from '../../src/grpc/wire-scan.js';
 import { checkStructure, readStores } from '../support/checker.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
-import { codeName, concat, createOracle, lenField, requestBytes, stringField, validOrderRequest, validReadStream, varintField, type Oracle } from './wire.js';
+import { codeName, concat, createOracle, lenField, requestBytes, stringField, validInventoryRequest, validOrderRequest, validReadStream, varintField, type Oracle } from './wire.js';
 
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 const CONCURRENCY = 32;
@@ -38,11 +39,26 @@ const TOTAL = Number(process.env.FUZZ_REQUESTS) || 10_500;
 const SEED = Number(process.env.FUZZ_SEED) || Date.now() % 2 ** 31;
 
 const identity = (b: Buffer): Buffer => b;
-const STREAMED_MEMBERS = ['placeOrder', 'updateShippingAddress', 'shipOrder', 'cancelOrder', 'addOrderLine', 'removeOrderLine', 'authorizePayment', 'capturePayment', 'addOrderLines'];
+/** StreamedCommand's member that packs any command in a google.protobuf.Any. */
+const PACKED_MEMBER = 'packed';
+const STREAMED_MEMBERS = ['placeOrder', 'updateShippingAddress', 'shipOrder', 'cancelOrder', 'addOrderLine', 'removeOrderLine', 'authorizePayment', 'capturePayment', 'addOrderLines', PACKED_MEMBER];
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'isPrototypeOf'];
 
+/** The command services fuzzed one method at a time, each with its generator of valid requests. */
+const COMMAND_SERVICES = {
+  OrderService: {
+    methods: ['PlaceOrder', 'UpdateShippingAddress', 'ShipOrder', 'CancelOrder', 'AddOrderLine', 'RemoveOrderLine', 'AuthorizePayment', 'CapturePayment', 'AddOrderLines'],
+    valid: validOrderRequest,
+  },
+  InventoryService: { methods: ['ReceiveStock', 'ReserveStock', 'ReleaseReservation'], valid: validInventoryRequest },
+} as const;
+type CommandService = keyof typeof COMMAND_SERVICES;
+const COMMANDS = Object.entries(COMMAND_SERVICES).flatMap(([service, { methods, valid }]) =>
+  methods.map((method) => ({ service: service as CommandService, method, path: `/shardwrite.v1.${service}/${method}`, valid: () => valid(method) })),
+);
+
 interface Case {
-  readonly service: 'OrderService' | 'EventStoreService' | 'CommandStreamService';
+  readonly service: CommandService | 'EventStoreService' | 'CommandStreamService';
   /** Where it is sent: the router, or (command streams only) a shard directly. */
   readonly via: 'router' | 'shard';
   readonly path: string;
@@ -145,6 +161,12 @@ describe('bad input against every RPC, through a router and straight to the shar
     expect(problems.slice(0, 15), `${problems.length} requests got a status they should not have`).toEqual([]);
   });
 
+  it('gives every InventoryService request a deliberate status', () => {
+    expect(outcomes.filter(({ c }) => c.service === 'InventoryService').length).toBeGreaterThan(0);
+    const problems = problemsOf((c) => c.service === 'InventoryService');
+    expect(problems.slice(0, 15), `${problems.length} requests got a status they should not have`).toEqual([]);
+  });
+
   it('gives every EventStoreService.ReadStream request a deliberate status, and well-formed events', () => {
     const problems = problemsOf((c) => c.service === 'EventStoreService');
     expect(problems.slice(0, 15), `${problems.length} requests got a status they should not have`).toEqual([]);
@@ -191,33 +213,37 @@ describe('bad input against every RPC, through a router and straight to the shar
   });
 });
 
-/** The requests of a run: ~1,000 per OrderService method, ~1,000 ReadStream, ~1,500 streamed commands, a few oversized ones. */
+/**
+ * The requests of a run: ~1,000 per command method (OrderService, InventoryService), ~1,000 ReadStream,
+ * ~1,500 streamed commands (their own oneof members and packed), a few oversized ones.
+ */
 function generate(root: protobuf.Root, total: number, seed: number): Case[] {
-  const orderMethods = ['PlaceOrder', 'UpdateShippingAddress', 'ShipOrder', 'CancelOrder', 'AddOrderLine', 'RemoveOrderLine', 'AuthorizePayment', 'CapturePayment', 'AddOrderLines'];
-  const per = Math.max(1, Math.round(total / 11.5));
+  const per = Math.max(1, Math.round(total / (COMMANDS.length + 2.5)));
   const cases: Case[] = [];
-  orderMethods.forEach((method, i) => {
+  COMMANDS.forEach(({ service, method, path, valid }, i) => {
     const type = root.lookupType(`shardwrite.v1.${method}Request`);
-    for (const { kind, bytes } of fc.sample(requestBytes(type, validOrderRequest(method)), { numRuns: per, seed: seed + i })) {
-      cases.push({ service: 'OrderService', via: 'router', path: `/shardwrite.v1.OrderService/${method}`, kind, bytes });
-    }
+    for (const { kind, bytes } of fc.sample(requestBytes(type, valid()), { numRuns: per, seed: seed + i })) cases.push({ service, via: 'router', path, kind, bytes });
   });
   const read = root.lookupType('shardwrite.v1.ReadStreamRequest');
   for (const { kind, bytes } of fc.sample(requestBytes(read, validReadStream), { numRuns: per, seed: seed + 100 })) {
     cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind, bytes });
   }
   const streamed = root.lookupType('shardwrite.v1.StreamedCommand');
-  // The oneof member that carries a method's request (field numbers are not in method order).
-  const memberOf = (method: string): number => {
-    const field = streamed.oneofs.command!.fieldsArray.find((f) => f.type.split('.').pop() === `${method}Request`);
-    if (!field) throw new Error(`StreamedCommand carries no ${method}Request`);
-    return field.id;
+  const members = streamed.oneofs.command!.fieldsArray;
+  const packed = members.find((f) => f.resolve().resolvedType?.fullName === '.google.protobuf.Any')!;
+  const any = packed.resolvedType as protobuf.Type;
+  // A command in the member that carries its request (field numbers are not in method order), or else
+  // packed; order commands are packed too, sometimes: either way is the same command.
+  const carry = (method: string, inner: Uint8Array, pack: boolean): Uint8Array => {
+    const member = members.find((f) => f.type.split('.').pop() === `${method}Request`);
+    if (member && !pack) return lenField(member.id, inner);
+    return lenField(packed.id, concat([stringField(any.fields.type_url!.id, `type.googleapis.com/shardwrite.v1.${method}Request`), lenField(any.fields.value!.id, inner)]));
   };
   const validFrame = fc
-    .tuple(fc.integer({ min: 0, max: orderMethods.length - 1 }), fc.string({ maxLength: 8 }), fc.option(fc.constantFrom(0, 1, 50, 5000, 4294967295), { nil: undefined }))
-    .chain(([m, requestId, timeout]) =>
-      validOrderRequest(orderMethods[m]!).map((inner) =>
-        concat([stringField(1, requestId), lenField(memberOf(orderMethods[m]!), inner), timeout === undefined ? new Uint8Array() : varintField(15, timeout)]),
+    .tuple(fc.integer({ min: 0, max: COMMANDS.length - 1 }), fc.string({ maxLength: 8 }), fc.option(fc.constantFrom(0, 1, 50, 5000, 4294967295), { nil: undefined }), fc.boolean())
+    .chain(([m, requestId, timeout, pack]) =>
+      COMMANDS[m]!.valid().map((inner) =>
+        concat([stringField(1, requestId), carry(COMMANDS[m]!.method, inner, pack), timeout === undefined ? new Uint8Array() : varintField(15, timeout)]),
       ),
     );
   fc.sample(requestBytes(streamed, validFrame), { numRuns: Math.round(per * 1.5), seed: seed + 200 }).forEach(({ kind, bytes }, i) => {
@@ -225,22 +251,24 @@ function generate(root: protobuf.Root, total: number, seed: number): Case[] {
   });
   // Oversized: a message, and a single field, beyond the 1 MiB limit, for every service.
   const big = new Uint8Array(MAX_MESSAGE_BYTES + 1000).fill(0x61);
-  for (const method of orderMethods.slice(0, 3)) {
-    cases.push({ service: 'OrderService', via: 'router', path: `/shardwrite.v1.OrderService/${method}`, kind: 'oversized', bytes: lenField(1, big) });
-    cases.push({ service: 'OrderService', via: 'router', path: `/shardwrite.v1.OrderService/${method}`, kind: 'oversized', bytes: big });
+  for (const { service, path } of [...COMMANDS.slice(0, 3), COMMANDS.find((c) => c.service === 'InventoryService')!]) {
+    cases.push({ service, via: 'router', path, kind: 'oversized', bytes: lenField(1, big) });
+    cases.push({ service, via: 'router', path, kind: 'oversized', bytes: big });
   }
   cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind: 'oversized', bytes: lenField(2, big) });
   for (const via of ['router', 'shard'] as const) {
     cases.push({ service: 'CommandStreamService', via, path: '/shardwrite.v1.CommandStreamService/Execute', kind: 'oversized', bytes: lenField(2, lenField(1, big)) });
+    cases.push({ service: 'CommandStreamService', via, path: '/shardwrite.v1.CommandStreamService/Execute', kind: 'oversized', bytes: lenField(packed.id, lenField(any.fields.value!.id, big)) });
   }
   // Ids that are names of Object.prototype members, in the routing key of every method, every run:
   // they are valid ids, and must not corrupt a map keyed by them anywhere (router or shard).
   for (const id of PROTOTYPE_NAMES) {
-    orderMethods.forEach((method, i) => {
-      const valid = fc.sample(validOrderRequest(method), { numRuns: 1, seed: seed + 300 + i })[0]!;
-      cases.push({ service: 'OrderService', via: 'router', path: `/shardwrite.v1.OrderService/${method}`, kind: 'prototype-id', bytes: concat([valid, stringField(1, id)]) });
+    COMMANDS.forEach(({ service, path, valid }, i) => {
+      const bytes = fc.sample(valid(), { numRuns: 1, seed: seed + 300 + i })[0]!;
+      cases.push({ service, via: 'router', path, kind: 'prototype-id', bytes: concat([bytes, stringField(1, id)]) });
     });
     cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind: 'prototype-id', bytes: concat([stringField(1, 'order-header'), stringField(2, id)]) });
+    cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind: 'prototype-id', bytes: concat([stringField(1, 'inventory'), stringField(2, id)]) });
   }
   // Interleave services so load is spread over the run.
   return fc.sample(fc.shuffledSubarray(cases, { minLength: cases.length, maxLength: cases.length }), { numRuns: 1, seed })[0]!;
@@ -396,13 +424,23 @@ function streamCall(client: grpc.Client, c: Case, oracle: Oracle, methods: Map<s
         const decoded = v.decoded as { command?: string; timeoutMs?: number } & Record<string, unknown>;
         const field = decoded.command;
         const method = field ? field[0]!.toUpperCase() + field.slice(1) : undefined;
-        const cv = method ? oracle.commandVerdict(method, decoded[field!]) : { invalid: true, expectsVersion: false, streamId: undefined };
+        const cv =
+          field === PACKED_MEMBER
+            ? oracle.packedVerdict(decoded[field] as { type_url?: unknown; value?: unknown })
+            : method
+              ? oracle.commandVerdict(method, decoded[field!])
+              : { invalid: true, expectsVersion: false, streamId: undefined };
         // A frame that sets two members of the `command` oneof is ambiguous: the router (like the protobuf
         // spec) routes by the last one on the wire, protobufjs on the shard keeps the last one declared.
         // The shard then refuses the aggregate it does not own, which is a deliberate answer.
         const members = STREAMED_MEMBERS.filter((f) => decoded[f] !== null && decoded[f] !== undefined).length;
+        // A packed request whose fields have unexpected wire types may be read with another id by protobufjs
+        // than by the router's strict scan (as `keyMismatch` for a unary request): the shard refuses it as not its own.
+        const packedMismatch = field === PACKED_MEMBER && v.routerKey !== undefined && cv.aggregateId !== undefined && cv.aggregateId !== v.routerKey;
         readings.push({
-          allowed: cv.invalid ? new Set(['INVALID_ARGUMENT/VALIDATION']) : validCommandCodes(cv.expectsVersion, !viaRouter || members > 1, Number(decoded.timeoutMs ?? 0)),
+          allowed: cv.invalid
+            ? new Set(['INVALID_ARGUMENT/VALIDATION'])
+            : validCommandCodes(cv.expectsVersion, !viaRouter || members > 1 || packedMismatch, Number(decoded.timeoutMs ?? 0)),
           streamId: cv.streamId,
         });
       };

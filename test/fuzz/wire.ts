@@ -21,6 +21,7 @@ import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import type { CommandSpec } from '../../src/domain/module.js';
 import { ValidationError } from '../../src/errors.js';
 import { checkId } from '../../src/domain/validation.js';
+import { packedMethods, typeNameOf } from '../../src/grpc/packed.js';
 import type { FieldViolation } from '../../src/errors.js';
 
 // ---------------------------------------------------------------------------
@@ -263,9 +264,33 @@ export function validOrderRequest(method: string): fc.Arbitrary<Uint8Array> {
   return fc.tuple(common, b).map(([c, rest]) => concat([head(c), rest]));
 }
 
+/** SKUs the fuzzer's inventory commands use (their streams are `inventory-<sku>`). */
+export const FUZZ_SKUS = Array.from({ length: 12 }, (_, i) => `fz-sku-${i}`);
+
+/** A well-formed, usually valid request for each InventoryService method, on the shared fuzz SKUs. */
+export function validInventoryRequest(method: string): fc.Arbitrary<Uint8Array> {
+  const common = fc.tuple(
+    fc.constantFrom(...FUZZ_SKUS),
+    // ReceiveStock requires a command id: mostly set, sometimes not (INVALID_ARGUMENT).
+    fc.option(fc.constantFrom(...COMMAND_IDS), { nil: undefined, freq: 5 }),
+    fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 6n }) }),
+  );
+  const head = ([sku, command, expected]: [string, string | undefined, bigint | undefined]) =>
+    concat([stringField(1, sku), command === undefined ? new Uint8Array() : stringField(2, command), expected === undefined ? new Uint8Array() : varintField(3, expected)]);
+  const order = fc.constantFrom(...FUZZ_ORDER_IDS.slice(0, 6));
+  const body: Record<string, fc.Arbitrary<Uint8Array>> = {
+    ReceiveStock: fc.integer({ min: 1, max: 50 }).map((q) => varintField(4, BigInt(q))),
+    ReserveStock: fc.tuple(order, fc.integer({ min: 1, max: 30 })).map(([o, q]) => concat([stringField(4, o), varintField(5, BigInt(q))])),
+    ReleaseReservation: order.map((o) => stringField(4, o)),
+  };
+  const b = body[method];
+  if (!b) throw new Error(`no valid request generator for ${method}`);
+  return fc.tuple(common, b).map(([c, rest]) => concat([head(c), rest]));
+}
+
 /** A valid ReadStream request on a fuzz order. */
 export const validReadStream: fc.Arbitrary<Uint8Array> = fc
-  .tuple(fc.constantFrom('order-header', 'order-lines', 'order-payment'), fc.constantFrom(...FUZZ_ORDER_IDS), fc.bigInt({ min: 0n, max: 5n }))
+  .tuple(fc.constantFrom('order-header', 'order-lines', 'order-payment', 'inventory'), fc.constantFrom(...FUZZ_ORDER_IDS, ...FUZZ_SKUS), fc.bigInt({ min: 0n, max: 5n }))
   .map(([t, id, from]) => concat([stringField(1, t), stringField(2, id), varintField(3, from)]));
 
 /** Every kind of request for one method: hostile structure, valid commands, damage, random bytes. */
@@ -300,6 +325,8 @@ export interface Verdict {
    * else's: WRONG_SHARD is a deliberate answer (nothing is written).
    */
   readonly keyMismatch?: boolean;
+  /** The key the router's scan reads, when a router is in front and its scan accepts the bytes. */
+  readonly routerKey?: string;
   /** A valid command that sets expected_version (ABORTED is acceptable). */
   readonly expectsVersion: boolean;
   /** The stream a valid command writes. */
@@ -308,10 +335,24 @@ export interface Verdict {
   readonly decoded?: Record<string, unknown>;
 }
 
+/** What one decoded command deserves: invalid, or valid with the stream (and aggregate id) it writes. */
+export interface CommandVerdict {
+  readonly invalid: boolean;
+  readonly expectsVersion: boolean;
+  readonly streamId?: string;
+  readonly aggregateId?: string;
+}
+
 export interface Oracle {
   verdict(path: string, bytes: Uint8Array): Verdict;
   /** Validation of one command of a stream (a decoded StreamedCommand's oneof member). */
-  commandVerdict(method: string, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string };
+  commandVerdict(method: string, request: unknown): CommandVerdict;
+  /**
+   * Validation of a packed command (StreamedCommand's `packed` member, as
+   * decoded): invalid when its type URL names no registered command's request
+   * or its value does not decode as that request.
+   */
+  packedVerdict(packed: { type_url?: unknown; value?: unknown } | null | undefined): CommandVerdict;
 }
 
 /**
@@ -332,10 +373,18 @@ export function createOracle(
     if (typeof entry !== 'object' || entry === null || 'format' in entry) continue;
     for (const m of Object.values(entry)) methods.set(m.path, m);
   }
-  const validate = (spec: CommandSpec, request: unknown): { invalid: boolean; expectsVersion: boolean; streamId?: string } => {
+  // Every registered command by the full name of its request message, as the shard unpacks a packed one.
+  const byRequestType = new Map<string, { spec: CommandSpec; decode: (b: Buffer) => unknown }>();
+  for (const service of new Set([...specs.keys()].map((key) => key.split('/')[0]!))) {
+    for (const m of packedMethods(definition, service)) {
+      const spec = specs.get(m.rpc);
+      if (spec) byRequestType.set(m.requestType, { spec, decode: m.deserialize });
+    }
+  }
+  const validate = (spec: CommandSpec, request: unknown): CommandVerdict => {
     try {
       const routed = spec.toCommand(request);
-      return { invalid: false, expectsVersion: routed.expectedVersion !== undefined, streamId: `${routed.aggregateType}-${routed.aggregateId}` };
+      return { invalid: false, expectsVersion: routed.expectedVersion !== undefined, streamId: `${routed.aggregateType}-${routed.aggregateId}`, aggregateId: routed.aggregateId };
     } catch (err) {
       if (err instanceof ValidationError) return { invalid: true, expectsVersion: false };
       // toCommand must only ever throw ValidationError: anything else would be INTERNAL on decodable input.
@@ -363,8 +412,11 @@ export function createOracle(
         return { undecodable: true, oversized, invalid: false, routerRefuses, expectsVersion: false };
       }
       const spec = specs.get(path.slice(1));
-      const keyMismatch = routerKey !== undefined && typeof decoded.orderId === 'string' && decoded.orderId !== routerKey;
-      if (spec) return { undecodable: false, oversized, routerRefuses, keyMismatch, decoded, ...validate(spec, decoded) };
+      if (spec) {
+        const v = validate(spec, decoded);
+        const keyMismatch = routerKey !== undefined && v.aggregateId !== undefined && v.aggregateId !== routerKey;
+        return { undecodable: false, oversized, routerRefuses, keyMismatch, decoded, ...v };
+      }
       if (path.endsWith('/ReadStream')) {
         const out: FieldViolation[] = [];
         checkId(out, 'aggregate_id', decoded.aggregateId);
@@ -373,7 +425,18 @@ export function createOracle(
         return { undecodable: false, oversized, invalid, routerRefuses, expectsVersion: false, decoded };
       }
       // CommandStreamService frames are judged per command by the test.
-      return { undecodable: false, oversized, invalid: false, routerRefuses, expectsVersion: false, decoded };
+      return { undecodable: false, oversized, invalid: false, routerRefuses, expectsVersion: false, decoded, ...(routerKey !== undefined ? { routerKey } : {}) };
+    },
+    packedVerdict(packed) {
+      const found = byRequestType.get(typeNameOf(typeof packed?.type_url === 'string' ? packed.type_url : ''));
+      if (!found) return { invalid: true, expectsVersion: false };
+      let request: unknown;
+      try {
+        request = found.decode(Buffer.isBuffer(packed?.value) ? packed.value : Buffer.alloc(0));
+      } catch {
+        return { invalid: true, expectsVersion: false };
+      }
+      return validate(found.spec, request);
     },
     commandVerdict(method, request) {
       // The stream's oneof carries commands of every module (orders, process managers).

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
 import { ValidationError } from '../../src/errors.js';
 import { buildRoutingTable, extractDirect, loadProtoRoot, type MethodRoute } from '../../src/grpc/routing-keys.js';
+import { linkedCommands } from '../../router/shard-links.js';
 
 const root = loadProtoRoot();
 const table = buildRoutingTable(root);
@@ -88,6 +89,80 @@ describe('routing keys found from the proto definitions', () => {
     expect(talk.extract(Buffer.concat([open, close]))).toBe('second');
     expect(talk.extract(Buffer.concat([open, openWithoutKey]))).toBe('first');
     expect(talk.extract(Buffer.concat([close, openWithoutKey]))).toBe('');
+  });
+
+  it('finds a key inside a google.protobuf.Any member, at the key field of the message its type_url names', () => {
+    const parsed = protobuf.parse(`
+      syntax = "proto3";
+      package demo;
+      import "google/protobuf/any.proto";
+      import "shardwrite/v1/options.proto";
+      message Open { string session = 1; string account_id = 2 [(shardwrite.v1.routing_key) = true]; }
+      message Move { string from = 1; string crate_id = 5 [(shardwrite.v1.routing_key) = true]; }
+      message NoKey { string id = 1; }
+      message Envelope { string request_id = 1; oneof body { Open open = 2; google.protobuf.Any packed = 7; } }
+      service Sessions { rpc Talk(stream Envelope) returns (stream Envelope); }
+    `, { keepCase: true });
+    const demo = loadProtoRoot(undefined, ['shardwrite/v1/options.proto', 'google/protobuf/any.proto']);
+    demo.add(parsed.root.lookup('demo')!);
+    demo.resolveAll();
+    const talk = buildRoutingTable(demo).routes.get('/demo.Sessions/Talk')!;
+    expect(talk.keyField).toBe("open.account_id (#2.2) | packed: the packed message's key (#7)");
+
+    const type = (name: string) => demo.lookupType(name);
+    const bytesOf = (name: string, v: object) => Buffer.from(type(name).encode(type(name).fromObject(v)).finish());
+    const packed = (name: string, v: object, url = `type.googleapis.com/${name}`) => bytesOf('demo.Envelope', { request_id: 'r', packed: { type_url: url, value: bytesOf(name, v) } });
+    expect(talk.extract(packed('demo.Move', { from: 'x', crate_id: 'crate-9' }))).toBe('crate-9');
+    expect(talk.extract(packed('demo.Open', { account_id: 'acc-7' }))).toBe('acc-7');
+    // Only what follows the type URL's last slash names the message, as protobuf's Any resolvers read it.
+    expect(talk.extract(packed('demo.Move', { crate_id: 'c-1' }, 'example.com/any/demo.Move'))).toBe('c-1');
+    expect(talk.extract(packed('demo.Move', { from: 'no key' }))).toBe('');
+    // A message that marks no routing key, or one the proto does not know, cannot be routed.
+    expect(() => talk.extract(packed('demo.NoKey', { id: 'i' }))).toThrow(ValidationError);
+    expect(() => talk.extract(packed('demo.Move', { crate_id: 'c' }, 'type.googleapis.com/demo.Nothing'))).toThrow(/packed.type_url/);
+    // The last member on the wire wins; a repeat of the packed member merges its type_url and value.
+    const open = bytesOf('demo.Envelope', { open: { account_id: 'first' } });
+    expect(talk.extract(Buffer.concat([open, packed('demo.Move', { crate_id: 'second' })]))).toBe('second');
+    expect(talk.extract(Buffer.concat([packed('demo.Move', { crate_id: 'second' }), open]))).toBe('first');
+    const urlOnly = bytesOf('demo.Envelope', { packed: { type_url: 'type.googleapis.com/demo.Open' } });
+    const valueOnly = bytesOf('demo.Envelope', { packed: { value: bytesOf('demo.Open', { account_id: 'merged' }) } });
+    expect(talk.extract(Buffer.concat([urlOnly, valueOnly]))).toBe('merged');
+    // type_url or value with the wrong wire type is malformed, as the shard's decoder would find.
+    const w = protobuf.Writer.create();
+    w.uint32((7 << 3) | 2).fork().uint32((1 << 3) | 0).uint32(5).ldelim();
+    expect(() => talk.extract(Buffer.from(w.finish()))).toThrow(ValidationError);
+  });
+
+  it('routes StreamedCommand packed requests by the key of every routed request message', () => {
+    const stream = route('/shardwrite.v1.CommandStreamService/Execute');
+    const request = encode('shardwrite.v1.PlaceOrderRequest', { order_id: 'o-packed', customer_id: 'c' });
+    const frame = encode('shardwrite.v1.StreamedCommand', { request_id: '1', packed: { type_url: 'type.googleapis.com/shardwrite.v1.PlaceOrderRequest', value: request } });
+    expect(stream.extract(frame)).toBe('o-packed');
+  });
+
+  it('sends every unary command RPC over the link as a StreamedCommand the router routes by the same key', () => {
+    const linked = linkedCommands(root);
+    const stream = route('/shardwrite.v1.CommandStreamService/Execute');
+    const commands = [...table.routes.values()].filter((r) => !r.requestStream && !r.responseStream && r.responseType === linked.resultType);
+    expect(commands.length).toBeGreaterThanOrEqual(14);
+    for (const r of commands) {
+      const wrap = linked.wrap(r.requestType);
+      expect(wrap, `${r.path} would fall back to the unbatched path`).toBeDefined();
+      const type = root.lookupType(r.requestType);
+      const keyName = r.keyField.split(' ')[0]!;
+      const bytes = encode(r.requestType, { [keyName]: `k-${type.name}`, command_id: 'c' });
+      const frame = wrap!(bytes);
+      expect(stream.extract(frame), r.path).toBe(`k-${type.name}`);
+      // The frame decodes as a StreamedCommand carrying the request unchanged: in its own member, else packed.
+      const decoded = root.lookupType('shardwrite.v1.StreamedCommand').decode(frame) as unknown as Record<string, unknown> & { command?: string };
+      const carried = decoded[decoded.command!] as { type_url?: string; value?: Uint8Array };
+      if (decoded.command === 'packed') {
+        expect(carried.type_url).toBe(`type.googleapis.com/${r.requestType}`);
+        expect(Buffer.from(carried.value!)).toEqual(bytes);
+      } else {
+        expect(Buffer.from(type.encode(carried as protobuf.Message).finish())).toEqual(bytes);
+      }
+    }
   });
 
   it('refuses at start-up a request that marks two routing keys, or a key that is not a string', () => {

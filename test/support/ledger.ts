@@ -11,7 +11,9 @@
  * and, per order, places it once, authorizes a payment once, then alternates
  * `UpdateShippingAddress` (unbounded), `AddOrderLine` and `AddOrderLines`
  * (2..`MAX_LINES_AT_ONCE` lines, one event each) with fresh line ids (at most
- * 100 per order, the domain's limit). An `AddOrderLines` command appends
+ * 100 per order, the domain's limit). With `ReceiveStock` among `methods`,
+ * each order id is also a SKU of the inventory domain (stream
+ * `inventory-<id>`, on the order's shard) that keeps receiving stock. An `AddOrderLines` command appends
  * several events, all or none (I3): the checker finds a command with some of
  * its events. With `burst` > 1 a client sends
  * several `AddOrderLine` of one order at once, so the owner decides them
@@ -33,15 +35,20 @@
  * a `duplicate` answer that no earlier attempt of the command can explain.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadApi } from '../../src/grpc/proto.js';
+import { loadApi, loadPackageDefinition } from '../../src/grpc/proto.js';
 import { statusOf, type RpcStatus } from '../../src/grpc/status.js';
-import type { OrderServiceClient } from '../../src/generated/shardwrite/v1/OrderService.js';
+import type { ProtoGrpcType as InventoryGrpc } from '../../src/generated/inventory.js';
 import type { CommandResult__Output } from '../../src/generated/shardwrite/v1/CommandResult.js';
 
-const api = loadApi();
+const definition = loadPackageDefinition();
+const api = loadApi(definition);
+const inventoryApi = grpc.loadPackageDefinition(definition) as unknown as InventoryGrpc;
 
 /** The commands the workload sends. */
-export type LoadMethod = 'PlaceOrder' | 'UpdateShippingAddress' | 'AddOrderLine' | 'AddOrderLines' | 'AuthorizePayment';
+export type LoadMethod = 'PlaceOrder' | 'UpdateShippingAddress' | 'AddOrderLine' | 'AddOrderLines' | 'AuthorizePayment' | 'ReceiveStock';
+
+/** What the workload sends after placing an order, unless `LoadOptions.methods` says otherwise. */
+export const DEFAULT_LOAD_METHODS: readonly Exclude<LoadMethod, 'PlaceOrder'>[] = ['UpdateShippingAddress', 'AddOrderLine', 'AddOrderLines', 'AuthorizePayment'];
 
 /** Lines one `AddOrderLines` of the workload adds at most (at least 2). */
 export const MAX_LINES_AT_ONCE = 4;
@@ -196,7 +203,7 @@ export interface LoadOptions {
   readonly thinkMs?: number;
   /** Which shard owns an order (for per-shard figures); optional. */
   readonly ownerOf?: (orderId: string) => string;
-  /** Only these methods are sent after an order is placed; default all four. */
+  /** Only these methods are sent after an order is placed; default `DEFAULT_LOAD_METHODS`. */
   readonly methods?: readonly Exclude<LoadMethod, 'PlaceOrder'>[];
   /** Orders to use: by default `${prefix}-c<i>-o<j>`; a filter can drop ids (e.g. ones a ring change would move). */
   readonly orderFilter?: (orderId: string) => boolean;
@@ -395,6 +402,8 @@ export function streamOf(method: LoadMethod, orderId: string): string {
       return `order-lines-${orderId}`;
     case 'AuthorizePayment':
       return `order-payment-${orderId}`;
+    case 'ReceiveStock':
+      return `inventory-${orderId}`;
   }
 }
 
@@ -424,20 +433,22 @@ export function startLoad(options: LoadOptions): LoadRun {
   const retryCapMs = options.retryCapMs ?? 1000;
   const drainMs = options.drainMs ?? 20_000;
   const thinkMs = options.thinkMs ?? 0;
-  const methods = options.methods ?? ['UpdateShippingAddress', 'AddOrderLine', 'AddOrderLines', 'AuthorizePayment'];
+  const methods = options.methods ?? DEFAULT_LOAD_METHODS;
   const burst = Math.max(1, options.burst ?? 1);
   const target = typeof options.target === 'function' ? options.target : () => options.target as string;
   const ledger = new Ledger(options.prefix, options.expect);
   let stopping = false;
   let drainUntil = Infinity;
 
-  const stubs = new Map<string, OrderServiceClient>();
-  const stubFor = (clientIndex: number): OrderServiceClient => {
+  const stubs = new Map<string, grpc.Client>();
+  const stubFor = (clientIndex: number, method: LoadMethod): grpc.Client => {
     const address = target();
-    const key = `${clientIndex}@${address}`;
+    const inventory = method === 'ReceiveStock';
+    const key = `${inventory ? 'inventory' : 'orders'}:${clientIndex}@${address}`;
     let stub = stubs.get(key);
     if (!stub) {
-      stub = new api.shardwrite.v1.OrderService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      const Service = inventory ? inventoryApi.shardwrite.v1.InventoryService : api.shardwrite.v1.OrderService;
+      stub = new Service(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       stubs.set(key, stub);
     }
     return stub;
@@ -445,7 +456,7 @@ export function startLoad(options: LoadOptions): LoadRun {
 
   const unary = (clientIndex: number, method: LoadMethod, request: object): Promise<{ ok: CommandResult__Output } | { status: RpcStatus }> =>
     new Promise((resolve) => {
-      const stub = stubFor(clientIndex) as unknown as Record<
+      const stub = stubFor(clientIndex, method) as unknown as Record<
         string,
         (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<CommandResult__Output>) => void
       >;
@@ -520,7 +531,9 @@ export function startLoad(options: LoadOptions): LoadRun {
         state: 'in-flight',
       };
       ledger.commands.set(commandId, record);
-      return { record, request: { ...request, orderId: order.id, commandId }, due: 0 };
+      // The order id is also the SKU of its inventory stream.
+      const id = method === 'ReceiveStock' ? { sku: order.id } : { orderId: order.id };
+      return { record, request: { ...request, ...id, commandId }, due: 0 };
     };
 
     const settle = (q: Queued, again: boolean) => {
@@ -574,6 +587,7 @@ export function startLoad(options: LoadOptions): LoadRun {
           order.paymentSent = true;
           return [newCommand(order, method, { amountCents: '10000', currency: 'EUR' })];
         }
+        if (method === 'ReceiveStock') return [newCommand(order, method, { quantity: 1 + (seq % 5) })];
         order.updates++;
         return [newCommand(order, 'UpdateShippingAddress', { shippingAddress: ADDRESS(order.updates) })];
       }

@@ -3,24 +3,10 @@
  * and how each `shardwrite.v1.OrderService` RPC becomes a command on one of
  * them.
  */
-import type { Command } from '../decider.js';
-import type { CommandSpec, DomainModule, RoutedCommand } from '../module.js';
+import type { DomainModule } from '../module.js';
 import type { FieldViolation } from '../../errors.js';
-import {
-  MAX_MONEY_CENTS,
-  TEXT_LIMITS,
-  checkAddress,
-  checkCommandId,
-  checkCurrency,
-  checkEmail,
-  checkExpectedVersion,
-  checkId,
-  checkMoneyCents,
-  checkQuantity,
-  checkText,
-  requireMessage,
-  throwIfViolations,
-} from '../validation.js';
+import { commandSpec, ownFields } from '../command-spec.js';
+import { MAX_MONEY_CENTS, TEXT_LIMITS, checkAddress, checkCurrency, checkEmail, checkId, checkMoneyCents, checkQuantity, checkText } from '../validation.js';
 import {
   ORDER_HEADER,
   orderHeader,
@@ -40,73 +26,28 @@ export * from './payment.js';
 /** The gRPC service that carries order commands. */
 export const ORDER_SERVICE = 'shardwrite.v1.OrderService';
 
-interface SpecOptions {
-  /**
-   * `command_id` must be set: commands a retry could double (money). Without
-   * it a client that lost a reply cannot retry safely.
-   */
-  readonly requireCommandId?: boolean;
-}
+const toHeader = { aggregateType: ORDER_HEADER, idField: 'order_id' };
+const toLines = { aggregateType: ORDER_LINES, idField: 'order_id' };
+const toPayment = { aggregateType: ORDER_PAYMENT, idField: 'order_id' };
+/** Commands a retry could double (money): without `command_id` a client that lost a reply cannot retry safely. */
+const MONEY = { requireCommandId: 'a retry of a money command must never apply it twice' };
 
-type Reader<C extends Command> = (request: Record<string, unknown>, out: FieldViolation[]) => C['data'];
-
-/**
- * Builds a CommandSpec whose `toCommand` checks the fields every order
- * request shares (`order_id` → aggregate id, `command_id`, `expected_version`)
- * plus the method's own fields, then throws one ValidationError with all
- * violations or returns the routed command. `readData` is typed by the
- * command, so a request field cannot drift from the decider's command shape.
- */
-function commandSpec<C extends Command>(aggregateType: string, method: C['type'], readData: Reader<C>, options: SpecOptions = {}): CommandSpec {
-  return {
-    method,
-    aggregateType,
-    toCommand(input: unknown): RoutedCommand {
-      const request = ownFields(requireMessage(input));
-      const out: FieldViolation[] = [];
-      const aggregateId = checkId(out, 'order_id', request.orderId);
-      const commandId = checkCommandId(out, 'command_id', request.commandId);
-      if (options.requireCommandId && commandId === undefined && !out.some((v) => v.field === 'command_id')) {
-        out.push({ field: 'command_id', description: 'is required: a retry of a money command must never apply it twice' });
-      }
-      const expectedVersion = checkExpectedVersion(out, 'expected_version', request.expectedVersion);
-      const data = readData(request, out);
-      throwIfViolations(out);
-      return {
-        aggregateType,
-        aggregateId,
-        ...(commandId !== undefined ? { commandId } : {}),
-        ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-        command: { type: method, data },
-      };
-    },
-  };
-}
-
-// Only own properties count: an untrusted object must not supply fields
-// through its prototype chain.
-function ownFields(request: Record<string, unknown>): Record<string, unknown> {
-  const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const key of Object.keys(request)) fields[key] = request[key];
-  return fields;
-}
-
-const placeOrder = commandSpec<PlaceOrder>(ORDER_HEADER, 'PlaceOrder', (r, out) => ({
+const placeOrder = commandSpec<PlaceOrder>(toHeader, 'PlaceOrder', (r, out) => ({
   customerId: checkId(out, 'customer_id', r.customerId),
   customerEmail: checkEmail(out, 'customer_email', r.customerEmail),
   shippingAddress: checkAddress(out, 'shipping_address', r.shippingAddress),
 }));
 
-const updateShippingAddress = commandSpec<UpdateShippingAddress>(ORDER_HEADER, 'UpdateShippingAddress', (r, out) => ({
+const updateShippingAddress = commandSpec<UpdateShippingAddress>(toHeader, 'UpdateShippingAddress', (r, out) => ({
   shippingAddress: checkAddress(out, 'shipping_address', r.shippingAddress),
 }));
 
-const shipOrder = commandSpec<ShipOrder>(ORDER_HEADER, 'ShipOrder', (r, out) => ({
+const shipOrder = commandSpec<ShipOrder>(toHeader, 'ShipOrder', (r, out) => ({
   carrier: checkText(out, 'carrier', r.carrier, TEXT_LIMITS.carrier),
   trackingNumber: checkText(out, 'tracking_number', r.trackingNumber, TEXT_LIMITS.trackingNumber),
 }));
 
-const cancelOrder = commandSpec<CancelOrder>(ORDER_HEADER, 'CancelOrder', (r, out) => ({
+const cancelOrder = commandSpec<CancelOrder>(toHeader, 'CancelOrder', (r, out) => ({
   reason: checkText(out, 'reason', r.reason, TEXT_LIMITS.reason),
 }));
 
@@ -124,9 +65,9 @@ function readLine(r: Record<string, unknown>, out: FieldViolation[], prefix = ''
   return { lineId, sku, quantity, unitPriceCents };
 }
 
-const addOrderLine = commandSpec<AddOrderLine>(ORDER_LINES, 'AddOrderLine', (r, out) => readLine(r, out));
+const addOrderLine = commandSpec<AddOrderLine>(toLines, 'AddOrderLine', (r, out) => readLine(r, out));
 
-const addOrderLines = commandSpec<AddOrderLines>(ORDER_LINES, 'AddOrderLines', (r, out) => {
+const addOrderLines = commandSpec<AddOrderLines>(toLines, 'AddOrderLines', (r, out) => {
   const raw = r.lines;
   if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_LINES_PER_COMMAND) {
     out.push({ field: 'lines', description: `must hold 1..${MAX_LINES_PER_COMMAND} lines` });
@@ -150,24 +91,24 @@ const addOrderLines = commandSpec<AddOrderLines>(ORDER_LINES, 'AddOrderLines', (
   return { lines };
 });
 
-const removeOrderLine = commandSpec<RemoveOrderLine>(ORDER_LINES, 'RemoveOrderLine', (r, out) => ({
+const removeOrderLine = commandSpec<RemoveOrderLine>(toLines, 'RemoveOrderLine', (r, out) => ({
   lineId: checkId(out, 'line_id', r.lineId),
 }));
 
-const authorizePayment = commandSpec<AuthorizePayment>(ORDER_PAYMENT, 'AuthorizePayment', (r, out) => ({
+const authorizePayment = commandSpec<AuthorizePayment>(toPayment, 'AuthorizePayment', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
   currency: checkCurrency(out, 'currency', r.currency),
-}), { requireCommandId: true });
+}), MONEY);
 
-const capturePayment = commandSpec<CapturePayment>(ORDER_PAYMENT, 'CapturePayment', (r, out) => ({
+const capturePayment = commandSpec<CapturePayment>(toPayment, 'CapturePayment', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
-}), { requireCommandId: true });
+}), MONEY);
 
-const markPaymentCaptured = commandSpec<MarkPaymentCaptured>(ORDER_HEADER, 'MarkPaymentCaptured', (r, out) => ({
+const markPaymentCaptured = commandSpec<MarkPaymentCaptured>(toHeader, 'MarkPaymentCaptured', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
 }));
 
-const refundPayment = commandSpec<RefundPayment>(ORDER_PAYMENT, 'RefundPayment', (r, out) => ({
+const refundPayment = commandSpec<RefundPayment>(toPayment, 'RefundPayment', (r, out) => ({
   reason: checkText(out, 'reason', r.reason, TEXT_LIMITS.reason),
 }));
 

@@ -14,6 +14,7 @@ import type { RecordProcessInputRequest as _shardwrite_v1_RecordProcessInputRequ
 import type { CompleteProcessStepRequest as _shardwrite_v1_CompleteProcessStepRequest, CompleteProcessStepRequest__Output as _shardwrite_v1_CompleteProcessStepRequest__Output } from '../../shardwrite/v1/CompleteProcessStepRequest.js';
 import type { RetryProcessRequest as _shardwrite_v1_RetryProcessRequest, RetryProcessRequest__Output as _shardwrite_v1_RetryProcessRequest__Output } from '../../shardwrite/v1/RetryProcessRequest.js';
 import type { AddOrderLinesRequest as _shardwrite_v1_AddOrderLinesRequest, AddOrderLinesRequest__Output as _shardwrite_v1_AddOrderLinesRequest__Output } from '../../shardwrite/v1/AddOrderLinesRequest.js';
+import type { Any as _google_protobuf_Any, Any__Output as _google_protobuf_Any__Output } from '../../google/protobuf/Any.js';
 
 export interface StreamedCommand {
   /**
@@ -43,7 +44,19 @@ export interface StreamedCommand {
    * 15 is timeout_ms.
    */
   'addOrderLines'?: (_shardwrite_v1_AddOrderLinesRequest | null);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines";
+  /**
+   * Any command of any command service, its request packed: `type_url` is
+   * "type.googleapis.com/<request message>" (e.g.
+   * "type.googleapis.com/shardwrite.v1.ReserveStockRequest") and `value`
+   * the encoded request. Every command may be sent this way; a command
+   * service with no member above (every one added after this field) is
+   * streamed only this way, so adding a command service changes nothing in
+   * this file. The members above stay, with their numbers, for existing
+   * callers. An unknown type, or a `value` that does not decode as it, is
+   * INVALID_ARGUMENT.
+   */
+  'packed'?: (_google_protobuf_Any | null);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines"|"packed";
 }
 
 export interface StreamedCommand__Output {
@@ -74,5 +87,17 @@ export interface StreamedCommand__Output {
    * 15 is timeout_ms.
    */
   'addOrderLines'?: (_shardwrite_v1_AddOrderLinesRequest__Output | null);
-  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines";
+  /**
+   * Any command of any command service, its request packed: `type_url` is
+   * "type.googleapis.com/<request message>" (e.g.
+   * "type.googleapis.com/shardwrite.v1.ReserveStockRequest") and `value`
+   * the encoded request. Every command may be sent this way; a command
+   * service with no member above (every one added after this field) is
+   * streamed only this way, so adding a command service changes nothing in
+   * this file. The members above stay, with their numbers, for existing
+   * callers. An unknown type, or a `value` that does not decode as it, is
+   * INVALID_ARGUMENT.
+   */
+  'packed'?: (_google_protobuf_Any__Output | null);
+  'command'?: "placeOrder"|"updateShippingAddress"|"shipOrder"|"cancelOrder"|"addOrderLine"|"removeOrderLine"|"authorizePayment"|"capturePayment"|"markPaymentCaptured"|"refundPayment"|"recordProcessInput"|"completeProcessStep"|"retryProcess"|"addOrderLines"|"packed";
 }
