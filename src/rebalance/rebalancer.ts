@@ -37,19 +37,19 @@ import type { ShardDb } from './shard-db.js';
 export interface RebalancerOptions {
   /** The ring database. */
   readonly ringDatabaseUrl: string;
-  /** Streams per copy transaction; default 500. */
+  /** Streams per copy transaction; default {@link REBALANCER_DEFAULTS}`.batchStreams`. */
   readonly batchStreams?: number;
-  /** Events per copy transaction (a longer stream goes alone); default 5000. */
+  /** Events per copy transaction (a longer stream goes alone); default {@link REBALANCER_DEFAULTS}`.batchEvents`. */
   readonly batchEvents?: number;
-  /** Pause between two copy batches from one old owner, to spare a busy cluster; default 0. */
+  /** Pause between two copy batches from one old owner, to spare a busy cluster; default {@link REBALANCER_DEFAULTS}`.pauseMs`. */
   readonly pauseMs?: number;
-  /** Streams sealed, or deleted, per statement; default 1000. */
+  /** Streams sealed, or deleted, per statement; default {@link REBALANCER_DEFAULTS}`.statementStreams`. */
   readonly statementStreams?: number;
-  /** How long `fence` lets the shards raise their fences themselves before it does; default 10,000 ms. */
+  /** How long `fence` lets the shards raise their fences themselves before it does; default {@link REBALANCER_DEFAULTS}`.fenceWaitMs`. */
   readonly fenceWaitMs?: number;
-  /** Least time between recording a plan and sealing, so every shard has read it; default 1000 ms. */
+  /** Least time between recording a plan and sealing, so every shard has read it; default {@link REBALANCER_DEFAULTS}`.planNoticeMs`. */
   readonly planNoticeMs?: number;
-  /** Deadline of the new shard's health check; default 3000 ms. */
+  /** Deadline of the new shard's health check; default {@link REBALANCER_DEFAULTS}`.healthTimeoutMs`. */
   readonly healthTimeoutMs?: number;
   /** How the health check reaches a shard: TLS with the rebalancer's certificate, or plaintext (the default) in insecure mode. */
   readonly credentials?: grpc.ChannelCredentials;
@@ -122,15 +122,23 @@ export class MoveSwitchedError extends RebalanceError {
   }
 }
 
-const DEFAULTS = {
+/** The defaults of `RebalancerOptions`. */
+export const REBALANCER_DEFAULTS = {
+  /** @default 500 */
   batchStreams: 500,
+  /** @default 5000 */
   batchEvents: 5000,
+  /** @default 0 (ms) */
   pauseMs: 0,
+  /** @default 1000 */
   statementStreams: 1000,
+  /** @default 10000 (ms) */
   fenceWaitMs: 10_000,
+  /** @default 1000 (ms) */
   planNoticeMs: 1000,
+  /** @default 3000 (ms) */
   healthTimeoutMs: 3000,
-};
+} as const satisfies Omit<MoveRunOptions, 'credentials' | 'signal'>;
 
 /** Runs moves; one instance per CLI invocation is enough. */
 export class Rebalancer {
@@ -138,7 +146,7 @@ export class Rebalancer {
   #started = 0;
 
   constructor(options: RebalancerOptions) {
-    this.#o = { ...DEFAULTS, ...options };
+    this.#o = { ...REBALANCER_DEFAULTS, ...options };
   }
 
   /**

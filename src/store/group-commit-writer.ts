@@ -48,17 +48,17 @@ export interface GroupCommitWriterOptions {
    * move has every entry refused that way. Default: never a move.
    */
   readonly pendingMove?: () => PendingMove | undefined;
-  /** Most entries in one batch. Default 512. */
+  /** Most entries in one batch; default {@link DEFAULT_MAX_BATCH_ENTRIES}. */
   readonly maxBatchEntries?: number;
   /**
    * Most bytes (serialized event data and metadata, ids, types) in one batch.
-   * An entry larger than this on its own still goes, alone. Default 4 MiB.
+   * An entry larger than this on its own still goes, alone. Default {@link DEFAULT_MAX_BATCH_BYTES}.
    */
   readonly maxBatchBytes?: number;
   /**
    * Server-side `statement_timeout` of the writer session, and the connect
    * timeout. A client-side guard of this plus 5 s catches a hung network.
-   * Default 5000.
+   * Default {@link DEFAULT_STATEMENT_TIMEOUT_MS}.
    */
   readonly statementTimeoutMs?: number;
   /** `application_name` of the writer session. Default `shardwrite-writer`. */
@@ -102,9 +102,12 @@ export interface GroupCommitStats {
   readonly inFlight: number;
 }
 
-const DEFAULT_MAX_BATCH_ENTRIES = 512;
-const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
-const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
+/** Most entries in one batch. @default 512 */
+export const DEFAULT_MAX_BATCH_ENTRIES = 512;
+/** Most bytes in one batch. @default 4194304 (4 MiB) */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** The writer session's statement timeout (and the shard's database statements'). @default 5000 (ms) */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 /** Allowance on top of statement_timeout before the client gives up on a silent server. */
 const NETWORK_GRACE_MS = 5000;
 const STATEMENT_NAME = 'shardwrite_append_batch';
