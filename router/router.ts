@@ -16,13 +16,14 @@ import { modules } from '../src/domain/index.js';
 import { CertificateFiles, channelCredentials, serverCredentials } from '../src/grpc/tls.js';
 import { serveHealthOnly } from '../src/grpc/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
+import { startOrRelease, type Opened } from '../src/process.js';
 import type { Tracer } from '../src/observability/tracing.js';
 import { createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { PgRingStore, RingWatcher } from '../src/ring/index.js';
 import { RING_SERVICE, addRingService } from '../src/ring/service.js';
 import { Admission } from './admission.js';
 import type { RouterConfig } from './config.js';
-import { listen, type Listener } from './listener.js';
+import { listen } from './listener.js';
 import { RouterMetrics } from './metrics.js';
 import { addProxyServices } from './proxy.js';
 import type { ClusterFeeds as GroupFeeds } from './consumer-groups/feeds.js';
@@ -64,14 +65,22 @@ export interface RouterOverrides {
  */
 export async function startRouter(config: RouterConfig, overrides: RouterOverrides = {}): Promise<RunningRouter> {
   const logger = overrides.logger ?? createLogger('router', config.logLevel);
+  // When start-up fails halfway, what it had opened is released before the error is thrown.
+  return startOrRelease(
+    (opened) => openRouter(config, overrides, logger, opened),
+    (err) => logger.warn({ err }, 'releasing what a failed start-up opened failed'),
+  );
+}
+
+async function openRouter(config: RouterConfig, overrides: RouterOverrides, logger: Logger, opened: Opened): Promise<RunningRouter> {
   announceSecurityMode(config.auth, config.tls !== undefined, logger, 'the router');
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
   // One certificate for both sides: served to clients, and presented to the shards as the router's identity.
   const certificates = config.tls
-    ? new CertificateFiles(config.tls, {
+    ? opened.add(new CertificateFiles(config.tls, {
         onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
         onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
-      })
+      }), (c) => c.close())
     : undefined;
   const shardCredentials = certificates ? channelCredentials(certificates) : grpc.credentials.createInsecure();
 
@@ -85,13 +94,13 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
 
   const registry = createRegistry('shardwrite_router_');
   const metrics = new RouterMetrics(registry);
-  const store = new PgRingStore({
+  const store = opened.add(new PgRingStore({
     connectionString: config.ring.databaseUrl,
     onIdleError: (err) => logger.warn({ err }, 'idle ring database connection failed'),
-  });
+  }), (s) => s.close());
   await store.migrate();
   if (config.ring.bootstrap) await store.initIfEmpty(config.ring.bootstrap);
-  const watcher = new RingWatcher(store, { pollMs: config.ring.pollMs, notify: config.ring.notify, logger });
+  const watcher = opened.add(new RingWatcher(store, { pollMs: config.ring.pollMs, notify: config.ring.notify, logger }), (w) => w.close());
 
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const services: string[] = [];
@@ -105,7 +114,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     health.setStatus('', next);
     for (const s of services) health.setStatus(s, next);
   };
-  const pool = new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth });
+  const pool = opened.add(new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth }), (p) => p.close());
   watcher.onChange((view) => {
     metrics.ringEpoch.set(view.epoch);
     pool.sync(view.shards);
@@ -130,7 +139,7 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
     ],
   });
   const { tracer } = overrides;
-  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs, ...(tracer ? { tracer } : {}) });
+  const links = opened.add(new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: limits.shardStallMs, ...(tracer ? { tracer } : {}) }), (l) => l.close());
   const muxes: StreamMux[] = [];
   const streams = (route: MethodRoute) => {
     const mux = new StreamMux({
@@ -147,10 +156,10 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   };
   services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission, traced: tracer !== undefined }));
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
-  const feeds = new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger });
+  const feeds = opened.add(new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger }), (f) => f.close());
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
-  const groups = await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition });
+  const groups = opened.add(await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition }), (g) => g.close());
   services.push(groups.serviceName);
   // The ring, for clients that send their commands straight to the owner shards.
   services.push(addRingService(server, { watcher, logger, closing: closingSubscriptions.signal }));
@@ -158,21 +167,14 @@ export async function startRouter(config: RouterConfig, overrides: RouterOverrid
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  let listener: Listener;
-  try {
-    listener = await listen(server, config.grpcAddress, limits.maxConnections, certificates ? serverCredentials(certificates) : undefined);
-  } catch (err) {
-    certificates?.close();
-    await groups?.close();
-    pool.close();
-    await watcher.close();
-    await store.close();
-    throw err;
-  }
+  const listener = opened.add(await listen(server, config.grpcAddress, limits.maxConnections, certificates ? serverCredentials(certificates) : undefined), (l) => {
+    l.close();
+    server.forceShutdown();
+  });
 
   const address = listener.address;
-  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
-  const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
+  const healthOnly = config.healthAddress ? opened.add(await serveHealthOnly(health, config.healthAddress), (h) => h.server.forceShutdown()) : undefined;
+  const metricsServing = config.metricsAddress ? opened.add(await serveMetricsAt(registry, config.metricsAddress), (m) => new Promise((resolve) => m.server.close(resolve))) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
   logger.info({ address, metricsAddress, epoch: watcher.epoch, services, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'router listening');

@@ -12,6 +12,9 @@ import { deciderRegistry, modules } from '../src/domain/index.js';
 import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { DEFAULT_TAIL_COALESCE_MS } from '../src/subscriptions/live-tail.js';
+import { DEFAULT_OWNER_CACHE_BYTES, DEFAULT_OWNER_CACHE_ENTRIES } from '../src/pipeline/owner-cache.js';
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENTRIES, DEFAULT_STATEMENT_TIMEOUT_MS } from '../src/store/group-commit-writer.js';
+import { DEFAULT_STORE_BREAKER_RESET_MS, DEFAULT_STORE_BREAKER_WINDOW_MS, DEFAULT_STORE_CALL_TIMEOUT_MS } from '../src/store/store-breaker.js';
 import { DEV_MASTER_KEY, parseMasterKey } from '../src/privacy/key-provider.js';
 import { DEFAULT_KEY_TTL_MS } from '../src/privacy/subject-keys.js';
 import { readFileSync } from 'node:fs';
@@ -94,9 +97,9 @@ export interface ShardConfig {
   readonly metricsAddress: string | undefined;
   /** DB_POOL_SIZE — pooled read connections (the writer has its own); default 8. */
   readonly dbPoolSize: number;
-  /** DB_STATEMENT_TIMEOUT_MS — bound on every statement; default 5000. */
+  /** DB_STATEMENT_TIMEOUT_MS — bound on every statement; default {@link DEFAULT_STATEMENT_TIMEOUT_MS}. */
   readonly statementTimeoutMs: number;
-  /** BATCH_MAX_ENTRIES / BATCH_MAX_BYTES — caps of one group-commit batch; defaults 512 and 4 MiB. */
+  /** BATCH_MAX_ENTRIES / BATCH_MAX_BYTES — caps of one group-commit batch; defaults {@link DEFAULT_MAX_BATCH_ENTRIES} and {@link DEFAULT_MAX_BATCH_BYTES}. */
   readonly batchMaxEntries: number;
   readonly batchMaxBytes: number;
   /**
@@ -105,7 +108,7 @@ export interface ShardConfig {
    * and messages per event, at most this much more delivery latency); default 5.
    */
   readonly tailCoalesceMs: number;
-  /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults 10,000 and 64 MiB. */
+  /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults {@link DEFAULT_OWNER_CACHE_ENTRIES} and {@link DEFAULT_OWNER_CACHE_BYTES}. */
   readonly cacheMaxEntries: number;
   readonly cacheMaxBytes: number;
   /** MAX_MESSAGE_BYTES — largest request accepted; default 1 MiB (larger: RESOURCE_EXHAUSTED). */
@@ -117,9 +120,10 @@ export interface ShardConfig {
   /** LOG_LEVEL — pino level; default `info`. */
   readonly logLevel: string;
   /**
-   * The breaker in front of PostgreSQL: STORE_CALL_TIMEOUT_MS (a slower call fails and counts; default 3000),
-   * STORE_BREAKER_RESET_MS (open → half-open after; default 1000), STORE_BREAKER_WINDOW_MS (the window
-   * the failure rate is measured over; default 2000).
+   * The breaker in front of PostgreSQL: STORE_CALL_TIMEOUT_MS (a slower call fails and counts; default
+   * {@link DEFAULT_STORE_CALL_TIMEOUT_MS}), STORE_BREAKER_RESET_MS (open → half-open after; default
+   * {@link DEFAULT_STORE_BREAKER_RESET_MS}), STORE_BREAKER_WINDOW_MS (the window the failure rate is
+   * measured over; default {@link DEFAULT_STORE_BREAKER_WINDOW_MS}).
    */
   readonly storeBreaker: { readonly callTimeoutMs: number; readonly resetTimeoutMs: number; readonly windowMs: number };
   /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
@@ -192,21 +196,21 @@ export function loadShardConfig(env: Env): ShardConfig {
     snapshots: readSnapshotPolicy(r),
     metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9464'),
     dbPoolSize: r.int('DB_POOL_SIZE', 8, 1, 200),
-    statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
-    batchMaxEntries: r.int('BATCH_MAX_ENTRIES', 512, 1, 100_000),
-    batchMaxBytes: r.int('BATCH_MAX_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 100, 600_000),
+    batchMaxEntries: r.int('BATCH_MAX_ENTRIES', DEFAULT_MAX_BATCH_ENTRIES, 1, 100_000),
+    batchMaxBytes: r.int('BATCH_MAX_BYTES', DEFAULT_MAX_BATCH_BYTES, 1024, 1024 * 1024 * 1024),
     tailCoalesceMs: r.int('TAIL_COALESCE_MS', DEFAULT_TAIL_COALESCE_MS, 0, 1000),
-    cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
-    cacheMaxBytes: r.int('CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
+    cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', DEFAULT_OWNER_CACHE_ENTRIES, 0, 10_000_000),
+    cacheMaxBytes: r.int('CACHE_MAX_BYTES', DEFAULT_OWNER_CACHE_BYTES, 0, 64 * 1024 * 1024 * 1024),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
     auth,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     storeBreaker: {
-      callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS', 3000, 10, 600_000),
-      resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS', 1000, 10, 600_000),
-      windowMs: r.int('STORE_BREAKER_WINDOW_MS', 2000, 100, 600_000),
+      callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS', DEFAULT_STORE_CALL_TIMEOUT_MS, 10, 600_000),
+      resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS', DEFAULT_STORE_BREAKER_RESET_MS, 10, 600_000),
+      windowMs: r.int('STORE_BREAKER_WINDOW_MS', DEFAULT_STORE_BREAKER_WINDOW_MS, 100, 600_000),
     },
     pipeline: {
       maxAttempts: r.int('RETRY_MAX_ATTEMPTS', d.maxAttempts, 1, 100),

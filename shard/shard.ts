@@ -13,6 +13,7 @@ import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
 import { bind, serveHealthOnly } from '../src/grpc/server.js';
 import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
+import { startOrRelease, type Opened } from '../src/process.js';
 import type { Tracer } from '../src/observability/tracing.js';
 import { PipelineMetrics, createRegistry, serveMetricsAt } from '../src/observability/metrics.js';
 import { ScopeAuthorizer } from '../src/auth/authorize.js';
@@ -62,42 +63,53 @@ export interface ShardOverrides {
   readonly tracer?: Tracer;
 }
 
+/**
+ * Starts a shard; when start-up fails halfway, what it had opened (pools,
+ * connections, ports, watchers) is released before the error is thrown.
+ */
 export async function startShard(config: ShardConfig, overrides: ShardOverrides = {}): Promise<RunningShard> {
   const logger = overrides.logger ?? createLogger(config.shardId, config.logLevel);
+  return startOrRelease(
+    (opened) => openShard(config, overrides, logger, opened),
+    (err) => logger.warn({ err }, 'releasing what a failed start-up opened failed'),
+  );
+}
+
+async function openShard(config: ShardConfig, overrides: ShardOverrides, logger: Logger, opened: Opened): Promise<RunningShard> {
   announceSecurityMode(config.auth, config.tls !== undefined, logger, `shard ${config.shardId}`);
   const authenticator = createAuthenticator(config.auth);
   // Read first: unusable certificate files stop the start-up before anything else is opened.
   const certificates = config.tls
-    ? new CertificateFiles(config.tls, {
+    ? opened.add(new CertificateFiles(config.tls, {
         onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
         onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
-      })
+      }), (c) => c.close())
     : undefined;
   await migrate(config.databaseUrl);
   // Before anything is served or registered: this store is this shard's, or the shard does not start.
   const identity = await claimStore(config.databaseUrl, config.shardId);
   // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
-  const ring = config.ring.databaseUrl && !overrides.ownership ? await startShardRing(config, identity.storeId, logger) : undefined;
+  const ring = config.ring.databaseUrl && !overrides.ownership ? opened.add(await startShardRing(config, identity.storeId, logger), (r) => r.close()) : undefined;
   const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
 
-  const pool = new pg.Pool({
+  const pool = opened.add(new pg.Pool({
     connectionString: config.databaseUrl,
     max: config.dbPoolSize,
     statement_timeout: config.statementTimeoutMs,
     query_timeout: config.statementTimeoutMs + 1000,
     connectionTimeoutMillis: config.statementTimeoutMs,
-  });
+  }), (p) => p.end());
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
-  const pgReader = new PgEventReader(pool);
+  const pgReader = opened.add(new PgEventReader(pool), (r) => r.close());
   // Its own small pool: the feed's statements plan once (see FEED_SESSION_OPTIONS), and catch-up reads never take the pipeline's connections.
-  const feedReader = new PgFeedReader({ connectionString: config.databaseUrl, statementTimeoutMs: config.statementTimeoutMs });
+  const feedReader = opened.add(new PgFeedReader({ connectionString: config.databaseUrl, statementTimeoutMs: config.statementTimeoutMs }), (r) => r.close());
   // Subscribers share one live tail; the writer wakes it after each commit.
   const liveTail = new LiveTail(feedReader, { logger, coalesceMs: config.tailCoalesceMs });
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const { tracer } = overrides;
-  const writer = new GroupCommitWriter({
+  const writer = opened.add(new GroupCommitWriter({
     ...(tracer ? { tracer } : {}),
     connectionString: config.databaseUrl,
     epoch: () => ownership.epoch(),
@@ -109,13 +121,13 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     logger,
     onBatch: (entries) => metrics.batchEntries.observe(entries),
     onCommitted: () => liveTail.notify(),
-  });
+  }), (w) => w.close());
 
   const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
   await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });
   // With a ring, an entry is written only while this shard owns its aggregate, under the epoch it was checked at (I6).
-  const store = new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
+  const store = opened.add(new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
     callTimeoutMs: config.storeBreaker.callTimeoutMs,
     resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
     windowMs: config.storeBreaker.windowMs,
@@ -123,12 +135,12 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
       logger.warn({ state }, 'event store circuit breaker changed state');
     },
-  });
+  }), (b) => b.shutdown());
   const reader = store.reader;
   // Rehydration tiers (I8: each only a cache): PostgreSQL snapshots, and Redis in front when configured.
   const snapshotStore = store.guardSnapshots(new PgSnapshotStore(pool));
   const snapshotCache = config.redisUrl
-    ? new RedisSnapshotCache({
+    ? opened.add(new RedisSnapshotCache({
         url: config.redisUrl,
         ttlSeconds: config.redisSnapshotTtlSeconds,
         timeoutMs: config.redisTimeoutMs,
@@ -137,21 +149,21 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
         authKey: config.redisSnapshotKey,
         metrics,
         logger,
-      })
+      }), (c) => c.close())
     : undefined;
   if (snapshotCache && config.redisSnapshotKeyIsDev) {
     logger.warn('REDIS_SNAPSHOT_KEY is not set: Redis snapshot entries are authenticated with the public development key (insecure mode only)');
   }
   if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
-  const snapshotter = new Snapshotter(
+  const snapshotter = opened.add(new Snapshotter(
     { store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger },
     { policy: config.snapshots },
-  );
+  ), (s) => s.close());
   const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
   deciders.set(DATA_SUBJECT, dataSubject);
   // Crypto-shredding: the subjects' keys live in the ring database, which every shard reads.
-  const privacy = ring && config.personalData.encryption ? await startPrivacy(config, logger) : undefined;
+  const privacy = ring && config.personalData.encryption ? opened.add(await startPrivacy(config, logger), (p) => p.close()) : undefined;
   if (!privacy) {
     logger.warn(config.personalData.encryption
       ? 'no ring database: personal data is stored as decided, unencrypted, and subjects cannot be erased'
@@ -168,13 +180,13 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
   );
 
   const definition = loadPackageDefinition();
-  const server = new grpc.Server({
+  const server = opened.add(new grpc.Server({
     // A router's link batches carry whole requests plus a little framing.
     'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
     // Every call is authenticated and checked against the permission table first (deny by default).
     interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
-  });
+  }), (s) => s.forceShutdown());
   addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger, traced: tracer !== undefined, personalData: privacy?.personalData });
   if (privacy) addDataSubjectService(server, { erasure: new Erasure({ ...privacy, pipeline, reader, logger }), logger });
   const commandStreams = addCommandStreamService(server, {
@@ -190,9 +202,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
     overloadRetryAfterMs: config.pipeline.overloadRetryAfterMs,
   });
   // The ring this shard holds, for clients that send straight to the owner shards (only with a ring database).
-  const closingRing = new AbortController();
+  const closingRing = opened.add(new AbortController(), (c) => c.abort());
   const ringService = ring ? addRingService(server, { watcher: ring.watcher, logger, closing: closingRing.signal }) : undefined;
-  const subscriptions = addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData });
+  const subscriptions = opened.add(addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData }), (s) => s.close());
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
@@ -220,9 +232,9 @@ export async function startShard(config: ShardConfig, overrides: ShardOverrides 
       })
     : grpc.ServerCredentials.createInsecure();
   const address = await bind(server, config.grpcAddress, credentials);
-  const healthOnly = config.healthAddress ? await serveHealthOnly(health, config.healthAddress) : undefined;
+  const healthOnly = config.healthAddress ? opened.add(await serveHealthOnly(health, config.healthAddress), (h) => h.server.forceShutdown()) : undefined;
 
-  const metricsServing = config.metricsAddress ? await serveMetricsAt(registry, config.metricsAddress) : undefined;
+  const metricsServing = config.metricsAddress ? opened.add(await serveMetricsAt(registry, config.metricsAddress), (m) => new Promise((resolve) => m.server.close(resolve))) : undefined;
   const metricsServer: HttpServer | undefined = metricsServing?.server;
   const metricsAddress = metricsServing?.address;
   logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'shard listening');

@@ -30,10 +30,15 @@ export interface CachedAggregate {
   readonly snapshotVersion?: number;
 }
 
+/** Entries an owner cache holds at most. @default 10000 */
+export const DEFAULT_OWNER_CACHE_ENTRIES = 10_000;
+/** Approximate bytes of state an owner cache holds at most. @default 67108864 (64 MiB) */
+export const DEFAULT_OWNER_CACHE_BYTES = 64 * 1024 * 1024;
+
 export interface OwnerCacheOptions {
-  /** Default 10,000 entries. */
+  /** Default {@link DEFAULT_OWNER_CACHE_ENTRIES}. */
   maxEntries?: number;
-  /** Approximate bytes of state held, default 64 MiB. */
+  /** Approximate bytes of state held; default {@link DEFAULT_OWNER_CACHE_BYTES}. */
   maxBytes?: number;
 }
 
@@ -66,8 +71,8 @@ export class OwnerCache {
   private readonly maxBytes: number;
 
   constructor(options: OwnerCacheOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 10_000;
-    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.maxEntries = options.maxEntries ?? DEFAULT_OWNER_CACHE_ENTRIES;
+    this.maxBytes = options.maxBytes ?? DEFAULT_OWNER_CACHE_BYTES;
   }
 
   get(streamId: string): CachedAggregate | undefined {

@@ -15,15 +15,19 @@ export type MoveKind = 'add' | 'remove';
  * the phase it was in again.
  *
  * - `precopy`: copy every moving stream to its new owner while its old owner
- *   still serves it (nothing is paused);
- * - `seal`: fence each old owner's store so it refuses appends to moving
- *   streams, then mark those streams `moved_at_epoch`;
+ *   still serves it (nothing is paused), and check every copy;
+ * - `seal`: set the move fence (`moving_epoch`) on each old owner's store, so
+ *   its writer refuses appends to moving streams (existing or new); no stream
+ *   row is marked;
  * - `delta`: copy what was appended between the pre-copy and the seal, and
  *   verify every moving stream is complete at its new owner;
  * - `publish`: publish the target ring (compare-and-set on the ring store);
  * - `fence`: every shard store's fence reaches the target epoch;
- * - `cleanup`: delete the old copies at their old owners;
+ * - `cleanup`: mark the old copies `moved_at_epoch` at their old owners, then
+ *   delete each once its new owner is checked to hold it completely;
  * - `done`.
+ *
+ * Each phase is a module of its own under phases/, named after it.
  */
 export const MOVE_PHASES = ['precopy', 'seal', 'delta', 'publish', 'fence', 'cleanup', 'done'] as const;
 export type MovePhase = (typeof MOVE_PHASES)[number];

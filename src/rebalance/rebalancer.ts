@@ -6,80 +6,50 @@
  * database (`move-store.ts`), so a move interrupted anywhere — the tool, a
  * shard or a router killed — is finished by running the same command again.
  *
- * How one move goes (ARCHITECTURE.md, "Ring and rebalancing"; the phases are
- * `MOVE_PHASES`):
- *
- * 1. The plan (target ring, next epoch) is recorded and announced on the ring
- *    channel: every shard learns which of its aggregates the target ring
- *    gives away, and from then on tells its store so with every batch.
- * 2. `precopy`: each moving stream is copied to its new owner — events,
- *    command-id records (so idempotency survives the move), latest snapshot,
- *    streams row — while its old owner still serves it. Copies are
- *    idempotent (a resumed pass starts after what the new owner holds).
- * 3. `seal`: each old owner's store gets the move fence (`moving_epoch`): its
- *    writer appends only to streams that stay, so no moving stream — not even
- *    one created a moment ago — changes any more, in one statement per store.
- *    From here until the switch, commands for moving streams wait briefly at
- *    their old owner, then get WRONG_SHARD (which the router retries at the
- *    new owner) or a retryable UNAVAILABLE / STREAM_MOVING. Other streams
- *    never notice.
- * 4. `delta`: what was appended between the last pre-copy pass and the seal
- *    is copied — found by event position, not by listing every stream — and
- *    checked at the new owners (same version, events 1..n). The pre-copy
- *    already checked everything else, so the sealed window stays short.
- * 5. `publish`: the target ring is published (compare-and-set); routers and
- *    shards converge by NOTIFY. A new shard must answer health checks first.
- * 6. `fence`: every shard store's fence reaches the new epoch (the shards
- *    raise it when they hear of the epoch; stragglers are raised here), so
- *    no process still acting on the old ring can write anywhere.
- * 7. `cleanup`: the old copies are marked `moved_at_epoch` at their old
- *    owners, then deleted, each only after its new owner was checked to hold
- *    it completely.
+ * How one move goes (ARCHITECTURE.md, "Ring and rebalancing"): the plan
+ * (target ring, next epoch) is recorded and announced on the ring channel,
+ * so every shard learns which of its aggregates the target ring gives away;
+ * then the phases of `MOVE_PHASES` (plan.ts) run in order, one module each
+ * under phases/, each recorded once complete: `precopy`, `seal`, `delta`,
+ * `publish`, `fence`, `cleanup`. This module runs them; `MoveTally`
+ * (figures.ts) accumulates the figures they report.
  */
-import { asError } from '../errors.js';
-import { addTo } from './group-by.js';
-import { PgRingStore, RingConflictError, RingView, type RegisteredStore, type RingDocument } from '../ring/index.js';
-import { StoreIdentityError, identityHealthService } from '../store/store-identity.js';
+import { PgRingStore, RingView, type RingDocument } from '../ring/index.js';
 import { abandonCopies, type AbortFigures } from './abort.js';
 import { rebindStore, type RebindResult } from './rebind.js';
 import type * as grpc from '@grpc/grpc-js';
-import { checkServing } from './health.js';
-import { redactDatabaseUrl, withCredentials, type StoreCredentials } from '../store/database-url.js';
+import type { StoreCredentials } from '../store/database-url.js';
+import type { Copies } from './copies.js';
+import { MoveTally, type MoveCounts } from './figures.js';
 import { NO_FIGURES, PgMoveStore, type MoveFigures, type MoveRecord } from './move-store.js';
-import {
-  MOVE_PHASES,
-  RebalanceError,
-  commandOf,
-  copyBatches,
-  describeMove,
-  copyItem,
-  decide,
-  type CopyItem,
-  type MovePhase,
-  type MoveRequest,
-} from './plan.js';
+import type { MoveRun, MoveRunOptions } from './move-run.js';
+import { baseRing, checkIdentities, checkNewShard, checkSchemas, openStores, participantsOf, registerGiven } from './participants.js';
+import { cleanup } from './phases/cleanup.js';
+import { delta } from './phases/delta.js';
+import { fence } from './phases/fence.js';
+import { precopy } from './phases/precopy.js';
+import { publish } from './phases/publish.js';
+import { seal } from './phases/seal.js';
+import { MOVE_PHASES, RebalanceError, commandOf, decide, describeMove, type MovePhase, type MoveRequest } from './plan.js';
 import type { MoveProgress } from './progress.js';
-import { ShardDb, type CopyPayload, type ListedStream } from './shard-db.js';
-
-/** The event-store migration that added the move fence; every store taking part must have it. */
-const MOVE_FENCE_SCHEMA = 3;
+import type { ShardDb } from './shard-db.js';
 
 export interface RebalancerOptions {
   /** The ring database. */
   readonly ringDatabaseUrl: string;
-  /** Streams per copy transaction; default 500. */
+  /** Streams per copy transaction; default {@link REBALANCER_DEFAULTS}`.batchStreams`. */
   readonly batchStreams?: number;
-  /** Events per copy transaction (a longer stream goes alone); default 5000. */
+  /** Events per copy transaction (a longer stream goes alone); default {@link REBALANCER_DEFAULTS}`.batchEvents`. */
   readonly batchEvents?: number;
-  /** Pause between two copy batches from one old owner, to spare a busy cluster; default 0. */
+  /** Pause between two copy batches from one old owner, to spare a busy cluster; default {@link REBALANCER_DEFAULTS}`.pauseMs`. */
   readonly pauseMs?: number;
-  /** Streams sealed, or deleted, per statement; default 1000. */
+  /** Streams sealed, or deleted, per statement; default {@link REBALANCER_DEFAULTS}`.statementStreams`. */
   readonly statementStreams?: number;
-  /** How long `fence` lets the shards raise their fences themselves before it does; default 10,000 ms. */
+  /** How long `fence` lets the shards raise their fences themselves before it does; default {@link REBALANCER_DEFAULTS}`.fenceWaitMs`. */
   readonly fenceWaitMs?: number;
-  /** Least time between recording a plan and sealing, so every shard has read it; default 1000 ms. */
+  /** Least time between recording a plan and sealing, so every shard has read it; default {@link REBALANCER_DEFAULTS}`.planNoticeMs`. */
   readonly planNoticeMs?: number;
-  /** Deadline of the new shard's health check; default 3000 ms. */
+  /** Deadline of the new shard's health check; default {@link REBALANCER_DEFAULTS}`.healthTimeoutMs`. */
   readonly healthTimeoutMs?: number;
   /** How the health check reaches a shard: TLS with the rebalancer's certificate, or plaintext (the default) in insecure mode. */
   readonly credentials?: grpc.ChannelCredentials;
@@ -152,58 +122,31 @@ export class MoveSwitchedError extends RebalanceError {
   }
 }
 
-/** What this run knows of one old owner's moving streams (lost with the process; a resumed run lists again). */
-interface SourceState {
-  /** Events up to this position were looked at: later changes are found by position (I9). */
-  position: bigint;
-  /** The moving streams, by id, with their new owner and the version last seen. */
-  readonly moving: Map<string, ListedStream & { readonly owner: string }>;
-  /** What each moving stream's new owner holds. */
-  readonly held: Map<string, { version: number; sealed: boolean }>;
-  /** Streams on this shard before the move (for the moved share). */
-  seen: number;
-}
-
-interface Context {
-  readonly move: MoveRecord;
-  readonly moves: PgMoveStore;
-  /** Each participant's store id, checked against its store and its registration. */
-  readonly identities: ReadonlyMap<string, string>;
-  readonly view: RingView;
-  /** The ring before the move (for hashing only: a removed shard's address is not known). */
-  readonly base: RingView;
-  /** Every shard taking part: the old ring's and the new ring's. */
-  readonly dbs: ReadonlyMap<string, ShardDb>;
-  /** The shards whose streams may move away (every participant but an added shard). */
-  readonly sources: readonly ShardDb[];
-  /** Filled by the first full pass of this run. */
-  readonly state: Map<ShardDb, SourceState>;
-  figures: MoveFigures;
-  /** Streams copied and time spent copying in this run, for the rate. */
-  copiedThisRun: number;
-  copyMs: number;
-  phase: MovePhase;
-  phaseStarted: number;
-  lastSaved: number;
-}
-
-const DEFAULTS = {
+/** The defaults of `RebalancerOptions`. */
+export const REBALANCER_DEFAULTS = {
+  /** @default 500 */
   batchStreams: 500,
+  /** @default 5000 */
   batchEvents: 5000,
+  /** @default 0 (ms) */
   pauseMs: 0,
+  /** @default 1000 */
   statementStreams: 1000,
+  /** @default 10000 (ms) */
   fenceWaitMs: 10_000,
+  /** @default 1000 (ms) */
   planNoticeMs: 1000,
+  /** @default 3000 (ms) */
   healthTimeoutMs: 3000,
-};
+} as const satisfies Omit<MoveRunOptions, 'credentials' | 'signal'>;
 
 /** Runs moves; one instance per CLI invocation is enough. */
 export class Rebalancer {
-  readonly #o: Required<Omit<RebalancerOptions, 'databaseUrls' | 'onProgress' | 'signal' | 'credentials' | 'storeCredentials'>> & RebalancerOptions;
+  readonly #o: MoveRunOptions & RebalancerOptions;
   #started = 0;
 
   constructor(options: RebalancerOptions) {
-    this.#o = { ...DEFAULTS, ...options };
+    this.#o = { ...REBALANCER_DEFAULTS, ...options };
   }
 
   /**
@@ -224,39 +167,33 @@ export class Rebalancer {
       if (decision.action === 'done') {
         return { outcome: 'already-done', epoch: decision.epoch, resumed: false, figures: NO_FIGURES, durationMs: this.#elapsed() };
       }
-      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await this.#registerGiven(ringStore, id, url);
+      for (const [id, url] of Object.entries(this.#o.databaseUrls ?? {})) await registerGiven(ringStore, id, url);
       const target = decision.action === 'start' ? decision.target : decision.move.target;
       const participants = participantsOf(target, request);
-      const stores = await this.#open(ringStore, participants, dbs);
-      await this.#checkSchemas(dbs);
+      const stores = await openStores(ringStore, participants, dbs, this.#o);
+      await checkSchemas(dbs);
       // Before anything is copied, sealed or published: every store is the one its shard claimed and registered.
       const identities = await checkIdentities(dbs, stores);
 
       let move: MoveRecord;
       if (decision.action === 'start') {
-        if (request.kind === 'add') await this.#checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!, identities.get(request.shardId)!);
+        if (request.kind === 'add') await checkNewShard(request.shardId, request.address, dbs.get(request.shardId)!, identities.get(request.shardId)!, this.#o);
         move = await moves.create({ kind: request.kind, shardId: request.shardId, target });
       } else {
         move = active!;
       }
-      const ctx: Context = {
+      const run: MoveRun = {
         move,
-        moves,
         identities,
         view: new RingView(move.target),
         base: new RingView(baseRing(move)),
         dbs,
         sources: participants.filter((id) => !(request.kind === 'add' && id === request.shardId)).map((id) => dbs.get(id)!),
-        state: new Map(),
-        figures: move.figures,
-        copiedThisRun: 0,
-        copyMs: 0,
-        phase: move.phase,
-        phaseStarted: performance.now(),
-        lastSaved: 0,
+        options: this.#o,
+        tally: new MoveTally(move, moves, this.#o.onProgress, () => this.#elapsed()),
       };
-      await this.#execute(ctx, ringStore, moves);
-      return { outcome: 'done', epoch: move.targetEpoch, resumed: decision.action === 'resume', figures: ctx.figures, durationMs: this.#elapsed() };
+      await this.#execute(run, ringStore, moves);
+      return { outcome: 'done', epoch: move.targetEpoch, resumed: decision.action === 'resume', figures: run.tally.figures, durationMs: this.#elapsed() };
     });
   }
 
@@ -286,8 +223,8 @@ export class Rebalancer {
         move.kind === 'add'
           ? { kind: 'add', shardId: move.shardId, address: move.target.shards.find((s) => s.id === move.shardId)!.address }
           : { kind: 'remove', shardId: move.shardId };
-      const stores = await this.#open(ringStore, participantsOf(move.target, request), dbs);
-      await this.#checkSchemas(dbs);
+      const stores = await openStores(ringStore, participantsOf(move.target, request), dbs, this.#o);
+      await checkSchemas(dbs);
       await checkIdentities(dbs, stores);
       await moves.rewindForAbort(move.targetEpoch);
       this.#o.onProgress?.({
@@ -349,545 +286,36 @@ export class Rebalancer {
     }
   }
 
-  async #execute(ctx: Context, ringStore: PgRingStore, moves: PgMoveStore): Promise<void> {
-    const { move } = ctx;
+  /** Runs the move's phases from the one it stands in, recording each once complete. */
+  async #execute(run: MoveRun, ringStore: PgRingStore, moves: PgMoveStore): Promise<void> {
+    const { move, tally } = run;
+    const copies: Copies = new Map();
+    const phases: Record<Exclude<MovePhase, 'done'>, () => Promise<Partial<MoveCounts> | void>> = {
+      precopy: () => precopy(run, copies),
+      seal: () => seal(run, move.ageMs + this.#elapsed()),
+      delta: () => delta(run, copies),
+      publish: () => publish(run, ringStore),
+      fence: () => fence(run),
+      cleanup: () => cleanup(run, copies),
+    };
     for (let i = MOVE_PHASES.indexOf(move.phase); i < MOVE_PHASES.length - 1; i++) {
       const phase = MOVE_PHASES[i]!;
-      ctx.phase = phase;
-      ctx.phaseStarted = performance.now();
-      this.#report(ctx);
+      if (phase === 'done') break;
+      const started = performance.now();
+      tally.enter(phase);
       // Between two phases is a step boundary too: a stop asked for here leaves the move in this phase.
       this.#o.signal?.throwIfAborted();
-      switch (phase) {
-        case 'precopy':
-          await this.#precopy(ctx);
-          break;
-        case 'seal':
-          await this.#seal(ctx);
-          break;
-        case 'delta':
-          await this.#delta(ctx);
-          break;
-        case 'publish':
-          await this.#publish(ctx, ringStore);
-          break;
-        case 'fence':
-          await this.#fence(ctx);
-          break;
-        case 'cleanup':
-          await this.#cleanup(ctx);
-          break;
-        case 'done':
-          break;
-      }
-      const took = performance.now() - ctx.phaseStarted;
-      ctx.figures = { ...ctx.figures, phaseMs: { ...ctx.figures.phaseMs, [phase]: (ctx.figures.phaseMs[phase] ?? 0) + Math.round(took) } };
+      const counts = await phases[phase]();
+      if (counts) tally.set(counts);
+      tally.timed(phase, performance.now() - started);
       const next = MOVE_PHASES[i + 1]!;
-      if (next === 'done') await moves.finish(move.targetEpoch, ctx.figures);
-      else await moves.save(move.targetEpoch, ctx.figures, next);
+      if (next === 'done') await moves.finish(move.targetEpoch, tally.figures);
+      else await moves.save(move.targetEpoch, tally.figures, next);
     }
-    ctx.phase = 'done';
-    this.#report(ctx);
-  }
-
-  /**
-   * Copies while the old owners serve: a full pass, then passes over what
-   * changed meanwhile while there is much of it, then a check of every copy,
-   * so the sealed window that follows has only the last changes to copy.
-   */
-  async #precopy(ctx: Context): Promise<void> {
-    let copied = await this.#copyPass(ctx, 'full');
-    for (let pass = 0; pass < 2 && copied.events >= 1000; pass++) copied = await this.#copyPass(ctx, 'changes');
-    const problems = await this.#verify(ctx, undefined);
-    if (problems.length > 0) throw new RebalanceError(`copies at the new owners are not what was copied: ${problems.slice(0, 5).join('; ')}`);
-  }
-
-  /**
-   * Seals every moving stream at once: each old owner's store gets the move
-   * fence, and from then on appends only to streams that stay (existing or
-   * new). The sealed window lasts until `publish`.
-   */
-  async #seal(ctx: Context): Promise<void> {
-    const { move } = ctx;
-    // The shards learn the plan by notification (or their next poll); a store sealed before its
-    // shard knows the plan would refuse that shard's every append until it re-reads the ring.
-    const notice = this.#o.planNoticeMs - (move.ageMs + (performance.now() - this.#started));
-    if (notice > 0) {
-      this.#report(ctx, 'giving every shard time to read the plan');
-      await sleep(notice, this.#o.signal);
-    }
-    await Promise.all(ctx.sources.map((db) => db.setMoveFence(move.targetEpoch)));
-    ctx.figures = { ...ctx.figures, streamsSealed: ctx.figures.streamsTotal };
-  }
-
-  /**
-   * Copies what changed since the last pass — the last changes: nothing
-   * moving changes any more — and checks it. A resumed run, which knows
-   * nothing yet, and a second attempt list and check everything.
-   */
-  async #delta(ctx: Context): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const incremental = attempt === 1 && ctx.state.size === ctx.sources.length;
-      const copied = await this.#copyPass(ctx, incremental ? 'changes' : 'full');
-      ctx.figures = { ...ctx.figures, streamsSealed: ctx.figures.streamsTotal };
-      const problems = await this.#verify(ctx, incremental ? copied.streams : undefined);
-      if (problems.length === 0 && this.#complete(ctx)) return;
-      if (attempt === 3) {
-        throw new RebalanceError(`moving streams are not complete at their new owners after ${attempt} passes: ${problems.slice(0, 5).join('; ')}`);
-      }
-    }
-  }
-
-  async #publish(ctx: Context, ringStore: PgRingStore): Promise<void> {
-    const { move } = ctx;
-    const current = await ringStore.current();
-    if (current?.epoch === move.targetEpoch) {
-      if (!sameRing(current, move.target)) throw new RebalanceError(`epoch ${move.targetEpoch} was published by someone else with other shards; this move cannot finish`);
-      return;
-    }
-    if (current?.epoch !== move.targetEpoch - 1) {
-      throw new RebalanceError(`the ring moved to epoch ${current?.epoch ?? 0} while this move to epoch ${move.targetEpoch} was in progress`);
-    }
-    if (move.kind === 'add') {
-      const address = move.target.shards.find((s) => s.id === move.shardId)!.address;
-      const problem = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(move.shardId, ctx.identities.get(move.shardId)!), this.#o.credentials);
-      if (problem) {
-        throw new RebalanceError(
-          `${move.shardId} at ${address} is not serving (${problem}); start it, then run \`${commandOf(move)}\` again: the move resumes where it stopped`,
-        );
-      }
-    }
-    try {
-      await ringStore.publish(move.target, move.targetEpoch - 1);
-    } catch (err) {
-      if (err instanceof RingConflictError) throw new RebalanceError(`the ring moved to epoch ${err.currentEpoch} while this move was publishing`);
-      throw err;
-    }
-  }
-
-  async #fence(ctx: Context): Promise<void> {
-    const epoch = ctx.move.targetEpoch;
-    const until = performance.now() + this.#o.fenceWaitMs;
-    for (;;) {
-      const lagging: ShardDb[] = [];
-      for (const db of ctx.dbs.values()) if ((await db.fence()) < epoch) lagging.push(db);
-      if (lagging.length === 0) return;
-      if (performance.now() >= until) {
-        // A shard that is down or deaf to notifications: fence its store for it.
-        for (const db of lagging) await db.bumpFence(epoch);
-        return;
-      }
-      this.#report(ctx, `waiting for ${lagging.map((db) => db.shardId).join(', ')} to hear epoch ${epoch}`);
-      await sleep(100, this.#o.signal);
-    }
-  }
-
-  /**
-   * Retires the old copies: marks them `moved_at_epoch` (so the store itself
-   * says they are not served), then deletes each once its new owner is
-   * checked to hold it completely.
-   */
-  async #cleanup(ctx: Context): Promise<void> {
-    const epoch = ctx.move.targetEpoch;
-    let cleaned = 0;
-    await Promise.all(
-      ctx.sources.map(async (db) => {
-        const moving = ctx.state.get(db)?.moving.values() ?? (await this.#listMoving(ctx, db)).moving.values();
-        const byOwner = new Map<string, ListedStream[]>();
-        for (const row of moving) addTo(byOwner, row.owner, row);
-        for (const [owner, rows] of byOwner) {
-          const dst = ctx.dbs.get(owner)!;
-          for (let i = 0; i < rows.length; i += this.#o.statementStreams) {
-            this.#o.signal?.throwIfAborted();
-            const chunk = rows.slice(i, i + this.#o.statementStreams);
-            const ids = chunk.map((r) => r.streamId);
-            await db.seal(ids, epoch);
-            const held = await dst.held(ids);
-            const missing = chunk.filter((r) => {
-              const h = held.get(r.streamId);
-              return h === undefined || h.sealed || h.version < r.version;
-            });
-            if (missing.length > 0) {
-              throw new RebalanceError(
-                `refusing to delete the old copy of ${missing[0]!.streamId} on ${db.shardId}: ${owner} does not hold it completely (${missing.length} such streams)`,
-              );
-            }
-            // Same content, not only the same version: a copy damaged on its way never replaces its original.
-            const upTo = new Map(chunk.map((r) => [r.streamId, r.version]));
-            const [mine, theirs] = await Promise.all([db.digests(upTo), dst.digests(upTo)]);
-            const differing = chunk.filter((r) => mine.get(r.streamId) !== theirs.get(r.streamId));
-            if (differing.length > 0) {
-              throw new RebalanceError(
-                `refusing to delete the old copy of ${differing[0]!.streamId} on ${db.shardId}: its copy on ${owner} differs in content (${differing.length} such streams)`,
-              );
-            }
-            const n = await db.deleteSealed(ids, epoch);
-            cleaned += n;
-            ctx.figures = { ...ctx.figures, streamsCleaned: cleaned };
-            await this.#progress(ctx);
-          }
-        }
-      }),
-    );
-    ctx.figures = { ...ctx.figures, streamsCleaned: Math.max(cleaned, ctx.figures.streamsCleaned) };
-  }
-
-  /**
-   * One copy pass. `full` lists every old owner's streams and asks the new
-   * owners what they hold; `changes` looks only at streams with events after
-   * the last pass (by position). Either way each new owner gets what it
-   * lacks. Returns the events copied and the streams written to.
-   */
-  async #copyPass(ctx: Context, mode: 'full' | 'changes'): Promise<{ events: number; streams: Map<ShardDb, string[]> }> {
-    const work = await Promise.all(
-      ctx.sources.map(async (src) => {
-        const known = ctx.state.get(src);
-        if (mode === 'full' || !known) {
-          const position = await src.maxPosition();
-          const { seen, moving } = await this.#listMoving(ctx, src);
-          const rows = [...moving.values()];
-          const held = await this.#held(ctx, rows);
-          const state: SourceState = { position, moving, held, seen };
-          ctx.state.set(src, state);
-          return { src, state, rows };
-        }
-        const position = await src.maxPosition();
-        const changed = await src.changedSince(known.position, ctx.move.targetEpoch);
-        known.position = position;
-        const rows: (ListedStream & { owner: string })[] = [];
-        for (const row of changed) {
-          const owner = ctx.view.ownerOf(row.aggregateId).id;
-          if (owner === src.shardId) continue;
-          const withOwner = { ...row, owner };
-          known.moving.set(row.streamId, withOwner);
-          rows.push(withOwner);
-        }
-        const unknown = rows.filter((r) => !known.held.has(r.streamId));
-        for (const [id, h] of await this.#held(ctx, unknown)) known.held.set(id, h);
-        return { src, state: known, rows };
-      }),
-    );
-    this.#count(ctx);
-    await this.#progress(ctx, true);
-
-    let events = 0;
-    const written = new Map<ShardDb, string[]>();
-    // Old owners in parallel; each one's batches one after another.
-    await Promise.all(
-      work.map(async ({ src, state, rows }) => {
-        const byOwner = new Map<string, CopyItem[]>();
-        for (const row of rows) {
-          const h = state.held.get(row.streamId);
-          const item = copyItem(row, h);
-          if (!item) {
-            throw new RebalanceError(
-              `${row.owner} already holds ${row.streamId} at version ${h!.version}, ahead of ${src.shardId}'s ${row.version}: refusing to move over it`,
-            );
-          }
-          if (item.to > item.from || item.purge) addTo(byOwner, row.owner, item);
-        }
-        const ids: string[] = [];
-        written.set(src, ids);
-        for (const [owner, items] of byOwner) {
-          const dst = ctx.dbs.get(owner)!;
-          for (const batch of copyBatches(items, this.#o.batchStreams, this.#o.batchEvents)) {
-            this.#o.signal?.throwIfAborted();
-            const t0 = performance.now();
-            const payload = await src.read(batch);
-            checkComplete(src.shardId, batch, payload);
-            const inserted = await dst.write(batch, payload);
-            for (const item of batch) {
-              state.held.set(item.streamId, { version: item.to, sealed: false });
-              ids.push(item.streamId);
-            }
-            events += inserted;
-            ctx.copyMs += performance.now() - t0;
-            ctx.copiedThisRun += batch.length;
-            ctx.figures = { ...ctx.figures, eventsCopied: ctx.figures.eventsCopied + inserted };
-            this.#count(ctx);
-            await this.#progress(ctx);
-            if (this.#o.pauseMs > 0) await sleep(this.#o.pauseMs, this.#o.signal);
-          }
-        }
-      }),
-    );
-    return { events, streams: written };
-  }
-
-  /** Updates the stream figures from what this run knows. */
-  #count(ctx: Context): void {
-    let seen = 0;
-    let total = 0;
-    let copied = 0;
-    for (const state of ctx.state.values()) {
-      seen += state.seen;
-      total += state.moving.size;
-      for (const row of state.moving.values()) if ((state.held.get(row.streamId)?.version ?? -1) >= row.version) copied++;
-    }
-    ctx.figures = { ...ctx.figures, streamsSeen: seen, streamsTotal: total, streamsCopied: copied };
-  }
-
-  /** Whether every moving stream this run knows is at its old owner's version at its new owner. */
-  #complete(ctx: Context): boolean {
-    for (const state of ctx.state.values()) {
-      for (const row of state.moving.values()) {
-        const h = state.held.get(row.streamId);
-        if (!h || h.sealed || h.version !== row.version) return false;
-      }
-    }
-    return true;
-  }
-
-  /**
-   * Checks the new owners really hold what this run copied or found there:
-   * the streams row at the old owner's version, events 1..n. `only` limits it
-   * to some streams per old owner (undefined = every moving stream).
-   */
-  async #verify(ctx: Context, only: Map<ShardDb, string[]> | undefined): Promise<string[]> {
-    const problems: string[] = [];
-    for (const src of ctx.sources) {
-      const state = ctx.state.get(src);
-      if (!state) continue;
-      const ids = only ? new Set(only.get(src) ?? []) : undefined;
-      const byOwner = new Map<string, ListedStream[]>();
-      for (const row of state.moving.values()) {
-        if (ids && !ids.has(row.streamId)) continue;
-        addTo(byOwner, row.owner, row);
-      }
-      for (const [owner, rows] of byOwner) {
-        const held = await ctx.dbs.get(owner)!.held(
-          rows.map((r) => r.streamId),
-          true,
-        );
-        for (const r of rows) {
-          const h = held.get(r.streamId);
-          if (!h) problems.push(`${owner} lacks ${r.streamId}`);
-          else if (h.sealed || h.version !== r.version || h.events !== h.version || h.maxVersion !== h.version) {
-            problems.push(`${owner} holds ${r.streamId} at version ${h.version} with ${h.events} events; ${src.shardId} has ${r.version}`);
-          }
-          if (h) state.held.set(r.streamId, { version: h.version, sealed: h.sealed });
-        }
-      }
-    }
-    return problems;
-  }
-
-  /** What the new owners hold of `rows`, asked per new owner. */
-  async #held(ctx: Context, rows: readonly (ListedStream & { owner: string })[]): Promise<Map<string, { version: number; sealed: boolean }>> {
-    const out = new Map<string, { version: number; sealed: boolean }>();
-    const byOwner = new Map<string, string[]>();
-    for (const r of rows) addTo(byOwner, r.owner, r.streamId);
-    for (const [owner, ids] of byOwner) {
-      for (const [id, h] of await ctx.dbs.get(owner)!.held(ids)) out.set(id, { version: h.version, sealed: h.sealed });
-    }
-    return out;
-  }
-
-  /** Every stream of `db` that the target ring gives to another shard, by id, with that shard. */
-  async #listMoving(ctx: Context, db: ShardDb): Promise<{ seen: number; moving: Map<string, ListedStream & { owner: string }> }> {
-    const moving = new Map<string, ListedStream & { owner: string }>();
-    let seen = 0;
-    for await (const page of db.listStreams(ctx.move.targetEpoch)) {
-      for (const row of page) {
-        // Copies found here on their way in (a resumed removal) are not this shard's streams.
-        if (ctx.base.ownerOf(row.aggregateId).id === db.shardId) seen++;
-        const owner = ctx.view.ownerOf(row.aggregateId).id;
-        if (owner !== db.shardId) moving.set(row.streamId, { ...row, owner });
-      }
-    }
-    return { seen, moving };
-  }
-
-  /** Opens every participant's store as registered (or as given); returns the registrations. */
-  async #open(ringStore: PgRingStore, participants: readonly string[], dbs: Map<string, ShardDb>): Promise<Map<string, RegisteredStore>> {
-    const stores = await ringStore.stores();
-    const missing = participants.filter((id) => !stores.has(id));
-    if (missing.length > 0) {
-      throw new RebalanceError(
-        `no event store registered for ${missing.join(', ')}: a shard registers its DATABASE_URL when it starts with RING_DATABASE_URL set; ` +
-          'start it (or pass --database-url for a shard being added)',
-      );
-    }
-    // A URL given to this run keeps its credentials; a registered one gets the rebalancer's own.
-    for (const id of participants) dbs.set(id, new ShardDb(id, this.#o.databaseUrls?.[id] ?? withCredentials(stores.get(id)!.databaseUrl, this.#o.storeCredentials)));
-    return stores;
-  }
-
-  /**
-   * Registers a store URL the operator gave for `shardId` (`--database-url`),
-   * only once that store proves to be the one `shardId` claimed.
-   */
-  async #registerGiven(ringStore: PgRingStore, shardId: string, url: string): Promise<void> {
-    const db = new ShardDb(shardId, url);
-    try {
-      let identity;
-      try {
-        identity = await db.identity();
-      } catch (err) {
-        throw new RebalanceError(`cannot reach the event store given for ${shardId} (${redactDatabaseUrl(url)}): ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!identity) throw new RebalanceError(`the event store given for ${shardId} (${redactDatabaseUrl(url)}) has no store identity: start ${shardId} on it with this release first`);
-      if (identity.shardId !== shardId) {
-        throw new RebalanceError(
-          `the event store given for ${shardId} (${redactDatabaseUrl(url)}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}), not ${shardId}'s: refusing to use it`,
-        );
-      }
-      try {
-        await ringStore.registerStore(shardId, url, identity.storeId);
-      } catch (err) {
-        if (err instanceof StoreIdentityError) throw new RebalanceError(err.message);
-        throw err;
-      }
-    } finally {
-      await db.close();
-    }
-  }
-
-  async #checkSchemas(dbs: ReadonlyMap<string, ShardDb>): Promise<void> {
-    for (const db of dbs.values()) {
-      let version: number;
-      try {
-        version = await db.schemaVersion();
-      } catch (err) {
-        throw new RebalanceError(`cannot reach ${db.shardId}'s event store: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (version < MOVE_FENCE_SCHEMA) {
-        throw new RebalanceError(`${db.shardId}'s event store is at schema ${version}; start ${db.shardId} with this release first (it migrates its store)`);
-      }
-    }
-  }
-
-  async #checkNewShard(shardId: string, address: string, db: ShardDb, storeId: string): Promise<void> {
-    const live = await db.liveStreamCount();
-    if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
-    const problem = await checkServing(address, this.#o.healthTimeoutMs, '', this.#o.credentials);
-    if (problem) throw new RebalanceError(`${shardId} at ${address} is not serving (${problem}); start the shard process first`);
-    // Serving is not enough: the process there must be this shard on the store the move copies into.
-    const other = await checkServing(address, this.#o.healthTimeoutMs, identityHealthService(shardId, storeId), this.#o.credentials);
-    if (other) {
-      throw new RebalanceError(
-        `the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`,
-      );
-    }
-  }
-
-  /** Reports progress, and saves the figures at most once a second (or now, with `force`). */
-  async #progress(ctx: Context, force = false): Promise<void> {
-    this.#report(ctx);
-    const now = performance.now();
-    if (!force && now - ctx.lastSaved < 1000) return;
-    ctx.lastSaved = now;
-    // Best effort: the figures are for `ring status`; the phase is what makes a move resumable.
-    await ctx.moves.save(ctx.move.targetEpoch, ctx.figures).catch(() => {});
-  }
-
-  #report(ctx: Context, note?: string): void {
-    if (!this.#o.onProgress) return;
-    const rate = ctx.copyMs > 0 ? (ctx.copiedThisRun / ctx.copyMs) * 1000 : undefined;
-    let eta: number | undefined;
-    const f = ctx.figures;
-    if ((ctx.phase === 'precopy' || ctx.phase === 'delta') && rate && rate > 0) eta = ((f.streamsTotal - f.streamsCopied) / rate) * 1000;
-    this.#o.onProgress({
-      targetEpoch: ctx.move.targetEpoch,
-      kind: ctx.move.kind,
-      shardId: ctx.move.shardId,
-      phase: ctx.phase,
-      figures: f,
-      elapsedMs: this.#elapsed(),
-      streamsPerSecond: rate,
-      etaMs: eta === undefined ? undefined : Math.max(0, eta),
-      ...(note ? { note } : {}),
-    });
+    tally.enter('done');
   }
 
   #elapsed(): number {
     return performance.now() - this.#started;
   }
 }
-
-/**
- * Checks every participant's store is the one its shard claimed and the one
- * registered for it, and that no store serves two shards; returns each
- * shard's store id.
- *
- * @throws RebalanceError naming the first mismatch.
- */
-async function checkIdentities(dbs: ReadonlyMap<string, ShardDb>, stores: ReadonlyMap<string, RegisteredStore>): Promise<Map<string, string>> {
-  const ids = new Map<string, string>();
-  const byStore = new Map<string, string>();
-  for (const db of dbs.values()) {
-    const registered = stores.get(db.shardId)!;
-    const where = redactDatabaseUrl(registered.databaseUrl);
-    let identity;
-    try {
-      identity = await db.identity();
-    } catch (err) {
-      throw new RebalanceError(`cannot read ${db.shardId}'s store identity at ${where}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!identity) throw new RebalanceError(`${db.shardId}'s event store (${where}) has no store identity; start ${db.shardId} with this release first (it migrates its store)`);
-    if (identity.shardId !== db.shardId) {
-      throw new RebalanceError(
-        `the event store registered for ${db.shardId} (${where}) is ${identity.shardId ? `${identity.shardId}'s` : 'claimed by no shard'} (store ${identity.storeId}): refusing to move streams through it`,
-      );
-    }
-    if (registered.storeId !== identity.storeId) {
-      throw new RebalanceError(
-        registered.storeId === undefined
-          ? `${db.shardId} registered its store before store ids existed; restart ${db.shardId} with this release so it registers store ${identity.storeId}`
-          : `${db.shardId} is registered with store ${registered.storeId}, but ${where} is store ${identity.storeId}: refusing to move streams through it`,
-      );
-    }
-    const twin = byStore.get(identity.storeId);
-    if (twin) throw new RebalanceError(`${twin} and ${db.shardId} name the same event store (${identity.storeId}): refusing`);
-    byStore.set(identity.storeId, db.shardId);
-    ids.set(db.shardId, identity.storeId);
-  }
-  return ids;
-}
-
-/** The ring a move starts from, as far as hashing goes: the target with the added shard left out or the removed one put back. */
-function baseRing(move: MoveRecord): RingDocument {
-  if (move.kind === 'add') return { epoch: move.targetEpoch - 1, shards: move.target.shards.filter((s) => s.id !== move.shardId) };
-  // Ownership hashes shard ids only; the removed shard's address is not needed (nor known after the switch).
-  return { epoch: move.targetEpoch - 1, shards: [...move.target.shards, { id: move.shardId, address: 'removed.invalid:1' }] };
-}
-
-/** The shards a move touches: the new ring's, and a shard being removed. */
-function participantsOf(target: RingDocument, request: MoveRequest): string[] {
-  const ids = target.shards.map((s) => s.id);
-  if (request.kind === 'remove' && !ids.includes(request.shardId)) ids.push(request.shardId);
-  return ids;
-}
-
-function sameRing(a: RingDocument, b: RingDocument): boolean {
-  return a.epoch === b.epoch && a.shards.length === b.shards.length && a.shards.every((s, i) => s.id === b.shards[i]!.id && s.address === b.shards[i]!.address);
-}
-
-/** Every stream of the batch must come with exactly its versions from+1..to. */
-function checkComplete(shardId: string, batch: readonly CopyItem[], payload: CopyPayload): void {
-  const next = new Map(batch.map((i) => [i.streamId, i.from + 1]));
-  for (const e of payload.events) {
-    const want = next.get(e.streamId);
-    if (want !== e.version) throw new Error(`${shardId}: ${e.streamId} has version ${e.version} where ${want} was expected`);
-    next.set(e.streamId, want + 1);
-  }
-  for (const item of batch) {
-    if (next.get(item.streamId) !== item.to + 1) throw new Error(`${shardId}: ${item.streamId} lacks events up to version ${item.to}`);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(asError(signal.reason));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(asError(signal!.reason));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-

@@ -1,4 +1,73 @@
+import pg from 'pg';
 import type { AppendEntry, PendingMove } from './types.js';
+
+/**
+ * The parameters of {@link APPEND_BATCH_SQL}, by name. Arrays are parallel
+ * per entry, per command with an id, or per event; an entry ordinal is 1-based.
+ */
+export interface AppendBatchParams {
+  /** The ring epoch the writer holds. */
+  readonly writerEpoch: number;
+  /** Per entry: its stream, aggregate, expected version and number of events. */
+  readonly streamIds: readonly string[];
+  readonly aggregateTypes: readonly string[];
+  readonly aggregateIds: readonly string[];
+  readonly expectedVersions: readonly number[];
+  readonly eventCounts: readonly number[];
+  /** Per command with an id: its entry ordinal, id, first and last offset (1-based within the entry). */
+  readonly commandEntries: readonly number[];
+  readonly commandIds: readonly string[];
+  readonly commandFirstOffsets: readonly number[];
+  readonly commandLastOffsets: readonly number[];
+  /** Per event: its entry ordinal, index within the entry (1-based), type, schema version, data and metadata JSON. */
+  readonly eventEntries: readonly number[];
+  readonly eventIndexes: readonly number[];
+  readonly eventTypes: readonly string[];
+  readonly eventSchemaVersions: readonly number[];
+  readonly eventData: readonly string[];
+  readonly eventMetadata: readonly string[];
+  /** The target epoch of the move the writer knows of (0 = none). */
+  readonly moveEpoch: number;
+  /** Per entry: whether its aggregate moves away under that move's target ring. */
+  readonly moving: readonly boolean[];
+  /** Per entry: the tenant a stream this entry creates belongs to. */
+  readonly tenants: readonly string[];
+  /** Per command with an id: the digest of its request (recorded with the command id). */
+  readonly commandDigests: readonly (string | null)[];
+}
+
+/**
+ * Each parameter's SQL type; the order of this object is the order of the
+ * statement's `$n` (a prepared statement's plan is cached by name, so the
+ * order is fixed here once).
+ */
+const PARAMETER_TYPES: { readonly [K in keyof AppendBatchParams]: string } = {
+  writerEpoch: 'bigint',
+  streamIds: 'text[]',
+  aggregateTypes: 'text[]',
+  aggregateIds: 'text[]',
+  expectedVersions: 'bigint[]',
+  eventCounts: 'int[]',
+  commandEntries: 'int[]',
+  commandIds: 'text[]',
+  commandFirstOffsets: 'int[]',
+  commandLastOffsets: 'int[]',
+  eventEntries: 'int[]',
+  eventIndexes: 'int[]',
+  eventTypes: 'text[]',
+  eventSchemaVersions: 'int[]',
+  eventData: 'text[]',
+  eventMetadata: 'text[]',
+  moveEpoch: 'bigint',
+  moving: 'bool[]',
+  tenants: 'text[]',
+  commandDigests: 'text[]',
+};
+
+const PARAMETER_ORDER = Object.keys(PARAMETER_TYPES) as (keyof AppendBatchParams)[];
+
+/** `$n::type` of each parameter, for the statement's text. */
+const $ = Object.fromEntries(PARAMETER_ORDER.map((name, i) => [name, `$${i + 1}::${PARAMETER_TYPES[name]}`])) as Record<keyof AppendBatchParams, string>;
 
 /**
  * The statement that appends one batch. Everything is decided inside it, in
@@ -38,55 +107,47 @@ import type { AppendEntry, PendingMove } from './types.js';
  *    stays the final arbiter: if it fires the whole statement fails and the
  *    writer retries the entries one by one.
  * 5. The final SELECT reports facts rather than one row per entry (which would
- *    join CTEs): the fence and move-fence epochs (`fence`), each entry's
- *    duplicate command id (`duplicate`), each appended stream's positions
- *    (`appended`), and each of the batch's streams that exists, as of the
- *    statement's snapshot (`stream`: version, moved_at_epoch).
- *    {@link entryOutcomes} puts them together per entry in one pass. A batch
- *    holds at most one entry per stream, so a stream id names its entry.
+ *    join CTEs): each row is `(kind, fact)`, a named JSON object whose fields
+ *    {@link AppendBatchFacts} types, one member per kind. Adding a fact is one
+ *    `UNION ALL SELECT '<kind>', json_build_object(…)` here and one member
+ *    there. {@link entryOutcomes} puts them together per entry in one pass. A
+ *    batch holds at most one entry per stream, so a stream id names its entry.
  *
- * Parameters (arrays are parallel; "entry ordinal" is 1-based):
- *  $1 writer epoch bigint
- *  $2..$6  per entry: stream_id, aggregate_type, aggregate_id, expected_version, event_count
- *  $7..$10 per command with an id: entry ordinal, command_id, first/last offset (1-based within the entry)
- *  $11..$16 per event: entry ordinal, index within the entry (1-based), type, schema_version, data json, metadata json
- *  $17 the target epoch of the move the writer knows of (0 = none)
- *  $18 per entry: whether its aggregate moves away under that move's target ring
- *  $19 per entry: the tenant a stream this entry creates belongs to
- *  $20 per command with an id: the digest of its request (recorded with the command id)
+ * Its parameters are named ({@link AppendBatchParams}); their positions and
+ * SQL types come from {@link PARAMETER_TYPES}.
  */
 export const APPEND_BATCH_SQL = `
 WITH fence AS (
   SELECT epoch, moving_epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
 ), entries AS (
   SELECT *
-  FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $18::bool[], $19::text[])
+  FROM unnest(${$.streamIds}, ${$.aggregateTypes}, ${$.aggregateIds}, ${$.expectedVersions}, ${$.eventCounts}, ${$.moving}, ${$.tenants})
        WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, moving, tenant, ord)
 ), commands AS (
   SELECT *
-  FROM unnest($7::int[], $8::text[], $9::int[], $10::int[], $20::text[])
+  FROM unnest(${$.commandEntries}, ${$.commandIds}, ${$.commandFirstOffsets}, ${$.commandLastOffsets}, ${$.commandDigests})
        WITH ORDINALITY AS c(entry_ord, command_id, first_offset, last_offset, request_digest, ord)
 ), duplicates AS (
   SELECT c.entry_ord, (array_agg(c.command_id ORDER BY c.ord))[1] AS command_id
   FROM commands c
   CROSS JOIN LATERAL (
     SELECT 1 FROM command_results r
-    WHERE r.stream_id = ($2::text[])[c.entry_ord] AND r.command_id = c.command_id
+    WHERE r.stream_id = (${$.streamIds})[c.entry_ord] AND r.command_id = c.command_id
     LIMIT 1
   ) r
   GROUP BY c.entry_ord
 ), admitted AS (
   SELECT e.*
   FROM entries e CROSS JOIN fence f
-  WHERE f.epoch <= $1::bigint
-    AND (f.moving_epoch IS NULL OR f.moving_epoch <= $1::bigint OR (f.moving_epoch = $17::bigint AND NOT e.moving))
+  WHERE f.epoch <= ${$.writerEpoch}
+    AND (f.moving_epoch IS NULL OR f.moving_epoch <= ${$.writerEpoch} OR (f.moving_epoch = ${$.moveEpoch} AND NOT e.moving))
     AND NOT EXISTS (SELECT 1 FROM duplicates d WHERE d.entry_ord = e.ord)
 ), advanced AS (
   UPDATE streams s
   SET version = a.expected_version + a.event_count
   FROM admitted a
   WHERE a.expected_version > 0
-    AND s.stream_id = ANY($2::text[])
+    AND s.stream_id = ANY(${$.streamIds})
     AND s.stream_id = a.stream_id
     AND s.version = a.expected_version
     AND s.moved_at_epoch IS NULL
@@ -106,7 +167,7 @@ WITH fence AS (
 ), appended AS (
   INSERT INTO events (stream_id, version, type, schema_version, data, metadata)
   SELECT w.stream_id, w.expected_version + x.event_index, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb
-  FROM unnest($11::int[], $12::int[], $13::text[], $14::int[], $15::text[], $16::text[])
+  FROM unnest(${$.eventEntries}, ${$.eventIndexes}, ${$.eventTypes}, ${$.eventSchemaVersions}, ${$.eventData}, ${$.eventMetadata})
        WITH ORDINALITY AS x(entry_ord, event_index, type, schema_version, data, metadata, ord)
   JOIN won w ON w.ord = x.entry_ord
   ORDER BY x.ord
@@ -121,20 +182,18 @@ WITH fence AS (
   FROM appended
   GROUP BY stream_id
 )
-SELECT 'fence' AS kind, NULL::int AS ord, NULL::text AS stream_id, NULL::text AS command_id, NULL::text[] AS positions,
-       NULL::text AS version, NULL::text AS moved_at_epoch,
-       f.epoch::text AS fence_epoch, f.moving_epoch::text AS moving_epoch, now() AS recorded_at
+SELECT 'fence' AS kind, json_build_object('epoch', f.epoch::text, 'moving_epoch', f.moving_epoch::text, 'recorded_at', now()::text) AS fact
 FROM fence f
 UNION ALL
-SELECT 'duplicate', d.entry_ord, NULL, d.command_id, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'duplicate', json_build_object('ord', d.entry_ord, 'command_id', d.command_id)
 FROM duplicates d
 UNION ALL
-SELECT 'appended', NULL, p.stream_id, NULL, p.positions, NULL, NULL, NULL, NULL, NULL
+SELECT 'appended', json_build_object('stream_id', p.stream_id, 'positions', p.positions)
 FROM positions p
 UNION ALL
-SELECT 'stream', NULL, s.stream_id, NULL, NULL, s.version::text, s.moved_at_epoch::text, NULL, NULL, NULL
+SELECT 'stream', json_build_object('stream_id', s.stream_id, 'version', s.version::text, 'moved_at_epoch', s.moved_at_epoch::text)
 FROM streams s
-WHERE s.stream_id = ANY($2::text[])
+WHERE s.stream_id = ANY(${$.streamIds})
 `;
 
 /**
@@ -159,99 +218,91 @@ export interface SerializedEntry {
 
 /** The parameters of {@link APPEND_BATCH_SQL} for a batch (at most one entry per stream). */
 export function appendBatchValues(batch: readonly SerializedEntry[], epoch: number, move: PendingMove | undefined): unknown[] {
-  const streamIds: string[] = [];
-  const aggregateTypes: string[] = [];
-  const aggregateIds: string[] = [];
-  const expected: number[] = [];
-  const eventCounts: number[] = [];
-  const moving: boolean[] = [];
-  const tenants: string[] = [];
-  const cmdDigest: (string | null)[] = [];
-  const cmdEntry: number[] = [];
-  const cmdId: string[] = [];
-  const cmdFirst: number[] = [];
-  const cmdLast: number[] = [];
-  const evEntry: number[] = [];
-  const evIndex: number[] = [];
-  const evType: string[] = [];
-  const evSchema: number[] = [];
-  const evData: string[] = [];
-  const evMeta: string[] = [];
-
+  const params = {
+    writerEpoch: epoch,
+    streamIds: [] as string[],
+    aggregateTypes: [] as string[],
+    aggregateIds: [] as string[],
+    expectedVersions: [] as number[],
+    eventCounts: [] as number[],
+    commandEntries: [] as number[],
+    commandIds: [] as string[],
+    commandFirstOffsets: [] as number[],
+    commandLastOffsets: [] as number[],
+    eventEntries: [] as number[],
+    eventIndexes: [] as number[],
+    eventTypes: [] as string[],
+    eventSchemaVersions: [] as number[],
+    eventData: [] as string[],
+    eventMetadata: [] as string[],
+    moveEpoch: move?.epoch ?? 0,
+    moving: [] as boolean[],
+    tenants: [] as string[],
+    commandDigests: [] as (string | null)[],
+  } satisfies AppendBatchParams;
   batch.forEach((item, i) => {
     const { entry } = item;
     const ord = i + 1;
-    streamIds.push(entry.streamId);
-    aggregateTypes.push(entry.aggregateType);
-    aggregateIds.push(entry.aggregateId);
-    expected.push(entry.expectedVersion);
-    eventCounts.push(entry.events.length);
-    moving.push(move !== undefined && move.movesAway(entry.aggregateId));
-    tenants.push(entry.tenant ?? '');
+    params.streamIds.push(entry.streamId);
+    params.aggregateTypes.push(entry.aggregateType);
+    params.aggregateIds.push(entry.aggregateId);
+    params.expectedVersions.push(entry.expectedVersion);
+    params.eventCounts.push(entry.events.length);
+    params.moving.push(move !== undefined && move.movesAway(entry.aggregateId));
+    params.tenants.push(entry.tenant ?? '');
     let offset = 0;
     for (const command of entry.commands) {
       if (command.commandId !== undefined) {
-        cmdEntry.push(ord);
-        cmdId.push(command.commandId);
-        cmdFirst.push(offset + 1);
-        cmdLast.push(offset + command.eventCount);
-        cmdDigest.push(command.requestDigest ?? null);
+        params.commandEntries.push(ord);
+        params.commandIds.push(command.commandId);
+        params.commandFirstOffsets.push(offset + 1);
+        params.commandLastOffsets.push(offset + command.eventCount);
+        params.commandDigests.push(command.requestDigest ?? null);
       }
       offset += command.eventCount;
     }
     entry.events.forEach((event, j) => {
-      evEntry.push(ord);
-      evIndex.push(j + 1);
-      evType.push(event.type);
-      evSchema.push(event.schemaVersion);
-      evData.push(item.data[j]!);
-      evMeta.push(item.metadata[j]!);
+      params.eventEntries.push(ord);
+      params.eventIndexes.push(j + 1);
+      params.eventTypes.push(event.type);
+      params.eventSchemaVersions.push(event.schemaVersion);
+      params.eventData.push(item.data[j]!);
+      params.eventMetadata.push(item.metadata[j]!);
     });
   });
-
-  return [
-    epoch,
-    streamIds,
-    aggregateTypes,
-    aggregateIds,
-    expected,
-    eventCounts,
-    cmdEntry,
-    cmdId,
-    cmdFirst,
-    cmdLast,
-    evEntry,
-    evIndex,
-    evType,
-    evSchema,
-    evData,
-    evMeta,
-    move?.epoch ?? 0,
-    moving,
-    tenants,
-    cmdDigest,
-  ];
+  return PARAMETER_ORDER.map((name) => params[name]);
 }
 
-/** One row of {@link APPEND_BATCH_SQL}'s result (BIGINTs as text); which columns are set depends on `kind`. */
-export interface AppendBatchFact {
-  readonly kind: 'fence' | 'duplicate' | 'appended' | 'stream';
-  /** `duplicate`: the entry ordinal (1-based). */
-  readonly ord: number | null;
-  /** `appended`, `stream`: the stream. */
-  readonly stream_id: string | null;
-  /** `duplicate`: the first command id of the entry already recorded. */
-  readonly command_id: string | null;
-  /** `appended`: the new events' positions, in version order. */
-  readonly positions: string[] | null;
-  /** `stream`: the stream's version in the statement's snapshot, i.e. before this batch. */
-  readonly version: string | null;
-  readonly moved_at_epoch: string | null;
-  /** `fence`: shard_fence.epoch and moving_epoch, and the transaction's time. */
-  readonly fence_epoch: string | null;
-  readonly moving_epoch: string | null;
-  readonly recorded_at: Date | null;
+/**
+ * The facts {@link APPEND_BATCH_SQL} reports, by kind: each result row is
+ * `(kind, fact)` with `fact` the JSON object typed here (BIGINTs and times as
+ * text, so nothing loses precision on the way).
+ */
+export interface AppendBatchFacts {
+  /** Exactly one: shard_fence's epoch and move fence (moving_epoch), and the transaction's time. */
+  readonly fence: { readonly epoch: string; readonly moving_epoch: string | null; readonly recorded_at: string };
+  /** An entry (`ord`, 1-based) not admitted: the first of its command ids already recorded on its stream. */
+  readonly duplicate: { readonly ord: number; readonly command_id: string };
+  /** An appended stream: its new events' positions, in version order. */
+  readonly appended: { readonly stream_id: string; readonly positions: string[] };
+  /** A stream of the batch that exists, as of the statement's snapshot (before this batch). */
+  readonly stream: { readonly stream_id: string; readonly version: string; readonly moved_at_epoch: string | null };
 }
+
+/** One row of {@link APPEND_BATCH_SQL}'s result. */
+export type AppendBatchFact = { [K in keyof AppendBatchFacts]: { readonly kind: K; readonly fact: AppendBatchFacts[K] } }[keyof AppendBatchFacts];
+
+/** The facts of a result, grouped by kind, in result order: the one place rows are decoded. */
+export type FactsByKind = { readonly [K in keyof AppendBatchFacts]?: AppendBatchFacts[K][] };
+
+export function factsByKind(rows: readonly AppendBatchFact[]): FactsByKind {
+  const facts: { -readonly [K in keyof AppendBatchFacts]?: AppendBatchFacts[K][] } = {};
+  for (const row of rows) ((facts[row.kind] ??= []) as AppendBatchFacts[typeof row.kind][]).push(row.fact);
+  return facts;
+}
+
+/** The time of the statement's transaction, parsed as node-postgres parses a timestamptz column. */
+const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ) as (text: string) => Date;
 
 /** What the statement decided for one entry (BIGINTs as text). */
 export interface EntryOutcome {
@@ -272,28 +323,23 @@ export interface EntryOutcome {
  * @param streamIds the batch's stream ids, in entry order.
  * @throws Error when the store has no shard_fence row (it is not migrated).
  */
-export function entryOutcomes(streamIds: readonly string[], facts: readonly AppendBatchFact[]): EntryOutcome[] {
-  let fence: AppendBatchFact | undefined;
-  const duplicates = new Map<number, string>();
-  const appended = new Map<string, string[]>();
-  const streams = new Map<string, AppendBatchFact>();
-  for (const fact of facts) {
-    if (fact.kind === 'fence') fence = fact;
-    else if (fact.kind === 'duplicate') duplicates.set(fact.ord!, fact.command_id!);
-    else if (fact.kind === 'appended') appended.set(fact.stream_id!, fact.positions!);
-    else streams.set(fact.stream_id!, fact);
-  }
+export function entryOutcomes(streamIds: readonly string[], facts: FactsByKind): EntryOutcome[] {
+  const fence = facts.fence?.[0];
   if (fence === undefined) throw new Error('shard_fence has no row: run migrate() first');
+  const duplicates = new Map((facts.duplicate ?? []).map((d) => [d.ord, d.command_id]));
+  const appended = new Map((facts.appended ?? []).map((a) => [a.stream_id, a.positions]));
+  const streams = new Map((facts.stream ?? []).map((st) => [st.stream_id, st]));
+  const recordedAt = parseTimestamptz(fence.recorded_at);
   return streamIds.map((streamId, i) => {
     const stream = streams.get(streamId);
     return {
-      fenceEpoch: fence.fence_epoch!,
+      fenceEpoch: fence.epoch,
       movingEpoch: fence.moving_epoch,
       duplicateCommandId: duplicates.get(i + 1) ?? null,
       positions: appended.get(streamId) ?? null,
       currentVersion: stream?.version ?? null,
       movedAtEpoch: stream?.moved_at_epoch ?? null,
-      recordedAt: fence.recorded_at!,
+      recordedAt,
     };
   });
 }

@@ -16,7 +16,9 @@ import {
   APPEND_SESSION_SETTINGS,
   appendBatchValues,
   entryOutcomes,
+  factsByKind,
   type AppendBatchFact,
+  type FactsByKind,
   type EntryOutcome,
   type SerializedEntry,
 } from './append-batch-sql.js';
@@ -46,17 +48,17 @@ export interface GroupCommitWriterOptions {
    * move has every entry refused that way. Default: never a move.
    */
   readonly pendingMove?: () => PendingMove | undefined;
-  /** Most entries in one batch. Default 512. */
+  /** Most entries in one batch; default {@link DEFAULT_MAX_BATCH_ENTRIES}. */
   readonly maxBatchEntries?: number;
   /**
    * Most bytes (serialized event data and metadata, ids, types) in one batch.
-   * An entry larger than this on its own still goes, alone. Default 4 MiB.
+   * An entry larger than this on its own still goes, alone. Default {@link DEFAULT_MAX_BATCH_BYTES}.
    */
   readonly maxBatchBytes?: number;
   /**
    * Server-side `statement_timeout` of the writer session, and the connect
    * timeout. A client-side guard of this plus 5 s catches a hung network.
-   * Default 5000.
+   * Default {@link DEFAULT_STATEMENT_TIMEOUT_MS}.
    */
   readonly statementTimeoutMs?: number;
   /** `application_name` of the writer session. Default `shardwrite-writer`. */
@@ -100,9 +102,12 @@ export interface GroupCommitStats {
   readonly inFlight: number;
 }
 
-const DEFAULT_MAX_BATCH_ENTRIES = 512;
-const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
-const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
+/** Most entries in one batch. @default 512 */
+export const DEFAULT_MAX_BATCH_ENTRIES = 512;
+/** Most bytes in one batch. @default 4194304 (4 MiB) */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** The writer session's statement timeout (and the shard's database statements'). @default 5000 (ms) */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 /** Allowance on top of statement_timeout before the client gives up on a silent server. */
 const NETWORK_GRACE_MS = 5000;
 const STATEMENT_NAME = 'shardwrite_append_batch';
@@ -352,9 +357,9 @@ export class GroupCommitWriter implements Appender {
 
     let failure: unknown;
     try {
-      const result = await this.#run(client, batch, epoch, move, span);
-      if (span) span.setAttributes(positionRange(result.rows));
-      this.#settle(batch, result, epoch, move);
+      const facts = await this.#run(client, batch, epoch, move, span);
+      if (span) span.setAttributes(positionRange(facts));
+      this.#settle(batch, facts, epoch, move);
       return;
     } catch (err) {
       failure = err;
@@ -406,7 +411,7 @@ export class GroupCommitWriter implements Appender {
    * transaction committed locally, maybe not on the standby): that is turned
    * into an {@link UnconfirmedCommitError}, so no caller is told "durable".
    */
-  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined, span: Span | undefined): Promise<pg.QueryResult<AppendBatchFact>> {
+  async #run(client: pg.Client, batch: readonly Queued[], epoch: number, move: PendingMove | undefined, span: Span | undefined): Promise<FactsByKind> {
     let unconfirmed: NoticeMessage | undefined;
     const onNotice = (notice: NoticeMessage) => {
       if (isUnconfirmedCommit(notice)) unconfirmed = notice;
@@ -419,17 +424,17 @@ export class GroupCommitWriter implements Appender {
         ? context.with(trace.setSpan(ROOT_CONTEXT, span), () => client.query<AppendBatchFact>(statement))
         : client.query<AppendBatchFact>(statement));
       if (unconfirmed) throw new UnconfirmedCommitError(unconfirmed);
-      return result;
+      return factsByKind(result.rows);
     } finally {
       client.off('notice', onNotice);
     }
   }
 
-  #settle(batch: readonly Queued[], result: pg.QueryResult<AppendBatchFact>, epoch: number, move: PendingMove | undefined): void {
+  #settle(batch: readonly Queued[], facts: FactsByKind, epoch: number, move: PendingMove | undefined): void {
     this.#onCommitted?.();
     let outcomes: EntryOutcome[];
     try {
-      outcomes = entryOutcomes(batch.map((item) => item.entry.streamId), result.rows);
+      outcomes = entryOutcomes(batch.map((item) => item.entry.streamId), facts);
     } catch (err) {
       this.#logger?.error({ err }, 'cannot read the append outcomes');
       this.#rejectAll(batch, err);
@@ -600,11 +605,11 @@ function batchSpan(tracer: Tracer, batch: readonly Queued[]): Span | undefined {
 }
 
 /** The first and last position a batch's statement appended. */
-function positionRange(rows: readonly AppendBatchFact[]): Record<string, string> {
+function positionRange(facts: FactsByKind): Record<string, string> {
   let first: bigint | undefined;
   let last: bigint | undefined;
-  for (const row of rows) {
-    for (const p of row.positions ?? []) {
+  for (const appended of facts.appended ?? []) {
+    for (const p of appended.positions) {
       const v = BigInt(p);
       if (first === undefined || v < first) first = v;
       if (last === undefined || v > last) last = v;

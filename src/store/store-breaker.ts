@@ -10,8 +10,15 @@ import CircuitBreaker from 'opossum';
 import { StoreUnavailableError, isExpectedOutcome } from '../errors.js';
 import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, SnapshotStore, StoredEvent } from './types.js';
 
+/** A store call slower than this counts as a breaker failure. @default 3000 (ms) */
+export const DEFAULT_STORE_CALL_TIMEOUT_MS = 3000;
+/** The rolling window a store breaker measures failures over. @default 2000 (ms) */
+export const DEFAULT_STORE_BREAKER_WINDOW_MS = 2000;
+/** How long an open store breaker waits before a trial call. @default 1000 (ms) */
+export const DEFAULT_STORE_BREAKER_RESET_MS = 1000;
+
 export interface StoreBreakerOptions {
-  /** A call slower than this counts as a failure and is answered STORE_UNAVAILABLE; default 3000 ms. */
+  /** A call slower than this counts as a failure and is answered STORE_UNAVAILABLE; default {@link DEFAULT_STORE_CALL_TIMEOUT_MS}. */
   readonly callTimeoutMs?: number;
   /** Failure percentage over the rolling window that opens the breaker; default 50. */
   readonly errorThresholdPercentage?: number;
@@ -22,11 +29,11 @@ export interface StoreBreakerOptions {
    */
   readonly volumeThreshold?: number;
   /**
-   * The rolling window the failure percentage is measured over; default 2000 ms.
+   * The rolling window the failure percentage is measured over; default {@link DEFAULT_STORE_BREAKER_WINDOW_MS}.
    * Short, so a freeze under load is not outvoted by the successes before it.
    */
   readonly windowMs?: number;
-  /** How long the breaker stays open before a trial call; default 1000 ms. */
+  /** How long the breaker stays open before a trial call; default {@link DEFAULT_STORE_BREAKER_RESET_MS}. */
   readonly resetTimeoutMs?: number;
   /** Observes state changes (metrics, logs). */
   readonly onStateChange?: (state: 'open' | 'halfOpen' | 'closed') => void;
@@ -42,11 +49,11 @@ export class StoreBreaker {
 
   constructor(appender: Appender, reader: EventReader, options: StoreBreakerOptions = {}) {
     this.breaker = new CircuitBreaker((call: Call) => call(), {
-      timeout: options.callTimeoutMs ?? 3000,
+      timeout: options.callTimeoutMs ?? DEFAULT_STORE_CALL_TIMEOUT_MS,
       errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
       volumeThreshold: options.volumeThreshold ?? 3,
-      resetTimeout: options.resetTimeoutMs ?? 1000,
-      rollingCountTimeout: options.windowMs ?? 2000,
+      resetTimeout: options.resetTimeoutMs ?? DEFAULT_STORE_BREAKER_RESET_MS,
+      rollingCountTimeout: options.windowMs ?? DEFAULT_STORE_BREAKER_WINDOW_MS,
       rollingCountBuckets: 10,
       errorFilter: (err: unknown) => isExpectedOutcome(err),
     });
