@@ -105,7 +105,7 @@ export interface ShardConfig {
   /**
    * TAIL_COALESCE_MS — least time between two reads of the store by the live tail that
    * subscriptions share: commits closer together are delivered by one read (fewer queries
-   * and messages per event, at most this much more delivery latency); default 5.
+   * and messages per event, at most this much more delivery latency); default 15.
    */
   readonly tailCoalesceMs: number;
   /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults {@link DEFAULT_OWNER_CACHE_ENTRIES} and {@link DEFAULT_OWNER_CACHE_BYTES}. */
