@@ -21,7 +21,7 @@ function entry(worker: number, version: number): AppendEntry {
     streamId,
     aggregateType: 'order-lines',
     aggregateId: `bench-${worker}`,
-    expectedVersion: version,
+    baseVersion: version,
     events: [
       {
         type: 'OrderLineAdded',

@@ -96,7 +96,7 @@ export async function run(server: string, args: string[]): Promise<void> {
         streamId: `order-header-raw-${w}`,
         aggregateType: 'order-header',
         aggregateId: `raw-${w}`,
-        expectedVersion: v,
+        baseVersion: v,
         events: [{ type: 'OrderPlaced', schemaVersion: 1, data: { customerId: 'c', customerEmail: 'a@b.c', shippingAddress: address(v) }, metadata: {} }],
         commands: [{ eventCount: 1 }],
       });

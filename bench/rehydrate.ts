@@ -3,7 +3,7 @@
  * `order-lines` aggregate with 10,000 events takes from each tier — full
  * replay, PostgreSQL snapshot, Redis snapshot (when REDIS_URL is set), owner
  * cache — and a full replay of a 50-event aggregate for comparison. Every
- * load but the owner-cache one uses a fresh OwnerCache (a cold load); each
+ * load but the owner-cache one uses a fresh AggregateCache (a cold load); each
  * tier runs its loads back to back after a warm-up.
  *
  * The snapshot tiers start 49 events before the head of the stream: the
@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
 import { orderLines } from '../src/domain/orders/index.js';
 import { AggregateLoader, replay, type AggregateLoaderOptions, type LoadTier, type LoadedAggregate } from '../src/pipeline/loader.js';
-import { OwnerCache } from '../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../src/pipeline/aggregate-cache.js';
 import { PgEventReader, migrate } from '../src/store/index.js';
 import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { benchDatabase, numberArg } from './support.js';
@@ -119,9 +119,9 @@ export async function run(server: string, args: string[]): Promise<void> {
       if (!(await cache.put({ ...snapshot, position: saved.position }))) throw new Error('could not write the Redis snapshot');
     }
 
-    const memory = new AggregateLoader(reader, new OwnerCache());
+    const memory = new AggregateLoader(reader, new AggregateCache());
     const expected = await memory.load(big, orderLines);
-    const cold = (options: AggregateLoaderOptions = {}) => new AggregateLoader(reader, new OwnerCache(), undefined, options);
+    const cold = (options: AggregateLoaderOptions = {}) => new AggregateLoader(reader, new AggregateCache(), undefined, options);
 
     const tier = (label: string, servedBy: LoadTier, load: () => Promise<LoadedAggregate>) => ({ row: { label, samples: [] as number[] }, servedBy, load });
     const tiers = [

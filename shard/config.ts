@@ -12,7 +12,7 @@ import { deciderRegistry, modules } from '../src/domain/index.js';
 import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { DEFAULT_TAIL_COALESCE_MS } from '../src/subscriptions/live-tail.js';
-import { DEFAULT_OWNER_CACHE_BYTES, DEFAULT_OWNER_CACHE_ENTRIES } from '../src/pipeline/owner-cache.js';
+import { DEFAULT_OWNER_CACHE_BYTES, DEFAULT_OWNER_CACHE_ENTRIES } from '../src/pipeline/aggregate-cache.js';
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENTRIES, DEFAULT_STATEMENT_TIMEOUT_MS } from '../src/store/group-commit-writer.js';
 import { DEFAULT_STORE_BREAKER_RESET_MS, DEFAULT_STORE_BREAKER_WINDOW_MS, DEFAULT_STORE_CALL_TIMEOUT_MS } from '../src/store/store-breaker.js';
 import { DEV_MASTER_KEY, parseMasterKey } from '../src/privacy/key-provider.js';

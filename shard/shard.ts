@@ -25,7 +25,7 @@ import { AggregateLoader } from '../src/pipeline/loader.js';
 import { Snapshotter } from '../src/pipeline/snapshotter.js';
 import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
 import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
-import { OwnerCache } from '../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../src/pipeline/aggregate-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
 import { GroupCommitWriter, PgEventReader, bumpFence, claimStore, identityHealthService, migrate } from '../src/store/index.js';
@@ -123,7 +123,7 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
     onCommitted: () => liveTail.notify(),
   }), (w) => w.close());
 
-  const cache = new OwnerCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
+  const cache = new AggregateCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
   await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });
   // With a ring, an entry is written only while this shard owns its aggregate, under the epoch it was checked at (I6).

@@ -10,7 +10,7 @@ import { mayAccessTenant, type Identity } from '../auth/identity.js';
 import type { Span } from '../observability/tracing.js';
 import type { AppendEntry, EventMetadata, NewEvent } from '../store/types.js';
 import type { CommandOutcome } from './call.js';
-import type { CommandVersions } from './owner-cache.js';
+import type { CommandVersions } from './aggregate-cache.js';
 
 /** A command in its stream's mailbox, until it is answered. */
 export interface Pending {
@@ -115,12 +115,13 @@ export function decideRound(decider: AnyDecider, start: RoundStart, live: readon
 
 /**
  * The one append entry of a round: its commands' events (`events`, when
- * sealed, else as decided) at `expectedVersion`, linked to the commands'
+ * sealed, else as decided) right after `baseVersion` (the version the round
+ * loaded), linked to the commands'
  * recording spans when `traced`.
  */
 export function entryFor(
   streamId: string,
-  expectedVersion: number,
+  baseVersion: number,
   toAppend: readonly AppendDecision[],
   tenant: string | undefined,
   events: readonly NewEvent[] | undefined,
@@ -134,7 +135,7 @@ export function entryFor(
     aggregateType: first.aggregateType,
     aggregateId: first.aggregateId,
     tenant: tenant ?? '',
-    expectedVersion,
+    baseVersion,
     events: events ?? toAppend.flatMap((d) => d.events),
     commands: toAppend.map((d) => ({ commandId: d.p.routed.commandId, requestDigest: d.p.digest, eventCount: d.events.length })),
   };

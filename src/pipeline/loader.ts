@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { EventReader, SnapshotCache, SnapshotStore, StoredEvent, StoredSnapshot } from '../store/types.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
-import { MAX_TRACKED_COMMAND_IDS, type CachedAggregate, type CommandVersions, type OwnerCache } from './owner-cache.js';
+import { MAX_TRACKED_COMMAND_IDS, type CachedAggregate, type CommandVersions, type AggregateCache } from './aggregate-cache.js';
 import type { Snapshotter } from './snapshotter.js';
 import { GroupLookup } from './group-lookup.js';
 
@@ -52,7 +52,7 @@ export class AggregateLoader {
 
   constructor(
     private readonly reader: EventReader,
-    private readonly cache: OwnerCache,
+    private readonly cache: AggregateCache,
     private readonly metrics?: PipelineMetrics,
     private readonly options: AggregateLoaderOptions = {},
   ) {

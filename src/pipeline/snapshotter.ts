@@ -10,7 +10,7 @@ import type { AnyDecider } from '../domain/decider.js';
 import type { Logger } from '../observability/logger.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Snapshot, SnapshotCache, SnapshotStore, StoredSnapshot } from '../store/types.js';
-import type { OwnerCache } from './owner-cache.js';
+import type { AggregateCache } from './aggregate-cache.js';
 
 /** When a snapshot is due. */
 export interface SnapshotPolicy {
@@ -46,7 +46,7 @@ export interface SnapshotterDeps {
   /** Written through after each stored snapshot, and filled from PostgreSQL on a miss; optional. */
   readonly cache?: SnapshotCache;
   /** Where the version of each cached stream's last snapshot is kept. */
-  readonly ownerCache: OwnerCache;
+  readonly ownerCache: AggregateCache;
   readonly metrics?: PipelineMetrics;
   readonly logger: Logger;
 }

@@ -4,7 +4,7 @@
  */
 import type { EventReader } from '../store/types.js';
 import type { Pending } from './decide-round.js';
-import type { CommandVersions } from './owner-cache.js';
+import type { CommandVersions } from './aggregate-cache.js';
 
 /** Stream tenants the pipeline remembers. @default 100000 */
 const TENANT_CACHE_ENTRIES = 100_000;

@@ -22,5 +22,5 @@ export {
   type RingSubscription,
 } from './store.js';
 export { RingWatcher, type RingListener, type RingLogger, type RingWatcherOptions } from './watcher.js';
-export { RingOwnership } from './ownership.js';
+export { RingOwnership } from './ring-ownership.js';
 export { RING_ENV, readRingSettings, type RingSettings } from './settings.js';

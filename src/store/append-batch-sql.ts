@@ -12,7 +12,7 @@ export interface AppendBatchParams {
   readonly streamIds: readonly string[];
   readonly aggregateTypes: readonly string[];
   readonly aggregateIds: readonly string[];
-  readonly expectedVersions: readonly number[];
+  readonly baseVersions: readonly number[];
   readonly eventCounts: readonly number[];
   /** Per command with an id: its entry ordinal, id, first and last offset (1-based within the entry). */
   readonly commandEntries: readonly number[];
@@ -46,7 +46,7 @@ const PARAMETER_TYPES: { readonly [K in keyof AppendBatchParams]: string } = {
   streamIds: 'text[]',
   aggregateTypes: 'text[]',
   aggregateIds: 'text[]',
-  expectedVersions: 'bigint[]',
+  baseVersions: 'bigint[]',
   eventCounts: 'int[]',
   commandEntries: 'int[]',
   commandIds: 'text[]',
@@ -121,8 +121,8 @@ WITH fence AS (
   SELECT epoch, moving_epoch FROM shard_fence WHERE id LIMIT 1 FOR SHARE
 ), entries AS (
   SELECT *
-  FROM unnest(${$.streamIds}, ${$.aggregateTypes}, ${$.aggregateIds}, ${$.expectedVersions}, ${$.eventCounts}, ${$.moving}, ${$.tenants})
-       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, expected_version, event_count, moving, tenant, ord)
+  FROM unnest(${$.streamIds}, ${$.aggregateTypes}, ${$.aggregateIds}, ${$.baseVersions}, ${$.eventCounts}, ${$.moving}, ${$.tenants})
+       WITH ORDINALITY AS e(stream_id, aggregate_type, aggregate_id, base_version, event_count, moving, tenant, ord)
 ), commands AS (
   SELECT *
   FROM unnest(${$.commandEntries}, ${$.commandIds}, ${$.commandFirstOffsets}, ${$.commandLastOffsets}, ${$.commandDigests})
@@ -144,29 +144,29 @@ WITH fence AS (
     AND NOT EXISTS (SELECT 1 FROM duplicates d WHERE d.entry_ord = e.ord)
 ), advanced AS (
   UPDATE streams s
-  SET version = a.expected_version + a.event_count
+  SET version = a.base_version + a.event_count
   FROM admitted a
-  WHERE a.expected_version > 0
+  WHERE a.base_version > 0
     AND s.stream_id = ANY(${$.streamIds})
     AND s.stream_id = a.stream_id
-    AND s.version = a.expected_version
+    AND s.version = a.base_version
     AND s.moved_at_epoch IS NULL
   RETURNING s.stream_id
 ), created AS (
   INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version, tenant)
   SELECT a.stream_id, a.aggregate_type, a.aggregate_id, a.event_count, a.tenant
   FROM admitted a
-  WHERE a.expected_version = 0
+  WHERE a.base_version = 0
   ORDER BY a.ord
   ON CONFLICT (stream_id) DO NOTHING
   RETURNING stream_id
 ), won AS (
-  SELECT a.ord, a.stream_id, a.expected_version
+  SELECT a.ord, a.stream_id, a.base_version
   FROM admitted a
   WHERE a.stream_id IN (SELECT stream_id FROM advanced UNION ALL SELECT stream_id FROM created)
 ), appended AS (
   INSERT INTO events (stream_id, version, type, schema_version, data, metadata)
-  SELECT w.stream_id, w.expected_version + x.event_index, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb
+  SELECT w.stream_id, w.base_version + x.event_index, x.type, x.schema_version, x.data::jsonb, x.metadata::jsonb
   FROM unnest(${$.eventEntries}, ${$.eventIndexes}, ${$.eventTypes}, ${$.eventSchemaVersions}, ${$.eventData}, ${$.eventMetadata})
        WITH ORDINALITY AS x(entry_ord, event_index, type, schema_version, data, metadata, ord)
   JOIN won w ON w.ord = x.entry_ord
@@ -174,7 +174,7 @@ WITH fence AS (
   RETURNING stream_id, version, position
 ), recorded AS (
   INSERT INTO command_results (stream_id, command_id, first_version, last_version, request_digest)
-  SELECT w.stream_id, c.command_id, w.expected_version + c.first_offset, w.expected_version + c.last_offset, c.request_digest
+  SELECT w.stream_id, c.command_id, w.base_version + c.first_offset, w.base_version + c.last_offset, c.request_digest
   FROM commands c
   JOIN won w ON w.ord = c.entry_ord
 ), positions AS (
@@ -223,7 +223,7 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
     streamIds: [] as string[],
     aggregateTypes: [] as string[],
     aggregateIds: [] as string[],
-    expectedVersions: [] as number[],
+    baseVersions: [] as number[],
     eventCounts: [] as number[],
     commandEntries: [] as number[],
     commandIds: [] as string[],
@@ -246,7 +246,7 @@ export function appendBatchValues(batch: readonly SerializedEntry[], epoch: numb
     params.streamIds.push(entry.streamId);
     params.aggregateTypes.push(entry.aggregateType);
     params.aggregateIds.push(entry.aggregateId);
-    params.expectedVersions.push(entry.expectedVersion);
+    params.baseVersions.push(entry.baseVersion);
     params.eventCounts.push(entry.events.length);
     params.moving.push(move !== undefined && move.movesAway(entry.aggregateId));
     params.tenants.push(entry.tenant ?? '');

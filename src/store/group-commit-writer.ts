@@ -132,14 +132,14 @@ interface Queued extends SerializedEntry {
  * Each batch is one statement (one implicit transaction) on one dedicated
  * connection with `synchronous_commit = on`, so:
  * - `append` resolves only after its events are durably committed (I1), all of
- *   them or none (I3), at exactly `expectedVersion` (I2, I7);
+ *   them or none (I3), right after `baseVersion` (I2, I7);
  * - each entry gets its own outcome: one entry's conflict, duplicate or bad
  *   data never fails another entry of the batch (I5);
  * - the fence is checked inside the transaction (I6);
  * - positions follow commit order, and within a batch entry and version order
  *   (I9) — as long as this is the only writer of the database.
  *
- * `append` rejects with `ConcurrencyError` (stream not at `expectedVersion`;
+ * `append` rejects with `ConcurrencyError` (stream not at `baseVersion`;
  * `currentVersion` when known), `DuplicateCommandError`, `WrongShardError`
  * (fence above our epoch — every entry of the batch — or stream moved at an
  * epoch we hold, with that epoch), `StreamMovingError` (a rebalance sealed the
@@ -470,7 +470,7 @@ export class GroupCommitWriter implements Appender {
       this.#stats.events += positions.length;
       item.resolve({
         streamId: entry.streamId,
-        version: entry.expectedVersion + entry.events.length,
+        version: entry.baseVersion + entry.events.length,
         positions,
         recordedAt: row.recordedAt,
       });
@@ -504,7 +504,7 @@ export class GroupCommitWriter implements Appender {
     // The snapshot's version; equal to the expected one only when a concurrent
     // writer changed the row after the snapshot, and then we do not know it.
     const current = row.currentVersion === null ? 0 : toSafeInteger(row.currentVersion, 'streams.version');
-    this.#reject(item, new ConcurrencyError(entry.streamId, current === entry.expectedVersion ? undefined : current));
+    this.#reject(item, new ConcurrencyError(entry.streamId, current === entry.baseVersion ? undefined : current));
   }
 
   #reject(item: Queued, err: unknown): void {
@@ -675,11 +675,11 @@ function prepareEntry(entry: AppendEntry): Pick<Queued, 'data' | 'metadata' | 'b
   if (typeof entry.streamId !== 'string' || entry.streamId === '') fail('streamId must be a non-empty string');
   if (typeof entry.aggregateType !== 'string' || entry.aggregateType === '') fail('aggregateType must be a non-empty string');
   if (typeof entry.aggregateId !== 'string' || entry.aggregateId === '') fail('aggregateId must be a non-empty string');
-  if (!Number.isSafeInteger(entry.expectedVersion) || entry.expectedVersion < 0) {
-    fail(`expectedVersion must be a non-negative integer, got ${entry.expectedVersion}`);
+  if (!Number.isSafeInteger(entry.baseVersion) || entry.baseVersion < 0) {
+    fail(`baseVersion must be a non-negative integer, got ${entry.baseVersion}`);
   }
   if (!Array.isArray(entry.events) || entry.events.length === 0) fail('events must be a non-empty array');
-  if (!Number.isSafeInteger(entry.expectedVersion + entry.events.length)) fail('the new version is not a safe integer');
+  if (!Number.isSafeInteger(entry.baseVersion + entry.events.length)) fail('the new version is not a safe integer');
   if (!Array.isArray(entry.commands) || entry.commands.length === 0) fail('commands must be a non-empty array');
 
   let counted = 0;

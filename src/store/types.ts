@@ -41,7 +41,7 @@ export interface AppendedCommand {
 
 /**
  * One batch entry: the events of one or more commands on one stream, appended
- * all or nothing (invariant I3) at exactly `expectedVersion` (I2, I7).
+ * all or nothing (invariant I3) right after `baseVersion` (I2, I7).
  */
 export interface AppendEntry {
   readonly streamId: string;
@@ -49,8 +49,13 @@ export interface AppendEntry {
   readonly aggregateId: string;
   /** The tenant a stream this entry creates belongs to; default ''. Ignored for an existing stream. */
   readonly tenant?: string;
-  /** The stream version the decision was based on; 0 for a new stream. */
-  readonly expectedVersion: number;
+  /**
+   * The stream version the decision was based on (what the pipeline loaded;
+   * 0 for a new stream): the append happens only if the stream is still
+   * there. Not the client's `expected_version` (RoutedCommand.expectedVersion),
+   * which the pipeline checks before it decides.
+   */
+  readonly baseVersion: number;
   readonly events: readonly NewEvent[];
   /** The commands, in order; their `eventCount`s add up to `events.length`. */
   readonly commands: readonly AppendedCommand[];
@@ -95,7 +100,7 @@ export interface PendingMove {
 /**
  * Appends entries durably. `append` resolves only after COMMIT with
  * `synchronous_commit = on` (invariant I1), and rejects with:
- * - `ConcurrencyError` when the stream is not at `expectedVersion`;
+ * - `ConcurrencyError` when the stream is not at `baseVersion`;
  * - `DuplicateCommandError` when a command id was already recorded on the stream;
  * - `WrongShardError` when the writer's ring epoch is older than the store's fence,
  *   or the stream was moved away from this store at an epoch the writer holds (invariant I6);

@@ -20,7 +20,7 @@ import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { ALLOW_ALL, ScopeAuthorizer } from '../../src/auth/authorize.js';
 import type { Identity } from '../../src/auth/identity.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
-import { OwnerCache } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../../src/pipeline/aggregate-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
 import { CommandPipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { formatTraceparent, type Tracer } from '../../src/observability/tracing.js';
@@ -50,16 +50,16 @@ class MemoryStore implements Appender, EventReader {
     await this.gate;
     this.interfere?.(entry);
     const stream = this.events.get(entry.streamId) ?? [];
-    if (stream.length !== entry.expectedVersion) throw new ConcurrencyError(entry.streamId, stream.length);
+    if (stream.length !== entry.baseVersion) throw new ConcurrencyError(entry.streamId, stream.length);
     this.appends.push(entry);
-    if (entry.expectedVersion === 0) this.tenants.set(entry.streamId, entry.tenant ?? '');
+    if (entry.baseVersion === 0) this.tenants.set(entry.streamId, entry.tenant ?? '');
     const recordedAt = new Date();
     const positions = entry.events.map((e, i) => {
       this.position++;
-      stream.push({ streamId: entry.streamId, version: entry.expectedVersion + i + 1, ...e, position: this.position, recordedAt });
+      stream.push({ streamId: entry.streamId, version: entry.baseVersion + i + 1, ...e, position: this.position, recordedAt });
       return this.position;
     });
-    let v = entry.expectedVersion;
+    let v = entry.baseVersion;
     for (const c of entry.commands) {
       if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount, ...(c.requestDigest ? { requestDigest: c.requestDigest } : {}) });
       v += c.eventCount;
@@ -90,7 +90,7 @@ function setup(options: Partial<PipelineOptions> = {}, store = new MemoryStore()
       deciders: deciderRegistry(modules),
       reader: store,
       appender: store,
-      loader: new AggregateLoader(store, new OwnerCache(), metrics),
+      loader: new AggregateLoader(store, new AggregateCache(), metrics),
       authorizer: ALLOW_ALL,
       ownership: SOLE_OWNER,
       metrics,
@@ -267,7 +267,7 @@ describe('a stream not in memory is first assumed new', () => {
     const out = await pipeline.execute(spec('PlaceOrder'), place('n1'), {});
     expect(out.version).toBe(1);
     expect(reads).toEqual({ streams: 0, commands: 0 });
-    expect(store.appends.map((a) => a.expectedVersion)).toEqual([0]);
+    expect(store.appends.map((a) => a.baseVersion)).toEqual([0]);
     expect((await metrics.loads.get()).values).toEqual([expect.objectContaining({ labels: { tier: 'assumed_new' }, value: 1 })]);
   });
 
@@ -381,7 +381,7 @@ describe('tenants, audit and command ids in the pipeline', () => {
       deciders: deciderRegistry(modules),
       reader: store,
       appender: store,
-      loader: new AggregateLoader(store, new OwnerCache(), metrics),
+      loader: new AggregateLoader(store, new AggregateCache(), metrics),
       authorizer: new ScopeAuthorizer(),
       ownership: SOLE_OWNER,
       metrics,

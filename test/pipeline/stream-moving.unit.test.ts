@@ -15,7 +15,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { ALLOW_ALL } from '../../src/auth/authorize.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
-import { OwnerCache } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../../src/pipeline/aggregate-cache.js';
 import type { Ownership } from '../../src/pipeline/ownership.js';
 import { CommandPipeline } from '../../src/pipeline/pipeline.js';
 import type { AppendEntry, AppendResult, Appender, CommandRecord, EventReader, StoredEvent } from '../../src/store/types.js';
@@ -28,7 +28,7 @@ class SealedStore implements Appender, EventReader {
     const err = this.refuse();
     if (err) throw err;
     this.appended.push(entry);
-    return { streamId: entry.streamId, version: entry.expectedVersion + entry.events.length, positions: entry.events.map((_, i) => BigInt(i + 1)), recordedAt: new Date() };
+    return { streamId: entry.streamId, version: entry.baseVersion + entry.events.length, positions: entry.events.map((_, i) => BigInt(i + 1)), recordedAt: new Date() };
   }
   async readStream(): Promise<StoredEvent[]> {
     return [];
@@ -68,7 +68,7 @@ function setup(refuse: () => Error | undefined, reached: boolean) {
       deciders: deciderRegistry(modules),
       reader: store,
       appender: store,
-      loader: new AggregateLoader(store, new OwnerCache(), metrics),
+      loader: new AggregateLoader(store, new AggregateCache(), metrics),
       authorizer: ALLOW_ALL,
       ownership,
       metrics,

@@ -22,7 +22,7 @@ const entry = (streamId: string, expectedVersion: number, commandId: string, eve
   streamId,
   aggregateType: 'order-lines',
   aggregateId: streamId.replace('order-lines-', ''),
-  expectedVersion,
+  baseVersion: expectedVersion,
   events: Array.from({ length: events }, (_, i) => ({ type: 'Tested', schemaVersion: 1, data: { n: expectedVersion + i + 1, text: 'ünïcode ✓' }, metadata: { command_id: commandId } })),
   commands: [{ commandId, eventCount: events }],
 });

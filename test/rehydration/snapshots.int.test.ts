@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
-import { OwnerCache } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../../src/pipeline/aggregate-cache.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack, count, tally, tallyV2, type Stack } from './support.js';
 
@@ -70,7 +70,7 @@ describe('PostgreSQL snapshots', () => {
     expect(cold).toMatchObject({ tier: 'snapshot', version: 20, replayed: 4, state: { total: 20 }, snapshotVersion: 16 });
     // Not replayed from version 1, so the command-id index is left to the store (the pipeline's contract).
     expect(cold.commandIds).toBeUndefined();
-    const replayed = await new AggregateLoader(stack.reader, new OwnerCache()).load(stream, tally);
+    const replayed = await new AggregateLoader(stack.reader, new AggregateCache()).load(stream, tally);
     expect(replayed).toMatchObject({ tier: 'replay', version: 20, state: cold.state });
     expect(replayed.commandIds).toBeInstanceOf(Map);
   });
@@ -124,7 +124,7 @@ describe('PostgreSQL snapshots', () => {
     const skippedBefore = await count(stack.metrics.snapshotsSkipped, { tier: 'postgres', reason: 'schema' });
 
     // The next release changed the state's shape; decoding { total } as { count, last } would be garbage.
-    const loader = new AggregateLoader(stack.reader, new OwnerCache(), stack.metrics, { snapshots: stack.snapshots });
+    const loader = new AggregateLoader(stack.reader, new AggregateCache(), stack.metrics, { snapshots: stack.snapshots });
     const loaded = await loader.load(stream, tallyV2);
     expect(loaded).toMatchObject({ tier: 'replay', version: 7, replayed: 7, state: { count: 7, last: 7 } });
     expect(await count(stack.metrics.snapshotsSkipped, { tier: 'postgres', reason: 'schema' })).toBe(skippedBefore + 1);

@@ -17,7 +17,7 @@ import type { Logger } from '../../src/observability/logger.js';
 import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { ALLOW_ALL } from '../../src/auth/authorize.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
-import { OwnerCache, type OwnerCacheOptions } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache, type AggregateCacheOptions } from '../../src/pipeline/aggregate-cache.js';
 import { SOLE_OWNER } from '../../src/pipeline/ownership.js';
 import { CommandPipeline } from '../../src/pipeline/pipeline.js';
 import { Snapshotter, type SnapshotPolicy } from '../../src/pipeline/snapshotter.js';
@@ -108,7 +108,7 @@ export interface StackOptions {
   readonly url: string;
   readonly redis?: Partial<RedisSnapshotCacheOptions> & { url: string };
   readonly policy?: Partial<SnapshotPolicy>;
-  readonly ownerCache?: OwnerCacheOptions;
+  readonly ownerCache?: AggregateCacheOptions;
   /** Wraps the real appender (fault injection). */
   readonly appender?: (real: Appender) => Appender;
 }
@@ -116,7 +116,7 @@ export interface StackOptions {
 export interface Stack {
   readonly pipeline: CommandPipeline;
   readonly loader: AggregateLoader;
-  readonly ownerCache: OwnerCache;
+  readonly ownerCache: AggregateCache;
   readonly snapshotter: Snapshotter;
   readonly snapshots: PgSnapshotStore;
   readonly redis: RedisSnapshotCache | undefined;
@@ -147,7 +147,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   const reader = new PgEventReader(pool);
   const writer = new GroupCommitWriter({ connectionString: options.url, epoch: () => 0 });
   const appender = options.appender ? options.appender(writer) : writer;
-  const ownerCache = new OwnerCache(options.ownerCache);
+  const ownerCache = new AggregateCache(options.ownerCache);
   const snapshots = new PgSnapshotStore(pool);
   const redis = options.redis ? new RedisSnapshotCache({ metrics, logger, ...options.redis }) : undefined;
   if (redis) await redis.waitUntilReady(2000);
@@ -183,7 +183,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     metrics,
     pool,
     logs,
-    coldLoader: () => new AggregateLoader(reader, new OwnerCache(), metrics, tiers),
+    coldLoader: () => new AggregateLoader(reader, new AggregateCache(), metrics, tiers),
     async close() {
       await pipeline.drain();
       await snapshotter.close();

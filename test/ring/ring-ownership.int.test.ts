@@ -25,7 +25,7 @@ function entry(aggregateId: string, expectedVersion: number): AppendEntry {
     streamId: `order-header-${aggregateId}`,
     aggregateType: 'order-header',
     aggregateId,
-    expectedVersion,
+    baseVersion: expectedVersion,
     events: [{ type: 'OrderNoted', schemaVersion: 1, data: { n: expectedVersion + 1 }, metadata: {} }],
     commands: [{ eventCount: 1 }],
   };

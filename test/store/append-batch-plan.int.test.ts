@@ -56,7 +56,7 @@ function entry(streamId: string, expectedVersion: number, commandId: string): Se
       streamId,
       aggregateType: 'order',
       aggregateId: streamId,
-      expectedVersion,
+      baseVersion: expectedVersion,
       events: [{ type: 'Tested', schemaVersion: 1, data: { n: expectedVersion + 1 }, metadata: {} }],
       commands: [{ commandId, eventCount: 1 }],
     },

@@ -35,7 +35,7 @@ function entry(streamId: string, expectedVersion: number, options: EntryOptions 
     streamId,
     aggregateType: 'order',
     aggregateId: streamId.replace(/^order-/, ''),
-    expectedVersion,
+    baseVersion: expectedVersion,
     events: Array.from({ length: count }, (_, i) => ({
       type: 'Tested',
       schemaVersion: 1,
@@ -560,7 +560,7 @@ describe('GroupCommitWriter', () => {
     await expect(writer.append({ ...good, commands: [{ commandId: 'x', eventCount: 1 }] })).rejects.toThrow(
       /account for 1 events/,
     );
-    await expect(writer.append({ ...good, expectedVersion: -1 })).rejects.toThrow(TypeError);
+    await expect(writer.append({ ...good, baseVersion: -1 })).rejects.toThrow(TypeError);
     await expect(writer.append({ ...good, events: [] , commands: [] })).rejects.toThrow(TypeError);
     const circular: Record<string, unknown> = {};
     circular.self = circular;

@@ -9,7 +9,7 @@ function entry(streamId: string, expectedVersion: number, count: number, command
     streamId,
     aggregateType: 'order',
     aggregateId: streamId,
-    expectedVersion,
+    baseVersion: expectedVersion,
     events: Array.from({ length: count }, (_, i) => ({
       type: i % 2 === 0 ? 'LineAdded' : 'LineRemoved',
       schemaVersion: 2,

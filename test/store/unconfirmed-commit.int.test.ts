@@ -34,7 +34,7 @@ it('rejects an append whose commit the synchronous standby never confirmed with 
       streamId: 'order-header-sync',
       aggregateType: 'order-header',
       aggregateId: 'sync',
-      expectedVersion: 0,
+      baseVersion: 0,
       events: [{ type: 'OrderPlaced', schemaVersion: 1, data: { n: 1 }, metadata: { command_id: 'c-sync' } }],
       commands: [{ commandId: 'c-sync', eventCount: 1 }],
     });

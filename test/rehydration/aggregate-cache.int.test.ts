@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError, VersionConflictError } from '../../src/errors.js';
 import { AggregateLoader } from '../../src/pipeline/loader.js';
-import { OwnerCache } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache } from '../../src/pipeline/aggregate-cache.js';
 import { GroupCommitWriter } from '../../src/store/index.js';
 import type { AppendEntry, Appender } from '../../src/store/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
@@ -51,7 +51,7 @@ const newId = () => randomBytes(4).toString('hex');
 
 /** The stream's state and version from its events alone. */
 async function truth(streamId: string) {
-  const loaded = await new AggregateLoader(stack.reader, new OwnerCache()).load(streamId, tally);
+  const loaded = await new AggregateLoader(stack.reader, new AggregateCache()).load(streamId, tally);
   return { version: loaded.version, state: loaded.state };
 }
 
@@ -107,7 +107,7 @@ describe('the owner cache', () => {
       streamId: stream,
       aggregateType: 'tally',
       aggregateId: id,
-      expectedVersion: 2,
+      baseVersion: 2,
       events: [3, 4].map((n) => ({ type: 'Counted', schemaVersion: 1, data: { n }, metadata: {} })),
       commands: [{ eventCount: 2 }],
     });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { OwnerCache, type CachedAggregate } from '../../src/pipeline/owner-cache.js';
+import { AggregateCache, type CachedAggregate } from '../../src/pipeline/aggregate-cache.js';
 
 const entry = (version: number, state: unknown = { v: version }): CachedAggregate => ({ version, state, commandIds: undefined });
 
-describe('OwnerCache', () => {
+describe('AggregateCache', () => {
   it('evicts the least recently used entry beyond its entry bound', () => {
-    const cache = new OwnerCache({ maxEntries: 2 });
+    const cache = new AggregateCache({ maxEntries: 2 });
     cache.set('a', entry(1));
     cache.set('b', entry(1));
     cache.get('a');
@@ -17,7 +17,7 @@ describe('OwnerCache', () => {
   });
 
   it('evicts beyond its byte bound and refuses a single entry larger than the bound', () => {
-    const cache = new OwnerCache({ maxBytes: 4_000 });
+    const cache = new AggregateCache({ maxBytes: 4_000 });
     const big = { blob: 'x'.repeat(900) }; // about 1.9 kB each
     cache.set('a', entry(1, big));
     cache.set('b', entry(1, big));
@@ -31,13 +31,13 @@ describe('OwnerCache', () => {
   });
 
   it('holds nothing when sized to zero entries', () => {
-    const cache = new OwnerCache({ maxEntries: 0 });
+    const cache = new AggregateCache({ maxEntries: 0 });
     cache.set('a', entry(1));
     expect(cache.get('a')).toBeUndefined();
   });
 
   it('records a snapshot only on an entry at least that new, and never moves the record back', () => {
-    const cache = new OwnerCache();
+    const cache = new AggregateCache();
     cache.set('a', entry(10));
     cache.markSnapshot('a', 12);
     expect(cache.peek('a')?.snapshotVersion).toBeUndefined();
@@ -49,7 +49,7 @@ describe('OwnerCache', () => {
   });
 
   it('keeps its byte count exact across replace and delete', () => {
-    const cache = new OwnerCache();
+    const cache = new AggregateCache();
     cache.set('a', entry(1, { s: 'abc' }));
     const one = cache.approximateBytes;
     cache.set('a', entry(2, { s: 'abc' }));
@@ -65,7 +65,7 @@ describe('OwnerCache', () => {
   it('keeps exactly the most recently used entries through thousands of random operations', () => {
     // Oracle: an array in recency order, oldest first.
     const max = 50;
-    const cache = new OwnerCache({ maxEntries: max });
+    const cache = new AggregateCache({ maxEntries: max });
     let order: string[] = [];
     let seed = 42;
     const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);

@@ -1,5 +1,6 @@
 /**
- * The owning shard's memory of hot aggregates. Only the owner appends to a
+ * The aggregate cache: the owning shard's memory of hot aggregates (the
+ * "owner cache" of the metrics and the load tiers). Only the owner appends to a
  * stream (invariant I6), so an entry it wrote after a successful append is
  * exactly what the stream says; anything uncertain (a conflict, an unknown
  * commit outcome, a handoff) deletes the entry instead of guessing.
@@ -35,7 +36,7 @@ export const DEFAULT_OWNER_CACHE_ENTRIES = 10_000;
 /** Approximate bytes of state an owner cache holds at most. @default 67108864 (64 MiB) */
 export const DEFAULT_OWNER_CACHE_BYTES = 64 * 1024 * 1024;
 
-export interface OwnerCacheOptions {
+export interface AggregateCacheOptions {
   /** Default {@link DEFAULT_OWNER_CACHE_ENTRIES}. */
   maxEntries?: number;
   /** Approximate bytes of state held; default {@link DEFAULT_OWNER_CACHE_BYTES}. */
@@ -61,7 +62,7 @@ interface Slot {
  * `Map` by iterating it from the start would first walk over the holes its
  * earlier deletions left.
  */
-export class OwnerCache {
+export class AggregateCache {
   private readonly slots = new Map<string, Slot>();
   /** The next to evict, and the most recently used. */
   private oldest: Slot | undefined;
@@ -70,7 +71,7 @@ export class OwnerCache {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
 
-  constructor(options: OwnerCacheOptions = {}) {
+  constructor(options: AggregateCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_OWNER_CACHE_ENTRIES;
     this.maxBytes = options.maxBytes ?? DEFAULT_OWNER_CACHE_BYTES;
   }
