@@ -43,11 +43,17 @@ async function measure(server: string, label: string, durationMs: number, make: 
   const appenders = make(db.url);
   const versions = new Array<number>(CALLERS).fill(0);
   const before = await committedTransactions(admin, dbName);
-  const result = await closedLoop(label, CALLERS, durationMs, async (w) => {
-    const appender = appenders[w % appenders.length]!;
-    await appender.append(entry(w, versions[w]!));
-    versions[w]!++;
-  }, 0);
+  const result = await closedLoop(
+    label,
+    CALLERS,
+    durationMs,
+    async (w) => {
+      const appender = appenders[w % appenders.length]!;
+      await appender.append(entry(w, versions[w]!));
+      versions[w]!++;
+    },
+    0,
+  );
   const total = versions.reduce((a, b) => a + b, 0);
   await Promise.all(appenders.map((a) => a.close()));
   // Closed backends flush their statistics; give the collector a moment.
@@ -87,9 +93,7 @@ async function perBatch(server: string, callers: number, durationMs: number): Pr
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
   console.log(`append: ${CALLERS} concurrent callers, ${durationMs / 1000}s per case, one event per command\n`);
-  const grouped = await measure(server, '(a) group-commit writer', durationMs, (url) => [
-    new GroupCommitWriter({ connectionString: url, epoch: () => 0 }),
-  ]);
+  const grouped = await measure(server, '(a) group-commit writer', durationMs, (url) => [new GroupCommitWriter({ connectionString: url, epoch: () => 0 })]);
   const single = await measure(server, `(b) one txn per command (${POOL} conns)`, durationMs, (url) =>
     Array.from({ length: POOL }, () => new GroupCommitWriter({ connectionString: url, epoch: () => 0, maxBatchEntries: 1 })),
   );

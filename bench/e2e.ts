@@ -106,7 +106,7 @@ export async function run(server: string, args: string[]): Promise<void> {
     const ringAware = Array.from({ length: 4 }, () => createClient(cluster.router.address, { ringAware: true }));
     const streaming = (label: string, inFlight: number, ms: number, clients = streams) =>
       closedLoop(label, inFlight, ms, async (w, i) => {
-        await clients[w % 4]!.placeOrder({ ...(placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`)), shippingAddress: address(i) });
+        await clients[w % 4]!.placeOrder({ ...placeOrder(`${label.slice(1, 2)}${inFlight}-${w}-${i}-${Date.now() % 1e6}`), shippingAddress: address(i) });
       });
 
     // Freshly started processes are still compiling their hot paths: warm every one up first.
@@ -114,8 +114,24 @@ export async function run(server: string, args: string[]): Promise<void> {
     await streaming('(warm-up)', CEILING, 2000);
     await streaming('(warm-up)', CALLERS, 2000, ringAware);
 
-    const runs = { a: [] as LoadResult[], c: [] as LoadResult[], d: [] as LoadResult[], dMax: [] as LoadResult[], e: [] as LoadResult[], eMax: [] as LoadResult[], f: [] as LoadResult[], g: [] as LoadResult[] };
-    const cpuRuns = { a: [] as Record<string, number>[], c: [] as Record<string, number>[], e: [] as Record<string, number>[], eMax: [] as Record<string, number>[], f: [] as Record<string, number>[], g: [] as Record<string, number>[] };
+    const runs = {
+      a: [] as LoadResult[],
+      c: [] as LoadResult[],
+      d: [] as LoadResult[],
+      dMax: [] as LoadResult[],
+      e: [] as LoadResult[],
+      eMax: [] as LoadResult[],
+      f: [] as LoadResult[],
+      g: [] as LoadResult[],
+    };
+    const cpuRuns = {
+      a: [] as Record<string, number>[],
+      c: [] as Record<string, number>[],
+      e: [] as Record<string, number>[],
+      eMax: [] as Record<string, number>[],
+      f: [] as Record<string, number>[],
+      g: [] as Record<string, number>[],
+    };
     for (let k = 1; k <= rounds; k++) {
       const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, 3 shards #${k}`, `a${k}`, viaRouter, durationMs));
       const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
@@ -125,7 +141,14 @@ export async function run(server: string, args: string[]): Promise<void> {
       const rf = await cpuPerCommand({ client: process.pid }, () => libraryAppends(`(f) in-process library (Emmett), 64 callers #${k}`, library, CALLERS, durationMs, `f${k}`));
       const reMax = await cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs));
       runs.dMax.push(await closedLoop(`(d') raw group commit, ${CEILING} callers #${k}`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
-      for (const [key, run] of [['a', ra], ['c', rc], ['e', re], ['eMax', reMax], ['f', rf], ['g', rg]] as const) {
+      for (const [key, run] of [
+        ['a', ra],
+        ['c', rc],
+        ['e', re],
+        ['eMax', reMax],
+        ['f', rf],
+        ['g', rg],
+      ] as const) {
         runs[key].push(run.result);
         cpuRuns[key].push(run.perCommandUs);
       }
@@ -158,7 +181,11 @@ export async function run(server: string, args: string[]): Promise<void> {
     ];
     for (const [label, us] of cpu) {
       const total = Object.values(us).reduce((x, y) => x + y, 0);
-      console.log(`  ${label}: ${Object.entries(us).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`);
+      console.log(
+        `  ${label}: ${Object.entries(us)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`,
+      );
     }
   } finally {
     for (const stop of stops) await stop();

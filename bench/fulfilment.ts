@@ -54,10 +54,9 @@ export async function run(_server: string, args: string[]): Promise<void> {
     const deadline = Date.now() + 300_000;
     while (shipped.size < n && Date.now() < deadline) {
       for (const pool of pools) {
-        const { rows } = await pool.query<{ stream_id: string; at: Date }>(
-          `SELECT stream_id, recorded_at AS at FROM events WHERE type = 'OrderShipped' AND stream_id LIKE $1`,
-          [`order-header-${prefix}-%`],
-        );
+        const { rows } = await pool.query<{ stream_id: string; at: Date }>(`SELECT stream_id, recorded_at AS at FROM events WHERE type = 'OrderShipped' AND stream_id LIKE $1`, [
+          `order-header-${prefix}-%`,
+        ]);
         for (const r of rows) shipped.set(r.stream_id, r.at.getTime());
       }
       if (shipped.size < n) await new Promise((r) => setTimeout(r, 250));
@@ -68,9 +67,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
     console.log(`fulfilment: ${n} orders, ${inFlight} callers; 3 shards, 1 pm-worker`);
     console.log(`  commands sent (place, authorize, capture) in ${sentSeconds.toFixed(1)} s: ${((3 * n) / sentSeconds).toFixed(0)} commands/s`);
     console.log(`  shipped ${shipped.size}/${n}; fully processed ${(shipped.size / ((last - t0) / 1000)).toFixed(1)} orders/s (first place → last ship ${((last - t0) / 1000).toFixed(1)} s)`);
-    console.log(
-      `  capture → ship delay: p50 ${percentile(delays, 50)} ms, p90 ${percentile(delays, 90)} ms, p99 ${percentile(delays, 99)} ms, max ${delays.at(-1)} ms`,
-    );
+    console.log(`  capture → ship delay: p50 ${percentile(delays, 50)} ms, p90 ${percentile(delays, 90)} ms, p99 ${percentile(delays, 99)} ms, max ${delays.at(-1)} ms`);
   } finally {
     client.close();
     await worker.stop(5000);

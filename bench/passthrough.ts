@@ -21,18 +21,42 @@ if (role === 'backend') {
   // cases carry the same bytes.
   const data = { customerId: 'cust-1', customerEmail: 'ada@example.com', shippingAddress: { name: 'Customer 12345', line1: '12345 Main St', city: 'Berlin', postalCode: '10115', country: 'DE' } };
   const event = {
-    streamId: 'order-header-c-12-3456', version: '1', type: 'OrderPlaced', schemaVersion: 1, data: JSON.stringify(data),
-    position: '123456', recordedAt: { seconds: '1795000000', nanos: 123000000 }, metadata: {},
+    streamId: 'order-header-c-12-3456',
+    version: '1',
+    type: 'OrderPlaced',
+    schemaVersion: 1,
+    data: JSON.stringify(data),
+    position: '123456',
+    recordedAt: { seconds: '1795000000', nanos: 123000000 },
+    metadata: {},
   };
   const reply = orders.PlaceOrder!.responseSerialize({ streamId: event.streamId, version: '1', events: [event], duplicate: false });
   for (const [name, m] of Object.entries(orders)) {
-    service[name] = { path: m.path, requestStream: false, responseStream: false, originalName: m.originalName, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
+    service[name] = {
+      path: m.path,
+      requestStream: false,
+      responseStream: false,
+      originalName: m.originalName,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    };
     handlers[name] = (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, reply);
   }
 } else {
   const backend = new grpc.Client(process.env.BACKEND ?? '', grpc.credentials.createInsecure());
   for (const [name, m] of Object.entries(orders)) {
-    service[name] = { path: m.path, requestStream: false, responseStream: false, originalName: m.originalName, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
+    service[name] = {
+      path: m.path,
+      requestStream: false,
+      responseStream: false,
+      originalName: m.originalName,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    };
     handlers[name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
       backend.makeUnaryRequest(m.path, identity, identity, call.request, call.metadata, { parent: call }, cb);
   }

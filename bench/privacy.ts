@@ -81,11 +81,22 @@ export async function run(_server: string, args: string[]): Promise<void> {
       for (const k of Object.keys(rs[0] ?? {})) out[k] = Math.round(rs.reduce((t, r) => t + r[k]!, 0) / rs.length);
       return out;
     };
-    const shards = (r: Record<string, number>) => Object.entries(r).filter(([p]) => p.startsWith('shard-')).reduce((t, [, v]) => t + v, 0);
-    console.log('CPU per command (µs; postgres = every PostgreSQL process on the machine, others\' too):');
-    for (const [label, rs] of [['off', cpu.off], ['on', cpu.on], ['new', cpu.fresh]] as const) {
+    const shards = (r: Record<string, number>) =>
+      Object.entries(r)
+        .filter(([p]) => p.startsWith('shard-'))
+        .reduce((t, [, v]) => t + v, 0);
+    console.log("CPU per command (µs; postgres = every PostgreSQL process on the machine, others' too):");
+    for (const [label, rs] of [
+      ['off', cpu.off],
+      ['on', cpu.on],
+      ['new', cpu.fresh],
+    ] as const) {
       const m = mean(rs);
-      console.log(`  ${label.padEnd(4)} shards ${shards(m)} (${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      console.log(
+        `  ${label.padEnd(4)} shards ${shards(m)} (${Object.entries(m)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')})`,
+      );
     }
   } finally {
     for (const c of streams) c.close();

@@ -25,7 +25,6 @@ import { SEED_SQL } from '../test/rebalance/support/stores.js';
 const CHANNELS = 4;
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
 
-
 interface Sample {
   readonly end: number;
   readonly ms: number;
@@ -145,7 +144,10 @@ export async function run(server: string, args: string[]): Promise<void> {
 
     const phase = (label: string, from: number, to: number): LoadResult => {
       const inside = samples.filter((s) => s.end >= from && s.end < to);
-      const oks = inside.filter((s) => s.ok).map((s) => s.ms).sort((a, b) => a - b);
+      const oks = inside
+        .filter((s) => s.ok)
+        .map((s) => s.ms)
+        .sort((a, b) => a - b);
       const pct = (p: number) => oks[Math.min(oks.length - 1, Math.floor((p / 100) * oks.length))] ?? NaN;
       const seconds = (to - from) / 1000;
       return {
@@ -161,11 +163,7 @@ export async function run(server: string, args: string[]): Promise<void> {
       };
     };
     console.log('');
-    printTable([
-      phase('before (3 shards)', beforeFrom, moveFrom),
-      phase('during ring add', moveFrom, moveTo),
-      phase('after (4 shards)', moveTo, afterTo),
-    ]);
+    printTable([phase('before (3 shards)', beforeFrom, moveFrom), phase('during ring add', moveFrom, moveTo), phase('after (4 shards)', moveTo, afterTo)]);
     const f = result.figures;
     const seconds = result.durationMs / 1000;
     console.log(

@@ -47,11 +47,7 @@ async function seedStream(pool: pg.Pool, orderId: string, events: number): Promi
            FROM generate_series(1, $2::int) AS k) s`,
     [streamId, events],
   );
-  await pool.query(`INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version) VALUES ($1, 'order-lines', $2, $3)`, [
-    streamId,
-    orderId,
-    events,
-  ]);
+  await pool.query(`INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version) VALUES ($1, 'order-lines', $2, $3)`, [streamId, orderId, events]);
   return streamId;
 }
 
@@ -70,16 +66,7 @@ function summarize(rows: Row[], baseline: Row): void {
   const base = stats[rows.indexOf(baseline)]!;
   const header = ['tier', 'loads', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs replay', 'p95 vs replay', 'p99 vs replay'];
   const ratio = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
-  const body = stats.map((s) => [
-    s.label,
-    String(s.n),
-    s.p50.toFixed(3),
-    s.p95.toFixed(3),
-    s.p99.toFixed(3),
-    ratio(s.p50, base.p50),
-    ratio(s.p95, base.p95),
-    ratio(s.p99, base.p99),
-  ]);
+  const body = stats.map((s) => [s.label, String(s.n), s.p50.toFixed(3), s.p95.toFixed(3), s.p99.toFixed(3), ratio(s.p50, base.p50), ratio(s.p95, base.p95), ratio(s.p99, base.p99)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(header));
@@ -156,7 +143,11 @@ export async function run(server: string, args: string[]): Promise<void> {
 
     const rows = tiers.map((t) => t.row);
     summarize(rows, rows[0]!);
-    const p95 = (r: Row) => pct([...r.samples].sort((a, b) => a - b), 95);
+    const p95 = (r: Row) =>
+      pct(
+        [...r.samples].sort((a, b) => a - b),
+        95,
+      );
     const replayBig = p95(rows[0]!);
     const pgSnap = p95(rows[1]!);
     const replaySmall = p95(rows[rows.length - 1]!);

@@ -49,14 +49,16 @@ function unary(label: string, prefix: string, side: Side, ms: number): Promise<L
 
 function streaming(label: string, prefix: string, side: Side, ms: number): Promise<LoadResult> {
   return closedLoop(label, CALLERS, ms, async (w, i) => {
-    await side.streams[w % CHANNELS]!.placeOrder({ ...(placeOrder(`${prefix}-${w}-${i}`)), shippingAddress: address(i) });
+    await side.streams[w % CHANNELS]!.placeOrder({ ...placeOrder(`${prefix}-${w}-${i}`), shippingAddress: address(i) });
   });
 }
 
 export async function run(_server: string, args: string[]): Promise<void> {
   const ms = durationFromArgs(args, 5000);
   const rounds = numberArg(args, '--rounds', 3);
-  console.log(`secure vs insecure: ${CALLERS} unary callers over ${CHANNELS} channels, and ${CALLERS} streamed commands in flight over ${CHANNELS} streams; ${ms / 1000}s per case, ${rounds} rounds\n`);
+  console.log(
+    `secure vs insecure: ${CALLERS} unary callers over ${CHANNELS} channels, and ${CALLERS} streamed commands in flight over ${CHANNELS} streams; ${ms / 1000}s per case, ${rounds} rounds\n`,
+  );
   const quiet = { shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } };
   const plainCluster = await startCluster({ shards: 3, ...quiet });
   let secureCluster: Cluster | undefined;

@@ -26,12 +26,7 @@ import { freePort, startOwnPostgres, type OwnPostgres } from '../test/support/po
 import { numberArg } from './support.js';
 
 /** Answers the scenario causes: a moving stream's, and an outage's (Redis fails open; shard-0's store is down for a while). */
-const EXPECTED = [
-  'UNAVAILABLE/STREAM_MOVING',
-  'FAILED_PRECONDITION/WRONG_SHARD',
-  'UNAVAILABLE/STORE_UNAVAILABLE',
-  'DEADLINE_EXCEEDED',
-];
+const EXPECTED = ['UNAVAILABLE/STREAM_MOVING', 'FAILED_PRECONDITION/WRONG_SHARD', 'UNAVAILABLE/STORE_UNAVAILABLE', 'DEADLINE_EXCEEDED'];
 
 interface Proc {
   readonly name: string;
@@ -68,7 +63,7 @@ async function startRedis(): Promise<{ url: string; pid: () => number | undefine
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
-    for (const until = Date.now() + 10_000; Date.now() < until; ) {
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
       try {
         await probe.connect();
         await probe.ping();
@@ -144,7 +139,10 @@ export async function run(_server: string, args: string[]): Promise<void> {
     const ownUrl = own.url;
     cluster = await startCluster({ shards: 3, spares: 1, databaseUrl: (i) => (i === 0 ? ownUrl : undefined), shardEnv: { REDIS_URL: redis.url } });
     const c = cluster;
-    const databases = c.stores().map((s) => new URL(s.url).pathname.slice(1)).concat(new URL(c.ringUrl).pathname.slice(1));
+    const databases = c
+      .stores()
+      .map((s) => new URL(s.url).pathname.slice(1))
+      .concat(new URL(c.ringUrl).pathname.slice(1));
     monitorPg = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await monitorPg.connect();
     await redisMonitor.connect().catch(() => {});
@@ -204,9 +202,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
       }
     })();
 
-    console.log(
-      `  ${'min'.padStart(3)} ${'acked'.padStart(6)} ${'p99 ms'.padStart(7)}  ${procs.map((p) => `${p.name} MiB/fds/sock`).join('  ')}  pg-conns main/own  redis-clients  errors`,
-    );
+    console.log(`  ${'min'.padStart(3)} ${'acked'.padStart(6)} ${'p99 ms'.padStart(7)}  ${procs.map((p) => `${p.name} MiB/fds/sock`).join('  ')}  pg-conns main/own  redis-clients  errors`);
     for (let minute = 1; minute <= minutes; minute++) {
       await sleep(started + minute * 60_000 - Date.now());
       const f = windowFigures(run.ledger, started + (minute - 1) * 60_000, started + minute * 60_000);
@@ -214,14 +210,19 @@ export async function run(_server: string, args: string[]): Promise<void> {
         const u = usage(p.pid());
         return (u ? `${u.rssMiB.toFixed(0)}/${u.fds}/${u.sockets}` : 'down').padStart(p.name.length + 13);
       });
-      const mainConns = await monitorPg
-        .query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)', [databases])
-        .then((r) => String(r.rows[0]?.n), () => '?');
+      const mainConns = await monitorPg.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)', [databases]).then(
+        (r) => String(r.rows[0]?.n),
+        () => '?',
+      );
       const ownConns = await ownConnections(own.url);
-      const clients = await redisMonitor
-        .info('clients')
-        .then((text) => /connected_clients:(\d+)/.exec(text)?.[1] ?? '?', () => 'down');
-      const errorText = Object.entries(f.errors).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+      const clients = await redisMonitor.info('clients').then(
+        (text) => /connected_clients:(\d+)/.exec(text)?.[1] ?? '?',
+        () => 'down',
+      );
+      const errorText =
+        Object.entries(f.errors)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || '-';
       console.log(
         `  ${String(minute).padStart(3)} ${String(f.acked).padStart(6)} ${(f.p99 === undefined ? '-' : String(f.p99)).padStart(7)}  ${cols.join('  ')}  ${`${mainConns}/${ownConns}`.padStart(17)}  ${clients.padStart(13)}  ${errorText}`,
       );

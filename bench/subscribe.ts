@@ -96,10 +96,11 @@ function live(address: string, onEvent: (aggregateId: string) => void): Promise<
     call.on('data', (r: SubscribeResponse__Output) => {
       if (r.event) onEvent(r.event.aggregateId);
       else if (r.events) for (const e of r.events.events) onEvent(e.aggregateId);
-      else if (r.caughtUp) resolve(() => {
-        call.cancel();
-        client.close();
-      });
+      else if (r.caughtUp)
+        resolve(() => {
+          call.cancel();
+          client.close();
+        });
     });
     call.on('error', () => {});
   });
@@ -187,14 +188,24 @@ export async function run(_server: string, args: string[]): Promise<void> {
     printTable([withLatency, ...without, ...withSubs]);
     const rate = (runs: LoadResult[]) => runs.reduce((s, r) => s + r.ok, 0) / runs.reduce((s, r) => s + r.seconds, 0);
     console.log('');
-    console.log(`(a) catch-up straight from ${shard.id}:       ${Math.round(direct.events / direct.seconds).toLocaleString('en')} events/s (${direct.events.toLocaleString('en')} events in ${direct.seconds.toFixed(1)}s)   (target >= 50,000 per shard)`);
-    console.log(`(b) catch-up through the router (3 shards): ${Math.round(routed.events / routed.seconds).toLocaleString('en')} events/s (${routed.events.toLocaleString('en')} events in ${routed.seconds.toFixed(1)}s)`);
-    console.log(`(c) live, acknowledged → delivered: p50 ${pct(fromAck, 50).toFixed(1)} ms, p99 ${pct(fromAck, 99).toFixed(1)} ms; sent → delivered: p50 ${pct(fromSend, 50).toFixed(1)} ms, p99 ${pct(fromSend, 99).toFixed(1)} ms (${fromAck.length} events)   (target p99 <= 50 ms)`);
+    console.log(
+      `(a) catch-up straight from ${shard.id}:       ${Math.round(direct.events / direct.seconds).toLocaleString('en')} events/s (${direct.events.toLocaleString('en')} events in ${direct.seconds.toFixed(1)}s)   (target >= 50,000 per shard)`,
+    );
+    console.log(
+      `(b) catch-up through the router (3 shards): ${Math.round(routed.events / routed.seconds).toLocaleString('en')} events/s (${routed.events.toLocaleString('en')} events in ${routed.seconds.toFixed(1)}s)`,
+    );
+    console.log(
+      `(c) live, acknowledged → delivered: p50 ${pct(fromAck, 50).toFixed(1)} ms, p99 ${pct(fromAck, 99).toFixed(1)} ms; sent → delivered: p50 ${pct(fromSend, 50).toFixed(1)} ms, p99 ${pct(fromSend, 99).toFixed(1)} ms (${fromAck.length} events)   (target p99 <= 50 ms)`,
+    );
     const mean = (runs: Record<string, number>[]) =>
-      Object.keys(runs[0] ?? {}).map((key) => `${key} ${Math.round(runs.reduce((sum, r) => sum + r[key]!, 0) / runs.length)}`).join(', ');
+      Object.keys(runs[0] ?? {})
+        .map((key) => `${key} ${Math.round(runs.reduce((sum, r) => sum + r[key]!, 0) / runs.length)}`)
+        .join(', ');
     console.log(`    CPU per command (µs) without subscribers: ${mean(cpu.without)}`);
     console.log(`    CPU per command (µs) with 2 subscribers:  ${mean(cpu.with)}`);
-    console.log(`(d) write throughput with 2 live subscribers / without: ${(rate(withSubs) / rate(without)).toFixed(2)} [${withSubs.map((r, i) => (r.perSecond / without[i]!.perSecond).toFixed(2)).join(', ')}]   (target >= 0.90)`);
+    console.log(
+      `(d) write throughput with 2 live subscribers / without: ${(rate(withSubs) / rate(without)).toFixed(2)} [${withSubs.map((r, i) => (r.perSecond / without[i]!.perSecond).toFixed(2)).join(', ')}]   (target >= 0.90)`,
+    );
   } finally {
     await cluster.close();
   }

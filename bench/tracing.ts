@@ -63,7 +63,7 @@ export async function run(_server: string, args: string[]): Promise<void> {
     const streams = clusters.map((c) => Array.from({ length: STREAMS }, () => createClient(c.router.address)));
     const streaming = (m: number, label: string, ms: number) =>
       closedLoop(label, IN_FLIGHT, ms, async (w, i) => {
-        await streams[m]![w % STREAMS]!.placeOrder({ ...(placeOrder(`t${m}-${label.length}-${w}-${i}-${Date.now() % 1e6}`)), shippingAddress: address(i) });
+        await streams[m]![w % STREAMS]!.placeOrder({ ...placeOrder(`t${m}-${label.length}-${w}-${i}-${Date.now() % 1e6}`), shippingAddress: address(i) });
       });
     // Freshly started processes are still compiling their hot paths: warm every one up first.
     for (const [m] of modes.entries()) await streaming(m, 'warm-up', 3000);
@@ -92,7 +92,11 @@ export async function run(_server: string, args: string[]): Promise<void> {
       const mean: Record<string, number> = {};
       for (const key of Object.keys(cpu[m]![0] ?? {})) mean[key] = Math.round(cpu[m]!.reduce((s, r) => s + r[key]!, 0) / cpu[m]!.length);
       const total = Object.values(mean).reduce((x, y) => x + y, 0);
-      console.log(`  ${mode.label}: ${Object.entries(mean).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${total} µs`);
+      console.log(
+        `  ${mode.label}: ${Object.entries(mean)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; total ${total} µs`,
+      );
     }
   } finally {
     for (const c of clusters) await c.close();

@@ -57,9 +57,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.exitCode = await eraseCommand(rest, env, consoleOutput());
       return;
     case 'tail':
-      process.exitCode = await untilInterrupted((signal) =>
-        tailCommand(rest, consoleOutput(), signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined),
-      );
+      process.exitCode = await untilInterrupted((signal) => tailCommand(rest, consoleOutput(), signal, env.SHARDWRITE_TOKEN || undefined, env.SHARDWRITE_CA_FILE || undefined));
       return;
     case 'top':
       process.exitCode = await untilInterrupted((signal) => topCommand(rest, env, consoleOutput(), signal));

@@ -53,7 +53,15 @@ export function parseExposition(text: string): Exposition {
     const labels: Record<string, string> = {};
     if (brace >= 0) for (const m of line.slice(brace, line.lastIndexOf('}') + 1).matchAll(LABEL)) labels[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     const m = out.get(name) ?? entry(name, name, 'untyped');
-    m.series.push({ labels, value: Number(line.slice(space + 1).trim().split(' ')[0]) });
+    m.series.push({
+      labels,
+      value: Number(
+        line
+          .slice(space + 1)
+          .trim()
+          .split(' ')[0],
+      ),
+    });
     m.samples++;
     for (const [k, v] of Object.entries(labels)) {
       m.labels.add(k);

@@ -178,7 +178,11 @@ export function plainLines(frame: Frame, at: Date): string[] {
       STAGES.map((st) => `${st}_ms=${s.stages[st]?.map((v) => ms(v)).join('/') ?? '-'}`).join(' '),
   );
   for (const r of frame.routers) {
-    lines.push(`${time} router=${r.name} calls_per_s=${num(r.callsPerSecond, 1)} epoch=${r.epoch} ${Object.entries(r.breakers).map(([k, v]) => `breaker_${k}=${v}`).join(' ')}`.trimEnd());
+    lines.push(
+      `${time} router=${r.name} calls_per_s=${num(r.callsPerSecond, 1)} epoch=${r.epoch} ${Object.entries(r.breakers)
+        .map(([k, v]) => `breaker_${k}=${v}`)
+        .join(' ')}`.trimEnd(),
+    );
   }
   for (const d of frame.down) lines.push(`${time} down=${d}`);
   return lines;
@@ -189,13 +193,21 @@ export function screen(frame: Frame, at: Date, intervalMs: number): string[] {
   const pad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
   const left = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
   const out = [`shardwrite top — ${at.toISOString().slice(11, 19)} — every ${intervalMs / 1000} s, Ctrl-C quits`, ''];
-  out.push(
-    left('shard', 10) + ['cmd/s', 'refused/s', 'in flight', 'conflicts', 'retries/s', 'batch', 'cache hit', 'store', 'redis'].map((h) => pad(h, 10)).join(''),
-  );
+  out.push(left('shard', 10) + ['cmd/s', 'refused/s', 'in flight', 'conflicts', 'retries/s', 'batch', 'cache hit', 'store', 'redis'].map((h) => pad(h, 10)).join(''));
   for (const s of frame.shards) {
     out.push(
       left(s.name, 10) +
-        [num(s.commandsPerSecond), num(s.refusedPerSecond, 1), String(s.inFlight), pct(s.conflictRate), num(s.retriesPerSecond, 1), num(s.batchEntries, 1), pct(s.cacheHitRate), s.storeBreaker, s.redisBreaker]
+        [
+          num(s.commandsPerSecond),
+          num(s.refusedPerSecond, 1),
+          String(s.inFlight),
+          pct(s.conflictRate),
+          num(s.retriesPerSecond, 1),
+          num(s.batchEntries, 1),
+          pct(s.cacheHitRate),
+          s.storeBreaker,
+          s.redisBreaker,
+        ]
           .map((v) => pad(v, 10))
           .join(''),
     );
@@ -203,7 +215,14 @@ export function screen(frame: Frame, at: Date, intervalMs: number): string[] {
   out.push('', left('ms p50/p95/p99', 16) + STAGES.map((st) => pad(st, 18)).join(''));
   for (const s of frame.shards) out.push(left(s.name, 16) + STAGES.map((st) => pad(s.stages[st]?.map((v) => ms(v)).join('/') ?? '-', 18)).join(''));
   for (const r of frame.routers) {
-    out.push('', `router ${r.name}: ${num(r.callsPerSecond)} calls/s, ring epoch ${r.epoch}; breakers ${Object.entries(r.breakers).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}`);
+    out.push(
+      '',
+      `router ${r.name}: ${num(r.callsPerSecond)} calls/s, ring epoch ${r.epoch}; breakers ${
+        Object.entries(r.breakers)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || '-'
+      }`,
+    );
   }
   if (frame.down.length > 0) out.push('', `not answering: ${frame.down.join(', ')}`);
   return out;
@@ -212,7 +231,12 @@ export function screen(frame: Frame, at: Date, intervalMs: number): string[] {
 /** The processes to read: `--metrics`, SHARDWRITE_METRICS, or the router and shards of `.data/cluster.json`. */
 export function topTargets(flag: string | undefined, env: NodeJS.ProcessEnv, clusterFile = CLUSTER_FILE): TopTarget[] {
   const list = flag ?? (env.SHARDWRITE_METRICS || undefined);
-  if (list !== undefined) return list.split(',').map((a) => a.trim()).filter(Boolean).map((address) => ({ name: address, address }));
+  if (list !== undefined)
+    return list
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean)
+      .map((address) => ({ name: address, address }));
   let parsed: { router?: { metrics?: unknown }; shards?: { id?: unknown; metrics?: unknown }[]; spares?: { id?: unknown; metrics?: unknown }[] };
   try {
     parsed = JSON.parse(readFileSync(clusterFile, 'utf8')) as typeof parsed;
@@ -259,15 +283,20 @@ export async function topCommand(args: string[], env: NodeJS.ProcessEnv, out: Ou
     out.error(`no processes to read: pass --metrics HOST:PORT,… or SHARDWRITE_METRICS, or run \`npm start\` (which writes ${CLUSTER_FILE})`);
     return 2;
   }
-  const wait = () => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, intervalMs);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+  const wait = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, intervalMs);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
   let before = await scrape(targets, intervalMs * 0.8);
-  for (let frames = 0; frames < count && !signal.aborted; ) {
+  for (let frames = 0; frames < count && !signal.aborted;) {
     await wait();
     if (signal.aborted) break;
     const after = await scrape(targets, intervalMs * 0.8);

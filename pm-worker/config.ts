@@ -73,8 +73,21 @@ export interface PmWorkerConfig {
 
 /** The settings `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
 export const PM_WORKER_ENV = [
-  'PM_SOURCE', 'PM_DATABASE_URL', 'RING_DATABASE_URL', 'PM_GROUP_PREFIX', 'PM_MEMBER', 'PM_START_FROM', 'PM_PARTITIONS', 'PM_MAX_UNACKED',
-  'PM_TIMEOUT_SCAN_MS', 'PM_COMMAND_TIMEOUT_MS', 'PM_TOKEN', 'SHARDWRITE_INSECURE', 'METRICS_ADDRESS', 'LOG_LEVEL', ...TLS_ENV,
+  'PM_SOURCE',
+  'PM_DATABASE_URL',
+  'RING_DATABASE_URL',
+  'PM_GROUP_PREFIX',
+  'PM_MEMBER',
+  'PM_START_FROM',
+  'PM_PARTITIONS',
+  'PM_MAX_UNACKED',
+  'PM_TIMEOUT_SCAN_MS',
+  'PM_COMMAND_TIMEOUT_MS',
+  'PM_TOKEN',
+  'SHARDWRITE_INSECURE',
+  'METRICS_ADDRESS',
+  'LOG_LEVEL',
+  ...TLS_ENV,
 ] as const;
 
 /**

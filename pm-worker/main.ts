@@ -30,7 +30,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   const log = createLogger('pm-worker', config.logLevel);
-  if (config.insecure) log.warn({ insecure: true }, `INSECURE MODE (SHARDWRITE_INSECURE=true): the pm worker ${config.token ? 'sends PM_TOKEN but ' : 'sends no credentials and '}runs without the secure-by-default checks`);
+  if (config.insecure)
+    log.warn(
+      { insecure: true },
+      `INSECURE MODE (SHARDWRITE_INSECURE=true): the pm worker ${config.token ? 'sends PM_TOKEN but ' : 'sends no credentials and '}runs without the secure-by-default checks`,
+    );
   const store = new PgPmStore({ connectionString: config.databaseUrl });
   // The database may still be starting (or refusing connections for a while): wait for it rather than exit.
   for (let attempt = 1; ; attempt++) {
@@ -52,8 +56,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   const worker = startPmWorker(processManagers, config, { client, store, log, metrics });
   console.log(
-    `pm-worker listening on ${config.source} (process managers: ${processManagers.map((d) => d.name).join(', ')}` +
-      `${metricsServer ? `; metrics http://${metricsServer.address}/metrics` : ''})`,
+    `pm-worker listening on ${config.source} (process managers: ${processManagers.map((d) => d.name).join(', ')}` + `${metricsServer ? `; metrics http://${metricsServer.address}/metrics` : ''})`,
   );
   worker.stopped.catch((err: unknown) => {
     console.error(`pm-worker stopped: ${err instanceof Error ? err.message : String(err)}`);

@@ -90,11 +90,7 @@ export class PgPmStore {
 
   async disarm(processManager: string, instanceId: string, timeoutIds: readonly string[]): Promise<void> {
     if (timeoutIds.length === 0) return;
-    await this.#pool.query('DELETE FROM pm_timeouts WHERE process_manager = $1 AND instance_id = $2 AND timeout_id = ANY($3)', [
-      processManager,
-      instanceId,
-      timeoutIds,
-    ]);
+    await this.#pool.query('DELETE FROM pm_timeouts WHERE process_manager = $1 AND instance_id = $2 AND timeout_id = ANY($3)', [processManager, instanceId, timeoutIds]);
   }
 
   /** Timeouts due now (database clock), earliest first. */
@@ -119,14 +115,7 @@ export class PgPmStore {
        ON CONFLICT (stream_id) DO UPDATE SET status = excluded.status, version = excluded.version,
          reason = CASE WHEN excluded.status = 'parked' THEN COALESCE(excluded.reason, pm_instances.reason) ELSE NULL END, updated_at = now()
        WHERE pm_instances.version < excluded.version`,
-      [
-        list.map((r) => r.streamId),
-        list.map((r) => r.processManager),
-        list.map((r) => r.instanceId),
-        list.map((r) => r.status),
-        list.map((r) => r.version),
-        list.map((r) => r.reason ?? null),
-      ],
+      [list.map((r) => r.streamId), list.map((r) => r.processManager), list.map((r) => r.instanceId), list.map((r) => r.status), list.map((r) => r.version), list.map((r) => r.reason ?? null)],
     );
   }
 
@@ -159,9 +148,7 @@ export class PgPmStore {
   /** Instances by process manager and status, and armed timeouts by process manager. */
   async counts(): Promise<{ instances: { processManager: string; status: string; count: number }[]; timeouts: { processManager: string; count: number }[] }> {
     const [a, b] = await Promise.all([
-      this.#pool.query<{ process_manager: string; status: string; n: string }>(
-        'SELECT process_manager, status, count(*) AS n FROM pm_instances GROUP BY 1, 2',
-      ),
+      this.#pool.query<{ process_manager: string; status: string; n: string }>('SELECT process_manager, status, count(*) AS n FROM pm_instances GROUP BY 1, 2'),
       this.#pool.query<{ process_manager: string; n: string }>('SELECT process_manager, count(*) AS n FROM pm_timeouts GROUP BY 1'),
     ]);
     return {

@@ -39,22 +39,8 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import {
-  CommandFailedError,
-  ConnectionLostError,
-  consume,
-  type CommandResult,
-  type Consumer,
-  type ReceivedEvent,
-  type ShardwriteClient,
-} from '../src/client/index.js';
-import {
-  INPUT_ALREADY_RECORDED,
-  STEP_NOT_IN_FLIGHT,
-  instanceAggregateType,
-  type AnyProcessManager,
-  type StepDecided,
-} from '../src/process-managers/index.js';
+import { CommandFailedError, ConnectionLostError, consume, type CommandResult, type Consumer, type ReceivedEvent, type ShardwriteClient } from '../src/client/index.js';
+import { INPUT_ALREADY_RECORDED, STEP_NOT_IN_FLIGHT, instanceAggregateType, type AnyProcessManager, type StepDecided } from '../src/process-managers/index.js';
 import type { PgPmStore, StatusRow } from './store.js';
 import { loadApi } from '../src/grpc/proto.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
@@ -125,9 +111,19 @@ export function pmMetrics(registry: Registry, store: PgPmStore) {
   return {
     instances,
     timeouts,
-    inputs: new Counter({ name: 'shardwrite_pm_inputs_total', help: 'Inputs recorded on instances, by outcome (recorded, duplicate, refused)', labelNames: ['process_manager', 'outcome'], registers: [registry] }),
+    inputs: new Counter({
+      name: 'shardwrite_pm_inputs_total',
+      help: 'Inputs recorded on instances, by outcome (recorded, duplicate, refused)',
+      labelNames: ['process_manager', 'outcome'],
+      registers: [registry],
+    }),
     steps: new Counter({ name: 'shardwrite_pm_steps_total', help: 'Steps carried out, by outcome (completed, parked, stale)', labelNames: ['process_manager', 'outcome'], registers: [registry] }),
-    commands: new Counter({ name: 'shardwrite_pm_commands_total', help: 'Commands sent, by method and outcome (applied, duplicate, rejected, failed)', labelNames: ['process_manager', 'method', 'outcome'], registers: [registry] }),
+    commands: new Counter({
+      name: 'shardwrite_pm_commands_total',
+      help: 'Commands sent, by method and outcome (applied, duplicate, rejected, failed)',
+      labelNames: ['process_manager', 'method', 'outcome'],
+      registers: [registry],
+    }),
     timeoutsFired: new Counter({ name: 'shardwrite_pm_timeouts_fired_total', help: 'Due timeouts recorded on their instance', labelNames: ['process_manager'], registers: [registry] }),
   };
 }
@@ -162,11 +158,7 @@ function refusal(err: unknown): CommandFailedError | undefined {
   }
 }
 
-export function startPmWorker(
-  definitions: readonly AnyProcessManager[],
-  options: PmWorkerOptions,
-  deps: { client: ShardwriteClient; store: PgPmStore; log: Logger; metrics: PmMetrics },
-): PmWorker {
+export function startPmWorker(definitions: readonly AnyProcessManager[], options: PmWorkerOptions, deps: { client: ShardwriteClient; store: PgPmStore; log: Logger; metrics: PmMetrics }): PmWorker {
   const { client, store, log, metrics } = deps;
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const stopping = new AbortController();
@@ -241,7 +233,11 @@ export function startPmWorker(
     const instanceId = event.aggregateId;
     // Timeouts first: a step that later fails still has them armed, and the retry re-sends only commands.
     await store.arm(def.name, instanceId, step.schedule);
-    await store.disarm(def.name, instanceId, step.cancel.map((t) => t.id));
+    await store.disarm(
+      def.name,
+      instanceId,
+      step.cancel.map((t) => t.id),
+    );
     // Only timeouts: the instance did not wait for this step.
     if (step.commands.length === 0) return;
     const rejected: number[] = [];

@@ -58,9 +58,7 @@ const UNSAFE = /[^\x21-\x7e]|[.*>%]/gu;
  */
 export function subjectToken(text: string): string {
   if (text === '') throw new RangeError('a subject token cannot be empty');
-  return text.replace(UNSAFE, (c) =>
-    [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
-  );
+  return text.replace(UNSAFE, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
 const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;

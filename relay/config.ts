@@ -89,12 +89,31 @@ export interface RelayConfig {
 
 /** The settings `loadRelayConfig` reads. */
 export const RELAY_ENV = [
-  'RELAY_SOURCE', 'RELAY_GROUP', 'RELAY_MEMBER', 'RELAY_AGGREGATE_TYPES', 'RELAY_EVENT_TYPES', 'RELAY_START_FROM',
-  'RELAY_MAX_UNACKED', 'RELAY_MAX_BATCH', 'RELAY_TOKEN', 'SHARDWRITE_INSECURE', 'RELAY_BUS', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX',
-  'NATS_DUPLICATE_WINDOW_MS', 'NATS_PUBLISH_TIMEOUT_MS', 'LOG_LEVEL', ...TLS_ENV,
+  'RELAY_SOURCE',
+  'RELAY_GROUP',
+  'RELAY_MEMBER',
+  'RELAY_AGGREGATE_TYPES',
+  'RELAY_EVENT_TYPES',
+  'RELAY_START_FROM',
+  'RELAY_MAX_UNACKED',
+  'RELAY_MAX_BATCH',
+  'RELAY_TOKEN',
+  'SHARDWRITE_INSECURE',
+  'RELAY_BUS',
+  'NATS_URL',
+  'NATS_STREAM',
+  'NATS_SUBJECT_PREFIX',
+  'NATS_DUPLICATE_WINDOW_MS',
+  'NATS_PUBLISH_TIMEOUT_MS',
+  'LOG_LEVEL',
+  ...TLS_ENV,
 ] as const;
 
-const list = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /**
  * Reads and validates the relay's settings from `env` (see `RelayConfig`

@@ -29,7 +29,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   const log = createLogger('relay', config.logLevel);
-  if (config.insecure) log.warn({ insecure: true }, `INSECURE MODE (SHARDWRITE_INSECURE=true): the relay ${config.token ? 'sends RELAY_TOKEN but ' : 'sends no credentials and '}runs without the secure-by-default checks`);
+  if (config.insecure)
+    log.warn(
+      { insecure: true },
+      `INSECURE MODE (SHARDWRITE_INSECURE=true): the relay ${config.token ? 'sends RELAY_TOKEN but ' : 'sends no credentials and '}runs without the secure-by-default checks`,
+    );
   const bus = await connectBus(config, log);
   const relay = startRelay({ ...config, subjectPrefix: config.nats.subjectPrefix }, bus, log);
   console.log(`relay following ${config.source} as group ${config.group}, publishing to ${bus.description}`);

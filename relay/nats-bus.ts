@@ -92,7 +92,7 @@ export async function connectNatsBus(settings: NatsBusSettings, log: Logger): Pr
       const last = info.state.last_seq;
       const consumer = await js.consumers.get(settings.stream, { headers_only: true });
       const found: number[] = [];
-      for (let done = false; !done; ) {
+      for (let done = false; !done;) {
         let seen = 0;
         for await (const m of await consumer.fetch({ max_messages: ERASE_SCAN_BATCH, expires: settings.publishTimeoutMs })) {
           seen++;

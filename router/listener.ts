@@ -35,12 +35,7 @@ export interface Listener {
  *
  * @throws when the address cannot be bound.
  */
-export async function listen(
-  server: grpc.Server,
-  address: string,
-  maxConnections: number,
-  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
-): Promise<Listener> {
+export async function listen(server: grpc.Server, address: string, maxConnections: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<Listener> {
   const injector = server.createConnectionInjector(credentials);
   const sockets = net.createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
   sockets.maxConnections = maxConnections;

@@ -44,9 +44,7 @@ export interface ProxyDeps {
 const identity = (b: Buffer): Buffer => b;
 
 /** What a shard's attempt came to. `error` is what goes back to the caller when it is the final attempt. */
-type Attempt =
-  | { readonly ok: true; readonly response: Buffer | undefined; readonly trailers: grpc.Metadata }
-  | { readonly ok: false; readonly error: ReplyError; readonly wrongShardEpoch?: number };
+type Attempt = { readonly ok: true; readonly response: Buffer | undefined; readonly trailers: grpc.Metadata } | { readonly ok: false; readonly error: ReplyError; readonly wrongShardEpoch?: number };
 
 /** A status to end a call with (what `toServiceError` builds, or a shard's status as received). */
 type ReplyError = Partial<grpc.StatusObject> & { code: grpc.status };
@@ -186,7 +184,13 @@ function serverStreamHandler(deps: ProxyDeps, route: MethodRoute): grpc.handleSe
       else call.emit('error', attempt.error);
     };
     const traced = tracedCall(deps);
-    routeCall(deps, route, call, (target, metadata) => traced(() => streamAttempt(target, route.path, call, metadata, progress)), () => progress.forwarded === 0).then(
+    routeCall(
+      deps,
+      route,
+      call,
+      (target, metadata) => traced(() => streamAttempt(target, route.path, call, metadata, progress)),
+      () => progress.forwarded === 0,
+    ).then(
       ({ shard, attempt }) => finish(shard, attempt),
       (err: unknown) => {
         deps.logger.error({ err, method }, 'forwarding failed unexpectedly');
@@ -302,12 +306,7 @@ function answered(err: grpc.ServiceError): Attempt {
  * ServiceError otherwise, so the breaker sees it (and counts it only when it
  * is a transport failure).
  */
-function unaryAttempt(
-  target: ShardTarget,
-  path: string,
-  call: grpc.ServerUnaryCall<Buffer, Buffer>,
-  metadata: grpc.Metadata,
-): Promise<Attempt> {
+function unaryAttempt(target: ShardTarget, path: string, call: grpc.ServerUnaryCall<Buffer, Buffer>, metadata: grpc.Metadata): Promise<Attempt> {
   return new Promise((resolve, reject) => {
     let response: Buffer | undefined;
     const upstream = target.client.makeUnaryRequest<Buffer, Buffer>(
@@ -336,13 +335,7 @@ function unaryAttempt(
  * the stream with OK and every message was passed on; rejects with the
  * shard's ServiceError otherwise.
  */
-function streamAttempt(
-  target: ShardTarget,
-  path: string,
-  call: grpc.ServerWritableStream<Buffer, Buffer>,
-  metadata: grpc.Metadata,
-  progress: { forwarded: number },
-): Promise<Attempt> {
+function streamAttempt(target: ShardTarget, path: string, call: grpc.ServerWritableStream<Buffer, Buffer>, metadata: grpc.Metadata, progress: { forwarded: number }): Promise<Attempt> {
   return new Promise((resolve, reject) => {
     const upstream = target.client.makeServerStreamRequest<Buffer, Buffer>(path, identity, identity, call.request, metadata, {
       parent: call,

@@ -77,10 +77,13 @@ async function openRouter(config: RouterConfig, overrides: RouterOverrides, logg
   if (!config.ring.databaseUrl) throw new Error('the router needs RING_DATABASE_URL');
   // One certificate for both sides: served to clients, and presented to the shards as the router's identity.
   const certificates = config.tls
-    ? opened.add(new CertificateFiles(config.tls, {
-        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
-        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
-      }), (c) => c.close())
+    ? opened.add(
+        new CertificateFiles(config.tls, {
+          onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+          onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+        }),
+        (c) => c.close(),
+      )
     : undefined;
   const shardCredentials = certificates ? channelCredentials(certificates) : grpc.credentials.createInsecure();
 
@@ -94,10 +97,13 @@ async function openRouter(config: RouterConfig, overrides: RouterOverrides, logg
 
   const registry = createRegistry('shardwrite_router_');
   const metrics = new RouterMetrics(registry);
-  const store = opened.add(new PgRingStore({
-    connectionString: config.ring.databaseUrl,
-    onIdleError: (err) => logger.warn({ err }, 'idle ring database connection failed'),
-  }), (s) => s.close());
+  const store = opened.add(
+    new PgRingStore({
+      connectionString: config.ring.databaseUrl,
+      onIdleError: (err) => logger.warn({ err }, 'idle ring database connection failed'),
+    }),
+    (s) => s.close(),
+  );
   await store.migrate();
   if (config.ring.bootstrap) await store.initIfEmpty(config.ring.bootstrap);
   const watcher = opened.add(new RingWatcher(store, { pollMs: config.ring.pollMs, notify: config.ring.notify, logger }), (w) => w.close());
@@ -114,7 +120,9 @@ async function openRouter(config: RouterConfig, overrides: RouterOverrides, logg
     health.setStatus('', next);
     for (const s of services) health.setStatus(s, next);
   };
-  const pool = opened.add(new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth }), (p) => p.close());
+  const pool = opened.add(new ShardPool({ credentials: shardCredentials, breaker: config.breaker, reconnectMaxMs: config.shardReconnectMaxMs, metrics, logger, onChange: updateHealth }), (p) =>
+    p.close(),
+  );
   watcher.onChange((view) => {
     metrics.ringEpoch.set(view.epoch);
     pool.sync(view.shards);
@@ -154,12 +162,17 @@ async function openRouter(config: RouterConfig, overrides: RouterOverrides, logg
     muxes.push(mux);
     return mux;
   };
-  services.push(...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission, traced: tracer !== undefined }));
+  services.push(
+    ...addProxyServices(server, { definition: forwarded, routing, watcher, pool, metrics, logger, streams, links, linked: linkedCommands(protoRoot), admission, traced: tracer !== undefined }),
+  );
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
   const feeds = opened.add(new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger }), (f) => f.close());
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
-  const groups = opened.add(await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition }), (g) => g.close());
+  const groups = opened.add(
+    await addConsumerGroupService(server, { feeds: overrides.clusterFeeds ?? feeds, databaseUrl: config.ring.databaseUrl, settings: config.consumerGroups, metrics, logger, definition }),
+    (g) => g.close(),
+  );
   services.push(groups.serviceName);
   // The ring, for clients that send their commands straight to the owner shards.
   services.push(addRingService(server, { watcher, logger, closing: closingSubscriptions.signal }));

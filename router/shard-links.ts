@@ -332,7 +332,13 @@ export class ShardLinks {
     const linkKey = `${target.id}\n${target.address}`;
     const existing = this.#links.get(linkKey);
     if (existing) return existing;
-    const call = target.client.makeBidiStreamRequest<Buffer, Buffer>(this.deps.link.path, (b) => b, (b) => b, new grpc.Metadata(), {});
+    const call = target.client.makeBidiStreamRequest<Buffer, Buffer>(
+      this.deps.link.path,
+      (b) => b,
+      (b) => b,
+      new grpc.Metadata(),
+      {},
+    );
     const link: Link = {
       call,
       target,

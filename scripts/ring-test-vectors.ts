@@ -38,9 +38,24 @@ const RINGS: readonly { name: string; ids: readonly string[] }[] = [
 ];
 
 const IDS = [
-  'o1', 'order-1', 'order-2', 'order-42', 'a', 'Z', '0', '1234567890',
-  'f47ac10b-58cc-4372-a567-0e02b2c3d479', '6ba7b810-9dad-11d1-80b4-00c04fd430c8',
-  'tenant-a/order-7', 'commande-été', '注文-1', '🛒-basket-9', '__proto__', 'constructor', 'a b c', 'x'.repeat(200),
+  'o1',
+  'order-1',
+  'order-2',
+  'order-42',
+  'a',
+  'Z',
+  '0',
+  '1234567890',
+  'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+  '6ba7b810-9dad-11d1-80b4-00c04fd430c8',
+  'tenant-a/order-7',
+  'commande-été',
+  '注文-1',
+  '🛒-basket-9',
+  '__proto__',
+  'constructor',
+  'a b c',
+  'x'.repeat(200),
   ...Array.from({ length: 40 }, (_, i) => `order-${1000 + i * 37}`),
 ];
 

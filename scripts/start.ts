@@ -104,11 +104,16 @@ function secretIn(file: string, bytes: number): string {
 
 async function prepareSecurity(shardIds: readonly string[]): Promise<Security> {
   const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
-  const certs = await ensureDevCertificates(TLS_DIR, ['router', 'rebalancer', 'relay', 'pm-worker', ...shardIds].map((name) => ({ name, ...local })));
+  const certs = await ensureDevCertificates(
+    TLS_DIR,
+    ['router', 'rebalancer', 'relay', 'pm-worker', ...shardIds].map((name) => ({ name, ...local })),
+  );
   // An ordinary caller commands every aggregate type and reads, within its tenant; `*` crosses tenants.
   const ordinary = [...new Set(modules.flatMap((m) => m.deciders.map((d) => d.aggregateType))), 'read'];
   const authTokens = Object.entries(DEV_TOKENS).map(([name, t]) => {
-    const hash = createHash('sha256').update(secretIn(tokenFile(name as keyof typeof DEV_TOKENS), 32)).digest('hex');
+    const hash = createHash('sha256')
+      .update(secretIn(tokenFile(name as keyof typeof DEV_TOKENS), 32))
+      .digest('hex');
     return `sha256:${hash}:${t.principal}:${t.tenant}:${(t.scopes.length > 0 ? t.scopes : ordinary).join('|')}`;
   });
   return {
@@ -207,14 +212,7 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
 }
 
 /** Spawns `shardwrite <kind>` with `env`, logging to `.data/logs/<name>.log`; resolves with its address once it prints `ready`. */
-function startChild(
-  root: string,
-  name: string,
-  kind: 'shard' | 'router' | 'relay' | 'pm-worker',
-  env: NodeJS.ProcessEnv,
-  children: Child[],
-  readyLine = /listening on (\S+)/,
-): Promise<string> {
+function startChild(root: string, name: string, kind: 'shard' | 'router' | 'relay' | 'pm-worker', env: NodeJS.ProcessEnv, children: Child[], readyLine = /listening on (\S+)/): Promise<string> {
   const log: WriteStream = createWriteStream(resolve(LOG_DIR, `${name}.log`), { flags: 'a' });
   const proc = spawn(process.execPath, [resolve(root, 'bin/shardwrite.js'), kind], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const child: Child = {
@@ -281,7 +279,14 @@ async function supervise(): Promise<void> {
       for (const c of children.filter((c) => c.name === 'router')) await stopChild(c);
       await Promise.all(children.filter((c) => c.name !== 'router' && c.name !== 'relay').map(stopChild));
       // A server that failed to start has nothing to stop.
-      await Promise.all(servers.map((s) => s.then((h) => h.stop(), () => {})));
+      await Promise.all(
+        servers.map((s) =>
+          s.then(
+            (h) => h.stop(),
+            () => {},
+          ),
+        ),
+      );
       console.log('stopped');
     })());
   // Repeated signals do not cut the orderly stop short: its steps are bounded by STOP_TIMEOUT_MS.
@@ -349,9 +354,7 @@ async function supervise(): Promise<void> {
     // Every process gets one or the other: TLS and tokens, or insecure mode chosen explicitly (every
     // process listens on loopback only; AUTH_* settings from the environment still authenticate callers).
     const modeEnv = (identity: string): Record<string, string | undefined> =>
-      security
-        ? { ...tlsEnv(security.certs[identity]!), AUTH_TOKENS: security.authTokens, SHARDWRITE_INSECURE: undefined }
-        : { SHARDWRITE_INSECURE: 'true' };
+      security ? { ...tlsEnv(security.certs[identity]!), AUTH_TOKENS: security.authTokens, SHARDWRITE_INSECURE: undefined } : { SHARDWRITE_INSECURE: 'true' };
     const shards = await Promise.all(
       [...plan, ...spares].map(async (p) => {
         const databaseUrl = await ensureDatabase(await serverFor(p.index), `shardwrite_shard_${p.index}`);
@@ -421,7 +424,11 @@ async function supervise(): Promise<void> {
       console.log('spare shards, running but not on the ring (they own nothing yet):');
       for (const s of spareShards) console.log(`  ${s.id}  ${s.address}  (metrics http://${s.metrics}/metrics)`);
       console.log('put one on the ring — its streams move to it while the cluster serves — with:');
-      const rebalancerTls = security ? Object.entries(tlsEnv(security.certs.rebalancer!)).map(([k, v]) => `${k}=${v} `).join('') : '';
+      const rebalancerTls = security
+        ? Object.entries(tlsEnv(security.certs.rebalancer!))
+            .map(([k, v]) => `${k}=${v} `)
+            .join('')
+        : '';
       for (const s of spareShards) console.log(`  ${rebalancerTls}npx shardwrite ring add ${s.id} --address ${s.address}`);
       console.log('and watch with `npx shardwrite ring status`');
     }
@@ -453,9 +460,7 @@ async function supervise(): Promise<void> {
       const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.
-      void startChild(root, 'relay', 'relay', relayEnv, children, /relay (following) /).catch((err: unknown) =>
-        console.error(err instanceof Error ? err.message : err),
-      );
+      void startChild(root, 'relay', 'relay', relayEnv, children, /relay (following) /).catch((err: unknown) => console.error(err instanceof Error ? err.message : err));
     }
     console.log(`logs in ${LOG_DIR}/, cluster in ${CLUSTER_FILE}; Ctrl-C stops everything\n`);
   } catch (err) {

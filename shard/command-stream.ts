@@ -122,26 +122,29 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
     runFrame(deps, specs, decode, stream, frame, ctx, maxInFlight, answer);
   const traced = (ctx: CallContext, text: (key: string) => string | undefined): TracedContext => (deps.tracer ? { ...ctx, traceParent: extractContext(text) } : ctx);
 
-  server.addService({ Execute: raw.definition }, {
-    Execute: (call: Duplex) => {
-      const stream = track(call);
-      const ctx = traced(callContext(call), (key) => {
-        const v = call.metadata.get(key)[0];
-        return typeof v === 'string' ? v : undefined;
-      });
-      const answer = (o: StreamedOutcome) => stream.write(o);
-      call.on('data', (frame: Buffer) => {
-        if (stream.finished) return;
-        if (frame.length > deps.maxMessageBytes) {
-          // As grpc-js ends a stream whose message is over its limit.
-          stream.finished = true;
-          call.emit('error', messageTooLarge(frame.length, deps.maxMessageBytes));
-          return;
-        }
-        run(stream, frame, ctx, deps.maxInFlight, answer);
-      });
+  server.addService(
+    { Execute: raw.definition },
+    {
+      Execute: (call: Duplex) => {
+        const stream = track(call);
+        const ctx = traced(callContext(call), (key) => {
+          const v = call.metadata.get(key)[0];
+          return typeof v === 'string' ? v : undefined;
+        });
+        const answer = (o: StreamedOutcome) => stream.write(o);
+        call.on('data', (frame: Buffer) => {
+          if (stream.finished) return;
+          if (frame.length > deps.maxMessageBytes) {
+            // As grpc-js ends a stream whose message is over its limit.
+            stream.finished = true;
+            call.emit('error', messageTooLarge(frame.length, deps.maxMessageBytes));
+            return;
+          }
+          run(stream, frame, ctx, deps.maxInFlight, answer);
+        });
+      },
     },
-  });
+  );
 
   server.addService(deps.link.service, {
     Execute: (call: Duplex) => {

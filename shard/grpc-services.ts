@@ -141,35 +141,38 @@ function addCommandService(server: grpc.Server, deps: ShardServiceDeps, module: 
 function addEventStoreService(server: grpc.Server, deps: ShardServiceDeps): void {
   const service = deps.definition['shardwrite.v1.EventStoreService'] as unknown as grpc.ServiceDefinition;
   const raw = rawRequests(service.ReadStream!);
-  server.addService({ ReadStream: raw.definition }, {
-    ReadStream: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
-      const failed = (err: unknown) => {
-        if (isUnexpected(err)) deps.logger.error({ err }, 'ReadStream failed unexpectedly');
-        call.emit('error', toServiceError(err));
-      };
-      if (call.request.length > deps.maxMessageBytes) {
-        call.emit('error', messageTooLarge(call.request.length, deps.maxMessageBytes));
-        return;
-      }
-      let request: ReadStreamRequest__Output;
-      try {
-        request = raw.decode(call.request) as ReadStreamRequest__Output;
-      } catch {
-        failed(undecodable());
-        return;
-      }
-      const identity = identityFrom((key) => {
-        const v = call.metadata.get(key)[0];
-        return typeof v === 'string' ? v : undefined;
-      });
-      // The interceptor verified the caller and its `read` scope; without an identity nothing is read.
-      if (!identity) {
-        failed(new UnauthenticatedError('no credentials'));
-        return;
-      }
-      readStream(deps, request, call, identity).catch(failed);
+  server.addService(
+    { ReadStream: raw.definition },
+    {
+      ReadStream: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
+        const failed = (err: unknown) => {
+          if (isUnexpected(err)) deps.logger.error({ err }, 'ReadStream failed unexpectedly');
+          call.emit('error', toServiceError(err));
+        };
+        if (call.request.length > deps.maxMessageBytes) {
+          call.emit('error', messageTooLarge(call.request.length, deps.maxMessageBytes));
+          return;
+        }
+        let request: ReadStreamRequest__Output;
+        try {
+          request = raw.decode(call.request) as ReadStreamRequest__Output;
+        } catch {
+          failed(undecodable());
+          return;
+        }
+        const identity = identityFrom((key) => {
+          const v = call.metadata.get(key)[0];
+          return typeof v === 'string' ? v : undefined;
+        });
+        // The interceptor verified the caller and its `read` scope; without an identity nothing is read.
+        if (!identity) {
+          failed(new UnauthenticatedError('no credentials'));
+          return;
+        }
+        readStream(deps, request, call, identity).catch(failed);
+      },
     },
-  });
+  );
 }
 
 /** Events ReadStream reads from the store at a time. @default 1000 */

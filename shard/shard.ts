@@ -80,10 +80,13 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   const authenticator = createAuthenticator(config.auth);
   // Read first: unusable certificate files stop the start-up before anything else is opened.
   const certificates = config.tls
-    ? opened.add(new CertificateFiles(config.tls, {
-        onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
-        onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
-      }), (c) => c.close())
+    ? opened.add(
+        new CertificateFiles(config.tls, {
+          onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+          onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+        }),
+        (c) => c.close(),
+      )
     : undefined;
   await migrate(config.databaseUrl);
   // Before anything is served or registered: this store is this shard's, or the shard does not start.
@@ -92,13 +95,16 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   const ring = config.ring.databaseUrl && !overrides.ownership ? opened.add(await startShardRing(config, identity.storeId, logger), (r) => r.close()) : undefined;
   const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
 
-  const pool = opened.add(new pg.Pool({
-    connectionString: config.databaseUrl,
-    max: config.dbPoolSize,
-    statement_timeout: config.statementTimeoutMs,
-    query_timeout: config.statementTimeoutMs + 1000,
-    connectionTimeoutMillis: config.statementTimeoutMs,
-  }), (p) => p.end());
+  const pool = opened.add(
+    new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: config.dbPoolSize,
+      statement_timeout: config.statementTimeoutMs,
+      query_timeout: config.statementTimeoutMs + 1000,
+      connectionTimeoutMillis: config.statementTimeoutMs,
+    }),
+    (p) => p.end(),
+  );
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   const pgReader = opened.add(new PgEventReader(pool), (r) => r.close());
@@ -109,70 +115,86 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const { tracer } = overrides;
-  const writer = opened.add(new GroupCommitWriter({
-    ...(tracer ? { tracer } : {}),
-    connectionString: config.databaseUrl,
-    epoch: () => ownership.epoch(),
-    // With a ring, the writer tells the store which of its entries a rebalance under way moves away.
-    pendingMove: ring ? () => ring.ownership.pendingMove() : undefined,
-    maxBatchEntries: config.batchMaxEntries,
-    maxBatchBytes: config.batchMaxBytes,
-    statementTimeoutMs: config.statementTimeoutMs,
-    logger,
-    onBatch: (entries) => metrics.batchEntries.observe(entries),
-    onCommitted: () => liveTail.notify(),
-  }), (w) => w.close());
+  const writer = opened.add(
+    new GroupCommitWriter({
+      ...(tracer ? { tracer } : {}),
+      connectionString: config.databaseUrl,
+      epoch: () => ownership.epoch(),
+      // With a ring, the writer tells the store which of its entries a rebalance under way moves away.
+      pendingMove: ring ? () => ring.ownership.pendingMove() : undefined,
+      maxBatchEntries: config.batchMaxEntries,
+      maxBatchBytes: config.batchMaxBytes,
+      statementTimeoutMs: config.statementTimeoutMs,
+      logger,
+      onBatch: (entries) => metrics.batchEntries.observe(entries),
+      onCommitted: () => liveTail.notify(),
+    }),
+    (w) => w.close(),
+  );
 
   const cache = new AggregateCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
   await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });
   // With a ring, an entry is written only while this shard owns its aggregate, under the epoch it was checked at (I6).
-  const store = opened.add(new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
-    callTimeoutMs: config.storeBreaker.callTimeoutMs,
-    resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
-    windowMs: config.storeBreaker.windowMs,
-    onStateChange: (state) => {
-      metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
-      logger.warn({ state }, 'event store circuit breaker changed state');
-    },
-  }), (b) => b.shutdown());
+  const store = opened.add(
+    new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
+      callTimeoutMs: config.storeBreaker.callTimeoutMs,
+      resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
+      windowMs: config.storeBreaker.windowMs,
+      onStateChange: (state) => {
+        metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
+        logger.warn({ state }, 'event store circuit breaker changed state');
+      },
+    }),
+    (b) => b.shutdown(),
+  );
   const reader = store.reader;
   // Rehydration tiers (I8: each only a cache): PostgreSQL snapshots, and Redis in front when configured.
   const snapshotStore = store.guardSnapshots(new PgSnapshotStore(pool));
   const snapshotCache = config.redisUrl
-    ? opened.add(new RedisSnapshotCache({
-        url: config.redisUrl,
-        ttlSeconds: config.redisSnapshotTtlSeconds,
-        timeoutMs: config.redisTimeoutMs,
-        keyPrefix: config.redisKeyPrefix,
-        breakerResetMs: config.redisBreakerResetMs,
-        authKey: config.redisSnapshotKey,
-        metrics,
-        logger,
-      }), (c) => c.close())
+    ? opened.add(
+        new RedisSnapshotCache({
+          url: config.redisUrl,
+          ttlSeconds: config.redisSnapshotTtlSeconds,
+          timeoutMs: config.redisTimeoutMs,
+          keyPrefix: config.redisKeyPrefix,
+          breakerResetMs: config.redisBreakerResetMs,
+          authKey: config.redisSnapshotKey,
+          metrics,
+          logger,
+        }),
+        (c) => c.close(),
+      )
     : undefined;
   if (snapshotCache && config.redisSnapshotKeyIsDev) {
     logger.warn('REDIS_SNAPSHOT_KEY is not set: Redis snapshot entries are authenticated with the public development key (insecure mode only)');
   }
   if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
-  const snapshotter = opened.add(new Snapshotter(
-    { store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger },
-    { policy: config.snapshots },
-  ), (s) => s.close());
+  const snapshotter = opened.add(new Snapshotter({ store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger }, { policy: config.snapshots }), (s) => s.close());
   const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
   const deciders = deciderRegistry(modules);
   deciders.set(DATA_SUBJECT, dataSubject);
   // Crypto-shredding: the subjects' keys live in the ring database, which every shard reads.
   const privacy = ring && config.personalData.encryption ? opened.add(await startPrivacy(config, logger), (p) => p.close()) : undefined;
   if (!privacy) {
-    logger.warn(config.personalData.encryption
-      ? 'no ring database: personal data is stored as decided, unencrypted, and subjects cannot be erased'
-      : 'PERSONAL_DATA_ENCRYPTION=off: personal data is stored unencrypted');
+    logger.warn(
+      config.personalData.encryption
+        ? 'no ring database: personal data is stored as decided, unencrypted, and subjects cannot be erased'
+        : 'PERSONAL_DATA_ENCRYPTION=off: personal data is stored unencrypted',
+    );
   }
   const authorizer = new ScopeAuthorizer();
   const pipeline = new CommandPipeline(
     {
-      deciders, reader, appender: store.appender, loader, authorizer, ownership, metrics, logger, ...(tracer ? { tracer } : {}),
+      deciders,
+      reader,
+      appender: store.appender,
+      loader,
+      authorizer,
+      ownership,
+      metrics,
+      logger,
+      ...(tracer ? { tracer } : {}),
       ...(privacy ? { personalData: privacy.personalData } : {}),
       afterAppend: (streamId, decider, version, state) => snapshotter.afterAppend(streamId, decider, version, state),
     },
@@ -180,14 +202,30 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   );
 
   const definition = loadPackageDefinition();
-  const server = opened.add(new grpc.Server({
-    // A router's link batches carry whole requests plus a little framing.
-    'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
-    'grpc.keepalive_permit_without_calls': 1,
-    // Every call is authenticated and checked against the permission table first (deny by default).
-    interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
-  }), (s) => s.forceShutdown());
-  addShardServices(server, { definition, maxMessageBytes: config.maxMessageBytes, modules, deciders, pipeline, reader, loader, ownership, metrics, logger, traced: tracer !== undefined, personalData: privacy?.personalData });
+  const server = opened.add(
+    new grpc.Server({
+      // A router's link batches carry whole requests plus a little framing.
+      'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
+      'grpc.keepalive_permit_without_calls': 1,
+      // Every call is authenticated and checked against the permission table first (deny by default).
+      interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
+    }),
+    (s) => s.forceShutdown(),
+  );
+  addShardServices(server, {
+    definition,
+    maxMessageBytes: config.maxMessageBytes,
+    modules,
+    deciders,
+    pipeline,
+    reader,
+    loader,
+    ownership,
+    metrics,
+    logger,
+    traced: tracer !== undefined,
+    personalData: privacy?.personalData,
+  });
   if (privacy) addDataSubjectService(server, { erasure: new Erasure({ ...privacy, pipeline, reader, logger }), logger });
   const commandStreams = addCommandStreamService(server, {
     definition,
@@ -204,7 +242,9 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   // The ring this shard holds, for clients that send straight to the owner shards (only with a ring database).
   const closingRing = opened.add(new AbortController(), (c) => c.abort());
   const ringService = ring ? addRingService(server, { watcher: ring.watcher, logger, closing: closingRing.signal }) : undefined;
-  const subscriptions = opened.add(addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData }), (s) => s.close());
+  const subscriptions = opened.add(addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData }), (s) =>
+    s.close(),
+  );
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');

@@ -51,11 +51,21 @@ export function addSubscriptionServices(server: grpc.Server, deps: SubscriptionS
   const serializeBatch = feedService.Follow.responseSerialize as (batch: FeedBatch) => Buffer;
   server.addService(rawResponses(feedService), {
     Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, Buffer>) =>
-      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call), serializeBatch), { logger: deps.logger, what: 'ShardFeed.Follow', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
+      void serveStream(call, (signal) => follow(feed, types, call.request, signal, authorized(call), serializeBatch), {
+        logger: deps.logger,
+        what: 'ShardFeed.Follow',
+        closing: closing.signal,
+        expiresAt: identityOfMetadata(call.metadata)?.expiresAt,
+      }),
   });
   server.addService(rawResponses(loadApi().shardwrite.v1.SubscriptionService.service), {
     Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest__Output, Buffer>) =>
-      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(call)), { logger: deps.logger, what: 'Subscribe', closing: closing.signal, expiresAt: identityOfMetadata(call.metadata)?.expiresAt }),
+      void serveStream(call, (signal) => subscribe(feed, types, call.request, signal, authorized(call)), {
+        logger: deps.logger,
+        what: 'Subscribe',
+        closing: closing.signal,
+        expiresAt: identityOfMetadata(call.metadata)?.expiresAt,
+      }),
   });
   return { services: ['shardwrite.v1.SubscriptionService'], close: () => closing.abort() };
 }
@@ -87,10 +97,7 @@ async function* follow(
 ): AsyncGenerator<Buffer[]> {
   const tenant = authorize();
   const filter = {
-    ...parseFilter(
-      { aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions },
-      types,
-    ),
+    ...parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes, partitionCount: req.partitionCount, partitions: req.partitions }, types),
     ...(tenant === undefined ? {} : { tenant }),
   };
   const start: FeedStart = req.fromEnd ? { fromEnd: true } : { after: parsePosition(req.after) };
@@ -124,13 +131,7 @@ function encodeItems(items: readonly FeedItem[], serialize: (batch: FeedBatch) =
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-async function* subscribe(
-  feed: ShardFeedDeps,
-  types: string[],
-  req: SubscribeRequest__Output,
-  signal: AbortSignal,
-  authorize: () => string | undefined,
-): AsyncGenerator<Buffer[]> {
+async function* subscribe(feed: ShardFeedDeps, types: string[], req: SubscribeRequest__Output, signal: AbortSignal, authorize: () => string | undefined): AsyncGenerator<Buffer[]> {
   const tenant = authorize();
   const filter = { ...parseFilter({ aggregateTypes: req.aggregateTypes, eventTypes: req.eventTypes }, types), ...(tenant === undefined ? {} : { tenant }) };
   let start: FeedStart;

@@ -94,9 +94,7 @@ export class VersionConflictError extends ShardwriteError {
   ) {
     super(
       message ??
-        (expectedVersion === undefined
-          ? `stream ${streamId} kept changing (at version ${currentVersion})`
-          : `stream ${streamId} is at version ${currentVersion}, expected ${expectedVersion}`),
+        (expectedVersion === undefined ? `stream ${streamId} kept changing (at version ${currentVersion})` : `stream ${streamId} is at version ${currentVersion}, expected ${expectedVersion}`),
     );
     this.name = 'VersionConflictError';
   }
@@ -251,8 +249,8 @@ export class DuplicateCommandError extends Error {
 /** Type guard used by breakers: errors that say nothing about the health of a dependency. */
 export function isExpectedOutcome(err: unknown): boolean {
   return (
-    err instanceof ShardwriteError && !(err instanceof StoreUnavailableError) && !(err instanceof ShardUnavailableError)
-  ) || err instanceof ConcurrencyError || err instanceof DuplicateCommandError;
+    (err instanceof ShardwriteError && !(err instanceof StoreUnavailableError) && !(err instanceof ShardUnavailableError)) || err instanceof ConcurrencyError || err instanceof DuplicateCommandError
+  );
 }
 
 /** `err` as an Error (anything thrown that is not one is wrapped), for a promise's rejection. */

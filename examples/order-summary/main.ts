@@ -35,9 +35,10 @@ async function databaseUrl(env: NodeJS.ProcessEnv): Promise<string> {
   await admin.connect();
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DEFAULT_DATABASE]);
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DEFAULT_DATABASE}`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created meanwhile by another run
-    });
+    if (exists.rowCount === 0)
+      await admin.query(`CREATE DATABASE ${DEFAULT_DATABASE}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created meanwhile by another run
+      });
   } finally {
     await admin.end();
   }

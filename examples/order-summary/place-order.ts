@@ -16,7 +16,10 @@ const client = createClient(address);
 try {
   const steps = [
     client.placeOrder({
-      orderId, commandId: `${orderId}-place`, customerId: 'cu1', customerEmail: 'ada@example.com',
+      orderId,
+      commandId: `${orderId}-place`,
+      customerId: 'cu1',
+      customerEmail: 'ada@example.com',
       shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'London', postalCode: 'N1', country: 'GB' },
     }),
     client.addOrderLine({ orderId, commandId: `${orderId}-line-1`, lineId: 'l1', sku: 'book', quantity: 2, unitPriceCents: 1250 }),

@@ -81,29 +81,17 @@ async function applyChange(c: pg.PoolClient, orderId: string, e: ReceivedEvent):
       await c.query(`UPDATE order_summary SET status = 'cancelled', updated_at = now() WHERE order_id = $1`, [orderId]);
       return;
     case 'OrderLineAdded': {
-      const added = await c.query(
-        `INSERT INTO order_summary_lines (order_id, line_id, total_cents) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-        [orderId, str(d, 'lineId'), num(d, 'lineTotalCents')],
-      );
+      const added = await c.query(`INSERT INTO order_summary_lines (order_id, line_id, total_cents) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [orderId, str(d, 'lineId'), num(d, 'lineTotalCents')]);
       if (added.rowCount === 1) {
-        await c.query(
-          `UPDATE order_summary SET line_count = line_count + 1, total_cents = total_cents + $2, updated_at = now() WHERE order_id = $1`,
-          [orderId, num(d, 'lineTotalCents')],
-        );
+        await c.query(`UPDATE order_summary SET line_count = line_count + 1, total_cents = total_cents + $2, updated_at = now() WHERE order_id = $1`, [orderId, num(d, 'lineTotalCents')]);
       }
       return;
     }
     case 'OrderLineRemoved': {
-      const removed = await c.query<{ total_cents: string }>(
-        `DELETE FROM order_summary_lines WHERE order_id = $1 AND line_id = $2 RETURNING total_cents`,
-        [orderId, str(d, 'lineId')],
-      );
+      const removed = await c.query<{ total_cents: string }>(`DELETE FROM order_summary_lines WHERE order_id = $1 AND line_id = $2 RETURNING total_cents`, [orderId, str(d, 'lineId')]);
       const row = removed.rows[0];
       if (row) {
-        await c.query(
-          `UPDATE order_summary SET line_count = line_count - 1, total_cents = total_cents - $2, updated_at = now() WHERE order_id = $1`,
-          [orderId, row.total_cents],
-        );
+        await c.query(`UPDATE order_summary SET line_count = line_count - 1, total_cents = total_cents - $2, updated_at = now() WHERE order_id = $1`, [orderId, row.total_cents]);
       }
       return;
     }
@@ -180,6 +168,8 @@ export async function readSummary(pool: pg.Pool, orderId: string): Promise<Order
 /** `o1: placed, 2 lines, total 49.98 EUR, payment authorized` */
 export function describeSummary(s: OrderSummary): string {
   const money = (cents: number) => `${(cents / 100).toFixed(2)}${s.currency ? ` ${s.currency}` : ''}`;
-  return `${s.orderId}: ${s.status}, ${s.lineCount} line${s.lineCount === 1 ? '' : 's'}, total ${money(s.totalCents)}, payment ${s.paymentState}` +
-    (s.capturedCents > 0 ? ` (${money(s.capturedCents)} of ${money(s.authorizedCents)} captured)` : '');
+  return (
+    `${s.orderId}: ${s.status}, ${s.lineCount} line${s.lineCount === 1 ? '' : 's'}, total ${money(s.totalCents)}, payment ${s.paymentState}` +
+    (s.capturedCents > 0 ? ` (${money(s.capturedCents)} of ${money(s.authorizedCents)} captured)` : '')
+  );
 }

@@ -31,7 +31,10 @@ export class PartitionLedger {
   #dirty = false;
 
   /** @param checkpoint the partition's persisted checkpoint when its lease was taken. */
-  constructor(readonly partition: number, checkpoint: Cursor = BEGINNING) {
+  constructor(
+    readonly partition: number,
+    checkpoint: Cursor = BEGINNING,
+  ) {
     this.#delivered = checkpoint;
     this.#acked = checkpoint;
   }

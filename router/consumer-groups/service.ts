@@ -125,10 +125,7 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
     if (msg.kind !== 'join' || !msg.join) throw new ValidationError([{ field: 'kind', description: 'the first message must be join' }]);
     const join = tenantScoped(validateJoin(msg.join), identityOfMetadata(call.metadata));
     deps.validateFilters?.(join.aggregateTypes, join.eventTypes);
-    const group = await store.ensureGroup(
-      { name: join.group, partitionCount: join.partitions, aggregateTypes: join.aggregateTypes, eventTypes: join.eventTypes },
-      initialCheckpoint(join),
-    );
+    const group = await store.ensureGroup({ name: join.group, partitionCount: join.partitions, aggregateTypes: join.aggregateTypes, eventTypes: join.eventTypes }, initialCheckpoint(join));
     if (call.cancelled) return;
     if (closing) throw new ShardUnavailableError('the router is shutting down; join again');
     const session = new MemberSession(sessionDeps, call, join, group);
@@ -172,20 +169,22 @@ export async function addConsumerGroupService(server: grpc.Server, deps: Consume
   const listen = () => {
     relisten = undefined;
     if (closing) return;
-    store.listen(sessionDeps.poke, (err) => {
-      deps.logger.warn({ err }, 'consumer group notifications lost; listening again');
-      listener = undefined;
-      relisten = setTimeout(listen, RELISTEN_MS);
-    }).then(
-      (l) => {
-        if (closing) void l.close();
-        else listener = l;
-      },
-      (err: unknown) => {
-        deps.logger.warn({ err }, 'cannot listen for consumer group notifications; retrying');
+    store
+      .listen(sessionDeps.poke, (err) => {
+        deps.logger.warn({ err }, 'consumer group notifications lost; listening again');
+        listener = undefined;
         relisten = setTimeout(listen, RELISTEN_MS);
-      },
-    );
+      })
+      .then(
+        (l) => {
+          if (closing) void l.close();
+          else listener = l;
+        },
+        (err: unknown) => {
+          deps.logger.warn({ err }, 'cannot listen for consumer group notifications; retrying');
+          relisten = setTimeout(listen, RELISTEN_MS);
+        },
+      );
   };
   listen();
 

@@ -45,9 +45,7 @@ export const DEFAULT_CONSUMER_GROUP_SETTINGS: ConsumerGroupSettings = {
 };
 
 /** The settings `readConsumerGroupSettings` reads. */
-export const CONSUMER_GROUP_ENV = [
-  'CONSUMER_GROUP_LEASE_MS', 'CONSUMER_GROUP_HEARTBEAT_MS', 'CONSUMER_GROUP_HANDOVER_MS', 'CONSUMER_GROUP_FLUSH_MS',
-] as const;
+export const CONSUMER_GROUP_ENV = ['CONSUMER_GROUP_LEASE_MS', 'CONSUMER_GROUP_HEARTBEAT_MS', 'CONSUMER_GROUP_HANDOVER_MS', 'CONSUMER_GROUP_FLUSH_MS'] as const;
 
 /** Reads the consumer-group settings into `r`, which collects the problems. */
 export function readConsumerGroupSettings(r: EnvReader): ConsumerGroupSettings {

@@ -98,20 +98,22 @@ export class PgGroupStore {
     let group = await unavailableOnFailure(() => this.#readGroup(spec.name));
     if (!group) {
       const checkpoint = await initialCheckpoint();
-      await unavailableOnFailure(() => this.#transaction(async (c) => {
-        const created = await c.query(
-          `INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types)
+      await unavailableOnFailure(() =>
+        this.#transaction(async (c) => {
+          const created = await c.query(
+            `INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types)
            VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
-          [spec.name, spec.partitionCount, spec.aggregateTypes, spec.eventTypes],
-        );
-        if (created.rowCount === 1) {
-          await c.query(
-            `INSERT INTO consumer_group_partitions (group_name, partition, checkpoint)
-             SELECT $1, p, $3 FROM generate_series(0, $2 - 1) AS p`,
-            [spec.name, spec.partitionCount, checkpoint],
+            [spec.name, spec.partitionCount, spec.aggregateTypes, spec.eventTypes],
           );
-        }
-      }));
+          if (created.rowCount === 1) {
+            await c.query(
+              `INSERT INTO consumer_group_partitions (group_name, partition, checkpoint)
+             SELECT $1, p, $3 FROM generate_series(0, $2 - 1) AS p`,
+              [spec.name, spec.partitionCount, checkpoint],
+            );
+          }
+        }),
+      );
       group = await unavailableOnFailure(() => this.#readGroup(spec.name));
       if (!group) throw new Error(`consumer group ${spec.name} vanished right after it was created`);
     }
@@ -152,10 +154,7 @@ export class PgGroupStore {
          WHERE group_name = $1 AND expires_at < now() - $2 * interval '1 millisecond'`,
         [group, ttlMs],
       );
-      const members = await c.query<{ member_id: string }>(
-        `SELECT member_id FROM consumer_group_members WHERE group_name = $1 AND expires_at > now()`,
-        [group],
-      );
+      const members = await c.query<{ member_id: string }>(`SELECT member_id FROM consumer_group_members WHERE group_name = $1 AND expires_at > now()`, [group]);
       return {
         members: members.rows.map((r) => r.member_id).sort(byCodeUnits),
         leased: new Set(leased.rows.map((r) => r.partition)),
@@ -244,10 +243,7 @@ export class PgGroupStore {
         [group, memberId, [...checkpoints.keys()], [...checkpoints.values()]],
       );
       // Every lease it holds goes, also one taken while the session was ending.
-      await c.query(
-        `UPDATE consumer_group_partitions SET owner = NULL, lease_expires_at = NULL WHERE group_name = $1 AND owner = $2`,
-        [group, memberId],
-      );
+      await c.query(`UPDATE consumer_group_partitions SET owner = NULL, lease_expires_at = NULL WHERE group_name = $1 AND owner = $2`, [group, memberId]);
       await c.query('DELETE FROM consumer_group_members WHERE group_name = $1 AND member_id = $2', [group, memberId]);
       await c.query('SELECT pg_notify($1, $2)', [GROUPS_CHANNEL, group]);
     });

@@ -21,15 +21,7 @@ import type { Logger } from '../../src/observability/logger.js';
 import type { RingWatcher } from '../../src/ring/index.js';
 import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '../../src/errors.js';
 import { parseFilter, type FeedFilter } from '../../src/subscriptions/filter.js';
-import {
-  checkpointToken,
-  comparePositions,
-  decodeCheckpoint,
-  formatPosition,
-  parsePosition,
-  START,
-  type ShardPosition,
-} from '../../src/subscriptions/position.js';
+import { checkpointToken, comparePositions, decodeCheckpoint, formatPosition, parsePosition, START, type ShardPosition } from '../../src/subscriptions/position.js';
 import { ShardFollower, type FollowStart } from './shard-follower.js';
 
 export interface ClusterSubscribeOptions {
@@ -60,18 +52,14 @@ export class ClusterEvent {
   ) {}
 
   get event(): SubscribedEvent__Output {
-    this.#decoded ??= (SUBSCRIBE.responseDeserialize(eventResponse(this.encoded, this.checkpoint))).event!;
+    this.#decoded ??= SUBSCRIBE.responseDeserialize(eventResponse(this.encoded, this.checkpoint)).event!;
     return this.#decoded;
   }
 }
 
 const SUBSCRIBE = loadApi().shardwrite.v1.SubscriptionService.service.Subscribe;
 
-export type ClusterItem =
-  | ClusterEvent
-  | { readonly kind: 'checkpoint'; readonly checkpoint: string }
-  | { readonly kind: 'caught_up' }
-  | { readonly kind: 'fell_behind' };
+export type ClusterItem = ClusterEvent | { readonly kind: 'checkpoint'; readonly checkpoint: string } | { readonly kind: 'caught_up' } | { readonly kind: 'fell_behind' };
 
 export interface ClusterFeedsDeps {
   readonly watcher: RingWatcher;

@@ -91,14 +91,17 @@ export class ShardFollower {
     const from: FollowStart = this.#received ? { after: this.#received } : this.start;
     const metadata = new grpc.Metadata();
     if (this.authorization !== undefined) metadata.set('authorization', this.authorization);
-    const call = client.follow({
-      after: 'after' in from ? formatPosition(from.after) : '',
-      fromEnd: 'fromEnd' in from,
-      aggregateTypes: [...this.filter.aggregateTypes],
-      eventTypes: [...this.filter.eventTypes],
-      partitionCount: this.filter.partitions?.count ?? 0,
-      partitions: [...(this.filter.partitions?.members ?? [])],
-    }, metadata);
+    const call = client.follow(
+      {
+        after: 'after' in from ? formatPosition(from.after) : '',
+        fromEnd: 'fromEnd' in from,
+        aggregateTypes: [...this.filter.aggregateTypes],
+        eventTypes: [...this.filter.eventTypes],
+        partitionCount: this.filter.partitions?.count ?? 0,
+        partitions: [...(this.filter.partitions?.members ?? [])],
+      },
+      metadata,
+    );
     this.#call = call;
     // A reopened feed starts again with a `start` item; only the first one means anything.
     let first = this.#received !== undefined;

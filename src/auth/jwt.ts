@@ -66,7 +66,7 @@ export class JwtVerifier {
     const tenant = payload[s.tenantClaim] ?? '';
     if (typeof tenant !== 'string') throw new UnauthenticatedError(`the token's "${s.tenantClaim}" claim is not a tenant`);
     const raw = payload[s.scopesClaim] ?? [];
-    const scopes = typeof raw === 'string' ? raw.split(' ').filter(Boolean) : Array.isArray(raw) && raw.every((x) => typeof x === 'string') ? (raw) : undefined;
+    const scopes = typeof raw === 'string' ? raw.split(' ').filter(Boolean) : Array.isArray(raw) && raw.every((x) => typeof x === 'string') ? raw : undefined;
     if (!scopes) throw new UnauthenticatedError(`the token's "${s.scopesClaim}" claim is not a list of scopes`);
     return { principal, tenant, scopes, expiresAt: (payload.exp ?? 0) * 1000 };
   }

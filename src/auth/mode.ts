@@ -34,7 +34,12 @@ export function securityProblems(settings: Pick<AuthSettings, 'insecure' | 'toke
  * The mode a process runs in, logged: a warning on every insecure start.
  * Call after the configuration was validated (`securityProblems` empty).
  */
-export function announceSecurityMode(settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'> & { clientCerts?: AuthSettings['clientCerts'] }, tls: boolean, logger: Logger, what: string): SecurityMode {
+export function announceSecurityMode(
+  settings: Pick<AuthSettings, 'insecure' | 'tokens' | 'jwt'> & { clientCerts?: AuthSettings['clientCerts'] },
+  tls: boolean,
+  logger: Logger,
+  what: string,
+): SecurityMode {
   if (!settings.insecure) return 'secure';
   const auth = authConfigured(settings);
   logger.warn(

@@ -27,9 +27,19 @@ export interface AuthSettings {
 }
 
 export const AUTH_ENV = [
-  'SHARDWRITE_INSECURE', 'AUTH_TOKENS', 'AUTH_JWKS_FILE', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE',
-  'AUTH_JWT_ALGORITHMS', 'AUTH_JWT_CLOCK_TOLERANCE_S', 'AUTH_CLAIM_PRINCIPAL', 'AUTH_CLAIM_TENANT', 'AUTH_CLAIM_SCOPES',
-  'AUTH_CACHE_MAX_ENTRIES', 'AUTH_CLIENT_CERTS',
+  'SHARDWRITE_INSECURE',
+  'AUTH_TOKENS',
+  'AUTH_JWKS_FILE',
+  'AUTH_JWKS_URL',
+  'AUTH_JWT_ISSUER',
+  'AUTH_JWT_AUDIENCE',
+  'AUTH_JWT_ALGORITHMS',
+  'AUTH_JWT_CLOCK_TOLERANCE_S',
+  'AUTH_CLAIM_PRINCIPAL',
+  'AUTH_CLAIM_TENANT',
+  'AUTH_CLAIM_SCOPES',
+  'AUTH_CACHE_MAX_ENTRIES',
+  'AUTH_CLIENT_CERTS',
 ] as const;
 
 const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -52,13 +62,21 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
   let jwt: JwtSettings | undefined;
   if (jwksFile && jwksUrl) r.problem('set one of AUTH_JWKS_FILE and AUTH_JWKS_URL, not both');
   if (jwksFile || jwksUrl) {
-    const algorithms = r.string('AUTH_JWT_ALGORITHMS', DEFAULT_JWT_ALGORITHMS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+    const algorithms = r
+      .string('AUTH_JWT_ALGORITHMS', DEFAULT_JWT_ALGORITHMS.join(','))
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const a of algorithms) if (!SUPPORTED_ALGORITHMS.includes(a)) r.problem(`AUTH_JWT_ALGORITHMS: ${a} is not an accepted asymmetric algorithm (${SUPPORTED_ALGORITHMS.join(', ')})`);
     jwt = {
       ...(jwksFile ? { jwksFile } : {}),
       ...(jwksUrl ? { jwksUrl } : {}),
       issuer: r.requiredString('AUTH_JWT_ISSUER'),
-      audience: r.requiredString('AUTH_JWT_AUDIENCE').split(',').map((s) => s.trim()).filter(Boolean),
+      audience: r
+        .requiredString('AUTH_JWT_AUDIENCE')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       algorithms,
       principalClaim: r.string('AUTH_CLAIM_PRINCIPAL', 'sub'),
       tenantClaim: r.string('AUTH_CLAIM_TENANT', 'tenant'),
@@ -78,13 +96,17 @@ function parseClientCerts(r: EnvReader): Map<string, Identity> | undefined {
   const spec = r.optionalString('AUTH_CLIENT_CERTS');
   if (!spec) return undefined;
   const out = new Map<string, Identity>();
-  spec.split(',').map((e) => e.trim()).filter(Boolean).forEach((entry, i) => {
-    const [name, principal, tenant, scopes, ...rest] = entry.split(':');
-    if (!name || !principal || tenant === undefined || !scopes || rest.length > 0) {
-      r.problem(`AUTH_CLIENT_CERTS entry ${i + 1} is not <certificate identity>:principal:tenant:scope|scope`);
-      return;
-    }
-    out.set(name, { principal, tenant, scopes: scopes.split('|').filter(Boolean) });
-  });
+  spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const [name, principal, tenant, scopes, ...rest] = entry.split(':');
+      if (!name || !principal || tenant === undefined || !scopes || rest.length > 0) {
+        r.problem(`AUTH_CLIENT_CERTS entry ${i + 1} is not <certificate identity>:principal:tenant:scope|scope`);
+        return;
+      }
+      out.set(name, { principal, tenant, scopes: scopes.split('|').filter(Boolean) });
+    });
   return out.size > 0 ? out : undefined;
 }

@@ -183,9 +183,7 @@ export class RedisSnapshotCache implements SnapshotCache {
   async put(snapshot: StoredSnapshot): Promise<boolean> {
     try {
       const value = sign(this.#authKey, encode(snapshot));
-      const written = await this.#breaker.fire(() =>
-        this.#redis.swPutSnapshot(this.#keyPrefix + snapshot.streamId, snapshot.version, snapshot.schemaVersion, value, this.#ttlSeconds),
-      );
+      const written = await this.#breaker.fire(() => this.#redis.swPutSnapshot(this.#keyPrefix + snapshot.streamId, snapshot.version, snapshot.schemaVersion, value, this.#ttlSeconds));
       const ok = written === 1;
       this.#metrics?.snapshotCacheOps.inc({ op: 'put', outcome: ok ? 'written' : 'kept' });
       return ok;

@@ -33,14 +33,7 @@ import type { ConsumerGroupServiceClient } from '../generated/shardwrite/v1/Cons
 import type { ConsumeRequest } from '../generated/shardwrite/v1/ConsumeRequest.js';
 import type { ConsumeResponse__Output } from '../generated/shardwrite/v1/ConsumeResponse.js';
 import { isRetryable, toReceivedEvent, type ReceivedEvent } from './events.js';
-import {
-  ReconnectExhaustedError,
-  SubscriptionRefusedError,
-  pause,
-  reconnectDelay,
-  statusFromObject,
-  type ReconnectOptions,
-} from './reconnect.js';
+import { ReconnectExhaustedError, SubscriptionRefusedError, pause, reconnectDelay, statusFromObject, type ReconnectOptions } from './reconnect.js';
 
 /** Most events given to one `batchHandler` call. @default 64 */
 export const CONSUME_MAX_BATCH = 64;
@@ -131,10 +124,7 @@ export function consume(address: string, options: ConsumeOptions): Consumer {
     throw new TypeError('consume needs exactly one of handler and batchHandler');
   }
   const api = loadApi();
-  const stub: ConsumerGroupServiceClient = new api.shardwrite.v1.ConsumerGroupService(
-    address,
-    credentialsOf(options),
-  );
+  const stub: ConsumerGroupServiceClient = new api.shardwrite.v1.ConsumerGroupService(address, credentialsOf(options));
   const maxBatch = options.batchHandler ? Math.max(1, options.maxBatch ?? CONSUME_MAX_BATCH) : 1;
   const run = options.batchHandler ?? ((events: readonly ReceivedEvent[], ctx: DeliveryContext) => options.handler!(events[0]!, ctx));
   const stopping = new AbortController();

@@ -208,9 +208,7 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
     });
   };
 
-  const ringAware = options.ringAware
-    ? startRingAware({ api, address, credentials, metadata, maxPending, viaRouter, options: options.ringAware === true ? {} : options.ringAware })
-    : undefined;
+  const ringAware = options.ringAware ? startRingAware({ api, address, credentials, metadata, maxPending, viaRouter, options: options.ringAware === true ? {} : options.ringAware }) : undefined;
   const send = ringAware ? (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}) => ringAware.send(field, request, opts) : viaRouter;
   const sendAs =
     (field: keyof StreamedCommand): CommandCall =>

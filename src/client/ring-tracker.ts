@@ -70,7 +70,7 @@ export class RingTracker {
   }
 
   async #watchLoop(): Promise<void> {
-    for (let attempt = 0; !this.#closing.signal.aborted; ) {
+    for (let attempt = 0; !this.#closing.signal.aborted;) {
       const delivered = await this.#watchOnce();
       attempt = delivered ? 0 : attempt + 1;
       await pause(reconnectDelay(attempt), this.#closing.signal);

@@ -26,14 +26,7 @@ import type { RpcStatus } from '../grpc/status.js';
 import type { SubscriptionServiceClient } from '../generated/shardwrite/v1/SubscriptionService.js';
 import type { SubscribeResponse__Output } from '../generated/shardwrite/v1/SubscribeResponse.js';
 import { isRetryable, toReceivedEvent, type ReceivedEvent } from './events.js';
-import {
-  ReconnectExhaustedError,
-  SubscriptionRefusedError,
-  pause,
-  reconnectDelay,
-  statusFromObject,
-  type ReconnectOptions,
-} from './reconnect.js';
+import { ReconnectExhaustedError, SubscriptionRefusedError, pause, reconnectDelay, statusFromObject, type ReconnectOptions } from './reconnect.js';
 
 /**
  * Events received and not yet taken by the caller before the client stops
@@ -97,10 +90,7 @@ export interface Subscription extends AsyncIterable<ReceivedEvent> {
   close(): void;
 }
 
-type Item =
-  | { readonly kind: 'event'; readonly event: ReceivedEvent }
-  | { readonly kind: 'progress'; readonly progress: SubscriptionProgress }
-  | { readonly kind: 'failed'; readonly error: Error };
+type Item = { readonly kind: 'event'; readonly event: ReceivedEvent } | { readonly kind: 'progress'; readonly progress: SubscriptionProgress } | { readonly kind: 'failed'; readonly error: Error };
 
 /** Events the client asks for per response (what is ready at once; nothing waits for a batch to fill). @default 256 */
 export const SUBSCRIBE_MAX_BATCH = 256;
@@ -108,10 +98,7 @@ export const SUBSCRIBE_MAX_BATCH = 256;
 /** Subscribes through the router (or one shard) at `address`; see the module comment. */
 export function subscribe(address: string, options: SubscribeOptions = {}): Subscription {
   const api = loadApi();
-  const stub: SubscriptionServiceClient = new api.shardwrite.v1.SubscriptionService(
-    address,
-    credentialsOf(options),
-  );
+  const stub: SubscriptionServiceClient = new api.shardwrite.v1.SubscriptionService(address, credentialsOf(options));
   const bufferSize = Math.max(1, options.bufferSize ?? SUBSCRIBE_BUFFER);
   const stop = new AbortController();
   const queue: Item[] = [];

@@ -159,11 +159,7 @@ export function checkEmail(out: FieldViolation[], field: string, value: unknown)
   const email = value.trim();
   if (email === '') return fail(out, field, 'is required', '');
   if (email.length > MAX_EMAIL_LENGTH) return fail(out, field, `must be at most ${MAX_EMAIL_LENGTH} characters`, '');
-  if (
-    CONTROL_OR_LONE_SURROGATE.test(email) ||
-    !EMAIL_PATTERN.test(email) ||
-    email.indexOf('@') > 64
-  ) {
+  if (CONTROL_OR_LONE_SURROGATE.test(email) || !EMAIL_PATTERN.test(email) || email.indexOf('@') > 64) {
     return fail(out, field, 'must be an email address', '');
   }
   return email;

@@ -90,12 +90,7 @@ export function encodeHeaders(entries: readonly (readonly [string, string])[]): 
 }
 
 function frameSize(f: LinkFrame): number {
-  return (
-    (f.id > 0 ? 1 + varintSize(f.id) : 0) +
-    1 + varintSize(f.body.length) + f.body.length +
-    (f.timeoutMs > 0 ? 1 + varintSize(f.timeoutMs) : 0) +
-    f.headers.length
-  );
+  return (f.id > 0 ? 1 + varintSize(f.id) : 0) + 1 + varintSize(f.body.length) + f.body.length + (f.timeoutMs > 0 ? 1 + varintSize(f.timeoutMs) : 0) + f.headers.length;
 }
 
 /** Encodes a LinkBatch. */

@@ -190,7 +190,6 @@ function allNested<T extends protobuf.ReflectionObject>(ns: protobuf.NamespaceBa
   return out;
 }
 
-
 let descriptorRegistered = false;
 
 /** Makes `import "google/protobuf/descriptor.proto"` (options.proto extends it) resolvable. */

@@ -40,11 +40,14 @@ export async function serveStream<T>(
   const expiry =
     untilExpiry === undefined || untilExpiry > MAX_TIMER_MS
       ? undefined
-      : setTimeout(() => {
-          if (abort.signal.aborted) return;
-          abort.abort();
-          call.emit('error', toServiceError(new UnauthenticatedError('the token has expired: subscribe again with a valid one, from the last checkpoint')));
-        }, Math.max(0, untilExpiry));
+      : setTimeout(
+          () => {
+            if (abort.signal.aborted) return;
+            abort.abort();
+            call.emit('error', toServiceError(new UnauthenticatedError('the token has expired: subscribe again with a valid one, from the last checkpoint')));
+          },
+          Math.max(0, untilExpiry),
+        );
   call.on('cancelled', stop);
   call.on('close', stop);
   call.on('error', stop);

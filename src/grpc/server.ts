@@ -24,8 +24,6 @@ export async function serveHealthOnly(health: { addToServer(server: grpc.Server)
 
 /** Binds `server` on `address` (`host:port`, port 0 = any free one) with `credentials`; resolves with the bound address. */
 export async function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> {
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }

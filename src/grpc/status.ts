@@ -34,9 +34,7 @@ import {
 export const ERROR_DOMAIN = 'shardwrite.dev';
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
-const root = protobuf.loadSync(
-  ['google/rpc/status.proto', 'google/rpc/error_details.proto'].map((f) => resolve(PROTO_DIR, f)),
-);
+const root = protobuf.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'].map((f) => resolve(PROTO_DIR, f)));
 const StatusType = root.lookupType('google.rpc.Status');
 const ErrorInfoType = root.lookupType('google.rpc.ErrorInfo');
 const RetryInfoType = root.lookupType('google.rpc.RetryInfo');
@@ -70,12 +68,10 @@ export function toRpcStatus(err: unknown): RpcStatus {
   if (err instanceof BusinessRuleError || err instanceof WrongShardError || err instanceof ConsumerGroupMismatchError || err instanceof CommandIdReusedError)
     return { ...base, code: grpc.status.FAILED_PRECONDITION };
   if (err instanceof VersionConflictError) return { ...base, code: grpc.status.ABORTED };
-  if (err instanceof StoreUnavailableError || err instanceof ShardUnavailableError)
-    return { ...base, code: grpc.status.UNAVAILABLE };
+  if (err instanceof StoreUnavailableError || err instanceof ShardUnavailableError) return { ...base, code: grpc.status.UNAVAILABLE };
   // Retryable: nothing was written, and the retry finds the stream at its new owner.
   if (err instanceof StreamMovingError) return { ...base, code: grpc.status.UNAVAILABLE, retryAfterMs: err.retryAfterMs };
-  if (err instanceof OverloadedError)
-    return { ...base, code: grpc.status.RESOURCE_EXHAUSTED, retryAfterMs: err.retryAfterMs };
+  if (err instanceof OverloadedError) return { ...base, code: grpc.status.RESOURCE_EXHAUSTED, retryAfterMs: err.retryAfterMs };
   if (err instanceof DeadlineExceededError) return { code: grpc.status.DEADLINE_EXCEEDED, message: err.message };
   return { code: grpc.status.INTERNAL, message: INTERNAL_MESSAGE };
 }
@@ -141,9 +137,7 @@ export function isShardUnavailable(status: RpcStatus): boolean {
 
 /** Parses `grpc-status-details-bin` (used by clients, the router and tests). */
 export function decodeStatus(bytes: Uint8Array): RpcStatus {
-  return fromStatusMessage(
-    StatusType.toObject(StatusType.decode(bytes), { longs: Number, defaults: true }) as StatusMessage,
-  );
+  return fromStatusMessage(StatusType.toObject(StatusType.decode(bytes), { longs: Number, defaults: true }) as StatusMessage);
 }
 
 /** Reads a `google.rpc.Status` message (e.g. a streamed outcome's `error`) into an RpcStatus. */

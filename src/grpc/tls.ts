@@ -89,7 +89,13 @@ export function readHealthAddress(r: EnvReader): string | undefined {
 /** TLS_LINK_IDENTITIES — comma-separated identities allowed on a shard's internal services; default `router,rebalancer`. */
 export function readLinkIdentities(r: EnvReader): ReadonlySet<string> {
   const raw = r.optionalString('TLS_LINK_IDENTITIES');
-  const ids = raw === undefined ? DEFAULT_LINK_IDENTITIES : raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids =
+    raw === undefined
+      ? DEFAULT_LINK_IDENTITIES
+      : raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   if (ids.length === 0) r.problem('TLS_LINK_IDENTITIES must name at least one identity');
   return new Set(ids);
 }
@@ -297,7 +303,7 @@ export function certificateIdentities(cert: Pick<PeerCertificate, 'subject' | 's
   }
   const cn = cert.subject?.CN;
   if (typeof cn === 'string') out.push(cn);
-  else if (Array.isArray(cn)) out.push(...(cn));
+  else if (Array.isArray(cn)) out.push(...cn);
   return out;
 }
 

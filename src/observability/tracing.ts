@@ -20,20 +20,7 @@
  * router and nothing at the shard (`UNSAMPLED`), and its events record the
  * caller's own `traceparent`, as untraced.
  */
-import {
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  TraceFlags,
-  context,
-  propagation,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type SpanContext,
-  type Tracer,
-} from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, propagation, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 
 export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type SpanContext, type Tracer };
 
@@ -139,7 +126,7 @@ export function activeTraceFields(): { trace_id?: string; span_id?: string } {
 /** Ends a span with an error status naming `err`'s class and reason (never its message: it may quote input). */
 export function endWithError(span: Span, err: unknown): void {
   const reason = (err as { reason?: unknown }).reason;
-  span.setStatus({ code: SpanStatusCode.ERROR, message: typeof reason === 'string' ? reason : (err as Error)?.name ?? 'Error' });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: typeof reason === 'string' ? reason : ((err as Error)?.name ?? 'Error') });
   span.end();
 }
 
@@ -188,4 +175,3 @@ export function stageEvents(spans: readonly (Span | undefined)[], name: string, 
     span.addEvent(name, all, end);
   }
 }
-

@@ -61,7 +61,10 @@ export const MAX_TRACE_ID_LENGTH = 128;
  */
 export function checkTraceIds(ctx: Pick<CallContext, 'correlationId' | 'causationId'>): void {
   const violations: { field: string; description: string }[] = [];
-  for (const [field, value] of [['x-correlation-id', ctx.correlationId], ['x-causation-id', ctx.causationId]] as const) {
+  for (const [field, value] of [
+    ['x-correlation-id', ctx.correlationId],
+    ['x-causation-id', ctx.causationId],
+  ] as const) {
     if (value === undefined) continue;
     if (value.length === 0 || value.length > MAX_TRACE_ID_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
       violations.push({ field, description: `must be 1..${MAX_TRACE_ID_LENGTH} printable ASCII characters without spaces` });

@@ -32,9 +32,7 @@ export interface Pending {
 
 /** How one command fared in one decide round. */
 export type Decision =
-  | { kind: 'append'; p: Pending; events: NewEvent[]; firstVersion: number }
-  | { kind: 'duplicate'; p: Pending; versions: CommandVersions }
-  | { kind: 'failed'; p: Pending; error: unknown };
+  { kind: 'append'; p: Pending; events: NewEvent[]; firstVersion: number } | { kind: 'duplicate'; p: Pending; versions: CommandVersions } | { kind: 'failed'; p: Pending; error: unknown };
 
 export type AppendDecision = Extract<Decision, { kind: 'append' }>;
 

@@ -33,17 +33,19 @@ export class GroupLookup<K, V> {
       }
       for (const k of batch.keys()) this.pending.delete(k);
       this.inFlight++;
-      this.fetch([...batch.keys()]).then(
-        (found) => {
-          for (const [k, ws] of batch) for (const w of ws) w.resolve(found.get(k));
-        },
-        (err: unknown) => {
-          for (const ws of batch.values()) for (const w of ws) w.reject(err);
-        },
-      ).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      this.fetch([...batch.keys()])
+        .then(
+          (found) => {
+            for (const [k, ws] of batch) for (const w of ws) w.resolve(found.get(k));
+          },
+          (err: unknown) => {
+            for (const ws of batch.values()) for (const w of ws) w.reject(err);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 }

@@ -127,10 +127,7 @@ export class AggregateLoader {
    * the PostgreSQL snapshot used when the Redis tier did not have it (for
    * the snapshotter to copy it there).
    */
-  private async readTiers(
-    streamId: string,
-    decider: AnyDecider,
-  ): Promise<{ start: Start; events: StoredEvent[]; fromStore?: StoredSnapshot }> {
+  private async readTiers(streamId: string, decider: AnyDecider): Promise<{ start: Start; events: StoredEvent[]; fromStore?: StoredSnapshot }> {
     const initial: Start = { tier: 'replay', state: decider.initialState(), version: 0 };
     // Many cold loads are of streams that do not exist yet (a new order): one
     // batched query answers all of those at once, with nothing to replay.
@@ -194,13 +191,7 @@ export class AggregateLoader {
  * Applies `events` to `state`. When `commandIds` is a map it is extended with
  * the events' command ids, so a full replay knows every id on the stream.
  */
-export function replay(
-  decider: AnyDecider,
-  state: unknown,
-  version: number,
-  commandIds: Map<string, CommandVersions> | undefined,
-  events: readonly StoredEvent[],
-): CachedAggregate {
+export function replay(decider: AnyDecider, state: unknown, version: number, commandIds: Map<string, CommandVersions> | undefined, events: readonly StoredEvent[]): CachedAggregate {
   let s = state;
   let v = version;
   let ids = commandIds;

@@ -13,17 +13,7 @@
  */
 import type { AnyDecider } from '../domain/decider.js';
 import type { CommandSpec, RoutedCommand } from '../domain/module.js';
-import {
-  ConcurrencyError,
-  DeadlineExceededError,
-  DuplicateCommandError,
-  OverloadedError,
-  ShardwriteError,
-  StoreUnavailableError,
-  StreamMovingError,
-  WrongShardError,
-  asError,
-} from '../errors.js';
+import { ConcurrencyError, DeadlineExceededError, DuplicateCommandError, OverloadedError, ShardwriteError, StoreUnavailableError, StreamMovingError, WrongShardError, asError } from '../errors.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { stageEvents, type Tracer } from '../observability/tracing.js';
@@ -260,7 +250,14 @@ export class CommandPipeline {
     if ('kind' in read) return read;
     const stageStart = tracer ? performance.now() : 0;
     const round = await metrics.time('decide', () => decideRound(decider, read.start, live, new Date(this.now()).toISOString()));
-    if (tracer) stageEvents(live.map((p) => p.span), 'decide', stageStart, performance.now(), { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length });
+    if (tracer)
+      stageEvents(
+        live.map((p) => p.span),
+        'decide',
+        stageStart,
+        performance.now(),
+        { 'shardwrite.attempt': attempt, 'shardwrite.decided.commands': live.length },
+      );
     if (assumed && round.decisions.some((d) => d.kind !== 'append')) return { kind: 'refuted' };
     if (round.toAppend.length === 0) return { kind: 'done', decisions: round.decisions };
     const sealed = await this.seal(streamId, decider, round, assumed !== undefined);
@@ -282,7 +279,13 @@ export class CommandPipeline {
         .catch((err: unknown) => err as Error));
     if (tracer) {
       const attributes = loaded instanceof Error ? { 'error.type': loaded.name } : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed };
-      stageEvents(live.map((p) => p.span), 'load', stageStart, performance.now(), { ...attributes, 'shardwrite.attempt': attempt });
+      stageEvents(
+        live.map((p) => p.span),
+        'load',
+        stageStart,
+        performance.now(),
+        { ...attributes, 'shardwrite.attempt': attempt },
+      );
     }
     if (loaded instanceof Error) return { kind: 'unread', error: loaded };
     const tenant = loaded.version === 0 ? undefined : await (tenantLookup ?? this.tenants.of(streamId).catch((err: unknown) => err as Error));
@@ -315,22 +318,23 @@ export class CommandPipeline {
   }
 
   /** Appends the round's entry at the loaded version; on success the owner cache holds the decided state. */
-  private async append(
-    streamId: string,
-    loaded: LoadedAggregate,
-    round: DecidedRound,
-    events: NewEvent[] | undefined,
-    live: Pending[],
-    attempt: number,
-    assumed: boolean,
-  ): Promise<RoundOutcome> {
+  private async append(streamId: string, loaded: LoadedAggregate, round: DecidedRound, events: NewEvent[] | undefined, live: Pending[], attempt: number, assumed: boolean): Promise<RoundOutcome> {
     const { metrics, loader, tracer } = this.deps;
     const entry = entryFor(streamId, loaded.version, round.toAppend, round.tenant, events, tracer !== undefined);
     const stageStart = tracer ? performance.now() : 0;
     try {
-      const result = await metrics.time('append', () => this.deps.appender.append(entry)).finally(() => {
-        if (tracer) stageEvents(round.toAppend.map((d) => d.p.span), 'append', stageStart, performance.now(), { 'shardwrite.attempt': attempt });
-      });
+      const result = await metrics
+        .time('append', () => this.deps.appender.append(entry))
+        .finally(() => {
+          if (tracer)
+            stageEvents(
+              round.toAppend.map((d) => d.p.span),
+              'append',
+              stageStart,
+              performance.now(),
+              { 'shardwrite.attempt': attempt },
+            );
+        });
       const commandIds = loaded.commandIds ? new Map(loaded.commandIds) : undefined;
       for (const d of round.toAppend) {
         const id = d.p.routed.commandId;
@@ -382,5 +386,4 @@ export class CommandPipeline {
     if (budget <= 0) return 'moving';
     return (await ownership.awaitEpoch(err.targetEpoch, budget)) ? 'moved' : 'moving';
   }
-
 }

@@ -4,14 +4,7 @@
  * given now and the commands decided again, so each command of the round is
  * either answered or carried into the next round, never both, never neither.
  */
-import {
-  ConcurrencyError,
-  DeadlineExceededError,
-  DuplicateCommandError,
-  StreamMovingError,
-  VersionConflictError,
-  WrongShardError,
-} from '../errors.js';
+import { ConcurrencyError, DeadlineExceededError, DuplicateCommandError, StreamMovingError, VersionConflictError, WrongShardError } from '../errors.js';
 import type { SubjectErasedError } from '../privacy/personal-data.js';
 import { fullJitterDelay } from './backoff.js';
 import type { Decision, Pending } from './decide-round.js';
@@ -90,8 +83,7 @@ export interface RoundClock {
 
 type RetryOptions = Pick<PipelineOptions, 'maxAttempts' | 'retryBudgetMs' | 'retryBaseMs' | 'retryCapMs'>;
 
-const decisionsOr = (decisions: readonly Decision[], error: unknown): Answer[] =>
-  decisions.map((d) => (d.kind === 'failed' ? d : { kind: 'error', p: d.p, error }));
+const decisionsOr = (decisions: readonly Decision[], error: unknown): Answer[] => decisions.map((d) => (d.kind === 'failed' ? d : { kind: 'error', p: d.p, error }));
 
 const all = (live: readonly Pending[], error: unknown): Answer[] => live.map((p) => ({ kind: 'error', p, error }));
 

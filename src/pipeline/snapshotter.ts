@@ -211,13 +211,13 @@ export class Snapshotter {
  * items, intervals outside 1..1,000,000, duplicate or unknown types when
  * `knownTypes` is given), for the config loader to report together.
  */
-export function parseSnapshotIntervals(
-  spec: string,
-  knownTypes?: ReadonlySet<string>,
-): { intervals: Record<string, number>; problems: string[] } {
+export function parseSnapshotIntervals(spec: string, knownTypes?: ReadonlySet<string>): { intervals: Record<string, number>; problems: string[] } {
   const intervals: Record<string, number> = {};
   const problems: string[] = [];
-  for (const item of spec.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const m = /^([a-z0-9][a-z0-9-]*)=(\d{1,7})$/.exec(item);
     const n = m ? Number(m[2]) : NaN;
     if (!m || n < 1 || n > 1_000_000) {

@@ -113,10 +113,7 @@ export class PgSubjectKeyStore {
    */
   async reenable(subject: string, wrapped: Buffer, masterKeyId: string): Promise<boolean> {
     return this.#transaction(async (client) => {
-      const r = await client.query(
-        'UPDATE subject_keys SET wrapped_key = $2, master_key_id = $3, erased_at = NULL WHERE subject_id = $1 AND erased_at IS NOT NULL',
-        [subject, wrapped, masterKeyId],
-      );
+      const r = await client.query('UPDATE subject_keys SET wrapped_key = $2, master_key_id = $3, erased_at = NULL WHERE subject_id = $1 AND erased_at IS NOT NULL', [subject, wrapped, masterKeyId]);
       if (r.rowCount === 0) return false;
       await client.query('SELECT pg_notify($1, $2)', [SUBJECT_KEYS_CHANNEL, subject]);
       return true;

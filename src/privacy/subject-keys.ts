@@ -169,8 +169,8 @@ export class SubjectKeys {
           }
         } catch (err) {
           // Retryable for the caller (UNAVAILABLE), like any store outage; the cause only in the log.
-          this.logger.warn({ err: (err as Error).message }, 'cannot read or create data subjects\' keys');
-          const unavailable = new StoreUnavailableError('the data subjects\' keys cannot be read', { cause: err });
+          this.logger.warn({ err: (err as Error).message }, "cannot read or create data subjects' keys");
+          const unavailable = new StoreUnavailableError("the data subjects' keys cannot be read", { cause: err });
           for (const p of batch.values()) for (const w of p.waiters) w(unavailable);
         }
       }

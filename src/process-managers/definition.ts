@@ -18,10 +18,7 @@
 import type { ShardwriteClient } from '../client/index.js';
 
 /** The client methods a process manager may send: the command RPCs. */
-export type PmMethod = Exclude<
-  keyof ShardwriteClient,
-  'pending' | 'routing' | 'close' | 'service' | 'recordProcessInput' | 'completeProcessStep' | 'retryProcess'
->;
+export type PmMethod = Exclude<keyof ShardwriteClient, 'pending' | 'routing' | 'close' | 'service' | 'recordProcessInput' | 'completeProcessStep' | 'retryProcess'>;
 
 /** An event of another stream, correlated to this instance. */
 export interface PmEventInput {

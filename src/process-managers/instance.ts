@@ -32,13 +32,7 @@
 import { createHash } from 'node:crypto';
 import type { Command, Decider, DomainEvent } from '../domain/decider.js';
 import { BusinessRuleError } from '../errors.js';
-import {
-  instanceAggregateType,
-  type AnyProcessManager,
-  type PmDecision,
-  type PmMethod,
-  type PmRecordedInput,
-} from './definition.js';
+import { instanceAggregateType, type AnyProcessManager, type PmDecision, type PmMethod, type PmRecordedInput } from './definition.js';
 
 /** A command of a step, as recorded: the runtime's id makes a redelivery harmless. */
 export interface StepCommand {
@@ -87,10 +81,7 @@ interface OnInstance {
   readonly streamId: string;
 }
 export type RecordProcessInput = Command<'RecordProcessInput', { readonly input: PmRecordedInput; readonly settings: unknown } & OnInstance>;
-export type CompleteProcessStep = Command<
-  'CompleteProcessStep',
-  { readonly step: number; readonly attempt: number; readonly failure: string; readonly rejected: readonly number[] } & OnInstance
->;
+export type CompleteProcessStep = Command<'CompleteProcessStep', { readonly step: number; readonly attempt: number; readonly failure: string; readonly rejected: readonly number[] } & OnInstance>;
 export type RetryProcess = Command<'RetryProcess', OnInstance>;
 export type InstanceCommand = RecordProcessInput | CompleteProcessStep | RetryProcess;
 
@@ -112,10 +103,7 @@ export type StepDecided = DomainEvent<
     readonly cancel: readonly ArmedTimeout[];
   } & WithStatus
 >;
-export type StepCompleted = DomainEvent<
-  'StepCompleted',
-  { readonly step: number; readonly rejected: readonly { readonly method: PmMethod; readonly reason: string }[] } & WithStatus
->;
+export type StepCompleted = DomainEvent<'StepCompleted', { readonly step: number; readonly rejected: readonly { readonly method: PmMethod; readonly reason: string }[] } & WithStatus>;
 export type Parked = DomainEvent<'Parked', { readonly step: number; readonly reason: string } & WithStatus>;
 export type Resumed = DomainEvent<'Resumed', { readonly step: number } & WithStatus>;
 export type InstanceEvent = InputRecorded | InputApplied | StepDecided | StepCompleted | Parked | Resumed;
@@ -226,14 +214,12 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
     for (const [name, t] of Object.entries(s.timeouts)) armed[name] = t.dueAt;
     const decision: PmDecision = definition.decide(s.pm, { now, settings: s.settings, timeouts: armed });
     const step = s.step + 1;
-    const commands = (decision.commands ?? []).map(
-      (c, i): StepCommand => ({
-        method: c.method,
-        request: c.request,
-        commandId: stepCommandId(streamId, inputId, step, i),
-        tolerateRejection: c.tolerateRejection ?? false,
-      }),
-    );
+    const commands = (decision.commands ?? []).map((c, i): StepCommand => ({
+      method: c.method,
+      request: c.request,
+      commandId: stepCommandId(streamId, inputId, step, i),
+      tolerateRejection: c.tolerateRejection ?? false,
+    }));
     const schedule = (decision.schedule ?? [])
       .filter((t) => s.timeouts[t.name] === undefined)
       .map((t): ArmedTimeout => {

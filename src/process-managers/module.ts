@@ -7,14 +7,7 @@
  */
 import type { FieldViolation } from '../errors.js';
 import type { CommandSpec, DomainModule, RoutedCommand } from '../domain/module.js';
-import {
-  MAX_ID_LENGTH,
-  checkCommandId,
-  checkExpectedVersion,
-  checkId,
-  requireMessage,
-  throwIfViolations,
-} from '../domain/validation.js';
+import { MAX_ID_LENGTH, checkCommandId, checkExpectedVersion, checkId, requireMessage, throwIfViolations } from '../domain/validation.js';
 import { instanceAggregateType, type AnyProcessManager, type PmRecordedInput } from './definition.js';
 import { instanceDecider } from './instance.js';
 

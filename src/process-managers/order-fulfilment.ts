@@ -94,10 +94,7 @@ export const orderFulfilment = defineProcessManager<FulfilmentState, FulfilmentS
   sources: { aggregateTypes: [ORDER_HEADER, ORDER_PAYMENT], eventTypes: [...FULFILMENT_EVENT_TYPES] },
   startsWith: ['OrderPlaced'],
   correlate: (event) =>
-    (event.aggregateType === ORDER_HEADER || event.aggregateType === ORDER_PAYMENT) &&
-    (FULFILMENT_EVENT_TYPES as readonly string[]).includes(event.type)
-      ? event.aggregateId
-      : undefined,
+    (event.aggregateType === ORDER_HEADER || event.aggregateType === ORDER_PAYMENT) && (FULFILMENT_EVENT_TYPES as readonly string[]).includes(event.type) ? event.aggregateId : undefined,
   catchUpStreams: (orderId) => [
     { aggregateType: ORDER_HEADER, aggregateId: orderId },
     { aggregateType: ORDER_PAYMENT, aggregateId: orderId },

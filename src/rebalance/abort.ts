@@ -74,8 +74,7 @@ export async function abandonCopies(input: AbortInput): Promise<AbortFigures> {
         if (owner === db.shardId) continue;
         if (target.ownerOf(row.aggregateId).id !== db.shardId) {
           throw new RebalanceError(
-            `${db.shardId} holds ${row.streamId}, which ${owner} owns before the move and ${target.ownerOf(row.aggregateId).id} after it: ` +
-              'not a copy this move made; refusing to abort over it',
+            `${db.shardId} holds ${row.streamId}, which ${owner} owns before the move and ${target.ownerOf(row.aggregateId).id} after it: ` + 'not a copy this move made; refusing to abort over it',
           );
         }
         addTo(byOwner, owner, row);

@@ -19,12 +19,7 @@ let Health: (new (address: string, credentials: grpc.ChannelCredentials) => Heal
  * default plaintext), else a sentence
  * saying what it answered (or that it did not).
  */
-export async function checkServing(
-  address: string,
-  timeoutMs = 3000,
-  service = '',
-  credentials = grpc.credentials.createInsecure(),
-): Promise<string | undefined> {
+export async function checkServing(address: string, timeoutMs = 3000, service = '', credentials = grpc.credentials.createInsecure()): Promise<string | undefined> {
   Health ??= (
     grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { enums: String, defaults: true })) as unknown as {
       grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };

@@ -117,9 +117,7 @@ export class PgMoveStore {
           [REBALANCE_LOCK_KEY],
         );
         const h = holder.rows[0];
-        throw new RebalanceError(
-          `another rebalancer is running${h ? ` (backend pid ${h.pid}${h.client_addr ? ` from ${h.client_addr}` : ''})` : ''}; wait for it to finish`,
-        );
+        throw new RebalanceError(`another rebalancer is running${h ? ` (backend pid ${h.pid}${h.client_addr ? ` from ${h.client_addr}` : ''})` : ''}; wait for it to finish`);
       }
     } catch (err) {
       await client.end().catch(() => {});

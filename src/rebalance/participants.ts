@@ -103,13 +103,7 @@ export async function checkSchemas(dbs: ReadonlyMap<string, ShardDb>): Promise<v
 }
 
 /** A shard being added joins empty, and the process at its address is that shard serving that store. */
-export async function checkNewShard(
-  shardId: string,
-  address: string,
-  db: ShardDb,
-  storeId: string,
-  health: Pick<RebalancerStoreOptions, 'healthTimeoutMs' | 'credentials'>,
-): Promise<void> {
+export async function checkNewShard(shardId: string, address: string, db: ShardDb, storeId: string, health: Pick<RebalancerStoreOptions, 'healthTimeoutMs' | 'credentials'>): Promise<void> {
   const live = await db.liveStreamCount();
   if (live > 0) throw new RebalanceError(`${shardId}'s event store already holds ${live} streams; a shard must join the ring empty`);
   const problem = await checkServing(address, health.healthTimeoutMs, '', health.credentials);
@@ -117,9 +111,7 @@ export async function checkNewShard(
   // Serving is not enough: the process there must be this shard on the store the move copies into.
   const other = await checkServing(address, health.healthTimeoutMs, identityHealthService(shardId, storeId), health.credentials);
   if (other) {
-    throw new RebalanceError(
-      `the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`,
-    );
+    throw new RebalanceError(`the process at ${address} is not ${shardId} serving store ${storeId} (${other}); give the address where ${shardId} listens on its own store`);
   }
 }
 

@@ -33,9 +33,7 @@ export const MOVE_PHASES = ['precopy', 'seal', 'delta', 'publish', 'fence', 'cle
 export type MovePhase = (typeof MOVE_PHASES)[number];
 
 /** What the operator asked for. */
-export type MoveRequest =
-  | { readonly kind: 'add'; readonly shardId: string; readonly address: string }
-  | { readonly kind: 'remove'; readonly shardId: string };
+export type MoveRequest = { readonly kind: 'add'; readonly shardId: string; readonly address: string } | { readonly kind: 'remove'; readonly shardId: string };
 
 /** The move recorded in the ring database, as far as planning needs it. */
 export interface PlannedMove {
@@ -57,10 +55,7 @@ export class RebalanceError extends Error {
 /** Another move is in progress: finish it first (rerun its command). */
 export class MoveInProgressError extends RebalanceError {
   constructor(readonly active: PlannedMove) {
-    super(
-      `a move is in progress: ${describeMove(active)} (to epoch ${active.targetEpoch}, phase ${active.phase}); ` +
-        `rerun \`${commandOf(active)}\` to finish it before starting another`,
-    );
+    super(`a move is in progress: ${describeMove(active)} (to epoch ${active.targetEpoch}, phase ${active.phase}); ` + `rerun \`${commandOf(active)}\` to finish it before starting another`);
     this.name = 'MoveInProgressError';
   }
 }
@@ -135,9 +130,7 @@ export function decide(current: RingDocument, active: PlannedMove | undefined, r
     if (request.kind === 'add') {
       const planned = active.target.shards.find((s) => s.id === request.shardId)?.address;
       if (planned !== request.address) {
-        throw new RebalanceError(
-          `the move in progress adds ${request.shardId} at ${planned}, not ${request.address}; rerun \`${commandOf(active)}\` to finish it`,
-        );
+        throw new RebalanceError(`the move in progress adds ${request.shardId} at ${planned}, not ${request.address}; rerun \`${commandOf(active)}\` to finish it`);
       }
     }
     return { action: 'resume', move: active };

@@ -109,10 +109,7 @@ export class MoveSwitchedError extends RebalanceError {
     readonly currentEpoch: number,
     removedAddress: string | undefined,
   ) {
-    const undo =
-      move.kind === 'add'
-        ? `shardwrite ring remove ${move.shardId}`
-        : `shardwrite ring add ${move.shardId} --address ${removedAddress ?? '<host:port>'}`;
+    const undo = move.kind === 'add' ? `shardwrite ring remove ${move.shardId}` : `shardwrite ring add ${move.shardId} --address ${removedAddress ?? '<host:port>'}`;
     super(
       `the move (${describeMove(move)}, phase ${move.phase}) already switched the ring to epoch ${move.targetEpoch}: ` +
         `its streams are served by their new owners, so it cannot be aborted. Finish it with \`${commandOf(move)}\`, ` +
@@ -220,16 +217,21 @@ export class Rebalancer {
         throw new MoveSwitchedError(move, current.epoch, (await ringStore.shardAddresses()).get(move.shardId));
       }
       const request: MoveRequest =
-        move.kind === 'add'
-          ? { kind: 'add', shardId: move.shardId, address: move.target.shards.find((s) => s.id === move.shardId)!.address }
-          : { kind: 'remove', shardId: move.shardId };
+        move.kind === 'add' ? { kind: 'add', shardId: move.shardId, address: move.target.shards.find((s) => s.id === move.shardId)!.address } : { kind: 'remove', shardId: move.shardId };
       const stores = await openStores(ringStore, participantsOf(move.target, request), dbs, this.#o);
       await checkSchemas(dbs);
       await checkIdentities(dbs, stores);
       await moves.rewindForAbort(move.targetEpoch);
       this.#o.onProgress?.({
-        targetEpoch: move.targetEpoch, kind: move.kind, shardId: move.shardId, phase: 'precopy', figures: move.figures,
-        elapsedMs: this.#elapsed(), streamsPerSecond: undefined, etaMs: undefined, note: `aborting (it stood in phase ${from})`,
+        targetEpoch: move.targetEpoch,
+        kind: move.kind,
+        shardId: move.shardId,
+        phase: 'precopy',
+        figures: move.figures,
+        elapsedMs: this.#elapsed(),
+        streamsPerSecond: undefined,
+        etaMs: undefined,
+        note: `aborting (it stood in phase ${from})`,
       });
       const figures = await abandonCopies({
         targetEpoch: move.targetEpoch,
@@ -266,9 +268,7 @@ export class Rebalancer {
    * (the ring migrated) and the ring as it stands; closes every store `fn`
    * opened into `dbs`, and the lock, however it ends.
    */
-  async #locked<T>(
-    fn: (session: { ringStore: PgRingStore; moves: PgMoveStore; dbs: Map<string, ShardDb>; current: RingDocument | undefined }) => Promise<T>,
-  ): Promise<T> {
+  async #locked<T>(fn: (session: { ringStore: PgRingStore; moves: PgMoveStore; dbs: Map<string, ShardDb>; current: RingDocument | undefined }) => Promise<T>): Promise<T> {
     this.#started = performance.now();
     const ringStore = new PgRingStore({ connectionString: this.#o.ringDatabaseUrl });
     const moves = new PgMoveStore(this.#o.ringDatabaseUrl);

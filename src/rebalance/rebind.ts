@@ -109,8 +109,7 @@ async function oldStoreLost(shardId: string, old: RegisteredStore, url: string, 
     }
     if (old.storeId !== undefined && identity === undefined) return `a database without a store answers at ${where}`;
     throw new RebalanceError(
-      `${shardId}'s store ${old.storeId ?? '(registered before store ids)'} at ${where} is reachable: it is not lost. ` +
-        `Start ${shardId} on it; rebind only a store that is gone`,
+      `${shardId}'s store ${old.storeId ?? '(registered before store ids)'} at ${where} is reachable: it is not lost. ` + `Start ${shardId} on it; rebind only a store that is gone`,
     );
   } finally {
     await client.end().catch(() => {});
@@ -140,9 +139,7 @@ async function claimEmptyStore(shardId: string, url: string, stores: ReadonlyMap
     }
     const holder = [...stores].find(([id, s]) => id !== shardId && s.storeId === identity.storeId)?.[0];
     if (holder) throw new RebalanceError(`the new store ${where} (store ${identity.storeId}) is registered for ${holder}: refusing to give it to ${shardId}`);
-    const held = await pool.query<{ events: boolean; streams: boolean }>(
-      'SELECT EXISTS (SELECT 1 FROM events) AS events, EXISTS (SELECT 1 FROM streams) AS streams',
-    );
+    const held = await pool.query<{ events: boolean; streams: boolean }>('SELECT EXISTS (SELECT 1 FROM events) AS events, EXISTS (SELECT 1 FROM streams) AS streams');
     if (held.rows[0]?.events || held.rows[0]?.streams) {
       throw new RebalanceError(`the new store ${where} holds ${held.rows[0]?.events ? 'events' : 'streams'}: a shard is rebound only to an empty store`);
     }

@@ -275,10 +275,7 @@ export class ShardDb {
       const purge = items.filter((i) => i.purge).map((i) => i.streamId);
       if (purge.length > 0) {
         // A leftover is dropped only while its row says it was moved away (sealed), never a stream served here.
-        const live = await client.query<{ stream_id: string }>(
-          'SELECT stream_id FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL',
-          [purge],
-        );
+        const live = await client.query<{ stream_id: string }>('SELECT stream_id FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL', [purge]);
         if (live.rows.length > 0) throw new Error(`${this.shardId}: refusing to purge ${live.rows[0]!.stream_id}, which is not sealed here`);
         await archiveEvents(client, purge);
         for (const table of ['command_results', 'snapshots']) {
@@ -359,18 +356,12 @@ export class ShardDb {
    * batch after it appends only to streams its writer says stay here.
    */
   async setMoveFence(targetEpoch: number): Promise<void> {
-    await this.#pool.query(
-      'UPDATE shard_fence SET moving_epoch = $1 WHERE id AND (moving_epoch IS NULL OR moving_epoch < $1)',
-      [targetEpoch],
-    );
+    await this.#pool.query('UPDATE shard_fence SET moving_epoch = $1 WHERE id AND (moving_epoch IS NULL OR moving_epoch < $1)', [targetEpoch]);
   }
 
   /** Marks `streamIds` moved at `targetEpoch`; returns how many were newly sealed. */
   async seal(streamIds: readonly string[], targetEpoch: number): Promise<number> {
-    const r = await this.#pool.query(
-      'UPDATE streams SET moved_at_epoch = $2 WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL',
-      [streamIds, targetEpoch],
-    );
+    const r = await this.#pool.query('UPDATE streams SET moved_at_epoch = $2 WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL', [streamIds, targetEpoch]);
     return r.rowCount ?? 0;
   }
 
@@ -380,10 +371,7 @@ export class ShardDb {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const rows = await client.query<{ stream_id: string }>(
-        'DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2 RETURNING stream_id',
-        [streamIds, targetEpoch],
-      );
+      const rows = await client.query<{ stream_id: string }>('DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2 RETURNING stream_id', [streamIds, targetEpoch]);
       const gone = rows.rows.map((r) => r.stream_id);
       await archiveEvents(client, gone);
       for (const table of ['command_results', 'snapshots']) {
@@ -436,10 +424,7 @@ export class ShardDb {
     try {
       await client.query('BEGIN');
       await client.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
-      const rows = await client.query<{ stream_id: string }>(
-        'DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL RETURNING stream_id',
-        [streamIds],
-      );
+      const rows = await client.query<{ stream_id: string }>('DELETE FROM streams WHERE stream_id = ANY($1::text[]) AND moved_at_epoch IS NULL RETURNING stream_id', [streamIds]);
       const gone = rows.rows.map((r) => r.stream_id);
       const events = await archiveEvents(client, gone);
       for (const table of ['command_results', 'snapshots']) {
@@ -465,10 +450,7 @@ export class ShardDb {
 
   /** Unseals `streamIds` sealed at `targetEpoch` (an abandoned move's seals); returns how many. */
   async unseal(streamIds: readonly string[], targetEpoch: number): Promise<number> {
-    const r = await this.#pool.query(
-      'UPDATE streams SET moved_at_epoch = NULL WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2',
-      [streamIds, targetEpoch],
-    );
+    const r = await this.#pool.query('UPDATE streams SET moved_at_epoch = NULL WHERE stream_id = ANY($1::text[]) AND moved_at_epoch = $2', [streamIds, targetEpoch]);
     return r.rowCount ?? 0;
   }
 

@@ -301,9 +301,7 @@ export class PgRingStore implements RingStore {
   async pendingMove(): Promise<RingDocument | undefined> {
     let result: pg.QueryResult<{ epoch: string; shards: unknown }>;
     try {
-      result = await this.#pool.query(
-        'SELECT target_epoch::text AS epoch, target_shards AS shards FROM ring_moves WHERE finished_at IS NULL',
-      );
+      result = await this.#pool.query('SELECT target_epoch::text AS epoch, target_shards AS shards FROM ring_moves WHERE finished_at IS NULL');
     } catch (err) {
       // undefined_table: a ring database no rebalancer-aware process has migrated yet.
       if ((err as { code?: unknown }).code === '42P01') return undefined;
@@ -360,9 +358,7 @@ export class PgRingStore implements RingStore {
 
   /** Every registered shard store: shard id → database URL (never with a password) and store id (undefined for a registration older than store ids). */
   async stores(): Promise<Map<string, RegisteredStore>> {
-    const result = await this.#pool.query<{ shard_id: string; database_url: string; store_id: string | null }>(
-      'SELECT shard_id, database_url, store_id::text FROM shard_stores',
-    );
+    const result = await this.#pool.query<{ shard_id: string; database_url: string; store_id: string | null }>('SELECT shard_id, database_url, store_id::text FROM shard_stores');
     return new Map(result.rows.map((r) => [r.shard_id, { databaseUrl: r.database_url, storeId: r.store_id ?? undefined }]));
   }
 
@@ -371,9 +367,7 @@ export class PgRingStore implements RingStore {
    * still reads a shard that left, for the events it committed).
    */
   async shardAddresses(): Promise<Map<string, string>> {
-    const result = await this.#pool.query<{ id: string; address: string }>(
-      `SELECT s->>'id' AS id, s->>'address' AS address FROM ring_epochs, jsonb_array_elements(shards) s ORDER BY epoch`,
-    );
+    const result = await this.#pool.query<{ id: string; address: string }>(`SELECT s->>'id' AS id, s->>'address' AS address FROM ring_epochs, jsonb_array_elements(shards) s ORDER BY epoch`);
     return new Map(result.rows.map((r) => [r.id, r.address]));
   }
 
@@ -382,9 +376,7 @@ export class PgRingStore implements RingStore {
   }
 
   async #read(db: pg.Pool | pg.PoolClient): Promise<RingDocument | undefined> {
-    const result = await db.query<{ epoch: string; shards: unknown }>(
-      'SELECT epoch::text AS epoch, shards FROM ring_epochs ORDER BY epoch DESC LIMIT 1',
-    );
+    const result = await db.query<{ epoch: string; shards: unknown }>('SELECT epoch::text AS epoch, shards FROM ring_epochs ORDER BY epoch DESC LIMIT 1');
     const row = result.rows[0];
     if (!row) return undefined;
     return validateRingDocument({ epoch: toSafeInteger(row.epoch, 'ring epoch'), shards: row.shards });

@@ -12,8 +12,7 @@ import type { RingDocument, RingShard } from './document.js';
  * where there is one (Node ≥ 20.12): the same digests without a Hash object
  * per lookup, which every command pays for twice (router and shard).
  */
-const md5: (key: string) => Buffer =
-  typeof oneShotHash === 'function' ? (key) => oneShotHash('md5', key, 'buffer') : (key) => createHash('md5').update(key).digest();
+const md5: (key: string) => Buffer = typeof oneShotHash === 'function' ? (key) => oneShotHash('md5', key, 'buffer') : (key) => createHash('md5').update(key).digest();
 
 /**
  * The name of the hashing below, as the ring's public API reports it

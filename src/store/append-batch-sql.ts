@@ -206,8 +206,7 @@ WHERE s.stream_id = ANY(${$.streamIds})
  * which can only be a nested loop, still is one). jit: compiling the statement
  * costs more than running it.
  */
-export const APPEND_SESSION_SETTINGS =
-  'SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_nestloop = off; SET jit = off';
+export const APPEND_SESSION_SETTINGS = 'SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_nestloop = off; SET jit = off';
 
 /** An entry as the statement takes it: its event data and metadata already JSON. */
 export interface SerializedEntry {

@@ -2,15 +2,7 @@
  * The shard's single writer: group commit over one dedicated connection.
  */
 import pg from 'pg';
-import {
-  ConcurrencyError,
-  DuplicateCommandError,
-  StoreUnavailableError,
-  StreamMovingError,
-  ValidationError,
-  WrongShardError,
-  asError,
-} from '../errors.js';
+import { ConcurrencyError, DuplicateCommandError, StoreUnavailableError, StreamMovingError, ValidationError, WrongShardError, asError } from '../errors.js';
 import {
   APPEND_BATCH_SQL,
   APPEND_SESSION_SETTINGS,
@@ -200,11 +192,7 @@ export class GroupCommitWriter implements Appender {
     if (typeof options.epoch !== 'function') problems.push('epoch must be a function returning the ring epoch');
     this.#maxBatchEntries = positiveInt('maxBatchEntries', options.maxBatchEntries, DEFAULT_MAX_BATCH_ENTRIES);
     this.#maxBatchBytes = positiveInt('maxBatchBytes', options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES);
-    this.#statementTimeoutMs = positiveInt(
-      'statementTimeoutMs',
-      options.statementTimeoutMs,
-      DEFAULT_STATEMENT_TIMEOUT_MS,
-    );
+    this.#statementTimeoutMs = positiveInt('statementTimeoutMs', options.statementTimeoutMs, DEFAULT_STATEMENT_TIMEOUT_MS);
     if (problems.length > 0) throw new RangeError(`invalid GroupCommitWriter options: ${problems.join('; ')}`);
     this.#connectionString = options.connectionString;
     this.#epoch = options.epoch;
@@ -420,9 +408,7 @@ export class GroupCommitWriter implements Appender {
     try {
       const statement = { name: STATEMENT_NAME, text: APPEND_BATCH_SQL, values: appendBatchValues(batch, epoch, move) };
       // The statement's span (the pg instrumentation's) goes under the batch's, whoever started the writer.
-      const result = await (span
-        ? context.with(trace.setSpan(ROOT_CONTEXT, span), () => client.query<AppendBatchFact>(statement))
-        : client.query<AppendBatchFact>(statement));
+      const result = await (span ? context.with(trace.setSpan(ROOT_CONTEXT, span), () => client.query<AppendBatchFact>(statement)) : client.query<AppendBatchFact>(statement));
       if (unconfirmed) throw new UnconfirmedCommitError(unconfirmed);
       return factsByKind(result.rows);
     } finally {
@@ -434,7 +420,10 @@ export class GroupCommitWriter implements Appender {
     this.#onCommitted?.();
     let outcomes: EntryOutcome[];
     try {
-      outcomes = entryOutcomes(batch.map((item) => item.entry.streamId), facts);
+      outcomes = entryOutcomes(
+        batch.map((item) => item.entry.streamId),
+        facts,
+      );
     } catch (err) {
       this.#logger?.error({ err }, 'cannot read the append outcomes');
       this.#rejectAll(batch, err);
@@ -480,10 +469,7 @@ export class GroupCommitWriter implements Appender {
     const movingEpoch = row.movingEpoch === null ? undefined : toSafeInteger(row.movingEpoch, 'shard_fence.moving_epoch');
     if (movingEpoch !== undefined && movingEpoch > epoch) {
       if (move?.epoch !== movingEpoch) {
-        this.#reject(
-          item,
-          new StreamMovingError(movingEpoch, MOVING_RETRY_AFTER_MS, `the event store is sealed for a move to epoch ${movingEpoch}, which this shard has not heard of yet`, true),
-        );
+        this.#reject(item, new StreamMovingError(movingEpoch, MOVING_RETRY_AFTER_MS, `the event store is sealed for a move to epoch ${movingEpoch}, which this shard has not heard of yet`, true));
         return;
       }
       if (move.movesAway(entry.aggregateId)) {
@@ -524,12 +510,7 @@ export class GroupCommitWriter implements Appender {
     this.#logger?.warn({ err, code }, 'event store unavailable during an append');
     this.#rejectAll(
       batch,
-      new StoreUnavailableError(
-        code === '57014'
-          ? 'the event store timed out; nothing was appended'
-          : 'the event store connection failed; the append may or may not have committed',
-        { cause: err },
-      ),
+      new StoreUnavailableError(code === '57014' ? 'the event store timed out; nothing was appended' : 'the event store connection failed; the append may or may not have committed', { cause: err }),
     );
   }
 
@@ -552,10 +533,7 @@ export class GroupCommitWriter implements Appender {
     });
     try {
       await client.connect();
-      await client.query(
-        `SET synchronous_commit = on; ${APPEND_SESSION_SETTINGS}; ` +
-          `SET statement_timeout = ${this.#statementTimeoutMs}`,
-      );
+      await client.query(`SET synchronous_commit = on; ${APPEND_SESSION_SETTINGS}; ` + `SET statement_timeout = ${this.#statementTimeoutMs}`);
     } catch (err) {
       client.end().catch(() => {});
       throw err;
@@ -699,8 +677,7 @@ function prepareEntry(entry: AppendEntry): Pick<Queued, 'data' | 'metadata' | 'b
     fail(`the commands account for ${counted} events but the entry has ${entry.events.length}`);
   }
 
-  let bytes =
-    Buffer.byteLength(entry.streamId) + Buffer.byteLength(entry.aggregateType) + Buffer.byteLength(entry.aggregateId);
+  let bytes = Buffer.byteLength(entry.streamId) + Buffer.byteLength(entry.aggregateType) + Buffer.byteLength(entry.aggregateId);
   for (const id of ids) bytes += Buffer.byteLength(id);
   const data: string[] = [];
   const metadata: string[] = [];

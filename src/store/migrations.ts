@@ -17,7 +17,6 @@ export const MIGRATION_LOCK_KEY = 0x73687277;
 
 const EVENT_STORE: MigratedSchema = { label: 'event store', table: 'schema_migrations', lockKey: MIGRATION_LOCK_KEY };
 
-
 /** The event store schema, oldest first. Never edit an applied migration: add one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -264,10 +263,7 @@ export type Queryable = Pick<pg.ClientBase, 'query'>;
  *   (someone edited an applied migration), or the database error of a failed
  *   migration, whose transaction is rolled back.
  */
-export async function migrate(
-  target: pg.Pool | string,
-  migrations: readonly Migration[] = MIGRATIONS,
-): Promise<number[]> {
+export async function migrate(target: pg.Pool | string, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const ordered = [...migrations].sort((a, b) => a.version - b.version);
   if (typeof target === 'string') {
     const client = new pg.Client({ connectionString: target });
@@ -319,10 +315,7 @@ async function applyAll(client: pg.ClientBase, migrations: readonly Migration[])
  */
 export async function bumpFence(db: Queryable, epoch: number): Promise<number> {
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch ${epoch} is not a non-negative safe integer`);
-  const result = await db.query<{ epoch: string }>(
-    'UPDATE shard_fence SET epoch = greatest(epoch, $1::bigint) WHERE id RETURNING epoch::text AS epoch',
-    [epoch],
-  );
+  const result = await db.query<{ epoch: string }>('UPDATE shard_fence SET epoch = greatest(epoch, $1::bigint) WHERE id RETURNING epoch::text AS epoch', [epoch]);
   const row = result.rows[0];
   if (row === undefined) throw new Error('shard_fence has no row: run migrate() first');
   return toSafeInteger(row.epoch, 'shard_fence.epoch');

@@ -20,19 +20,7 @@ import { StoreUnavailableError } from '../errors.js';
 export type PgErrorKind = 'unavailable' | 'unique-violation' | 'data' | 'transient-conflict' | 'unknown';
 
 /** Socket-level error codes Node.js reports for an unreachable or broken server. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** SQLSTATEs, outside the whole-class rules below, that mean "the server is not usable right now". */
 const UNAVAILABLE_STATES = new Set([

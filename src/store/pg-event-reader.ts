@@ -48,7 +48,6 @@ export class PgEventReader implements EventReader {
     this.#ownsPool = owned;
   }
 
-
   /**
    * Events of `streamId` with `fromVersion` (default 1) <= version <=
    * `toVersion` (default: to its end), in version order; [] for an unknown
@@ -103,10 +102,7 @@ export class PgEventReader implements EventReader {
 
   /** The stream's current version; 0 when it has no events. */
   async streamVersion(streamId: string): Promise<number> {
-    const result = await this.#query<{ version: string }>(
-      'SELECT version::text AS version FROM streams WHERE stream_id = $1',
-      [streamId],
-    );
+    const result = await this.#query<{ version: string }>('SELECT version::text AS version FROM streams WHERE stream_id = $1', [streamId]);
     const row = result.rows[0];
     return row === undefined ? 0 : toSafeInteger(row.version, 'streams.version');
   }

@@ -158,10 +158,7 @@ export class PgFeedReader {
 
   /** Per origin shard, the newest origin position among the copies at or below `upTo`. */
   async copiedUpTo(upTo: ShardPosition): Promise<Map<string, ShardPosition>> {
-    const r = await this.#query<{ origin_shard: string; origin_tx_text: string; origin_position_text: string }>(COPIED_UP_TO_SQL, [
-      upTo.tx.toString(),
-      upTo.position.toString(),
-    ]);
+    const r = await this.#query<{ origin_shard: string; origin_tx_text: string; origin_position_text: string }>(COPIED_UP_TO_SQL, [upTo.tx.toString(), upTo.position.toString()]);
     return new Map(r.rows.map((row) => [row.origin_shard, { tx: BigInt(row.origin_tx_text), position: BigInt(row.origin_position_text) }]));
   }
 
@@ -185,10 +182,7 @@ function toFeedRow(r: Row): FeedRow {
     metadata: r.metadata,
     recordedAt: r.recorded_at,
     eventId: r.event_id,
-    origin:
-      r.origin_shard === null
-        ? undefined
-        : { shard: r.origin_shard, at: { tx: BigInt(r.origin_tx!), position: BigInt(r.origin_position!) } },
+    origin: r.origin_shard === null ? undefined : { shard: r.origin_shard, at: { tx: BigInt(r.origin_tx!), position: BigInt(r.origin_position!) } },
     bytes: 200 + r.data.length + r.metadata.length + r.stream_id.length,
   };
 }

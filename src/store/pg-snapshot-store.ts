@@ -6,16 +6,7 @@ import pg from 'pg';
 import { resolvePool, type PoolOptions } from './pg-pool.js';
 import { translatePgError } from './pg-errors.js';
 import { toBigInt, toSafeInteger } from './pg-values.js';
-import type {
-  EventMetadata,
-  Snapshot,
-  SnapshotLoad,
-  SnapshotLoadRequest,
-  SnapshotSaveResult,
-  SnapshotStore,
-  StoredEvent,
-  StoredSnapshot,
-} from './types.js';
+import type { EventMetadata, Snapshot, SnapshotLoad, SnapshotLoadRequest, SnapshotSaveResult, SnapshotStore, StoredEvent, StoredSnapshot } from './types.js';
 
 /**
  * Either a pool the caller owns (`close()` leaves it open; pass it bare or as
@@ -110,7 +101,6 @@ export class PgSnapshotStore implements SnapshotStore {
     this.#ownsPool = owned;
   }
 
-
   /**
    * Upserts `snapshot` unless the stored one is at a higher version (or the
    * same version in a higher schema). The state is stored as its exact JSON
@@ -139,7 +129,7 @@ export class PgSnapshotStore implements SnapshotStore {
   /** See `SnapshotStore.load`; one statement. */
   async load(streamId: string, request: SnapshotLoadRequest): Promise<SnapshotLoad> {
     const cached = request.cached;
-    const result = await this.#query<LoadRow>({ name: "sw-snapshot-load", text: LOAD_SQL }, [
+    const result = await this.#query<LoadRow>({ name: 'sw-snapshot-load', text: LOAD_SQL }, [
       streamId,
       cached ? cached.version : null,
       cached ? cached.position.toString() : null,

@@ -69,8 +69,7 @@ export class StoreBreaker {
       close: () => appender.close(),
     };
     this.reader = {
-      readStream: (streamId: string, fromVersion?: number, toVersion?: number) =>
-        guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion, toVersion)),
+      readStream: (streamId: string, fromVersion?: number, toVersion?: number) => guard<StoredEvent[]>(() => reader.readStream(streamId, fromVersion, toVersion)),
       findCommands: (keys) => guard<CommandRecord[]>(() => reader.findCommands(keys)),
       streamTenant: (streamId) => guard<string | undefined>(() => reader.streamTenant(streamId)),
       ...(reader.streamVersions && {

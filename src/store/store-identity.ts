@@ -75,8 +75,7 @@ export async function claimStore(target: Queryable | string, shardId: string): P
   if (!identity) throw new Error('store_identity is missing: run migrate() first');
   if (identity.shardId !== shardId) {
     throw new StoreIdentityError(
-      `this event store (store id ${identity.storeId}) belongs to ${identity.shardId}; a process with SHARD_ID=${shardId} must not use it: ` +
-        `point DATABASE_URL at ${shardId}'s own store`,
+      `this event store (store id ${identity.storeId}) belongs to ${identity.shardId}; a process with SHARD_ID=${shardId} must not use it: ` + `point DATABASE_URL at ${shardId}'s own store`,
     );
   }
   return identity;

@@ -165,9 +165,12 @@ export class LiveTail {
         }
       }
       // The timer only covers what no commit announced: a poll a commit asked for meanwhile makes it unnecessary.
-      this.#timer = setInterval(() => {
-        if (performance.now() - this.#lastPollAt >= this.#pollMs) this.#poll();
-      }, Math.max(1, this.#pollMs / 5));
+      this.#timer = setInterval(
+        () => {
+          if (performance.now() - this.#lastPollAt >= this.#pollMs) this.#poll();
+        },
+        Math.max(1, this.#pollMs / 5),
+      );
       this.#timer.unref();
       this.#wake();
     })();

@@ -47,10 +47,12 @@ const TOKEN_VERSION = 1;
 
 /** The opaque checkpoint token of a cursor (base64url of a small JSON document). */
 export function encodeCheckpoint(cursor: Cursor): string {
-  return checkpointToken([...cursor.keys()].sort().map((id) => {
-    const p = cursor.get(id)!;
-    return [id, p === 'done' ? 'done' : formatPosition(p)] as const;
-  }));
+  return checkpointToken(
+    [...cursor.keys()].sort().map((id) => {
+      const p = cursor.get(id)!;
+      return [id, p === 'done' ? 'done' : formatPosition(p)] as const;
+    }),
+  );
 }
 
 /**

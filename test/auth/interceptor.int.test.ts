@@ -31,9 +31,7 @@ beforeAll(async () => {
     [PATHS.read, 'read'],
     [PATHS.admin, 'admin'],
   ]);
-  const tokens = StaticTokens.parse(
-    [tokenEntry('writer', 'w', 'ta', ['order-lines']), tokenEntry('reader', 'r', 'ta', ['read']), tokenEntry('root', 'ops', '', ['admin'])].join(','),
-  ).tokens;
+  const tokens = StaticTokens.parse([tokenEntry('writer', 'w', 'ta', ['order-lines']), tokenEntry('reader', 'r', 'ta', ['read']), tokenEntry('root', 'ops', '', ['admin'])].join(',')).tokens;
   server = new grpc.Server({ interceptors: [authInterceptor({ authenticator: new TokenAuthenticator(tokens, undefined), permissions: table })] });
   const echo: grpc.handleUnaryCall<Buffer, Buffer> = (call, cb) => {
     const who = identityFrom((k) => {
@@ -108,7 +106,9 @@ describe('the permission table', () => {
   });
 
   it('leaves health and reflection public and nothing else', () => {
-    const open = Object.entries(FIXED_PERMISSIONS).filter(([, p]) => p === 'public').map(([path]) => path);
+    const open = Object.entries(FIXED_PERMISSIONS)
+      .filter(([, p]) => p === 'public')
+      .map(([path]) => path);
     expect(open.every((p) => p.startsWith('/grpc.health.v1.') || p.startsWith('/grpc.reflection.'))).toBe(true);
   });
 });

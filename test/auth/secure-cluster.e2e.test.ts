@@ -118,7 +118,10 @@ describe('a secure cluster', () => {
     expect(await withClient(owner.address, SERVICE_TOKEN, (c) => c.readStream('order-header', id))).toHaveLength(1);
     const row = await owner.sql.query("SELECT tenant FROM streams WHERE stream_id = 'order-header-' || $1", [id]);
     expect(row.rows[0].tenant).toBe('tenant-a');
-    const audit = await owner.sql.query("SELECT metadata->>'principal' AS principal, metadata->>'tenant' AS tenant, metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id FROM events WHERE stream_id = 'order-header-' || $1", [id]);
+    const audit = await owner.sql.query(
+      "SELECT metadata->>'principal' AS principal, metadata->>'tenant' AS tenant, metadata->>'correlation_id' AS correlation_id, metadata->>'causation_id' AS causation_id FROM events WHERE stream_id = 'order-header-' || $1",
+      [id],
+    );
     expect(audit.rows).toEqual([{ principal: 'alice', tenant: 'tenant-a', correlation_id: 'place-1', causation_id: null }]);
   });
 
@@ -186,7 +189,13 @@ describe('command streams in a secure cluster', () => {
           nobody.placeOrder(placeOrder('streamed-nobody') as never),
         ]);
         const codes = outcomes.map((o) =>
-          o.status === 'fulfilled' ? 'OK' : o.reason instanceof CommandFailedError ? grpc.status[o.reason.code] : o.reason instanceof ConnectionLostError ? `stream: ${grpc.status[o.reason.cause.code]}` : String(o.reason),
+          o.status === 'fulfilled'
+            ? 'OK'
+            : o.reason instanceof CommandFailedError
+              ? grpc.status[o.reason.code]
+              : o.reason instanceof ConnectionLostError
+                ? `stream: ${grpc.status[o.reason.cause.code]}`
+                : String(o.reason),
         );
         // Without credentials the stream itself is refused.
         expect(codes).toEqual(['NOT_FOUND', 'OK', 'PERMISSION_DENIED', 'OK', 'stream: UNAUTHENTICATED']);
@@ -326,19 +335,23 @@ describe('the start-up gate', () => {
   it.each([
     ['shard/main.ts', (db: string) => ({ DATABASE_URL: db, GRPC_ADDRESS: '127.0.0.1:0' })],
     ['router/main.ts', (db: string) => ({ RING_DATABASE_URL: db, GRPC_ADDRESS: '127.0.0.1:0' })],
-  ])('%s refuses to start without an authentication method unless SHARDWRITE_INSECURE=true', async (entry, env) => {
-    const db = await createTestDatabase('sw_gate');
-    try {
-      const refused = startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'false' });
-      await expect(refused).rejects.toThrow(/exited with 2[\s\S]*no authentication method is configured/);
-      const insecure = await startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'true' });
+  ])(
+    '%s refuses to start without an authentication method unless SHARDWRITE_INSECURE=true',
+    async (entry, env) => {
+      const db = await createTestDatabase('sw_gate');
       try {
-        expect(insecure.output()).toMatch(/INSECURE MODE/);
+        const refused = startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'false' });
+        await expect(refused).rejects.toThrow(/exited with 2[\s\S]*no authentication method is configured/);
+        const insecure = await startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'true' });
+        try {
+          expect(insecure.output()).toMatch(/INSECURE MODE/);
+        } finally {
+          await insecure.stop();
+        }
       } finally {
-        await insecure.stop();
+        await db.drop();
       }
-    } finally {
-      await db.drop();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -25,7 +25,9 @@ describe('shardwrite tail arguments', () => {
   });
 
   it('reads filters (repeated or comma-separated), the start, the address and --json', () => {
-    expect(parseTailArgs(['--type', 'order-header', '--type=order-lines,order-payment', '--event-type', 'OrderPlaced', '--from', '', '--address', 'localhost:50051', '--token', 's3cret', '--json'])).toEqual({
+    expect(
+      parseTailArgs(['--type', 'order-header', '--type=order-lines,order-payment', '--event-type', 'OrderPlaced', '--from', '', '--address', 'localhost:50051', '--token', 's3cret', '--json']),
+    ).toEqual({
       aggregateTypes: ['order-header', 'order-lines', 'order-payment'],
       eventTypes: ['OrderPlaced'],
       from: '',

@@ -15,7 +15,14 @@ const targets = [
 ];
 
 async function scrapeOf(at: number, shard: Registry, router: Registry): Promise<Scrape> {
-  return { at, byTarget: new Map([['shard-0', parseExposition(await shard.metrics())], ['router', parseExposition(await router.metrics())], ['shard-1', undefined]]) };
+  return {
+    at,
+    byTarget: new Map([
+      ['shard-0', parseExposition(await shard.metrics())],
+      ['router', parseExposition(await router.metrics())],
+      ['shard-1', undefined],
+    ]),
+  };
 }
 
 describe('shardwrite top', () => {
@@ -70,11 +77,20 @@ describe('shardwrite top', () => {
   });
 
   it('interpolates quantiles like histogram_quantile', () => {
-    const buckets: [number, number][] = [[0.1, 50], [0.2, 100], [Infinity, 100]];
+    const buckets: [number, number][] = [
+      [0.1, 50],
+      [0.2, 100],
+      [Infinity, 100],
+    ];
     expect(quantile(0.5, buckets)).toBeCloseTo(0.1);
     expect(quantile(0.75, buckets)).toBeCloseTo(0.15);
     expect(quantile(0.25, buckets)).toBeCloseTo(0.05);
-    expect(quantile(0.99, [[0.1, 1], [Infinity, 100]])).toBe(0.1);
+    expect(
+      quantile(0.99, [
+        [0.1, 1],
+        [Infinity, 100],
+      ]),
+    ).toBe(0.1);
   });
 
   it('prints plain key=value lines when piped and a table on a terminal', async () => {
@@ -101,7 +117,12 @@ describe('shardwrite top', () => {
     const timer = setInterval(() => shard.commands.inc({ method: 'PlaceOrder', code: 'OK' }), 5);
     try {
       const lines: string[] = [];
-      const code = await topCommand(['--metrics', served.address, '--interval', '200', '--count', '2'], {}, { line: (t) => lines.push(t), error: (t) => lines.push(t), tty: false }, new AbortController().signal);
+      const code = await topCommand(
+        ['--metrics', served.address, '--interval', '200', '--count', '2'],
+        {},
+        { line: (t) => lines.push(t), error: (t) => lines.push(t), tty: false },
+        new AbortController().signal,
+      );
       expect(code).toBe(0);
       expect(lines).toHaveLength(2);
       for (const line of lines) expect(line).toMatch(new RegExp(`shard=${served.address.replace(/\./g, '\\.')} cmd_per_s=(\\d+\\.\\d) `));

@@ -105,6 +105,15 @@ describe('the client package', () => {
     run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], project);
     run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], project);
     const out = run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], project);
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ version: '1', refused: 'BUSINESS_RULE', type: 'OrderPlaced', stream: 'order-header-pkg-order-1', ringEpoch: 1, line: '1', stock: 'inventory-pkg-order-1', reserved: '2' });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      version: '1',
+      refused: 'BUSINESS_RULE',
+      type: 'OrderPlaced',
+      stream: 'order-header-pkg-order-1',
+      ringEpoch: 1,
+      line: '1',
+      stock: 'inventory-pkg-order-1',
+      reserved: '2',
+    });
   }, 240_000);
 });

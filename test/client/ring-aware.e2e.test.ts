@@ -203,7 +203,9 @@ describe('a ring-aware client', () => {
     expect(stale.routing!.epoch).toBe(1);
     const now = new RingView((await cluster.ringStore.current())!);
     const old = new RingView(cluster.ring);
-    const ids = Array.from({ length: 400 }, (_, i) => `refused-${i}`).filter((id) => now.ownerOf(id).id === 'shard-3').slice(0, 5);
+    const ids = Array.from({ length: 400 }, (_, i) => `refused-${i}`)
+      .filter((id) => now.ownerOf(id).id === 'shard-3')
+      .slice(0, 5);
     expect(ids.length).toBe(5);
     const before = { ...stale.routing! };
     // The first goes to its epoch-1 owner, which refuses it; the client fetches epoch 2 and resends to shard-3.
@@ -229,7 +231,9 @@ describe('a ring-aware client', () => {
       await until('the current ring', () => client.routing!.epoch === 2);
       const view = new RingView((await cluster.ringStore.current())!);
       await warmUp(client, 'reach-warm', view);
-      const ids = Array.from({ length: 400 }, (_, i) => `reach-${i}`).filter((id) => view.ownerOf(id).id === 'shard-0').slice(0, 10);
+      const ids = Array.from({ length: 400 }, (_, i) => `reach-${i}`)
+        .filter((id) => view.ownerOf(id).id === 'shard-0')
+        .slice(0, 10);
       proxy.cut();
       await sleep(300);
       const before = { ...client.routing! };
@@ -266,7 +270,10 @@ describe('a ring-aware client', () => {
         deadlineMs: 3000,
         ownerOf: (id) => view.ownerOf(id).id,
         // The killed shard's commands: cut streams and its unreachable owner (through the router), nothing else.
-        expect: [{ error: 'UNAVAILABLE', when: (command) => command.shard === victim.id }, { error: 'DEADLINE_EXCEEDED', when: (command) => command.shard === victim.id }],
+        expect: [
+          { error: 'UNAVAILABLE', when: (command) => command.shard === victim.id },
+          { error: 'DEADLINE_EXCEEDED', when: (command) => command.shard === victim.id },
+        ],
       });
       await sleep(1500);
       const before = clients.map((c) => ({ ...c.routing! }));
@@ -306,7 +313,10 @@ describe('draining', () => {
     const atShard = watched(cluster.shard('shard-2').address);
     try {
       await until('both watches', () => atRouter.rings.length > 0 && atShard.rings.length > 0);
-      for (const [process, watch] of [[laggingRouter, atRouter], [cluster.shard('shard-2').process, atShard]] as const) {
+      for (const [process, watch] of [
+        [laggingRouter, atRouter],
+        [cluster.shard('shard-2').process, atShard],
+      ] as const) {
         const t0 = Date.now();
         expect(await process.stop(9000)).toBe(0);
         expect(Date.now() - t0).toBeLessThan(8000);

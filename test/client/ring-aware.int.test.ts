@@ -26,7 +26,9 @@ afterEach(() => {
 });
 
 type Answer = (command: StreamedCommand__Output, served: number) => Omit<StreamedOutcome, 'requestId'>;
-const ok = (by: string): Answer => () => ({ result: { streamId: by, version: '1', events: [], duplicate: false } });
+const ok =
+  (by: string): Answer =>
+  () => ({ result: { streamId: by, version: '1', events: [], duplicate: false } });
 
 /** Serves CommandStreamService with `answer`; `served` counts the commands it got. */
 async function commandServer(answer: Answer, server = new grpc.Server()): Promise<{ address: string; served: () => number; server: grpc.Server }> {

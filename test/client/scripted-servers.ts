@@ -110,7 +110,10 @@ export async function startScriptedServer(sub: SubscriptionScript, group?: Group
             call.write({ assignment: { memberId: `m${session}`, partitions, partitionCount: group.partitions } });
             // Resume each partition after its last ack in any earlier session (cumulative acks).
             const next = partitions.map((p) => {
-              const last = acks.flat().filter((a) => a.startsWith(`${p}:`)).map((a) => Number(a.split(':')[1]));
+              const last = acks
+                .flat()
+                .filter((a) => a.startsWith(`${p}:`))
+                .map((a) => Number(a.split(':')[1]));
               return last.length === 0 ? 0 : Math.max(...last) + 1;
             });
             let sent = 0;
@@ -134,9 +137,7 @@ export async function startScriptedServer(sub: SubscriptionScript, group?: Group
       },
     });
   }
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return {
     address: `127.0.0.1:${port}`,
     subscribeFroms,

@@ -89,7 +89,13 @@ describe('subscribe() against real processes', () => {
     const orderId = `tail-${Date.now()}`;
     // "--from end" follows what commits after the subscription started: wait until it is live.
     await expect.poll(() => notes.some((n) => n.includes('caught up')), { timeout: 20_000 }).toBe(true);
-    await client.placeOrder({ orderId, commandId: `${orderId}-1`, customerId: 'c', customerEmail: 'c@example.com', shippingAddress: { name: 'A', line1: '1 St', city: 'X', postalCode: '1', country: 'GB' } });
+    await client.placeOrder({
+      orderId,
+      commandId: `${orderId}-1`,
+      customerId: 'c',
+      customerEmail: 'c@example.com',
+      shippingAddress: { name: 'A', line1: '1 St', city: 'X', postalCode: '1', country: 'GB' },
+    });
     await client.addOrderLine({ orderId, commandId: `${orderId}-2`, lineId: 'l1', sku: 's', quantity: 1, unitPriceCents: 5 });
     await client.markPaymentCaptured({ orderId, commandId: `${orderId}-3a`, amountCents: 5 });
     await client.shipOrder({ orderId, commandId: `${orderId}-3`, carrier: 'ups', trackingNumber: 'T1' });

@@ -89,9 +89,7 @@ function coveredByAcks(delivered: readonly GroupEvent__Output[], acked: readonly
 async function untilDurable(group: string, acked: readonly { partition: number; shard: string; checkpoint: string }[]): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const rows = (await sql.query<{ partition: number; checkpoint: string }>(
-      'SELECT partition, checkpoint FROM consumer_group_partitions WHERE group_name = $1', [group],
-    )).rows;
+    const rows = (await sql.query<{ partition: number; checkpoint: string }>('SELECT partition, checkpoint FROM consumer_group_partitions WHERE group_name = $1', [group])).rows;
     const cp = new Map(rows.map((r) => [r.partition, cursorOf(r.checkpoint)]));
     const durable = acked.every((s) => {
       const pos = cursorOf(s.checkpoint).get(s.shard);
@@ -134,7 +132,7 @@ afterAll(async () => {
 });
 
 describe('ConsumerGroupService', () => {
-  it('splits a group\'s partitions between two members, each stream going to one member, in order, once', async () => {
+  it("splits a group's partitions between two members, each stream going to one member, in order, once", async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     const ids = streams(24, 'split');
@@ -164,7 +162,7 @@ describe('ConsumerGroupService', () => {
     await Promise.all([a.leave(), b.leave()]);
   });
 
-  it('hands a partition over only after its events were acknowledged, and a leaving member\'s partitions resume after its acks', async () => {
+  it("hands a partition over only after its events were acknowledged, and a leaving member's partitions resume after its acks", async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     const ids = streams(24, 'handover');
@@ -211,18 +209,30 @@ describe('ConsumerGroupService', () => {
     await b.leave();
   });
 
-  it('gives a SIGKILLed member\'s partitions to another member, which resumes after its last acknowledgement', async () => {
+  it("gives a SIGKILLed member's partitions to another member, which resumes after its last acknowledgement", async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     const ids = streams(30, 'kill');
     appendRounds(feeds, ids, 6);
 
     const ACK_LIMIT = 70;
-    const child = await startProcess('test/consumer-groups/support/member-process.ts', {
-      ADDRESS: router.address, GROUP: 'kill', PARTITIONS: '4', ACK_LIMIT: String(ACK_LIMIT),
-    }, /member listening on (\S+)/);
+    const child = await startProcess(
+      'test/consumer-groups/support/member-process.ts',
+      {
+        ADDRESS: router.address,
+        GROUP: 'kill',
+        PARTITIONS: '4',
+        ACK_LIMIT: String(ACK_LIMIT),
+      },
+      /member listening on (\S+)/,
+    );
     type Seen = { stream: string; version: number; partition: number; shard: string; checkpoint: string; acked: boolean };
-    const seen = (): Seen[] => child.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Seen);
+    const seen = (): Seen[] =>
+      child
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Seen);
     await until('the member process has every event', () => seen().length === 180);
     // Kill it only once its acks are durable, so "its last acknowledgement" is known here.
     const acked = seen().filter((s) => s.acked);
@@ -232,7 +242,9 @@ describe('ConsumerGroupService', () => {
     await child.exited;
 
     const b = member(router, 'kill', { autoAck: true });
-    const unacked = seen().filter((s) => !s.acked).map((s) => `${s.stream}@${s.version}`);
+    const unacked = seen()
+      .filter((s) => !s.acked)
+      .map((s) => `${s.stream}@${s.version}`);
     await until('b got everything the killed member had not acknowledged', () => b.events.length >= unacked.length, 20_000);
     await sleep(300);
     // Redelivered: exactly what was past the last acknowledgement; nothing acknowledged comes again.
@@ -251,7 +263,10 @@ describe('ConsumerGroupService', () => {
     await until('a has every event', () => a.events.length === 80);
     const acked = a.events.slice(0, 50);
     a.ack(acked);
-    await untilDurable('restart', acked.map((e) => ({ partition: e.partition, shard: e.event!.shardId, checkpoint: e.event!.checkpoint })));
+    await untilDurable(
+      'restart',
+      acked.map((e) => ({ partition: e.partition, shard: e.event!.shardId, checkpoint: e.event!.checkpoint })),
+    );
     await first.close();
     const status = await a.ended;
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
@@ -280,22 +295,20 @@ describe('ConsumerGroupService', () => {
     await a.leave();
     appendRounds(feeds, ids, 1);
     // What a router leaves behind when it is SIGKILLed: a live-looking member and its leases.
-    await sql.query(
-      `INSERT INTO consumer_group_members (group_name, member_id, member_name, expires_at) VALUES ('dead', 'ghost', 'ghost', now() + interval '3000 ms')`,
-    );
+    await sql.query(`INSERT INTO consumer_group_members (group_name, member_id, member_name, expires_at) VALUES ('dead', 'ghost', 'ghost', now() + interval '3000 ms')`);
     await sql.query(`UPDATE consumer_group_partitions SET owner = 'ghost', lease_expires_at = now() + interval '3000 ms' WHERE group_name = 'dead'`);
 
     const b = member(router, 'dead', { autoAck: true });
     await until('b is assigned', () => b.assignments.length > 0);
     expect(b.partitions).toEqual([]);
-    await until('the dead router\'s leases expired and b took them', () => b.partitions.length === 4, 20_000);
+    await until("the dead router's leases expired and b took them", () => b.partitions.length === 4, 20_000);
     await until('b has the events after the checkpoint', () => b.events.length >= 12);
     await sleep(300);
     expect(b.events.map((e) => Number(e.event!.version))).toEqual(Array(12).fill(4));
     await b.leave();
   });
 
-  it('lets members on two routers share a group, and hands a leaving member\'s partitions to the other router\'s member', async () => {
+  it("lets members on two routers share a group, and hands a leaving member's partitions to the other router's member", async () => {
     const feeds = new FakeFeeds();
     // Heartbeats too rare to matter here: the routers hear of each other by notification.
     const slow = { ...SETTINGS, leaseMs: 90_000, heartbeatMs: 30_000 };
@@ -372,7 +385,7 @@ describe('ConsumerGroupService', () => {
     await Promise.all([a.leave(), b.leave()]);
   });
 
-  it('reports each group\'s lag in events and seconds', async () => {
+  it("reports each group's lag in events and seconds", async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     const ids = streams(10, 'lag');
@@ -380,8 +393,7 @@ describe('ConsumerGroupService', () => {
     const a = member(router, 'lag');
     await until('a has every event', () => a.events.length === 30);
     await sleep(50);
-    const read = async (name: string) =>
-      (await router.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.group === 'lag')?.value;
+    const read = async (name: string) => (await router.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.group === 'lag')?.value;
     await router.groups.sampleLag();
     expect(await read('shardwrite_router_consumer_group_lag_events')).toBeGreaterThan(0);
     expect(await read('shardwrite_router_consumer_group_lag_seconds')).toBeGreaterThan(0);
@@ -394,7 +406,7 @@ describe('ConsumerGroupService', () => {
     await a.leave();
   });
 
-  it('refuses a bad join: a malformed name, filters other than the group\'s, unknown types', async () => {
+  it("refuses a bad join: a malformed name, filters other than the group's, unknown types", async () => {
     const feeds = new FakeFeeds();
     const router = await startRouter(feeds);
     const first = member(router, 'filters');

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { covers, cursorOf, earliestOf, hasPassed, laterOf } from '../../router/consumer-groups/cursors.js';
 import { encodeCheckpoint, type Cursor } from '../../src/subscriptions/position.js';
 
-const at = (entries: Record<string, number | 'done'>): Cursor =>
-  new Map(Object.entries(entries).map(([s, p]) => [s, p === 'done' ? 'done' : { tx: BigInt(p), position: BigInt(p) }]));
+const at = (entries: Record<string, number | 'done'>): Cursor => new Map(Object.entries(entries).map(([s, p]) => [s, p === 'done' ? 'done' : { tx: BigInt(p), position: BigInt(p) }]));
 const plain = (c: Cursor) => Object.fromEntries([...c].map(([s, p]) => [s, p === 'done' ? 'done' : Number(p.position)]));
 
 describe('cursor arithmetic', () => {

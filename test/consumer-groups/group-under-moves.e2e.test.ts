@@ -35,7 +35,12 @@ it('delivers every acknowledged event in order per stream through moves and a ki
   const a = new TestMember(cluster.routerAddress, { group, partitions: 8, maxUnacked: 2000 }, { autoAck: true });
   const b = await startProcess('test/consumer-groups/support/member-process.ts', { ADDRESS: cluster.routerAddress, GROUP: group, PARTITIONS: '8', ACK_LIMIT: '150' }, /member listening on (\S+)/);
   type Seen = { stream: string; version: number; partition: number };
-  const seenByB = (): Seen[] => b.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Seen);
+  const seenByB = (): Seen[] =>
+    b
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Seen);
   await until('both members have partitions', () => a.partitions.length > 0 && a.partitions.length < 8, 30_000);
 
   let view = new RingView((await cluster.ringStore.current())!);

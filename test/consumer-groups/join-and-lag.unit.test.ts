@@ -7,7 +7,14 @@ import { ValidationError } from '../../src/errors.js';
 import { encodeCheckpoint, type ShardPosition } from '../../src/subscriptions/position.js';
 
 const join = (over: object = {}) => ({
-  group: 'read-model', member: '', aggregateTypes: [], eventTypes: [], startFrom: '', maxUnacked: 0, partitions: 0, ...over,
+  group: 'read-model',
+  member: '',
+  aggregateTypes: [],
+  eventTypes: [],
+  startFrom: '',
+  maxUnacked: 0,
+  partitions: 0,
+  ...over,
 });
 
 describe('validateJoin', () => {
@@ -23,23 +30,34 @@ describe('validateJoin', () => {
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ValidationError);
-      expect((err as ValidationError).violations.map((v) => v.field).sort()).toEqual([
-        'join.event_types', 'join.group', 'join.max_unacked', 'join.partitions', 'join.start_from',
-      ]);
+      expect((err as ValidationError).violations.map((v) => v.field).sort()).toEqual(['join.event_types', 'join.group', 'join.max_unacked', 'join.partitions', 'join.start_from']);
     }
     expect(() => validateJoin(join({ group: 'x'.repeat(101) }))).toThrow(ValidationError);
   });
 });
 
 describe('eventsBehind', () => {
-  const tails = new Map([['shard-0', '90:100'], ['shard-1', '7:40']]);
+  const tails = new Map([
+    ['shard-0', '90:100'],
+    ['shard-1', '7:40'],
+  ]);
   it('sums tail minus checkpoint positions over the shards', () => {
-    const cp = encodeCheckpoint(new Map([['shard-0', { tx: 80n, position: 90n }], ['shard-1', { tx: 7n, position: 40n }]]));
+    const cp = encodeCheckpoint(
+      new Map([
+        ['shard-0', { tx: 80n, position: 90n }],
+        ['shard-1', { tx: 7n, position: 40n }],
+      ]),
+    );
     expect(eventsBehind(tails, cp)).toBe(10);
     expect(eventsBehind(tails, '')).toBe(140);
   });
   it('counts a shard read to its end as 0, and never goes negative', () => {
-    const cp = encodeCheckpoint(new Map<string, ShardPosition | 'done'>([['shard-0', 'done'], ['shard-1', { tx: 9n, position: 45n }]]));
+    const cp = encodeCheckpoint(
+      new Map<string, ShardPosition | 'done'>([
+        ['shard-0', 'done'],
+        ['shard-1', { tx: 9n, position: 45n }],
+      ]),
+    );
     expect(eventsBehind(tails, cp)).toBe(0);
   });
 });

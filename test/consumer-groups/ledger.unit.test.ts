@@ -3,8 +3,7 @@ import { PartitionLedger, formatAckId, parseAckId } from '../../router/consumer-
 import { ValidationError } from '../../src/errors.js';
 import type { Cursor } from '../../src/subscriptions/position.js';
 
-const at = (entries: Record<string, number | 'done'>): Cursor =>
-  new Map(Object.entries(entries).map(([s, p]) => [s, p === 'done' ? 'done' : { tx: BigInt(p), position: BigInt(p) }]));
+const at = (entries: Record<string, number | 'done'>): Cursor => new Map(Object.entries(entries).map(([s, p]) => [s, p === 'done' ? 'done' : { tx: BigInt(p), position: BigInt(p) }]));
 const plain = (c: Cursor) => Object.fromEntries([...c].map(([s, p]) => [s, p === 'done' ? 'done' : Number(p.position)]));
 
 describe('PartitionLedger', () => {

@@ -24,9 +24,15 @@ describe('the router with consumer groups', () => {
     ringDb = await createTestDatabase('sw_ring');
     const feeds = new FakeFeeds();
     for (let i = 0; i < 30; i++) feeds.append(`order-header-w${i % 6}`);
-    const config = loadRouterConfig({ SHARDWRITE_INSECURE: 'true', 
-      GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: '127.0.0.1:0', RING_POLL_MS: '100',
-      CONSUMER_GROUP_LEASE_MS: '1500', CONSUMER_GROUP_HEARTBEAT_MS: '100', SHUTDOWN_GRACE_MS: '30000',
+    const config = loadRouterConfig({
+      SHARDWRITE_INSECURE: 'true',
+      GRPC_ADDRESS: '127.0.0.1:0',
+      RING_DATABASE_URL: ringDb.url,
+      METRICS_ADDRESS: '127.0.0.1:0',
+      RING_POLL_MS: '100',
+      CONSUMER_GROUP_LEASE_MS: '1500',
+      CONSUMER_GROUP_HEARTBEAT_MS: '100',
+      SHUTDOWN_GRACE_MS: '30000',
     });
     expect(config.consumerGroups).toMatchObject({ leaseMs: 1500, heartbeatMs: 100 });
     router = await startRouter(config, { logger: createLogger('test', 'silent'), clusterFeeds: feeds });

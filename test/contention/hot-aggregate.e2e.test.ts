@@ -10,10 +10,7 @@ const address = (i: number) => ({ name: `Customer ${i}`, line1: `${i} Main St`, 
 
 /** Versions of a stream, in order, from the database itself. */
 async function streamVersions(sql: pg.Pool, streamId: string): Promise<{ version: number; commandId: string }[]> {
-  const { rows } = await sql.query(
-    `SELECT version::int AS version, metadata->>'command_id' AS "commandId" FROM events WHERE stream_id = $1 ORDER BY version`,
-    [streamId],
-  );
+  const { rows } = await sql.query(`SELECT version::int AS version, metadata->>'command_id' AS "commandId" FROM events WHERE stream_id = $1 ORDER BY version`, [streamId]);
   return rows;
 }
 
@@ -135,9 +132,7 @@ describe('an overloaded shard', () => {
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssKiB(shard.pid))), 50);
     for (let wave = 0; wave < 5; wave++) {
       const outcomes = await Promise.all(
-        Array.from({ length: 2000 }, (_, i) =>
-          client.attempt('UpdateShippingAddress', { orderId: i % 4 === 0 ? 'flood' : `flood-${i % 400}`, shippingAddress: address(i) }),
-        ),
+        Array.from({ length: 2000 }, (_, i) => client.attempt('UpdateShippingAddress', { orderId: i % 4 === 0 ? 'flood' : `flood-${i % 400}`, shippingAddress: address(i) })),
       );
       for (const o of outcomes) {
         const code = 'ok' in o ? 'OK' : grpc.status[o.error.code];

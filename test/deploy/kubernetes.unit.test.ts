@@ -32,7 +32,9 @@ const IMAGE = /(^|\/)shardwrite(:[^/]+)?$/;
 /** Every kustomization a user can apply: the base and each overlay. */
 const TARGETS = [
   'base',
-  ...readdirSync(join(K8S, 'overlays'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `overlays/${d.name}`),
+  ...readdirSync(join(K8S, 'overlays'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => `overlays/${d.name}`),
 ];
 const NO_KUBECTL = skipWithout('kubectl', KUBECTL_AVAILABLE, 'rendering k8s/ with kubectl kustomize');
 const rendered = new Map(NO_KUBECTL ? [] : TARGETS.map((t) => [t, renderKustomization(join(K8S, t))]));
@@ -362,8 +364,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
   });
 
   it('has disruption budgets for the routers, the shards and the databases it runs', () => {
-    const covered = (w: Obj) =>
-      byKind(resources, 'PodDisruptionBudget').some((p) => selects(p.spec.selector.matchLabels, w.spec.template.metadata.labels));
+    const covered = (w: Obj) => byKind(resources, 'PodDisruptionBudget').some((p) => selects(p.spec.selector.matchLabels, w.spec.template.metadata.labels));
     for (const { workload } of ourContainers(resources)) expect(covered(workload), workload.metadata.name).toBe(true);
     for (const sts of byKind(resources, 'StatefulSet')) expect(covered(sts), sts.metadata.name).toBe(true);
   });
@@ -465,7 +466,11 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
         issuerOf.add(issuer!.metadata.name);
         // Authentication: every AUTH_* setting the role reads that the manifest can give.
         const auth = ROLES[role].env.filter((k) => k.startsWith('AUTH_'));
-        if (auth.length > 0) expect(auth.some((k) => (env[k] ?? '') !== ''), `${where}: authentication configured`).toBe(true);
+        if (auth.length > 0)
+          expect(
+            auth.some((k) => (env[k] ?? '') !== ''),
+            `${where}: authentication configured`,
+          ).toBe(true);
         // The router names shards by the ring's host names: the shard certificate must cover them.
         if (role === 'shard') {
           const hosts = (settings.ringBootstrap ?? []).map((s) => hostOf(s.address));
@@ -508,7 +513,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     }
   });
 
-  it('connects shard n to its own PostgreSQL, every process to one ring database on shard-0\'s, and the shards to Redis', () => {
+  it("connects shard n to its own PostgreSQL, every process to one ring database on shard-0's, and the shards to Redis", () => {
     const shard = ourContainers(resources).find((c) => c.role === 'shard')!;
     const router = ourContainers(resources).find((c) => c.role === 'router')!;
     const pods = podNames(shard.workload);
@@ -608,7 +613,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     }
   });
 
-  it('runs the pm worker with only variables its config reads, against the router and the routers\' ring database, scraped on its metrics port', () => {
+  it("runs the pm worker with only variables its config reads, against the router and the routers' ring database, scraped on its metrics port", () => {
     const workers = (resources as readonly Resource[] as readonly Obj[]).flatMap((r) =>
       (containersOf(r as Resource) as Obj[]).filter((c) => IMAGE.test(String(c.image)) && c.args?.[0] === 'pm-worker').map((c) => ({ workload: r, container: c })),
     );
@@ -638,7 +643,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     expect(resolveEnv(wait, { name: 'pm-worker', namespace: NAMESPACE }, resources).values.RING_DATABASE_HOST).toBe(new URL(config.databaseUrl).hostname);
   });
 
-  it('bootstraps the ring with exactly the StatefulSet\'s pods at their stable names', () => {
+  it("bootstraps the ring with exactly the StatefulSet's pods at their stable names", () => {
     const shard = ourContainers(resources).find((c) => c.role === 'shard')!;
     const sts = shard.workload;
     const service = find(resources, 'Service', sts.spec.serviceName);
@@ -676,7 +681,7 @@ describe.skipIf(NO_KUBECTL)('k8s/ as a whole', () => {
     expect(all.filter((f) => !used.has(f)).map((f) => relative(ROOT, f))).toEqual([]);
   });
 
-  it('runs the package\'s own version of the image in the base, which overlays retag', () => {
+  it("runs the package's own version of the image in the base, which overlays retag", () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     for (const { container } of ourContainers(rendered.get('base')!)) expect(container.image).toBe(`shardwrite:${version}`);
     for (const t of TARGETS.filter((t) => t !== 'base')) {
@@ -729,7 +734,7 @@ describe.skipIf(NO_KUBECTL)('k8s/ as a whole', () => {
     }
   });
 
-  it('alerts on the design article\'s thresholds, using only metrics and labels the code exports', () => {
+  it("alerts on the design article's thresholds, using only metrics and labels the code exports", () => {
     const registry = new Registry();
     new PipelineMetrics(registry);
     new RouterMetrics(registry);

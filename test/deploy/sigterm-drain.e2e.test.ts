@@ -36,7 +36,11 @@ const address = (i: number) => ({ name: `Customer ${i}`, line1: `${i} Main St`, 
  * each command with an id), sends SIGTERM to `victim` mid-load, and keeps
  * calling for a while after. Returns every outcome and the signal's time.
  */
-async function loadThroughSigterm(target: string, victim: ServiceProcess, prefix: string): Promise<{ outcomes: Outcome[]; signalledAt: number; health: { status: ServingStatus; at: number }[]; exit: number | null; exitedAt: number }> {
+async function loadThroughSigterm(
+  target: string,
+  victim: ServiceProcess,
+  prefix: string,
+): Promise<{ outcomes: Outcome[]; signalledAt: number; health: { status: ServingStatus; at: number }[]; exit: number | null; exitedAt: number }> {
   const setup = connect(target);
   await setup.call('PlaceOrder', placeOrder(`${prefix}-hot`, { commandId: `${prefix}-hot` }), { deadlineMs: 10_000 });
   setup.close();
@@ -146,8 +150,14 @@ describe('a shard that gets SIGTERM under load', () => {
     const acked = new Set(run.outcomes.filter((o) => o.code === grpc.status.OK).map((o) => o.commandId));
     const { ids, hotVersions } = await committed(db.url, 'order-header-drain-hot');
     ids.delete('drain-hot');
-    expect([...acked].filter((id) => !ids.has(id)), 'acknowledged but not committed').toEqual([]);
-    expect([...ids].filter((id) => !acked.has(id)), 'committed but answered with an error').toEqual([]);
+    expect(
+      [...acked].filter((id) => !ids.has(id)),
+      'acknowledged but not committed',
+    ).toEqual([]);
+    expect(
+      [...ids].filter((id) => !acked.has(id)),
+      'committed but answered with an error',
+    ).toEqual([]);
     expect(hotVersions).toEqual(hotVersions.map((_, i) => i + 1));
 
     // So a client may retry every refused call: against the restarted shard each applies exactly once.
@@ -158,9 +168,7 @@ describe('a shard that gets SIGTERM under load', () => {
     for (const o of refused) {
       const [, i, k] = /^drain-(\d+)-(\d+)$/.exec(o.commandId)!;
       const hot = Number(i) % 2 === 0;
-      const request = hot
-        ? { orderId: 'drain-hot', commandId: o.commandId, shippingAddress: address(Number(i)) }
-        : placeOrder(`drain-${i}-${k}`, { commandId: o.commandId });
+      const request = hot ? { orderId: 'drain-hot', commandId: o.commandId, shippingAddress: address(Number(i)) } : placeOrder(`drain-${i}-${k}`, { commandId: o.commandId });
       const result = await client.call(hot ? 'UpdateShippingAddress' : 'PlaceOrder', request);
       expect(result.duplicate, o.commandId).toBe(false);
     }
@@ -201,9 +209,15 @@ describe('a router that gets SIGTERM under load', () => {
     const acked = new Set(run.outcomes.filter((o) => o.code === grpc.status.OK).map((o) => o.commandId));
     const { ids } = await committed(db.url, 'order-header-rdrain-hot');
     ids.delete('rdrain-hot');
-    expect([...acked].filter((id) => !ids.has(id)), 'acknowledged but not committed').toEqual([]);
+    expect(
+      [...acked].filter((id) => !ids.has(id)),
+      'acknowledged but not committed',
+    ).toEqual([]);
     // A call the router refused never reached the shard; one it forwarded was answered.
-    expect([...ids].filter((id) => !acked.has(id)), 'committed but answered with an error').toEqual([]);
+    expect(
+      [...ids].filter((id) => !acked.has(id)),
+      'committed but answered with an error',
+    ).toEqual([]);
     // The shard behind it is untouched and still serving.
     expect(shard.child.exitCode).toBeNull();
   });

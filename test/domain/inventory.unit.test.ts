@@ -37,7 +37,10 @@ describe('inventory', () => {
 
   describe('ReceiveStock', () => {
     it('receives stock on a new SKU, creating it', () => {
-      stock.given([]).when(receive(10)).then([received(10)]);
+      stock
+        .given([])
+        .when(receive(10))
+        .then([received(10)]);
     });
 
     it('adds to what is on hand', () => {
@@ -48,21 +51,33 @@ describe('inventory', () => {
 
     it(`refuses to hold more than ${MAX_UNITS_ON_HAND} units on hand`, () => {
       const full = Array.from({ length: MAX_UNITS_ON_HAND / MAX_UNITS_PER_COMMAND }, () => received(MAX_UNITS_PER_COMMAND));
-      stock.given(full).when(receive(1)).thenThrows(BusinessRuleError, /at most/);
+      stock
+        .given(full)
+        .when(receive(1))
+        .thenThrows(BusinessRuleError, /at most/);
     });
   });
 
   describe('ReserveStock', () => {
     it('reserves what is available', () => {
-      stock.given([received(10)]).when(reserve('o1', 10)).then([reserved('o1', 10)]);
+      stock
+        .given([received(10)])
+        .when(reserve('o1', 10))
+        .then([reserved('o1', 10)]);
     });
 
     it('never lets the available quantity go below zero', () => {
-      stock.given([received(10), reserved('o1', 7)]).when(reserve('o2', 4)).thenThrows(BusinessRuleError, /only 3 available/);
+      stock
+        .given([received(10), reserved('o1', 7)])
+        .when(reserve('o2', 4))
+        .thenThrows(BusinessRuleError, /only 3 available/);
     });
 
     it('refuses a second reservation of the same order', () => {
-      stock.given([received(10), reserved('o1', 2)]).when(reserve('o1', 1)).thenThrows(BusinessRuleError, /already holds/);
+      stock
+        .given([received(10), reserved('o1', 2)])
+        .when(reserve('o1', 1))
+        .thenThrows(BusinessRuleError, /already holds/);
     });
 
     it('is NOT_FOUND on a SKU that never received stock', () => {
@@ -70,37 +85,61 @@ describe('inventory', () => {
     });
 
     it('reserves again what a release made available', () => {
-      stock.given([received(5), reserved('o1', 5), released('o1', 5)]).when(reserve('o2', 5)).then([reserved('o2', 5)]);
+      stock
+        .given([received(5), reserved('o1', 5), released('o1', 5)])
+        .when(reserve('o2', 5))
+        .then([reserved('o2', 5)]);
     });
 
     it(`holds at most ${MAX_ACTIVE_RESERVATIONS} active reservations`, () => {
       const many = Array.from({ length: MAX_ACTIVE_RESERVATIONS }, (_, i) => reserved(`o${i}`, 1));
-      stock.given([received(MAX_ACTIVE_RESERVATIONS + 1), ...many]).when(reserve('one-more', 1)).thenThrows(BusinessRuleError, /active reservations/);
+      stock
+        .given([received(MAX_ACTIVE_RESERVATIONS + 1), ...many])
+        .when(reserve('one-more', 1))
+        .thenThrows(BusinessRuleError, /active reservations/);
     });
 
     it('keeps order ids that are names of Object.prototype members apart from the prototype', () => {
-      stock.given([received(3)]).when(reserve('__proto__', 1)).then([reserved('__proto__', 1)]);
-      stock.given([received(3)]).when(release('constructor')).thenThrows(BusinessRuleError, /holds no reservation/);
+      stock
+        .given([received(3)])
+        .when(reserve('__proto__', 1))
+        .then([reserved('__proto__', 1)]);
+      stock
+        .given([received(3)])
+        .when(release('constructor'))
+        .thenThrows(BusinessRuleError, /holds no reservation/);
       const state = stateAfter(decider, [received(3), reserved('__proto__', 1), reserved('constructor', 2)]);
       expect(available(state)).toBe(0);
       expect(Object.getPrototypeOf(state.reservations)).toBe(Object.prototype);
-      stock.given([received(3), reserved('__proto__', 1)]).when(release('__proto__')).then([released('__proto__', 1)]);
+      stock
+        .given([received(3), reserved('__proto__', 1)])
+        .when(release('__proto__'))
+        .then([released('__proto__', 1)]);
     });
   });
 
   describe('ReleaseReservation', () => {
     it('releases exactly what the order reserved', () => {
-      stock.given([received(10), reserved('o1', 4)]).when(release('o1')).then([released('o1', 4)]);
+      stock
+        .given([received(10), reserved('o1', 4)])
+        .when(release('o1'))
+        .then([released('o1', 4)]);
       const state = stateAfter(decider, [received(10), reserved('o1', 4), released('o1', 4)]);
       expect(state).toMatchObject({ onHand: 10, reserved: 0, reservations: {} });
     });
 
     it('releases only what was reserved: an order without a reservation is refused', () => {
-      stock.given([received(10), reserved('o1', 4)]).when(release('o2')).thenThrows(BusinessRuleError, /holds no reservation/);
+      stock
+        .given([received(10), reserved('o1', 4)])
+        .when(release('o2'))
+        .thenThrows(BusinessRuleError, /holds no reservation/);
     });
 
     it('releases a reservation once', () => {
-      stock.given([received(10), reserved('o1', 4), released('o1', 4)]).when(release('o1')).thenThrows(BusinessRuleError, /holds no reservation/);
+      stock
+        .given([received(10), reserved('o1', 4), released('o1', 4)])
+        .when(release('o1'))
+        .thenThrows(BusinessRuleError, /holds no reservation/);
     });
 
     it('is NOT_FOUND on a SKU that never received stock', () => {

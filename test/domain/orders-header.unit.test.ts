@@ -68,7 +68,10 @@ describe('order-header', () => {
     });
 
     it('refuses to place an order that already exists', () => {
-      header.given([placed]).when(placeOrder).thenThrows(BusinessRuleError, /already exists/);
+      header
+        .given([placed])
+        .when(placeOrder)
+        .thenThrows(BusinessRuleError, /already exists/);
     });
 
     it('refuses to place an order again after it was cancelled', () => {
@@ -92,11 +95,17 @@ describe('order-header', () => {
     });
 
     it('is refused once the order has shipped', () => {
-      header.given([placed, shipped]).when(updateAddress).thenThrows(BusinessRuleError, /shipped/);
+      header
+        .given([placed, shipped])
+        .when(updateAddress)
+        .thenThrows(BusinessRuleError, /shipped/);
     });
 
     it('is refused once the order was cancelled', () => {
-      header.given([placed, cancelled]).when(updateAddress).thenThrows(BusinessRuleError, /cancelled/);
+      header
+        .given([placed, cancelled])
+        .when(updateAddress)
+        .thenThrows(BusinessRuleError, /cancelled/);
     });
   });
 
@@ -106,7 +115,10 @@ describe('order-header', () => {
     });
 
     it('refuses to ship a placed order whose payment capture was not recorded', () => {
-      header.given([placed]).when(shipOrder).thenThrows(BusinessRuleError, /payment has not been captured/);
+      header
+        .given([placed])
+        .when(shipOrder)
+        .thenThrows(BusinessRuleError, /payment has not been captured/);
     });
 
     it('ships an order whose address was changed', () => {
@@ -114,11 +126,17 @@ describe('order-header', () => {
     });
 
     it('refuses to ship an order twice', () => {
-      header.given([placed, shipped]).when(shipOrder).thenThrows(BusinessRuleError, /shipped/);
+      header
+        .given([placed, shipped])
+        .when(shipOrder)
+        .thenThrows(BusinessRuleError, /shipped/);
     });
 
     it('refuses to ship a cancelled order', () => {
-      header.given([placed, cancelled]).when(shipOrder).thenThrows(BusinessRuleError, /cancelled/);
+      header
+        .given([placed, cancelled])
+        .when(shipOrder)
+        .thenThrows(BusinessRuleError, /cancelled/);
     });
   });
 
@@ -129,8 +147,14 @@ describe('order-header', () => {
     });
 
     it('refuses to record it twice, or on a shipped order', () => {
-      header.given([placed, captureRecorded]).when(markCaptured).thenThrows(BusinessRuleError, /already recorded/);
-      header.given([placed, shipped]).when(markCaptured).thenThrows(BusinessRuleError, /shipped/);
+      header
+        .given([placed, captureRecorded])
+        .when(markCaptured)
+        .thenThrows(BusinessRuleError, /already recorded/);
+      header
+        .given([placed, shipped])
+        .when(markCaptured)
+        .thenThrows(BusinessRuleError, /shipped/);
     });
   });
 
@@ -140,11 +164,17 @@ describe('order-header', () => {
     });
 
     it('refuses to cancel a shipped order', () => {
-      header.given([placed, shipped]).when(cancelOrder).thenThrows(BusinessRuleError, /shipped/);
+      header
+        .given([placed, shipped])
+        .when(cancelOrder)
+        .thenThrows(BusinessRuleError, /shipped/);
     });
 
     it('refuses to cancel an order twice', () => {
-      header.given([placed, cancelled]).when(cancelOrder).thenThrows(BusinessRuleError, /cancelled/);
+      header
+        .given([placed, cancelled])
+        .when(cancelOrder)
+        .thenThrows(BusinessRuleError, /cancelled/);
     });
   });
 
@@ -167,7 +197,7 @@ describe('order-header', () => {
       expect(JSON.stringify(state)).not.toMatch(/ada@example\.com|Ockham|Lovelace|St James/);
     });
 
-    it('names the customer on an address update (its personal data is the customer\'s)', () => {
+    it("names the customer on an address update (its personal data is the customer's)", () => {
       header.given([placed]).when(updateAddress).then([addressUpdated]);
     });
 

@@ -4,17 +4,7 @@ import { ValidationError, type FieldViolation } from '../../src/errors.js';
 import { commandSpecs, modules } from '../../src/domain/index.js';
 import type { RoutedCommand } from '../../src/domain/module.js';
 
-const METHODS = [
-  'PlaceOrder',
-  'UpdateShippingAddress',
-  'ShipOrder',
-  'CancelOrder',
-  'AddOrderLine',
-  'RemoveOrderLine',
-  'AuthorizePayment',
-  'CapturePayment',
-  'AddOrderLines',
-] as const;
+const METHODS = ['PlaceOrder', 'UpdateShippingAddress', 'ShipOrder', 'CancelOrder', 'AddOrderLine', 'RemoveOrderLine', 'AuthorizePayment', 'CapturePayment', 'AddOrderLines'] as const;
 type Method = (typeof METHODS)[number];
 
 const specs = commandSpecs(modules);
@@ -64,9 +54,7 @@ const withAddress = (method: Method, patch: Record<string, unknown>) => withFiel
 
 describe('money commands', () => {
   it.each(MONEY)('%s refuses a request without command_id (INVALID_ARGUMENT naming the field)', (method) => {
-    expect(violations(method, withField(method, { commandId: '' }))).toEqual([
-      { field: 'command_id', description: 'is required: a retry of a money command must never apply it twice' },
-    ]);
+    expect(violations(method, withField(method, { commandId: '' }))).toEqual([{ field: 'command_id', description: 'is required: a retry of a money command must never apply it twice' }]);
     const { commandId: _omitted, ...without } = valid[method];
     expect(fieldsOf(method, without)).toEqual(['command_id']);
   });
@@ -127,12 +115,9 @@ describe('order commands: fields every request shares', () => {
       expect(fieldsOf(method, withField(method, { orderId: 'a'.repeat(129) }))).toEqual(['order_id']);
     });
 
-    it.each(['o\u0000', 'o\n1', 'o 1', ' o-1', 'o/1', 'ordér', 'o-1\u007f', '\ud800'])(
-      'refuses order_id %j, outside [A-Za-z0-9._:-]',
-      (orderId) => {
-        expect(fieldsOf(method, withField(method, { orderId }))).toEqual(['order_id']);
-      },
-    );
+    it.each(['o\u0000', 'o\n1', 'o 1', ' o-1', 'o/1', 'ordér', 'o-1\u007f', '\ud800'])('refuses order_id %j, outside [A-Za-z0-9._:-]', (orderId) => {
+      expect(fieldsOf(method, withField(method, { orderId }))).toEqual(['order_id']);
+    });
 
     it('accepts every character of the id alphabet', () => {
       expect(toCommand(method, withField(method, { orderId: 'Az09._:-' })).aggregateId).toBe('Az09._:-');
@@ -151,12 +136,9 @@ describe('order commands: fields every request shares', () => {
       expect(toCommand(method, withField(method, { commandId })).commandId).toBe(commandId);
     });
 
-    it.each(['', '-1', 'abc', '1.5', '1e3', ' 1', '1 ', '+1', '0x10', '9007199254740992', '99999999999999999999999', -1, 1.5, true, {}])(
-      'refuses expected_version %j',
-      (expectedVersion) => {
-        expect(fieldsOf(method, withField(method, { expectedVersion }))).toEqual(['expected_version']);
-      },
-    );
+    it.each(['', '-1', 'abc', '1.5', '1e3', ' 1', '1 ', '+1', '0x10', '9007199254740992', '99999999999999999999999', -1, 1.5, true, {}])('refuses expected_version %j', (expectedVersion) => {
+      expect(fieldsOf(method, withField(method, { expectedVersion }))).toEqual(['expected_version']);
+    });
 
     it('reports every violation of a request at once', () => {
       const found = fieldsOf(method, withField(method, { orderId: '', commandId: '\u0001', expectedVersion: 'x' }));
@@ -171,12 +153,7 @@ describe('order commands: fields every request shares', () => {
     });
 
     it('never throws anything but a ValidationError, whatever the fields hold', () => {
-      const hostile = fc.oneof(
-        fc.anything(),
-        fc.string(),
-        fc.constantFrom('', '0', '-1', 'x'.repeat(100_000), '\u0000', '9'.repeat(30), 'NaN'),
-        fc.double(),
-      );
+      const hostile = fc.oneof(fc.anything(), fc.string(), fc.constantFrom('', '0', '-1', 'x'.repeat(100_000), '\u0000', '9'.repeat(30), 'NaN'), fc.double());
       const keys = Object.keys(valid[method]).concat('expectedVersion');
       fc.assert(
         fc.property(fc.subarray(keys), fc.array(hostile, { minLength: keys.length, maxLength: keys.length }), (picked, values) => {
@@ -311,15 +288,11 @@ describe('UpdateShippingAddress', () => {
   });
 
   it('refuses a missing address', () => {
-    expect(fieldsOf('UpdateShippingAddress', withField('UpdateShippingAddress', { shippingAddress: null }))).toEqual([
-      'shipping_address',
-    ]);
+    expect(fieldsOf('UpdateShippingAddress', withField('UpdateShippingAddress', { shippingAddress: null }))).toEqual(['shipping_address']);
   });
 
   it('refuses a lower-case country', () => {
-    expect(fieldsOf('UpdateShippingAddress', withAddress('UpdateShippingAddress', { country: 'gb' }))).toEqual([
-      'shipping_address.country',
-    ]);
+    expect(fieldsOf('UpdateShippingAddress', withAddress('UpdateShippingAddress', { country: 'gb' }))).toEqual(['shipping_address.country']);
   });
 });
 
@@ -394,13 +367,7 @@ describe('AddOrderLines', () => {
 
   it('names the line and field of every violation, as AddOrderLine would for each line', () => {
     const lines = [line('l-1'), line('l 2', { quantity: 0 }), null, line('l-4', { unitPriceCents: '-1', sku: '' })];
-    expect(fieldsOf('AddOrderLines', withField('AddOrderLines', { lines }))).toEqual([
-      'lines[1].line_id',
-      'lines[1].quantity',
-      'lines[2]',
-      'lines[3].sku',
-      'lines[3].unit_price_cents',
-    ]);
+    expect(fieldsOf('AddOrderLines', withField('AddOrderLines', { lines }))).toEqual(['lines[1].line_id', 'lines[1].quantity', 'lines[2]', 'lines[3].sku', 'lines[3].unit_price_cents']);
   });
 
   it('refuses a line id that an earlier line of the command has', () => {
@@ -426,12 +393,9 @@ describe('AddOrderLine', () => {
     expect((routed.command.data as { unitPriceCents: number }).unitPriceCents).toBe(Number(unitPriceCents));
   });
 
-  it.each(['-1', '1000000000001', '9223372036854775807', '99999999999999999999999', 'abc', '1.5', '', ' 5', null, -1, 1.5])(
-    'refuses unit_price_cents %j',
-    (unitPriceCents) => {
-      expect(fieldsOf('AddOrderLine', withField('AddOrderLine', { unitPriceCents }))).toEqual(['unit_price_cents']);
-    },
-  );
+  it.each(['-1', '1000000000001', '9223372036854775807', '99999999999999999999999', 'abc', '1.5', '', ' 5', null, -1, 1.5])('refuses unit_price_cents %j', (unitPriceCents) => {
+    expect(fieldsOf('AddOrderLine', withField('AddOrderLine', { unitPriceCents }))).toEqual(['unit_price_cents']);
+  });
 
   it('refuses a line whose total would exceed the money limit', () => {
     expect(violations('AddOrderLine', withField('AddOrderLine', { quantity: 10_000, unitPriceCents: '100000001' }))).toEqual([

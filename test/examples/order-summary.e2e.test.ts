@@ -46,7 +46,10 @@ async function drive(orderId: string, n: number): Promise<void> {
   const e: Expected = { status: 'placed', lines: new Map(), authorized: 0, captured: 0 };
   expected.set(orderId, e);
   await client.placeOrder({
-    orderId, commandId: `${orderId}-place`, customerId: `c${n}`, customerEmail: `c${n}@example.com`,
+    orderId,
+    commandId: `${orderId}-place`,
+    customerId: `c${n}`,
+    customerEmail: `c${n}@example.com`,
     shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'London', postalCode: 'N1', country: 'GB' },
   });
   for (let l = 0; l < 4; l++) {
@@ -99,18 +102,24 @@ afterAll(async () => {
 
 describe('the order-summary read model', () => {
   it('converges to what the commands did, although it was killed and restarted', async () => {
-    const want = [...expected].map(([orderId, e]) => {
-      const total = [...e.lines.values()].reduce((a, b) => a + b, 0);
-      return {
-        order_id: orderId, status: e.status, line_count: e.lines.size, total_cents: String(total),
-        payment_state: e.captured >= e.authorized ? 'captured' : 'partially-captured',
-        authorized_cents: String(e.authorized), captured_cents: String(e.captured),
-      };
-    }).sort((a, b) => a.order_id.localeCompare(b.order_id));
+    const want = [...expected]
+      .map(([orderId, e]) => {
+        const total = [...e.lines.values()].reduce((a, b) => a + b, 0);
+        return {
+          order_id: orderId,
+          status: e.status,
+          line_count: e.lines.size,
+          total_cents: String(total),
+          payment_state: e.captured >= e.authorized ? 'captured' : 'partially-captured',
+          authorized_cents: String(e.authorized),
+          captured_cents: String(e.captured),
+        };
+      })
+      .sort((a, b) => a.order_id.localeCompare(b.order_id));
     const read = async () =>
-      (await pool.query(
-        `SELECT order_id, status, line_count, total_cents, payment_state, authorized_cents, captured_cents FROM order_summary ORDER BY order_id`,
-      )).rows.sort((a: { order_id: string }, b: { order_id: string }) => a.order_id.localeCompare(b.order_id));
+      (await pool.query(`SELECT order_id, status, line_count, total_cents, payment_state, authorized_cents, captured_cents FROM order_summary ORDER BY order_id`)).rows.sort(
+        (a: { order_id: string }, b: { order_id: string }) => a.order_id.localeCompare(b.order_id),
+      );
     await expect.poll(read, { timeout: 60_000, interval: 500 }).toEqual(want);
     // Every stream's last applied version is its last event (nothing skipped, nothing beyond).
     const applied = await pool.query(`SELECT count(*)::int AS n FROM order_summary_applied`);

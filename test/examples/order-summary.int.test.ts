@@ -25,15 +25,32 @@ afterAll(async () => {
 });
 
 const TYPES: Record<string, string> = {
-  OrderPlaced: 'order-header', OrderShipped: 'order-header', OrderCancelled: 'order-header', ShippingAddressUpdated: 'order-header',
-  OrderLineAdded: 'order-lines', OrderLineRemoved: 'order-lines', PaymentAuthorized: 'order-payment', PaymentCaptured: 'order-payment',
+  OrderPlaced: 'order-header',
+  OrderShipped: 'order-header',
+  OrderCancelled: 'order-header',
+  ShippingAddressUpdated: 'order-header',
+  OrderLineAdded: 'order-lines',
+  OrderLineRemoved: 'order-lines',
+  PaymentAuthorized: 'order-payment',
+  PaymentCaptured: 'order-payment',
 };
 
 function ev(orderId: string, version: number, type: string, data: object): ReceivedEvent {
   const aggregateType = TYPES[type]!;
   return {
-    eventId: `${orderId}-${aggregateType}-${version}`, aggregateType, aggregateId: orderId, streamId: `${aggregateType}-${orderId}`,
-    version, type, schemaVersion: 1, data, rawData: JSON.stringify(data), recordedAt: undefined, metadata: {}, checkpoint: '', shardId: 'shard-0',
+    eventId: `${orderId}-${aggregateType}-${version}`,
+    aggregateType,
+    aggregateId: orderId,
+    streamId: `${aggregateType}-${orderId}`,
+    version,
+    type,
+    schemaVersion: 1,
+    data,
+    rawData: JSON.stringify(data),
+    recordedAt: undefined,
+    metadata: {},
+    checkpoint: '',
+    shardId: 'shard-0',
   };
 }
 
@@ -52,8 +69,15 @@ describe('order_summary', () => {
     ];
     for (const e of events) expect(await applyEvent(pool, e)).toBe('applied');
     expect(await readSummary(pool, 'o1')).toEqual({
-      orderId: 'o1', status: 'placed', customerId: 'c1', lineCount: 1, totalCents: 499,
-      paymentState: 'partially-captured', authorizedCents: 499, capturedCents: 200, currency: 'EUR',
+      orderId: 'o1',
+      status: 'placed',
+      customerId: 'c1',
+      lineCount: 1,
+      totalCents: 499,
+      paymentState: 'partially-captured',
+      authorizedCents: 499,
+      capturedCents: 200,
+      currency: 'EUR',
     });
     await applyEvent(pool, ev('o1', 3, 'PaymentCaptured', { amountCents: 299, currency: 'EUR', capturedAt: 'x' }));
     await applyEvent(pool, ev('o1', 3, 'OrderShipped', { carrier: 'ups', trackingNumber: '1', shippedAt: 'x' }));

@@ -97,7 +97,14 @@ describe('the checker', () => {
       { id: 'run-3', stream: S, state: 'unknown' },
       { id: 'run-4', stream: S, state: 'unknown' },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2'], ['shard-0', S, 3, 'run-3']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-2'],
+        ['shard-0', S, 3, 'run-3'],
+      ]),
+      ledger,
+    );
     expect(result).toMatchObject({ lost: 0, duplicated: 0, violations: [], unknownCommitted: 1 });
   });
 
@@ -113,8 +120,24 @@ describe('the checker', () => {
 
   it('counts a command id whose events exist twice as duplicated, on one stream or across shards', () => {
     const ledger = ledgerWith([{ id: 'run-1', stream: S, state: 'acked', version: 1 }]);
-    expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-1']]), ledger).duplicated).toBe(1);
-    expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-1', S, 1, 'run-1']]), ledger).duplicated).toBe(1);
+    expect(
+      checkSnapshot(
+        storeWith([
+          ['shard-0', S, 1, 'run-1'],
+          ['shard-0', S, 2, 'run-1'],
+        ]),
+        ledger,
+      ).duplicated,
+    ).toBe(1);
+    expect(
+      checkSnapshot(
+        storeWith([
+          ['shard-0', S, 1, 'run-1'],
+          ['shard-1', S, 1, 'run-1'],
+        ]),
+        ledger,
+      ).duplicated,
+    ).toBe(1);
   });
 
   it('finds a gap in a stream, and a streams row that disagrees with the events', () => {
@@ -122,7 +145,13 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'acked', version: 1 },
       { id: 'run-3', stream: S, state: 'acked', version: 3 },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 3, 'run-3']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 3, 'run-3'],
+      ]),
+      ledger,
+    );
     expect(result.violations.some((v) => v.includes('not 1..2'))).toBe(true);
     expect(result.violations.some((v) => v.includes('version 3 in streams but has 2 events'))).toBe(true);
   });
@@ -132,13 +161,26 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'acked', version: 1 },
       { id: 'run-2', stream: S, state: 'unknown' },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-1', S, 1, 'run-2']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-1', S, 1, 'run-2'],
+      ]),
+      ledger,
+    );
     expect(result.violations.some((v) => v.includes('exists on 2 shards'))).toBe(true);
   });
 
   it('finds an event no command of the run caused, and one without a command id', () => {
     const ledger = ledgerWith([{ id: 'run-1', stream: S, state: 'acked', version: 1 }]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-99'], ['shard-0', S, 3, undefined]]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-99'],
+        ['shard-0', S, 3, undefined],
+      ]),
+      ledger,
+    );
     expect(result.violations.some((v) => v.includes('run-99, which the driver never sent'))).toBe(true);
     expect(result.violations.some((v) => v.includes('carries no command id'))).toBe(true);
   });
@@ -149,7 +191,14 @@ describe('the checker', () => {
       { id: 'run-2', stream: S, state: 'refused' },
       { id: 'run-3', stream: S, state: 'not-written' },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2'], ['shard-0', S, 3, 'run-3']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-2'],
+        ['shard-0', S, 3, 'run-3'],
+      ]),
+      ledger,
+    );
     expect(result.violations.filter((v) => v.includes('yet its events exist'))).toHaveLength(2);
   });
 
@@ -158,7 +207,13 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'acked', version: 2 },
       { id: 'run-2', stream: S, state: 'unknown' },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-2'],
+      ]),
+      ledger,
+    );
     expect(result.violations.some((v) => v.includes(`acknowledged at ${S}@2, stored at ${S}@1`))).toBe(true);
   });
 
@@ -175,10 +230,24 @@ describe('the checker', () => {
       { id: 'run-2', stream: S, state: 'unknown' },
     ]);
     // Versions 1..2 both exist, but version 2 holds the lower position: it committed first.
-    const result = checkSnapshot(storeWith([['shard-0', S, 2, 'run-2'], ['shard-0', S, 1, 'run-1']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 2, 'run-2'],
+        ['shard-0', S, 1, 'run-1'],
+      ]),
+      ledger,
+    );
     expect(result.violations.some((v) => v.includes('committed out of order (I9)'))).toBe(true);
     // The same events in commit order pass.
-    expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2']]), ledger).violations).toEqual([]);
+    expect(
+      checkSnapshot(
+        storeWith([
+          ['shard-0', S, 1, 'run-1'],
+          ['shard-0', S, 2, 'run-2'],
+        ]),
+        ledger,
+      ).violations,
+    ).toEqual([]);
   });
 
   it('finds two events of a shard at one position', () => {
@@ -186,7 +255,10 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'acked', version: 1 },
       { id: 'run-2', stream: S, state: 'acked', version: 2 },
     ]);
-    const snapshot = storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2']]);
+    const snapshot = storeWith([
+      ['shard-0', S, 1, 'run-1'],
+      ['shard-0', S, 2, 'run-2'],
+    ]);
     snapshot.events[1] = { ...snapshot.events[1]!, position: snapshot.events[0]!.position };
     expect(checkSnapshot(snapshot, ledger).violations.some((v) => v.includes('position 1 holds both'))).toBe(true);
   });
@@ -200,7 +272,15 @@ describe('the checker', () => {
       { id: 'run-3', stream: T, state: 'acked', version: 1, sentAt: 10 },
       { id: 'run-4', stream: T, state: 'acked', version: 2, sentAt: 20 },
     ]);
-    const swapped = checkSnapshot(storeWith([['shard-0', S, 1, 'run-2'], ['shard-0', S, 2, 'run-1'], ['shard-0', T, 1, 'run-3'], ['shard-0', T, 2, 'run-4']]), ledger);
+    const swapped = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-2'],
+        ['shard-0', S, 2, 'run-1'],
+        ['shard-0', T, 1, 'run-3'],
+        ['shard-0', T, 2, 'run-4'],
+      ]),
+      ledger,
+    );
     const order = swapped.violations.filter((v) => v.includes('before run-'));
     expect(order.some((v) => v.includes('run-1 was acknowledged at 11 before run-2 was sent at 20') && v.includes('@2, not below 1'))).toBe(true);
     expect(order.some((v) => v.includes('position 2, not below 1'))).toBe(true);
@@ -210,7 +290,15 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'acked', version: 2, sentAt: 10, attempts: [{ sentAt: 10, ms: 30, deadlineMs: 1000, code: 'OK' }] },
       { id: 'run-2', stream: S, state: 'acked', version: 1, sentAt: 20 },
     ]);
-    expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-2'], ['shard-0', S, 2, 'run-1']]), overlapping).violations).toEqual([]);
+    expect(
+      checkSnapshot(
+        storeWith([
+          ['shard-0', S, 1, 'run-2'],
+          ['shard-0', S, 2, 'run-1'],
+        ]),
+        overlapping,
+      ).violations,
+    ).toEqual([]);
   });
 
   it('finds acknowledged positions out of order on a shard even when the versions agree', () => {
@@ -220,7 +308,11 @@ describe('the checker', () => {
       { id: 'run-2', stream: S, state: 'acked', version: 2, sentAt: 20 },
       { id: 'run-3', stream: T, state: 'acked', version: 1, sentAt: 10 },
     ]);
-    const snapshot = storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', T, 1, 'run-3'], ['shard-0', S, 2, 'run-2']]);
+    const snapshot = storeWith([
+      ['shard-0', S, 1, 'run-1'],
+      ['shard-0', T, 1, 'run-3'],
+      ['shard-0', S, 2, 'run-2'],
+    ]);
     // Plant: run-2's event gets a position below run-1's.
     snapshot.events[0] = { ...snapshot.events[0]!, position: 5n };
     const result = checkSnapshot(snapshot, ledger);
@@ -233,7 +325,15 @@ describe('the checker', () => {
       { id: 'run-2', stream: S, state: 'acked', version: 4, events: 2 },
       { id: 'run-3', stream: S, state: 'unknown', events: 2 },
     ]);
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2'], ['shard-0', S, 3, 'run-2'], ['shard-0', S, 4, 'run-3']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-2'],
+        ['shard-0', S, 3, 'run-2'],
+        ['shard-0', S, 4, 'run-3'],
+      ]),
+      ledger,
+    );
     expect(result.partial).toBe(2);
     expect(result.violations.filter((v) => v.includes('a partial append (I3)'))).toHaveLength(2);
     // All of them, or none, is fine.
@@ -241,7 +341,15 @@ describe('the checker', () => {
       { id: 'run-1', stream: S, state: 'unknown', events: 2 },
       { id: 'run-2', stream: S, state: 'unknown', events: 2 },
     ]);
-    expect(checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-1']]), whole)).toMatchObject({ partial: 0, violations: [] });
+    expect(
+      checkSnapshot(
+        storeWith([
+          ['shard-0', S, 1, 'run-1'],
+          ['shard-0', S, 2, 'run-1'],
+        ]),
+        whole,
+      ),
+    ).toMatchObject({ partial: 0, violations: [] });
   });
 
   it('finds an AddOrderLines command of the load that lost some of its lines (I3): acknowledged, or with an unknown outcome', () => {
@@ -252,12 +360,24 @@ describe('the checker', () => {
       { id: 'run-3', stream: L, state: 'acked', version: 6, events: 2, method: 'AddOrderLines', sentAt: 10 },
     ]);
     // The store lost run-1's third line and kept only run-2's first: each stream still reads 1..n, without a gap.
-    const damaged = storeWith([['shard-0', L, 1, 'run-1'], ['shard-0', L, 2, 'run-1'], ['shard-0', L, 3, 'run-2'], ['shard-0', L, 4, 'run-3'], ['shard-0', L, 5, 'run-3']]);
+    const damaged = storeWith([
+      ['shard-0', L, 1, 'run-1'],
+      ['shard-0', L, 2, 'run-1'],
+      ['shard-0', L, 3, 'run-2'],
+      ['shard-0', L, 4, 'run-3'],
+      ['shard-0', L, 5, 'run-3'],
+    ]);
     const result = checkSnapshot(damaged, ledger);
     expect(result.partial).toBe(2);
     expect(result.violations.filter((v) => v.includes('a partial append (I3)')).map((v) => v.split(' ')[1])).toEqual(['run-1', 'run-2']);
     // Whole commands pass: every line of run-1, none of run-2.
-    const whole = storeWith([['shard-0', L, 1, 'run-1'], ['shard-0', L, 2, 'run-1'], ['shard-0', L, 3, 'run-1'], ['shard-0', L, 4, 'run-3'], ['shard-0', L, 5, 'run-3']]);
+    const whole = storeWith([
+      ['shard-0', L, 1, 'run-1'],
+      ['shard-0', L, 2, 'run-1'],
+      ['shard-0', L, 3, 'run-1'],
+      ['shard-0', L, 4, 'run-3'],
+      ['shard-0', L, 5, 'run-3'],
+    ]);
     const fine = ledgerWith([
       { id: 'run-1', stream: L, state: 'acked', version: 3, events: 3, method: 'AddOrderLines' },
       { id: 'run-2', stream: L, state: 'unknown', events: 4, method: 'AddOrderLines' },
@@ -281,18 +401,13 @@ describe('the checker', () => {
     expect(unexpected.find((v) => v.includes('run-1'))).toContain('NOT_FOUND/AGGREGATE_NOT_FOUND (refused)');
     expect(unexpected.find((v) => v.includes('run-3'))).toContain('INTERNAL (failure)');
     // What a scenario declares is accepted, by code, by code and reason, and only where it says.
-    const declared: ExpectedError[] = [
-      'UNAVAILABLE/STORE_UNAVAILABLE',
-      'INTERNAL',
-      { error: 'NOT_FOUND/AGGREGATE_NOT_FOUND', when: (c) => c.commandId === 'run-1' },
-    ];
+    const declared: ExpectedError[] = ['UNAVAILABLE/STORE_UNAVAILABLE', 'INTERNAL', { error: 'NOT_FOUND/AGGREGATE_NOT_FOUND', when: (c) => c.commandId === 'run-1' }];
     const lenient = checkSnapshot(storeWith([]), ledgerWith(commands, declared)).violations;
     expect(lenient.filter((v) => v.includes('unexpected')).map((v) => v.split(' ')[1])).toEqual(['run-2', 'run-4']);
   });
 
   it('finds a duplicate answer that no earlier attempt can explain', () => {
-    const tries = (...codes: string[]): Attempt[] =>
-      codes.map((code, i) => ({ sentAt: i * 10, ms: 1, deadlineMs: 1000, code, duplicate: code === 'OK' ? true : undefined }));
+    const tries = (...codes: string[]): Attempt[] => codes.map((code, i) => ({ sentAt: i * 10, ms: 1, deadlineMs: 1000, code, duplicate: code === 'OK' ? true : undefined }));
     const ledger = ledgerWith(
       [
         // Refused before anything was written, then "already applied": something wrote it after all.
@@ -304,7 +419,14 @@ describe('the checker', () => {
       ],
       ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
     );
-    const result = checkSnapshot(storeWith([['shard-0', S, 1, 'run-1'], ['shard-0', S, 2, 'run-2'], ['shard-0', S, 3, 'run-3']]), ledger);
+    const result = checkSnapshot(
+      storeWith([
+        ['shard-0', S, 1, 'run-1'],
+        ['shard-0', S, 2, 'run-2'],
+        ['shard-0', S, 3, 'run-3'],
+      ]),
+      ledger,
+    );
     const found = result.violations.filter((v) => v.includes('no earlier attempt could have written it'));
     expect(found.map((v) => v.split(' ')[1])).toEqual(['run-1', 'run-2']);
   });

@@ -29,7 +29,9 @@ const victimId = 'shard-0';
 /** The router container's memory limit in k8s/base, in KiB. */
 function routerLimitKiB(): number {
   const text = readFileSync(resolve(import.meta.dirname, '../../k8s/base/router/deployment.yaml'), 'utf8');
-  const deployment = parseAllDocuments(text).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment');
+  const deployment = parseAllDocuments(text)
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === 'Deployment');
   const container = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'router');
   const m = /^(\d+)(Mi|Gi)$/.exec(String(container.resources.limits.memory));
   if (!m) throw new Error(`unexpected router memory limit ${container.resources.limits.memory}`);
@@ -79,9 +81,7 @@ describe('a router flooded by one client while a shard is paused', () => {
     // The others' callers: every answer must be OK.
     const run = startLoad(loadOptions(cluster, 'flood', { clients: CALLERS / 2, orderFilter: (id) => !onVictim(id) }));
     // The paused shard's callers may see errors: it is unreachable (or found stalled), or their deadline passes.
-    const victimRun = startLoad(
-      loadOptions(cluster, 'flood-victim', { clients: CALLERS / 2, orderFilter: onVictim, expect: onShard(victimId, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }),
-    );
+    const victimRun = startLoad(loadOptions(cluster, 'flood-victim', { clients: CALLERS / 2, orderFilter: onVictim, expect: onShard(victimId, 'UNAVAILABLE/SHARD_UNAVAILABLE', 'DEADLINE_EXCEEDED') }));
     const victim = cluster.shard(victimId);
 
     // The first second warms the callers' connections up; the rest of the phase is the baseline.

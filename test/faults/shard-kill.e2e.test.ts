@@ -46,7 +46,11 @@ describe('a shard killed with SIGKILL under load, then restarted', () => {
       'down-ms': upAt - killedAt,
       'recovery-ms': l.recoveryMs(upAt, (s) => s === victim.id),
       'other-shards-acks-while-down': l.acksBetween(killedAt, upAt, others).length,
-      'other-shards-longest-gap-ms': longestGap(l.acksBetween(killedAt, upAt, others).map((a) => a.at), killedAt, upAt),
+      'other-shards-longest-gap-ms': longestGap(
+        l.acksBetween(killedAt, upAt, others).map((a) => a.at),
+        killedAt,
+        upAt,
+      ),
     }));
 
     const { ledger } = finished;

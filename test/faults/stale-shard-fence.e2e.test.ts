@@ -87,7 +87,10 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
           const [method, request] =
             i === 3
               ? (['PlaceOrder', placeOrder(fresh, { commandId })] as const)
-              : (['UpdateShippingAddress', { orderId: owned[i % owned.length]!, commandId, shippingAddress: { name: 'P', line1: '1 Probe St', city: 'Oslo', postalCode: '0150', country: 'NO' } }] as const);
+              : ([
+                  'UpdateShippingAddress',
+                  { orderId: owned[i % owned.length]!, commandId, shippingAddress: { name: 'P', line1: '1 Probe St', city: 'Oslo', postalCode: '0150', country: 'NO' } },
+                ] as const);
           const out = await direct.attempt(method, request, { deadlineMs: 5000 });
           probes.push('ok' in out ? { method, code: 'OK' } : { method, code: grpc.status[out.error.code], reason: out.error.reason });
         }
@@ -95,7 +98,11 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
         direct.close();
       }
       await sleep(p.after);
-      learnedEpoch2 = victim.process.output().slice(logFrom).split('\n').some((l) => l.includes('ring epoch changed') && l.includes('"epoch":2'));
+      learnedEpoch2 = victim.process
+        .output()
+        .slice(logFrom)
+        .split('\n')
+        .some((l) => l.includes('ring epoch changed') && l.includes('"epoch":2'));
 
       // The moved orders have no data at their new owners, so a retry there cannot say "duplicate":
       // commands that were in flight on the paused shard have an unknown fate; the fence check below
@@ -115,7 +122,9 @@ describe('a shard paused with SIGSTOP past a ring change, then resumed', () => {
         'in-flight-at-pause': inFlightFigures(inFlightAt(l, pausedAt, victimId)),
         'appended-after-fence': appendedAfterFence.length,
         probes: probes.map((x) => `${x.code}${x.reason ? '/' + x.reason : ''}`).join(','),
-        'moved-orders-refused': Object.entries(l.codes((c, a) => c.shard === victimId && a.sentAt > pausedAt)).map(([k, v]) => `${k}=${v}`).join(' '),
+        'moved-orders-refused': Object.entries(l.codes((c, a) => c.shard === victimId && a.sentAt > pausedAt))
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
       }));
     } finally {
       await victimDb.end();
@@ -224,10 +233,10 @@ describe('a command admitted just before a ring change moves its aggregate away'
       const out = await pending;
       const written = new pg.Client({ connectionString: victim.databaseUrl });
       await written.connect();
-      const rows = await written
-        .query(`SELECT version::int AS version FROM events WHERE metadata->>'command_id' = 'race-1'`)
-        .finally(() => written.end());
-      console.log(`[faults] 6b command admitted at epoch 1, appended after epoch 2: outcome=${'ok' in out ? 'OK' : `${grpc.status[out.error.code]}/${out.error.reason}`} events-written=${rows.rowCount}`);
+      const rows = await written.query(`SELECT version::int AS version FROM events WHERE metadata->>'command_id' = 'race-1'`).finally(() => written.end());
+      console.log(
+        `[faults] 6b command admitted at epoch 1, appended after epoch 2: outcome=${'ok' in out ? 'OK' : `${grpc.status[out.error.code]}/${out.error.reason}`} events-written=${rows.rowCount}`,
+      );
       expect(rows.rowCount).toBe(0);
       expect('error' in out && out.error.reason).toBe('WRONG_SHARD');
     } finally {

@@ -96,8 +96,7 @@ describe('a stalled connection between a shard and its PostgreSQL', () => {
 
   it('keeps every deadline while the connection stalls, and the other shards never notice', () => {
     expect(result.ledger.slowest().overDeadlineMs).toBeLessThan(1000);
-    const stalled = (c: CommandRecord, a: Attempt) =>
-      victim(c) && ((a.sentAt >= marks.pauseAt! && a.sentAt < marks.pauseEnd!) || (a.sentAt >= marks.holeAt! && a.sentAt < marks.holeEnd!));
+    const stalled = (c: CommandRecord, a: Attempt) => victim(c) && ((a.sentAt >= marks.pauseAt! && a.sentAt < marks.pauseEnd!) || (a.sentAt >= marks.holeAt! && a.sentAt < marks.holeEnd!));
     expect(result.ledger.errorCount(stalled)).toBeGreaterThan(0);
     expect(result.ledger.errors((c) => !victim(c))).toEqual({});
   });

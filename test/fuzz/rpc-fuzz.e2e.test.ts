@@ -94,9 +94,7 @@ describe('bad input against every RPC, through a router and straight to the shar
       for (const m of Object.values(entry)) methods.set(m.path, m);
     }
     const routes = buildRoutingTable(loadProtoRoot()).routes;
-    oracle = createOracle(definition, commandSpecs(modules), new Set(deciderRegistry(modules).keys()), MAX_MESSAGE_BYTES, (path, bytes) =>
-      routes.get(path)?.extract(bytes),
-    );
+    oracle = createOracle(definition, commandSpecs(modules), new Set(deciderRegistry(modules).keys()), MAX_MESSAGE_BYTES, (path, bytes) => routes.get(path)?.extract(bytes));
 
     cases = generate(loadProtoRoot(), TOTAL, SEED);
     baseline = await positions(cluster);
@@ -242,9 +240,7 @@ function generate(root: protobuf.Root, total: number, seed: number): Case[] {
   const validFrame = fc
     .tuple(fc.integer({ min: 0, max: COMMANDS.length - 1 }), fc.string({ maxLength: 8 }), fc.option(fc.constantFrom(0, 1, 50, 5000, 4294967295), { nil: undefined }), fc.boolean())
     .chain(([m, requestId, timeout, pack]) =>
-      COMMANDS[m]!.valid().map((inner) =>
-        concat([stringField(1, requestId), carry(COMMANDS[m]!.method, inner, pack), timeout === undefined ? new Uint8Array() : varintField(15, timeout)]),
-      ),
+      COMMANDS[m]!.valid().map((inner) => concat([stringField(1, requestId), carry(COMMANDS[m]!.method, inner, pack), timeout === undefined ? new Uint8Array() : varintField(15, timeout)])),
     );
   fc.sample(requestBytes(streamed, validFrame), { numRuns: Math.round(per * 1.5), seed: seed + 200 }).forEach(({ kind, bytes }, i) => {
     cases.push({ service: 'CommandStreamService', via: i % 2 === 0 ? 'router' : 'shard', path: '/shardwrite.v1.CommandStreamService/Execute', kind, bytes });
@@ -267,8 +263,20 @@ function generate(root: protobuf.Root, total: number, seed: number): Case[] {
       const bytes = fc.sample(valid(), { numRuns: 1, seed: seed + 300 + i })[0]!;
       cases.push({ service, via: 'router', path, kind: 'prototype-id', bytes: concat([bytes, stringField(1, id)]) });
     });
-    cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind: 'prototype-id', bytes: concat([stringField(1, 'order-header'), stringField(2, id)]) });
-    cases.push({ service: 'EventStoreService', via: 'router', path: '/shardwrite.v1.EventStoreService/ReadStream', kind: 'prototype-id', bytes: concat([stringField(1, 'inventory'), stringField(2, id)]) });
+    cases.push({
+      service: 'EventStoreService',
+      via: 'router',
+      path: '/shardwrite.v1.EventStoreService/ReadStream',
+      kind: 'prototype-id',
+      bytes: concat([stringField(1, 'order-header'), stringField(2, id)]),
+    });
+    cases.push({
+      service: 'EventStoreService',
+      via: 'router',
+      path: '/shardwrite.v1.EventStoreService/ReadStream',
+      kind: 'prototype-id',
+      bytes: concat([stringField(1, 'inventory'), stringField(2, id)]),
+    });
   }
   // Interleave services so load is spread over the run.
   return fc.sample(fc.shuffledSubarray(cases, { minLength: cases.length, maxLength: cases.length }), { numRuns: 1, seed })[0]!;
@@ -376,7 +384,11 @@ function streamCall(client: grpc.Client, c: Case, oracle: Oracle, methods: Map<s
   const m = methods.get(c.path)!;
   return new Promise((resolve) => {
     const call = client.makeBidiStreamRequest<Buffer, Buffer>(c.path, identity, identity, new grpc.Metadata(), { deadline: Date.now() + 30_000 });
-    const outcomes: { requestId: string; result?: { streamId: string; duplicate: boolean; events: { version: string }[] }; error?: { code: number; details: { type_url: string; value: Buffer }[] } }[] = [];
+    const outcomes: {
+      requestId: string;
+      result?: { streamId: string; duplicate: boolean; events: { version: string }[] };
+      error?: { code: number; details: { type_url: string; value: Buffer }[] };
+    }[] = [];
     call.on('data', (b: Buffer) => outcomes.push(m.responseDeserialize(b) as (typeof outcomes)[number]));
     call.on('error', () => {});
     call.on('status', (s: grpc.StatusObject) => {
@@ -438,9 +450,7 @@ function streamCall(client: grpc.Client, c: Case, oracle: Oracle, methods: Map<s
         // than by the router's strict scan (as `keyMismatch` for a unary request): the shard refuses it as not its own.
         const packedMismatch = field === PACKED_MEMBER && v.routerKey !== undefined && cv.aggregateId !== undefined && cv.aggregateId !== v.routerKey;
         readings.push({
-          allowed: cv.invalid
-            ? new Set(['INVALID_ARGUMENT/VALIDATION'])
-            : validCommandCodes(cv.expectsVersion, !viaRouter || members > 1 || packedMismatch, Number(decoded.timeoutMs ?? 0)),
+          allowed: cv.invalid ? new Set(['INVALID_ARGUMENT/VALIDATION']) : validCommandCodes(cv.expectsVersion, !viaRouter || members > 1 || packedMismatch, Number(decoded.timeoutMs ?? 0)),
           streamId: cv.streamId,
         });
       };

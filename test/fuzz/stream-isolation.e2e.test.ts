@@ -107,4 +107,3 @@ describe('a command stream through the router, next to a caller sending an undec
     }
   }, 120_000);
 });
-

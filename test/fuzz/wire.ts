@@ -88,15 +88,7 @@ function fixed(bytes: number, value: bigint): Uint8Array {
 // ---------------------------------------------------------------------------
 // Hostile values.
 
-const SQL = [
-  "'; DROP TABLE events; --",
-  "' OR '1'='1",
-  '1); DELETE FROM streams; --',
-  "$1'::jsonb",
-  "E'\\\\x00'",
-  'SELECT pg_sleep(10)',
-  "o1' UNION SELECT * FROM shard_fence --",
-];
+const SQL = ["'; DROP TABLE events; --", "' OR '1'='1", '1); DELETE FROM streams; --', "$1'::jsonb", "E'\\\\x00'", 'SELECT pg_sleep(10)', "o1' UNION SELECT * FROM shard_fence --"];
 const JSON_FRAGMENTS = ['{"a":1}', '"}', '{"__proto__":{"polluted":1}}', '[', ']', 'null', '{"constructor":{"prototype":{"x":1}}}', '\\u0000', '{"$ref":"#"}'];
 const NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf'];
 const UNICODE = ['ü', 'Ω≈ç√', '😀', '👩‍👩‍👧‍👦', '\u202eevil', '\ufeffbom', 'e\u0301', '\u200b', 'ｆｕｌｌ', '𝔘𝔫𝔦', '\u{10ffff}', '\ud800', '\udfff'];
@@ -122,20 +114,14 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 5, arbitrary: fc.string({ unit: 'grapheme', maxLength: 30 }) },
   {
     weight: 5,
-    arbitrary: fc
-      .tuple(fc.constantFrom(...FUZZ_ORDER_IDS), fc.constantFrom(...SQL, ...CONTROL, ...UNICODE, ...JSON_FRAGMENTS))
-      .map(([a, b]) => a + b),
+    arbitrary: fc.tuple(fc.constantFrom(...FUZZ_ORDER_IDS), fc.constantFrom(...SQL, ...CONTROL, ...UNICODE, ...JSON_FRAGMENTS)).map(([a, b]) => a + b),
   },
 );
 
 const INT64_EDGES = [0n, -1n, 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n) - 1n, 10n ** 12n, 10n ** 12n + 1n, 2n ** 64n - 1n];
 const INT32_EDGES = [0n, -1n, 1n, 10_000n, 10_001n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 32n, 2n ** 40n, -(2n ** 63n)];
 
-export const hostileInt64: fc.Arbitrary<bigint> = fc.oneof(
-  fc.constantFrom(...INT64_EDGES),
-  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
-  fc.bigInt({ min: -5n, max: 200n }),
-);
+export const hostileInt64: fc.Arbitrary<bigint> = fc.oneof(fc.constantFrom(...INT64_EDGES), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.bigInt({ min: -5n, max: 200n }));
 export const hostileInt32: fc.Arbitrary<bigint> = fc.oneof(fc.constantFrom(...INT32_EDGES), fc.bigInt({ min: -(2n ** 31n), max: 2n ** 31n - 1n }), fc.bigInt({ min: -3n, max: 20n }));
 
 // ---------------------------------------------------------------------------
@@ -148,9 +134,7 @@ function fieldArb(type: protobuf.Type, depth: number): fc.Arbitrary<Uint8Array> 
   const fields = type.fieldsArray;
   const known = fields.length === 0 ? fc.constant(new Uint8Array()) : fc.constantFrom(...fields).chain((f) => typedValue(f, depth));
   const wrong = fields.length === 0 ? fc.constant(new Uint8Array()) : fc.constantFrom(...fields).chain((f) => anyWireValue(f.id, depth));
-  const unknown = fc
-    .oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(15, 16, 99, 19_000, 50_001, 2 ** 29 - 1))
-    .chain((n) => anyWireValue(n, depth));
+  const unknown = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(15, 16, 99, 19_000, 50_001, 2 ** 29 - 1)).chain((n) => anyWireValue(n, depth));
   return fc.oneof({ weight: 10, arbitrary: known }, { weight: 2, arbitrary: wrong }, { weight: 1, arbitrary: unknown });
 }
 
@@ -191,9 +175,7 @@ function anyWireValue(n: number, depth: number): fc.Arbitrary<Uint8Array> {
     fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => concat([tag(n, I32), fixed(4, v)])),
     fc.uint8Array({ maxLength: 40 }).map((b) => lenField(n, b)),
     hostileString.map((s) => stringField(n, s)),
-    depth >= MAX_DEPTH
-      ? fc.constant(concat([tag(n, SGROUP), tag(n, EGROUP)]))
-      : fc.uint8Array({ maxLength: 10 }).map((b) => concat([tag(n, SGROUP), b, tag(n, EGROUP)])),
+    depth >= MAX_DEPTH ? fc.constant(concat([tag(n, SGROUP), tag(n, EGROUP)])) : fc.uint8Array({ maxLength: 10 }).map((b) => concat([tag(n, SGROUP), b, tag(n, EGROUP)])),
   );
 }
 
@@ -248,9 +230,9 @@ export function validOrderRequest(method: string): fc.Arbitrary<Uint8Array> {
     UpdateShippingAddress: fc.constantFrom(...ADDRESSES).map((a) => lenField(4, addressBytes(a))),
     ShipOrder: fc.constant(concat([stringField(4, 'DHL'), stringField(5, 'TRK-1')])),
     CancelOrder: hostileString.filter((s) => s.length < 200).map((r) => stringField(4, r || 'changed mind')),
-    AddOrderLine: fc.tuple(line, fc.integer({ min: 1, max: 10_000 }), fc.bigInt({ min: 0n, max: 100_000n })).map(([l, q, p]) =>
-      concat([stringField(4, l), stringField(5, 'SKU-1'), varintField(6, q), varintField(7, p)]),
-    ),
+    AddOrderLine: fc
+      .tuple(line, fc.integer({ min: 1, max: 10_000 }), fc.bigInt({ min: 0n, max: 100_000n }))
+      .map(([l, q, p]) => concat([stringField(4, l), stringField(5, 'SKU-1'), varintField(6, q), varintField(7, p)])),
     RemoveOrderLine: line.map((l) => stringField(4, l)),
     // 1..3 lines from the same few ids: a repeated id within the command is INVALID_ARGUMENT, one the order has is BUSINESS_RULE.
     AddOrderLines: fc

@@ -11,7 +11,15 @@ const Batch = root.lookupType('shardwrite.internal.v1.LinkBatch');
 
 const frames = [
   { id: 1, body: Buffer.from('hello'), timeoutMs: 0, headers: encodeHeaders([]) },
-  { id: 300, body: Buffer.alloc(200, 7), timeoutMs: 1500, headers: encodeHeaders([['authorization', 'Bearer t'], ['x-correlation-id', 'ü-1']]) },
+  {
+    id: 300,
+    body: Buffer.alloc(200, 7),
+    timeoutMs: 1500,
+    headers: encodeHeaders([
+      ['authorization', 'Bearer t'],
+      ['x-correlation-id', 'ü-1'],
+    ]),
+  },
   { id: 0xffffffff, body: Buffer.alloc(0), timeoutMs: 0xffffffff, headers: encodeHeaders([['k', '']]) },
 ];
 
@@ -21,7 +29,14 @@ describe('the link codec', () => {
       frames: { id: number; body: Uint8Array; timeoutMs: number; headers: { key: string; value: string }[] }[];
     };
     expect(decoded.frames).toHaveLength(3);
-    expect(decoded.frames[1]).toMatchObject({ id: 300, timeoutMs: 1500, headers: [{ key: 'authorization', value: 'Bearer t' }, { key: 'x-correlation-id', value: 'ü-1' }] });
+    expect(decoded.frames[1]).toMatchObject({
+      id: 300,
+      timeoutMs: 1500,
+      headers: [
+        { key: 'authorization', value: 'Bearer t' },
+        { key: 'x-correlation-id', value: 'ü-1' },
+      ],
+    });
     expect(Buffer.from(decoded.frames[1]!.body)).toEqual(Buffer.alloc(200, 7));
     expect(decoded.frames[2]).toMatchObject({ id: 0xffffffff, timeoutMs: 0xffffffff, headers: [{ key: 'k', value: '' }] });
     expect(frames.reduce((n, f) => n + encodedFrameSize(f), 0)).toBe(encodeBatch(frames).length);
@@ -32,7 +47,15 @@ describe('the link codec', () => {
       Batch.encode(
         Batch.fromObject({
           frames: [
-            { id: 7, body: Buffer.from('abc'), timeoutMs: 25, headers: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] },
+            {
+              id: 7,
+              body: Buffer.from('abc'),
+              timeoutMs: 25,
+              headers: [
+                { key: 'a', value: '1' },
+                { key: 'b', value: '2' },
+              ],
+            },
             { id: 8, body: Buffer.from('') },
           ],
         }),
@@ -40,7 +63,15 @@ describe('the link codec', () => {
     );
     const out = decodeBatch(bytes);
     expect(out.map((f) => ({ id: f.id, body: Buffer.from(f.body).toString(), timeoutMs: f.timeoutMs, headers: decodeHeaders(f.headers) }))).toEqual([
-      { id: 7, body: 'abc', timeoutMs: 25, headers: [['a', '1'], ['b', '2']] },
+      {
+        id: 7,
+        body: 'abc',
+        timeoutMs: 25,
+        headers: [
+          ['a', '1'],
+          ['b', '2'],
+        ],
+      },
       { id: 8, body: '', timeoutMs: 0, headers: [] },
     ]);
     expect(out[0]!.body.buffer).toBe(bytes.buffer);

@@ -59,7 +59,8 @@ describe('routing keys found from the proto definitions', () => {
   });
 
   it('finds a key one level down, inside the message members of a oneof', () => {
-    const parsed = protobuf.parse(`
+    const parsed = protobuf.parse(
+      `
       syntax = "proto3";
       package demo;
       import "shardwrite/v1/options.proto";
@@ -68,7 +69,9 @@ describe('routing keys found from the proto definitions', () => {
       message Envelope { string request_id = 1; oneof body { Open open = 2; Close close = 3; int32 ping = 4; } }
       message NoKey { string id = 1; }
       service Sessions { rpc Talk(stream Envelope) returns (stream Envelope); rpc Plain(NoKey) returns (NoKey); }
-    `, { keepCase: true });
+    `,
+      { keepCase: true },
+    );
     const demo = loadProtoRoot(undefined, ['shardwrite/v1/options.proto']);
     demo.add(parsed.root.lookup('demo')!);
     demo.resolveAll();
@@ -92,7 +95,8 @@ describe('routing keys found from the proto definitions', () => {
   });
 
   it('finds a key inside a google.protobuf.Any member, at the key field of the message its type_url names', () => {
-    const parsed = protobuf.parse(`
+    const parsed = protobuf.parse(
+      `
       syntax = "proto3";
       package demo;
       import "google/protobuf/any.proto";
@@ -102,7 +106,9 @@ describe('routing keys found from the proto definitions', () => {
       message NoKey { string id = 1; }
       message Envelope { string request_id = 1; oneof body { Open open = 2; google.protobuf.Any packed = 7; } }
       service Sessions { rpc Talk(stream Envelope) returns (stream Envelope); }
-    `, { keepCase: true });
+    `,
+      { keepCase: true },
+    );
     const demo = loadProtoRoot(undefined, ['shardwrite/v1/options.proto', 'google/protobuf/any.proto']);
     demo.add(parsed.root.lookup('demo')!);
     demo.resolveAll();
@@ -129,7 +135,11 @@ describe('routing keys found from the proto definitions', () => {
     expect(talk.extract(Buffer.concat([urlOnly, valueOnly]))).toBe('merged');
     // type_url or value with the wrong wire type is malformed, as the shard's decoder would find.
     const w = protobuf.Writer.create();
-    w.uint32((7 << 3) | 2).fork().uint32((1 << 3) | 0).uint32(5).ldelim();
+    w.uint32((7 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 0)
+      .uint32(5)
+      .ldelim();
     expect(() => talk.extract(Buffer.from(w.finish()))).toThrow(ValidationError);
   });
 
@@ -173,11 +183,11 @@ describe('routing keys found from the proto definitions', () => {
       demo.resolveAll();
       return () => buildRoutingTable(demo);
     };
-    expect(make(`message R { string a = 1 [(shardwrite.v1.routing_key) = true]; string b = 2 [(shardwrite.v1.routing_key) = true]; }
-      service S { rpc M(R) returns (R); }`)).toThrow(/more than one routing key/);
-    expect(make(`message R { int64 a = 1 [(shardwrite.v1.routing_key) = true]; } service S { rpc M(R) returns (R); }`)).toThrow(
-      /must be a singular string/,
-    );
+    expect(
+      make(`message R { string a = 1 [(shardwrite.v1.routing_key) = true]; string b = 2 [(shardwrite.v1.routing_key) = true]; }
+      service S { rpc M(R) returns (R); }`),
+    ).toThrow(/more than one routing key/);
+    expect(make(`message R { int64 a = 1 [(shardwrite.v1.routing_key) = true]; } service S { rpc M(R) returns (R); }`)).toThrow(/must be a singular string/);
   });
 });
 
@@ -192,7 +202,11 @@ describe('extracting the routing key from request bytes', () => {
     const w = protobuf.Writer.create();
     w.uint32((4 << 3) | 2).string('cust-9'); // customer_id
     w.uint32((3 << 3) | 0).int64(12); // expected_version
-    w.uint32((6 << 3) | 2).fork().uint32((1 << 3) | 2).string('Ada').ldelim(); // shipping_address.name
+    w.uint32((6 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string('Ada')
+      .ldelim(); // shipping_address.name
     w.uint32((1 << 3) | 2).string('o-late'); // order_id, last
     const bytes = Buffer.from(w.finish());
     expect(route('/shardwrite.v1.OrderService/PlaceOrder').extract(bytes)).toBe('o-late');

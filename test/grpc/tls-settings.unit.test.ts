@@ -41,7 +41,10 @@ describe('TLS settings', () => {
 describe('certificate identities', () => {
   it('are the DNS and URI alternative names and the common name, never IP addresses', () => {
     expect(certificateIdentities({ subject: { CN: 'router' }, subjectaltname: 'DNS:router, DNS:localhost, IP Address:127.0.0.1, URI:spiffe://sw/router' })).toEqual([
-      'router', 'localhost', 'spiffe://sw/router', 'router',
+      'router',
+      'localhost',
+      'spiffe://sw/router',
+      'router',
     ]);
     expect(certificateIdentities({ subject: {}, subjectaltname: undefined })).toEqual([]);
   });

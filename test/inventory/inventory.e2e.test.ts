@@ -81,7 +81,8 @@ describe('inventory through a router and its shards', () => {
     expect(await eventsOf('inventory-hot')).toBe(11);
     // Releasing makes exactly what was reserved available again: one unit, not two.
     const owner = cluster.shard(cluster.ownerOf('hot'));
-    const holder = (await owner.sql.query<{ data: { orderId: string } }>("SELECT data FROM events WHERE stream_id = 'inventory-hot' AND type = 'StockReserved' ORDER BY version LIMIT 1")).rows[0]!.data.orderId;
+    const holder = (await owner.sql.query<{ data: { orderId: string } }>("SELECT data FROM events WHERE stream_id = 'inventory-hot' AND type = 'StockReserved' ORDER BY version LIMIT 1")).rows[0]!.data
+      .orderId;
     expect(await outcome(inventory().ReleaseReservation({ sku: 'hot', orderId: holder }))).toBe('OK');
     expect(await outcome(inventory().ReleaseReservation({ sku: 'hot', orderId: holder }))).toBe('FAILED_PRECONDITION/BUSINESS_RULE');
     expect(await outcome(inventory().ReserveStock({ sku: 'hot', orderId: 'late', quantity: 2 }))).toBe('FAILED_PRECONDITION/BUSINESS_RULE');
@@ -100,7 +101,10 @@ describe('inventory through a router and its shards', () => {
   it('refuses bad input with INVALID_ARGUMENT naming every bad field, and an unknown SKU with NOT_FOUND, writing nothing', async () => {
     const refused = await inventory()
       .ReserveStock({ sku: 'bad', orderId: 'not valid', quantity: 0 })
-      .then(() => undefined, (err: unknown) => err);
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     expect(refused).toBeInstanceOf(CommandFailedError);
     expect((refused as CommandFailedError).code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((refused as CommandFailedError).reason).toBe('VALIDATION');
@@ -149,7 +153,12 @@ describe('inventory through a router and its shards', () => {
     const moved = SKUS.filter((sku) => view.ownerOf(sku).id === spare.id);
     expect(moved.length).toBeGreaterThan(0);
     const onSpare = (await spare.sql.query<{ aggregate_id: string; version: string }>("SELECT aggregate_id, version::text FROM streams WHERE aggregate_type = 'inventory'")).rows;
-    expect(onSpare.map((r) => r.aggregate_id).filter((id) => SKUS.includes(id)).sort()).toEqual([...moved].sort());
+    expect(
+      onSpare
+        .map((r) => r.aggregate_id)
+        .filter((id) => SKUS.includes(id))
+        .sort(),
+    ).toEqual([...moved].sort());
     // Each SKU still has exactly its 3 units, wherever it lives now: 3 reserve, a 4th does not.
     for (const sku of SKUS) {
       expect(await outcome(inventory().ReserveStock({ sku, orderId: 'after-move', quantity: 3 })), sku).toBe('OK');

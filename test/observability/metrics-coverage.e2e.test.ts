@@ -23,7 +23,12 @@ const TARGET_LABELS = new Set(['namespace', 'pod', 'job', 'instance', 'service',
  * against the code's registries instead. Kept exact, so the list cannot grow
  * unnoticed.
  */
-const NOT_EXERCISED = ['shardwrite_conflict_retries_total', 'shardwrite_router_wrong_shard_retries_total', 'shardwrite_router_consumer_group_lag_events', 'shardwrite_router_consumer_group_lag_seconds'];
+const NOT_EXERCISED = [
+  'shardwrite_conflict_retries_total',
+  'shardwrite_router_wrong_shard_retries_total',
+  'shardwrite_router_consumer_group_lag_events',
+  'shardwrite_router_consumer_group_lag_seconds',
+];
 
 interface Query {
   readonly where: string;
@@ -130,7 +135,8 @@ describe('the dashboard and the alert rules', () => {
       return;
     }
     const rendered = renderKustomization(join(ROOT, 'k8s/overlays/production'));
-    const configMap = rendered.find((r) => r.kind === 'ConfigMap' && r.metadata.name === 'shardwrite-dashboard') as unknown as { metadata: { labels: Record<string, string> }; data: Record<string, string> } | undefined;
+    const configMap = rendered.find((r) => r.kind === 'ConfigMap' && r.metadata.name === 'shardwrite-dashboard') as unknown as
+      { metadata: { labels: Record<string, string> }; data: Record<string, string> } | undefined;
     expect(configMap?.metadata.labels.grafana_dashboard).toBe('1');
     expect(JSON.parse(configMap!.data['shardwrite.json']!)).toEqual(JSON.parse(readFileSync(join(MONITORING, 'dashboards/shardwrite.json'), 'utf8')));
     expect(rendered.some((r) => r.kind === 'PrometheusRule')).toBe(true);

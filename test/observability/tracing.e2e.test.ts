@@ -43,7 +43,7 @@ const isPg = (s: ReceivedSpan) => s.attributes['db.system'] === 'postgresql' || 
 /** The ids of a span's ancestors in its trace, nearest first. */
 function ancestors(span: ReceivedSpan): string[] {
   const out: string[] = [];
-  for (let s: ReceivedSpan | undefined = span; s?.parentSpanId; ) {
+  for (let s: ReceivedSpan | undefined = span; s?.parentSpanId;) {
     out.push(s.parentSpanId);
     const parentId: string = s.parentSpanId;
     s = receiver.spans.find((p) => p.traceId === span.traceId && p.spanId === parentId);
@@ -113,10 +113,7 @@ describe('tracing from caller to commit', () => {
     for (const pgSpan of inTrace(caller.traceId).filter(isPg)) expect(ancestors(pgSpan)).toContain(shard.spanId);
 
     // The event records the trace it was written in (I14), for its consumers to continue.
-    const { rows } = await cluster.shard('shard-0').sql.query<{ traceparent: string }>(
-      `SELECT metadata->>'traceparent' AS traceparent FROM events WHERE stream_id = $1`,
-      [`order-header-${orderId}`],
-    );
+    const { rows } = await cluster.shard('shard-0').sql.query<{ traceparent: string }>(`SELECT metadata->>'traceparent' AS traceparent FROM events WHERE stream_id = $1`, [`order-header-${orderId}`]);
     expect(rows).toEqual([{ traceparent: `00-${caller.traceId}-${shard.spanId}-01` }]);
 
     // No payload, personal data or query parameter in any span of the trace.
@@ -153,9 +150,7 @@ describe('tracing from caller to commit', () => {
     const commands = all.filter((c) => c.shard.spanId !== alone[0]!.links[0]!.spanId);
     const shardSpans = new Set(commands.map((c) => c.shard.spanId));
     expect(shardSpans.size).toBe(10);
-    await expect
-      .poll(() => receiver.spans.filter((s) => s.name === 'group commit' && s.links.some((l) => shardSpans.has(l.spanId))).length, { timeout: 10_000 })
-      .toBeGreaterThan(0);
+    await expect.poll(() => receiver.spans.filter((s) => s.name === 'group commit' && s.links.some((l) => shardSpans.has(l.spanId))).length, { timeout: 10_000 }).toBeGreaterThan(0);
     const batches = receiver.spans.filter((s) => s.name === 'group commit' && s.links.some((l) => shardSpans.has(l.spanId)));
     expect(batches).toHaveLength(1);
     const [batch] = batches as [ReceivedSpan];
@@ -181,10 +176,7 @@ describe('tracing from caller to commit', () => {
     await commandSpans(sampled.traceId, sampled.spanId);
 
     expect(inTrace(caller.traceId)).toEqual([]);
-    const { rows } = await cluster.shard('shard-0').sql.query<{ traceparent: string }>(
-      `SELECT metadata->>'traceparent' AS traceparent FROM events WHERE stream_id = $1`,
-      [`order-header-${orderId}`],
-    );
+    const { rows } = await cluster.shard('shard-0').sql.query<{ traceparent: string }>(`SELECT metadata->>'traceparent' AS traceparent FROM events WHERE stream_id = $1`, [`order-header-${orderId}`]);
     expect(rows).toEqual([{ traceparent: unsampled }]);
   });
 

@@ -63,7 +63,10 @@ describe('trace context', () => {
     metadata.set('x-correlation-id', 'c1');
     metadata.set('authorization', 'Bearer secret');
     const call = { getDeadline: () => Infinity, getPeer: () => 'peer', metadata };
-    const keys = (traced: boolean) => decodeHeaders(linkCaller(call, traced).headers).map(([k]) => k).sort();
+    const keys = (traced: boolean) =>
+      decodeHeaders(linkCaller(call, traced).headers)
+        .map(([k]) => k)
+        .sort();
     // The caller the router names (x-shardwrite-caller) travels on every frame.
     expect(keys(false)).toEqual(['traceparent', 'tracestate', 'x-correlation-id', 'x-shardwrite-caller']);
     expect(keys(true)).toEqual(['x-correlation-id', 'x-shardwrite-caller']);
@@ -113,14 +116,23 @@ describe('the synchronous context manager', () => {
     expect(manager.active()).toBe(ROOT_CONTEXT);
     await Promise.resolve();
     expect(later).toBeUndefined();
-    expect(() => manager.with(ctx, () => { throw new Error('x'); })).toThrow('x');
+    expect(() =>
+      manager.with(ctx, () => {
+        throw new Error('x');
+      }),
+    ).toThrow('x');
     expect(manager.active()).toBe(ROOT_CONTEXT);
     expect(manager.bind(ctx, () => trace.getSpan(manager.active()))()).toBe(span);
   });
 
   it('gives log lines written inside a traced context its trace and span ids', () => {
     const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, done) => { lines.push(JSON.parse(chunk.toString())); done(); } });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, done) => {
+        lines.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    });
     const logger = createLogger('test', 'info', sink);
     const manager = new SynchronousContextManager();
     context.setGlobalContextManager(manager);

@@ -61,7 +61,14 @@ class MemoryStore implements Appender, EventReader {
     });
     let v = entry.baseVersion;
     for (const c of entry.commands) {
-      if (c.commandId) this.commands.set(`${entry.streamId}/${c.commandId}`, { streamId: entry.streamId, commandId: c.commandId, firstVersion: v + 1, lastVersion: v + c.eventCount, ...(c.requestDigest ? { requestDigest: c.requestDigest } : {}) });
+      if (c.commandId)
+        this.commands.set(`${entry.streamId}/${c.commandId}`, {
+          streamId: entry.streamId,
+          commandId: c.commandId,
+          firstVersion: v + 1,
+          lastVersion: v + c.eventCount,
+          ...(c.requestDigest ? { requestDigest: c.requestDigest } : {}),
+        });
       v += c.eventCount;
     }
     this.events.set(entry.streamId, stream);
@@ -126,7 +133,12 @@ describe('the command pipeline', () => {
       pipeline.execute(spec('AddOrderLine'), addLine('o2', 'b'), {}),
       pipeline.execute(spec('AddOrderLine'), addLine('o2', 'b'), {}), // duplicate line id
       pipeline.execute(spec('AddOrderLine'), addLine('o2', 'c'), {}),
-    ].map((p) => p.then((o) => o.version, (e: unknown) => e));
+    ].map((p) =>
+      p.then(
+        (o) => o.version,
+        (e: unknown) => e,
+      ),
+    );
     open();
     await first;
     const [b, dup, c] = await Promise.all(batch);
@@ -220,9 +232,7 @@ describe('the command pipeline', () => {
     let open!: () => void;
     store.gate = new Promise((r) => (open = r));
     const refused: unknown[] = [];
-    const flood = Array.from({ length: 12 }, (_, i) =>
-      pipeline.execute(spec('AddOrderLine'), addLine(`f${i}`, 'l'), { caller: 'principal:flood' }).catch((e: unknown) => (refused.push(e), e)),
-    );
+    const flood = Array.from({ length: 12 }, (_, i) => pipeline.execute(spec('AddOrderLine'), addLine(`f${i}`, 'l'), { caller: 'principal:flood' }).catch((e: unknown) => (refused.push(e), e)));
     await new Promise((r) => setTimeout(r, 5));
     // 25 % of 20: five held, the other seven refused at once, with OVERLOADED.
     expect(pipeline.pending).toBe(5);

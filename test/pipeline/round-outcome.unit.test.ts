@@ -5,15 +5,7 @@
  * both, never neither — and what each one is answered.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  BusinessRuleError,
-  ConcurrencyError,
-  DeadlineExceededError,
-  StoreUnavailableError,
-  StreamMovingError,
-  VersionConflictError,
-  WrongShardError,
-} from '../../src/errors.js';
+import { BusinessRuleError, ConcurrencyError, DeadlineExceededError, StoreUnavailableError, StreamMovingError, VersionConflictError, WrongShardError } from '../../src/errors.js';
 import type { Decision, Pending } from '../../src/pipeline/decide-round.js';
 import { DEFAULT_PIPELINE_OPTIONS } from '../../src/pipeline/options.js';
 import { expireOverdue, nextStep, type Answer, type RoundOutcome } from '../../src/pipeline/round.js';

@@ -10,7 +10,7 @@ const base = { DATABASE_URL: 'postgres://x/y', RING_DATABASE_URL: 'postgres://x/
 const secure = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc::*` };
 
 describe('the personal-data master key', () => {
-  it('is required in secure mode with a ring database (where subjects\' keys live), as 32 bytes of base64', () => {
+  it("is required in secure mode with a ring database (where subjects' keys live), as 32 bytes of base64", () => {
     expect(() => loadShardConfig({ ...base, ...secure })).toThrow(/PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE is required/);
     expect(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY: randomBytes(16).toString('base64') })).toThrow(/must be 32 bytes/);
     const key = randomBytes(32);

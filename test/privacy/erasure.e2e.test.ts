@@ -152,7 +152,16 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     });
     relay = await startProcess(
       'relay/main.ts',
-      { RELAY_SOURCE: cluster.routerAddress, RELAY_GROUP: `erasure-${tag}`, RELAY_TOKEN: EVERYTHING, SHARDWRITE_INSECURE: 'true', NATS_URL: 'nats://127.0.0.1:4222', NATS_STREAM, NATS_SUBJECT_PREFIX: `swtest.erasure${tag}`, LOG_LEVEL: 'info' },
+      {
+        RELAY_SOURCE: cluster.routerAddress,
+        RELAY_GROUP: `erasure-${tag}`,
+        RELAY_TOKEN: EVERYTHING,
+        SHARDWRITE_INSECURE: 'true',
+        NATS_URL: 'nats://127.0.0.1:4222',
+        NATS_STREAM,
+        NATS_SUBJECT_PREFIX: `swtest.erasure${tag}`,
+        LOG_LEVEL: 'info',
+      },
       /relay (following) /,
     );
     caller = connect(cluster.routerAddress, { token: CALLER });
@@ -176,7 +185,7 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     await nc?.close();
   });
 
-  it('spreads the orders over every shard, and stores no customer\'s personal data in plaintext anywhere', async () => {
+  it("spreads the orders over every shard, and stores no customer's personal data in plaintext anywhere", async () => {
     const counts = await Promise.all(cluster.shards.map(async (s) => Number((await s.sql.query(`SELECT count(*) AS n FROM events WHERE type = 'OrderPlaced'`)).rows[0].n)));
     for (const n of counts) expect(n).toBeGreaterThan(0);
     const dump = await dumpAll();
@@ -227,9 +236,17 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     // The keys are gone: tombstones only.
     const keys = new pg.Client({ connectionString: cluster.ringUrl });
     await keys.connect();
-    const rows = (await keys.query(`SELECT subject_id, wrapped_key IS NULL AS gone FROM subject_keys WHERE subject_id = ANY($1)`, [customers.map((c) => c.id)])).rows as { subject_id: string; gone: boolean }[];
+    const rows = (await keys.query(`SELECT subject_id, wrapped_key IS NULL AS gone FROM subject_keys WHERE subject_id = ANY($1)`, [customers.map((c) => c.id)])).rows as {
+      subject_id: string;
+      gone: boolean;
+    }[];
     await keys.end();
-    expect(rows.filter((r) => r.gone).map((r) => r.subject_id).sort()).toEqual(erased.map((c) => c.id).sort());
+    expect(
+      rows
+        .filter((r) => r.gone)
+        .map((r) => r.subject_id)
+        .sort(),
+    ).toEqual(erased.map((c) => c.id).sort());
     expect(rows.length).toBe(CUSTOMERS);
     const redis = await redisValues();
     const text = logs();
@@ -248,10 +265,13 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     // The relay has published everything (the 90 in plaintext, as subscribers get them) and seen the 10 SubjectErased.
     let bus = await busMessages();
     await expect
-      .poll(async () => {
-        bus = await busMessages();
-        return bus.text.split('SubjectErased').length - 1;
-      }, { timeout: 30_000, interval: 250 })
+      .poll(
+        async () => {
+          bus = await busMessages();
+          return bus.text.split('SubjectErased').length - 1;
+        },
+        { timeout: 30_000, interval: 250 },
+      )
       .toBe(ERASED_COUNT);
     await expect.poll(() => relay.output().split('erased a data subject from the bus').length - 1, { timeout: 10_000 }).toBeGreaterThanOrEqual(ERASED_COUNT);
     bus = await busMessages();
@@ -275,7 +295,7 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     for (const c of erased) for (const o of c.orders) expect(placed.get(o)).toMatchObject({ customerEmail: ERASED, shippingAddress: ERASED });
   });
 
-  it('erasing again changes nothing; an erased customer\'s orders still decide, but record no new personal data', async () => {
+  it("erasing again changes nothing; an erased customer's orders still decide, but record no new personal data", async () => {
     const before = await dumpAll();
     for (const c of erased.slice(0, 3)) {
       const r = await erase(c.id);

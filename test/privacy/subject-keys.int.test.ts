@@ -85,14 +85,21 @@ describe('subject keys in the ring database', () => {
   it('seals personal fields so another shard opens them, and passes other events untouched', async () => {
     const [a, b] = [await shard(), await shard()];
     const other: NewEvent = { type: 'OrderCancelled', schemaVersion: 1, data: { reason: 'x', cancelledAt: 't' }, metadata: {} };
-    const sealed = await a.data.seal('order-header-o1', orderHeader, [{ firstVersion: 1, events: [placed('c-open')] }, { firstVersion: 2, events: [other] }]);
+    const sealed = await a.data.seal('order-header-o1', orderHeader, [
+      { firstVersion: 1, events: [placed('c-open')] },
+      { firstVersion: 2, events: [other] },
+    ]);
     const event = sealed.stored[0]![0]!;
     expect(sealed.stored[1]![0]).toBe(other);
     expect(JSON.stringify(event.data)).not.toMatch(/c-open@example|Lovelace|James/);
     expect(event.metadata[SUBJECT_METADATA_KEY]).toBe('c-open');
     const [opened] = await b.data.reveal(orderHeader, [stored('order-header-o1', event)]);
     expect(opened!.data).toEqual(placed('c-open').data);
-    const text = b.data.revealText(orderHeader, { streamId: 'order-header-o1', version: 1, type: 'OrderPlaced', data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) }, await b.data.keysForRows([{ metadata: JSON.stringify(event.metadata) }]));
+    const text = b.data.revealText(
+      orderHeader,
+      { streamId: 'order-header-o1', version: 1, type: 'OrderPlaced', data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) },
+      await b.data.keysForRows([{ metadata: JSON.stringify(event.metadata) }]),
+    );
     expect(JSON.parse(text)).toEqual(placed('c-open').data);
   });
 
@@ -112,7 +119,7 @@ describe('subject keys in the ring database', () => {
     expect(again.stored).toEqual([[]]);
   });
 
-  it('never re-creates an erased subject\'s key, also for a subject erased before it had one', async () => {
+  it("never re-creates an erased subject's key, also for a subject erased before it had one", async () => {
     const { store, keys } = await shard();
     expect(await store.erase('c-never')).toMatchObject({ destroyed: true });
     expect(await store.erase('c-never')).toMatchObject({ destroyed: false });
@@ -139,9 +146,17 @@ describe('subject keys in the ring database', () => {
     const sealed = (await data.seal('order-header-o6', orderHeader, [{ firstVersion: 1, events: [placed('c-tail')] }])).stored[0]![0]!;
     // One row of the shared live-tail buffer: every subscriber reads this same object.
     const row: FeedRow = {
-      at: { tx: 1n, position: 1n }, streamId: 'order-header-o6', version: 1, type: 'OrderPlaced', schemaVersion: 1,
-      data: JSON.stringify(sealed.data), metadata: JSON.stringify(sealed.metadata), recordedAt: new Date(), eventId: '00000000-0000-0000-0000-000000000001',
-      origin: undefined, bytes: 500,
+      at: { tx: 1n, position: 1n },
+      streamId: 'order-header-o6',
+      version: 1,
+      type: 'OrderPlaced',
+      schemaVersion: 1,
+      data: JSON.stringify(sealed.data),
+      metadata: JSON.stringify(sealed.metadata),
+      recordedAt: new Date(),
+      eventId: '00000000-0000-0000-0000-000000000001',
+      origin: undefined,
+      bytes: 500,
     };
     const reader = { tail: async () => START, copiedUpTo: async () => new Map(), page: async () => [], committedAfter: async () => false } as unknown as PgFeedReader;
     // The live tail is real; what it polls is this one row, the same object every time.

@@ -25,15 +25,20 @@ beforeAll(async () => {
     shards: 2,
     tls: true,
     auth: {
-      AUTH_TOKENS: [
-        tokenEntry(WORKER_TOKEN, 'pm-worker', 'ops', ['*']),
-        tokenEntry(ALICE_TOKEN, 'alice', 'tenant-a', ['order-header', 'order-lines', 'order-payment']),
-      ].join(','),
+      AUTH_TOKENS: [tokenEntry(WORKER_TOKEN, 'pm-worker', 'ops', ['*']), tokenEntry(ALICE_TOKEN, 'alice', 'tenant-a', ['order-header', 'order-lines', 'order-payment'])].join(','),
     },
   });
   worker = await startProcess(
     'pm-worker/main.ts',
-    { ...workerTls(), PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, PM_TOKEN: WORKER_TOKEN, SHARDWRITE_INSECURE: 'false', PM_PAYMENT_TIMEOUT_MS: '3000', PM_TIMEOUT_SCAN_MS: '200' },
+    {
+      ...workerTls(),
+      PM_SOURCE: cluster.routerAddress,
+      RING_DATABASE_URL: cluster.ringUrl,
+      PM_TOKEN: WORKER_TOKEN,
+      SHARDWRITE_INSECURE: 'false',
+      PM_PAYMENT_TIMEOUT_MS: '3000',
+      PM_TIMEOUT_SCAN_MS: '200',
+    },
     /pm-worker listening on (\S+)/,
   );
 }, 120_000);
@@ -48,7 +53,7 @@ it('refuses to start without a token unless insecure mode is chosen', async () =
   await expect(p).rejects.toThrow(/exited with 2[\s\S]*PM_TOKEN is required/);
 });
 
-it('ships a tenant\'s paid orders and cancels its unpaid ones, the worker acting with its own token', async () => {
+it("ships a tenant's paid orders and cancels its unpaid ones, the worker acting with its own token", async () => {
   const client = createClient(cluster.routerAddress, { metadata: { authorization: `Bearer ${ALICE_TOKEN}` }, tls: { caFile: cluster.tls!.caFile } });
   const address = { name: 'N', line1: 'L', city: 'C', postalCode: '1', country: 'DE' };
   const ids = Array.from({ length: 6 }, (_, i) => `${RUN}-${i}`);
@@ -82,4 +87,3 @@ it('ships a tenant\'s paid orders and cancels its unpaid ones, the worker acting
   for (const id of ids.slice(4)) expect([typeOf(id, 'OrderShipped'), typeOf(id, 'OrderCancelled')], id).toEqual([0, 1]);
   for (const r of rows) expect(r).toMatchObject({ tenant: 'tenant-a', principal: 'pm-worker' });
 }, 60_000);
-

@@ -63,8 +63,7 @@ async function send(call: () => Promise<CommandResult>): Promise<CommandResult |
       return await call();
     } catch (err) {
       const retry =
-        err instanceof ConnectionLostError ||
-        (err instanceof CommandFailedError && ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'ABORTED'].some((c) => err.message.startsWith(c)));
+        err instanceof ConnectionLostError || (err instanceof CommandFailedError && ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'ABORTED'].some((c) => err.message.startsWith(c)));
       if (!retry || attempt > 60) {
         if (err instanceof CommandFailedError) return err;
         throw err;
@@ -194,9 +193,7 @@ it(`fulfils ${N} orders exactly once through a killed worker, a killed shard and
     }
   };
   const mismatches = (counts: Map<string, number>) =>
-    results.flatMap((r) =>
-      Object.entries(expected(r)).flatMap(([key, want]) => ((counts.get(key) ?? 0) === want ? [] : [`${key}: ${counts.get(key) ?? 0}, expected ${want}`])),
-    );
+    results.flatMap((r) => Object.entries(expected(r)).flatMap(([key, want]) => ((counts.get(key) ?? 0) === want ? [] : [`${key}: ${counts.get(key) ?? 0}, expected ${want}`])));
 
   const deadline = Date.now() + PAYMENT_TIMEOUT_MS + 60_000;
   let last: string[] = [];

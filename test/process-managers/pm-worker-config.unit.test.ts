@@ -42,10 +42,7 @@ describe('pm-worker configuration', () => {
     const problems = (error as ConfigError).problems.join('\n');
     expect(problems).toMatch(/PM_TOKEN is required/);
     expect(problems).toMatch(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required/);
-    const secure = loadPmWorkerConfig(
-      { RING_DATABASE_URL: RING, PM_TOKEN: 't', TLS_CERT_FILE: '/tls/c.crt', TLS_KEY_FILE: '/tls/c.key', TLS_CA_FILE: '/tls/ca.crt' },
-      processManagers,
-    );
+    const secure = loadPmWorkerConfig({ RING_DATABASE_URL: RING, PM_TOKEN: 't', TLS_CERT_FILE: '/tls/c.crt', TLS_KEY_FILE: '/tls/c.key', TLS_CA_FILE: '/tls/ca.crt' }, processManagers);
     expect(secure.insecure).toBe(false);
     expect(secure.tls).toBeDefined();
   });

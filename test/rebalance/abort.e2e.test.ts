@@ -177,9 +177,7 @@ describe('ring abort', () => {
 
     // An abort stopped as soon as it began leaves the move rewound and says so; running it again finishes it.
     const stop = new AbortController();
-    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }).abort()).rejects.toThrow(
-      /stopped/,
-    );
+    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }).abort()).rejects.toThrow(/stopped/);
     const halfway = await ring(['status']);
     expect(halfway.lines.join('\n')).toMatch(/an abort of it \(from phase precopy\) did not finish: run `shardwrite ring abort` again/);
     expect((await currentRing()).epoch).toBe(2);

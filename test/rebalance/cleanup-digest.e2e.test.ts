@@ -29,9 +29,7 @@ it('refuses to delete an old copy whose new copy was damaged, and finishes once 
 
   // Run the move up to its cleanup, and stop there.
   const stop = new AbortController();
-  await expect(
-    new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: (p) => p.phase === 'cleanup' && stop.abort() }).run(request),
-  ).rejects.toThrow();
+  await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: (p) => p.phase === 'cleanup' && stop.abort() }).run(request)).rejects.toThrow();
   const copy = cluster.shard('shard-1').sql;
   const original = await copy.query(`SELECT data FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);
   expect(original.rows).toHaveLength(1);

@@ -18,7 +18,12 @@ describe('the figures of a move', () => {
 
   it('accumulates copies and phase times over runs, and reports the rate and what is left', () => {
     const reports: MoveProgress[] = [];
-    const tally = new MoveTally(move, { save: async () => {} }, (p) => reports.push(p), () => 0);
+    const tally = new MoveTally(
+      move,
+      { save: async () => {} },
+      (p) => reports.push(p),
+      () => 0,
+    );
     tally.set({ streamsTotal: 100, streamsCopied: 40 });
     tally.copied(40, 90, 2000);
     tally.timed('precopy', 1000.4);

@@ -183,9 +183,7 @@ describe('rebalancing under load', () => {
     expect(add.lines.at(-1)).toMatch(/^ring epoch 2: added shard-3; [\d,]+ streams moved/);
     expect(await currentRing()).toEqual(ring2Plan);
     const addShare = expectFairShare(await status(), 4);
-    const carried = await shard3.sql.query<{ stream_id: string; version: string }>('SELECT stream_id, version FROM snapshots WHERE stream_id = ANY($1)', [
-      [...snapshotsBefore.keys()],
-    ]);
+    const carried = await shard3.sql.query<{ stream_id: string; version: string }>('SELECT stream_id, version FROM snapshots WHERE stream_id = ANY($1)', [[...snapshotsBefore.keys()]]);
     expect(carried.rows.length).toBe(snapshotsBefore.size);
     for (const row of carried.rows) expect(Number(row.version)).toBeGreaterThanOrEqual(snapshotsBefore.get(row.stream_id)!);
 
@@ -208,7 +206,10 @@ describe('rebalancing under load', () => {
     });
     // The streams that kept their owner through both moves never saw an error, and kept being served throughout.
     expect(ledger.errors((c) => !moved(c.orderId))).toEqual({});
-    for (const [from, to] of [['add-start', 'add-end'], ['remove-start', 'remove-end']] as const) {
+    for (const [from, to] of [
+      ['add-start', 'add-end'],
+      ['remove-start', 'remove-end'],
+    ] as const) {
       const stayed = ledger.acksBetween(ledger.marks.get(from)!, ledger.marks.get(to)! + 1, () => true).filter((a) => !moved(a.orderId));
       expect(stayed.length).toBeGreaterThan(0);
     }

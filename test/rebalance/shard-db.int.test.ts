@@ -83,9 +83,7 @@ describe('a rebalance on shard stores', () => {
       await rows(srcPool, 'SELECT * FROM command_results WHERE stream_id = $1 ORDER BY command_id', [s]),
     );
     // The snapshot's JSON text survives byte for byte (key order included).
-    expect(await rows(dstPool, 'SELECT version, schema_version, state::text FROM snapshots WHERE stream_id = $1', [s])).toEqual([
-      { version: '2', schema_version: 3, state: '{"b":1,"a":2}' },
-    ]);
+    expect(await rows(dstPool, 'SELECT version, schema_version, state::text FROM snapshots WHERE stream_id = $1', [s])).toEqual([{ version: '2', schema_version: 3, state: '{"b":1,"a":2}' }]);
     expect(await rows(dstPool, 'SELECT aggregate_type, aggregate_id, version, moved_at_epoch FROM streams WHERE stream_id = $1', [s])).toEqual([
       { aggregate_type: 'order-lines', aggregate_id: 'copy-1', version: '3', moved_at_epoch: null },
     ]);
@@ -156,9 +154,7 @@ describe('a rebalance on shard stores', () => {
     expect(await src.deleteSealed([moved], 3)).toBe(0);
     expect(await src.deleteSealed([moved, kept], 2)).toBe(1);
     for (const table of ['streams', 'events', 'command_results', 'snapshots']) {
-      expect(await rows(srcPool, `SELECT stream_id FROM ${table} WHERE stream_id IN ($1, $2)`, [moved, kept]), table).toEqual(
-        table === 'snapshots' ? [] : [{ stream_id: kept }],
-      );
+      expect(await rows(srcPool, `SELECT stream_id FROM ${table} WHERE stream_id IN ($1, $2)`, [moved, kept]), table).toEqual(table === 'snapshots' ? [] : [{ stream_id: kept }]);
     }
   });
 

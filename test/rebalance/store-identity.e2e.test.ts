@@ -115,9 +115,7 @@ it('a move whose registered store does not serve the shard it names is refused b
   // A registration gone wrong (edited by hand, or restored from elsewhere): shard-1's row names shard-2's store.
   await ringSql.query(`UPDATE shard_stores SET database_url = $1 WHERE shard_id = 'shard-1'`, [cluster.shard('shard-2').databaseUrl]);
   try {
-    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(
-      /the event store registered for shard-1 .* is shard-2's .* refusing to move streams through it/,
-    );
+    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(/the event store registered for shard-1 .* is shard-2's .* refusing to move streams through it/);
     await expectNothingMoved();
   } finally {
     await ringSql.query(`UPDATE shard_stores SET database_url = $1 WHERE shard_id = 'shard-1'`, [cluster.shard('shard-1').databaseUrl]);

@@ -74,7 +74,10 @@ describe('AggregateCache', () => {
       const op = random(10);
       if (op < 4) {
         cache.set(key, entry(i));
-        order = order.filter((k) => k !== key).concat(key).slice(-max);
+        order = order
+          .filter((k) => k !== key)
+          .concat(key)
+          .slice(-max);
       } else if (op < 8) {
         const hit = cache.get(key);
         expect(hit !== undefined).toBe(order.includes(key));

@@ -26,8 +26,7 @@ describe('snapshot and Redis settings', () => {
   });
 
   it('list every bad setting at once, including unknown aggregate types', () => {
-    const attempt = () =>
-      loadShardConfig({ ...base, SNAPSHOT_INTERVAL: '0', SNAPSHOT_INTERVALS: 'order-lines=x,widgets=5', REDIS_TIMEOUT_MS: '-1' });
+    const attempt = () => loadShardConfig({ ...base, SNAPSHOT_INTERVAL: '0', SNAPSHOT_INTERVALS: 'order-lines=x,widgets=5', REDIS_TIMEOUT_MS: '-1' });
     expect(attempt).toThrow(ConfigError);
     try {
       attempt();

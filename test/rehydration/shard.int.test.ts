@@ -27,7 +27,8 @@ interface TestShard {
 async function testShard(env: Record<string, string> = {}, redisUrl = REDIS_URL): Promise<TestShard> {
   const db = await createTestDatabase('sw_rehydrate');
   const prefix = uniquePrefix();
-  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', 
+  const config = loadShardConfig({
+    SHARDWRITE_INSECURE: 'true',
     DATABASE_URL: db.url,
     GRPC_ADDRESS: '127.0.0.1:0',
     METRICS_ADDRESS: '127.0.0.1:0',
@@ -198,10 +199,7 @@ describe.skipIf(!REDIS_URL)('a shard whose Redis fails mid-traffic', () => {
     proxy = await startTcpProxy(`${target.hostname}:${target.port || 6379}`);
     const viaProxy = new URL(REDIS_URL!);
     viaProxy.host = proxy.address;
-    s = await testShard(
-      { CACHE_MAX_ENTRIES: '0', SNAPSHOT_INTERVAL: '4', REDIS_TIMEOUT_MS: '50', REDIS_BREAKER_RESET_MS: '200' },
-      viaProxy.toString(),
-    );
+    s = await testShard({ CACHE_MAX_ENTRIES: '0', SNAPSHOT_INTERVAL: '4', REDIS_TIMEOUT_MS: '50', REDIS_BREAKER_RESET_MS: '200' }, viaProxy.toString());
   });
 
   afterAll(async () => {
@@ -218,10 +216,7 @@ describe.skipIf(!REDIS_URL)('a shard whose Redis fails mid-traffic', () => {
     const traffic = Array.from({ length: workers }, async (_, w) => {
       for (let i = 0; !stop; i++) {
         const line = { orderId: `mid-${w}`, commandId: `c-${w}-${i}`, lineId: 'l' };
-        const out =
-          i % 2 === 0
-            ? await s.client.attempt('AddOrderLine', { ...line, sku: 'S', quantity: 1, unitPriceCents: '10' })
-            : await s.client.attempt('RemoveOrderLine', line);
+        const out = i % 2 === 0 ? await s.client.attempt('AddOrderLine', { ...line, sku: 'S', quantity: 1, unitPriceCents: '10' }) : await s.client.attempt('RemoveOrderLine', line);
         if ('error' in out) failures.push(out.error);
         else done[w]!++;
       }

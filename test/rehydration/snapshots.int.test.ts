@@ -21,9 +21,7 @@ afterAll(async () => {
 const newId = () => randomBytes(4).toString('hex');
 
 async function snapshotRow(streamId: string): Promise<{ version: number; schema_version: number; state: unknown } | undefined> {
-  const { rows } = await stack.pool.query('SELECT version::int AS version, schema_version, state FROM snapshots WHERE stream_id = $1', [
-    streamId,
-  ]);
+  const { rows } = await stack.pool.query('SELECT version::int AS version, schema_version, state FROM snapshots WHERE stream_id = $1', [streamId]);
   return rows[0];
 }
 

@@ -81,8 +81,7 @@ export const tallyV2: Decider<Add, Counted, { readonly count: number; readonly l
   ...(tally as unknown as Decider<Add, Counted, { readonly count: number; readonly last: number }>),
   stateSchemaVersion: 2,
   initialState: () => ({ count: 0, last: 0 }),
-  decide: (command, state) =>
-    Array.from({ length: command.data.count }, (_, i) => ({ type: 'Counted' as const, data: { n: state.count + i + 1 } })),
+  decide: (command, state) => Array.from({ length: command.data.count }, (_, i) => ({ type: 'Counted' as const, data: { n: state.count + i + 1 } })),
   evolve: (state, event) => ({ count: state.count + 1, last: event.data.n }),
 };
 
@@ -151,10 +150,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   const snapshots = new PgSnapshotStore(pool);
   const redis = options.redis ? new RedisSnapshotCache({ metrics, logger, ...options.redis }) : undefined;
   if (redis) await redis.waitUntilReady(2000);
-  const snapshotter = new Snapshotter(
-    { store: snapshots, cache: redis, ownerCache, metrics, logger },
-    { policy: { interval: 50, intervals: {}, slowLoadMs: undefined, ...options.policy } },
-  );
+  const snapshotter = new Snapshotter({ store: snapshots, cache: redis, ownerCache, metrics, logger }, { policy: { interval: 50, intervals: {}, slowLoadMs: undefined, ...options.policy } });
   const tiers = { snapshots, snapshotCache: redis, snapshotter, logger };
   const loader = new AggregateLoader(reader, ownerCache, metrics, tiers);
   const deciders = new Map<string, Decider<never, never, never>>([
@@ -197,9 +193,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
 /** The current value of a counter (or a labelled child of it). */
 export async function count(metric: Counter<string>, labels: Record<string, string> = {}): Promise<number> {
   const { values } = await metric.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
-    .reduce((sum, v) => sum + v.value, 0);
+  return values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)).reduce((sum, v) => sum + v.value, 0);
 }
 
 /** Reads one sample of a shard's `/metrics` (summing every series that has `labels`). */

@@ -81,7 +81,14 @@ describe('the NATS JetStream bus', () => {
     proxy.resume();
     // The client reconnects by itself; the caller retries the batch, as the relay does.
     await expect
-      .poll(async () => bus.publish([message('x1', 'x', 1), message('x2', 'x', 2)]).then(() => true, () => false), { timeout: 15_000, interval: 200 })
+      .poll(
+        async () =>
+          bus.publish([message('x1', 'x', 1), message('x2', 'x', 2)]).then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 15_000, interval: 200 },
+      )
       .toBe(true);
     const xs = (await stored()).filter((m) => m.subject.endsWith('.x'));
     expect(xs.map((m) => m.id)).toEqual(['x1', 'x2']);

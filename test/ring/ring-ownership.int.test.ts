@@ -124,10 +124,7 @@ describe('RingOwnership', () => {
       // A writer whose appends settle only when the test says so.
       const handed: { entry: AppendEntry; settle: () => void }[] = [];
       const writer: Appender = {
-        append: (entry) =>
-          new Promise<AppendResult>((resolve) =>
-            handed.push({ entry, settle: () => resolve({ streamId: entry.streamId, version: 1, positions: [1n], recordedAt: new Date() }) }),
-          ),
+        append: (entry) => new Promise<AppendResult>((resolve) => handed.push({ entry, settle: () => resolve({ streamId: entry.streamId, version: 1, positions: [1n], recordedAt: new Date() }) })),
         close: async () => {},
       };
       const guarded = ownership.guard(writer);
@@ -156,7 +153,10 @@ describe('RingOwnership', () => {
       expect(ownership.epoch()).toBe(2);
 
       // An aggregate given away since its command was admitted never reaches the writer.
-      const refused = await guarded.append(entry(moved2, 0)).then(() => undefined, (e: unknown) => e);
+      const refused = await guarded.append(entry(moved2, 0)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(refused).toBeInstanceOf(WrongShardError);
       expect((refused as WrongShardError).epoch).toBe(2);
       expect(handed).toHaveLength(2);

@@ -19,7 +19,7 @@ function documentedRing(shards: readonly { id: string; weight: number }[]) {
   const total = shards.reduce((w, s) => w + s.weight, 0);
   const points: { value: number; id: string }[] = [];
   for (const s of shards) {
-    const vnodes = Math.floor(((s.weight / total) * 40) * shards.length);
+    const vnodes = Math.floor((s.weight / total) * 40 * shards.length);
     for (let k = 0; k < vnodes; k++) {
       const d = createHash('md5').update(`${s.id}-${k}`, 'utf8').digest();
       for (let j = 0; j < 4; j++) points.push({ value: d.readUInt32LE(4 * j), id: s.id });

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import HashRing from 'hashring';
-import {
-  RingDocumentError,
-  RingView,
-  parseRingBootstrap,
-  ringToJson,
-  validateRingDocument,
-  type RingDocument,
-} from '../../src/ring/index.js';
+import { RingDocumentError, RingView, parseRingBootstrap, ringToJson, validateRingDocument, type RingDocument } from '../../src/ring/index.js';
 
 const ring = (n: number, epoch = 1): RingDocument => ({
   epoch,
@@ -84,8 +77,20 @@ describe('ring documents', () => {
       { epoch: 1, shards: [{ id: 'Shard_0', address: 'a:1' }] },
       { epoch: 1, shards: [{ id: 'shard-0', address: 'no-port' }] },
       { epoch: 1, shards: [{ id: 'shard-0', address: 'a:70000' }] },
-      { epoch: 1, shards: [{ id: 'shard-0', address: 'a:1' }, { id: 'shard-0', address: 'b:1' }] },
-      { epoch: 1, shards: [{ id: 'shard-0', address: 'a:1' }, { id: 'shard-1', address: 'a:1' }] },
+      {
+        epoch: 1,
+        shards: [
+          { id: 'shard-0', address: 'a:1' },
+          { id: 'shard-0', address: 'b:1' },
+        ],
+      },
+      {
+        epoch: 1,
+        shards: [
+          { id: 'shard-0', address: 'a:1' },
+          { id: 'shard-1', address: 'a:1' },
+        ],
+      },
       null,
     ];
     for (const doc of bad) expect(() => validateRingDocument(doc), JSON.stringify(doc)).toThrow(RingDocumentError);

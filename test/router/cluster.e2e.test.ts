@@ -124,14 +124,10 @@ function scenario(id: string): [OrderMethod, object][] {
 /** Results with the order id and the clock taken out, so two orders' lives can be compared. */
 async function runScenario(client: Clients, id: string): Promise<unknown[]> {
   const out: unknown[] = [];
-  const timeless = (data: string) =>
-    Object.fromEntries(Object.entries(JSON.parse(data) as Record<string, unknown>).filter(([k]) => !k.endsWith('At')));
+  const timeless = (data: string) => Object.fromEntries(Object.entries(JSON.parse(data) as Record<string, unknown>).filter(([k]) => !k.endsWith('At')));
   for (const [method, request] of scenario(id)) {
     const r = await client.attempt(method, request, { metadata: { 'x-correlation-id': `corr-${id}` } });
-    const result =
-      'ok' in r
-        ? { ...r.ok, events: r.ok.events.map((e) => ({ ...e, data: timeless(e.data), position: undefined, recordedAt: undefined })) }
-        : { error: r.error };
+    const result = 'ok' in r ? { ...r.ok, events: r.ok.events.map((e) => ({ ...e, data: timeless(e.data), position: undefined, recordedAt: undefined })) } : { error: r.error };
     out.push(JSON.parse(JSON.stringify(result).replaceAll(id, '<id>')));
   }
   return out;
@@ -234,7 +230,10 @@ describe('a router in front of three shard processes', () => {
           continue;
         }
         for (const attempt of [
-          s.client.readStream('order-header', id).then(() => undefined, (e: { status: RpcStatus }) => e.status),
+          s.client.readStream('order-header', id).then(
+            () => undefined,
+            (e: { status: RpcStatus }) => e.status,
+          ),
           s.client.attempt('UpdateShippingAddress', { orderId: id, shippingAddress: address }).then((r) => ('error' in r ? r.error : undefined)),
         ]) {
           const status = await attempt;
@@ -248,7 +247,13 @@ describe('a router in front of three shard processes', () => {
     const raw = new grpc.Client(router.address, grpc.credentials.createInsecure());
     try {
       const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-        raw.makeUnaryRequest('/shardwrite.v1.OrderService/PlaceOrder', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x09, 0x61]), (e) => resolve(e)),
+        raw.makeUnaryRequest(
+          '/shardwrite.v1.OrderService/PlaceOrder',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0x0a, 0x09, 0x61]),
+          (e) => resolve(e),
+        ),
       );
       expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
       const { statusOf } = await import('../../src/grpc/status.js');
@@ -265,9 +270,7 @@ describe('a router in front of three shard processes', () => {
     const health = new healthApi.grpc.health.v1.Health(router.address, grpc.credentials.createInsecure());
     const check = (service: string) =>
       new Promise<string>((resolve, reject) =>
-        (health as unknown as { Check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).Check({ service }, (e, r) =>
-          e ? reject(e) : resolve(r.status),
-        ),
+        (health as unknown as { Check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).Check({ service }, (e, r) => (e ? reject(e) : resolve(r.status))),
       );
     try {
       expect(await check('')).toBe('SERVING');
@@ -310,9 +313,7 @@ describe('a router in front of three shard processes', () => {
     const deadlineMs = 5000;
     const update = (id: string) => {
       const started = performance.now();
-      return routerClient
-        .attempt('UpdateShippingAddress', { orderId: id, shippingAddress: address }, { deadlineMs })
-        .then((r) => ({ r, ms: performance.now() - started }));
+      return routerClient.attempt('UpdateShippingAddress', { orderId: id, shippingAddress: address }, { deadlineMs }).then((r) => ({ r, ms: performance.now() - started }));
     };
 
     victim.proc.signal('SIGKILL');
@@ -334,9 +335,7 @@ describe('a router in front of three shard processes', () => {
     victim.proc = await startShard(victim.id, victim.db, { GRPC_ADDRESS: victim.proc.address });
     victim.client.close();
     victim.client = connect(victim.proc.address);
-    await expect
-      .poll(async () => (await Promise.all(theirs.map(update))).every(({ r }) => 'ok' in r), { timeout: 20_000, interval: 200 })
-      .toBe(true);
+    await expect.poll(async () => (await Promise.all(theirs.map(update))).every(({ r }) => 'ok' in r), { timeout: 20_000, interval: 200 }).toBe(true);
     expect(router.child.exitCode).toBeNull();
     expect(await metric(router, /^shardwrite_router_breaker_state\{shard="shard-2"\}/)).toBe(0);
   });

@@ -25,16 +25,14 @@ let health: grpc.Client;
 
 function check(service = ''): Promise<string> {
   return new Promise((resolve, reject) =>
-    (health as unknown as { Check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).Check({ service }, (e, r) =>
-      e ? reject(e) : resolve(r.status),
-    ),
+    (health as unknown as { Check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).Check({ service }, (e, r) => (e ? reject(e) : resolve(r.status))),
   );
 }
 
 beforeAll(async () => {
   [ringDb, shardDb] = await Promise.all([createTestDatabase('sw_ring'), createTestDatabase('sw_rshard')]);
   store = new PgRingStore({ connectionString: ringDb.url });
-  const config = loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off', RING_POLL_MS: '100' });
+  const config = loadRouterConfig({ SHARDWRITE_INSECURE: 'true', GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off', RING_POLL_MS: '100' });
   router = await startRouter(config, { logger: silent });
   client = connect(router.address);
   const api = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
@@ -74,13 +72,7 @@ describe('router health and availability', () => {
   });
 
   it('turns SERVING once the ring points at a shard that answers, and routes to it', async () => {
-    const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', 
-      SHARD_ID: 'shard-0',
-      GRPC_ADDRESS: '127.0.0.1:0',
-      DATABASE_URL: shardDb.url,
-      RING_DATABASE_URL: ringDb.url,
-      METRICS_ADDRESS: 'off',
-    });
+    const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', SHARD_ID: 'shard-0', GRPC_ADDRESS: '127.0.0.1:0', DATABASE_URL: shardDb.url, RING_DATABASE_URL: ringDb.url, METRICS_ADDRESS: 'off' });
     shard = await startShard(config, { logger: silent });
     await store.publish({ epoch: 2, shards: [{ id: 'shard-0', address: shard.address }] }, 1);
     await expect.poll(() => check(), { timeout: 5000 }).toBe('SERVING');
@@ -98,7 +90,7 @@ describe('loadRouterConfig', () => {
   it('needs the ring database and lists every problem at once', () => {
     let err: unknown;
     try {
-      loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: 'nope', BREAKER_RESET_MS: '-1', RING_BOOTSTRAP: 'shard-0' });
+      loadRouterConfig({ SHARDWRITE_INSECURE: 'true', GRPC_ADDRESS: 'nope', BREAKER_RESET_MS: '-1', RING_BOOTSTRAP: 'shard-0' });
     } catch (e) {
       err = e;
     }
@@ -111,7 +103,7 @@ describe('loadRouterConfig', () => {
   });
 
   it('documents its defaults', () => {
-    const c = loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  RING_DATABASE_URL: 'postgres://x@localhost/ring' });
+    const c = loadRouterConfig({ SHARDWRITE_INSECURE: 'true', RING_DATABASE_URL: 'postgres://x@localhost/ring' });
     expect(c).toMatchObject({
       grpcAddress: '127.0.0.1:50051',
       metricsAddress: '127.0.0.1:9465',
@@ -171,11 +163,9 @@ describe('forwarding through the router', () => {
           call.end();
         })(),
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      fake.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
+    const port = await new Promise<number>((resolve, reject) => fake.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     await ringStore.initIfEmpty({ epoch: 1, shards: [{ id: 'shard-0', address: `127.0.0.1:${port}` }] });
-    proxy = await startRouter(loadRouterConfig({ SHARDWRITE_INSECURE: 'true',  GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ring.url, METRICS_ADDRESS: 'off' }), { logger: silent });
+    proxy = await startRouter(loadRouterConfig({ SHARDWRITE_INSECURE: 'true', GRPC_ADDRESS: '127.0.0.1:0', RING_DATABASE_URL: ring.url, METRICS_ADDRESS: 'off' }), { logger: silent });
   });
 
   afterAll(async () => {
@@ -206,7 +196,13 @@ describe('forwarding through the router', () => {
       expect(seen[0]!.timeoutMs).toBeGreaterThan(5000);
       expect(seen[0]!.timeoutMs).toBeLessThanOrEqual(7000);
       // The router verified the caller (insecure mode: anonymous) and sends the identity, never the token.
-      expect(seen[0]!.headers).toEqual(expect.arrayContaining([['x-correlation-id', 'corr-42'], ['x-shardwrite-principal', 'anonymous'], ['x-shardwrite-tenant', '']]));
+      expect(seen[0]!.headers).toEqual(
+        expect.arrayContaining([
+          ['x-correlation-id', 'corr-42'],
+          ['x-shardwrite-principal', 'anonymous'],
+          ['x-shardwrite-tenant', ''],
+        ]),
+      );
       expect(seen[0]!.headers.map(([k]) => k)).not.toContain('authorization');
       expect(seen[0]!.headers.map(([k]) => k)).not.toContain('user-agent');
     } finally {
@@ -220,10 +216,9 @@ describe('forwarding through the router', () => {
       seen.length = 0;
       const before = batches;
       const replies = await Promise.all(
-        Array.from({ length: 200 }, (_, i) =>
-          new Promise<{ streamId: string }>((resolve, reject) =>
-            c.PlaceOrder!({ orderId: `b${i}` }, (err: Error | null, r: { streamId: string }) => (err ? reject(err) : resolve(r))),
-          ),
+        Array.from(
+          { length: 200 },
+          (_, i) => new Promise<{ streamId: string }>((resolve, reject) => c.PlaceOrder!({ orderId: `b${i}` }, (err: Error | null, r: { streamId: string }) => (err ? reject(err) : resolve(r)))),
         ),
       );
       expect(replies.map((r) => r.streamId)).toEqual(Array.from({ length: 200 }, (_, i) => `s-b${i}`));

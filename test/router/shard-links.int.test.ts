@@ -133,7 +133,13 @@ function send(links: ShardLinks, key: string): Promise<{ outcome: Buffer | undef
 
 /** A move under way that gives `key` to shard-b, and a key it leaves with shard-a. */
 function aMove(): { pending: RingDocument; moving: string; staying: string } {
-  const pending: RingDocument = { epoch: 2, shards: [{ id: 'shard-a', address: '127.0.0.1:1' }, { id: 'shard-b', address: '127.0.0.1:2' }] };
+  const pending: RingDocument = {
+    epoch: 2,
+    shards: [
+      { id: 'shard-a', address: '127.0.0.1:1' },
+      { id: 'shard-b', address: '127.0.0.1:2' },
+    ],
+  };
   const view = new RingView(pending);
   const keys = Array.from({ length: 100 }, (_, i) => `order-${i}`);
   return { pending, moving: keys.find((k) => view.ownerOf(k).id === 'shard-b')!, staying: keys.find((k) => view.ownerOf(k).id === 'shard-a')! };

@@ -37,7 +37,11 @@ describe('client certificates as identities', () => {
       },
     });
     // Two callers' certificates from the cluster's own CA: one the setting names, one it does not.
-    certs = await ensureDevCertificates(cluster.tls!.dir, ['svc-a', 'svc-x'].map((name) => ({ name, ips: ['127.0.0.1'], dns: ['localhost'] })), 'shardwrite test CA');
+    certs = await ensureDevCertificates(
+      cluster.tls!.dir,
+      ['svc-a', 'svc-x'].map((name) => ({ name, ips: ['127.0.0.1'], dns: ['localhost'] })),
+      'shardwrite test CA',
+    );
   }, 120_000);
 
   afterAll(async () => {

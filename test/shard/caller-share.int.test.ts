@@ -65,7 +65,13 @@ it('gives each caller a router names its share of the shard’s in-flight budget
   await lock.query('BEGIN');
   await lock.query('SELECT epoch FROM shard_fence WHERE id FOR UPDATE');
   const answers = new Map<number, ReturnType<typeof decodeOutcome>>();
-  const call = raw.makeBidiStreamRequest<Buffer, Buffer>(linkDefinition().path, (b) => b, (b) => b, new grpc.Metadata(), {});
+  const call = raw.makeBidiStreamRequest<Buffer, Buffer>(
+    linkDefinition().path,
+    (b) => b,
+    (b) => b,
+    new grpc.Metadata(),
+    {},
+  );
   call.on('data', (batch: Buffer) => {
     for (const f of decodeBatch(batch)) answers.set(f.id, decodeOutcome(Buffer.from(f.body)));
   });
@@ -80,7 +86,8 @@ it('gives each caller a router names its share of the shard’s in-flight budget
     // While the store is frozen only the refusals come back: a's three beyond its share, b's one.
     await expect.poll(() => answers.size, { timeout: 10_000 }).toBe(4);
     expect([...answers.keys()].sort((x, y) => x - y)).toEqual([3, 4, 5, 13]);
-    for (const a of answers.values()) expect(a.error).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/this caller has too many commands in flight at the shard/) });
+    for (const a of answers.values())
+      expect(a.error).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/this caller has too many commands in flight at the shard/) });
     expect(shard.pipeline.pending).toBe(5);
 
     await lock.query('COMMIT');

@@ -15,7 +15,7 @@ let sql: pg.Pool;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   client = connect(shard.address);
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -52,7 +52,11 @@ describe('OrderService over gRPC', () => {
     expect(shipped.version).toBe('3');
 
     const events = await client.readStream('order-header', 'o-life');
-    expect(events.map((e) => [e.type, e.version])).toEqual([['OrderPlaced', '1'], ['PaymentCaptureRecorded', '2'], ['OrderShipped', '3']]);
+    expect(events.map((e) => [e.type, e.version])).toEqual([
+      ['OrderPlaced', '1'],
+      ['PaymentCaptureRecorded', '2'],
+      ['OrderShipped', '3'],
+    ]);
     expect(events[0]!.metadata.command_id).toBe('c-place');
     expect(BigInt(events[2]!.position)).toBeGreaterThan(BigInt(events[1]!.position));
   });
@@ -126,9 +130,7 @@ describe('OrderService over gRPC', () => {
 
   it('keeps 64 concurrent writers on one stream free of duplicate or missing versions', async () => {
     const results = await Promise.all(
-      Array.from({ length: 64 }, (_, i) =>
-        client.call('AddOrderLine', { orderId: 'o-hot', commandId: `c${i}`, lineId: `l${i}`, sku: 'S', quantity: 1, unitPriceCents: '100' }),
-      ),
+      Array.from({ length: 64 }, (_, i) => client.call('AddOrderLine', { orderId: 'o-hot', commandId: `c${i}`, lineId: `l${i}`, sku: 'S', quantity: 1, unitPriceCents: '100' })),
     );
     expect(results.map((r) => Number(r.version)).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
     const { rows } = await sql.query("SELECT version FROM events WHERE stream_id = 'order-lines-o-hot' ORDER BY version");

@@ -42,7 +42,13 @@ afterAll(async () => {
 /** Opens a link, sends `batches`, and collects every answered frame until `expected` are in. */
 function exchange(batches: Buffer[], expected: number): Promise<Map<number, ReturnType<typeof decodeOutcome>>> {
   return new Promise((resolve, reject) => {
-    const call = raw.makeBidiStreamRequest<Buffer, Buffer>(linkDefinition().path, (b) => b, (b) => b, new grpc.Metadata(), {});
+    const call = raw.makeBidiStreamRequest<Buffer, Buffer>(
+      linkDefinition().path,
+      (b) => b,
+      (b) => b,
+      new grpc.Metadata(),
+      {},
+    );
     const answers = new Map<number, ReturnType<typeof decodeOutcome>>();
     call.on('data', (batch: Buffer) => {
       for (const f of decodeBatch(batch)) answers.set(f.id, decodeOutcome(Buffer.from(f.body)));
@@ -109,5 +115,4 @@ describe('a shard’s link from a router', () => {
     const answers = await exchange([encodeBatch([placeFrame(9, 'link-after')])], 1);
     expect(answers.get(9)?.result?.version).toBe('1');
   });
-
 });

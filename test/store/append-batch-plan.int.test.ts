@@ -35,12 +35,7 @@ interface PlanNode {
 /** Every row each node produced or threw away, over all its loops; and the nodes, flattened. */
 function touched(node: PlanNode): { rows: number; nodes: PlanNode[] } {
   const loops = node['Actual Loops'];
-  let rows =
-    (node['Actual Rows'] +
-      (node['Rows Removed by Filter'] ?? 0) +
-      (node['Rows Removed by Join Filter'] ?? 0) +
-      (node['Rows Removed by Index Recheck'] ?? 0)) *
-    loops;
+  let rows = (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Join Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * loops;
   const nodes = [node];
   for (const child of node.Plans ?? []) {
     const sub = touched(child);

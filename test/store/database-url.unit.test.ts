@@ -11,7 +11,7 @@ describe('database URL credentials', () => {
     expect(withoutPassword('postgres://db/ev')).toBe('postgres://db/ev');
   });
 
-  it('puts a process\'s own user and password into a URL read from the ring', () => {
+  it("puts a process's own user and password into a URL read from the ring", () => {
     expect(withCredentials('postgres://shard0@db:5432/ev?sslmode=verify-full', { user: 'rebalancer', password: 'p@ss/w:rd' })).toBe(
       'postgres://rebalancer:p%40ss%2Fw%3Ard@db:5432/ev?sslmode=verify-full',
     );

@@ -1,22 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ConcurrencyError,
-  DuplicateCommandError,
-  StoreUnavailableError,
-  StreamMovingError,
-  ValidationError,
-  WrongShardError,
-} from '../../src/errors.js';
-import {
-  bumpFence,
-  GroupCommitWriter,
-  migrate,
-  PgEventReader,
-  type AppendEntry,
-  type AppendResult,
-  type GroupCommitWriterOptions,
-} from '../../src/store/index.js';
+import { ConcurrencyError, DuplicateCommandError, StoreUnavailableError, StreamMovingError, ValidationError, WrongShardError } from '../../src/errors.js';
+import { bumpFence, GroupCommitWriter, migrate, PgEventReader, type AppendEntry, type AppendResult, type GroupCommitWriterOptions } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 let counter = 0;
@@ -109,10 +94,7 @@ describe('GroupCommitWriter', () => {
     const positions = [...first.positions, ...second.positions, ...third.positions];
     const stored = await pool.query('SELECT position FROM events WHERE stream_id = $1 ORDER BY version', [s]);
     expect(stored.rows.map((r) => BigInt(r.position))).toEqual(positions);
-    const commands = await pool.query(
-      'SELECT first_version, last_version FROM command_results WHERE stream_id = $1 ORDER BY first_version',
-      [s],
-    );
+    const commands = await pool.query('SELECT first_version, last_version FROM command_results WHERE stream_id = $1 ORDER BY first_version', [s]);
     expect(commands.rows.map((r) => [Number(r.first_version), Number(r.last_version)])).toEqual([
       [1, 2],
       [3, 3],
@@ -126,16 +108,9 @@ describe('GroupCommitWriter', () => {
     const base = entry(s, 0, { events: 4 });
     await writer.append({
       ...base,
-      commands: [
-        { commandId: 'a', eventCount: 1 },
-        { eventCount: 1 },
-        { commandId: 'c', eventCount: 2 },
-      ],
+      commands: [{ commandId: 'a', eventCount: 1 }, { eventCount: 1 }, { commandId: 'c', eventCount: 2 }],
     });
-    const commands = await pool.query(
-      'SELECT command_id, first_version, last_version FROM command_results WHERE stream_id = $1 ORDER BY command_id',
-      [s],
-    );
+    const commands = await pool.query('SELECT command_id, first_version, last_version FROM command_results WHERE stream_id = $1 ORDER BY command_id', [s]);
     expect(commands.rows).toEqual([
       { command_id: 'a', first_version: '1', last_version: '1' },
       { command_id: 'c', first_version: '3', last_version: '4' },
@@ -252,9 +227,7 @@ describe('GroupCommitWriter', () => {
     const writer = newWriter();
     const streams = Array.from({ length: 6 }, () => newStream());
     const fallbacksBefore = writer.stats.fallbackBatches;
-    const outcomes = await Promise.allSettled(
-      streams.map((s, i) => writer.append(entry(s, 0, { data: () => ({ text: i === 3 ? '\u0000' : 'ok' }) }))),
-    );
+    const outcomes = await Promise.allSettled(streams.map((s, i) => writer.append(entry(s, 0, { data: () => ({ text: i === 3 ? '\u0000' : 'ok' }) }))));
     expect(writer.stats.fallbackBatches).toBe(fallbacksBefore + 1);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     expect((outcomes[3] as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
@@ -272,10 +245,7 @@ describe('GroupCommitWriter', () => {
       [s],
     );
     const others = Array.from({ length: 4 }, () => newStream());
-    const outcomes = await Promise.allSettled([
-      writer.append(entry(s, 1)),
-      ...others.map((o) => writer.append(entry(o, 0))),
-    ]);
+    const outcomes = await Promise.allSettled([writer.append(entry(s, 1)), ...others.map((o) => writer.append(entry(o, 0)))]);
     expect((outcomes[0] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
     expect(outcomes.slice(1).every((o) => o.status === 'fulfilled')).toBe(true);
     expect(await streamVersion(s)).toBe(1);
@@ -365,11 +335,7 @@ describe('GroupCommitWriter', () => {
     await Promise.all([writer.append(entry(staying, 0)), writer.append(entry(leaving, 0))]);
     await isolated.pool.query('UPDATE shard_fence SET moving_epoch = 4');
 
-    const outcomes = await Promise.allSettled([
-      writer.append(entry(staying, 1)),
-      writer.append(entry(leaving, 1)),
-      writer.append(entry(leavingNew, 0)),
-    ]);
+    const outcomes = await Promise.allSettled([writer.append(entry(staying, 1)), writer.append(entry(leaving, 1)), writer.append(entry(leavingNew, 0))]);
     expect(outcomes[0].status).toBe('fulfilled');
     for (const refused of outcomes.slice(1)) {
       expect(refused.status).toBe('rejected');
@@ -413,10 +379,7 @@ describe('GroupCommitWriter', () => {
     expect(seen).toHaveLength(320);
     for (let i = 1; i < seen.length; i++) expect(seen[i]! > seen[i - 1]!).toBe(true);
     for (const s of streams) expect(await versions(s)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    const byPosition = await pool.query(
-      'SELECT stream_id, version FROM events WHERE stream_id = ANY($1) ORDER BY position',
-      [streams],
-    );
+    const byPosition = await pool.query('SELECT stream_id, version FROM events WHERE stream_id = ANY($1) ORDER BY position', [streams]);
     const last = new Map<string, number>();
     for (const row of byPosition.rows) {
       const v = Number(row.version);
@@ -557,11 +520,9 @@ describe('GroupCommitWriter', () => {
     const writer = newWriter();
     const s = newStream();
     const good = entry(s, 0, { events: 2 });
-    await expect(writer.append({ ...good, commands: [{ commandId: 'x', eventCount: 1 }] })).rejects.toThrow(
-      /account for 1 events/,
-    );
+    await expect(writer.append({ ...good, commands: [{ commandId: 'x', eventCount: 1 }] })).rejects.toThrow(/account for 1 events/);
     await expect(writer.append({ ...good, baseVersion: -1 })).rejects.toThrow(TypeError);
-    await expect(writer.append({ ...good, events: [] , commands: [] })).rejects.toThrow(TypeError);
+    await expect(writer.append({ ...good, events: [], commands: [] })).rejects.toThrow(TypeError);
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     await expect(writer.append(entry(s, 0, { data: () => circular }))).rejects.toThrow(/JSON/);
@@ -570,8 +531,8 @@ describe('GroupCommitWriter', () => {
   });
 
   it('refuses invalid options at construction, listing every problem', () => {
-    expect(
-      () => new GroupCommitWriter({ connectionString: '', epoch: () => 0, maxBatchEntries: 0, statementTimeoutMs: 1.5 }),
-    ).toThrow(/connectionString is required.*maxBatchEntries.*statementTimeoutMs/);
+    expect(() => new GroupCommitWriter({ connectionString: '', epoch: () => 0, maxBatchEntries: 0, statementTimeoutMs: 1.5 })).toThrow(
+      /connectionString is required.*maxBatchEntries.*statementTimeoutMs/,
+    );
   });
 });

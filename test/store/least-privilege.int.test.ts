@@ -50,7 +50,11 @@ async function as<T>(user: string, run: (c: pg.Client) => Promise<T>, on: TestDa
   }
 }
 
-const code = (p: Promise<unknown>) => p.then(() => 'ok', (err: { code?: string }) => err.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (err: { code?: string }) => err.code,
+  );
 
 beforeAll(async () => {
   db = await createTestDatabase('sw_roles');
@@ -141,10 +145,14 @@ describe('least-privilege roles of the ring database', () => {
     } finally {
       await store.close();
     }
-    await as(routerUser, async (c) => {
-      await c.query(`INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types) VALUES ('g', 4, '{}', '{}')`);
-      expect(await code(c.query('DELETE FROM ring_epochs'))).toBe('42501');
-    }, ringDb);
+    await as(
+      routerUser,
+      async (c) => {
+        await c.query(`INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types) VALUES ('g', 4, '{}', '{}')`);
+        expect(await code(c.query('DELETE FROM ring_epochs'))).toBe('42501');
+      },
+      ringDb,
+    );
   });
 
   it('let shards register their store (without a password) but not publish a ring; the rebalancer publishes', async () => {

@@ -27,19 +27,8 @@ describe('migrate', () => {
       expect(await migrate(pool)).toEqual([]);
       const recorded = await pool.query('SELECT version FROM schema_migrations ORDER BY version');
       expect(recorded.rows.map((r) => r.version)).toEqual(latest);
-      const tables = await pool.query(
-        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
-      );
-      expect(tables.rows.map((r) => r.table_name)).toEqual([
-        'command_results',
-        'events',
-        'moved_events',
-        'schema_migrations',
-        'shard_fence',
-        'snapshots',
-        'store_identity',
-        'streams',
-      ]);
+      const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
+      expect(tables.rows.map((r) => r.table_name)).toEqual(['command_results', 'events', 'moved_events', 'schema_migrations', 'shard_fence', 'snapshots', 'store_identity', 'streams']);
       const fence = await pool.query('SELECT epoch FROM shard_fence');
       expect(fence.rows).toEqual([{ epoch: '0' }]);
     } finally {
@@ -96,7 +85,10 @@ describe('migrate', () => {
 
   it('deletes the order-header snapshots of state schemas that held personal data, and no other snapshot', async () => {
     const db = await fresh();
-    await migrate(db.url, MIGRATIONS.filter((m) => m.version < 9));
+    await migrate(
+      db.url,
+      MIGRATIONS.filter((m) => m.version < 9),
+    );
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     try {

@@ -96,9 +96,7 @@ describe('PgEventReader', () => {
   });
 
   it('refuses to round a version beyond 2^53 - 1 instead of losing precision', async () => {
-    await pool.query(
-      `INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version) VALUES ('huge', 'order', 'huge', 9007199254740993)`,
-    );
+    await pool.query(`INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version) VALUES ('huge', 'order', 'huge', 9007199254740993)`);
     await expect(reader.streamVersion('huge')).rejects.toThrow(RangeError);
   });
 
@@ -117,9 +115,7 @@ describe('PgEventReader', () => {
     const unreachable = new PgEventReader({ connectionString: 'postgres://postgres@127.0.0.1:1/nowhere' });
     try {
       await expect(unreachable.readStream('a')).rejects.toBeInstanceOf(StoreUnavailableError);
-      await expect(unreachable.findCommands([{ streamId: 'a', commandId: 'x' }])).rejects.toBeInstanceOf(
-        StoreUnavailableError,
-      );
+      await expect(unreachable.findCommands([{ streamId: 'a', commandId: 'x' }])).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
       await unreachable.close();
     }

@@ -67,9 +67,7 @@ describe('shard stores in the ring database', () => {
       expect((await ring.stores()).get('shard-0')).toEqual({ databaseUrl: 'postgres://b/one', storeId: mine });
 
       await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.toThrow(StoreIdentityError);
-      await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.toThrow(
-        /shard-0 is registered with event store .* not with store/,
-      );
+      await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.toThrow(/shard-0 is registered with event store .* not with store/);
       await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.not.toThrow(/secret/);
       expect((await ring.stores()).get('shard-0')).toEqual({ databaseUrl: 'postgres://b/one', storeId: mine });
 

@@ -14,7 +14,7 @@ let shard: RunningShard;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '5000' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '5000' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
 });
 
@@ -54,26 +54,14 @@ describe('CommandStreamService on a shard', () => {
       client.cancelOrder({ orderId: 'mixed-1', reason: 'changed mind', expectedVersion: '5' }),
       client.addOrderLine(line('mixed-1', 1)),
     ]);
-    const summary = outcomes.map((o) =>
-      o.status === 'fulfilled' ? 'OK' : o.reason instanceof CommandFailedError ? `${grpc.status[o.reason.code]}/${o.reason.reason}` : String(o.reason),
-    );
-    expect(summary).toEqual([
-      'OK',
-      'FAILED_PRECONDITION/BUSINESS_RULE',
-      'NOT_FOUND/AGGREGATE_NOT_FOUND',
-      'INVALID_ARGUMENT/VALIDATION',
-      'ABORTED/VERSION_CONFLICT',
-      'OK',
-    ]);
+    const summary = outcomes.map((o) => (o.status === 'fulfilled' ? 'OK' : o.reason instanceof CommandFailedError ? `${grpc.status[o.reason.code]}/${o.reason.reason}` : String(o.reason)));
+    expect(summary).toEqual(['OK', 'FAILED_PRECONDITION/BUSINESS_RULE', 'NOT_FOUND/AGGREGATE_NOT_FOUND', 'INVALID_ARGUMENT/VALIDATION', 'ABORTED/VERSION_CONFLICT', 'OK']);
     client.close();
   });
 
   it('deduplicates by command id on the stream like the unary API', async () => {
     const client = createClient(shard.address);
-    const [a, b] = await Promise.all([
-      client.addOrderLine({ ...line('dedupe-1', 0), commandId: 'cmd-1' }),
-      client.addOrderLine({ ...line('dedupe-1', 0), commandId: 'cmd-1' }),
-    ]);
+    const [a, b] = await Promise.all([client.addOrderLine({ ...line('dedupe-1', 0), commandId: 'cmd-1' }), client.addOrderLine({ ...line('dedupe-1', 0), commandId: 'cmd-1' })]);
     expect([a.duplicate, b.duplicate].sort()).toEqual([false, true]);
     expect(a.version).toBe(b.version);
     client.close();
@@ -81,10 +69,9 @@ describe('CommandStreamService on a shard', () => {
 
   it('answers commands beyond the per-stream cap with RESOURCE_EXHAUSTED outcomes', async () => {
     const db2 = await createTestDatabase();
-    const small = await startShard(
-      loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db2.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '8' }),
-      { logger: createLogger('test-shard', 'silent') },
-    );
+    const small = await startShard(loadShardConfig({ SHARDWRITE_INSECURE: 'true', DATABASE_URL: db2.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', STREAM_MAX_IN_FLIGHT: '8' }), {
+      logger: createLogger('test-shard', 'silent'),
+    });
     const client = createClient(small.address);
     const outcomes = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => client.addOrderLine(line(`cap-${i}`, 0))));
     const refused = outcomes.filter((o) => o.status === 'rejected' && (o.reason as CommandFailedError).reason === 'OVERLOADED');
@@ -138,7 +125,10 @@ describe('CommandStreamService on a shard', () => {
     const signalledAt = Date.now();
     proc.signal('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
-    const after = await client.addOrderLine(line('drain-late', 0)).then(() => 'OK', (e: unknown) => e);
+    const after = await client.addOrderLine(line('drain-late', 0)).then(
+      () => 'OK',
+      (e: unknown) => e,
+    );
     const code = await proc.exited;
     const outcomes = await Promise.all(before);
     expect(code).toBe(0);
@@ -163,5 +153,4 @@ describe('CommandStreamService on a shard', () => {
     client.close();
     await db4.drop();
   });
-
 });

@@ -39,7 +39,10 @@ afterAll(async () => {
 });
 
 const definition = loadPackageDefinition();
-const serialize = (rpc: string, request: object) => packedMethods(definition, rpc.split('/')[0]!).find((m) => m.rpc === rpc)!.serialize(request);
+const serialize = (rpc: string, request: object) =>
+  packedMethods(definition, rpc.split('/')[0]!)
+    .find((m) => m.rpc === rpc)!
+    .serialize(request);
 
 /** Sends raw StreamedCommands on one stream and collects their outcomes by request id. */
 async function exchange(commands: StreamedCommand[]): Promise<Map<string, StreamedOutcome__Output>> {
@@ -69,7 +72,7 @@ const events = async (streamId: string) => Number((await sql.query('SELECT count
 
 describe('packed commands on a shard', () => {
   it('runs a packed command as it runs the same command by its own member, duplicates included', async () => {
-    const place = { ...(placeOrder('pk-1')), commandId: 'pk-1-place' };
+    const place = { ...placeOrder('pk-1'), commandId: 'pk-1-place' };
     const packed = { type_url: typeUrlOf('shardwrite.v1.PlaceOrderRequest'), value: serialize('shardwrite.v1.OrderService/PlaceOrder', place) };
     const outcomes = await exchange([{ requestId: 'a', packed }]);
     expect(outcomes.get('a')?.result).toMatchObject({ streamId: 'order-header-pk-1', version: '1', duplicate: false });
@@ -86,7 +89,10 @@ describe('packed commands on a shard', () => {
       { requestId: 'not-a-command', packed: { type_url: typeUrlOf('shardwrite.v1.ReadStreamRequest'), value: Buffer.alloc(0) } },
       { requestId: 'no-type', packed: { type_url: '', value: line } },
       { requestId: 'bad-value', packed: { type_url: typeUrlOf('shardwrite.v1.AddOrderLineRequest'), value: Buffer.from([0x0a, 0xff]) } },
-      { requestId: 'invalid', packed: { type_url: typeUrlOf('shardwrite.v1.AddOrderLineRequest'), value: serialize('shardwrite.v1.OrderService/AddOrderLine', { orderId: 'pk-bad', lineId: 'l1', sku: 'S', quantity: 0 }) } },
+      {
+        requestId: 'invalid',
+        packed: { type_url: typeUrlOf('shardwrite.v1.AddOrderLineRequest'), value: serialize('shardwrite.v1.OrderService/AddOrderLine', { orderId: 'pk-bad', lineId: 'l1', sku: 'S', quantity: 0 }) },
+      },
       { requestId: 'empty' },
     ]);
     const fields = (id: string) => {
@@ -110,7 +116,7 @@ describe('packed commands on a shard', () => {
     const client = createClient(shard.address);
     try {
       const orders = client.service<OrderServiceDefinition>('shardwrite.v1.OrderService');
-      const placed = await orders.PlaceOrder({ ...(placeOrder('pk-svc')), commandId: 'pk-svc' });
+      const placed = await orders.PlaceOrder({ ...placeOrder('pk-svc'), commandId: 'pk-svc' });
       expect(placed).toMatchObject({ streamId: 'order-header-pk-svc', version: '1' });
       await expect(orders.AddOrderLine({ orderId: 'pk-svc', lineId: 'l1', sku: 'S', quantity: 0, unitPriceCents: '1' })).rejects.toMatchObject({
         code: grpc.status.INVALID_ARGUMENT,

@@ -32,9 +32,7 @@ describe('command streams through the router', () => {
     expect(results).toHaveLength(2400);
     for (const r of results) expect(r.version).toBe(r.i + 1);
     // Every shard got some of them.
-    const counts = await Promise.all(
-      cluster.shards.map(async (s) => Number((await s.sql.query('SELECT count(*) AS n FROM events')).rows[0].n)),
-    );
+    const counts = await Promise.all(cluster.shards.map(async (s) => Number((await s.sql.query('SELECT count(*) AS n FROM events')).rows[0].n)));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(2400);
     for (const n of counts) expect(n).toBeGreaterThan(0);
     for (const c of clients) c.close();
@@ -51,13 +49,7 @@ describe('command streams through the router', () => {
       client.addOrderLine({ ...line('rmix-1', 1), commandId: 'x' }),
     ]);
     const summary = outcomes.map((o) =>
-      o.status === 'fulfilled'
-        ? o.value.duplicate
-          ? 'DUP'
-          : 'OK'
-        : o.reason instanceof CommandFailedError
-          ? `${grpc.status[o.reason.code]}/${o.reason.reason}`
-          : String(o.reason),
+      o.status === 'fulfilled' ? (o.value.duplicate ? 'DUP' : 'OK') : o.reason instanceof CommandFailedError ? `${grpc.status[o.reason.code]}/${o.reason.reason}` : String(o.reason),
     );
     expect(summary).toEqual(['OK', 'FAILED_PRECONDITION/BUSINESS_RULE', 'NOT_FOUND/AGGREGATE_NOT_FOUND', 'INVALID_ARGUMENT/VALIDATION', 'OK', 'DUP']);
     client.close();
@@ -74,9 +66,7 @@ describe('command streams through the router', () => {
     await victim.process.exited;
     const outcomes = await Promise.allSettled(ids.map((id) => client.addOrderLine(line(id, 0))));
     const ok = outcomes.filter((o) => o.status === 'fulfilled').length;
-    const unavailable = outcomes.filter(
-      (o) => o.status === 'rejected' && (o.reason instanceof ConnectionLostError ? false : (o.reason as CommandFailedError).code === grpc.status.UNAVAILABLE),
-    ).length;
+    const unavailable = outcomes.filter((o) => o.status === 'rejected' && (o.reason instanceof ConnectionLostError ? false : (o.reason as CommandFailedError).code === grpc.status.UNAVAILABLE)).length;
     expect(ok).toBeGreaterThan(0);
     expect(unavailable).toBeGreaterThan(0);
     expect(ok + unavailable).toBe(30);
@@ -107,11 +97,10 @@ describe('command streams through the router', () => {
     }
     await new Promise((r) => setTimeout(r, 3000));
     const growthKiB = rss() - before;
-    const created = (
-      await Promise.all(
-        cluster.shards.map(async (s) => Number((await s.sql.query("SELECT count(*) AS n FROM streams WHERE aggregate_id LIKE 'slow-%'")).rows[0].n)),
-      )
-    ).reduce((a, b) => a + b, 0);
+    const created = (await Promise.all(cluster.shards.map(async (s) => Number((await s.sql.query("SELECT count(*) AS n FROM streams WHERE aggregate_id LIKE 'slow-%'")).rows[0].n)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
     call.cancel();
     stub.close();
     expect(created).toBeGreaterThan(0);

@@ -53,7 +53,12 @@ describe('Subscribe through the router', () => {
     const resumed = subscribe(cluster.routerAddress, { from: at });
     await resumed.until(() => resumed.caughtUp(), 30_000, 'caught_up after resuming');
     // No global order across shards: the same events after the checkpoint, none before it.
-    expect(resumed.events.map((e) => e.eventId).sort()).toEqual(all.events.slice(15).map((e) => e.eventId).sort());
+    expect(resumed.events.map((e) => e.eventId).sort()).toEqual(
+      all.events
+        .slice(15)
+        .map((e) => e.eventId)
+        .sort(),
+    );
     expect(new Set([...all.events.slice(0, 15), ...resumed.events].map((e) => e.eventId)).size).toBe(31);
     expect(resumed.events.length).toBe(16);
     resumed.close();
@@ -83,17 +88,38 @@ describe('Subscribe through the router', () => {
 
     const acked = ledger.acks.length;
     for (const sub of [fromStart, fromEnd]) {
-      await sub.until(() => checkDelivery(sub.events.filter((e) => e.streamId.includes('-mv-')), ledger).length === 0, 60_000, `all ${acked} acknowledged commands delivered`).catch(() => {});
+      await sub
+        .until(
+          () =>
+            checkDelivery(
+              sub.events.filter((e) => e.streamId.includes('-mv-')),
+              ledger,
+            ).length === 0,
+          60_000,
+          `all ${acked} acknowledged commands delivered`,
+        )
+        .catch(() => {});
     }
     const late = subscribe(cluster.routerAddress);
     await late.until(() => late.caughtUp(), 60_000, 'a subscriber from the beginning after the moves');
     try {
-      for (const [name, sub] of [['from the beginning', fromStart], ['from the end', fromEnd], ['started after the moves', late]] as const) {
+      for (const [name, sub] of [
+        ['from the beginning', fromStart],
+        ['from the end', fromEnd],
+        ['started after the moves', late],
+      ] as const) {
         const moved = sub.events.filter((e) => e.streamId.includes('-mv-'));
         const violations = checkDelivery(moved, ledger);
         for (const v of violations.slice(0, 3)) {
           const stream = v.split(':')[0]!;
-          console.log(name, v, moved.filter((e) => e.streamId === stream).map((e) => `v${e.version}@${e.shardId}`).join(' '));
+          console.log(
+            name,
+            v,
+            moved
+              .filter((e) => e.streamId === stream)
+              .map((e) => `v${e.version}@${e.shardId}`)
+              .join(' '),
+          );
         }
         expect(violations.slice(0, 10), name).toEqual([]);
         expect(checkDelivery(sub.events, undefined).slice(0, 10), name).toEqual([]);

@@ -6,10 +6,7 @@ import { START, comparePositions, type ShardPosition } from '../../src/subscript
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 const insert = (client: pg.ClientBase, streamId: string, version: number) =>
-  client.query(
-    `INSERT INTO events (stream_id, version, type, schema_version, data, metadata) VALUES ($1, $2, 'Happened', 1, '{}', '{}') RETURNING position::text`,
-    [streamId, version],
-  );
+  client.query(`INSERT INTO events (stream_id, version, type, schema_version, data, metadata) VALUES ($1, $2, 'Happened', 1, '{}', '{}') RETURNING position::text`, [streamId, version]);
 
 describe('the feed reader (I11: never passes an event that can still become visible)', () => {
   let db: TestDatabase;
@@ -30,7 +27,7 @@ describe('the feed reader (I11: never passes an event that can still become visi
 
   async function readAll(after: ShardPosition): Promise<{ streamId: string; version: number; at: ShardPosition }[]> {
     const out = [];
-    for (let at = after; ; ) {
+    for (let at = after; ;) {
       const page = await feed.page(at, 2);
       if (page.length === 0) return out;
       out.push(...page);
@@ -134,7 +131,13 @@ describe('the feed reader (I11: never passes an event that can still become visi
   });
 
   it('pages by two index range scans under the cached generic plan, however the store grew after the plan was made', async () => {
-    interface PlanNode { 'Node Type': string; 'Actual Rows': number; 'Actual Loops': number; 'Index Cond'?: string; Plans?: PlanNode[] }
+    interface PlanNode {
+      'Node Type': string;
+      'Actual Rows': number;
+      'Actual Loops': number;
+      'Index Cond'?: string;
+      Plans?: PlanNode[];
+    }
     const flatten = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flatten)];
     const session = new pg.Client({ connectionString: db.url, options: FEED_SESSION_OPTIONS });
     await session.connect();
@@ -142,10 +145,7 @@ describe('the feed reader (I11: never passes an event that can still become visi
       await session.query('ANALYZE events');
       await session.query(`PREPARE page(xid8, bigint, int) AS ${PAGE_SQL}`);
       const explain = async (after: ShardPosition) =>
-        flatten(
-          (await session.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page('${after.tx}', ${after.position}, 100)`))
-            .rows[0]!['QUERY PLAN'][0].Plan,
-        );
+        flatten((await session.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page('${after.tx}', ${after.position}, 100)`)).rows[0]!['QUERY PLAN'][0].Plan);
       await explain(START); // the plan is made now, while the store holds a handful of rows
       await pool.query(`INSERT INTO events (stream_id, version, type, schema_version, data, metadata) SELECT 'grown-' || g, 1, 'Happened', 1, '{}', '{}' FROM generate_series(1, 20000) g`);
       await pool.query('ANALYZE events');

@@ -31,7 +31,9 @@ it('delivers a moved stream in version order to a subscriber far behind the move
     await Promise.all(Array.from({ length: 100 }, (_, j) => client.call('PlaceOrder', placeOrder(`fill-${i + j}`))));
   }
   const target = new RingView({ epoch: 2, shards: [...cluster.ring.shards, { id: 'shard-1', address: cluster.shard('shard-1').address }] });
-  const moving = Array.from({ length: 100 }, (_, i) => `mv-${i}`).filter((id) => target.ownerOf(id).id === 'shard-1').slice(0, 5);
+  const moving = Array.from({ length: 100 }, (_, i) => `mv-${i}`)
+    .filter((id) => target.ownerOf(id).id === 'shard-1')
+    .slice(0, 5);
   expect(moving.length).toBe(5);
   const line = (orderId: string, n: number) => client.call('AddOrderLine', { orderId, lineId: `l${n}`, sku: 'S', quantity: 1, unitPriceCents: '100' });
   for (const id of moving) for (let n = 1; n <= 3; n++) await line(id, n);

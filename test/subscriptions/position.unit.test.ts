@@ -12,7 +12,11 @@ describe('shard positions and checkpoint tokens', () => {
   });
 
   it('round-trips a cursor through its token, in any insertion order', () => {
-    const cursor = new Map<string, ShardPosition | 'done'>([['shard-2', parsePosition('7:8')], ['shard-0', 'done'], ['shard-10', START]]);
+    const cursor = new Map<string, ShardPosition | 'done'>([
+      ['shard-2', parsePosition('7:8')],
+      ['shard-0', 'done'],
+      ['shard-10', START],
+    ]);
     const token = encodeCheckpoint(cursor);
     expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(decodeCheckpoint(token)).toEqual(cursor);

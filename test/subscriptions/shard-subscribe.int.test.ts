@@ -14,7 +14,7 @@ let client: Clients;
 
 beforeAll(async () => {
   db = await createTestDatabase('sw_sub');
-  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true',  DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', SHARD_ID: 'shard-7' });
+  const config = loadShardConfig({ SHARDWRITE_INSECURE: 'true', DATABASE_URL: db.url, GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', SHARD_ID: 'shard-7' });
   shard = await startShard(config, { logger: createLogger('test-shard', 'silent') });
   client = connect(shard.address);
   for (let i = 0; i < 20; i++) {

@@ -88,9 +88,7 @@ export async function readStores(stores: readonly ShardStore[]): Promise<StoreSn
           commandId: r.command_id ?? undefined,
         });
       }
-      const st = await client.query<{ stream_id: string; version: string; moved: boolean }>(
-        'SELECT stream_id, version::text, moved_at_epoch IS NOT NULL AS moved FROM streams',
-      );
+      const st = await client.query<{ stream_id: string; version: string; moved: boolean }>('SELECT stream_id, version::text, moved_at_epoch IS NOT NULL AS moved FROM streams');
       for (const r of st.rows) {
         let byShard = streams.get(r.stream_id);
         if (!byShard) streams.set(r.stream_id, (byShard = new Map()));
@@ -141,9 +139,7 @@ export function checkStructure(snapshot: StoreSnapshot, violations: string[]): v
       const sorted = [...versions].sort((a, b) => a - b);
       if (sorted.every((v, i) => v === i + 1)) {
         const e = list[mismatch]!;
-        violations.push(
-          `${shard}: stream ${streamId} has versions [${abbreviate(versions)}] in position order: ${e.streamId}@${e.version} at position ${e.position} committed out of order (I9)`,
-        );
+        violations.push(`${shard}: stream ${streamId} has versions [${abbreviate(versions)}] in position order: ${e.streamId}@${e.version} at position ${e.position} committed out of order (I9)`);
       } else {
         violations.push(`${shard}: stream ${streamId} has versions [${abbreviate(versions)}], not 1..${versions.length}`);
       }

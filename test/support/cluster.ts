@@ -136,7 +136,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const dir = mkdtempSync(join(tmpdir(), 'sw-tls-'));
     const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
     const names = ['router', 'rebalancer', ...Array.from({ length: total }, (_, i) => `shard-${i}`)];
-    const files = await ensureDevCertificates(dir, names.map((name) => ({ name, ...local })), 'shardwrite test CA');
+    const files = await ensureDevCertificates(
+      dir,
+      names.map((name) => ({ name, ...local })),
+      'shardwrite test CA',
+    );
     tls = { dir, caFile: files.router!.caFile, files };
   }
   const ringDb = await createTestDatabase('sw_ring');
@@ -229,8 +233,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
       ownerOf: (orderId) => view.ownerOf(orderId).id,
       stores: () => shards.map((s) => ({ shard: s.id, url: s.databaseUrl })),
-      dead: () =>
-        [cluster.router, ...shards.map((s) => s.process)].filter((p) => !running(p)).map((p) => `${p.pid}: ${p.output().slice(-2000)}`),
+      dead: () => [cluster.router, ...shards.map((s) => s.process)].filter((p) => !running(p)).map((p) => `${p.pid}: ${p.output().slice(-2000)}`),
       close,
     };
     return cluster;

@@ -10,9 +10,7 @@ import type { Event__Output } from '../../src/generated/shardwrite/v1/Event.js';
 const api = loadApi();
 
 export type OrderMethod =
-  | 'PlaceOrder' | 'UpdateShippingAddress' | 'ShipOrder' | 'CancelOrder'
-  | 'AddOrderLine' | 'RemoveOrderLine' | 'AuthorizePayment' | 'CapturePayment'
-  | 'MarkPaymentCaptured' | 'RefundPayment';
+  'PlaceOrder' | 'UpdateShippingAddress' | 'ShipOrder' | 'CancelOrder' | 'AddOrderLine' | 'RemoveOrderLine' | 'AuthorizePayment' | 'CapturePayment' | 'MarkPaymentCaptured' | 'RefundPayment';
 
 export interface Clients {
   orders: OrderServiceClient;

@@ -70,19 +70,10 @@ export const MAX_LINES_AT_ONCE = 4;
 export type ErrorClass = 'unknown-outcome' | 'not-written' | 'refused' | 'failure';
 
 /** Codes after which the command may or may not have been applied (`unknown-outcome`). */
-export const UNKNOWN_OUTCOME_CODES: ReadonlySet<grpc.status> = new Set([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.CANCELLED,
-]);
+export const UNKNOWN_OUTCOME_CODES: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED]);
 
 /** Codes of `failure`: nothing in the error model answers with them. */
-const FAILURE_CODES: ReadonlySet<grpc.status> = new Set([
-  grpc.status.INTERNAL,
-  grpc.status.UNKNOWN,
-  grpc.status.DATA_LOSS,
-  grpc.status.UNIMPLEMENTED,
-]);
+const FAILURE_CODES: ReadonlySet<grpc.status> = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.DATA_LOSS, grpc.status.UNIMPLEMENTED]);
 
 /** Classifies one error answer by its code and ErrorInfo reason (see `ErrorClass`). */
 export function classifyError(code: grpc.status, reason?: string): ErrorClass {
@@ -456,14 +447,9 @@ export function startLoad(options: LoadOptions): LoadRun {
 
   const unary = (clientIndex: number, method: LoadMethod, request: object): Promise<{ ok: CommandResult__Output } | { status: RpcStatus }> =>
     new Promise((resolve) => {
-      const stub = stubFor(clientIndex, method) as unknown as Record<
-        string,
-        (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<CommandResult__Output>) => void
-      >;
+      const stub = stubFor(clientIndex, method) as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<CommandResult__Output>) => void>;
       const fn = stub[method]!;
-      fn.call(stub, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
-        resolve(err ? { status: statusOf(err) } : { ok: res! }),
-      );
+      fn.call(stub, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => resolve(err ? { status: statusOf(err) } : { ok: res! }));
     });
   const call = options.call ? (i: number, method: LoadMethod, request: object) => options.call!(i, method, request, deadlineMs) : unary;
 
@@ -562,12 +548,7 @@ export function startLoad(options: LoadOptions): LoadRun {
             }),
           ];
         }
-        const choices = methods.filter(
-          (m) =>
-            (m !== 'AddOrderLine' || order.nextLine < 100) &&
-            (m !== 'AddOrderLines' || order.nextLine < 99) &&
-            (m !== 'AuthorizePayment' || !order.paymentSent),
-        );
+        const choices = methods.filter((m) => (m !== 'AddOrderLine' || order.nextLine < 100) && (m !== 'AddOrderLines' || order.nextLine < 99) && (m !== 'AuthorizePayment' || !order.paymentSent));
         const method = choices[Math.floor(Math.random() * choices.length)] ?? 'UpdateShippingAddress';
         const newLine = () => {
           const line = order.nextLine++;
@@ -632,14 +613,14 @@ export function startLoad(options: LoadOptions): LoadRun {
 }
 
 /** One line a test prints so the figures can be quoted. */
-export function summaryLine(
-  name: string,
-  ledger: Ledger,
-  check: { lost: number; duplicated: number; violations: readonly string[] },
-  extra: Record<string, string | number | undefined> = {},
-): string {
+export function summaryLine(name: string, ledger: Ledger, check: { lost: number; duplicated: number; violations: readonly string[] }, extra: Record<string, string | number | undefined> = {}): string {
   const errors = ledger.errors();
-  const errorText = Object.keys(errors).length === 0 ? 'none' : Object.entries(errors).map(([k, v]) => `${k}=${v}`).join(' ');
+  const errorText =
+    Object.keys(errors).length === 0
+      ? 'none'
+      : Object.entries(errors)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
   const states = ledger.states();
   const extras = Object.entries(extra)
     .filter(([, v]) => v !== undefined)

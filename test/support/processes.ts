@@ -33,12 +33,7 @@ process.on('exit', () => {
  * Starts `entry` (a .ts file relative to the project root) with `env`, and
  * waits for a line matching `ready` whose first capture group is the address.
  */
-export async function startProcess(
-  entry: string,
-  env: Record<string, string>,
-  ready = /listening on (\S+)/,
-  timeoutMs = 30_000,
-): Promise<ServiceProcess> {
+export async function startProcess(entry: string, env: Record<string, string>, ready = /listening on (\S+)/, timeoutMs = 30_000): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : []), '--import', 'tsx', resolve(ROOT, entry)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', METRICS_ADDRESS: 'off', SHARDWRITE_INSECURE: 'true', ...env },

@@ -10,10 +10,7 @@ import type { Address } from '../validation.js';
 /** The aggregate type; streams are `order-header-<order id>`. */
 export const ORDER_HEADER = 'order-header';
 
-export type PlaceOrder = Command<
-  'PlaceOrder',
-  { readonly customerId: string; readonly customerEmail: string; readonly shippingAddress: Address }
->;
+export type PlaceOrder = Command<'PlaceOrder', { readonly customerId: string; readonly customerEmail: string; readonly shippingAddress: Address }>;
 export type UpdateShippingAddress = Command<'UpdateShippingAddress', { readonly shippingAddress: Address }>;
 export type ShipOrder = Command<'ShipOrder', { readonly carrier: string; readonly trackingNumber: string }>;
 export type CancelOrder = Command<'CancelOrder', { readonly reason: string }>;
@@ -33,14 +30,8 @@ export type OrderPlaced = DomainEvent<
   }
 >;
 /** `shippingAddress` is personal data of `customerId` (schema 2 names the customer; schema 1 did not). */
-export type ShippingAddressUpdated = DomainEvent<
-  'ShippingAddressUpdated',
-  { readonly customerId: string; readonly shippingAddress: Address; readonly updatedAt: string }
->;
-export type OrderShipped = DomainEvent<
-  'OrderShipped',
-  { readonly carrier: string; readonly trackingNumber: string; readonly shippedAt: string }
->;
+export type ShippingAddressUpdated = DomainEvent<'ShippingAddressUpdated', { readonly customerId: string; readonly shippingAddress: Address; readonly updatedAt: string }>;
+export type OrderShipped = DomainEvent<'OrderShipped', { readonly carrier: string; readonly trackingNumber: string; readonly shippedAt: string }>;
 export type OrderCancelled = DomainEvent<'OrderCancelled', { readonly reason: string; readonly cancelledAt: string }>;
 export type PaymentCaptureRecorded = DomainEvent<'PaymentCaptureRecorded', { readonly amountCents: number; readonly recordedAt: string }>;
 /** Every event `order-header` emits (all at schema version 1). */

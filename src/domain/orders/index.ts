@@ -7,15 +7,7 @@ import type { DomainModule } from '../module.js';
 import type { FieldViolation } from '../../errors.js';
 import { commandSpec, ownFields } from '../command-spec.js';
 import { MAX_MONEY_CENTS, TEXT_LIMITS, checkAddress, checkCurrency, checkEmail, checkId, checkMoneyCents, checkQuantity, checkText } from '../validation.js';
-import {
-  ORDER_HEADER,
-  orderHeader,
-  type CancelOrder,
-  type MarkPaymentCaptured,
-  type PlaceOrder,
-  type ShipOrder,
-  type UpdateShippingAddress,
-} from './header.js';
+import { ORDER_HEADER, orderHeader, type CancelOrder, type MarkPaymentCaptured, type PlaceOrder, type ShipOrder, type UpdateShippingAddress } from './header.js';
 import { MAX_LINES_PER_COMMAND, ORDER_LINES, orderLines, type AddOrderLine, type AddOrderLines, type RemoveOrderLine } from './lines.js';
 import { ORDER_PAYMENT, orderPayment, type AuthorizePayment, type CapturePayment, type RefundPayment } from './payment.js';
 
@@ -95,14 +87,24 @@ const removeOrderLine = commandSpec<RemoveOrderLine>(toLines, 'RemoveOrderLine',
   lineId: checkId(out, 'line_id', r.lineId),
 }));
 
-const authorizePayment = commandSpec<AuthorizePayment>(toPayment, 'AuthorizePayment', (r, out) => ({
-  amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
-  currency: checkCurrency(out, 'currency', r.currency),
-}), MONEY);
+const authorizePayment = commandSpec<AuthorizePayment>(
+  toPayment,
+  'AuthorizePayment',
+  (r, out) => ({
+    amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
+    currency: checkCurrency(out, 'currency', r.currency),
+  }),
+  MONEY,
+);
 
-const capturePayment = commandSpec<CapturePayment>(toPayment, 'CapturePayment', (r, out) => ({
-  amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
-}), MONEY);
+const capturePayment = commandSpec<CapturePayment>(
+  toPayment,
+  'CapturePayment',
+  (r, out) => ({
+    amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
+  }),
+  MONEY,
+);
 
 const markPaymentCaptured = commandSpec<MarkPaymentCaptured>(toHeader, 'MarkPaymentCaptured', (r, out) => ({
   amountCents: checkMoneyCents(out, 'amount_cents', r.amountCents, 1),
@@ -120,17 +122,5 @@ const refundPayment = commandSpec<RefundPayment>(toPayment, 'RefundPayment', (r,
 export const orders: DomainModule = {
   service: ORDER_SERVICE,
   deciders: [orderHeader, orderLines, orderPayment],
-  commands: [
-    placeOrder,
-    updateShippingAddress,
-    shipOrder,
-    cancelOrder,
-    addOrderLine,
-    removeOrderLine,
-    addOrderLines,
-    authorizePayment,
-    capturePayment,
-    markPaymentCaptured,
-    refundPayment,
-  ],
+  commands: [placeOrder, updateShippingAddress, shipOrder, cancelOrder, addOrderLine, removeOrderLine, addOrderLines, authorizePayment, capturePayment, markPaymentCaptured, refundPayment],
 };

@@ -14,10 +14,7 @@ export const MAX_ORDER_LINES = 100;
 /** Lines one `AddOrderLines` command adds at most. */
 export const MAX_LINES_PER_COMMAND = 20;
 
-export type AddOrderLine = Command<
-  'AddOrderLine',
-  { readonly lineId: string; readonly sku: string; readonly quantity: number; readonly unitPriceCents: number }
->;
+export type AddOrderLine = Command<'AddOrderLine', { readonly lineId: string; readonly sku: string; readonly quantity: number; readonly unitPriceCents: number }>;
 export type RemoveOrderLine = Command<'RemoveOrderLine', { readonly lineId: string }>;
 /** Several lines at once: one `OrderLineAdded` per line, appended together or not at all (I3). */
 export type AddOrderLines = Command<'AddOrderLines', { readonly lines: readonly AddOrderLine['data'][] }>;
@@ -58,12 +55,7 @@ export interface OrderLinesState {
 export function upcastOrderLineAddedV1(data: unknown): OrderLine {
   if (typeof data !== 'object' || data === null) throw new Error('OrderLineAdded v1: payload is not an object');
   const { lineId, sku, quantity, unitPriceCents } = data as Record<string, unknown>;
-  if (
-    typeof lineId !== 'string' ||
-    typeof sku !== 'string' ||
-    !Number.isSafeInteger(quantity) ||
-    !Number.isSafeInteger(unitPriceCents)
-  ) {
+  if (typeof lineId !== 'string' || typeof sku !== 'string' || !Number.isSafeInteger(quantity) || !Number.isSafeInteger(unitPriceCents)) {
     throw new Error('OrderLineAdded v1: payload lacks lineId, sku, quantity or unitPriceCents');
   }
   const q = quantity as number;

@@ -14,20 +14,11 @@ export type RefundPayment = Command<'RefundPayment', { readonly reason: string }
 /** Every command `order-payment` decides. */
 export type OrderPaymentCommand = AuthorizePayment | CapturePayment | RefundPayment;
 
-export type PaymentAuthorized = DomainEvent<
-  'PaymentAuthorized',
-  { readonly amountCents: number; readonly currency: string; readonly authorizedAt: string }
->;
+export type PaymentAuthorized = DomainEvent<'PaymentAuthorized', { readonly amountCents: number; readonly currency: string; readonly authorizedAt: string }>;
 /** `currency` is the authorization's, repeated so a consumer needs no other event to read the amount. */
-export type PaymentCaptured = DomainEvent<
-  'PaymentCaptured',
-  { readonly amountCents: number; readonly currency: string; readonly capturedAt: string }
->;
+export type PaymentCaptured = DomainEvent<'PaymentCaptured', { readonly amountCents: number; readonly currency: string; readonly capturedAt: string }>;
 /** Refunds everything captured so far. */
-export type PaymentRefunded = DomainEvent<
-  'PaymentRefunded',
-  { readonly amountCents: number; readonly currency: string; readonly reason: string; readonly refundedAt: string }
->;
+export type PaymentRefunded = DomainEvent<'PaymentRefunded', { readonly amountCents: number; readonly currency: string; readonly reason: string; readonly refundedAt: string }>;
 /** Every event `order-payment` emits (all at schema version 1). */
 export type OrderPaymentEvent = PaymentAuthorized | PaymentCaptured | PaymentRefunded;
 
@@ -79,9 +70,7 @@ export const orderPayment: Decider<OrderPaymentCommand, OrderPaymentEvent, Order
         if (state.refunded) throw new BusinessRuleError('the payment was refunded');
         const remaining = state.authorizedCents - state.capturedCents;
         if (command.data.amountCents > remaining) {
-          throw new BusinessRuleError(
-            `cannot capture ${command.data.amountCents}: only ${remaining} of ${state.authorizedCents} ${state.currency} cents remain authorized`,
-          );
+          throw new BusinessRuleError(`cannot capture ${command.data.amountCents}: only ${remaining} of ${state.authorizedCents} ${state.currency} cents remain authorized`);
         }
         return [
           {

@@ -14,7 +14,9 @@ const timer = setInterval(() => {
     const e = member.events[seen++]!;
     const acked = seen <= limit;
     if (acked) member.ack([e]);
-    process.stdout.write(JSON.stringify({ stream: e.event!.streamId, version: Number(e.event!.version), partition: e.partition, shard: e.event!.shardId, checkpoint: e.event!.checkpoint, acked }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ stream: e.event!.streamId, version: Number(e.event!.version), partition: e.partition, shard: e.event!.shardId, checkpoint: e.event!.checkpoint, acked }) + '\n',
+    );
   }
 }, 5);
 process.stdout.write('member listening on ' + address + '\n');

@@ -97,7 +97,7 @@ export function envPairs(ins: Instruction): [string, string][] {
   const re = /([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)/g;
   for (let m = re.exec(ins.args); m; m = re.exec(ins.args)) {
     const raw = m[2]!;
-    out.push([m[1]!, raw.startsWith('"') ? JSON.parse(raw) as string : raw.startsWith("'") ? raw.slice(1, -1) : raw]);
+    out.push([m[1]!, raw.startsWith('"') ? (JSON.parse(raw) as string) : raw.startsWith("'") ? raw.slice(1, -1) : raw]);
   }
   return out;
 }
@@ -148,8 +148,7 @@ export function buildContext(root: string, ignoreText: string): string[] {
     for (const r of rules) if (prefixes.some((p) => r.re.test(p))) out = !r.negate;
     return out;
   };
-  const exceptionsCouldReach = (dir: string): boolean =>
-    rules.some((r) => r.negate && (r.pattern.startsWith('*') || r.pattern.startsWith(`${dir}/`) || r.pattern === dir));
+  const exceptionsCouldReach = (dir: string): boolean => rules.some((r) => r.negate && (r.pattern.startsWith('*') || r.pattern.startsWith(`${dir}/`) || r.pattern === dir));
 
   const files: string[] = [];
   const walk = (rel: string): void => {

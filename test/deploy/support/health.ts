@@ -23,9 +23,7 @@ export function healthClient(address: string): HealthClient {
   const stub = new Health(address, grpc.credentials.createInsecure());
   return {
     check: (serviceName = '', deadlineMs = 2000) =>
-      new Promise((resolve, reject) =>
-        stub.check({ service: serviceName }, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res!.status))),
-      ),
+      new Promise((resolve, reject) => stub.check({ service: serviceName }, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res!.status)))),
     watch: (onStatus, serviceName = '') => {
       const call = stub.watch({ service: serviceName });
       call.on('data', (m: { status: ServingStatus }) => onStatus(m.status));

@@ -124,7 +124,11 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
                 execFileSync('npm', command.split(' ').slice(1), { cwd, stdio: 'pipe', env: { ...process.env, ...env } });
               } else if (/^mkdir( -p)?( \/[\w./-]+)+$/.test(command)) {
                 log(`RUN ${command}`);
-                for (const dir of command.split(' ').slice(1).filter((a) => a !== '-p')) mkdirSync(join(root, dir), { recursive: true });
+                for (const dir of command
+                  .split(' ')
+                  .slice(1)
+                  .filter((a) => a !== '-p'))
+                  mkdirSync(join(root, dir), { recursive: true });
               } else {
                 fail(ins, 'only `npm ci …`, `npm run <script>` and `mkdir [-p] /absolute/path…` can be replayed');
               }
@@ -150,9 +154,7 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
 
   const finalRoot = root;
   const nm = join(finalRoot, posix.resolve(workdir, 'node_modules'));
-  const packages = existsSync(nm)
-    ? readdirSync(nm).flatMap((e) => (e.startsWith('@') ? readdirSync(join(nm, e)).map((n) => `${e}/${n}`) : e.startsWith('.') ? [] : [e]))
-    : [];
+  const packages = existsSync(nm) ? readdirSync(nm).flatMap((e) => (e.startsWith('@') ? readdirSync(join(nm, e)).map((n) => `${e}/${n}`) : e.startsWith('.') ? [] : [e])) : [];
   return {
     root: finalRoot,
     workdir: join(finalRoot, workdir),

@@ -32,11 +32,7 @@ const EXTERNAL_SECRET_SAMPLES: Readonly<Record<string, string>> = {
   'personal-data-master-key': Buffer.alloc(32, 7).toString('base64'),
 };
 
-export function resolveEnv(
-  container: Record<string, unknown>,
-  pod: { name: string; namespace: string },
-  resources: readonly Resource[],
-): ResolvedEnv {
+export function resolveEnv(container: Record<string, unknown>, pod: { name: string; namespace: string }, resources: readonly Resource[]): ResolvedEnv {
   if (container.envFrom !== undefined) throw new Error(`container ${String(container.name)}: envFrom cannot be checked against the config module; list each variable`);
   const values: Record<string, string> = {};
   const referenced = new Set<string>();
@@ -58,9 +54,7 @@ export function resolveEnv(
       else throw new Error(`${v.name}: fieldRef ${path} is not modelled by the test`);
     } else if (v.valueFrom?.secretKeyRef) {
       const { name, key } = v.valueFrom.secretKeyRef;
-      const secret = resources.find(
-        (r): r is Resource & { stringData?: Record<string, string>; data?: Record<string, string> } => r.kind === 'Secret' && r.metadata.name === name,
-      );
+      const secret = resources.find((r): r is Resource & { stringData?: Record<string, string>; data?: Record<string, string> } => r.kind === 'Secret' && r.metadata.name === name);
       if (!secret) {
         missingSecrets.push(`${name}/${key}`);
         value = EXTERNAL_SECRET_SAMPLES[key] ?? EXTERNAL_SECRET_VALUE;

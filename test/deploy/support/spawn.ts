@@ -20,7 +20,10 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export function spawnProcess(argv: readonly string[], options: { cwd: string; env: Record<string, string> }): {
+export function spawnProcess(
+  argv: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): {
   child: ChildProcess;
   exited: Spawned['exited'];
   output(): string;

@@ -61,12 +61,19 @@ export function startFlood(address: string, options: FloodOptions): Flood {
       customer_email: 'attacker@example.com',
       shipping_address: { name: 'A', line1: '1 Flood St', city: 'Berlin', postal_code: '10115', country: 'DE' },
     }).finish();
-    const pad = protobuf.Writer.create().uint32((PADDING_FIELD << 3) | 2).uint32(padding.length).finish();
+    const pad = protobuf.Writer.create()
+      .uint32((PADDING_FIELD << 3) | 2)
+      .uint32(padding.length)
+      .finish();
     return Buffer.concat([head, pad, padding]);
   };
   const streamed = (requestId: number): Buffer => {
     const body = placeOrder();
-    const w = protobuf.Writer.create().uint32((1 << 3) | 2).string(String(requestId)).uint32((STREAMED_PLACE_ORDER << 3) | 2).uint32(body.length);
+    const w = protobuf.Writer.create()
+      .uint32((1 << 3) | 2)
+      .string(String(requestId))
+      .uint32((STREAMED_PLACE_ORDER << 3) | 2)
+      .uint32(body.length);
     return Buffer.concat([w.finish(), body]);
   };
 
@@ -124,10 +131,7 @@ export function startFlood(address: string, options: FloodOptions): Flood {
     }
   };
 
-  const running = Promise.all([
-    ...Array.from({ length: options.unary }, unaryLoop),
-    ...Array.from({ length: options.streams }, streamLoop),
-  ]);
+  const running = Promise.all([...Array.from({ length: options.unary }, unaryLoop), ...Array.from({ length: options.streams }, streamLoop)]);
 
   return {
     async stop() {

@@ -65,12 +65,7 @@ export interface Finished {
  * ledger against every shard's store and prints the scenario's summary line.
  * Asserts nothing: see `expectIntact`.
  */
-export async function settle(
-  name: string,
-  cluster: Cluster,
-  run: LoadRun,
-  extra: (ledger: Ledger) => Record<string, string | number | undefined> = () => ({}),
-): Promise<Finished> {
+export async function settle(name: string, cluster: Cluster, run: LoadRun, extra: (ledger: Ledger) => Record<string, string | number | undefined> = () => ({})): Promise<Finished> {
   const ledger = await run.stop();
   const check = await checkStores(cluster.stores(), ledger);
   console.log(summaryLine(name, ledger, check, extra(ledger)));
@@ -166,12 +161,7 @@ export async function freezeWithCommittedInFlight(
 }
 
 /** `settle`, then `expectIntact`. */
-export async function finish(
-  name: string,
-  cluster: Cluster,
-  run: LoadRun,
-  extra: (ledger: Ledger) => Record<string, string | number | undefined> = () => ({}),
-): Promise<Finished> {
+export async function finish(name: string, cluster: Cluster, run: LoadRun, extra: (ledger: Ledger) => Record<string, string | number | undefined> = () => ({})): Promise<Finished> {
   const finished = await settle(name, cluster, run, extra);
   expectIntact(finished, cluster);
   return finished;
