@@ -329,7 +329,7 @@ describe.skipIf(!REDIS_URL)('erasing data subjects (crypto-shredding) over real 
     const c = erased[1]!;
     const lines: string[] = [];
     const out: Output = { tty: false, line: (t) => lines.push(t), error: (t) => lines.push(t) };
-    expect(await eraseCommand([c.id, '--reenable', '--address', cluster.routerAddress, '--token', ADMIN], {}, out)).toBe(0);
+    expect(await eraseCommand([c.id, '--reenable', '--address', cluster.routerAddress, '--token', ADMIN], {}, out), lines.join('\n')).toBe(0);
     expect(lines.join('')).toMatch(/re-enabled/);
     const orderId = `ord-${tag}-back`;
     await until('PlaceOrder', { orderId, commandId: `place-${orderId}`, customerId: c.id, customerEmail: c.email, shippingAddress: address(c, c.line1) });
