@@ -146,7 +146,8 @@ async function spanExporter(env: NodeJS.ProcessEnv): Promise<SpanExporter> {
   if (kind !== 'otlp') throw new Error(`OTEL_TRACES_EXPORTER=${kind} is not supported (otlp, console or none)`);
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
   if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-  if (protocol === 'http/protobuf') return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+  // The maintained exporter's transport and settings, with an encoder that writes the same bytes faster.
+  if (protocol === 'http/protobuf') return new (await import('./otlp-proto.js')).OtlpProtoSpanExporter();
   throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported (http/protobuf or http/json)`);
 }
 
