@@ -33,11 +33,11 @@ function spans(): ReadableSpan[] {
       'huge.negative': -(2 ** 40),
       'a.double': 0.125,
       'a.bool': false,
-      'strings': ['a', 'ü', ''],
-      'numbers': [1, 2.5, -3],
+      strings: ['a', 'ü', ''],
+      numbers: [1, 2.5, -3],
       'non.ascii': 'Grüße — 🚀 ok',
       'long.value': 'x'.repeat(700),
-      'empty': '',
+      empty: '',
     });
     for (let e = 0; e < 40; e++) server.addEvent(e % 2 ? 'decide' : 'load', { 'shardwrite.stage.duration_ms': e / 3, 'shardwrite.attempt': e });
     server.addEvent('authorized');
@@ -59,7 +59,7 @@ function spans(): ReadableSpan[] {
 }
 
 describe('the OTLP protobuf span encoder', () => {
-  it("writes exactly the bytes of the maintained serializer, for every kind of value, and again after reusing its buffer and cache", () => {
+  it('writes exactly the bytes of the maintained serializer, for every kind of value, and again after reusing its buffer and cache', () => {
     const all = spans();
     const encoder = new SpanEncoder();
     const expected = Buffer.from(ProtobufTraceSerializer.serializeRequest(all)!);
