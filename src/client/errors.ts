@@ -2,11 +2,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { RpcStatus } from '../grpc/status.js';
 
-/** The service refused the command; `status` has the gRPC code and ErrorInfo reason. */
-export class CommandFailedError extends Error {
+/** A call the service answered with a status; `code` and `reason` (its ErrorInfo reason) read it. */
+export class StatusError extends Error {
   constructor(readonly status: RpcStatus) {
     super(`${grpc.status[status.code] ?? status.code}: ${status.message}`);
-    this.name = 'CommandFailedError';
   }
   get code(): grpc.status {
     return this.status.code;
@@ -14,6 +13,16 @@ export class CommandFailedError extends Error {
   get reason(): string | undefined {
     return this.status.reason;
   }
+}
+
+/** The service refused the command; `status` has the gRPC code and ErrorInfo reason. */
+export class CommandFailedError extends StatusError {
+  override name = 'CommandFailedError';
+}
+
+/** A client holds at most `max` commands that have no outcome yet (RESOURCE_EXHAUSTED / OVERLOADED, retryable). */
+export function tooManyPending(max: number): CommandFailedError {
+  return new CommandFailedError({ code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${max} commands pending in this client`, reason: 'OVERLOADED' });
 }
 
 /** The stream broke while the command was in flight: its outcome is unknown. */

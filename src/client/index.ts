@@ -30,7 +30,7 @@ import { loadApi, loadPackageDefinition } from '../grpc/proto.js';
 import { packedMethods, streamedMembers, typeUrlOf } from '../grpc/packed.js';
 import { credentialsOf, type TlsOptions } from './credentials.js';
 import { fromStatusMessage, statusOf, type RpcStatus } from '../grpc/status.js';
-import { CommandFailedError, ConnectionLostError } from './errors.js';
+import { CommandFailedError, ConnectionLostError, tooManyPending } from './errors.js';
 import { startRingAware, type RingAwareOptions, type RoutingStats } from './ring-aware.js';
 import type { CommandStreamServiceClient } from '../generated/shardwrite/v1/CommandStreamService.js';
 import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand.js';
@@ -196,7 +196,7 @@ export function createClient(address: string, options: ClientOptions = {}): Shar
   const viaRouter = (field: keyof StreamedCommand, request: object, opts: CommandOptions = {}): Promise<CommandResult> => {
     if (closed) return Promise.reject(new Error('the client is closed'));
     if (waiting.size >= maxPending) {
-      return Promise.reject(new CommandFailedError({ code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${maxPending} commands pending in this client`, reason: 'OVERLOADED' }));
+      return Promise.reject(tooManyPending(maxPending));
     }
     const s = (stream ??= open());
     const requestId = String(++nextId);

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { fullJitterDelay } from '../pipeline/backoff.js';
 import { STATUS_DETAILS_KEY, decodeStatus, type RpcStatus } from '../grpc/status.js';
+import { StatusError } from './errors.js';
 
 export interface ReconnectOptions {
   /** First retry's ceiling in ms (each later attempt doubles it); default {@link RECONNECT_BASE_MS}. */
@@ -54,17 +55,8 @@ export function statusFromObject(s: grpc.StatusObject): RpcStatus {
 }
 
 /** The call failed in a way retrying cannot fix; `status` says how. */
-export class SubscriptionRefusedError extends Error {
-  constructor(readonly status: RpcStatus) {
-    super(`${grpc.status[status.code] ?? status.code}: ${status.message}`);
-    this.name = 'SubscriptionRefusedError';
-  }
-  get code(): grpc.status {
-    return this.status.code;
-  }
-  get reason(): string | undefined {
-    return this.status.reason;
-  }
+export class SubscriptionRefusedError extends StatusError {
+  override name = 'SubscriptionRefusedError';
 }
 
 /** Reconnecting gave up after `ReconnectOptions.maxAttempts` attempts. */

@@ -34,7 +34,7 @@ import type { StreamedCommand } from '../generated/shardwrite/v1/StreamedCommand
 import type { StreamedOutcome__Output } from '../generated/shardwrite/v1/StreamedOutcome.js';
 import type { RingShard } from '../ring/document.js';
 import type { RingView } from '../ring/view.js';
-import { CommandFailedError, ConnectionLostError } from './errors.js';
+import { CommandFailedError, ConnectionLostError, tooManyPending } from './errors.js';
 import { reconnectDelay } from './reconnect.js';
 import { RingTracker } from './ring-tracker.js';
 
@@ -299,7 +299,7 @@ export function startRingAware(deps: RingAwareDeps): RingAwareSender {
     send(field, request, opts) {
       if (closed) return Promise.reject(new Error('the client is closed'));
       if (pending >= deps.maxPending) {
-        return Promise.reject(new CommandFailedError({ code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${deps.maxPending} commands pending in this client`, reason: 'OVERLOADED' }));
+        return Promise.reject(tooManyPending(deps.maxPending));
       }
       pending++;
       return run(field, request, opts.timeoutMs).finally(() => pending--);
