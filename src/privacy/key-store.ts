@@ -67,14 +67,16 @@ export class PgSubjectKeyStore {
    * shards creating a subject's key at once, the first insert wins and
    * everyone uses its key; a tombstone is never replaced (ON CONFLICT DO
    * NOTHING). A row another transaction committed while this statement ran
-   * is invisible to it, so those few are read again.
+   * is invisible to it, so those few are read again. Rows are inserted in
+   * subject order, so two shards creating overlapping sets wait for each
+   * other instead of deadlocking on the unique index.
    */
   async createMissing(created: ReadonlyMap<string, Buffer>, masterKeyId: string): Promise<Map<string, StoredSubjectKey>> {
     const subjects = [...created.keys()];
     const r = await this.#pool.query<{ subject_id: string; wrapped_key: Buffer | null; master_key_id: string | null }>(
       `WITH ins AS (
          INSERT INTO subject_keys (subject_id, wrapped_key, master_key_id)
-         SELECT s, k, $3 FROM unnest($1::text[], $2::bytea[]) AS t(s, k)
+         SELECT s, k, $3 FROM unnest($1::text[], $2::bytea[]) AS t(s, k) ORDER BY s COLLATE "C"
          ON CONFLICT (subject_id) DO NOTHING
          RETURNING subject_id, wrapped_key, master_key_id)
        SELECT subject_id, wrapped_key, master_key_id FROM ins
