@@ -79,4 +79,24 @@ export class RouterMetrics {
       registers: [registry],
     });
   }
+
+  /** Reports the shared shard feeds (router/subscriptions/shared-upstream.ts) when scraped. */
+  watchSharedFeeds(stats: () => { readonly feeds: number; readonly consumers: number }, registry: Registry): void {
+    new Gauge({
+      name: 'shardwrite_router_shared_feeds',
+      help: 'Shard feed calls shared by live subscribers (one per shard, filter and credentials)',
+      registers: [registry],
+      collect() {
+        this.set(stats().feeds);
+      },
+    });
+    new Gauge({
+      name: 'shardwrite_router_shared_feed_followers',
+      help: 'Subscribers reading a shared shard feed instead of a call of their own (one per shard each)',
+      registers: [registry],
+      collect() {
+        this.set(stats().consumers);
+      },
+    });
+  }
 }

@@ -167,6 +167,7 @@ async function openRouter(config: RouterConfig, overrides: RouterOverrides, logg
   );
   // Subscriptions and consumer groups: every shard's feed, merged (served by the router itself, not forwarded).
   const feeds = opened.add(new ClusterFeeds({ credentials: shardCredentials, watcher, shardAddresses: () => store.shardAddresses(), logger }), (f) => f.close());
+  metrics.watchSharedFeeds(() => feeds.upstreams.stats(), registry);
   const closingSubscriptions = new AbortController();
   services.push(addSubscriptionService(server, { feeds, logger, closing: closingSubscriptions.signal }));
   const groups = opened.add(

@@ -23,6 +23,7 @@ import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '..
 import { parseFilter, type FeedFilter } from '../../src/subscriptions/filter.js';
 import { checkpointToken, comparePositions, decodeCheckpoint, formatPosition, parsePosition, START, type ShardPosition } from '../../src/subscriptions/position.js';
 import { ShardFollower, type FollowStart } from './shard-follower.js';
+import { SharedUpstreams } from './shared-upstream.js';
 
 export interface ClusterSubscribeOptions {
   /** "" = the beginning, "end", or a checkpoint token. */
@@ -79,8 +80,12 @@ export class ClusterFeeds {
   readonly #clients = new Map<string, ShardFeedClient>();
   readonly #service = feedApi().shardwrite.internal.v1.ShardFeed;
   #retired = new Map<string, string>();
+  /** Live subscribers with the same shard, filter and credentials read one call (see shared-upstream.ts). */
+  readonly upstreams: SharedUpstreams;
 
-  constructor(private readonly deps: ClusterFeedsDeps) {}
+  constructor(private readonly deps: ClusterFeedsDeps) {
+    this.upstreams = new SharedUpstreams(deps.logger);
+  }
 
   /**
    * Pull-based: the caller's pace is the subscription's pace. Ends when
@@ -158,6 +163,7 @@ export class ClusterFeeds {
   }
 
   close(): void {
+    this.upstreams.close();
     for (const c of this.#clients.values()) c.close();
     this.#clients.clear();
   }
@@ -345,7 +351,7 @@ class Merge {
       if (!c) void this.feeds.refreshRetired().catch(() => {});
       return c;
     };
-    return new ShardFollower(id, client, this.filter, start, this.authorization, () => this.#wake(), this.deps.logger);
+    return new ShardFollower(id, client, this.filter, start, this.authorization, () => this.#wake(), this.deps.logger, this.feeds.upstreams);
   }
 
   #anyStarted(): boolean {

@@ -4,6 +4,11 @@
  * paused while the queue is full (so gRPC flow control slows the shard, and
  * memory stays bounded), and reopened after the last position received when
  * it breaks, so a shard restart costs a reconnect, never an event.
+ *
+ * Once live, a follower given the router's shared feeds moves from its own
+ * call onto the shared one of its shard, filter and caller, at the position
+ * it had reached (see shared-upstream.ts), and back to a call of its own
+ * when it falls behind the shared feed or is restarted.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { FeedBatch__Output } from '../../src/generated/shardwrite/internal/v1/FeedBatch.js';
@@ -12,6 +17,7 @@ import type { ShardFeedClient } from '../../src/generated/shardwrite/internal/v1
 import type { Logger } from '../../src/observability/logger.js';
 import type { FeedFilter } from '../../src/subscriptions/filter.js';
 import { formatPosition, parsePosition, type ShardPosition } from '../../src/subscriptions/position.js';
+import type { Membership, SharedConsumer, SharedUpstreams } from './shared-upstream.js';
 
 /** Items queued per shard before its call is paused. @default 8192 */
 export const FOLLOWER_QUEUE_HIGH = 8192;
@@ -22,6 +28,11 @@ const REFUSALS = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.UNAUTHENTICA
 
 export type FollowStart = { readonly after: ShardPosition } | { readonly fromEnd: true };
 
+/** Where an item leaves the feed: an event's position, a progress, or a start (barriers and markers have none). */
+export function positionTextOf(item: FeedItem__Output): string | undefined {
+  return item.event?.position ?? item.progress ?? item.start?.after;
+}
+
 export class ShardFollower {
   #queue: FeedItem__Output[] = [];
   #head = 0;
@@ -29,6 +40,25 @@ export class ShardFollower {
   #paused = false;
   #closed = false;
   #received: ShardPosition | undefined;
+  /** `#received` as the shard wrote it (what a shared feed is joined at). */
+  #receivedText: string | undefined;
+  /** The own call said it caught up (and has not fallen behind since): time to move onto the shared feed. */
+  #live = false;
+  /** Its place on a shared feed: joined (it reads only from there) or waiting to. */
+  #membership: Membership | undefined;
+  #shared = false;
+  readonly #consumer: SharedConsumer = {
+    deliver: (items) => this.#accept(items),
+    refuse: (err) => {
+      this.#membership = undefined;
+      this.#shared = false;
+      this.refused = err;
+      this.wake();
+    },
+    retry: () => {
+      if (this.#live && !this.#shared) this.#joinShared();
+    },
+  };
   #retryMs = 100;
   #timer: NodeJS.Timeout | undefined;
   /** Set when the shard refused the request itself (invalid, or not allowed): reopening would not help. */
@@ -45,8 +75,15 @@ export class ShardFollower {
     private readonly authorization: string | undefined,
     private readonly wake: () => void,
     private readonly logger: Logger,
+    /** The router's shared feeds; without them the follower keeps its own call. */
+    private readonly upstreams?: SharedUpstreams,
   ) {
     this.#open();
+  }
+
+  /** On the shared feed of its shard rather than a call of its own. */
+  get shared(): boolean {
+    return this.#shared;
   }
 
   peek(): FeedItem__Output | undefined {
@@ -71,6 +108,7 @@ export class ShardFollower {
 
   /** Reopens the feed after what was received (a shard left the ring: read it to its end once more). */
   restart(): void {
+    this.#leaveShared();
     this.#drop();
     this.#open();
   }
@@ -78,6 +116,7 @@ export class ShardFollower {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#leaveShared();
     this.#drop();
   }
 
@@ -108,18 +147,11 @@ export class ShardFollower {
     call.on('data', (batch: FeedBatch__Output) => {
       if (this.#call !== call) return; // a cancelled call's last messages: its successor resends them
       this.#retryMs = 100;
-      for (const item of batch.items) {
-        if (item.start && first) {
-          first = false;
-          continue;
-        }
-        first = false;
-        const at = item.event?.position ?? item.progress ?? item.start?.after;
-        if (at !== undefined) this.#received = parsePosition(at);
-        this.#queue.push(item);
-        this.pushed++;
-      }
-      if (!this.#paused && this.#queue.length - this.#head >= FOLLOWER_QUEUE_HIGH) {
+      const items = first && batch.items[0]?.start ? batch.items.slice(1) : batch.items;
+      first = false;
+      this.#push(items);
+      if (this.#live && !this.#shared && this.upstreams !== undefined) this.#joinShared();
+      if (this.#call === call && !this.#paused && this.#queue.length - this.#head >= FOLLOWER_QUEUE_HIGH) {
         this.#paused = true;
         call.pause();
       }
@@ -138,6 +170,51 @@ export class ShardFollower {
     };
     call.on('error', broken);
     call.on('end', () => broken());
+  }
+
+  #push(items: readonly FeedItem__Output[]): void {
+    for (const item of items) {
+      const at = positionTextOf(item);
+      if (at !== undefined) {
+        this.#received = parsePosition(at);
+        this.#receivedText = at;
+      }
+      if (item.caughtUp) this.#live = true;
+      else if (item.fellBehind) this.#live = false;
+      this.#queue.push(item);
+      this.pushed++;
+    }
+  }
+
+  /** Moves onto the shared feed if it has the position received last (the own call ends then), else waits for it there. */
+  #joinShared(): void {
+    if (this.#shared || this.#receivedText === undefined || this.#closed) return;
+    this.#membership?.leave();
+    const membership = this.upstreams!.join({ shardId: this.shardId, filter: this.filter, authorization: this.authorization, client: this.client }, this.#receivedText, this.#consumer);
+    this.#membership = membership;
+    if (membership.items === undefined) return;
+    this.#shared = true;
+    this.#drop();
+    this.#push(membership.items);
+    this.wake();
+  }
+
+  /** A batch of the shared feed. Too far behind it, the follower leaves it and reads its own call again, after what it received. */
+  #accept(items: readonly FeedItem__Output[]): void {
+    this.#push(items);
+    if (this.#queue.length - this.#head >= FOLLOWER_QUEUE_HIGH) {
+      this.#leaveShared();
+      this.#live = false;
+      this.#open();
+    }
+    this.wake();
+  }
+
+  #leaveShared(): void {
+    const membership = this.#membership;
+    this.#membership = undefined;
+    this.#shared = false;
+    membership?.leave();
   }
 
   #retry(): void {

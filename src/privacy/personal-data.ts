@@ -12,7 +12,7 @@
 import type { AnyDecider, PersonalDataSpec } from '../domain/decider.js';
 import { BusinessRuleError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../store/types.js';
-import { ERASED, isSealed, openValue, sealValue } from './cipher.js';
+import { ERASED, isSealed, openValue, sealValue, type FieldIdentity } from './cipher.js';
 import type { SubjectKey, SubjectKeys } from './subject-keys.js';
 
 /** The metadata key naming the data subject of an event's personal fields. */
@@ -51,7 +51,22 @@ export interface EventText {
   readonly metadata: string;
 }
 
+/**
+ * Values this process sealed lately, by their sealed text: a live subscriber
+ * reads an event moments after the pipeline sealed it, and opening a field
+ * costs two AES-GCM set-ups (about 8 µs each) that its plaintext, still at
+ * hand, makes unnecessary. A value is recalled only for the exact sealed text
+ * and identity (stream, version, type, field) it was sealed for, and only
+ * where the key it was sealed with would open it (`open` checks the key
+ * first); everything is forgotten when a key may have changed (an erasure).
+ * @default 16,384 values
+ */
+export const RECENTLY_SEALED = 16_384;
+
 export class PersonalData {
+  readonly #recent = new Map<string, { readonly at: FieldIdentity; readonly value: unknown }>();
+  #recentGeneration = -1;
+
   constructor(private readonly keys: SubjectKeys) {}
 
   /** Bumped whenever a key may have changed (an encoding made before may show what is now erased). */
@@ -90,7 +105,10 @@ export class PersonalData {
         const data = { ...(e.data as Record<string, unknown>) };
         for (const field of spec.fields) {
           if (data[field] === undefined) continue;
-          data[field] = sealValue(key.key, { streamId, version: c.firstVersion + i, type: e.type, field }, data[field]);
+          const at = { streamId, version: c.firstVersion + i, type: e.type, field };
+          const value = data[field];
+          data[field] = sealValue(key.key, at, value);
+          this.#remember(data[field] as string, at, value);
         }
         return { ...e, data, metadata: { ...e.metadata, [SUBJECT_METADATA_KEY]: subject, [KEY_METADATA_KEY]: key.id } };
       });
@@ -113,7 +131,7 @@ export class PersonalData {
       const subject = e.metadata[SUBJECT_METADATA_KEY];
       const spec = decider.personalData?.[e.type];
       if (subject === undefined || !spec) return e;
-      return { ...e, data: open(spec, e.data, keys.get(subject), e.metadata[KEY_METADATA_KEY], e.streamId, e.version, e.type) };
+      return { ...e, data: open(spec, e.data, keys.get(subject), e.metadata[KEY_METADATA_KEY], e.streamId, e.version, e.type, this.#recall) };
     });
   }
 
@@ -144,7 +162,26 @@ export class PersonalData {
     const subject = metadata[SUBJECT_METADATA_KEY];
     if (typeof subject !== 'string') return row.data;
     const keyId = metadata[KEY_METADATA_KEY];
-    return JSON.stringify(open(spec, JSON.parse(row.data), keys?.get(subject), typeof keyId === 'string' ? keyId : undefined, row.streamId, row.version, row.type));
+    return JSON.stringify(open(spec, JSON.parse(row.data), keys?.get(subject), typeof keyId === 'string' ? keyId : undefined, row.streamId, row.version, row.type, this.#recall));
+  }
+
+  #remember(sealed: string, at: FieldIdentity, value: unknown): void {
+    this.#forgetIfKeysChanged();
+    this.#recent.set(sealed, { at, value });
+    if (this.#recent.size > RECENTLY_SEALED) this.#recent.delete(this.#recent.keys().next().value!);
+  }
+
+  readonly #recall = (sealed: string, at: FieldIdentity): unknown => {
+    this.#forgetIfKeysChanged();
+    const hit = this.#recent.get(sealed);
+    if (hit === undefined || hit.at.streamId !== at.streamId || hit.at.version !== at.version || hit.at.type !== at.type || hit.at.field !== at.field) return undefined;
+    return hit.value;
+  };
+
+  #forgetIfKeysChanged(): void {
+    if (this.#recentGeneration === this.keys.generation) return;
+    this.#recent.clear();
+    this.#recentGeneration = this.keys.generation;
   }
 }
 
@@ -160,14 +197,32 @@ function subjectOfText(metadata: string): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-/** Opens the sealed fields; with no key, the subject's erased key, or a key other than the one they were sealed with: ERASED. */
-function open(spec: PersonalDataSpec, data: unknown, key: SubjectKey | undefined, keyId: string | undefined, streamId: string, version: number, type: string): unknown {
+/**
+ * Opens the sealed fields; with no key, the subject's erased key, or a key
+ * other than the one they were sealed with: ERASED. `recall` knows values
+ * this process sealed lately (only asked once the key is known to open them).
+ */
+function open(
+  spec: PersonalDataSpec,
+  data: unknown,
+  key: SubjectKey | undefined,
+  keyId: string | undefined,
+  streamId: string,
+  version: number,
+  type: string,
+  recall: (sealed: string, at: FieldIdentity) => unknown,
+): unknown {
   const out = { ...(data as Record<string, unknown>) };
   const usable = key !== undefined && key !== 'erased' && key.id === keyId ? key.key : undefined;
   for (const field of spec.fields) {
     const value = out[field];
     if (!isSealed(value)) continue;
-    out[field] = usable === undefined ? ERASED : openValue(usable, { streamId, version, type, field }, value);
+    if (usable === undefined) {
+      out[field] = ERASED;
+      continue;
+    }
+    const at = { streamId, version, type, field };
+    out[field] = recall(value, at) ?? openValue(usable, at, value);
   }
   return out;
 }

@@ -6,10 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { orderHeader } from '../../src/domain/orders/header.js';
 import { PgRingStore } from '../../src/ring/index.js';
-import { ERASED } from '../../src/privacy/cipher.js';
+import { ERASED, UNREADABLE, openValue } from '../../src/privacy/cipher.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { LocalKeyProvider } from '../../src/privacy/key-provider.js';
 import { PgSubjectKeyStore } from '../../src/privacy/key-store.js';
@@ -24,6 +24,12 @@ import { START } from '../../src/subscriptions/position.js';
 import { loadApi } from '../../src/grpc/proto.js';
 import { eventResponse } from '../../src/subscriptions/event-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+
+// Counts the AES-GCM openings, and still does them.
+vi.mock('../../src/privacy/cipher.js', async (original) => {
+  const actual = await original<typeof import('../../src/privacy/cipher.js')>();
+  return { ...actual, openValue: vi.fn(actual.openValue) };
+});
 
 const logger = pino({ level: 'silent' });
 const provider = new LocalKeyProvider(randomBytes(32));
@@ -101,6 +107,31 @@ describe('subject keys in the ring database', () => {
       await b.data.keysForRows([{ metadata: JSON.stringify(event.metadata) }]),
     );
     expect(JSON.parse(text)).toEqual(placed('c-open').data);
+  });
+
+  it('opens what it sealed itself lately without deciphering it, only where it was sealed for, and forgets it at an erasure', async () => {
+    const [a, b] = [await shard(), await shard()];
+    const opened = vi.mocked(openValue);
+    const sealed = (await a.data.seal('order-header-o9', orderHeader, [{ firstVersion: 1, events: [placed('c-recent')] }])).stored[0]![0]!;
+    const row = (version: number) => ({ streamId: 'order-header-o9', version, type: 'OrderPlaced', data: JSON.stringify(sealed.data), metadata: JSON.stringify(sealed.metadata) });
+    const keysA = await a.data.keysForRows([row(1)]);
+    opened.mockClear();
+    expect(JSON.parse(a.data.revealText(orderHeader, row(1), keysA))).toEqual(placed('c-recent').data);
+    expect(opened).not.toHaveBeenCalled();
+    // Another shard never sealed it: it deciphers.
+    expect(JSON.parse(b.data.revealText(orderHeader, row(1), await b.data.keysForRows([row(1)])))).toEqual(placed('c-recent').data);
+    expect(opened).toHaveBeenCalledTimes(2);
+    // The same sealed text somewhere else is not recalled: it fails authentication as it would have.
+    expect(JSON.parse(a.data.revealText(orderHeader, row(2), keysA))).toMatchObject({ customerEmail: UNREADABLE, shippingAddress: UNREADABLE });
+    // Erased: nothing is recalled, whatever keys the caller still holds.
+    await a.store.erase('c-recent');
+    await eventually(async () => !a.keys.cachedSubjects.includes('c-recent'));
+    opened.mockClear();
+    expect(JSON.parse(a.data.revealText(orderHeader, row(1), await a.data.keysForRows([row(1)])))).toMatchObject({ customerEmail: ERASED, shippingAddress: ERASED });
+    // And what it had at hand is forgotten: a caller with keys from before the erasure gets the cipher's answer, not a memory.
+    opened.mockClear();
+    a.data.revealText(orderHeader, row(1), keysA);
+    expect(opened).toHaveBeenCalledTimes(2);
   });
 
   it('erases a subject on every shard: cached keys are dropped at once, its fields read [erased], new ones are refused', async () => {

@@ -11,10 +11,12 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 import { startLoad } from '../support/ledger.js';
 import { subscribe } from '../support/subscriber.js';
+import { freePort } from '../support/postgres-process.js';
 import { checkDelivery } from './support.js';
 
 let cluster: Cluster;
 let client: Clients;
+let routerMetrics: string;
 
 async function ring(args: string[]): Promise<void> {
   const errors: string[] = [];
@@ -24,7 +26,8 @@ async function ring(args: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ shards: 3, spares: 1 });
+  routerMetrics = `127.0.0.1:${await freePort()}`;
+  cluster = await startCluster({ shards: 3, spares: 1, routerEnv: { METRICS_ADDRESS: routerMetrics } });
   client = connect(cluster.routerAddress);
 }, 120_000);
 
@@ -67,6 +70,32 @@ describe('Subscribe through the router', () => {
     await lines.until(() => lines.caughtUp(), 30_000);
     expect(lines.events.map((e) => e.streamId)).toEqual(['order-lines-m3']);
     lines.close();
+  });
+
+  it('gives live subscribers with the same filter one call per shard, and each still gets every event', async () => {
+    const followers = async () => {
+      const text = await (await fetch(`http://${routerMetrics}/metrics`)).text();
+      return Number(/^shardwrite_router_shared_feed_followers (\d+)/m.exec(text)?.[1] ?? NaN);
+    };
+    const a = subscribe(cluster.routerAddress, { from: 'end' });
+    const b = subscribe(cluster.routerAddress, { from: 'end' });
+    try {
+      await a.until(() => a.caughtUp() && b.caughtUp(), 30_000, 'caught up');
+      // Each live batch lets a subscriber's follower of that shard move onto the shared call.
+      let n = 0;
+      for (const end = Date.now() + 30_000; (await followers()) < 6;) {
+        if (Date.now() > end) throw new Error(`not every follower moved onto a shared call: ${await followers()} of 6`);
+        await client.call('PlaceOrder', placeOrder(`sh${n++}`));
+      }
+      for (let i = 0; i < 30; i++) await client.call('PlaceOrder', placeOrder(`sh${n++}`));
+      const ids = (sub: typeof a) => sub.events.map((e) => e.streamId).sort();
+      await a.until(() => a.events.length === n && b.events.length === n, 20_000, `${n} events each`);
+      expect(ids(a)).toEqual(ids(b));
+      expect(new Set(ids(a)).size).toBe(n);
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 
   it('keeps each stream in order and complete while a shard joins and another leaves under load', async () => {
