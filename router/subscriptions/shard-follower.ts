@@ -108,6 +108,8 @@ export class ShardFollower {
 
   /** Reopens the feed after what was received (a shard left the ring: read it to its end once more). */
   restart(): void {
+    // Its own call must say it caught up again before it joins anything (a shard that left the ring is read to its end).
+    this.#live = false;
     this.#leaveShared();
     this.#drop();
     this.#open();

@@ -90,6 +90,11 @@ describe('shared feeds of the router', () => {
         'both on the shared feed',
         () => place(1),
       );
+      // A restart (its shard left the ring) puts a follower back on a call of its own, after what it received.
+      const joined = upstreams.stats().consumers;
+      b.f.restart();
+      expect(b.f.shared).toBe(false);
+      expect(upstreams.stats().consumers).toBe(joined - 1);
       await place(10);
       const total = orders;
       await eventually(() => a.seen.length === total && b.seen.length === total, `${total} events each`);
