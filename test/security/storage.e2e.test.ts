@@ -1,0 +1,274 @@
+/**
+ * Least privilege in storage and secrets, over real processes: a secure
+ * cluster (TLS on every hop, JWT bearer tokens) whose shards run under a login
+ * user of `shardwrite_shard` (each store migrated beforehand by its owner),
+ * cache snapshots in Redis under an ACL user with an HMAC key, and whose
+ * rebalance runs under a login user of `shardwrite_rebalancer`
+ * (SHARD_DATABASE_USER). It tries what an attacker holding one of those
+ * credentials would: an UPDATE of an event with the shard's own login, a
+ * planted Redis snapshot; and it reads every log line and metric for the
+ * secrets it handed out.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { REBALANCER_ROLE, SHARD_ROLE, migrate } from '../../src/store/index.js';
+import { signEntry } from '../../src/cache/redis-snapshot-cache.js';
+import { clientCredentials } from '../../src/grpc/tls.js';
+import { RingView } from '../../src/ring/index.js';
+import { ringCommand } from '../../cli/ring.js';
+import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
+import { connect, placeOrder, type Clients } from '../support/grpc.js';
+import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
+import { freePort } from '../support/postgres-process.js';
+import { testKeys } from '../auth/keys.js';
+
+const REDIS_URL = process.env.REDIS_URL;
+if (!REDIS_URL) console.log('[security/storage] REDIS_URL is not set: skipped');
+
+const suffix = randomBytes(4).toString('hex');
+const shardUser = `sw_e2e_shard_${suffix}`;
+const rebalancerUser = `sw_e2e_rebalancer_${suffix}`;
+const dbPassword = `db-${randomBytes(12).toString('hex')}`;
+const redisUser = `sw_e2e_acl_${suffix}`;
+const redisPassword = `redis-${randomBytes(12).toString('hex')}`;
+const prefix = `sw:e2e:${suffix}:`;
+const snapshotKey = randomBytes(32).toString('base64');
+const masterKey = randomBytes(32).toString('base64');
+const tokens: Record<string, string> = {};
+/** Each shard's store, by shard index. */
+const stores: TestDatabase[] = [];
+let rolesDb: TestDatabase | undefined;
+let cluster: Cluster;
+let redis: Redis;
+let dir: string;
+let metricsPorts: number[];
+const cliOutput: string[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function as(user: string, url: string): string {
+  const u = new URL(url);
+  u.username = user;
+  u.password = dbPassword;
+  return u.toString();
+}
+
+async function onServer<T>(run: (c: pg.Client) => Promise<T>, url = serverUrl()): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await run(c);
+  } finally {
+    await c.end();
+  }
+}
+
+const sqlCode = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (err: { code?: string }) => err.code,
+  );
+
+describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
+  beforeAll(async () => {
+    const keys = await testKeys();
+    tokens.alice = await keys.sign({ sub: 'alice', tenant: 'tenant-a' });
+    tokens.bob = await keys.sign({ sub: 'bob', tenant: 'tenant-b' });
+    redis = new Redis(REDIS_URL!);
+    // What the snapshot cache needs, on its own keys only.
+    await redis.call('ACL', 'SETUSER', redisUser, 'on', `>${redisPassword}`, `~${prefix}*`, '+get', '+set', '+expire', '+eval', '+evalsha', '+script|load', '+ping', '+quit', '+info');
+    const redisUrl = new URL(REDIS_URL!);
+    redisUrl.username = redisUser;
+    redisUrl.password = redisPassword;
+    dir = mkdtempSync(join(tmpdir(), 'sw-storage-'));
+    writeFileSync(join(dir, 'rebalancer.password'), `${dbPassword}\n`, { mode: 0o600 });
+    metricsPorts = [await freePort(), await freePort(), await freePort()];
+    // Roles belong to the server: the first store's migration makes the group roles, then the logins join them.
+    rolesDb = await createTestDatabase('sw_lp_roles');
+    await migrate(rolesDb.url);
+    await onServer(async (c) => {
+      await c.query(`CREATE ROLE ${shardUser} LOGIN PASSWORD '${dbPassword}' IN ROLE ${SHARD_ROLE}`);
+      await c.query(`CREATE ROLE ${rebalancerUser} LOGIN PASSWORD '${dbPassword}' IN ROLE ${REBALANCER_ROLE}`);
+    });
+    cluster = await startCluster({
+      shards: 2,
+      spares: 1,
+      tls: true,
+      auth: keys.env,
+      // Each store is migrated by its owner; the shard process gets only a login of shardwrite_shard.
+      databaseUrl: async (i) => {
+        const db = (stores[i] = await createTestDatabase('sw_lp'));
+        await migrate(db.url);
+        return as(shardUser, db.url);
+      },
+      shardEnv: (i) => ({
+        REDIS_URL: redisUrl.toString(),
+        REDIS_KEY_PREFIX: prefix,
+        REDIS_SNAPSHOT_KEY: snapshotKey,
+        PERSONAL_DATA_MASTER_KEY: masterKey,
+        // A snapshot after every event, and no owner cache: every command loads its stream, asking Redis first.
+        SNAPSHOT_INTERVAL: '1',
+        CACHE_MAX_ENTRIES: '0',
+        LOG_LEVEL: 'debug',
+        METRICS_ADDRESS: `127.0.0.1:${metricsPorts[i]}`,
+      }),
+      routerEnv: { LOG_LEVEL: 'debug' },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.close();
+    for (const db of [...stores, rolesDb]) await db?.drop().catch(() => {});
+    await onServer(async (c) => {
+      for (const user of [shardUser, rebalancerUser]) await c.query(`DROP ROLE IF EXISTS ${user}`);
+    }).catch(() => {});
+    if (redis) {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.call('ACL', 'DELUSER', redisUser);
+      redis.disconnect();
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function withClient<T>(address: string, token: string, fn: (c: Clients) => Promise<T>): Promise<T> {
+    const c = connect(address, { token, credentials: clientCredentials({ caFile: cluster.tls!.caFile }) });
+    try {
+      return await fn(c);
+    } finally {
+      c.close();
+    }
+  }
+
+  const ownerUrl = (i: number) => stores[i]!.url;
+  const storeOf = (shardId: string) => stores[cluster.shard(shardId).index]!;
+
+  /** The cached entry of `streamId` once its snapshot reached `version`. */
+  async function cachedAt(streamId: string, version: number): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const value = await redis.get(prefix + streamId);
+      if (value !== null && (JSON.parse(value) as { v: number }).v >= version) return value;
+      if (Date.now() > deadline) throw new Error(`no Redis snapshot of ${streamId} at version ${version} or later`);
+      await sleep(50);
+    }
+  }
+
+  async function rejectedCount(shardIndex: number): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPorts[shardIndex]}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('shardwrite_snapshot_cache_ops_total{') && l.includes('op="get"') && l.includes('outcome="rejected"'));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
+  it("runs the shards' hot path under their restricted login: commands, snapshots in PostgreSQL and Redis", async () => {
+    const id = 'lp-1';
+    await withClient(cluster.routerAddress, tokens.alice!, async (c) => {
+      await c.call('PlaceOrder', placeOrder(id));
+      await c.call('AuthorizePayment', { orderId: id, commandId: 'lp-auth', amountCents: '1000', currency: 'EUR' });
+      await c.call('CapturePayment', { orderId: id, commandId: 'lp-cap-1', amountCents: '100' });
+      expect(await c.readStream('order-payment', id)).toHaveLength(2);
+    });
+    // Without an owner cache a snapshot is taken by the next load that replays an event: v1 here.
+    expect(JSON.parse(await cachedAt(`order-payment-${id}`, 1))).toMatchObject({ id: `order-payment-${id}`, m: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const owner = cluster.shard(cluster.ownerOf(id));
+    const sessions = await onServer(
+      (c) => c.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'),
+      ownerUrl(owner.index),
+    );
+    // Every connection to the store but this check's: the shard's pool and the test's own, all as the restricted user.
+    expect(sessions.rows.map((r) => r.usename)).toEqual([shardUser]);
+    const snapshots = await onServer((c) => c.query(`SELECT version::int AS v FROM snapshots WHERE stream_id = $1`, [`order-payment-${id}`]), ownerUrl(owner.index));
+    expect(snapshots.rows).toEqual([{ v: 1 }]);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of events with the very login the shard runs with', async () => {
+    const owner = cluster.shard(cluster.ownerOf('lp-1'));
+    const before = await onServer((c) => c.query('SELECT count(*)::int AS n FROM events'), ownerUrl(owner.index));
+    await onServer(async (c) => {
+      expect(await sqlCode(c.query(`UPDATE events SET data = '{"amountCents": 1}' WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
+      expect(await sqlCode(c.query(`DELETE FROM events WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
+      expect(await sqlCode(c.query('TRUNCATE events'))).toBe('42501');
+    }, owner.databaseUrl);
+    const after = await onServer((c) => c.query('SELECT count(*)::int AS n FROM events'), ownerUrl(owner.index));
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it('rejects and counts a planted Redis snapshot (edited, or signed with another key) and decides on PostgreSQL', async () => {
+    const id = 'lp-1';
+    const streamId = `order-payment-${id}`;
+    const owner = cluster.shard(cluster.ownerOf(id));
+    const genuine = await cachedAt(streamId, 1);
+    expect(genuine).toContain('"authorizedCents":1000,');
+    // 900 of the 1,000 authorized cents remain; a planted state claims a million.
+    const edited = genuine.replace('"authorizedCents":1000,', '"authorizedCents":100000000,');
+    const body = edited.slice(0, edited.lastIndexOf(',"m":')) + '}';
+    const planted = [edited, signEntry('an attacker key that is long enough, 32+ bytes', body)];
+    for (const [n, value] of planted.entries()) {
+      await redis.set(prefix + streamId, value);
+      const rejected = await rejectedCount(owner.index);
+      const outcome = await withClient(cluster.routerAddress, tokens.alice!, (c) => c.attempt('CapturePayment', { orderId: id, commandId: `lp-cap-big-${n}`, amountCents: '5000' }));
+      expect(outcome).toMatchObject({ error: { code: grpc.status.FAILED_PRECONDITION, reason: 'BUSINESS_RULE', message: expect.stringMatching(/only 900 of 1000/) } });
+      expect(await rejectedCount(owner.index)).toBeGreaterThan(rejected);
+    }
+    await redis.set(prefix + streamId, planted[1]!);
+    await withClient(cluster.routerAddress, tokens.alice!, async (c) => {
+      expect(await c.call('CapturePayment', { orderId: id, commandId: 'lp-cap-rest', amountCents: '900' })).toMatchObject({ version: '3' });
+      const captured = (await c.readStream('order-payment', id)).filter((e) => e.type === 'PaymentCaptured');
+      expect(captured.map((e) => (JSON.parse(e.data) as { amountCents: number }).amountCents)).toEqual([100, 900]);
+    });
+  });
+
+  it("moves streams under the rebalancer's own login (SHARD_DATABASE_USER): each keeps its tenant, another tenant still gets NOT_FOUND at the new owner", async () => {
+    const ids = Array.from({ length: 24 }, (_, i) => `lp-move-${i}`);
+    await withClient(cluster.routerAddress, tokens.alice!, async (c) => {
+      for (const id of ids) await c.call('PlaceOrder', placeOrder(id));
+    });
+    const spare = cluster.shard('shard-2');
+    // The ring keeps each store's URL with the shard's user and no password. The move deletes the
+    // moved streams at their old owner, which that user may not do: it succeeds only under SHARD_DATABASE_USER.
+    const out = { tty: false, line: (t: string) => void cliOutput.push(t), error: (t: string) => void cliOutput.push(t) };
+    const env = { RING_DATABASE_URL: cluster.ringUrl, SHARD_DATABASE_USER: rebalancerUser, SHARD_DATABASE_PASSWORD_FILE: join(dir, 'rebalancer.password'), ...tlsEnv(cluster.tls!.files.rebalancer!) };
+    expect(await ringCommand(['add', spare.id, '--address', spare.address], env, out), cliOutput.join('\n')).toBe(0);
+    const view = new RingView((await cluster.ringStore.current())!);
+    const moved = ids.filter((id) => view.ownerOf(id).id === spare.id);
+    expect(moved.length).toBeGreaterThan(0);
+    const atOld = await onServer((c) => c.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(cluster.ownerOf(moved[0]!)).url);
+    expect(atOld.rows[0].n).toBe(0);
+    const tenants = await onServer((c) => c.query(`SELECT DISTINCT tenant FROM streams WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(spare.id).url);
+    expect(tenants.rows).toEqual([{ tenant: 'tenant-a' }]);
+    for (const address of [cluster.routerAddress, spare.address]) {
+      await withClient(address, tokens.bob!, async (c) => {
+        expect(await c.attempt('CancelOrder', { orderId: moved[0]!, reason: 'not yours' })).toMatchObject({ error: { code: grpc.status.NOT_FOUND } });
+      });
+    }
+    await withClient(spare.address, tokens.alice!, async (c) => {
+      expect(await c.call('CancelOrder', { orderId: moved[0]!, reason: 'changed my mind' })).toMatchObject({ version: '2' });
+    });
+    // The ring database holds the stores' URLs, never their passwords.
+    const registered = await onServer((c) => c.query<{ url: string }>('SELECT database_url AS url FROM shard_stores'), cluster.ringUrl);
+    expect(registered.rows).toHaveLength(3);
+    for (const r of registered.rows) {
+      expect(r.url).toContain(shardUser);
+      expect(r.url).not.toContain(dbPassword);
+    }
+  }, 120_000);
+
+  it('never shows a token, key or password in a log line or a metric', async () => {
+    const metrics = await Promise.all(metricsPorts.map(async (p) => (await fetch(`http://127.0.0.1:${p}/metrics`)).text()));
+    const outputs = [cluster.router.output(), ...cluster.shards.map((s) => s.process.output()), ...metrics, ...cliOutput].join('\n');
+    expect(outputs.length).toBeGreaterThan(1000);
+    // The key material of every private key the processes were given (a PEM body line is 64 characters of base64).
+    const privateKeys = Object.values(cluster.tls!.files).map((f) => readFileSync(f.keyFile, 'utf8').split('\n')[2]!);
+    for (const secret of [dbPassword, redisPassword, snapshotKey, masterKey, ...Object.values(tokens), ...privateKeys]) {
+      expect(secret.length).toBeGreaterThan(20);
+      expect(outputs).not.toContain(secret);
+    }
+    for (const t of Object.values(tokens)) expect(outputs).not.toContain(t.split('.').pop()!);
+  });
+});
