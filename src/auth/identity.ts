@@ -14,6 +14,38 @@ export interface Identity {
   readonly expiresAt?: number;
 }
 
+/** Longest principal an identity may name (it is recorded with every event it causes). @default 256 */
+export const MAX_PRINCIPAL_LENGTH = 256;
+/** Longest tenant (recorded with every event, and the key of tenant isolation). @default 128 */
+export const MAX_TENANT_LENGTH = 128;
+/** Most scopes one identity may hold. @default 64 */
+export const MAX_SCOPES = 64;
+/** Longest scope. @default 128 */
+export const MAX_SCOPE_LENGTH = 128;
+
+/**
+ * Why an identity's principal, tenant or scopes cannot be accepted, as
+ * `{ field, description }`, or undefined when they can. They are recorded
+ * with every event (I14) and travel as metadata, so they are bounded like any
+ * other input: a principal of 1..{@link MAX_PRINCIPAL_LENGTH} characters and a
+ * tenant of 0..{@link MAX_TENANT_LENGTH}, neither with control characters; at
+ * most {@link MAX_SCOPES} scopes of 1..{@link MAX_SCOPE_LENGTH} characters
+ * without spaces or control characters. The description never quotes the value.
+ */
+export function identityProblem(identity: Pick<Identity, 'principal' | 'tenant' | 'scopes'>): { field: 'principal' | 'tenant' | 'scopes'; description: string } | undefined {
+  const printable = (v: string) => !/[\p{Cc}\u2028\u2029]/u.test(v);
+  if (identity.principal.length === 0 || identity.principal.length > MAX_PRINCIPAL_LENGTH || !printable(identity.principal)) {
+    return { field: 'principal', description: `must be 1..${MAX_PRINCIPAL_LENGTH} characters without control characters` };
+  }
+  if (identity.tenant.length > MAX_TENANT_LENGTH || !printable(identity.tenant)) {
+    return { field: 'tenant', description: `must be at most ${MAX_TENANT_LENGTH} characters without control characters` };
+  }
+  if (identity.scopes.length > MAX_SCOPES || identity.scopes.some((x) => x.length === 0 || x.length > MAX_SCOPE_LENGTH || !printable(x) || /\s/.test(x))) {
+    return { field: 'scopes', description: `must be at most ${MAX_SCOPES} scopes of 1..${MAX_SCOPE_LENGTH} characters without spaces or control characters` };
+  }
+  return undefined;
+}
+
 /** Every permission. */
 export const ALL_SCOPE = '*';
 /** Reading events: ReadStream, subscriptions, consumer groups. */

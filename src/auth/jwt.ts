@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
-import type { Identity } from './identity.js';
+import { identityProblem, type Identity } from './identity.js';
 
 export interface JwtSettings {
   /** AUTH_JWKS_FILE — a local JWKS JSON file; one of it or `jwksUrl`. */
@@ -68,6 +68,11 @@ export class JwtVerifier {
     const raw = payload[s.scopesClaim] ?? [];
     const scopes = typeof raw === 'string' ? raw.split(' ').filter(Boolean) : Array.isArray(raw) && raw.every((x) => typeof x === 'string') ? raw : undefined;
     if (!scopes) throw new UnauthenticatedError(`the token's "${s.scopesClaim}" claim is not a list of scopes`);
+    const problem = identityProblem({ principal, tenant, scopes });
+    if (problem) {
+      const claim = { principal: s.principalClaim, tenant: s.tenantClaim, scopes: s.scopesClaim }[problem.field];
+      throw new UnauthenticatedError(`the token's "${claim}" claim is not accepted: the ${problem.field} ${problem.description}`);
+    }
     return { principal, tenant, scopes, expiresAt: (payload.exp ?? 0) * 1000 };
   }
 }

@@ -7,7 +7,7 @@ import { DEFAULT_AUTH_CACHE_ENTRIES } from './authenticator.js';
 import { DEFAULT_JWT_ALGORITHMS, type JwtSettings } from './jwt.js';
 import { securityProblems } from './mode.js';
 import { StaticTokens } from './static-tokens.js';
-import type { Identity } from './identity.js';
+import { identityProblem, type Identity } from './identity.js';
 
 export interface AuthSettings {
   /** SHARDWRITE_INSECURE — `true` allows starting without authentication (and logs a warning); default false. */
@@ -106,7 +106,10 @@ function parseClientCerts(r: EnvReader): Map<string, Identity> | undefined {
         r.problem(`AUTH_CLIENT_CERTS entry ${i + 1} is not <certificate identity>:principal:tenant:scope|scope`);
         return;
       }
-      out.set(name, { principal, tenant, scopes: scopes.split('|').filter(Boolean) });
+      const identity = { principal, tenant, scopes: scopes.split('|').filter(Boolean) };
+      const problem = identityProblem(identity);
+      if (problem) r.problem(`AUTH_CLIENT_CERTS entry ${i + 1}: the ${problem.field} ${problem.description}`);
+      else out.set(name, identity);
     });
   return out.size > 0 ? out : undefined;
 }

@@ -5,7 +5,7 @@
  * compared with every entry in constant time (`crypto.timingSafeEqual`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Identity } from './identity.js';
+import { identityProblem, type Identity } from './identity.js';
 
 interface StaticGrant {
   readonly hash: Buffer;
@@ -50,7 +50,12 @@ export class StaticTokens {
         if (!/^[0-9a-f]{64}$/i.test(hex ?? '')) problems.push(`AUTH_TOKENS entry ${i + 1}: the hash must be 64 hex digits`);
         else if (!principal) problems.push(`AUTH_TOKENS entry ${i + 1}: the principal is empty`);
         else if (!scopes) problems.push(`AUTH_TOKENS entry ${i + 1}: no scopes`);
-        else grants.push({ hash: Buffer.from(hex!, 'hex'), identity: { principal, tenant: tenant ?? '', scopes: scopes.split('|').filter(Boolean) } });
+        else {
+          const identity = { principal, tenant: tenant ?? '', scopes: scopes.split('|').filter(Boolean) };
+          const problem = identityProblem(identity);
+          if (problem) problems.push(`AUTH_TOKENS entry ${i + 1}: the ${problem.field} ${problem.description}`);
+          else grants.push({ hash: Buffer.from(hex!, 'hex'), identity });
+        }
       });
     return { tokens: new StaticTokens(grants), problems };
   }

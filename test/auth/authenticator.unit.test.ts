@@ -89,6 +89,24 @@ describe('authentication', () => {
     await expect(es256Only.authenticate(`Bearer ${await keys.sign()}`)).rejects.toThrow(/algorithm/);
   });
 
+  it.each([
+    ['a principal longer than 256 characters', { sub: 'p'.repeat(257) }, /"sub" claim is not accepted: the principal must be 1\.\.256/],
+    ['a principal with a control character', { sub: 'alice\nINFO forged log line' }, /"sub" claim is not accepted/],
+    ['a tenant longer than 128 characters', { tenant: 't'.repeat(129) }, /"tenant" claim is not accepted: the tenant must be at most 128/],
+    ['a tenant with a control character', { tenant: 'tenant-a\u0000' }, /"tenant" claim is not accepted/],
+    ['more than 64 scopes', { scope: Array.from({ length: 65 }, (_, i) => `s${i}`) }, /"scope" claim is not accepted: the scopes must be at most 64/],
+    ['a scope with a space in it', { scope: ['read', 'order-header order-lines'] }, /"scope" claim is not accepted/],
+  ])('refuses a JWT with %s: what events record is bounded, and the message never quotes it', async (_, claims, message) => {
+    const e = await refusal(`Bearer ${await keys.sign(claims)}`);
+    expect(e.message).toMatch(message);
+    expect(e.message).not.toMatch(/ppppp|ttttt|forged|s63/);
+  });
+
+  it('accepts a principal and a tenant at their limits', async () => {
+    const token = await keys.sign({ sub: 'p'.repeat(256), tenant: 't'.repeat(128), scope: Array.from({ length: 64 }, (_, i) => `s${i}`) });
+    await expect(auth.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ principal: 'p'.repeat(256), tenant: 't'.repeat(128) });
+  });
+
   it('never puts the token in an error message', async () => {
     const tokens = [await keys.sign({}, { key: 'stranger' }), await keys.sign({ aud: 'x' }), 'plain-secret-token', await keys.sign({ exp: 1 })];
     for (const t of tokens) {
@@ -127,6 +145,15 @@ describe('static tokens (AUTH_TOKENS)', () => {
   it('refuses a malformed hash and an entry without scopes', () => {
     expect(StaticTokens.parse('sha256:abc:svc:t:*').problems[0]).toMatch(/64 hex digits/);
     expect(StaticTokens.parse(`sha256:${'a'.repeat(64)}:svc:t:`).problems[0]).toMatch(/no scopes/);
+  });
+
+  it('refuses an entry whose principal, tenant or scopes are out of bounds, without quoting them', () => {
+    const hash = 'a'.repeat(64);
+    expect(StaticTokens.parse(`sha256:${hash}:${'p'.repeat(257)}:t:*`).problems).toEqual(['AUTH_TOKENS entry 1: the principal must be 1..256 characters without control characters']);
+    expect(StaticTokens.parse(`sha256:${hash}:svc:${'t'.repeat(129)}:*`).problems).toEqual(['AUTH_TOKENS entry 1: the tenant must be at most 128 characters without control characters']);
+    const { tokens, problems } = StaticTokens.parse(`sha256:${hash}:svc:t:read|or\tder`);
+    expect(problems).toEqual(['AUTH_TOKENS entry 1: the scopes must be at most 64 scopes of 1..128 characters without spaces or control characters']);
+    expect(tokens.size).toBe(0);
   });
 
   it('reads several entries, an empty tenant included', () => {

@@ -71,6 +71,16 @@ describe('secure by default', () => {
     expect(message).toMatch(/HS256 is not an accepted/);
   });
 
+  it('refuses an AUTH_CLIENT_CERTS identity out of bounds, as any other identity', () => {
+    const message = problems(() => loadShardConfig({ ...shardBase, ...tls, AUTH_CLIENT_CERTS: `billing:billing:${'t'.repeat(129)}:read` }));
+    expect(message).toMatch(/AUTH_CLIENT_CERTS entry 1: the tenant must be at most 128 characters/);
+    expect(loadShardConfig({ ...shardBase, ...tls, AUTH_CLIENT_CERTS: 'billing:billing:tenant-b:read|order-payment' }).auth.clientCerts?.get('billing')).toEqual({
+      principal: 'billing',
+      tenant: 'tenant-b',
+      scopes: ['read', 'order-payment'],
+    });
+  });
+
   it('defaults the JWT settings', () => {
     const config = loadShardConfig({ ...shardBase, ...tls, AUTH_JWKS_URL: 'https://idp.test/jwks', AUTH_JWT_ISSUER: 'https://idp.test', AUTH_JWT_AUDIENCE: 'shardwrite' });
     expect(config.auth.jwt).toMatchObject({ algorithms: ['RS256', 'ES256', 'EdDSA'], principalClaim: 'sub', tenantClaim: 'tenant', scopesClaim: 'scope', audience: ['shardwrite'] });

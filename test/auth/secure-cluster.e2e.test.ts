@@ -35,6 +35,9 @@ beforeAll(async () => {
   tokens.expired = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iat: now - 7200, exp: now - 120 });
   tokens.otherAudience = await keys.sign({ sub: 'alice', tenant: 'tenant-a', aud: 'another-service' });
   tokens.otherIssuer = await keys.sign({ sub: 'alice', tenant: 'tenant-a', iss: 'https://evil.test' });
+  // Principals and tenants are recorded with every event: bounded like any other input.
+  tokens.longPrincipal = await keys.sign({ sub: 'p'.repeat(300), tenant: 'tenant-a' });
+  tokens.badTenant = await keys.sign({ sub: 'alice', tenant: 'tenant-a\nforged' });
   cluster = await startCluster({
     shards: 2,
     spares: 1,
@@ -75,6 +78,8 @@ describe('a secure cluster', () => {
     ['an expired token', 'expired'],
     ['a token for another audience', 'otherAudience'],
     ['a token from another issuer', 'otherIssuer'],
+    ['a token whose principal is out of bounds', 'longPrincipal'],
+    ['a token whose tenant has a control character', 'badTenant'],
   ])('refuses %s with UNAUTHENTICATED, through the router and at a shard, writing nothing', async (_, who) => {
     const token = who === undefined ? undefined : tokens[who];
     for (const address of [cluster.routerAddress, cluster.shards[0]!.address]) {
@@ -136,7 +141,7 @@ describe('a secure cluster', () => {
     });
   });
 
-  it('requires a command id on money commands, and refuses a command id reused for another request', async () => {
+  it('requires a command id on money commands (AuthorizePayment, CapturePayment), and refuses a command id reused for another request', async () => {
     await withClient(cluster.routerAddress, tokens.alice, async (c) => {
       await c.call('PlaceOrder', placeOrder('money-1'));
       const missing = await c.attempt('AuthorizePayment', { orderId: 'money-1', amountCents: '500', currency: 'EUR' });
@@ -147,7 +152,13 @@ describe('a secure cluster', () => {
       expect(await c.call('AuthorizePayment', request)).toMatchObject({ duplicate: true });
       const reused = await c.attempt('AuthorizePayment', { ...request, amountCents: '50000' });
       expect(reused).toMatchObject({ error: { code: grpc.status.FAILED_PRECONDITION, reason: 'COMMAND_ID_REUSED' } });
-      expect(await c.readStream('order-payment', 'money-1')).toHaveLength(1);
+      const noCaptureId = await c.attempt('CapturePayment', { orderId: 'money-1', amountCents: '100' });
+      expect(noCaptureId).toMatchObject({ error: { code: grpc.status.INVALID_ARGUMENT, reason: 'VALIDATION', message: expect.stringMatching(/^command_id: is required/) } });
+      const capture = { orderId: 'money-1', commandId: 'cap-1', amountCents: '100' };
+      await c.call('CapturePayment', capture);
+      expect(await c.call('CapturePayment', capture)).toMatchObject({ duplicate: true });
+      expect(await c.attempt('CapturePayment', { ...capture, amountCents: '200' })).toMatchObject({ error: { code: grpc.status.FAILED_PRECONDITION, reason: 'COMMAND_ID_REUSED' } });
+      expect((await c.readStream('order-payment', 'money-1')).map((e) => e.type)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
     });
   });
 
