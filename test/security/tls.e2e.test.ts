@@ -33,7 +33,13 @@ let healthPorts: number[];
 
 beforeAll(async () => {
   healthPorts = [await freePort(), await freePort(), await freePort()];
-  cluster = await startCluster({ shards: 2, spares: 1, tls: true, shardEnv: (i) => ({ TLS_RELOAD_MS: '200', HEALTH_ADDRESS: `127.0.0.1:${healthPorts[i]}` }) });
+  cluster = await startCluster({
+    shards: 2,
+    spares: 1,
+    tls: true,
+    shardEnv: (i) => ({ TLS_RELOAD_MS: '200', HEALTH_ADDRESS: `127.0.0.1:${healthPorts[i]}` }),
+    routerEnv: { TLS_RELOAD_MS: '200' },
+  });
   foreignDir = mkdtempSync(join(tmpdir(), 'sw-foreign-'));
   const f = await ensureDevCertificates(foreignDir, [{ name: 'router', ips: ['127.0.0.1'], dns: ['localhost'] }], 'another CA');
   foreign = { router: f.router! };
@@ -104,14 +110,17 @@ describe('TLS on every hop', () => {
     }
   });
 
-  it('refuses a plaintext client at the router', async () => {
-    const plain = connect(cluster.routerAddress);
-    try {
-      const r = await plain.attempt('PlaceOrder', placeOrder('plain-1'), { deadlineMs: 3000 });
-      expect('error' in r && r.error.code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      plain.close();
+  it('refuses a plaintext client at the router and at a shard, writing nothing', async () => {
+    for (const address of [cluster.routerAddress, cluster.shards[0]!.address]) {
+      const plain = connect(address);
+      try {
+        const r = await plain.attempt('PlaceOrder', placeOrder('plain-1'), { deadlineMs: 3000 });
+        expect('error' in r && r.error.code).toBe(grpc.status.UNAVAILABLE);
+      } finally {
+        plain.close();
+      }
     }
+    for (const s of cluster.shards) expect((await s.sql.query("SELECT count(*)::int AS n FROM events WHERE stream_id = 'order-header-plain-1'")).rows[0].n).toBe(0);
   });
 
   it('refuses a client that does not trust the cluster CA (the server certificate does not verify)', async () => {
@@ -183,18 +192,21 @@ describe('TLS on every hop', () => {
     expect([...seen].sort()).toEqual(['shard-0', 'shard-1']);
   });
 
+  /** The serial number of the certificate the server at `address` presents now. */
+  const serialAt = (address: string) =>
+    new Promise<string>((resolve, reject) => {
+      const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+      const s = tls.connect({ host, port, ca: readFileSync(cluster.tls!.caFile), ALPNProtocols: ['h2'] }, () => {
+        const n = s.getPeerCertificate().serialNumber;
+        s.destroy();
+        resolve(n);
+      });
+      s.on('error', reject);
+    });
+
   it('reloads a shard certificate when its files change, without a restart; the router keeps reaching it', async () => {
     const shard = cluster.shards[0]!;
-    const serial = () =>
-      new Promise<string>((resolve, reject) => {
-        const [host, port] = [shard.address.slice(0, shard.address.lastIndexOf(':')), Number(shard.address.slice(shard.address.lastIndexOf(':') + 1))];
-        const s = tls.connect({ host, port, ca: readFileSync(cluster.tls!.caFile), ALPNProtocols: ['h2'] }, () => {
-          const n = s.getPeerCertificate().serialNumber;
-          s.destroy();
-          resolve(n);
-        });
-        s.on('error', reject);
-      });
+    const serial = () => serialAt(shard.address);
     const before = await serial();
     const ca = await DevCa.load({ cert: readFileSync(cluster.tls!.caFile, 'utf8'), key: readFileSync(join(cluster.tls!.dir, 'ca.key'), 'utf8') });
     const next = await ca.issue({ name: shard.id, ips: ['127.0.0.1'], dns: ['localhost'] });
@@ -215,6 +227,27 @@ describe('TLS on every hop', () => {
     try {
       const id = [...Array(80).keys()].map((i) => `reload-${i}`).find((x) => cluster.ownerOf(x) === shard.id)!;
       expect((await client.placeOrder(placeOrder(id) as never, { timeoutMs: 10_000 })).version).toBe('1');
+    } finally {
+      client.close();
+    }
+  });
+
+  it("reloads the router's certificate when its files change, without a restart: clients are served the new one and commands go on", async () => {
+    const serial = () => serialAt(cluster.routerAddress);
+    const before = await serial();
+    const ca = await DevCa.load({ cert: readFileSync(cluster.tls!.caFile, 'utf8'), key: readFileSync(join(cluster.tls!.dir, 'ca.key'), 'utf8') });
+    const next = await ca.issue({ name: 'router', ips: ['127.0.0.1'], dns: ['localhost'] });
+    writeFileSync(files('router').keyFile, next.key);
+    writeFileSync(files('router').certFile, next.cert);
+    // The router checks its files every TLS_RELOAD_MS (200 here).
+    await expect.poll(serial, { timeout: 10_000, interval: 100 }).not.toBe(before);
+    expect(cluster.router.output()).not.toMatch(/exited/);
+    const client = createClient(cluster.routerAddress, { tls: { caFile: cluster.tls!.caFile } });
+    try {
+      for (const shard of cluster.shards.slice(0, 2)) {
+        const id = [...Array(80).keys()].map((i) => `router-reload-${i}`).find((x) => cluster.ownerOf(x) === shard.id)!;
+        expect((await client.placeOrder(placeOrder(id) as never, { timeoutMs: 10_000 })).version).toBe('1');
+      }
     } finally {
       client.close();
     }
