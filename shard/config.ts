@@ -71,6 +71,12 @@ export interface ShardConfig {
    */
   readonly redisUrl: string | undefined;
   /**
+   * REDIS_CA_FILE — with a `rediss://` REDIS_URL, the CA certificate(s) (PEM) the
+   * Redis server's certificate must chain to (its name must match the URL's host);
+   * unset = Node's default trust store.
+   */
+  readonly redisCaFile: string | undefined;
+  /**
    * REDIS_SNAPSHOT_KEY — the HMAC-SHA256 key that authenticates Redis snapshot
    * entries, the same on every shard, at least 32 bytes. Required with REDIS_URL
    * unless SHARDWRITE_INSECURE=true; in insecure mode it defaults to a public
@@ -157,6 +163,7 @@ export const SHARD_ENV = [
   'GRPC_ADDRESS',
   'DATABASE_URL',
   'REDIS_URL',
+  'REDIS_CA_FILE',
   'METRICS_ADDRESS',
   'DB_POOL_SIZE',
   'DB_STATEMENT_TIMEOUT_MS',
@@ -211,6 +218,8 @@ export function loadShardConfig(env: Env): ShardConfig {
   const tls = readTlsSettings(r);
   const auth = readAuthSettings(r, tls !== undefined);
   const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:'], false);
+  const redisCaFile = r.optionalString('REDIS_CA_FILE');
+  if (redisCaFile !== undefined && (redisUrl === undefined || new URL(redisUrl).protocol !== 'rediss:')) r.problem('REDIS_CA_FILE needs a rediss:// REDIS_URL (TLS to Redis)');
   const snapshotKey = r.optionalString('REDIS_SNAPSHOT_KEY');
   if (snapshotKey !== undefined && Buffer.byteLength(snapshotKey) < MIN_SNAPSHOT_KEY_BYTES) r.problem(`REDIS_SNAPSHOT_KEY must be at least ${MIN_SNAPSHOT_KEY_BYTES} bytes`);
   if (snapshotKey === undefined && redisUrl !== undefined && !auth.insecure) {
@@ -225,6 +234,7 @@ export function loadShardConfig(env: Env): ShardConfig {
     linkIdentities: readLinkIdentities(r),
     healthAddress: readHealthAddress(r),
     redisUrl,
+    redisCaFile,
     redisSnapshotKey: snapshotKey ?? DEV_SNAPSHOT_KEY,
     redisSnapshotKeyIsDev: snapshotKey === undefined,
     redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),

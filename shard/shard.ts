@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
@@ -155,6 +156,7 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
     ? opened.add(
         new RedisSnapshotCache({
           url: config.redisUrl,
+          ...(config.redisCaFile ? { tlsCa: readFileSync(config.redisCaFile) } : {}),
           ttlSeconds: config.redisSnapshotTtlSeconds,
           timeoutMs: config.redisTimeoutMs,
           keyPrefix: config.redisKeyPrefix,

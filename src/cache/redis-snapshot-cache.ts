@@ -21,6 +21,12 @@ import type { SnapshotCache, StoredSnapshot } from '../store/types.js';
 export interface RedisSnapshotCacheOptions {
   /** `redis://` or `rediss://` URL. */
   readonly url: string;
+  /**
+   * With a `rediss://` URL: the CA certificate(s) (PEM) the server's certificate
+   * must chain to, and whose name must match the URL's host (a private CA, like
+   * the cluster's). Unset = Node's default trust store.
+   */
+  readonly tlsCa?: Buffer;
   /** Time to live of each entry; default 3600 s. */
   readonly ttlSeconds?: number;
   /** Bound on one command (ioredis `commandTimeout`); default 50 ms. The breaker's own timeout is twice this. */
@@ -122,6 +128,8 @@ export class RedisSnapshotCache implements SnapshotCache {
     this.#logger = options.logger;
     this.#authKey = options.authKey ?? DEV_SNAPSHOT_KEY;
     this.#redis = new Redis(options.url, {
+      // ioredis turns on TLS for rediss:// by itself; this only says whom to trust.
+      ...(options.tlsCa !== undefined && new URL(options.url).protocol === 'rediss:' ? { tls: { ca: options.tlsCa } } : {}),
       commandTimeout: timeoutMs,
       connectTimeout: options.connectTimeoutMs ?? d.connectTimeoutMs,
       // A dead Redis must fail a call at once, not park it until a reconnect.

@@ -66,3 +66,17 @@ describe('REDIS_SNAPSHOT_KEY', () => {
     expect(loadShardConfig({ ...base, SHARDWRITE_INSECURE: 'true' })).toMatchObject({ redisSnapshotKeyIsDev: true });
   });
 });
+
+describe('REDIS_CA_FILE', () => {
+  const secure = { DATABASE_URL: 'postgres://x/y', TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc::*`, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) };
+
+  it('names the CA a rediss:// server must chain to; unset, the default trust store', () => {
+    expect(loadShardConfig({ ...secure, REDIS_URL: 'rediss://shard:secret@redis:6379', REDIS_CA_FILE: '/etc/redis-tls/ca.crt' }).redisCaFile).toBe('/etc/redis-tls/ca.crt');
+    expect(loadShardConfig({ ...secure, REDIS_URL: 'rediss://shard:secret@redis:6379' }).redisCaFile).toBeUndefined();
+  });
+
+  it('is refused without a rediss:// REDIS_URL, where it would silently trust nothing', () => {
+    expect(() => loadShardConfig({ ...secure, REDIS_URL: 'redis://redis:6379', REDIS_CA_FILE: '/etc/redis-tls/ca.crt' })).toThrow(/REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
+    expect(() => loadShardConfig({ ...secure, REDIS_CA_FILE: '/etc/redis-tls/ca.crt' })).toThrow(/REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
+  });
+});
