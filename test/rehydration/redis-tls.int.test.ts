@@ -7,28 +7,24 @@
  * never logged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { RedisSnapshotCache } from '../../src/cache/redis-snapshot-cache.js';
 import { ensureDevCertificates, type CertFiles } from '../../scripts/dev-certificates.js';
-import { freePort } from '../support/postgres-process.js';
+import { REDIS_SERVER_AVAILABLE, startTlsRedis, type TlsBackend } from '../support/tls-backends.js';
 
-const REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0;
-if (!REDIS_SERVER) console.log('[rehydration] redis-server is not on PATH: the Redis TLS tests are skipped');
+if (!REDIS_SERVER_AVAILABLE) console.log('[rehydration] redis-server is not on PATH: the Redis TLS tests are skipped');
 
-describe.skipIf(!REDIS_SERVER)('Redis snapshot cache over TLS (rediss://)', () => {
+describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis snapshot cache over TLS (rediss://)', () => {
   const user = 'shard';
   const password = `pw-${randomBytes(12).toString('hex')}`;
   let dir: string;
   let files: CertFiles;
   let foreign: CertFiles;
-  let port: number;
-  let server: ChildProcess;
+  let server: TlsBackend;
   const lines: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
   const caches: RedisSnapshotCache[] = [];
@@ -37,40 +33,16 @@ describe.skipIf(!REDIS_SERVER)('Redis snapshot cache over TLS (rediss://)', () =
     dir = mkdtempSync(join(tmpdir(), 'sw-redis-tls-'));
     files = (await ensureDevCertificates(join(dir, 'cluster'), [{ name: 'redis', ips: ['127.0.0.1'], dns: ['localhost'] }], 'redis test CA')).redis!;
     foreign = (await ensureDevCertificates(join(dir, 'other'), [{ name: 'redis', ips: ['127.0.0.1'], dns: ['localhost'] }], 'another CA')).redis!;
-    port = await freePort();
-    server = spawn(
-      'redis-server',
-      [
-        ...['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1'],
-        ...['--tls-cert-file', files.certFile, '--tls-key-file', files.keyFile, '--tls-ca-cert-file', files.caFile, '--tls-auth-clients', 'no'],
-        ...['--save', '', '--appendonly', 'no', '--dir', dir],
-        ...['--user', 'default', 'off', '--user', user, 'on', `>${password}`, '~*', '+@all'],
-      ],
-      { stdio: 'ignore' },
-    );
-    // Up once it completes a TLS handshake.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const up = await new Promise<boolean>((resolve) => {
-        const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(files.caFile) }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (up) break;
-      if (Date.now() > deadline || server.exitCode !== null) throw new Error('redis-server did not start with TLS');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    server = await startTlsRedis(files, user, password, dir);
   }, 30_000);
 
   afterAll(async () => {
     for (const c of caches) await c.close();
-    server?.kill('SIGKILL');
+    await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const url = (scheme: 'redis' | 'rediss', pw = password) => `${scheme}://${user}:${pw}@127.0.0.1:${port}`;
+  const url = (scheme: 'redis' | 'rediss', pw = password) => `${scheme}://${user}:${pw}@127.0.0.1:${server.port}`;
   const cacheFor = (options: { url: string; tlsCa?: Buffer }) => {
     const c = new RedisSnapshotCache({ ...options, keyPrefix: 'sw:tls:', timeoutMs: 500, connectTimeoutMs: 1000, logger });
     caches.push(c);

@@ -1,9 +1,11 @@
 /**
- * Least privilege in storage and secrets, over real processes: a secure
- * cluster (TLS on every hop, JWT bearer tokens) whose shards run under a login
- * user of `shardwrite_shard` (each store migrated beforehand by its owner),
- * cache snapshots in Redis under an ACL user with an HMAC key, and whose
- * rebalance runs under a login user of `shardwrite_rebalancer`
+ * TLS on every hop, least privilege in storage and secrets, over real
+ * processes: a secure cluster (clients → router TLS, router → shards mutual
+ * TLS, JWT bearer tokens) whose shards reach their stores on a PostgreSQL
+ * that serves TLS (`sslmode=verify-full` against the test CA) as a login user
+ * of `shardwrite_shard` (each store migrated beforehand by its owner), cache
+ * snapshots in a TLS-only Redis (`rediss://`, REDIS_CA_FILE) under an ACL user
+ * with an HMAC key, and rebalance as a login user of `shardwrite_rebalancer`
  * (SHARD_DATABASE_USER). It tries what an attacker holding one of those
  * credentials would: an UPDATE of an event with the shard's own login, a
  * planted Redis snapshot; and it reads every log line and metric for the
@@ -22,28 +24,30 @@ import { signEntry } from '../../src/cache/redis-snapshot-cache.js';
 import { clientCredentials } from '../../src/grpc/tls.js';
 import { RingView } from '../../src/ring/index.js';
 import { ringCommand } from '../../cli/ring.js';
+import { ensureDevCertificates, type CertFiles } from '../../scripts/dev-certificates.js';
 import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
 import { freePort } from '../support/postgres-process.js';
+import { startProcess } from '../support/processes.js';
+import { REDIS_SERVER_AVAILABLE, startTlsPostgres, startTlsRedis, type TlsBackend, type TlsPostgres } from '../support/tls-backends.js';
 import { testKeys } from '../auth/keys.js';
 
-const REDIS_URL = process.env.REDIS_URL;
-if (!REDIS_URL) console.log('[security/storage] REDIS_URL is not set: skipped');
+if (!REDIS_SERVER_AVAILABLE) console.log('[security/storage] redis-server is not on PATH: skipped');
 
-const suffix = randomBytes(4).toString('hex');
-const shardUser = `sw_e2e_shard_${suffix}`;
-const rebalancerUser = `sw_e2e_rebalancer_${suffix}`;
+const shardUser = 'sw_shard_0';
+const rebalancerUser = 'sw_rebalancer';
 const dbPassword = `db-${randomBytes(12).toString('hex')}`;
-const redisUser = `sw_e2e_acl_${suffix}`;
+const redisUser = 'shard';
 const redisPassword = `redis-${randomBytes(12).toString('hex')}`;
-const prefix = `sw:e2e:${suffix}:`;
+const prefix = 'sw:snap:';
 const snapshotKey = randomBytes(32).toString('base64');
 const masterKey = randomBytes(32).toString('base64');
 const tokens: Record<string, string> = {};
-/** Each shard's store, by shard index. */
-const stores: TestDatabase[] = [];
-let rolesDb: TestDatabase | undefined;
+/** Each shard's store (the owner's URL, plaintext allowed), by shard index. */
+const stores: string[] = [];
+let postgres: TlsPostgres | undefined;
+let redisServer: TlsBackend | undefined;
+let certs: Record<string, CertFiles>;
 let cluster: Cluster;
 let redis: Redis;
 let dir: string;
@@ -52,14 +56,12 @@ const cliOutput: string[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function as(user: string, url: string): string {
-  const u = new URL(url);
-  u.username = user;
-  u.password = dbPassword;
-  return u.toString();
+/** The URL of `database` on the TLS PostgreSQL as `user`, verifying the server against `caFile`. */
+function verifiedUrl(user: string, database: string, caFile = certs.postgres!.caFile): string {
+  return `postgres://${user}:${dbPassword}@127.0.0.1:${postgres!.port}/${database}?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}`;
 }
 
-async function onServer<T>(run: (c: pg.Client) => Promise<T>, url = serverUrl()): Promise<T> {
+async function onServer<T>(run: (c: pg.Client) => Promise<T>, url: string): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -75,41 +77,47 @@ const sqlCode = (p: Promise<unknown>) =>
     (err: { code?: string }) => err.code,
   );
 
-describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
+describe.skipIf(!REDIS_SERVER_AVAILABLE)('storage in a secure cluster', () => {
   beforeAll(async () => {
     const keys = await testKeys();
     tokens.alice = await keys.sign({ sub: 'alice', tenant: 'tenant-a' });
     tokens.bob = await keys.sign({ sub: 'bob', tenant: 'tenant-b' });
-    redis = new Redis(REDIS_URL!);
-    // What the snapshot cache needs, on its own keys only.
-    await redis.call('ACL', 'SETUSER', redisUser, 'on', `>${redisPassword}`, `~${prefix}*`, '+get', '+set', '+expire', '+eval', '+evalsha', '+script|load', '+ping', '+quit', '+info');
-    const redisUrl = new URL(REDIS_URL!);
-    redisUrl.username = redisUser;
-    redisUrl.password = redisPassword;
     dir = mkdtempSync(join(tmpdir(), 'sw-storage-'));
+    const local = { ips: ['127.0.0.1'], dns: ['localhost'] };
+    certs = await ensureDevCertificates(
+      join(dir, 'backends'),
+      [
+        { name: 'postgres', ...local },
+        { name: 'redis', ...local },
+      ],
+      'storage test CA',
+    );
+    postgres = await startTlsPostgres(certs.postgres!);
+    redisServer = await startTlsRedis(certs.redis!, redisUser, redisPassword, dir);
+    redis = new Redis(`rediss://${redisUser}:${redisPassword}@127.0.0.1:${redisServer.port}`, { tls: { ca: readFileSync(certs.redis!.caFile) } });
     writeFileSync(join(dir, 'rebalancer.password'), `${dbPassword}\n`, { mode: 0o600 });
     metricsPorts = [await freePort(), await freePort(), await freePort()];
-    // Roles belong to the server: the first store's migration makes the group roles, then the logins join them.
-    rolesDb = await createTestDatabase('sw_lp_roles');
-    await migrate(rolesDb.url);
+    // Each store is created and migrated by its owner (the migration also makes the group roles); the logins join the roles.
+    for (let i = 0; i < 3; i++) {
+      await onServer((c) => c.query(`CREATE DATABASE store_${i}`), postgres.adminUrl);
+      const owner = new URL(postgres.adminUrl);
+      owner.pathname = `/store_${i}`;
+      stores.push(owner.toString());
+      await migrate(owner.toString());
+    }
     await onServer(async (c) => {
       await c.query(`CREATE ROLE ${shardUser} LOGIN PASSWORD '${dbPassword}' IN ROLE ${SHARD_ROLE}`);
       await c.query(`CREATE ROLE ${rebalancerUser} LOGIN PASSWORD '${dbPassword}' IN ROLE ${REBALANCER_ROLE}`);
-    });
+    }, postgres.adminUrl);
     cluster = await startCluster({
       shards: 2,
       spares: 1,
       tls: true,
       auth: keys.env,
-      // Each store is migrated by its owner; the shard process gets only a login of shardwrite_shard.
-      databaseUrl: async (i) => {
-        const db = (stores[i] = await createTestDatabase('sw_lp'));
-        await migrate(db.url);
-        return as(shardUser, db.url);
-      },
+      databaseUrl: (i) => Promise.resolve(verifiedUrl(shardUser, `store_${i}`)),
       shardEnv: (i) => ({
-        REDIS_URL: redisUrl.toString(),
-        REDIS_KEY_PREFIX: prefix,
+        REDIS_URL: `rediss://${redisUser}:${redisPassword}@127.0.0.1:${redisServer!.port}`,
+        REDIS_CA_FILE: certs.redis!.caFile,
         REDIS_SNAPSHOT_KEY: snapshotKey,
         PERSONAL_DATA_MASTER_KEY: masterKey,
         // A snapshot after every event, and no owner cache: every command loads its stream, asking Redis first.
@@ -124,16 +132,9 @@ describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
 
   afterAll(async () => {
     await cluster?.close();
-    for (const db of [...stores, rolesDb]) await db?.drop().catch(() => {});
-    await onServer(async (c) => {
-      for (const user of [shardUser, rebalancerUser]) await c.query(`DROP ROLE IF EXISTS ${user}`);
-    }).catch(() => {});
-    if (redis) {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.call('ACL', 'DELUSER', redisUser);
-      redis.disconnect();
-    }
+    redis?.disconnect();
+    await redisServer?.stop();
+    await postgres?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -146,7 +147,7 @@ describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
     }
   }
 
-  const ownerUrl = (i: number) => stores[i]!.url;
+  const ownerUrl = (i: number) => stores[i]!;
   const storeOf = (shardId: string) => stores[cluster.shard(shardId).index]!;
 
   /** The cached entry of `streamId` once its snapshot reached `version`. */
@@ -166,7 +167,7 @@ describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
     return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
   }
 
-  it("runs the shards' hot path under their restricted login: commands, snapshots in PostgreSQL and Redis", async () => {
+  it("runs the shards' hot path under their restricted login, over verified TLS: commands, snapshots in PostgreSQL and Redis", async () => {
     const id = 'lp-1';
     await withClient(cluster.routerAddress, tokens.alice!, async (c) => {
       await c.call('PlaceOrder', placeOrder(id));
@@ -178,13 +179,31 @@ describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
     expect(JSON.parse(await cachedAt(`order-payment-${id}`, 1))).toMatchObject({ id: `order-payment-${id}`, m: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const owner = cluster.shard(cluster.ownerOf(id));
     const sessions = await onServer(
-      (c) => c.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'),
+      (c) =>
+        c.query<{ usename: string; ssl: boolean }>(
+          'SELECT DISTINCT a.usename, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()',
+        ),
       ownerUrl(owner.index),
     );
-    // Every connection to the store but this check's: the shard's pool and the test's own, all as the restricted user.
-    expect(sessions.rows.map((r) => r.usename)).toEqual([shardUser]);
+    // Every connection to the store but this check's (the shard's pool, the test's own) is the restricted user, over TLS.
+    expect(sessions.rows).toEqual([{ usename: shardUser, ssl: true }]);
     const snapshots = await onServer((c) => c.query(`SELECT version::int AS v FROM snapshots WHERE stream_id = $1`, [`order-payment-${id}`]), ownerUrl(owner.index));
     expect(snapshots.rows).toEqual([{ v: 1 }]);
+  });
+
+  it('refuses to start a shard whose store presents a certificate its sslrootcert does not vouch for, without printing the password', async () => {
+    const other = await ensureDevCertificates(join(dir, 'other'), [{ name: 'postgres', ips: ['127.0.0.1'], dns: ['localhost'] }], 'another CA');
+    const shard = cluster.shards[0]!;
+    const refused = startProcess('shard/main.ts', { ...shard.env(), GRPC_ADDRESS: '127.0.0.1:0', METRICS_ADDRESS: 'off', DATABASE_URL: verifiedUrl(shardUser, 'store_0', other.postgres!.caFile) });
+    const error = await refused.then(
+      async (p) => {
+        await p.stop();
+        return 'started';
+      },
+      (err: Error) => err.message,
+    );
+    expect(error).toMatch(/exited with [1-9][\s\S]*(self[- ]signed|certificate)/i);
+    expect(error).not.toContain(dbPassword);
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of events with the very login the shard runs with', async () => {
@@ -238,9 +257,9 @@ describe.skipIf(!REDIS_URL)('storage in a secure cluster', () => {
     const view = new RingView((await cluster.ringStore.current())!);
     const moved = ids.filter((id) => view.ownerOf(id).id === spare.id);
     expect(moved.length).toBeGreaterThan(0);
-    const atOld = await onServer((c) => c.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(cluster.ownerOf(moved[0]!)).url);
+    const atOld = await onServer((c) => c.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(cluster.ownerOf(moved[0]!)));
     expect(atOld.rows[0].n).toBe(0);
-    const tenants = await onServer((c) => c.query(`SELECT DISTINCT tenant FROM streams WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(spare.id).url);
+    const tenants = await onServer((c) => c.query(`SELECT DISTINCT tenant FROM streams WHERE stream_id = ANY($1)`, [moved.map((id) => `order-header-${id}`)]), storeOf(spare.id));
     expect(tenants.rows).toEqual([{ tenant: 'tenant-a' }]);
     for (const address of [cluster.routerAddress, spare.address]) {
       await withClient(address, tokens.bob!, async (c) => {
