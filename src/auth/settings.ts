@@ -42,6 +42,9 @@ export const AUTH_ENV = [
   'AUTH_CLIENT_CERTS',
 ] as const;
 
+/** Hosts a JWKS may be fetched from over plain http. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
 const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 /**
@@ -59,6 +62,10 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
   }
   const jwksFile = r.optionalString('AUTH_JWKS_FILE');
   const jwksUrl = r.url('AUTH_JWKS_URL', ['https:', 'http:'], false);
+  // Whoever can answer the key set can sign tokens: plain http only where nobody else is on the path.
+  if (jwksUrl !== undefined && new URL(jwksUrl).protocol === 'http:' && !LOOPBACK_HOSTS.has(new URL(jwksUrl).hostname)) {
+    r.problem('AUTH_JWKS_URL must be https:// (http:// only on loopback: whoever answers it can sign tokens)');
+  }
   let jwt: JwtSettings | undefined;
   if (jwksFile && jwksUrl) r.problem('set one of AUTH_JWKS_FILE and AUTH_JWKS_URL, not both');
   if (jwksFile || jwksUrl) {

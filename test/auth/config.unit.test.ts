@@ -81,6 +81,12 @@ describe('secure by default', () => {
     });
   });
 
+  it('takes a JWKS URL over https, and over plain http only on loopback', () => {
+    const jwks = (url: string) => () => loadShardConfig({ ...shardBase, ...tls, AUTH_JWKS_URL: url, AUTH_JWT_ISSUER: 'https://idp.test', AUTH_JWT_AUDIENCE: 'shardwrite' });
+    expect(problems(jwks('http://idp.test/jwks'))).toMatch(/AUTH_JWKS_URL must be https:\/\/ \(http:\/\/ only on loopback/);
+    for (const url of ['https://idp.test/jwks', 'http://127.0.0.1:8080/jwks', 'http://localhost:8080/jwks', 'http://[::1]:8080/jwks']) expect(jwks(url)().auth.jwt?.jwksUrl).toBe(url);
+  });
+
   it('defaults the JWT settings', () => {
     const config = loadShardConfig({ ...shardBase, ...tls, AUTH_JWKS_URL: 'https://idp.test/jwks', AUTH_JWT_ISSUER: 'https://idp.test', AUTH_JWT_AUDIENCE: 'shardwrite' });
     expect(config.auth.jwt).toMatchObject({ algorithms: ['RS256', 'ES256', 'EdDSA'], principalClaim: 'sub', tenantClaim: 'tenant', scopesClaim: 'scope', audience: ['shardwrite'] });
