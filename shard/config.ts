@@ -219,7 +219,7 @@ export function loadShardConfig(env: Env): ShardConfig {
   const auth = readAuthSettings(r, tls !== undefined);
   const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:'], false);
   const redisCaFile = r.optionalString('REDIS_CA_FILE');
-  if (redisCaFile !== undefined && (redisUrl === undefined || new URL(redisUrl).protocol !== 'rediss:')) r.problem('REDIS_CA_FILE needs a rediss:// REDIS_URL (TLS to Redis)');
+  if (redisCaFile !== undefined && protocolOf(redisUrl) !== 'rediss:') r.problem('REDIS_CA_FILE needs a rediss:// REDIS_URL (TLS to Redis)');
   const snapshotKey = r.optionalString('REDIS_SNAPSHOT_KEY');
   if (snapshotKey !== undefined && Buffer.byteLength(snapshotKey) < MIN_SNAPSHOT_KEY_BYTES) r.problem(`REDIS_SNAPSHOT_KEY must be at least ${MIN_SNAPSHOT_KEY_BYTES} bytes`);
   if (snapshotKey === undefined && redisUrl !== undefined && !auth.insecure) {
@@ -324,4 +324,13 @@ function readSnapshotPolicy(r: EnvReader): SnapshotPolicy {
     intervals: parsed.intervals,
     slowLoadMs: slow === undefined ? undefined : r.int('SNAPSHOT_SLOW_LOAD_MS', 0, 1, 600_000),
   };
+}
+
+/** The URL's protocol, or undefined when it does not parse (that is a problem of its own; a thrown TypeError would carry the URL, password and all). */
+function protocolOf(url: string | undefined): string | undefined {
+  try {
+    return url === undefined ? undefined : new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
 }

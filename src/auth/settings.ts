@@ -63,7 +63,8 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
   const jwksFile = r.optionalString('AUTH_JWKS_FILE');
   const jwksUrl = r.url('AUTH_JWKS_URL', ['https:', 'http:'], false);
   // Whoever can answer the key set can sign tokens: plain http only where nobody else is on the path.
-  if (jwksUrl !== undefined && new URL(jwksUrl).protocol === 'http:' && !LOOPBACK_HOSTS.has(new URL(jwksUrl).hostname)) {
+  const parsedJwksUrl = parsedUrl(jwksUrl);
+  if (parsedJwksUrl?.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsedJwksUrl.hostname)) {
     r.problem('AUTH_JWKS_URL must be https:// (http:// only on loopback: whoever answers it can sign tokens)');
   }
   let jwt: JwtSettings | undefined;
@@ -119,4 +120,13 @@ function parseClientCerts(r: EnvReader): Map<string, Identity> | undefined {
       else out.set(name, identity);
     });
   return out.size > 0 ? out : undefined;
+}
+
+/** `url` parsed, or undefined when it does not parse (`r.url` already reported that; a thrown TypeError would carry the URL). */
+function parsedUrl(url: string | undefined): URL | undefined {
+  try {
+    return url === undefined ? undefined : new URL(url);
+  } catch {
+    return undefined;
+  }
 }

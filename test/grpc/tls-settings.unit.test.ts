@@ -80,3 +80,23 @@ describe('REDIS_CA_FILE', () => {
     expect(() => loadShardConfig({ ...secure, REDIS_CA_FILE: '/etc/redis-tls/ca.crt' })).toThrow(/REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
   });
 });
+
+describe('URL settings that do not parse', () => {
+  it('are reported as problems without the URL (and its password) in the message', () => {
+    const base = { DATABASE_URL: 'postgres://x/y', SHARDWRITE_INSECURE: 'true' };
+    for (const env of [
+      { ...base, REDIS_URL: 'rediss://shard:hunter2-secret@[bad', REDIS_CA_FILE: '/ca.crt' },
+      { ...base, AUTH_JWKS_URL: 'http://user:hunter2-secret@[bad/jwks', AUTH_JWT_ISSUER: 'i', AUTH_JWT_AUDIENCE: 'a' },
+    ]) {
+      let message = '';
+      try {
+        loadShardConfig(env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/is not a valid URL/);
+      expect(message).not.toContain('hunter2');
+    }
+  });
+});
