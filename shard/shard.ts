@@ -29,7 +29,7 @@ import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { AggregateCache } from '../src/pipeline/aggregate-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
-import { GroupCommitWriter, PgEventReader, bumpFence, claimStore, identityHealthService, migrate } from '../src/store/index.js';
+import { GroupCommitWriter, PgEventReader, SHARD_ROLE, bumpFence, claimStore, identityHealthService, mayRewriteEvents, migrate } from '../src/store/index.js';
 import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
@@ -108,6 +108,9 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   );
   // An idle client's error (the server went away) must not crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
+  if (!config.auth.insecure && (await mayRewriteEvents(pool))) {
+    logger.warn({ leastPrivilege: false }, `this shard's database login may UPDATE and DELETE events: run shards as a login IN ROLE ${SHARD_ROLE}, which can only append (README "Database roles")`);
+  }
   const pgReader = opened.add(new PgEventReader(pool), (r) => r.close());
   // Its own small pool: the feed's statements plan once (see FEED_SESSION_OPTIONS), and catch-up reads never take the pipeline's connections.
   const feedReader = opened.add(new PgFeedReader({ connectionString: config.databaseUrl, statementTimeoutMs: config.statementTimeoutMs }), (r) => r.close());

@@ -24,5 +24,5 @@ export { PgSnapshotStore, type PgSnapshotStoreOptions } from './pg-snapshot-stor
 export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, REBALANCE_SETTING, type Migration, type Queryable } from './migrations.js';
 export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';
 export { StoreIdentityError, claimStore, identityHealthService, readStoreIdentity, type StoreIdentity } from './store-identity.js';
-export { SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE } from './roles.js';
+export { SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE, mayRewriteEvents } from './roles.js';
 export { redactDatabaseUrl, withCredentials, withoutPassword, type StoreCredentials } from './database-url.js';

@@ -39,3 +39,13 @@ export function grantConnectSql(roles: readonly string[]): string {
   END
   $$;`;
 }
+
+/**
+ * Whether the login behind `db` may UPDATE or DELETE events — an owner or a
+ * superuser, more than {@link SHARD_ROLE} grants. A shard says so at start-up:
+ * such a login could rewrite history, which least privilege exists to rule out.
+ */
+export async function mayRewriteEvents(db: { query(sql: string): Promise<{ rows: { rewrite: boolean }[] }> }): Promise<boolean> {
+  const { rows } = await db.query(`SELECT has_table_privilege('events', 'UPDATE') OR has_table_privilege('events', 'DELETE') AS rewrite`);
+  return rows[0]?.rewrite === true;
+}

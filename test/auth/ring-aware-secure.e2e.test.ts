@@ -65,6 +65,12 @@ const outcome = (p: Promise<unknown>) =>
     (err: unknown) => (err instanceof CommandFailedError ? grpc.status[err.code] : err instanceof ConnectionLostError ? `stream: ${grpc.status[err.cause.code]}` : String(err)),
   );
 
+describe('a shard in secure mode', () => {
+  it('says so at start-up when its database login may rewrite events (here the server superuser), naming the role to use', () => {
+    for (const s of cluster.shards) expect(s.process.output()).toMatch(/database login may UPDATE and DELETE events: run shards as a login IN ROLE shardwrite_shard/);
+  });
+});
+
 describe('the ring in a secure cluster', () => {
   it('is read only with credentials and the read scope, at the router and at a shard', async () => {
     for (const address of [cluster.routerAddress, cluster.shards[1]!.address]) {

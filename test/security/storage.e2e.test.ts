@@ -187,6 +187,8 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('storage in a secure cluster', () => {
     );
     // Every connection to the store but this check's (the shard's pool, the test's own) is the restricted user, over TLS.
     expect(sessions.rows).toEqual([{ usename: shardUser, ssl: true }]);
+    // A login that can only append: nothing to warn about.
+    for (const s of cluster.shards) expect(s.process.output()).not.toMatch(/may UPDATE and DELETE events/);
     const snapshots = await onServer((c) => c.query(`SELECT version::int AS v FROM snapshots WHERE stream_id = $1`, [`order-payment-${id}`]), ownerUrl(owner.index));
     expect(snapshots.rows).toEqual([{ v: 1 }]);
   });
