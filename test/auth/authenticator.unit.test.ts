@@ -42,6 +42,14 @@ describe('authentication', () => {
     await expect(auth.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ principal: 'alice', tenant: 'tenant-a', scopes: ['order-lines', 'read'] });
   });
 
+  it('maps the claims the configuration names (AUTH_CLAIM_PRINCIPAL, _TENANT, _SCOPES) instead of the defaults', async () => {
+    const mapped = new TokenAuthenticator(undefined, new JwtVerifier({ ...jwtSettings(keys.jwksFile), principalClaim: 'email', tenantClaim: 'org', scopesClaim: 'roles' }));
+    const token = await keys.sign({ email: 'ada@example.com', org: 'acme', roles: ['order-header', 'read'], tenant: 'not-this-one', scope: 'not these' });
+    await expect(mapped.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ principal: 'ada@example.com', tenant: 'acme', scopes: ['order-header', 'read'] });
+    // The principal claim is required: without it the token is refused.
+    await expect(mapped.authenticate(`Bearer ${await keys.sign({ org: 'acme' })}`)).rejects.toThrow(/"email"/);
+  });
+
   it('verifies a JWT once: the next call with the same token is answered from the cache, synchronously', async () => {
     const token = await keys.sign({ sub: 'cached' });
     const first = await auth.authenticate(`Bearer ${token}`);
