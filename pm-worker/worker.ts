@@ -39,8 +39,8 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CommandFailedError, ConnectionLostError, consume, type CommandResult, type Consumer, type ReceivedEvent, type ShardwriteClient } from '../src/client/index.js';
-import { INPUT_ALREADY_RECORDED, STEP_NOT_IN_FLIGHT, instanceAggregateType, type AnyProcessManager, type StepDecided } from '../src/process-managers/index.js';
+import { CommandFailedError, ConnectionLostError, consume, type CommandOptions, type CommandResult, type Consumer, type ReceivedEvent, type ShardwriteClient } from '../src/client/index.js';
+import { INPUT_ALREADY_RECORDED, STEP_NOT_IN_FLIGHT, instanceAggregateType, type AnyProcessManager, type PmMethod, type PmTarget, type StepDecided } from '../src/process-managers/index.js';
 import type { PgPmStore, StatusRow } from './store.js';
 import { loadApi } from '../src/grpc/proto.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
@@ -144,6 +144,48 @@ function digest(...parts: string[]): string {
 
 type Outcome = { kind: 'ok'; result: CommandResult } | { kind: 'refused'; error: CommandFailedError };
 
+/** One command RPC of the client. */
+export type PmCommandCall = (request: object, options?: CommandOptions) => Promise<CommandResult>;
+
+/** The client methods a command may name without a service (every `PmMethod`: the compiler checks this list). */
+const CLIENT_METHODS: Readonly<Record<PmMethod, true>> = {
+  placeOrder: true,
+  updateShippingAddress: true,
+  shipOrder: true,
+  cancelOrder: true,
+  addOrderLine: true,
+  removeOrderLine: true,
+  addOrderLines: true,
+  authorizePayment: true,
+  capturePayment: true,
+  markPaymentCaptured: true,
+  refundPayment: true,
+};
+
+/**
+ * How the worker sends a step's command: a client method named alone, or the
+ * RPC `method` of the command service `service` through `client.service()`
+ * (any registered domain, e.g. inventory). `undefined` when the client has no
+ * such command (the instance is then parked: sending it can never succeed).
+ */
+export function commandCall(client: ShardwriteClient, target: PmTarget): PmCommandCall | undefined {
+  if (target.service === undefined) {
+    if (!Object.hasOwn(CLIENT_METHODS, target.method)) return undefined;
+    const method = target.method;
+    return (request, options) => client[method](request, options);
+  }
+  let commands: Readonly<Record<string, PmCommandCall>>;
+  try {
+    commands = client.service<object>(target.service) as Readonly<Record<string, PmCommandCall>>;
+  } catch {
+    return undefined;
+  }
+  return Object.hasOwn(commands, target.method) ? commands[target.method] : undefined;
+}
+
+/** A command's name in metrics and messages: `shipOrder`, `shardwrite.v1.InventoryService/ReserveStock`. */
+const labelOf = (c: PmTarget): string => (c.service === undefined ? c.method : `${c.service}/${c.method}`);
+
 /** Whether an error is worth the same command again: anything but a refusal of the request itself. */
 function refusal(err: unknown): CommandFailedError | undefined {
   if (!(err instanceof CommandFailedError)) return undefined;
@@ -243,23 +285,30 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
     const rejected: number[] = [];
     let failure = '';
     for (const [i, c] of step.commands.entries()) {
-      const outcome = await send(() => client[c.method]({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
+      const method = labelOf(c);
+      const call = commandCall(client, c);
+      if (!call) {
+        metrics.commands.inc({ process_manager: def.name, method, outcome: 'failed' });
+        failure = `${method} (${c.commandId}) is not a command of this service's API`;
+        break;
+      }
+      const outcome = await send(() => call({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
       if (outcome.kind === 'ok') {
-        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: outcome.result.duplicate ? 'duplicate' : 'applied' });
+        metrics.commands.inc({ process_manager: def.name, method, outcome: outcome.result.duplicate ? 'duplicate' : 'applied' });
         continue;
       }
       const e = outcome.error;
       if (e.reason === 'COMMAND_ID_REUSED') {
-        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'duplicate' });
+        metrics.commands.inc({ process_manager: def.name, method, outcome: 'duplicate' });
         continue;
       }
       if (c.tolerateRejection && e.reason === 'BUSINESS_RULE') {
-        metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'rejected' });
+        metrics.commands.inc({ process_manager: def.name, method, outcome: 'rejected' });
         rejected.push(i);
         continue;
       }
-      metrics.commands.inc({ process_manager: def.name, method: c.method, outcome: 'failed' });
-      failure = `${c.method} (${c.commandId}) refused: ${e.message}`.slice(0, 2000);
+      metrics.commands.inc({ process_manager: def.name, method, outcome: 'failed' });
+      failure = `${method} (${c.commandId}) refused: ${e.message}`.slice(0, 2000);
       break;
     }
     const done = await send(() =>

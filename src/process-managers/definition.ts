@@ -17,8 +17,18 @@
  */
 import type { ShardwriteClient } from '../client/index.js';
 
-/** The client methods a process manager may send: the command RPCs. */
+/** The client methods a process manager may send by name alone: the order commands. */
 export type PmMethod = Exclude<keyof ShardwriteClient, 'pending' | 'routing' | 'close' | 'service' | 'recordProcessInput' | 'completeProcessStep' | 'retryProcess'>;
+
+/**
+ * Which command a process manager sends: one of the client's order methods
+ * by name (`{ method: 'shipOrder' }`), or an RPC of any command service of
+ * the loaded proto files by the service's full name and the RPC's name as in
+ * the proto (`{ service: 'shardwrite.v1.InventoryService', method:
+ * 'ReserveStock' }`), sent through the client's `service(name)`, so a process
+ * manager can command a domain added later without changes to the runtime.
+ */
+export type PmTarget = { readonly service?: undefined; readonly method: PmMethod } | { readonly service: string; readonly method: string };
 
 /** An event of another stream, correlated to this instance. */
 export interface PmEventInput {
@@ -42,11 +52,10 @@ export interface PmTimeoutInput {
 export type PmRecordedInput = PmEventInput | PmTimeoutInput;
 
 /** The instance decided to send this command (applied once the step completes). */
-export interface PmSent {
+export type PmSent = {
   readonly kind: 'sent';
-  readonly method: PmMethod;
   readonly request: Readonly<Record<string, unknown>>;
-}
+} & PmTarget;
 
 /** The instance armed a timeout. */
 export interface PmScheduled {
@@ -56,18 +65,16 @@ export interface PmScheduled {
 }
 
 /** A command it sent with `tolerateRejection` was refused by a business rule. */
-export interface PmRejected {
+export type PmRejected = {
   readonly kind: 'rejected';
-  readonly method: PmMethod;
   readonly reason: string;
-}
+} & PmTarget;
 
 /** Everything `evolve` is told. */
 export type PmInput = PmRecordedInput | PmSent | PmScheduled | PmRejected;
 
 /** A command to send; the runtime adds its command id. */
-export interface PmCommand {
-  readonly method: PmMethod;
+export type PmCommand = PmTarget & {
   /** The request without `commandId` (e.g. `{ orderId, carrier, trackingNumber }`). */
   readonly request: Readonly<Record<string, unknown>>;
   /**
@@ -76,7 +83,7 @@ export interface PmCommand {
    * @default false
    */
   readonly tolerateRejection?: boolean;
-}
+};
 
 export interface PmDecision {
   /** Sent in this order, each after the previous one was applied. */

@@ -32,15 +32,14 @@
 import { createHash } from 'node:crypto';
 import type { Command, Decider, DomainEvent } from '../domain/decider.js';
 import { BusinessRuleError } from '../errors.js';
-import { instanceAggregateType, type AnyProcessManager, type PmDecision, type PmMethod, type PmRecordedInput } from './definition.js';
+import { instanceAggregateType, type AnyProcessManager, type PmDecision, type PmInput, type PmRecordedInput, type PmTarget } from './definition.js';
 
 /** A command of a step, as recorded: the runtime's id makes a redelivery harmless. */
-export interface StepCommand {
-  readonly method: PmMethod;
+export type StepCommand = PmTarget & {
   readonly request: Readonly<Record<string, unknown>>;
   readonly commandId: string;
   readonly tolerateRejection: boolean;
-}
+};
 
 /** An armed timeout; `id` is unique within the instance (`<name>:<step>`). */
 export interface ArmedTimeout {
@@ -103,7 +102,7 @@ export type StepDecided = DomainEvent<
     readonly cancel: readonly ArmedTimeout[];
   } & WithStatus
 >;
-export type StepCompleted = DomainEvent<'StepCompleted', { readonly step: number; readonly rejected: readonly { readonly method: PmMethod; readonly reason: string }[] } & WithStatus>;
+export type StepCompleted = DomainEvent<'StepCompleted', { readonly step: number; readonly rejected: readonly (PmTarget & { readonly reason: string })[] } & WithStatus>;
 export type Parked = DomainEvent<'Parked', { readonly step: number; readonly reason: string } & WithStatus>;
 export type Resumed = DomainEvent<'Resumed', { readonly step: number } & WithStatus>;
 export type InstanceEvent = InputRecorded | InputApplied | StepDecided | StepCompleted | Parked | Resumed;
@@ -128,13 +127,39 @@ export function instanceStatus(definition: AnyProcessManager, state: InstanceSta
   if (state.inFlight) return 'running';
   if (!state.started) return 'not-started';
   if (Object.keys(state.timeouts).length > 0) return 'waiting';
-  if (definition.isComplete(state.pm)) return 'completed';
-  return 'idle';
+  let complete = false;
+  try {
+    complete = definition.isComplete(state.pm);
+  } catch {
+    // A status is for display: a definition that cannot tell shows the instance as idle.
+  }
+  return complete ? 'completed' : 'idle';
 }
+
+/**
+ * The definition's own code threw (its `evolve` or `decide`). The command is
+ * not failed for it: the instance is parked on the input (or the step) that
+ * made it throw, so the worker acknowledges and goes on with other instances
+ * instead of retrying one that can never succeed; `pm retry` tries it again
+ * (after the definition was fixed).
+ */
+class DefinitionFailure extends Error {}
+
+/** The target of a command alone (events recorded before `service` existed have none). */
+const targetOf = (c: PmTarget): PmTarget => (c.service === undefined ? { method: c.method } : { service: c.service, method: c.method });
 
 /** Builds the decider of `definition`'s instances (aggregate type `pm-<name>`). */
 export function instanceDecider(definition: AnyProcessManager): Decider<InstanceCommand, InstanceEvent, InstanceState> {
   const aggregateType = instanceAggregateType(definition.name);
+
+  const guarded = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new DefinitionFailure(`${definition.name} ${what} threw: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000));
+    }
+  };
+  const evolvePm = (pm: unknown, input: PmInput): unknown => guarded('evolve', (): unknown => definition.evolve(pm, input));
 
   const evolve = (state: InstanceState, event: InstanceEvent): InstanceState => {
     switch (event.type) {
@@ -152,7 +177,7 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
         if (event.data.ignored) return { ...state, queue };
         const timeouts = { ...state.timeouts };
         if (input.kind === 'timeout') delete timeouts[input.name];
-        return { ...state, queue, timeouts, started: true, pm: definition.evolve(state.pm, input) };
+        return { ...state, queue, timeouts, started: true, pm: evolvePm(state.pm, input) };
       }
       case 'StepDecided': {
         const { step, attempt, inputId, commands } = event.data;
@@ -161,18 +186,18 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
         // A retry re-sends what was decided: the definition saw it the first time.
         if (attempt > 1) return { ...state, inFlight };
         let pm = state.pm;
-        for (const c of commands) pm = definition.evolve(pm, { kind: 'sent', method: c.method, request: c.request });
+        for (const c of commands) pm = evolvePm(pm, { kind: 'sent', request: c.request, ...targetOf(c) });
         const timeouts = { ...state.timeouts };
         for (const t of event.data.cancel) delete timeouts[t.name];
         for (const t of event.data.schedule) {
           timeouts[t.name] = t;
-          pm = definition.evolve(pm, { kind: 'scheduled', name: t.name, dueAt: t.dueAt });
+          pm = evolvePm(pm, { kind: 'scheduled', name: t.name, dueAt: t.dueAt });
         }
         return { ...state, pm, timeouts, step, inFlight };
       }
       case 'StepCompleted': {
         let pm = state.pm;
-        for (const r of event.data.rejected) pm = definition.evolve(pm, { kind: 'rejected', method: r.method, reason: r.reason });
+        for (const r of event.data.rejected) pm = evolvePm(pm, { kind: 'rejected', reason: r.reason, ...targetOf(r) });
         return { ...state, pm, inFlight: undefined };
       }
       case 'Parked':
@@ -193,6 +218,12 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
         return state;
       },
       out,
+      /** Where to come back to when what follows throws. */
+      mark: () => ({ state, length: out.length }),
+      rollback(to: { state: InstanceState; length: number }) {
+        state = to.state;
+        out.length = to.length;
+      },
       emit(event: { type: InstanceEvent['type']; data: Record<string, unknown> }) {
         const withStatus = { type: event.type, data: { ...event.data, status: 'idle' } } as InstanceEvent;
         state = evolve(state, withStatus);
@@ -212,10 +243,10 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
     const s = e.state;
     const armed: Record<string, string> = {};
     for (const [name, t] of Object.entries(s.timeouts)) armed[name] = t.dueAt;
-    const decision: PmDecision = definition.decide(s.pm, { now, settings: s.settings, timeouts: armed });
+    const decision: PmDecision = guarded('decide', () => definition.decide(s.pm, { now, settings: s.settings, timeouts: armed }));
     const step = s.step + 1;
     const commands = (decision.commands ?? []).map((c, i): StepCommand => ({
-      method: c.method,
+      ...targetOf(c),
       request: c.request,
       commandId: stepCommandId(streamId, inputId, step, i),
       tolerateRejection: c.tolerateRejection ?? false,
@@ -232,7 +263,24 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
     return commands.length > 0 ? 'in-flight' : 'settled';
   };
 
-  /** Applies queued inputs while the instance is free, stopping at the first step decided. */
+  /**
+   * Runs `f`; when the definition throws in it, undoes what `f` emitted and
+   * parks the instance at `step` instead. Returns whether it parked.
+   */
+  const orPark = (e: Emitter, step: number, what: string, f: () => void): boolean => {
+    const mark = e.mark();
+    try {
+      f();
+      return false;
+    } catch (err) {
+      if (!(err instanceof DefinitionFailure)) throw err;
+      e.rollback(mark);
+      e.emit({ type: 'Parked', data: { step, reason: `${err.message} (${what})`.slice(0, 2000) } });
+      return true;
+    }
+  };
+
+  /** Applies queued inputs while the instance is free, stopping at the first step decided (or parking where the definition throws). */
   const drain = (e: Emitter, streamId: string, now: string): void => {
     for (;;) {
       const s = e.state;
@@ -241,8 +289,12 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
       const next = s.started ? s.queue[0] : s.queue.find((i) => i.kind === 'event' && definition.startsWith.includes(i.type));
       if (!next) return;
       const stale = next.kind === 'timeout' && s.timeouts[next.name]?.id !== next.inputId.slice('timeout:'.length);
-      e.emit({ type: 'InputApplied', data: { inputId: next.inputId, ignored: stale } });
-      if (!stale && decideStep(e, streamId, next.inputId, now) === 'in-flight') return;
+      let inFlight = false;
+      const parked = orPark(e, s.step, `on input ${next.inputId}`, () => {
+        e.emit({ type: 'InputApplied', data: { inputId: next.inputId, ignored: stale } });
+        inFlight = !stale && decideStep(e, streamId, next.inputId, now) === 'in-flight';
+      });
+      if (parked || inFlight) return;
     }
   };
 
@@ -286,19 +338,26 @@ export function instanceDecider(definition: AnyProcessManager): Decider<Instance
           }
           const refused = rejected.flatMap((i) => {
             const c = f.commands[i];
-            return c ? [{ method: c.method, reason: 'refused by a business rule' }] : [];
+            return c ? [{ ...targetOf(c), reason: 'refused by a business rule' }] : [];
           });
-          e.emit({ type: 'StepCompleted', data: { step, rejected: refused } });
-          // A refusal is news to the definition: let it decide on it before the next input.
-          if (refused.length > 0 && decideStep(e, streamId, `${f.inputId}:rejected:${step}`, now) === 'in-flight') return e.out;
+          let next = 'none' as 'none' | 'settled' | 'in-flight';
+          // The step stays in flight when the definition throws on its outcome: a retry sends it again (same ids).
+          const parked = orPark(e, step, `on the outcome of step ${step}`, () => {
+            e.emit({ type: 'StepCompleted', data: { step, rejected: refused } });
+            // A refusal is news to the definition: let it decide on it before the next input.
+            if (refused.length > 0) next = decideStep(e, streamId, `${f.inputId}:rejected:${step}`, now);
+          });
+          if (parked || next === 'in-flight') return e.out;
           drain(e, streamId, now);
           return e.out;
         }
         case 'RetryProcess': {
           const f = state.inFlight;
-          if (!state.parked || !f) throw new BusinessRuleError('the instance is not parked');
-          e.emit({ type: 'Resumed', data: { step: f.step } });
-          e.emit({ type: 'StepDecided', data: { step: f.step, attempt: f.attempt + 1, inputId: f.inputId, commands: f.commands, schedule: [], cancel: [] } });
+          if (!state.parked) throw new BusinessRuleError('the instance is not parked');
+          e.emit({ type: 'Resumed', data: { step: f?.step ?? state.step } });
+          if (f) e.emit({ type: 'StepDecided', data: { step: f.step, attempt: f.attempt + 1, inputId: f.inputId, commands: f.commands, schedule: [], cancel: [] } });
+          // Parked where the definition threw: the input it threw on is applied again.
+          else drain(e, streamId, now);
           return e.out;
         }
         default:
