@@ -10,8 +10,8 @@
  * shipped and not refunded, its cancellation refused), every unpaid order
  * cancelled once after its timeout (not before), no parked instance, no
  * command applied twice, no input recorded twice on an instance and no command
- * decided twice by one; instance streams moved to the added shard with their
- * orders. Then: parking and `pm retry`, a timeout that comes due while the
+ * decided twice by one; instance streams snapshotted, and moved to the added
+ * shard with their orders. Then: parking and `pm retry`, a timeout that comes due while the
  * worker lags or is down, a command of another domain, and the whole history
  * replayed to a second worker group, which applies nothing again.
  */
@@ -72,7 +72,8 @@ async function acrossShards<R extends object>(sql: string, params: unknown[]): P
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ shards: 3, spares: 1 });
+  // Instance streams snapshotted every few events, so loads after the shard's restart and the move start from snapshots.
+  cluster = await startCluster({ shards: 3, spares: 1, shardEnv: { SNAPSHOT_INTERVALS: 'pm-order-fulfilment=3' } });
   worker = await startWorker();
   client = createClient(cluster.routerAddress);
 }, 120_000);
@@ -267,6 +268,9 @@ it(`fulfils ${N} orders exactly once through a killed worker, a killed shard and
       [instances],
     );
   expect(Number(moved.rows[0]!.n)).toBeGreaterThan(0);
+  // ... and snapshotted like any stream (the outcomes above were decided from them).
+  const snapshotted = await acrossShards<{ n: string }>(`SELECT count(*) AS n FROM snapshots WHERE stream_id LIKE $1`, [instances]);
+  expect(snapshotted.reduce((n, r) => n + Number(r.n), 0)).toBeGreaterThan(N / 2);
 
   const store = new PgPmStore({ connectionString: cluster.ringUrl, max: 1 });
   try {
