@@ -45,6 +45,16 @@ export interface Decider<C extends Command = Command, E extends DomainEvent = Do
    * `decide` and `evolve` must never need them: the state keeps none.
    */
   readonly personalData?: PersonalDataDeclarations;
+  /**
+   * The aggregate type whose stream of the same aggregate id owns this one
+   * (`order-header` for an order's lines and payment): a new stream of this
+   * type belongs to that stream's tenant when it exists, so a caller of
+   * another tenant who knows the id cannot create it, and the parts of one
+   * order never belong to two tenants. The two are routed by the same id, so
+   * they live on the same shard. Default: a new stream belongs to the tenant
+   * of the command that creates it.
+   */
+  readonly tenantFrom?: string;
   /** The state of a stream with no events. Must be JSON-serializable. */
   initialState(): S;
   /**

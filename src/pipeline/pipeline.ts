@@ -288,11 +288,17 @@ export class CommandPipeline {
       );
     }
     if (loaded instanceof Error) return { kind: 'unread', error: loaded };
-    const tenant = loaded.version === 0 ? undefined : await (tenantLookup ?? this.tenants.of(streamId).catch((err: unknown) => err as Error));
+    const tenant = await (loaded.version === 0 ? this.ownerTenant(streamId, decider) : (tenantLookup ?? this.tenants.of(streamId))).catch((err: unknown) => err as Error);
     if (tenant instanceof Error) return { kind: 'unread', error: tenant };
     const known = await knownCommands(this.deps.reader, streamId, loaded.commandIds, live);
     if (known instanceof Error) return { kind: 'unread', error: known };
     return { loaded, start: { state: loaded.state, version: loaded.version, known, tenant } };
+  }
+
+  /** The tenant a new stream takes from the stream that owns it (`Decider.tenantFrom`); undefined: the creating command's. */
+  private async ownerTenant(streamId: string, decider: AnyDecider): Promise<string | undefined> {
+    if (decider.tenantFrom === undefined) return undefined;
+    return this.tenants.of(`${decider.tenantFrom}-${streamId.slice(decider.aggregateType.length + 1)}`);
   }
 
   /**

@@ -345,6 +345,26 @@ describe('tenants, audit and command ids in the pipeline', () => {
     }
   });
 
+  it("gives an order's lines and payment to the tenant that placed it: another tenant who knows the id cannot create them", async () => {
+    const placer: Identity = { ...tenantA, scopes: ['order-header', 'order-lines', 'order-payment'] };
+    for (const assumeNewStreams of [true, false]) {
+      const { store, pipeline } = setup({ assumeNewStreams });
+      const id = `t6-${assumeNewStreams}`;
+      const order = { orderId: id, customerId: 'c1', customerEmail: 'a@b.c', shippingAddress: { name: 'N', line1: 'L', city: 'C', postalCode: 'P', country: 'DE' } };
+      await pipeline.execute(spec('PlaceOrder'), order, { identity: placer });
+      await expect(pipeline.execute(spec('AddOrderLine'), addLine(id, 'b'), { identity: tenantB })).rejects.toBeInstanceOf(AggregateNotFoundError);
+      await expect(pipeline.execute(spec('AuthorizePayment'), { orderId: id, commandId: `${id}-pay`, amountCents: '100', currency: 'EUR' }, { identity: tenantB })).rejects.toBeInstanceOf(
+        AggregateNotFoundError,
+      );
+      expect(store.events.get(`order-lines-${id}`) ?? []).toHaveLength(0);
+      expect(store.events.get(`order-payment-${id}`) ?? []).toHaveLength(0);
+      // The order's tenant creates them; so does a `*` principal, for that tenant.
+      await pipeline.execute(spec('AddOrderLine'), addLine(id, 'a'), { identity: tenantA });
+      await pipeline.execute(spec('AuthorizePayment'), { orderId: id, commandId: `${id}-pay`, amountCents: '100', currency: 'EUR' }, { identity: everything });
+      expect([store.tenants.get(`order-lines-${id}`), store.tenants.get(`order-payment-${id}`)]).toEqual(['a', 'a']);
+    }
+  });
+
   it('lets the tenant itself and a `*` principal act on the stream, recording the stream’s tenant', async () => {
     const { store, pipeline } = scoped();
     await pipeline.execute(spec('AddOrderLine'), addLine('t2', 'a'), { identity: tenantA });

@@ -5,6 +5,7 @@
  * stream, which is what lets a shard append them without coordination).
  */
 import type { Command, Decider, DomainEvent } from '../decider.js';
+import { ORDER_HEADER } from './header.js';
 import { AggregateNotFoundError, BusinessRuleError } from '../../errors.js';
 
 /** The aggregate type; streams are `order-lines-<order id>`. */
@@ -94,6 +95,7 @@ function addLine(lines: readonly OrderLine[], line: AddOrderLine['data']): Order
  */
 export const orderLines: Decider<OrderLinesCommand, OrderLinesEvent, OrderLinesState> = {
   aggregateType: ORDER_LINES,
+  tenantFrom: ORDER_HEADER,
   stateSchemaVersion: 1,
   eventSchemaVersions: { OrderLineAdded: 2 },
   upcasters: { OrderLineAdded: { 1: upcastOrderLineAddedV1 } },

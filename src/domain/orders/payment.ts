@@ -3,6 +3,7 @@
  * that together stay within it.
  */
 import type { Command, Decider, DomainEvent } from '../decider.js';
+import { ORDER_HEADER } from './header.js';
 import { BusinessRuleError } from '../../errors.js';
 
 /** The aggregate type; streams are `order-payment-<order id>`. */
@@ -45,6 +46,7 @@ export type OrderPaymentState =
  */
 export const orderPayment: Decider<OrderPaymentCommand, OrderPaymentEvent, OrderPaymentState> = {
   aggregateType: ORDER_PAYMENT,
+  tenantFrom: ORDER_HEADER,
   // 2: `refunded` was added.
   stateSchemaVersion: 2,
   eventSchemaVersions: {},
