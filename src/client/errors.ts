@@ -34,4 +34,9 @@ export class ConnectionLostError extends Error {
     );
     this.name = 'ConnectionLostError';
   }
+
+  /** Why the stream closed (UNAUTHENTICATED when its credentials were refused, UNAVAILABLE when the service went away…). */
+  get code(): grpc.status {
+    return this.cause.code;
+  }
 }
