@@ -29,6 +29,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { address, int, text, type EnvReader } from '../config.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * How often the certificate files are checked for a change, in ms.
@@ -168,6 +169,18 @@ export interface CertificateFilesOptions {
   readonly onReload?: (subject: string) => void;
   /** Called when changed files cannot be used (the previous ones stay in use). */
   readonly onError?: (err: TlsFilesError) => void;
+}
+
+/**
+ * A process's `CertificateFiles` (router, shard), its reloads and its refused changes logged.
+ *
+ * @throws TlsFilesError when the files cannot be used at start-up.
+ */
+export function loggedCertificateFiles(settings: TlsSettings, logger: Logger): CertificateFiles {
+  return new CertificateFiles(settings, {
+    onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+    onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+  });
 }
 
 /**
