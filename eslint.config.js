@@ -14,6 +14,17 @@ export default tseslint.config(
     },
   },
   {
+    // One job per function: a composition root or a loop longer than this is split into named steps.
+    files: ['{src,router,shard,relay,pm-worker,cli,scripts}/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 120, skipBlankLines: true, skipComments: true, IIFEs: true }] },
+  },
+  {
+    // Not split yet (each a closure-held client or decider over 120 lines): listed here so that the
+    // list only shrinks. Take a file off it when its function is split.
+    files: ['scripts/start.ts', 'src/client/consume.ts', 'src/client/subscribe.ts', 'src/client/index.ts', 'src/process-managers/instance.ts'],
+    rules: { 'max-lines-per-function': 'off' },
+  },
+  {
     // The few plain JavaScript entry points: no types to check against.
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

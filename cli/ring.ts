@@ -8,8 +8,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PgRingStore, ringToJson, type RingDocument } from '../src/ring/index.js';
-import { EnvReader } from '../src/config.js';
-import { clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { EnvReader, text } from '../src/config.js';
+import { TLS_SETTINGS, clientCredentials, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 import { redactDatabaseUrl, type StoreCredentials } from '../src/store/database-url.js';
 import {
   MoveInProgressError,
@@ -159,7 +159,7 @@ export async function ringCommand(args: readonly string[], env: NodeJS.ProcessEn
 /** The rebalancer's TLS settings and store login from the environment, or exit code 2 after printing what is wrong. */
 function rebalancerSettings(env: NodeJS.ProcessEnv, out: Output): { tls: TlsSettings | undefined; storeCredentials: StoreCredentials | undefined } | number {
   // Without TLS settings of its own, and on npm start's cluster: the rebalancer certificate `npm start -- --secure` made.
-  const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env });
+  const reader = new EnvReader(env.TLS_CERT_FILE || env.RING_DATABASE_URL ? env : { ...rebalancerTlsFromClusterFile(), ...env }, { ...TLS_SETTINGS, ...STORE_CREDENTIAL_SETTINGS });
   const tls = readTlsSettings(reader);
   const storeCredentials = readStoreCredentials(reader);
   try {
@@ -438,13 +438,16 @@ function ringUrlFromClusterFile(): string | undefined {
   return typeof parsed.ringDatabaseUrl === 'string' ? parsed.ringDatabaseUrl : undefined;
 }
 
+/** The settings `readStoreCredentials` reads. */
+export const STORE_CREDENTIAL_SETTINGS = { SHARD_DATABASE_USER: text(), SHARD_DATABASE_PASSWORD_FILE: text() } as const;
+
 /**
  * SHARD_DATABASE_USER and SHARD_DATABASE_PASSWORD_FILE: the rebalancer's own
  * login (a user IN ROLE shardwrite_rebalancer) to every shard's store, whose
  * URL the ring database keeps without a password. Unset: the registered URL's
  * user, with PGPASSWORD or ~/.pgpass.
  */
-export function readStoreCredentials(r: EnvReader): StoreCredentials | undefined {
+export function readStoreCredentials(r: EnvReader<typeof STORE_CREDENTIAL_SETTINGS>): StoreCredentials | undefined {
   const user = r.optionalString('SHARD_DATABASE_USER');
   const file = r.optionalString('SHARD_DATABASE_PASSWORD_FILE');
   let password: string | undefined;

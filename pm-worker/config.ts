@@ -4,14 +4,14 @@
  * `ConfigError` listing every problem.
  */
 import { hostname } from 'node:os';
-import { ConfigError, EnvReader, type Env } from '../src/config.js';
+import { ConfigError, DEFAULT_GRPC_ADDRESS, DEFAULT_LOG_LEVEL, EnvReader, LOG_LEVELS, address, choice, envNames, int, text, url, type Env } from '../src/config.js';
 import type { AnyProcessManager } from '../src/process-managers/index.js';
-import { TLS_ENV, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { TLS_SETTINGS, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 
 /** Every default of the worker, in one place. */
 export const PM_WORKER_DEFAULTS = {
-  /** @default `127.0.0.1:50051` — a router: commands and the consumer groups go through it. */
-  source: '127.0.0.1:50051',
+  /** A router: commands and the consumer groups go through it; default {@link DEFAULT_GRPC_ADDRESS}. */
+  source: DEFAULT_GRPC_ADDRESS,
   /** @default `pm` — the group of process manager `x` is `pm-x`. */
   groupPrefix: 'pm',
   /**
@@ -31,8 +31,8 @@ export const PM_WORKER_DEFAULTS = {
   commandTimeoutMs: 10_000,
   /** @default `127.0.0.1:9470`; `off` = no metrics server. */
   metricsAddress: '127.0.0.1:9470',
-  /** @default `info` */
-  logLevel: 'info',
+  /** Default {@link DEFAULT_LOG_LEVEL}. */
+  logLevel: DEFAULT_LOG_LEVEL,
 } as const;
 
 export interface PmWorkerConfig {
@@ -71,24 +71,27 @@ export interface PmWorkerConfig {
   readonly settings: ReadonlyMap<string, unknown>;
 }
 
-/** The settings `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
-export const PM_WORKER_ENV = [
-  'PM_SOURCE',
-  'PM_DATABASE_URL',
-  'RING_DATABASE_URL',
-  'PM_GROUP_PREFIX',
-  'PM_MEMBER',
-  'PM_START_FROM',
-  'PM_PARTITIONS',
-  'PM_MAX_UNACKED',
-  'PM_TIMEOUT_SCAN_MS',
-  'PM_COMMAND_TIMEOUT_MS',
-  'PM_TOKEN',
-  'SHARDWRITE_INSECURE',
-  'METRICS_ADDRESS',
-  'LOG_LEVEL',
-  ...TLS_ENV,
-] as const;
+/** Every setting `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`, with its default (from {@link PM_WORKER_DEFAULTS}) and range. */
+export const PM_WORKER_SETTINGS = {
+  PM_SOURCE: address(PM_WORKER_DEFAULTS.source),
+  PM_DATABASE_URL: text(),
+  RING_DATABASE_URL: url('postgres:', 'postgresql:'),
+  PM_GROUP_PREFIX: text(PM_WORKER_DEFAULTS.groupPrefix),
+  PM_MEMBER: text(),
+  PM_START_FROM: choice(PM_WORKER_DEFAULTS.startFrom, ['beginning', 'end']),
+  PM_PARTITIONS: int(PM_WORKER_DEFAULTS.partitions, 1, 256),
+  PM_MAX_UNACKED: int(PM_WORKER_DEFAULTS.maxUnacked, 1, 10_000),
+  PM_TIMEOUT_SCAN_MS: int(PM_WORKER_DEFAULTS.timeoutScanMs, 10, 600_000),
+  PM_COMMAND_TIMEOUT_MS: int(PM_WORKER_DEFAULTS.commandTimeoutMs, 100, 600_000),
+  PM_TOKEN: text(),
+  SHARDWRITE_INSECURE: choice('false', ['true', 'false']),
+  METRICS_ADDRESS: text(PM_WORKER_DEFAULTS.metricsAddress),
+  LOG_LEVEL: choice(PM_WORKER_DEFAULTS.logLevel, LOG_LEVELS),
+  ...TLS_SETTINGS,
+} as const;
+
+/** The variables `loadPmWorkerConfig` reads, besides each definition's `settingsEnv`. */
+export const PM_WORKER_ENV = envNames(PM_WORKER_SETTINGS);
 
 /**
  * Reads and validates the worker's settings, and each definition's own.
@@ -96,13 +99,12 @@ export const PM_WORKER_ENV = [
  * @throws ConfigError listing every problem found.
  */
 export function loadPmWorkerConfig(env: Env, definitions: readonly AnyProcessManager[]): PmWorkerConfig {
-  const r = new EnvReader(env);
-  const d = PM_WORKER_DEFAULTS;
+  const r = new EnvReader(env, PM_WORKER_SETTINGS);
   const databaseUrl = r.optionalString('PM_DATABASE_URL') ?? r.optionalString('RING_DATABASE_URL');
   if (!databaseUrl) r.problem('PM_DATABASE_URL (or RING_DATABASE_URL) is required');
-  const groupPrefix = r.string('PM_GROUP_PREFIX', d.groupPrefix);
+  const groupPrefix = r.string('PM_GROUP_PREFIX');
   if (!/^[A-Za-z0-9._-]{1,50}$/.test(groupPrefix)) r.problem(`PM_GROUP_PREFIX must match [A-Za-z0-9._-]{1,50} (got "${groupPrefix}")`);
-  const metrics = r.string('METRICS_ADDRESS', d.metricsAddress);
+  const metrics = r.string('METRICS_ADDRESS');
   const settings = new Map<string, unknown>();
   for (const def of definitions) {
     try {
@@ -112,20 +114,20 @@ export function loadPmWorkerConfig(env: Env, definitions: readonly AnyProcessMan
     }
   }
   const config: PmWorkerConfig = {
-    source: r.address('PM_SOURCE', d.source),
+    source: r.address('PM_SOURCE'),
     databaseUrl: databaseUrl ?? '',
     groupPrefix,
-    member: r.string('PM_MEMBER', `${hostname()}-${process.pid}`),
-    startFrom: r.oneOf('PM_START_FROM', d.startFrom, ['beginning', 'end']),
-    partitions: r.int('PM_PARTITIONS', d.partitions, 1, 256),
-    maxUnacked: r.int('PM_MAX_UNACKED', d.maxUnacked, 1, 10_000),
-    timeoutScanMs: r.int('PM_TIMEOUT_SCAN_MS', d.timeoutScanMs, 10, 600_000),
-    commandTimeoutMs: r.int('PM_COMMAND_TIMEOUT_MS', d.commandTimeoutMs, 100, 600_000),
+    member: r.optionalString('PM_MEMBER') ?? `${hostname()}-${process.pid}`,
+    startFrom: r.oneOf<'beginning' | 'end'>('PM_START_FROM'),
+    partitions: r.int('PM_PARTITIONS'),
+    maxUnacked: r.int('PM_MAX_UNACKED'),
+    timeoutScanMs: r.int('PM_TIMEOUT_SCAN_MS'),
+    commandTimeoutMs: r.int('PM_COMMAND_TIMEOUT_MS'),
     token: r.optionalString('PM_TOKEN'),
-    insecure: r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true',
+    insecure: r.oneOf('SHARDWRITE_INSECURE') === 'true',
     tls: readTlsSettings(r),
     metricsAddress: metrics === 'off' ? undefined : metrics,
-    logLevel: r.oneOf('LOG_LEVEL', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logLevel: r.oneOf('LOG_LEVEL'),
     settings,
   };
   // Secure by default: the worker authenticates to the router over TLS unless insecure mode is chosen explicitly.

@@ -200,46 +200,106 @@ function refusal(err: unknown): CommandFailedError | undefined {
   }
 }
 
-export function startPmWorker(definitions: readonly AnyProcessManager[], options: PmWorkerOptions, deps: { client: ShardwriteClient; store: PgPmStore; log: Logger; metrics: PmMetrics }): PmWorker {
-  const { client, store, log, metrics } = deps;
-  const byName = new Map(definitions.map((d) => [d.name, d]));
-  const stopping = new AbortController();
-  const metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
-  const events: EventStoreServiceClient = new (loadApi().shardwrite.v1.EventStoreService)(options.source, credentialsOf({ tls: options.tls }));
+type PmWorkerDeps = { client: ShardwriteClient; store: PgPmStore; log: Logger; metrics: PmMetrics };
+type SourceEvent = { aggregateType: string; aggregateId: string; streamId: string; version: number; type: string; data: unknown; rawData: string };
+type InputToRecord = { inputId: string; eventType: string; dataJson: string; sourceStreamId: string; sourceVersion: number };
+
+export function startPmWorker(definitions: readonly AnyProcessManager[], options: PmWorkerOptions, deps: PmWorkerDeps): PmWorker {
+  return new ProcessManagerWorker(definitions, options, deps);
+}
+
+/**
+ * One consumer group per process manager (source events become inputs,
+ * `StepDecided` events become commands), and the loop that fires due timeouts.
+ */
+class ProcessManagerWorker implements PmWorker {
+  readonly stopped: Promise<void>;
+  readonly #byName: Map<string, AnyProcessManager>;
+  readonly #stopping = new AbortController();
+  readonly #metadata: Record<string, string> | undefined;
+  readonly #events: EventStoreServiceClient;
+  readonly #consumers: Consumer[];
+  readonly #scanLoop: Promise<void>;
+  #scanning: Promise<number> | undefined;
+
+  constructor(
+    definitions: readonly AnyProcessManager[],
+    private readonly options: PmWorkerOptions,
+    private readonly deps: PmWorkerDeps,
+  ) {
+    this.#byName = new Map(definitions.map((d) => [d.name, d]));
+    this.#metadata = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
+    this.#events = new (loadApi().shardwrite.v1.EventStoreService)(options.source, credentialsOf({ tls: options.tls }));
+    this.#consumers = definitions.map((def) => this.consumerOf(def));
+    this.#scanLoop = this.scanLoop();
+    this.stopped = Promise.all([...this.#consumers.map((c) => c.stopped), this.#scanLoop]).then(() => undefined);
+  }
+
+  /** Fires the due timeouts now (also done on a timer); one scan at a time. */
+  scanTimeouts(): Promise<number> {
+    return (this.#scanning ??= this.scanOnce().finally(() => (this.#scanning = undefined)));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await Promise.allSettled(this.#consumers.map((c) => c.stop()));
+    await this.#scanLoop;
+    await this.#scanning?.catch(() => {});
+    this.#events.close();
+  }
+
+  private consumerOf(def: AnyProcessManager): Consumer {
+    const { options } = this;
+    const ownType = instanceAggregateType(def.name);
+    return consume(options.source, {
+      group: `${options.groupPrefix}-${def.name}`,
+      member: options.member,
+      aggregateTypes: [...def.sources.aggregateTypes, ownType],
+      eventTypes: def.sources.eventTypes.length > 0 ? [...def.sources.eventTypes, ...INSTANCE_EVENT_TYPES] : [],
+      startFrom: options.startFrom === 'end' ? 'end' : '',
+      partitions: options.partitions,
+      maxUnacked: options.maxUnacked,
+      signal: this.#stopping.signal,
+      ...(this.#metadata ? { metadata: this.#metadata } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      onError: (err, where) => this.deps.log.warn({ err: err instanceof Error ? err.message : String(err), where }, 'process-manager consumer retrying'),
+      maxBatch: PM_MAX_BATCH,
+      batchHandler: (events) => this.onBatch(def, ownType, events),
+    });
+  }
 
   /** Waits `ms`, or less when the worker stops (the listener goes with the wait: the scan loop waits forever). */
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
+  private pause(ms: number): Promise<void> {
+    const signal = this.#stopping.signal;
+    return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(t);
-        stopping.signal.removeEventListener('abort', done);
+        signal.removeEventListener('abort', done);
         resolve();
       };
       const t = setTimeout(done, ms);
-      stopping.signal.addEventListener('abort', done, { once: true });
+      signal.addEventListener('abort', done, { once: true });
     });
+  }
 
   /** Sends one command, retrying transient failures; a refusal is returned, anything else thrown after the attempts. */
-  const send = async (call: () => Promise<CommandResult>): Promise<Outcome> => {
+  private async send(call: () => Promise<CommandResult>): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       try {
         return { kind: 'ok', result: await call() };
       } catch (err) {
         const refused = refusal(err);
         if (refused) return { kind: 'refused', error: refused };
-        if (attempt >= PM_COMMAND_ATTEMPTS || stopping.signal.aborted) throw err;
+        if (attempt >= PM_COMMAND_ATTEMPTS || this.#stopping.signal.aborted) throw err;
         if (!(err instanceof CommandFailedError || err instanceof ConnectionLostError)) throw err;
-        await pause(Math.min(2000, 50 * 2 ** attempt) * Math.random());
+        await this.pause(Math.min(2000, 50 * 2 ** attempt) * Math.random());
       }
     }
-  };
+  }
 
-  const recordInput = async (
-    def: AnyProcessManager,
-    instanceId: string,
-    input: { inputId: string; eventType: string; dataJson: string; sourceStreamId: string; sourceVersion: number },
-  ): Promise<void> => {
-    const outcome = await send(() =>
+  private async recordInput(def: AnyProcessManager, instanceId: string, input: InputToRecord): Promise<void> {
+    const { client, metrics, log } = this.deps;
+    const outcome = await this.send(() =>
       client.recordProcessInput(
         {
           processManager: def.name,
@@ -250,9 +310,9 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
           dataJson: input.dataJson,
           sourceStreamId: input.sourceStreamId,
           sourceVersion: String(input.sourceVersion),
-          settingsJson: JSON.stringify(options.settings.get(def.name) ?? null),
+          settingsJson: JSON.stringify(this.options.settings.get(def.name) ?? null),
         },
-        { timeoutMs: options.commandTimeoutMs },
+        { timeoutMs: this.options.commandTimeoutMs },
       ),
     );
     if (outcome.kind === 'ok') {
@@ -268,9 +328,10 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
     // An input the service will never accept (e.g. too large): logged and counted, never retried forever.
     metrics.inputs.inc({ process_manager: def.name, outcome: 'refused' });
     log.error({ instanceId, inputId: input.inputId, err: e.message }, 'input refused by the instance');
-  };
+  }
 
-  const runStep = async (def: AnyProcessManager, event: ReceivedEvent): Promise<void> => {
+  private async runStep(def: AnyProcessManager, event: ReceivedEvent): Promise<void> {
+    const { store } = this.deps;
     const step = event.data as StepDecided['data'];
     const instanceId = event.aggregateId;
     // Timeouts first: a step that later fails still has them armed, and the retry re-sends only commands.
@@ -282,17 +343,22 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
     );
     // Only timeouts: the instance did not wait for this step.
     if (step.commands.length === 0) return;
+    const { rejected, failure } = await this.sendStepCommands(def, step);
+    await this.completeStep(def, event, step, { rejected, failure });
+  }
+
+  /** Sends a step's commands in order, until one is refused for good. */
+  private async sendStepCommands(def: AnyProcessManager, step: StepDecided['data']): Promise<{ rejected: number[]; failure: string }> {
+    const { client, metrics } = this.deps;
     const rejected: number[] = [];
-    let failure = '';
     for (const [i, c] of step.commands.entries()) {
       const method = labelOf(c);
       const call = commandCall(client, c);
       if (!call) {
         metrics.commands.inc({ process_manager: def.name, method, outcome: 'failed' });
-        failure = `${method} (${c.commandId}) is not a command of this service's API`;
-        break;
+        return { rejected, failure: `${method} (${c.commandId}) is not a command of this service's API` };
       }
-      const outcome = await send(() => call({ ...c.request, commandId: c.commandId }, { timeoutMs: options.commandTimeoutMs }));
+      const outcome = await this.send(() => call({ ...c.request, commandId: c.commandId }, { timeoutMs: this.options.commandTimeoutMs }));
       if (outcome.kind === 'ok') {
         metrics.commands.inc({ process_manager: def.name, method, outcome: outcome.result.duplicate ? 'duplicate' : 'applied' });
         continue;
@@ -308,21 +374,27 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
         continue;
       }
       metrics.commands.inc({ process_manager: def.name, method, outcome: 'failed' });
-      failure = `${method} (${c.commandId}) refused: ${e.message}`.slice(0, 2000);
-      break;
+      return { rejected, failure: `${method} (${c.commandId}) refused: ${e.message}`.slice(0, 2000) };
     }
-    const done = await send(() =>
+    return { rejected, failure: '' };
+  }
+
+  /** Tells the instance how its step went (`CompleteProcessStep`); a step settled already is stale. */
+  private async completeStep(def: AnyProcessManager, event: ReceivedEvent, step: StepDecided['data'], result: { rejected: number[]; failure: string }): Promise<void> {
+    const { client, metrics, log } = this.deps;
+    const { rejected, failure } = result;
+    const done = await this.send(() =>
       client.completeProcessStep(
         {
           processManager: def.name,
-          instanceId,
+          instanceId: event.aggregateId,
           commandId: `pm-step-${digest(event.streamId, String(step.step), String(step.attempt))}`,
           step: String(step.step),
           attempt: String(step.attempt),
           failure,
           rejected,
         },
-        { timeoutMs: options.commandTimeoutMs },
+        { timeoutMs: this.options.commandTimeoutMs },
       ),
     );
     if (done.kind === 'refused') {
@@ -335,27 +407,24 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
     }
     metrics.steps.inc({ process_manager: def.name, outcome: failure === '' ? 'completed' : 'parked' });
     if (failure !== '') log.warn({ instance: event.streamId, step: step.step, failure }, 'process-manager instance parked');
-  };
+  }
 
   /** Handles one stream's events of a batch, in order. */
-  const onStreamEvents = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+  private async onStreamEvents(def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> {
     for (const event of events) {
       if (event.aggregateType === ownType) {
-        if (event.type === 'StepDecided') await runStep(def, event);
+        if (event.type === 'StepDecided') await this.runStep(def, event);
         continue;
       }
-      await recordSourceEvent(def, event);
+      await this.recordSourceEvent(def, event);
     }
-  };
+  }
 
   /** Records a source event on its instance (if it has one), under the id of its (stream, version). */
-  const recordSourceEvent = async (
-    def: AnyProcessManager,
-    event: { aggregateType: string; aggregateId: string; streamId: string; version: number; type: string; data: unknown; rawData: string },
-  ): Promise<void> => {
+  private async recordSourceEvent(def: AnyProcessManager, event: SourceEvent): Promise<void> {
     const instanceId = def.correlate(event);
     if (instanceId === undefined) return;
-    await recordInput(def, instanceId, {
+    await this.recordInput(def, instanceId, {
       inputId: sourceInputId(event.streamId, event.version),
       eventType: event.type,
       // Process managers decide on facts, never on personal data: the copy on the instance keeps none.
@@ -363,16 +432,16 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
       sourceStreamId: event.streamId,
       sourceVersion: event.version,
     });
-  };
+  }
 
   /** Reads an instance's source streams and records what they hold (see `catchUpStreams`). */
-  const catchUp = async (def: AnyProcessManager, instanceId: string): Promise<void> => {
+  private async catchUp(def: AnyProcessManager, instanceId: string): Promise<void> {
     for (const source of def.catchUpStreams(instanceId)) {
-      const events = await readStream(source.aggregateType, source.aggregateId);
+      const events = await this.readStream(source.aggregateType, source.aggregateId);
       for (const e of events) {
         const version = Number(e.version);
         if (def.sources.eventTypes.length > 0 && !def.sources.eventTypes.includes(e.type)) continue;
-        await recordSourceEvent(def, {
+        await this.recordSourceEvent(def, {
           aggregateType: source.aggregateType,
           aggregateId: source.aggregateId,
           streamId: e.streamId,
@@ -383,18 +452,19 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
         });
       }
     }
-  };
+  }
 
-  const readStream = (aggregateType: string, aggregateId: string): Promise<Event__Output[]> =>
-    new Promise((resolve, reject) => {
+  private readStream(aggregateType: string, aggregateId: string): Promise<Event__Output[]> {
+    return new Promise((resolve, reject) => {
       const md = new grpc.Metadata();
-      if (metadata) for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      if (this.#metadata) for (const [k, v] of Object.entries(this.#metadata)) md.set(k, v);
       const out: Event__Output[] = [];
-      const call = events.readStream({ aggregateType, aggregateId, fromVersion: '1' }, md, { deadline: Date.now() + options.commandTimeoutMs });
+      const call = this.#events.readStream({ aggregateType, aggregateId, fromVersion: '1' }, md, { deadline: Date.now() + this.options.commandTimeoutMs });
       call.on('data', (e: Event__Output) => out.push(e));
       call.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.NOT_FOUND ? resolve([]) : reject(err)));
       call.on('end', () => resolve(out));
     });
+  }
 
   /**
    * One run of a partition's events: each stream's events in order, the
@@ -402,14 +472,14 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
    * instances' statuses in one statement. Acknowledged when all is done: a
    * failure retries the whole run, which is idempotent.
    */
-  const onBatch = async (def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> => {
+  private async onBatch(def: AnyProcessManager, ownType: string, events: readonly ReceivedEvent[]): Promise<void> {
     const byStream = new Map<string, ReceivedEvent[]>();
     for (const e of events) {
       const list = byStream.get(e.streamId);
       if (list) list.push(e);
       else byStream.set(e.streamId, [e]);
     }
-    await Promise.all([...byStream.values()].map((list) => onStreamEvents(def, ownType, list)));
+    await Promise.all([...byStream.values()].map((list) => this.onStreamEvents(def, ownType, list)));
     const statuses: StatusRow[] = [];
     for (const event of events) {
       const data = (event.data ?? {}) as { status?: unknown; reason?: unknown };
@@ -423,66 +493,34 @@ export function startPmWorker(definitions: readonly AnyProcessManager[], options
         ...(typeof data.reason === 'string' ? { reason: data.reason } : {}),
       });
     }
-    await store.recordStatuses(statuses);
-  };
+    await this.deps.store.recordStatuses(statuses);
+  }
 
-  const consumers: Consumer[] = definitions.map((def) => {
-    const ownType = instanceAggregateType(def.name);
-    return consume(options.source, {
-      group: `${options.groupPrefix}-${def.name}`,
-      member: options.member,
-      aggregateTypes: [...def.sources.aggregateTypes, ownType],
-      eventTypes: def.sources.eventTypes.length > 0 ? [...def.sources.eventTypes, ...INSTANCE_EVENT_TYPES] : [],
-      startFrom: options.startFrom === 'end' ? 'end' : '',
-      partitions: options.partitions,
-      maxUnacked: options.maxUnacked,
-      signal: stopping.signal,
-      ...(metadata ? { metadata } : {}),
-      ...(options.tls ? { tls: options.tls } : {}),
-      onError: (err, where) => log.warn({ err: err instanceof Error ? err.message : String(err), where }, 'process-manager consumer retrying'),
-      maxBatch: PM_MAX_BATCH,
-      batchHandler: (events) => onBatch(def, ownType, events),
-    });
-  });
-
-  let scanning: Promise<number> | undefined;
-  const scanOnce = async (): Promise<number> => {
+  private async scanOnce(): Promise<number> {
+    const { store, metrics } = this.deps;
     let fired = 0;
     for (;;) {
       const due = await store.due(PM_SCAN_BATCH);
-      const known = due.filter((t) => byName.has(t.processManager));
+      const known = due.filter((t) => this.#byName.has(t.processManager));
       if (known.length === 0) return fired;
       await Promise.all(
         known.map(async (t) => {
-          const def = byName.get(t.processManager)!;
-          await catchUp(def, t.instanceId);
-          await recordInput(def, t.instanceId, { inputId: `timeout:${t.timeoutId}`, eventType: 'TimeoutFired', dataJson: '', sourceStreamId: '', sourceVersion: 0 });
+          const def = this.#byName.get(t.processManager)!;
+          await this.catchUp(def, t.instanceId);
+          await this.recordInput(def, t.instanceId, { inputId: `timeout:${t.timeoutId}`, eventType: 'TimeoutFired', dataJson: '', sourceStreamId: '', sourceVersion: 0 });
           await store.disarm(def.name, t.instanceId, [t.timeoutId]);
           metrics.timeoutsFired.inc({ process_manager: def.name });
           fired++;
         }),
       );
-      if (due.length < PM_SCAN_BATCH || stopping.signal.aborted) return fired;
+      if (due.length < PM_SCAN_BATCH || this.#stopping.signal.aborted) return fired;
     }
-  };
-  const scanTimeouts = (): Promise<number> => (scanning ??= scanOnce().finally(() => (scanning = undefined)));
-  const scanLoop = (async () => {
-    while (!stopping.signal.aborted) {
-      await scanTimeouts().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'timeout scan failed; next scan retries'));
-      await pause(options.timeoutScanMs);
-    }
-  })();
+  }
 
-  const stopped = Promise.all([...consumers.map((c) => c.stopped), scanLoop]).then(() => undefined);
-  return {
-    stopped,
-    scanTimeouts,
-    async stop() {
-      stopping.abort();
-      await Promise.allSettled(consumers.map((c) => c.stop()));
-      await scanLoop;
-      await scanning?.catch(() => {});
-      events.close();
-    },
-  };
+  private async scanLoop(): Promise<void> {
+    while (!this.#stopping.signal.aborted) {
+      await this.scanTimeouts().catch((err: unknown) => this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'timeout scan failed; next scan retries'));
+      await this.pause(this.options.timeoutScanMs);
+    }
+  }
 }

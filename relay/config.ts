@@ -4,9 +4,9 @@
  * listing every problem.
  */
 import { hostname } from 'node:os';
-import { EnvReader, type Env } from '../src/config.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_LOG_LEVEL, EnvReader, LOG_LEVELS, address, choice, envNames, int, text, type Env } from '../src/config.js';
 import { isValidSubjectPrefix } from './bus.js';
-import { TLS_ENV, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { TLS_SETTINGS, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
 
 /** The buses the relay can publish to (`RELAY_BUS`); each has its settings below. */
 export const BUSES = ['nats'] as const;
@@ -14,12 +14,12 @@ export type BusKind = (typeof BUSES)[number];
 
 /** Every default of the relay, in one place (the README's table is this). */
 export const RELAY_DEFAULTS = {
-  /** @default `127.0.0.1:50051` — a router (or one shard) serving ConsumerGroupService. */
-  source: '127.0.0.1:50051',
+  /** A router (or one shard) serving ConsumerGroupService; default {@link DEFAULT_GRPC_ADDRESS}. */
+  source: DEFAULT_GRPC_ADDRESS,
   /** @default `nats-relay` */
   group: 'nats-relay',
-  /** @default `''` — a new group relays everything already committed, then what follows. */
-  startFrom: '' as '' | 'end',
+  /** @default `beginning` — a new group relays everything already committed, then what follows; `end`: only what commits later. */
+  startFrom: 'beginning' as 'beginning' | 'end',
   /** @default 1024 — events delivered to the relay and not yet published. */
   maxUnacked: 1024,
   /** @default 256 — events of one partition published together. */
@@ -40,8 +40,8 @@ export const RELAY_DEFAULTS = {
   duplicateWindowMs: 600_000,
   /** @default 5000 */
   publishTimeoutMs: 5_000,
-  /** @default `info` */
-  logLevel: 'info',
+  /** Default {@link DEFAULT_LOG_LEVEL}. */
+  logLevel: DEFAULT_LOG_LEVEL,
 } as const;
 
 export interface RelayConfig {
@@ -87,27 +87,30 @@ export interface RelayConfig {
   readonly logLevel: string;
 }
 
-/** The settings `loadRelayConfig` reads. */
-export const RELAY_ENV = [
-  'RELAY_SOURCE',
-  'RELAY_GROUP',
-  'RELAY_MEMBER',
-  'RELAY_AGGREGATE_TYPES',
-  'RELAY_EVENT_TYPES',
-  'RELAY_START_FROM',
-  'RELAY_MAX_UNACKED',
-  'RELAY_MAX_BATCH',
-  'RELAY_TOKEN',
-  'SHARDWRITE_INSECURE',
-  'RELAY_BUS',
-  'NATS_URL',
-  'NATS_STREAM',
-  'NATS_SUBJECT_PREFIX',
-  'NATS_DUPLICATE_WINDOW_MS',
-  'NATS_PUBLISH_TIMEOUT_MS',
-  'LOG_LEVEL',
-  ...TLS_ENV,
-] as const;
+/** Every setting `loadRelayConfig` reads, with its default (from {@link RELAY_DEFAULTS}) and range. */
+export const RELAY_SETTINGS = {
+  RELAY_SOURCE: address(RELAY_DEFAULTS.source),
+  RELAY_GROUP: text(RELAY_DEFAULTS.group),
+  RELAY_MEMBER: text(),
+  RELAY_AGGREGATE_TYPES: text(),
+  RELAY_EVENT_TYPES: text(),
+  RELAY_START_FROM: choice(RELAY_DEFAULTS.startFrom, ['beginning', 'end']),
+  RELAY_MAX_UNACKED: int(RELAY_DEFAULTS.maxUnacked, 1, 10_000),
+  RELAY_MAX_BATCH: int(RELAY_DEFAULTS.maxBatch, 1, 10_000),
+  RELAY_TOKEN: text(),
+  SHARDWRITE_INSECURE: choice('false', ['true', 'false']),
+  RELAY_BUS: choice(RELAY_DEFAULTS.bus, BUSES),
+  NATS_URL: text(RELAY_DEFAULTS.natsUrl),
+  NATS_STREAM: text(RELAY_DEFAULTS.natsStream),
+  NATS_SUBJECT_PREFIX: text(RELAY_DEFAULTS.subjectPrefix),
+  NATS_DUPLICATE_WINDOW_MS: int(RELAY_DEFAULTS.duplicateWindowMs, 1_000, 7 * 24 * 3_600_000),
+  NATS_PUBLISH_TIMEOUT_MS: int(RELAY_DEFAULTS.publishTimeoutMs, 100, 600_000),
+  LOG_LEVEL: choice(RELAY_DEFAULTS.logLevel, LOG_LEVELS),
+  ...TLS_SETTINGS,
+} as const;
+
+/** The variables `loadRelayConfig` reads. */
+export const RELAY_ENV = envNames(RELAY_SETTINGS);
 
 const list = (text: string | undefined): string[] =>
   (text ?? '')
@@ -122,43 +125,40 @@ const list = (text: string | undefined): string[] =>
  * @throws ConfigError listing every problem found, not just the first.
  */
 export function loadRelayConfig(env: Env): RelayConfig {
-  const r = new EnvReader(env);
-  const d = RELAY_DEFAULTS;
-  const group = r.string('RELAY_GROUP', d.group);
+  const r = new EnvReader(env, RELAY_SETTINGS);
+  const group = r.string('RELAY_GROUP');
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(group)) r.problem(`RELAY_GROUP must match [A-Za-z0-9._-]{1,100} (got "${group}")`);
-  const subjectPrefix = r.string('NATS_SUBJECT_PREFIX', d.subjectPrefix);
+  const subjectPrefix = r.string('NATS_SUBJECT_PREFIX');
   if (!isValidSubjectPrefix(subjectPrefix)) {
     r.problem(`NATS_SUBJECT_PREFIX must be dot-separated tokens of letters, digits, _ and - (got "${subjectPrefix}")`);
   }
-  const stream = r.string('NATS_STREAM', d.natsStream);
+  const stream = r.string('NATS_STREAM');
   if (!/^[A-Za-z0-9_-]{1,255}$/.test(stream)) r.problem(`NATS_STREAM must be letters, digits, _ and - (got "${stream}")`);
-  const natsUrl = r.string('NATS_URL', d.natsUrl);
+  const natsUrl = r.string('NATS_URL');
   for (const u of natsUrl.split(',')) {
     if (!/^(nats|tls):\/\/[^\s/]+$/.test(u) && !/^[^\s/:]+:\d{1,5}$/.test(u)) r.problem(`NATS_URL must be nats://host:port[,…] (got "${u}")`);
   }
-  const startFrom = r.optionalString('RELAY_START_FROM') ?? d.startFrom;
-  if (startFrom !== '' && startFrom !== 'end' && startFrom !== 'beginning') r.problem(`RELAY_START_FROM must be "beginning" or "end" (got "${startFrom}")`);
   const config: RelayConfig = {
-    source: r.address('RELAY_SOURCE', d.source),
+    source: r.address('RELAY_SOURCE'),
     group,
-    member: r.string('RELAY_MEMBER', `${hostname()}-${process.pid}`),
+    member: r.optionalString('RELAY_MEMBER') ?? `${hostname()}-${process.pid}`,
     aggregateTypes: list(r.optionalString('RELAY_AGGREGATE_TYPES')),
     eventTypes: list(r.optionalString('RELAY_EVENT_TYPES')),
-    startFrom: startFrom === 'end' ? 'end' : '',
-    maxUnacked: r.int('RELAY_MAX_UNACKED', d.maxUnacked, 1, 10_000),
-    maxBatch: r.int('RELAY_MAX_BATCH', d.maxBatch, 1, 10_000),
+    startFrom: r.oneOf('RELAY_START_FROM') === 'end' ? 'end' : '',
+    maxUnacked: r.int('RELAY_MAX_UNACKED'),
+    maxBatch: r.int('RELAY_MAX_BATCH'),
     token: r.optionalString('RELAY_TOKEN'),
-    insecure: r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true',
+    insecure: r.oneOf('SHARDWRITE_INSECURE') === 'true',
     tls: readTlsSettings(r),
-    bus: r.oneOf('RELAY_BUS', d.bus, BUSES),
+    bus: r.oneOf<BusKind>('RELAY_BUS'),
     nats: {
       url: natsUrl,
       stream,
       subjectPrefix,
-      duplicateWindowMs: r.int('NATS_DUPLICATE_WINDOW_MS', d.duplicateWindowMs, 1_000, 7 * 24 * 3_600_000),
-      publishTimeoutMs: r.int('NATS_PUBLISH_TIMEOUT_MS', d.publishTimeoutMs, 100, 600_000),
+      duplicateWindowMs: r.int('NATS_DUPLICATE_WINDOW_MS'),
+      publishTimeoutMs: r.int('NATS_PUBLISH_TIMEOUT_MS'),
     },
-    logLevel: r.oneOf('LOG_LEVEL', d.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logLevel: r.oneOf('LOG_LEVEL'),
   };
   // Secure by default: the relay authenticates to the router unless insecure mode is chosen explicitly.
   if (!config.token && !config.insecure) r.problem('RELAY_TOKEN is required (the relay authenticates to the router), or choose insecure mode explicitly with SHARDWRITE_INSECURE=true');

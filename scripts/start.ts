@@ -53,13 +53,17 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-p
 import { PgRingStore, type RingDocument, type RingShard } from '../src/ring/index.js';
 import { ensureDevCertificates, type CertFiles } from './dev-certificates.js';
 import { modules } from '../src/domain/index.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_LOG_LEVEL } from '../src/config.js';
+import { ROUTER_SETTINGS } from '../router/config.js';
+import { PM_WORKER_DEFAULTS } from '../pm-worker/config.js';
+import { RELAY_DEFAULTS } from '../relay/config.js';
 
 const DATA_DIR = '.data';
 const LOG_DIR = `${DATA_DIR}/logs`;
 const CLUSTER_FILE = `${DATA_DIR}/cluster.json`;
-const ROUTER_ADDRESS = '127.0.0.1:50051';
-const ROUTER_METRICS = '127.0.0.1:9465';
-const PM_METRICS = '127.0.0.1:9470';
+const ROUTER_ADDRESS = DEFAULT_GRPC_ADDRESS;
+const ROUTER_METRICS = ROUTER_SETTINGS.METRICS_ADDRESS.default;
+const PM_METRICS = PM_WORKER_DEFAULTS.metricsAddress;
 const SHARD_PORT_BASE = 50061;
 const SHARD_METRICS_PORT_BASE = 9466;
 const PG_PORT_BASE = 54330;
@@ -348,7 +352,7 @@ async function supervise(): Promise<void> {
     }));
     if (!external) for (const p of spares) void serverFor(p.index).catch(() => {});
 
-    const logLevel = process.env.LOG_LEVEL ?? 'info';
+    const logLevel = process.env.LOG_LEVEL ?? DEFAULT_LOG_LEVEL;
     const secure = process.argv.includes('--secure');
     const security = secure ? await prepareSecurity([...plan, ...spares].map((p) => p.id)) : undefined;
     // Every process gets one or the other: TLS and tokens, or insecure mode chosen explicitly (every
@@ -457,7 +461,7 @@ async function supervise(): Promise<void> {
         ...modeEnv('relay'),
         ...(security ? { AUTH_TOKENS: undefined, RELAY_TOKEN: readFileSync(security.adminTokenFile, 'utf8').trim() } : {}),
       };
-      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
+      const natsUrl = process.env.NATS_URL || RELAY_DEFAULTS.natsUrl;
       console.log(`relay: publishing every committed event to NATS JetStream at ${natsUrl} (log ${LOG_DIR}/relay.log)`);
       // Not awaited: the relay waits for NATS by itself, and the cluster serves meanwhile.
       void startChild(root, 'relay', 'relay', relayEnv, children, /relay (following) /).catch((err: unknown) => console.error(err instanceof Error ? err.message : err));

@@ -3,14 +3,14 @@
  * place. `loadShardConfig` validates it all and throws one `ConfigError`
  * listing every problem.
  */
-import { EnvReader, type Env } from '../src/config.js';
-import { AUTH_ENV, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
-import { DEV_SNAPSHOT_KEY, MIN_SNAPSHOT_KEY_BYTES } from '../src/cache/redis-snapshot-cache.js';
+import { EnvReader, SERVING_SETTINGS, address, choice, envNames, int, text, url, type Env } from '../src/config.js';
+import { AUTH_SETTINGS, readAuthSettings, type AuthSettings } from '../src/auth/settings.js';
+import { DEV_SNAPSHOT_KEY, MIN_SNAPSHOT_KEY_BYTES, REDIS_SNAPSHOT_CACHE_DEFAULTS } from '../src/cache/redis-snapshot-cache.js';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { DEFAULT_SNAPSHOT_POLICY, parseSnapshotIntervals, type SnapshotPolicy } from '../src/pipeline/snapshotter.js';
 import { deciderRegistry, modules } from '../src/domain/index.js';
-import { SHARD_TLS_ENV, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
-import { RING_ENV, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
+import { HEALTH_SETTINGS, SHARD_TLS_SETTINGS, readHealthAddress, readLinkIdentities, readTlsSettings, type TlsSettings } from '../src/grpc/tls.js';
+import { RING_SETTINGS, SHARD_ID_PATTERN, readRingSettings, type RingSettings } from '../src/ring/index.js';
 import { DEFAULT_TAIL_COALESCE_MS } from '../src/subscriptions/live-tail.js';
 import { DEFAULT_OWNER_CACHE_BYTES, DEFAULT_OWNER_CACHE_ENTRIES } from '../src/pipeline/aggregate-cache.js';
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENTRIES, DEFAULT_STATEMENT_TIMEOUT_MS } from '../src/store/group-commit-writer.js';
@@ -40,22 +40,23 @@ export interface PersonalDataSettings {
   readonly keyTtlMs: number;
 }
 
+/** What a shard reads; each setting's default and range are in {@link SHARD_SETTINGS}, written once there. */
 export interface ShardConfig {
-  /** SHARD_ID — this shard's stable id on the ring; default `shard-0`. */
+  /** SHARD_ID — this shard's stable id on the ring. */
   readonly shardId: string;
-  /** GRPC_ADDRESS — where the gRPC server listens; default `127.0.0.1:50051`. */
+  /** GRPC_ADDRESS — where the gRPC server listens. */
   readonly grpcAddress: string;
   /** DATABASE_URL — this shard's own PostgreSQL event store (required). */
   readonly databaseUrl: string;
   /**
    * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (all three or none; unset = plaintext),
-   * TLS_RELOAD_MS (5000): the shard serves TLS with this certificate, reloaded when the
+   * TLS_RELOAD_MS: the shard serves TLS with this certificate, reloaded when the
    * files change; see `src/grpc/tls.ts`.
    */
   readonly tls: TlsSettings | undefined;
   /**
    * TLS_LINK_IDENTITIES — the client-certificate identities (SAN DNS or URI, or CN)
-   * allowed on the internal services (the router's link, ShardFeed); default `router,rebalancer`.
+   * allowed on the internal services (the router's link, ShardFeed).
    * Used only with TLS.
    */
   readonly linkIdentities: ReadonlySet<string>;
@@ -86,22 +87,22 @@ export interface ShardConfig {
   readonly redisSnapshotKeyIsDev: boolean;
   /**
    * The Redis snapshot cache (used only with REDIS_URL): REDIS_SNAPSHOT_TTL_SECONDS
-   * (3600), REDIS_TIMEOUT_MS (50, per command; slower is a miss), REDIS_KEY_PREFIX (`sw:snap:`),
-   * REDIS_BREAKER_RESET_MS (5000, how long Redis is bypassed after its breaker opens).
+   * (entry lifetime), REDIS_TIMEOUT_MS (per command; slower is a miss), REDIS_KEY_PREFIX,
+   * REDIS_BREAKER_RESET_MS (how long Redis is bypassed after its breaker opens).
    */
   readonly redisSnapshotTtlSeconds: number;
   readonly redisTimeoutMs: number;
   readonly redisKeyPrefix: string;
   readonly redisBreakerResetMs: number;
   /**
-   * Snapshot policy: SNAPSHOT_INTERVAL (50, events since the last snapshot),
+   * Snapshot policy: SNAPSHOT_INTERVAL (events since the last snapshot),
    * SNAPSHOT_INTERVALS (per aggregate type, `order-lines=20,order-header=100`; unset = none),
    * SNAPSHOT_SLOW_LOAD_MS (unset = off; a load at least this slow snapshots too).
    */
   readonly snapshots: SnapshotPolicy;
-  /** METRICS_ADDRESS — Prometheus `/metrics` listener, `host:port`; default `127.0.0.1:9464`; port 0 = any free port. */
+  /** METRICS_ADDRESS — Prometheus `/metrics` listener, `host:port`; port 0 = any free port. */
   readonly metricsAddress: string | undefined;
-  /** DB_POOL_SIZE — pooled read connections (the writer has its own); default 8. */
+  /** DB_POOL_SIZE — pooled read connections (the writer has its own). */
   readonly dbPoolSize: number;
   /** DB_STATEMENT_TIMEOUT_MS — bound on every statement; default {@link DEFAULT_STATEMENT_TIMEOUT_MS}. */
   readonly statementTimeoutMs: number;
@@ -111,19 +112,19 @@ export interface ShardConfig {
   /**
    * TAIL_COALESCE_MS — least time between two reads of the store by the live tail that
    * subscriptions share: commits closer together are delivered by one read (fewer queries
-   * and messages per event, at most this much more delivery latency); default 15.
+   * and messages per event, at most this much more delivery latency).
    */
   readonly tailCoalesceMs: number;
   /** CACHE_MAX_ENTRIES / CACHE_MAX_BYTES — owner cache bounds; defaults {@link DEFAULT_OWNER_CACHE_ENTRIES} and {@link DEFAULT_OWNER_CACHE_BYTES}. */
   readonly cacheMaxEntries: number;
   readonly cacheMaxBytes: number;
-  /** MAX_MESSAGE_BYTES — largest request accepted; default 1 MiB (larger: RESOURCE_EXHAUSTED). */
+  /** MAX_MESSAGE_BYTES — largest request accepted (larger: RESOURCE_EXHAUSTED). */
   readonly maxMessageBytes: number;
-  /** STREAM_MAX_IN_FLIGHT — commands executing at once per CommandStreamService stream; default 1024. */
+  /** STREAM_MAX_IN_FLIGHT — commands executing at once per CommandStreamService stream. */
   readonly streamMaxInFlight: number;
   /** Authentication: SHARDWRITE_INSECURE, AUTH_TOKENS, AUTH_JWKS_FILE / AUTH_JWKS_URL, … (see `AuthSettings`). */
   readonly auth: AuthSettings;
-  /** LOG_LEVEL — pino level; default `info`. */
+  /** LOG_LEVEL — pino level. */
   readonly logLevel: string;
   /**
    * The breaker in front of PostgreSQL: STORE_CALL_TIMEOUT_MS (a slower call fails and counts; default
@@ -132,18 +133,18 @@ export interface ShardConfig {
    * measured over; default {@link DEFAULT_STORE_BREAKER_WINDOW_MS}).
    */
   readonly storeBreaker: { readonly callTimeoutMs: number; readonly resetTimeoutMs: number; readonly windowMs: number };
-  /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls; default 10,000. */
+  /** SHUTDOWN_GRACE_MS — how long SIGTERM waits for in-flight calls. */
   readonly shutdownGraceMs: number;
   /**
-   * Pipeline limits: RETRY_MAX_ATTEMPTS (6), RETRY_BASE_MS (5), RETRY_CAP_MS (200),
-   * RETRY_BUDGET_MS (2000), LOAD_TIMEOUT_MS (2000), MAX_IN_FLIGHT (10,000),
-   * CALLER_SHARE_PERCENT (25: the share of MAX_IN_FLIGHT one caller — its principal, else its
+   * Pipeline limits: RETRY_MAX_ATTEMPTS, RETRY_BASE_MS, RETRY_CAP_MS,
+   * RETRY_BUDGET_MS, LOAD_TIMEOUT_MS, MAX_IN_FLIGHT,
+   * CALLER_SHARE_PERCENT (the share of MAX_IN_FLIGHT one caller — its principal, else its
    * connection; through a router, the caller the router names — may hold before OVERLOADED),
-   * MAX_QUEUED_PER_STREAM (1,000), MAX_COMMANDS_PER_ENTRY (256), OVERLOAD_RETRY_AFTER_MS (100),
-   * MOVE_WAIT_MS (2000: how long a command for a stream that a rebalance is moving away waits for
+   * MAX_QUEUED_PER_STREAM, MAX_COMMANDS_PER_ENTRY, OVERLOAD_RETRY_AFTER_MS,
+   * MOVE_WAIT_MS (how long a command for a stream that a rebalance is moving away waits for
    * the new ring; answered WRONG_SHARD, which the router retries at the new owner, when the ring
    * comes in time, else UNAVAILABLE / STREAM_MOVING; bounded by the call's deadline),
-   * ASSUME_NEW_STREAMS (`on`: a command for a stream not in memory is first decided as if the
+   * ASSUME_NEW_STREAMS (a command for a stream not in memory is first decided as if the
    * stream were new, without reading it; the append at version 0 refutes that when it exists,
    * and the command is then decided again on the stream as read; `off` reads first).
    */
@@ -151,73 +152,74 @@ export interface ShardConfig {
   /**
    * The ring: RING_DATABASE_URL (unset = this shard owns every aggregate at
    * epoch 0, the single-shard mode), RING_BOOTSTRAP (unset), RING_POLL_MS
-   * (2000), RING_NOTIFY (`on`). See `RingSettings`.
+   * (re-read interval), RING_NOTIFY. See `RingSettings`.
    */
   readonly ring: RingSettings;
   readonly personalData: PersonalDataSettings;
 }
 
-/** The settings `loadShardConfig` reads (used by the deployment checks). */
-export const SHARD_ENV = [
-  'SHARD_ID',
-  'GRPC_ADDRESS',
-  'DATABASE_URL',
-  'REDIS_URL',
-  'REDIS_CA_FILE',
-  'METRICS_ADDRESS',
-  'DB_POOL_SIZE',
-  'DB_STATEMENT_TIMEOUT_MS',
-  'BATCH_MAX_ENTRIES',
-  'BATCH_MAX_BYTES',
-  'TAIL_COALESCE_MS',
-  'CACHE_MAX_ENTRIES',
-  'CACHE_MAX_BYTES',
-  'MAX_MESSAGE_BYTES',
-  ...AUTH_ENV,
-  'LOG_LEVEL',
-  'SHUTDOWN_GRACE_MS',
-  'RETRY_MAX_ATTEMPTS',
-  'RETRY_BASE_MS',
-  'RETRY_CAP_MS',
-  'RETRY_BUDGET_MS',
-  'LOAD_TIMEOUT_MS',
-  'MAX_IN_FLIGHT',
-  'CALLER_SHARE_PERCENT',
-  'MAX_QUEUED_PER_STREAM',
-  'MAX_COMMANDS_PER_ENTRY',
-  'OVERLOAD_RETRY_AFTER_MS',
-  'STORE_CALL_TIMEOUT_MS',
-  'STORE_BREAKER_RESET_MS',
-  'STORE_BREAKER_WINDOW_MS',
-  'STREAM_MAX_IN_FLIGHT',
-  'MOVE_WAIT_MS',
-  'ASSUME_NEW_STREAMS',
-  'REDIS_SNAPSHOT_TTL_SECONDS',
-  'REDIS_TIMEOUT_MS',
-  'REDIS_KEY_PREFIX',
-  'REDIS_BREAKER_RESET_MS',
-  'REDIS_SNAPSHOT_KEY',
-  'HEALTH_ADDRESS',
-  'SNAPSHOT_INTERVAL',
-  'SNAPSHOT_INTERVALS',
-  'SNAPSHOT_SLOW_LOAD_MS',
-  ...RING_ENV,
-  ...SHARD_TLS_ENV,
-  'PERSONAL_DATA_ENCRYPTION',
-  'PERSONAL_DATA_MASTER_KEY',
-  'PERSONAL_DATA_MASTER_KEY_FILE',
-  'PERSONAL_DATA_KEY_TTL_MS',
-] as const;
+/**
+ * Every setting `loadShardConfig` reads, with its default and range (see
+ * `ShardConfig` for what each one means).
+ */
+export const SHARD_SETTINGS = {
+  ...SERVING_SETTINGS,
+  SHARD_ID: text('shard-0'),
+  DATABASE_URL: url('postgres:', 'postgresql:'),
+  REDIS_URL: url('redis:', 'rediss:'),
+  REDIS_CA_FILE: text(),
+  METRICS_ADDRESS: address('127.0.0.1:9464'),
+  DB_POOL_SIZE: int(8, 1, 200),
+  DB_STATEMENT_TIMEOUT_MS: int(DEFAULT_STATEMENT_TIMEOUT_MS, 100, 600_000),
+  BATCH_MAX_ENTRIES: int(DEFAULT_MAX_BATCH_ENTRIES, 1, 100_000),
+  BATCH_MAX_BYTES: int(DEFAULT_MAX_BATCH_BYTES, 1024, 1024 * 1024 * 1024),
+  TAIL_COALESCE_MS: int(DEFAULT_TAIL_COALESCE_MS, 0, 1000),
+  CACHE_MAX_ENTRIES: int(DEFAULT_OWNER_CACHE_ENTRIES, 0, 10_000_000),
+  CACHE_MAX_BYTES: int(DEFAULT_OWNER_CACHE_BYTES, 0, 64 * 1024 * 1024 * 1024),
+  ...AUTH_SETTINGS,
+  RETRY_MAX_ATTEMPTS: int(DEFAULT_PIPELINE_OPTIONS.maxAttempts, 1, 100),
+  RETRY_BASE_MS: int(DEFAULT_PIPELINE_OPTIONS.retryBaseMs, 0, 60_000),
+  RETRY_CAP_MS: int(DEFAULT_PIPELINE_OPTIONS.retryCapMs, 0, 60_000),
+  RETRY_BUDGET_MS: int(DEFAULT_PIPELINE_OPTIONS.retryBudgetMs, 0, 600_000),
+  LOAD_TIMEOUT_MS: int(DEFAULT_PIPELINE_OPTIONS.loadTimeoutMs, 1, 600_000),
+  MAX_IN_FLIGHT: int(DEFAULT_PIPELINE_OPTIONS.maxInFlight, 1, 10_000_000),
+  CALLER_SHARE_PERCENT: int(DEFAULT_PIPELINE_OPTIONS.callerSharePercent, 1, 100),
+  MAX_QUEUED_PER_STREAM: int(DEFAULT_PIPELINE_OPTIONS.maxQueuedPerStream, 1, 10_000_000),
+  MAX_COMMANDS_PER_ENTRY: int(DEFAULT_PIPELINE_OPTIONS.maxCommandsPerEntry, 1, 100_000),
+  STORE_CALL_TIMEOUT_MS: int(DEFAULT_STORE_CALL_TIMEOUT_MS, 10, 600_000),
+  STORE_BREAKER_RESET_MS: int(DEFAULT_STORE_BREAKER_RESET_MS, 10, 600_000),
+  STORE_BREAKER_WINDOW_MS: int(DEFAULT_STORE_BREAKER_WINDOW_MS, 100, 600_000),
+  MOVE_WAIT_MS: int(DEFAULT_PIPELINE_OPTIONS.moveWaitMs, 0, 60_000),
+  ASSUME_NEW_STREAMS: choice(DEFAULT_PIPELINE_OPTIONS.assumeNewStreams ? 'on' : 'off', ['on', 'off']),
+  REDIS_SNAPSHOT_TTL_SECONDS: int(REDIS_SNAPSHOT_CACHE_DEFAULTS.ttlSeconds, 1, 30 * 24 * 3600),
+  REDIS_TIMEOUT_MS: int(REDIS_SNAPSHOT_CACHE_DEFAULTS.timeoutMs, 1, 60_000),
+  REDIS_KEY_PREFIX: text(REDIS_SNAPSHOT_CACHE_DEFAULTS.keyPrefix),
+  REDIS_BREAKER_RESET_MS: int(REDIS_SNAPSHOT_CACHE_DEFAULTS.breakerResetMs, 10, 600_000),
+  REDIS_SNAPSHOT_KEY: text(),
+  ...HEALTH_SETTINGS,
+  SNAPSHOT_INTERVAL: int(DEFAULT_SNAPSHOT_POLICY.interval, 1, 1_000_000),
+  SNAPSHOT_INTERVALS: text(),
+  SNAPSHOT_SLOW_LOAD_MS: int(undefined, 1, 600_000),
+  ...RING_SETTINGS,
+  ...SHARD_TLS_SETTINGS,
+  PERSONAL_DATA_ENCRYPTION: choice('on', ['on', 'off']),
+  PERSONAL_DATA_MASTER_KEY: text(),
+  PERSONAL_DATA_MASTER_KEY_FILE: text(),
+  PERSONAL_DATA_KEY_TTL_MS: int(DEFAULT_KEY_TTL_MS, 0, 24 * 3600 * 1000),
+} as const;
+
+/** The variables `loadShardConfig` reads (`npm start` and the deployment checks use this list). */
+export const SHARD_ENV = envNames(SHARD_SETTINGS);
+
+type ShardReader = EnvReader<typeof SHARD_SETTINGS>;
 
 export function loadShardConfig(env: Env): ShardConfig {
-  const r = new EnvReader(env);
-  const d = DEFAULT_PIPELINE_OPTIONS;
-  const shardId = r.string('SHARD_ID', 'shard-0');
+  const r = new EnvReader(env, SHARD_SETTINGS);
+  const shardId = r.string('SHARD_ID');
   if (!SHARD_ID_PATTERN.test(shardId)) r.problem(`SHARD_ID must be a DNS label like shard-0 (got "${shardId}")`);
-  const metrics = r.string('METRICS_ADDRESS', '127.0.0.1:9464');
   const tls = readTlsSettings(r);
   const auth = readAuthSettings(r, tls !== undefined);
-  const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:'], false);
+  const redisUrl = r.url('REDIS_URL', false);
   const redisCaFile = r.optionalString('REDIS_CA_FILE');
   if (redisCaFile !== undefined && protocolOf(redisUrl) !== 'rediss:') r.problem('REDIS_CA_FILE needs a rediss:// REDIS_URL (TLS to Redis)');
   const snapshotKey = r.optionalString('REDIS_SNAPSHOT_KEY');
@@ -228,8 +230,8 @@ export function loadShardConfig(env: Env): ShardConfig {
   const ring = readRingSettings(r, false);
   const config: ShardConfig = {
     shardId,
-    grpcAddress: r.address('GRPC_ADDRESS', '127.0.0.1:50051'),
-    databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:'], true) ?? '',
+    grpcAddress: r.address('GRPC_ADDRESS'),
+    databaseUrl: r.url('DATABASE_URL', true) ?? '',
     tls,
     linkIdentities: readLinkIdentities(r),
     healthAddress: readHealthAddress(r),
@@ -237,42 +239,42 @@ export function loadShardConfig(env: Env): ShardConfig {
     redisCaFile,
     redisSnapshotKey: snapshotKey ?? DEV_SNAPSHOT_KEY,
     redisSnapshotKeyIsDev: snapshotKey === undefined,
-    redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
-    redisTimeoutMs: r.int('REDIS_TIMEOUT_MS', 50, 1, 60_000),
-    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'sw:snap:'),
-    redisBreakerResetMs: r.int('REDIS_BREAKER_RESET_MS', 5000, 10, 600_000),
+    redisSnapshotTtlSeconds: r.int('REDIS_SNAPSHOT_TTL_SECONDS'),
+    redisTimeoutMs: r.int('REDIS_TIMEOUT_MS'),
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX'),
+    redisBreakerResetMs: r.int('REDIS_BREAKER_RESET_MS'),
     snapshots: readSnapshotPolicy(r),
-    metricsAddress: metrics === 'off' ? undefined : r.address('METRICS_ADDRESS', '127.0.0.1:9464'),
-    dbPoolSize: r.int('DB_POOL_SIZE', 8, 1, 200),
-    statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 100, 600_000),
-    batchMaxEntries: r.int('BATCH_MAX_ENTRIES', DEFAULT_MAX_BATCH_ENTRIES, 1, 100_000),
-    batchMaxBytes: r.int('BATCH_MAX_BYTES', DEFAULT_MAX_BATCH_BYTES, 1024, 1024 * 1024 * 1024),
-    tailCoalesceMs: r.int('TAIL_COALESCE_MS', DEFAULT_TAIL_COALESCE_MS, 0, 1000),
-    cacheMaxEntries: r.int('CACHE_MAX_ENTRIES', DEFAULT_OWNER_CACHE_ENTRIES, 0, 10_000_000),
-    cacheMaxBytes: r.int('CACHE_MAX_BYTES', DEFAULT_OWNER_CACHE_BYTES, 0, 64 * 1024 * 1024 * 1024),
-    maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-    streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT', 1024, 1, 1_000_000),
+    metricsAddress: r.string('METRICS_ADDRESS') === 'off' ? undefined : r.address('METRICS_ADDRESS'),
+    dbPoolSize: r.int('DB_POOL_SIZE'),
+    statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS'),
+    batchMaxEntries: r.int('BATCH_MAX_ENTRIES'),
+    batchMaxBytes: r.int('BATCH_MAX_BYTES'),
+    tailCoalesceMs: r.int('TAIL_COALESCE_MS'),
+    cacheMaxEntries: r.int('CACHE_MAX_ENTRIES'),
+    cacheMaxBytes: r.int('CACHE_MAX_BYTES'),
+    maxMessageBytes: r.int('MAX_MESSAGE_BYTES'),
+    streamMaxInFlight: r.int('STREAM_MAX_IN_FLIGHT'),
     auth,
-    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    logLevel: r.oneOf('LOG_LEVEL'),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS'),
     storeBreaker: {
-      callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS', DEFAULT_STORE_CALL_TIMEOUT_MS, 10, 600_000),
-      resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS', DEFAULT_STORE_BREAKER_RESET_MS, 10, 600_000),
-      windowMs: r.int('STORE_BREAKER_WINDOW_MS', DEFAULT_STORE_BREAKER_WINDOW_MS, 100, 600_000),
+      callTimeoutMs: r.int('STORE_CALL_TIMEOUT_MS'),
+      resetTimeoutMs: r.int('STORE_BREAKER_RESET_MS'),
+      windowMs: r.int('STORE_BREAKER_WINDOW_MS'),
     },
     pipeline: {
-      maxAttempts: r.int('RETRY_MAX_ATTEMPTS', d.maxAttempts, 1, 100),
-      retryBaseMs: r.int('RETRY_BASE_MS', d.retryBaseMs, 0, 60_000),
-      retryCapMs: r.int('RETRY_CAP_MS', d.retryCapMs, 0, 60_000),
-      retryBudgetMs: r.int('RETRY_BUDGET_MS', d.retryBudgetMs, 0, 600_000),
-      loadTimeoutMs: r.int('LOAD_TIMEOUT_MS', d.loadTimeoutMs, 1, 600_000),
-      maxInFlight: r.int('MAX_IN_FLIGHT', d.maxInFlight, 1, 10_000_000),
-      callerSharePercent: r.int('CALLER_SHARE_PERCENT', d.callerSharePercent, 1, 100),
-      maxQueuedPerStream: r.int('MAX_QUEUED_PER_STREAM', d.maxQueuedPerStream, 1, 10_000_000),
-      maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY', d.maxCommandsPerEntry, 1, 100_000),
-      overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS', d.overloadRetryAfterMs, 0, 600_000),
-      moveWaitMs: r.int('MOVE_WAIT_MS', d.moveWaitMs, 0, 60_000),
-      assumeNewStreams: r.oneOf('ASSUME_NEW_STREAMS', d.assumeNewStreams ? 'on' : 'off', ['on', 'off']) === 'on',
+      maxAttempts: r.int('RETRY_MAX_ATTEMPTS'),
+      retryBaseMs: r.int('RETRY_BASE_MS'),
+      retryCapMs: r.int('RETRY_CAP_MS'),
+      retryBudgetMs: r.int('RETRY_BUDGET_MS'),
+      loadTimeoutMs: r.int('LOAD_TIMEOUT_MS'),
+      maxInFlight: r.int('MAX_IN_FLIGHT'),
+      callerSharePercent: r.int('CALLER_SHARE_PERCENT'),
+      maxQueuedPerStream: r.int('MAX_QUEUED_PER_STREAM'),
+      maxCommandsPerEntry: r.int('MAX_COMMANDS_PER_ENTRY'),
+      overloadRetryAfterMs: r.int('OVERLOAD_RETRY_AFTER_MS'),
+      moveWaitMs: r.int('MOVE_WAIT_MS'),
+      assumeNewStreams: r.onOff('ASSUME_NEW_STREAMS'),
     },
     ring,
     personalData: readPersonalData(r, auth.insecure, ring.databaseUrl !== undefined),
@@ -281,8 +283,8 @@ export function loadShardConfig(env: Env): ShardConfig {
   return config;
 }
 
-function readPersonalData(r: EnvReader, insecure: boolean, withRing: boolean): PersonalDataSettings {
-  const encryption = r.oneOf('PERSONAL_DATA_ENCRYPTION', 'on', ['on', 'off']) === 'on';
+function readPersonalData(r: ShardReader, insecure: boolean, withRing: boolean): PersonalDataSettings {
+  const encryption = r.onOff('PERSONAL_DATA_ENCRYPTION');
   const inline = r.optionalString('PERSONAL_DATA_MASTER_KEY');
   const file = r.optionalString('PERSONAL_DATA_MASTER_KEY_FILE');
   let masterKey: Buffer | undefined;
@@ -301,11 +303,11 @@ function readPersonalData(r: EnvReader, insecure: boolean, withRing: boolean): P
     encryption,
     masterKey: masterKey ?? DEV_MASTER_KEY,
     masterKeyIsDev: masterKey === undefined,
-    keyTtlMs: r.int('PERSONAL_DATA_KEY_TTL_MS', DEFAULT_KEY_TTL_MS, 0, 24 * 3600 * 1000),
+    keyTtlMs: r.int('PERSONAL_DATA_KEY_TTL_MS'),
   };
 }
 
-function readKeyFile(r: EnvReader, file: string): string | undefined {
+function readKeyFile(r: ShardReader, file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
@@ -314,15 +316,14 @@ function readKeyFile(r: EnvReader, file: string): string | undefined {
   }
 }
 
-function readSnapshotPolicy(r: EnvReader): SnapshotPolicy {
+function readSnapshotPolicy(r: ShardReader): SnapshotPolicy {
   const spec = r.optionalString('SNAPSHOT_INTERVALS');
   const parsed = spec ? parseSnapshotIntervals(spec, new Set(deciderRegistry(modules).keys())) : { intervals: {}, problems: [] };
   for (const p of parsed.problems) r.problem(p);
-  const slow = r.optionalString('SNAPSHOT_SLOW_LOAD_MS');
   return {
-    interval: r.int('SNAPSHOT_INTERVAL', DEFAULT_SNAPSHOT_POLICY.interval, 1, 1_000_000),
+    interval: r.int('SNAPSHOT_INTERVAL'),
     intervals: parsed.intervals,
-    slowLoadMs: slow === undefined ? undefined : r.int('SNAPSHOT_SLOW_LOAD_MS', 0, 1, 600_000),
+    slowLoadMs: r.optionalInt('SNAPSHOT_SLOW_LOAD_MS'),
   };
 }
 

@@ -5,14 +5,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import pg from 'pg';
-import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { deciderRegistry, modules } from '../src/domain/index.js';
 import { linkDefinition, loadPackageDefinition } from '../src/grpc/proto.js';
 import { LINK_FRAMING_BYTES } from '../src/grpc/link-codec.js';
-import { bind, serveHealthOnly } from '../src/grpc/server.js';
-import { CertificateFiles, internalServicesGuard, serverCredentials } from '../src/grpc/tls.js';
+import { bind, serveHealthOnly, shutdownWithin } from '../src/grpc/server.js';
+import { internalServicesGuard, loggedCertificateFiles, serverCredentials, type CertificateFiles } from '../src/grpc/tls.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';
 import { startOrRelease, type Opened } from '../src/process.js';
 import type { Tracer } from '../src/observability/tracing.js';
@@ -23,22 +21,18 @@ import { authInterceptor } from '../src/auth/interceptor.js';
 import { announceSecurityMode } from '../src/auth/mode.js';
 import { permissionTable } from '../src/auth/permissions.js';
 import { AggregateLoader } from '../src/pipeline/loader.js';
-import { Snapshotter } from '../src/pipeline/snapshotter.js';
-import { RedisSnapshotCache } from '../src/cache/redis-snapshot-cache.js';
-import { PgSnapshotStore } from '../src/store/pg-snapshot-store.js';
 import { AggregateCache } from '../src/pipeline/aggregate-cache.js';
 import { SOLE_OWNER, type Ownership } from '../src/pipeline/ownership.js';
 import { CommandPipeline } from '../src/pipeline/pipeline.js';
-import { GroupCommitWriter, PgEventReader, SHARD_ROLE, bumpFence, claimStore, identityHealthService, mayRewriteEvents, migrate } from '../src/store/index.js';
+import { bumpFence, claimStore, identityHealthService, migrate } from '../src/store/index.js';
 import { StoreBreaker } from '../src/store/store-breaker.js';
 import type { ShardConfig } from './config.js';
 import { addShardServices } from './grpc-services.js';
-import { addCommandStreamService } from './command-stream.js';
-import { startShardRing } from './ring.js';
+import { addCommandStreamService, type CommandStreams } from './command-stream.js';
+import { startShardRing, type ShardRing } from './ring.js';
+import { openRehydration, openStorage, openStoreBreaker, type Rehydration, type Storage } from './storage.js';
 import { addRingService } from '../src/ring/service.js';
 import { addSubscriptionServices } from './subscription-services.js';
-import { PgFeedReader } from '../src/store/pg-feed-reader.js';
-import { LiveTail } from '../src/subscriptions/live-tail.js';
 import { PersonalData } from '../src/privacy/personal-data.js';
 import { PgSubjectKeyStore } from '../src/privacy/key-store.js';
 import { LocalKeyProvider } from '../src/privacy/key-provider.js';
@@ -80,103 +74,22 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   announceSecurityMode(config.auth, config.tls !== undefined, logger, `shard ${config.shardId}`);
   const authenticator = createAuthenticator(config.auth);
   // Read first: unusable certificate files stop the start-up before anything else is opened.
-  const certificates = config.tls
-    ? opened.add(
-        new CertificateFiles(config.tls, {
-          onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
-          onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
-        }),
-        (c) => c.close(),
-      )
-    : undefined;
+  const certificates = openCertificates(config, logger, opened);
   await migrate(config.databaseUrl);
   // Before anything is served or registered: this store is this shard's, or the shard does not start.
   const identity = await claimStore(config.databaseUrl, config.shardId);
   // Without a ring database the shard owns everything at epoch 0 (single-shard mode).
   const ring = config.ring.databaseUrl && !overrides.ownership ? opened.add(await startShardRing(config, identity.storeId, logger), (r) => r.close()) : undefined;
   const ownership = overrides.ownership ?? ring?.ownership ?? SOLE_OWNER;
-
-  const pool = opened.add(
-    new pg.Pool({
-      connectionString: config.databaseUrl,
-      max: config.dbPoolSize,
-      statement_timeout: config.statementTimeoutMs,
-      query_timeout: config.statementTimeoutMs + 1000,
-      connectionTimeoutMillis: config.statementTimeoutMs,
-    }),
-    (p) => p.end(),
-  );
-  // An idle client's error (the server went away) must not crash the process.
-  pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
-  if (!config.auth.insecure && (await mayRewriteEvents(pool))) {
-    logger.warn({ leastPrivilege: false }, `this shard's database login may UPDATE and DELETE events: run shards as a login IN ROLE ${SHARD_ROLE}, which can only append (README "Database roles")`);
-  }
-  const pgReader = opened.add(new PgEventReader(pool), (r) => r.close());
-  // Its own small pool: the feed's statements plan once (see FEED_SESSION_OPTIONS), and catch-up reads never take the pipeline's connections.
-  const feedReader = opened.add(new PgFeedReader({ connectionString: config.databaseUrl, statementTimeoutMs: config.statementTimeoutMs }), (r) => r.close());
-  // Subscribers share one live tail; the writer wakes it after each commit.
-  const liveTail = new LiveTail(feedReader, { logger, coalesceMs: config.tailCoalesceMs });
   const registry = createRegistry('shardwrite_shard_');
   const metrics = new PipelineMetrics(registry);
   const { tracer } = overrides;
-  const writer = opened.add(
-    new GroupCommitWriter({
-      ...(tracer ? { tracer } : {}),
-      connectionString: config.databaseUrl,
-      epoch: () => ownership.epoch(),
-      // With a ring, the writer tells the store which of its entries a rebalance under way moves away.
-      pendingMove: ring ? () => ring.ownership.pendingMove() : undefined,
-      maxBatchEntries: config.batchMaxEntries,
-      maxBatchBytes: config.batchMaxBytes,
-      statementTimeoutMs: config.statementTimeoutMs,
-      logger,
-      onBatch: (entries) => metrics.batchEntries.observe(entries),
-      onCommitted: () => liveTail.notify(),
-    }),
-    (w) => w.close(),
-  );
-
+  const storage = await openStorage(config, { ownership, ring, metrics, logger, tracer }, opened);
   const cache = new AggregateCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   // A new epoch may have moved aggregates: forget cached state, and fence older processes on this database out (I6).
-  await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(pool, epoch) });
-  // With a ring, an entry is written only while this shard owns its aggregate, under the epoch it was checked at (I6).
-  const store = opened.add(
-    new StoreBreaker(ring ? ring.ownership.guard(writer) : writer, pgReader, {
-      callTimeoutMs: config.storeBreaker.callTimeoutMs,
-      resetTimeoutMs: config.storeBreaker.resetTimeoutMs,
-      windowMs: config.storeBreaker.windowMs,
-      onStateChange: (state) => {
-        metrics.storeBreakerOpen.set(state === 'open' ? 1 : 0);
-        logger.warn({ state }, 'event store circuit breaker changed state');
-      },
-    }),
-    (b) => b.shutdown(),
-  );
-  const reader = store.reader;
-  // Rehydration tiers (I8: each only a cache): PostgreSQL snapshots, and Redis in front when configured.
-  const snapshotStore = store.guardSnapshots(new PgSnapshotStore(pool));
-  const snapshotCache = config.redisUrl
-    ? opened.add(
-        new RedisSnapshotCache({
-          url: config.redisUrl,
-          ...(config.redisCaFile ? { tlsCa: readFileSync(config.redisCaFile) } : {}),
-          ttlSeconds: config.redisSnapshotTtlSeconds,
-          timeoutMs: config.redisTimeoutMs,
-          keyPrefix: config.redisKeyPrefix,
-          breakerResetMs: config.redisBreakerResetMs,
-          authKey: config.redisSnapshotKey,
-          metrics,
-          logger,
-        }),
-        (c) => c.close(),
-      )
-    : undefined;
-  if (snapshotCache && config.redisSnapshotKeyIsDev) {
-    logger.warn('REDIS_SNAPSHOT_KEY is not set: Redis snapshot entries are authenticated with the public development key (insecure mode only)');
-  }
-  if (snapshotCache && !(await snapshotCache.waitUntilReady(1000))) logger.warn('redis is not reachable yet: loads use PostgreSQL');
-  const snapshotter = opened.add(new Snapshotter({ store: snapshotStore, cache: snapshotCache, ownerCache: cache, metrics, logger }, { policy: config.snapshots }), (s) => s.close());
-  const loader = new AggregateLoader(reader, cache, metrics, { snapshots: snapshotStore, snapshotCache, snapshotter, logger });
+  await ring?.follow({ onChange: () => cache.clear(), fence: (epoch) => bumpFence(storage.pool, epoch) });
+  const store = openStoreBreaker(config, ring, storage, { metrics, logger }, opened);
+  const rehydration = await openRehydration(config, { store, pool: storage.pool, cache, metrics, logger }, opened);
   const deciders = deciderRegistry(modules);
   deciders.set(DATA_SUBJECT, dataSubject);
   // Crypto-shredding: the subjects' keys live in the ring database, which every shard reads.
@@ -188,14 +101,14 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
         : 'PERSONAL_DATA_ENCRYPTION=off: personal data is stored unencrypted',
     );
   }
-  const authorizer = new ScopeAuthorizer();
+  const { snapshotter, loader } = rehydration;
   const pipeline = new CommandPipeline(
     {
       deciders,
-      reader,
+      reader: store.reader,
       appender: store.appender,
       loader,
-      authorizer,
+      authorizer: new ScopeAuthorizer(),
       ownership,
       metrics,
       logger,
@@ -205,7 +118,69 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
     },
     config.pipeline,
   );
+  const served = createShardServer(config, { authenticator, deciders, pipeline, store, loader, ownership, ring, privacy, storage, metrics, logger, tracer }, opened);
+  const health = shardHealth(config, identity.storeId, served, privacy !== undefined);
+  health.addToServer(served.server);
+  const address = await bind(served.server, config.grpcAddress, shardCredentials(config, certificates, logger));
+  const healthOnly = config.healthAddress ? opened.add(await serveHealthOnly(health, config.healthAddress), (h) => h.server.forceShutdown()) : undefined;
+  const metricsServing = config.metricsAddress ? opened.add(await serveMetricsAt(registry, config.metricsAddress), (m) => new Promise((resolve) => m.server.close(resolve))) : undefined;
+  const metricsAddress = metricsServing?.address;
+  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'shard listening');
 
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= closeShard(config, identity.storeId, logger, {
+      health,
+      served,
+      healthOnly: healthOnly?.server,
+      pipeline,
+      rehydration,
+      privacy,
+      ring,
+      storage,
+      store,
+      certificates,
+      metricsServer: metricsServing?.server,
+    }));
+  return { address, metricsAddress, pipeline, close };
+}
+
+/** TLS_CERT_FILE & co, read and watched for changes; `undefined` without TLS. */
+function openCertificates(config: ShardConfig, logger: Logger, opened: Opened): CertificateFiles | undefined {
+  return config.tls ? opened.add(loggedCertificateFiles(config.tls, logger), (c) => c.close()) : undefined;
+}
+
+type Privacy = Awaited<ReturnType<typeof startPrivacy>>;
+
+/** The gRPC server with every service of the shard added (not yet bound), and what its drain needs. */
+interface ShardServer {
+  readonly server: grpc.Server;
+  readonly commandStreams: CommandStreams;
+  readonly subscriptions: { services: string[]; close(): void };
+  readonly ringService: string | undefined;
+  /** Aborted on close: ends the ring watches. */
+  readonly closingRing: AbortController;
+}
+
+function createShardServer(
+  config: ShardConfig,
+  deps: {
+    authenticator: ReturnType<typeof createAuthenticator>;
+    deciders: ReturnType<typeof deciderRegistry>;
+    pipeline: CommandPipeline;
+    store: StoreBreaker;
+    loader: AggregateLoader;
+    ownership: Ownership;
+    ring: ShardRing | undefined;
+    privacy: Privacy | undefined;
+    storage: Storage;
+    metrics: PipelineMetrics;
+    logger: Logger;
+    tracer: Tracer | undefined;
+  },
+  opened: Opened,
+): ShardServer {
+  const { deciders, pipeline, store, ownership, ring, privacy, metrics, logger, tracer } = deps;
   const definition = loadPackageDefinition();
   const server = opened.add(
     new grpc.Server({
@@ -213,10 +188,12 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
       'grpc.max_receive_message_length': config.maxMessageBytes + LINK_FRAMING_BYTES,
       'grpc.keepalive_permit_without_calls': 1,
       // Every call is authenticated and checked against the permission table first (deny by default).
-      interceptors: [authInterceptor({ authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
+      interceptors: [authInterceptor({ authenticator: deps.authenticator, permissions: permissionTable(modules), ...(config.tls ? { forwardedBy: config.linkIdentities } : {}) })],
     }),
     (s) => s.forceShutdown(),
   );
+  const reader = store.reader;
+  const personalData = privacy?.personalData;
   addShardServices(server, {
     definition,
     maxMessageBytes: config.maxMessageBytes,
@@ -224,12 +201,12 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
     deciders,
     pipeline,
     reader,
-    loader,
+    loader: deps.loader,
     ownership,
     metrics,
     logger,
     traced: tracer !== undefined,
-    personalData: privacy?.personalData,
+    personalData,
   });
   if (privacy) addDataSubjectService(server, { erasure: new Erasure({ ...privacy, pipeline, reader, logger }), logger });
   const commandStreams = addCommandStreamService(server, {
@@ -247,81 +224,84 @@ async function openShard(config: ShardConfig, overrides: ShardOverrides, logger:
   // The ring this shard holds, for clients that send straight to the owner shards (only with a ring database).
   const closingRing = opened.add(new AbortController(), (c) => c.abort());
   const ringService = ring ? addRingService(server, { watcher: ring.watcher, logger, closing: closingRing.signal }) : undefined;
-  const subscriptions = opened.add(addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData: privacy?.personalData }), (s) =>
-    s.close(),
-  );
+  const { feedReader, liveTail } = deps.storage;
+  const subscriptions = opened.add(addSubscriptionServices(server, { shardId: config.shardId, reader: feedReader, tail: liveTail, deciders, logger, personalData }), (s) => s.close());
+  new ReflectionService(definition).addToServer(server);
+  return { server, commandStreams, subscriptions, ringService, closingRing };
+}
+
+/** `grpc.health.v1` for every service the shard serves, and its identity (a rebalancer checks that this address is this shard on this store). */
+function shardHealth(config: ShardConfig, storeId: string, served: ShardServer, privacy: boolean): HealthImplementation {
   const health = new HealthImplementation({ '': 'SERVING' });
   for (const m of modules) health.setStatus(m.service, 'SERVING');
   health.setStatus('shardwrite.v1.EventStoreService', 'SERVING');
   health.setStatus('shardwrite.v1.CommandStreamService', 'SERVING');
-  // Lets a rebalancer check that the process at this address is this shard on this store.
-  health.setStatus(identityHealthService(config.shardId, identity.storeId), 'SERVING');
-  for (const s of subscriptions.services) health.setStatus(s, 'SERVING');
+  health.setStatus(identityHealthService(config.shardId, storeId), 'SERVING');
+  for (const s of served.subscriptions.services) health.setStatus(s, 'SERVING');
   if (privacy) health.setStatus(DATA_SUBJECT_SERVICE, 'SERVING');
-  if (ringService) health.setStatus(ringService, 'SERVING');
-  health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  if (served.ringService) health.setStatus(served.ringService, 'SERVING');
+  return health;
+}
 
+/** TLS with the internal services kept to TLS_LINK_IDENTITIES, or plaintext without certificates. */
+function shardCredentials(config: ShardConfig, certificates: CertificateFiles | undefined, logger: Logger): grpc.ServerCredentials {
+  if (!certificates) return grpc.ServerCredentials.createInsecure();
   // At most one line a second: refused callers must not be able to flood the log.
   let lastRefusalLog = 0;
-  const credentials = certificates
-    ? serverCredentials(certificates, {
-        // The router's link and ShardFeed: only TLS_LINK_IDENTITIES (mutual TLS); every other service takes any TLS caller.
-        interceptors: [
-          internalServicesGuard(config.linkIdentities, (path, identities) => {
-            if (Date.now() - lastRefusalLog < 1000) return;
-            lastRefusalLog = Date.now();
-            logger.warn({ path, identities: identities.slice(0, 8) }, 'refused a call to an internal service: its client certificate is not allowed');
-          }),
-        ],
-      })
-    : grpc.ServerCredentials.createInsecure();
-  const address = await bind(server, config.grpcAddress, credentials);
-  const healthOnly = config.healthAddress ? opened.add(await serveHealthOnly(health, config.healthAddress), (h) => h.server.forceShutdown()) : undefined;
+  return serverCredentials(certificates, {
+    // The router's link and ShardFeed: only TLS_LINK_IDENTITIES (mutual TLS); every other service takes any TLS caller.
+    interceptors: [
+      internalServicesGuard(config.linkIdentities, (path, identities) => {
+        if (Date.now() - lastRefusalLog < 1000) return;
+        lastRefusalLog = Date.now();
+        logger.warn({ path, identities: identities.slice(0, 8) }, 'refused a call to an internal service: its client certificate is not allowed');
+      }),
+    ],
+  });
+}
 
-  const metricsServing = config.metricsAddress ? opened.add(await serveMetricsAt(registry, config.metricsAddress), (m) => new Promise((resolve) => m.server.close(resolve))) : undefined;
-  const metricsServer: HttpServer | undefined = metricsServing?.server;
-  const metricsAddress = metricsServing?.address;
-  logger.info({ address, metricsAddress, shardId: config.shardId, tls: certificates ? certificates.subject : 'off', healthAddress: healthOnly?.address }, 'shard listening');
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      logger.info('shard draining');
-      health.setStatus('', 'NOT_SERVING');
-      for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
-      health.setStatus(identityHealthService(config.shardId, identity.storeId), 'NOT_SERVING');
-      commandStreams.drain();
-      subscriptions.close();
-      closingRing.abort();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          logger.warn('grace period over: cancelling the calls still running');
-          server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      healthOnly?.server.forceShutdown();
-      await pipeline.drain();
-      await snapshotter.close();
-      await privacy?.close();
-      await ring?.close();
-      await writer.close();
-      await pgReader.close();
-      await feedReader.close();
-      store.shutdown();
-      await pool.end();
-      await snapshotCache?.close();
-      certificates?.close();
-      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
-      logger.info('shard stopped');
-    })());
-
-  return { address, metricsAddress, pipeline, close };
+/** Graceful stop: NOT_SERVING, finish in-flight calls (up to the grace period), then flush and close in dependency order. */
+async function closeShard(
+  config: ShardConfig,
+  storeId: string,
+  logger: Logger,
+  parts: {
+    health: HealthImplementation;
+    served: ShardServer;
+    healthOnly: grpc.Server | undefined;
+    pipeline: CommandPipeline;
+    rehydration: Rehydration;
+    privacy: Privacy | undefined;
+    ring: ShardRing | undefined;
+    storage: Storage;
+    store: StoreBreaker;
+    certificates: CertificateFiles | undefined;
+    metricsServer: HttpServer | undefined;
+  },
+): Promise<void> {
+  const { health, served, storage, metricsServer } = parts;
+  logger.info('shard draining');
+  health.setStatus('', 'NOT_SERVING');
+  for (const m of modules) health.setStatus(m.service, 'NOT_SERVING');
+  health.setStatus(identityHealthService(config.shardId, storeId), 'NOT_SERVING');
+  served.commandStreams.drain();
+  served.subscriptions.close();
+  served.closingRing.abort();
+  await shutdownWithin(served.server, config.shutdownGraceMs, () => logger.warn('grace period over: cancelling the calls still running'));
+  parts.healthOnly?.forceShutdown();
+  await parts.pipeline.drain();
+  await parts.rehydration.snapshotter.close();
+  await parts.privacy?.close();
+  await parts.ring?.close();
+  await storage.writer.close();
+  await storage.pgReader.close();
+  await storage.feedReader.close();
+  parts.store.shutdown();
+  await storage.pool.end();
+  await parts.rehydration.snapshotCache?.close();
+  parts.certificates?.close();
+  await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+  logger.info('shard stopped');
 }
 
 /** The keys of the data subjects (ring database) and what seals and opens personal data with them. */

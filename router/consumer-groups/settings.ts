@@ -2,7 +2,7 @@
  * The router's consumer-group settings, read by `router/config.ts` through
  * `readConsumerGroupSettings` so they are validated with everything else.
  */
-import type { EnvReader } from '../../src/config.js';
+import { int, type EnvReader } from '../../src/config.js';
 
 export interface ConsumerGroupSettings {
   /**
@@ -45,15 +45,21 @@ export const DEFAULT_CONSUMER_GROUP_SETTINGS: ConsumerGroupSettings = {
 };
 
 /** The settings `readConsumerGroupSettings` reads. */
-export const CONSUMER_GROUP_ENV = ['CONSUMER_GROUP_LEASE_MS', 'CONSUMER_GROUP_HEARTBEAT_MS', 'CONSUMER_GROUP_HANDOVER_MS', 'CONSUMER_GROUP_FLUSH_MS'] as const;
+/** The settings `readConsumerGroupSettings` reads. */
+export const CONSUMER_GROUP_SETTINGS = {
+  CONSUMER_GROUP_LEASE_MS: int(DEFAULT_LEASE_MS, 300, 3_600_000),
+  CONSUMER_GROUP_HEARTBEAT_MS: int(DEFAULT_HEARTBEAT_MS, 50, 1_200_000),
+  CONSUMER_GROUP_HANDOVER_MS: int(DEFAULT_HANDOVER_MS, 0, 3_600_000),
+  CONSUMER_GROUP_FLUSH_MS: int(DEFAULT_FLUSH_MS, 10, 60_000),
+} as const;
 
 /** Reads the consumer-group settings into `r`, which collects the problems. */
-export function readConsumerGroupSettings(r: EnvReader): ConsumerGroupSettings {
+export function readConsumerGroupSettings(r: EnvReader<typeof CONSUMER_GROUP_SETTINGS>): ConsumerGroupSettings {
   const settings: ConsumerGroupSettings = {
-    leaseMs: r.int('CONSUMER_GROUP_LEASE_MS', DEFAULT_LEASE_MS, 300, 3_600_000),
-    heartbeatMs: r.int('CONSUMER_GROUP_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 50, 1_200_000),
-    handoverMs: r.int('CONSUMER_GROUP_HANDOVER_MS', DEFAULT_HANDOVER_MS, 0, 3_600_000),
-    flushMs: r.int('CONSUMER_GROUP_FLUSH_MS', DEFAULT_FLUSH_MS, 10, 60_000),
+    leaseMs: r.int('CONSUMER_GROUP_LEASE_MS'),
+    heartbeatMs: r.int('CONSUMER_GROUP_HEARTBEAT_MS'),
+    handoverMs: r.int('CONSUMER_GROUP_HANDOVER_MS'),
+    flushMs: r.int('CONSUMER_GROUP_FLUSH_MS'),
   };
   // Two missed heartbeats must not lose a lease.
   if (settings.heartbeatMs * 3 > settings.leaseMs) {

@@ -2,7 +2,7 @@
  * The authentication settings every serving process reads (router, shard),
  * validated with the rest of its configuration.
  */
-import type { EnvReader } from '../config.js';
+import { choice, int, text, url, type EnvReader } from '../config.js';
 import { DEFAULT_AUTH_CACHE_ENTRIES } from './authenticator.js';
 import { DEFAULT_JWT_ALGORITHMS, type JwtSettings } from './jwt.js';
 import { securityProblems } from './mode.js';
@@ -22,25 +22,26 @@ export interface AuthSettings {
    * identity being a DNS or URI subject alternative name or the common name. Unset = none.
    */
   readonly clientCerts: ReadonlyMap<string, Identity> | undefined;
-  /** AUTH_CACHE_MAX_ENTRIES — verified tokens cached; default 10,000. */
+  /** AUTH_CACHE_MAX_ENTRIES — verified tokens cached; default {@link DEFAULT_AUTH_CACHE_ENTRIES}. */
   readonly cacheMaxEntries: number;
 }
 
-export const AUTH_ENV = [
-  'SHARDWRITE_INSECURE',
-  'AUTH_TOKENS',
-  'AUTH_JWKS_FILE',
-  'AUTH_JWKS_URL',
-  'AUTH_JWT_ISSUER',
-  'AUTH_JWT_AUDIENCE',
-  'AUTH_JWT_ALGORITHMS',
-  'AUTH_JWT_CLOCK_TOLERANCE_S',
-  'AUTH_CLAIM_PRINCIPAL',
-  'AUTH_CLAIM_TENANT',
-  'AUTH_CLAIM_SCOPES',
-  'AUTH_CACHE_MAX_ENTRIES',
-  'AUTH_CLIENT_CERTS',
-] as const;
+/** The settings `readAuthSettings` reads (see `AuthSettings` and `JwtSettings`). */
+export const AUTH_SETTINGS = {
+  SHARDWRITE_INSECURE: choice('false', ['true', 'false']),
+  AUTH_TOKENS: text(),
+  AUTH_JWKS_FILE: text(),
+  AUTH_JWKS_URL: url('https:', 'http:'),
+  AUTH_JWT_ISSUER: text(),
+  AUTH_JWT_AUDIENCE: text(),
+  AUTH_JWT_ALGORITHMS: text(DEFAULT_JWT_ALGORITHMS.join(',')),
+  AUTH_JWT_CLOCK_TOLERANCE_S: int(30, 0, 600),
+  AUTH_CLAIM_PRINCIPAL: text('sub'),
+  AUTH_CLAIM_TENANT: text('tenant'),
+  AUTH_CLAIM_SCOPES: text('scope'),
+  AUTH_CACHE_MAX_ENTRIES: int(DEFAULT_AUTH_CACHE_ENTRIES, 1, 10_000_000),
+  AUTH_CLIENT_CERTS: text(),
+} as const;
 
 /** Hosts a JWKS may be fetched from over plain http. */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -51,8 +52,8 @@ const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS51
  * Reads the authentication settings; problems (including the secure-by-default
  * gate's, for which `tls` says whether the process has TLS configured) go to `r`.
  */
-export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
-  const insecure = r.oneOf('SHARDWRITE_INSECURE', 'false', ['true', 'false']) === 'true';
+export function readAuthSettings(r: EnvReader<typeof AUTH_SETTINGS>, tls: boolean): AuthSettings {
+  const insecure = r.oneOf('SHARDWRITE_INSECURE') === 'true';
   const spec = r.optionalString('AUTH_TOKENS');
   let tokens: StaticTokens | undefined;
   if (spec) {
@@ -61,7 +62,7 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
     tokens = parsed.tokens.size > 0 ? parsed.tokens : undefined;
   }
   const jwksFile = r.optionalString('AUTH_JWKS_FILE');
-  const jwksUrl = r.url('AUTH_JWKS_URL', ['https:', 'http:'], false);
+  const jwksUrl = r.url('AUTH_JWKS_URL', false);
   // Whoever can answer the key set can sign tokens: plain http only where nobody else is on the path.
   const parsedJwksUrl = parsedUrl(jwksUrl);
   if (parsedJwksUrl?.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsedJwksUrl.hostname)) {
@@ -71,7 +72,7 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
   if (jwksFile && jwksUrl) r.problem('set one of AUTH_JWKS_FILE and AUTH_JWKS_URL, not both');
   if (jwksFile || jwksUrl) {
     const algorithms = r
-      .string('AUTH_JWT_ALGORITHMS', DEFAULT_JWT_ALGORITHMS.join(','))
+      .string('AUTH_JWT_ALGORITHMS')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
@@ -86,21 +87,21 @@ export function readAuthSettings(r: EnvReader, tls: boolean): AuthSettings {
         .map((s) => s.trim())
         .filter(Boolean),
       algorithms,
-      principalClaim: r.string('AUTH_CLAIM_PRINCIPAL', 'sub'),
-      tenantClaim: r.string('AUTH_CLAIM_TENANT', 'tenant'),
-      scopesClaim: r.string('AUTH_CLAIM_SCOPES', 'scope'),
-      clockToleranceSeconds: r.int('AUTH_JWT_CLOCK_TOLERANCE_S', 30, 0, 600),
+      principalClaim: r.string('AUTH_CLAIM_PRINCIPAL'),
+      tenantClaim: r.string('AUTH_CLAIM_TENANT'),
+      scopesClaim: r.string('AUTH_CLAIM_SCOPES'),
+      clockToleranceSeconds: r.int('AUTH_JWT_CLOCK_TOLERANCE_S'),
     };
   }
   const clientCerts = parseClientCerts(r);
   if (clientCerts && !tls) r.problem('AUTH_CLIENT_CERTS needs TLS (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE): client certificates are verified against TLS_CA_FILE');
-  const settings: AuthSettings = { insecure, tokens, jwt, clientCerts, cacheMaxEntries: r.int('AUTH_CACHE_MAX_ENTRIES', DEFAULT_AUTH_CACHE_ENTRIES, 1, 10_000_000) };
+  const settings: AuthSettings = { insecure, tokens, jwt, clientCerts, cacheMaxEntries: r.int('AUTH_CACHE_MAX_ENTRIES') };
   for (const p of securityProblems(settings, tls)) r.problem(p);
   return settings;
 }
 
 /** AUTH_CLIENT_CERTS: `<certificate identity>:principal:tenant:scope|scope,…`. */
-function parseClientCerts(r: EnvReader): Map<string, Identity> | undefined {
+function parseClientCerts(r: EnvReader<typeof AUTH_SETTINGS>): Map<string, Identity> | undefined {
   const spec = r.optionalString('AUTH_CLIENT_CERTS');
   if (!spec) return undefined;
   const out = new Map<string, Identity>();

@@ -27,3 +27,21 @@ export async function bind(server: grpc.Server, address: string, credentials: gr
   const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }
+
+/**
+ * Graceful stop of `server`: lets the calls in flight finish for up to
+ * `graceMs`, then calls `onGraceOver` and cancels the ones still running.
+ */
+export function shutdownWithin(server: grpc.Server, graceMs: number, onGraceOver: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      onGraceOver();
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -28,7 +28,8 @@ import { experimental } from '@grpc/grpc-js';
 import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
-import type { EnvReader } from '../config.js';
+import { address, int, text, type EnvReader } from '../config.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * How often the certificate files are checked for a change, in ms.
@@ -45,10 +46,17 @@ export const DEFAULT_LINK_IDENTITIES: readonly string[] = ['router', 'rebalancer
 /** The package of the services only routers and the rebalancer may call. */
 export const INTERNAL_SERVICE_PREFIX = '/shardwrite.internal.';
 
-/** The settings `readTlsSettings` reads. */
-export const TLS_ENV = ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_CA_FILE', 'TLS_RELOAD_MS'] as const;
-/** The settings a shard reads on top of `TLS_ENV`. */
-export const SHARD_TLS_ENV = [...TLS_ENV, 'TLS_LINK_IDENTITIES'] as const;
+/** The settings `readTlsSettings` reads (see `TlsSettings`). */
+export const TLS_SETTINGS = {
+  TLS_CERT_FILE: text(),
+  TLS_KEY_FILE: text(),
+  TLS_CA_FILE: text(),
+  TLS_RELOAD_MS: int(DEFAULT_TLS_RELOAD_MS, 100, 3_600_000),
+} as const;
+/** The settings a shard reads on top of `TLS_SETTINGS`: `readLinkIdentities`'s. */
+export const SHARD_TLS_SETTINGS = { ...TLS_SETTINGS, TLS_LINK_IDENTITIES: text(DEFAULT_LINK_IDENTITIES.join(',')) } as const;
+/** `readHealthAddress`'s setting: `off` = no health listener. */
+export const HEALTH_SETTINGS = { HEALTH_ADDRESS: address('off') } as const;
 
 export interface TlsSettings {
   /** TLS_CERT_FILE — this process's certificate chain (PEM). */
@@ -57,7 +65,7 @@ export interface TlsSettings {
   readonly keyFile: string;
   /** TLS_CA_FILE — the CA certificate(s) peers are verified against (PEM). */
   readonly caFile: string;
-  /** TLS_RELOAD_MS — how often the files are checked for a change; default 5000. */
+  /** TLS_RELOAD_MS — how often the files are checked for a change; default {@link DEFAULT_TLS_RELOAD_MS}. */
   readonly reloadMs: number;
 }
 
@@ -65,11 +73,11 @@ export interface TlsSettings {
  * Reads TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE and TLS_RELOAD_MS: `undefined`
  * when none of the three files is set (plaintext); a partial set is a problem.
  */
-export function readTlsSettings(r: EnvReader): TlsSettings | undefined {
+export function readTlsSettings(r: EnvReader<typeof TLS_SETTINGS>): TlsSettings | undefined {
   const certFile = r.optionalString('TLS_CERT_FILE');
   const keyFile = r.optionalString('TLS_KEY_FILE');
   const caFile = r.optionalString('TLS_CA_FILE');
-  const reloadMs = r.int('TLS_RELOAD_MS', DEFAULT_TLS_RELOAD_MS, 100, 3_600_000);
+  const reloadMs = r.int('TLS_RELOAD_MS');
   const set = [certFile, keyFile, caFile].filter((v) => v !== undefined).length;
   if (set === 0) return undefined;
   if (set < 3 || !certFile || !keyFile || !caFile) {
@@ -81,21 +89,17 @@ export function readTlsSettings(r: EnvReader): TlsSettings | undefined {
 }
 
 /** HEALTH_ADDRESS — `host:port` of a plaintext health-only listener, or `off` (the default): `undefined`. */
-export function readHealthAddress(r: EnvReader): string | undefined {
-  const v = r.string('HEALTH_ADDRESS', 'off');
-  return v === 'off' ? undefined : r.address('HEALTH_ADDRESS', v);
+export function readHealthAddress(r: EnvReader<typeof HEALTH_SETTINGS>): string | undefined {
+  return r.string('HEALTH_ADDRESS') === 'off' ? undefined : r.address('HEALTH_ADDRESS');
 }
 
-/** TLS_LINK_IDENTITIES — comma-separated identities allowed on a shard's internal services; default `router,rebalancer`. */
-export function readLinkIdentities(r: EnvReader): ReadonlySet<string> {
-  const raw = r.optionalString('TLS_LINK_IDENTITIES');
-  const ids =
-    raw === undefined
-      ? DEFAULT_LINK_IDENTITIES
-      : raw
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
+/** TLS_LINK_IDENTITIES — comma-separated identities allowed on a shard's internal services; default {@link DEFAULT_LINK_IDENTITIES}. */
+export function readLinkIdentities(r: EnvReader<typeof SHARD_TLS_SETTINGS>): ReadonlySet<string> {
+  const ids = r
+    .string('TLS_LINK_IDENTITIES')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) r.problem('TLS_LINK_IDENTITIES must name at least one identity');
   return new Set(ids);
 }
@@ -165,6 +169,18 @@ export interface CertificateFilesOptions {
   readonly onReload?: (subject: string) => void;
   /** Called when changed files cannot be used (the previous ones stay in use). */
   readonly onError?: (err: TlsFilesError) => void;
+}
+
+/**
+ * A process's `CertificateFiles` (router, shard), its reloads and its refused changes logged.
+ *
+ * @throws TlsFilesError when the files cannot be used at start-up.
+ */
+export function loggedCertificateFiles(settings: TlsSettings, logger: Logger): CertificateFiles {
+  return new CertificateFiles(settings, {
+    onReload: (subject) => logger.info({ subject }, 'TLS certificates reloaded'),
+    onError: (err) => logger.error({ err: err.message }, 'changed TLS certificate files are not usable; the previous ones stay in use'),
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 /** The knobs of a shard's command pipeline, each with its default. */
+import { DEFAULT_OVERLOAD_RETRY_AFTER_MS } from '../config.js';
 export interface PipelineOptions {
   /** Attempts at deciding + appending when another writer raced us. @default 6 */
   readonly maxAttempts: number;
@@ -22,7 +23,7 @@ export interface PipelineOptions {
   readonly maxQueuedPerStream: number;
   /** Commands decided together into one append entry. @default 256 */
   readonly maxCommandsPerEntry: number;
-  /** Retry hint sent with OVERLOADED. @default 100 (ms) */
+  /** Retry hint sent with OVERLOADED, in ms. Default {@link DEFAULT_OVERLOAD_RETRY_AFTER_MS}. */
   readonly overloadRetryAfterMs: number;
   /**
    * How long a command whose stream a rebalance is moving away waits for the
@@ -48,7 +49,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   callerSharePercent: 25,
   maxQueuedPerStream: 1_000,
   maxCommandsPerEntry: 256,
-  overloadRetryAfterMs: 100,
+  overloadRetryAfterMs: DEFAULT_OVERLOAD_RETRY_AFTER_MS,
   moveWaitMs: 2000,
   assumeNewStreams: true,
 };

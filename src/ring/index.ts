@@ -4,4 +4,4 @@ export { RING_HASHING, RingView, SHARD_WEIGHT } from './view.js';
 export { MOVE_NOTIFY_PAYLOAD, PgRingStore, RING_CHANNEL, RING_LOCK_KEY, RingConflictError, type PgRingStoreOptions, type RegisteredStore, type RingStore, type RingSubscription } from './store.js';
 export { RingWatcher, type RingListener, type RingLogger, type RingWatcherOptions } from './watcher.js';
 export { RingOwnership } from './ring-ownership.js';
-export { RING_ENV, readRingSettings, type RingSettings } from './settings.js';
+export { RING_SETTINGS, readRingSettings, type RingSettings } from './settings.js';

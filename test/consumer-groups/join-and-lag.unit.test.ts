@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateJoin, DEFAULT_MAX_UNACKED, DEFAULT_PARTITIONS } from '../../router/consumer-groups/join.js';
 import { eventsBehind } from '../../router/consumer-groups/lag.js';
-import { readConsumerGroupSettings, DEFAULT_CONSUMER_GROUP_SETTINGS } from '../../router/consumer-groups/settings.js';
+import { CONSUMER_GROUP_SETTINGS, readConsumerGroupSettings, DEFAULT_CONSUMER_GROUP_SETTINGS } from '../../router/consumer-groups/settings.js';
 import { ConfigError, EnvReader } from '../../src/config.js';
 import { ValidationError } from '../../src/errors.js';
 import { encodeCheckpoint, type ShardPosition } from '../../src/subscriptions/position.js';
@@ -64,7 +64,7 @@ describe('eventsBehind', () => {
 
 describe('readConsumerGroupSettings', () => {
   const read = (env: Record<string, string>) => {
-    const r = new EnvReader(env);
+    const r = new EnvReader(env, CONSUMER_GROUP_SETTINGS);
     const s = readConsumerGroupSettings(r);
     r.done();
     return s;

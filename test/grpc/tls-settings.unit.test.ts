@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EnvReader } from '../../src/config.js';
-import { certificateIdentities, readLinkIdentities, readTlsSettings } from '../../src/grpc/tls.js';
+import { SHARD_TLS_SETTINGS, certificateIdentities, readLinkIdentities, readTlsSettings } from '../../src/grpc/tls.js';
 import { loadShardConfig } from '../../shard/config.js';
 import { loadRouterConfig } from '../../router/config.js';
 
 const read = (env: Record<string, string>) => {
-  const r = new EnvReader(env);
+  const r = new EnvReader(env, SHARD_TLS_SETTINGS);
   const tls = readTlsSettings(r);
   const ids = readLinkIdentities(r);
   r.done();

@@ -34,7 +34,11 @@ export interface ComposeFile {
 
 /**
  * Replaces `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`,
- * `$VAR` and `$$` in every string, as Compose does before anything else.
+ * `$VAR` and `$$` in every string, as Compose does before anything else (the
+ * "Interpolation" section of the Compose specification). Written here because
+ * no real implementation installs in CI: Debian ships no `docker compose`
+ * plugin (its docker-compose 1.29 is the retired Python one), and the npm
+ * wrappers of compose-go download their binary at install time.
  */
 export function interpolate<T>(value: T, env: Readonly<Record<string, string | undefined>>, unresolved: string[] = []): T {
   if (typeof value === 'string') {

@@ -1,20 +1,31 @@
 /**
  * Reads a Dockerfile and a .dockerignore the way `docker build` does, for the
  * deployment checks: stages, instructions with their flags, ENV, EXPOSE,
- * ENTRYPOINT/CMD, and the build context the ignore file leaves.
+ * ENTRYPOINT/CMD, and the build context the ignore file leaves. The Dockerfile
+ * is parsed by `dockerfile-ast` (the parser of the VS Code Docker language
+ * server) and `.dockerignore` is matched by `@balena/dockerignore` (Docker's
+ * own matching rules, as docker-modem uses them for build contexts); this
+ * module only shapes their results.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DockerfileParser, Env, JSONInstruction, ModifiableInstruction, type From } from 'dockerfile-ast';
+import dockerignoreModule from '@balena/dockerignore';
+
+// A CommonJS module whose types declare an ES default export: the factory is `default` on it (it sets that for TypeScript).
+const dockerignore = dockerignoreModule.default;
 
 export interface Instruction {
   /** Upper-case keyword: FROM, RUN, COPY, … */
   readonly keyword: string;
   /** `--name=value` flags in front of the arguments (COPY --from, RUN --mount, …). */
   readonly flags: Readonly<Record<string, string>>;
-  /** The arguments after the flags, as written (continuations joined). */
+  /** The arguments after the flags, one space between them (continuations joined). */
   readonly args: string;
   /** The exec (JSON array) form, when the arguments are one. */
   readonly exec: readonly string[] | undefined;
+  /** ENV only: its name/value pairs, quotes and escapes resolved. */
+  readonly env: readonly (readonly [string, string])[];
   readonly line: number;
 }
 
@@ -33,73 +44,53 @@ export interface Dockerfile {
 }
 
 export function parseDockerfile(text: string): Dockerfile {
-  const all: Instruction[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i + 1;
-    let logical = lines[i]!;
-    if (/^\s*(#|$)/.test(logical)) continue;
-    while (/\\\s*$/.test(logical) && i + 1 < lines.length) {
-      logical = logical.replace(/\\\s*$/, ' ');
-      i++;
-      // Comment lines inside a continued instruction are dropped, as docker does.
-      if (!/^\s*#/.test(lines[i]!)) logical += lines[i]!;
-    }
-    const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(logical);
-    if (!m) throw new Error(`Dockerfile line ${start}: cannot read "${logical}"`);
-    let rest = m[2]!.trim();
-    const flags: Record<string, string> = {};
-    for (let f = /^--([a-z-]+)(?:=(\S+))?\s+/.exec(rest); f; f = /^--([a-z-]+)(?:=(\S+))?\s+/.exec(rest)) {
-      flags[f[1]!] = f[2] ?? 'true';
-      rest = rest.slice(f[0].length);
-    }
-    let exec: string[] | undefined;
-    if (rest.startsWith('[')) {
-      try {
-        const parsed: unknown = JSON.parse(rest);
-        if (Array.isArray(parsed) && parsed.every((s) => typeof s === 'string')) exec = parsed;
-      } catch {
-        // Not JSON: shell form, as docker treats it.
-      }
-    }
-    all.push({ keyword: m[1]!.toUpperCase(), flags, args: rest, exec, line: start });
-  }
-
+  const parsed = DockerfileParser.parse(text);
   const globalArgs: Record<string, string> = {};
+  for (const arg of parsed.getInitialARGs()) {
+    const p = arg.getProperty();
+    if (p) globalArgs[p.getName()] = p.getValue() ?? '';
+  }
+  const all: Instruction[] = [];
   const stages: { name: string | undefined; from: string; instructions: Instruction[] }[] = [];
-  for (const ins of all) {
-    if (ins.keyword === 'FROM') {
-      const [image, as, name] = ins.args.split(/\s+/);
-      const from = image!.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => {
-        const v = globalArgs[(a ?? b)!];
-        if (v === undefined) throw new Error(`Dockerfile line ${ins.line}: ARG ${a ?? b} has no default`);
-        return v;
-      });
-      stages.push({ name: as?.toUpperCase() === 'AS' ? name : undefined, from, instructions: [] });
-    } else if (stages.length === 0) {
-      if (ins.keyword !== 'ARG') throw new Error(`Dockerfile line ${ins.line}: ${ins.keyword} before FROM`);
-      const [k, v] = ins.args.split('=');
-      globalArgs[k!] = v ?? '';
-    } else {
-      stages[stages.length - 1]!.instructions.push(ins);
-    }
+  for (const node of parsed.getInstructions()) {
+    const ins = toInstruction(node);
+    all.push(ins);
+    if (ins.keyword === 'FROM') stages.push({ name: (node as From).getBuildStage() ?? undefined, from: baseImage(node as From, globalArgs, ins.line), instructions: [] });
+    else if (stages.length > 0) stages[stages.length - 1]!.instructions.push(ins);
+    else if (ins.keyword !== 'ARG') throw new Error(`Dockerfile line ${ins.line}: ${ins.keyword} before FROM`);
   }
   return { globalArgs, stages, all };
 }
 
+function toInstruction(node: ReturnType<ReturnType<typeof DockerfileParser.parse>['getInstructions']>[number]): Instruction {
+  const flags = node instanceof ModifiableInstruction ? Object.fromEntries(node.getFlags().map((f) => [f.getName(), f.getValue() ?? 'true'])) : {};
+  const exec = node instanceof JSONInstruction && node.getOpeningBracket() !== null ? node.getJSONStrings().map((s) => s.getJSONValue()) : undefined;
+  const env = node instanceof Env ? node.getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const) : [];
+  return {
+    keyword: node.getKeyword().toUpperCase(),
+    flags,
+    args: node
+      .getArguments()
+      .map((a) => a.getValue())
+      .join(' '),
+    exec,
+    env,
+    line: node.getRange().start.line + 1,
+  };
+}
+
+/** FROM's image with the global ARGs substituted (a build argument without a default is an error). */
+function baseImage(from: From, globalArgs: Readonly<Record<string, string>>, line: number): string {
+  return (from.getImage() ?? '').replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => {
+    const v = globalArgs[(a ?? b)!];
+    if (v === undefined) throw new Error(`Dockerfile line ${line}: ARG ${a ?? b} has no default`);
+    return v;
+  });
+}
+
 /** `ENV a=b c="d e"` (and the legacy `ENV a b`) → pairs. */
 export function envPairs(ins: Instruction): [string, string][] {
-  if (!ins.args.includes('=')) {
-    const [k, ...v] = ins.args.split(/\s+/);
-    return [[k!, v.join(' ')]];
-  }
-  const out: [string, string][] = [];
-  const re = /([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)/g;
-  for (let m = re.exec(ins.args); m; m = re.exec(ins.args)) {
-    const raw = m[2]!;
-    out.push([m[1]!, raw.startsWith('"') ? (JSON.parse(raw) as string) : raw.startsWith("'") ? raw.slice(1, -1) : raw]);
-  }
-  return out;
+  return ins.env.map(([k, v]) => [k, v]);
 }
 
 /** The final stage's ENV, in order. */
@@ -127,60 +118,32 @@ export function entryArgv(df: Dockerfile, args: readonly string[] | undefined): 
 }
 
 /**
- * The files `docker build` sends with `.dockerignore` applied: patterns are
- * matched against each path and its parent folders, the last matching one
- * wins, and `!` re-includes. Excluded folders that no exception reaches into
+ * The files `docker build` sends with `.dockerignore` applied (Docker's
+ * matching: a pattern covers a path and what lies below it, the last matching
+ * one wins, `!` re-includes). Excluded folders that no exception reaches into
  * are not walked (node_modules, .git).
  */
 export function buildContext(root: string, ignoreText: string): string[] {
-  const rules = ignoreText
+  const lines = ignoreText
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => {
-      const negate = l.startsWith('!');
-      const pattern = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '');
-      return { negate, pattern, re: patternToRegExp(pattern) };
-    });
-  const excluded = (path: string): boolean => {
-    const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    let out = false;
-    for (const r of rules) if (prefixes.some((p) => r.re.test(p))) out = !r.negate;
-    return out;
-  };
-  const exceptionsCouldReach = (dir: string): boolean => rules.some((r) => r.negate && (r.pattern.startsWith('*') || r.pattern.startsWith(`${dir}/`) || r.pattern === dir));
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const ignore = dockerignore({ ignorecase: false }).add(lines);
+  const exceptions = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/^\/+/, ''));
+  const exceptionsCouldReach = (dir: string): boolean => exceptions.some((e) => e.startsWith('*') || e.startsWith(`${dir}/`) || e === dir);
 
   const files: string[] = [];
   const walk = (rel: string): void => {
     for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
       const path = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
-        if (excluded(path) && !exceptionsCouldReach(path)) continue;
+        if (ignore.ignores(path) && !exceptionsCouldReach(path)) continue;
         walk(path);
-      } else if (!excluded(path)) {
+      } else if (!ignore.ignores(path)) {
         files.push(path);
       }
     }
   };
   walk('');
   return files.sort();
-}
-
-function patternToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*' && pattern[i + 1] === '*') {
-      i++;
-      if (pattern[i + 1] === '/') {
-        i++;
-        re += '(?:.*/)?';
-      } else {
-        re += '.*';
-      }
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
