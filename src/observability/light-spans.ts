@@ -183,7 +183,7 @@ export class LightSpan implements Span, SpanRecord {
   }
 
   spanContext(): SpanContext {
-    return (this.#context ??= { traceId: this.traceId, spanId: this.spanId, traceFlags: this.traceFlags, ...(this.traceState ? { traceState: this.traceState } : {}) });
+    return (this.#context ??= { traceId: this.traceId, spanId: this.spanId, traceFlags: this.traceFlags, traceState: this.traceState });
   }
 
   setAttribute(key: string, value: AttributeValue | undefined): this {

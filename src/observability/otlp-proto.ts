@@ -497,7 +497,10 @@ export class SpanEncoder {
       this.#buf.set(encoded, this.#pos);
       this.#pos += n;
     } else {
-      for (let i = 0; i < n; i++) this.#buf[this.#pos++] = encoded[i]!;
+      const buf = this.#buf;
+      let p = this.#pos;
+      for (let i = 0; i < n; i++) buf[p++] = encoded[i]!;
+      this.#pos = p;
     }
   }
 
