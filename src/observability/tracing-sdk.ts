@@ -7,7 +7,10 @@
  * or JSON with `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json`) or, with
  * `OTEL_TRACES_EXPORTER=console`, stdout; W3C trace context and baggage
  * propagation, and the maintained instrumentations of grpc-js, pg and
- * ioredis.
+ * ioredis. The tracer it returns, for shardwrite's own spans, is a
+ * `LightTracer` (light-spans.ts) with that provider's sampler, limits, ids
+ * and resource, exporting through its own sink: with OTLP protobuf each span
+ * is encoded as it ends, otherwise it goes to the same batch processor.
  */
 import { createRequire } from 'node:module';
 import { ROOT_CONTEXT, diag, DiagLogLevel, type Context, type ContextManager, type DiagLogger } from '@opentelemetry/api';
