@@ -201,7 +201,10 @@ for (const protocol of ['http/protobuf', 'http/json'] as const)
         clients.close();
 
         await expect.poll(() => inTrace(caller.traceId).filter(isPg).length, { timeout: 10_000 }).toBeGreaterThan(0);
-        const server = inTrace(caller.traceId).find((s) => s.service === 'shardwrite-router' && s.kind === SERVER && s.parentSpanId === caller.spanId);
+        // Each process exports on its own schedule: the router's span may arrive after the shard's.
+        const routerServer = () => inTrace(caller.traceId).find((s) => s.service === 'shardwrite-router' && s.kind === SERVER && s.parentSpanId === caller.spanId);
+        await expect.poll(routerServer, { timeout: 10_000 }).toBeDefined();
+        const server = routerServer();
         expect(server?.attributes).toMatchObject({ 'rpc.system': 'grpc', 'rpc.service': 'shardwrite.v1.OrderService', 'rpc.method': 'PlaceOrder' });
         const [{ router, shard }] = (await commandSpans(caller.traceId, server!.spanId)) as [{ router: ReceivedSpan; shard: ReceivedSpan }];
         expect(router.name).toBe('shardwrite.v1.OrderService/PlaceOrder');
