@@ -297,7 +297,7 @@ function runFrame(
   const deadline = own === undefined ? streamCtx.deadline : Math.min(own, streamCtx.deadline ?? Infinity);
   let result: Promise<unknown>;
   try {
-    result = deps.pipeline.execute(spec, carried.request, { ...streamCtx, deadline, ...(span ? { span } : {}) }).then((outcome) => {
+    result = deps.pipeline.execute(spec, carried.request, span ? { ...streamCtx, deadline, span } : { ...streamCtx, deadline }).then((outcome) => {
       deps.metrics.commands.inc({ method: spec.method, code: 'OK' });
       if (span) endServerSpan(span, grpc.status.OK);
       answer({ requestId, result: toWireResult(outcome) });

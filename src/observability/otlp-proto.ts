@@ -13,7 +13,7 @@
  * `OTEL_EXPORTER_OTLP_*` settings are the exporter base's, as in the
  * maintained `OTLPTraceExporter`.
  */
-import type { Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { Attributes, HrTime, Link, SpanContext, TraceState } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { ProtobufTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
@@ -34,10 +34,67 @@ const WIRE_FIXED32 = 5;
 type Resource = ReadableSpan['resource'];
 type Scope = ReadableSpan['instrumentationScope'];
 
+/**
+ * A span as shardwrite's own tracer records it (`LightSpan`), for
+ * `SpanEncoder.append`: plain fields, its attributes as alternating keys and
+ * values, times in milliseconds since the epoch.
+ */
+export interface SpanRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly traceState: TraceState | undefined;
+  readonly parentSpanId: string | undefined;
+  readonly parentIsRemote: boolean | undefined;
+  readonly name: string;
+  /** `SpanKind` of `@opentelemetry/api`. */
+  readonly kind: number;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** Key, value, key, value, … (keys unique). */
+  readonly attributes: readonly unknown[];
+  readonly droppedAttributesCount: number;
+  readonly events: readonly EventRecord[];
+  readonly droppedEventsCount: number;
+  readonly links: readonly Link[];
+  readonly droppedLinksCount: number;
+  /** `SpanStatusCode`. */
+  readonly statusCode: number;
+  readonly statusMessage: string | undefined;
+}
+
+/**
+ * A span's timed event (`SpanRecord.events`); `ms` since the epoch. Its
+ * attributes are `attributes` and, when `lastKey` is set, one more after them
+ * (`lastKey` not among `attributes`): a stage's duration, without a set of
+ * its own.
+ */
+export interface EventRecord {
+  readonly name: string;
+  readonly ms: number;
+  readonly attributes: Attributes | undefined;
+  readonly droppedAttributesCount: number;
+  readonly lastKey: string | undefined;
+  readonly lastValue: unknown;
+}
+
+/** Milliseconds since the epoch as an `HrTime`, exactly as the encoder writes them. */
+export function hrTimeOfMs(ms: number): HrTime {
+  let seconds = Math.floor(ms / 1000);
+  let nanos = Math.round((ms - seconds * 1000) * 1e6);
+  if (nanos >= 1e9) {
+    seconds++;
+    nanos -= 1e9;
+  }
+  return [seconds, nanos];
+}
+
 /** Encodes `ExportTraceServiceRequest`s; one per exporter (it reuses its buffer between requests). */
 export class SpanEncoder {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #pos = 0;
+  #appended = 0;
+  #header: SpanEncoder | undefined;
   readonly #strings = new Map<string, Buffer>();
 
   /** The request for `spans`, grouped by resource and scope as the transformer groups them. */
@@ -52,33 +109,134 @@ export class SpanEncoder {
     }
     this.#pos = 0;
     for (const [resource, scopes] of byResource) {
-      this.#tag(1, WIRE_BYTES);
-      const resourceSpans = this.#start();
-      this.#tag(1, WIRE_BYTES);
-      const res = this.#start();
-      this.#attributes(resource.attributes, 1);
-      this.#varintField(2, 0);
-      this.#finish(res);
-      for (const list of scopes.values()) {
-        this.#tag(2, WIRE_BYTES);
-        const scopeSpans = this.#start();
-        this.#scope(list[0]!.instrumentationScope);
-        for (const span of list) {
-          this.#tag(2, WIRE_BYTES);
-          this.#span(span);
+      this.#resourceSpans(resource, () => {
+        for (const [scope, list] of scopes) {
+          this.#scopeSpans(scope, () => {
+            for (const span of list) {
+              this.#tag(2, WIRE_BYTES);
+              this.#span(span);
+            }
+          });
         }
-        if (list[0]!.instrumentationScope.schemaUrl) {
-          this.#stringField(3, list[0]!.instrumentationScope.schemaUrl);
-        }
-        this.#finish(scopeSpans);
-      }
-      if (resource.schemaUrl) {
-        this.#stringField(3, resource.schemaUrl);
-      }
-      this.#finish(resourceSpans);
+      });
     }
     // A copy: the request is sent while the next one is encoded into the buffer.
     return Buffer.from(this.#buf.subarray(0, this.#pos));
+  }
+
+  /** Spans appended (`append`) since the last `takeRequest`. */
+  get appended(): number {
+    return this.#appended;
+  }
+
+  /**
+   * Encodes one recorded span now, for the request `takeRequest` returns: its
+   * record can be dropped at once. An encoder that appends is used for that
+   * alone (`encode` reuses the same buffer).
+   */
+  append(span: SpanRecord): void {
+    this.#tag(2, WIRE_BYTES);
+    this.#record(span);
+    this.#appended++;
+  }
+
+  /**
+   * The request of every span appended since the last call, all of one
+   * resource and scope: the bytes `encode` writes for the same spans as
+   * `ReadableSpan`s (`readableSpan`). Empties the encoder.
+   */
+  takeRequest(resource: Resource, scope: Scope): Uint8Array {
+    const spans = this.#buf.subarray(0, this.#pos);
+    const header = (this.#header ??= new SpanEncoder());
+    header.#pos = 0;
+    header.#resourceSpans(resource, () => header.#scopeSpans(scope, () => header.#raw(spans)));
+    this.#pos = 0;
+    this.#appended = 0;
+    return Buffer.from(header.#buf.subarray(0, header.#pos));
+  }
+
+  /** A ResourceSpans, whose ScopeSpans `scopes` writes. */
+  #resourceSpans(resource: Resource, scopes: () => void): void {
+    this.#tag(1, WIRE_BYTES);
+    const resourceSpans = this.#start();
+    this.#tag(1, WIRE_BYTES);
+    const res = this.#start();
+    this.#attributes(resource.attributes, 1);
+    this.#varintField(2, 0);
+    this.#finish(res);
+    scopes();
+    if (resource.schemaUrl) {
+      this.#stringField(3, resource.schemaUrl);
+    }
+    this.#finish(resourceSpans);
+  }
+
+  /** A ScopeSpans, whose spans `spans` writes (each with its tag). */
+  #scopeSpans(scope: Scope, spans: () => void): void {
+    this.#tag(2, WIRE_BYTES);
+    const scopeSpans = this.#start();
+    this.#scope(scope);
+    spans();
+    if (scope.schemaUrl) {
+      this.#stringField(3, scope.schemaUrl);
+    }
+    this.#finish(scopeSpans);
+  }
+
+  #raw(bytes: Uint8Array): void {
+    this.#ensure(bytes.length);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.length;
+  }
+
+  /** A recorded span's Span message, field for field as `#span` writes a `ReadableSpan`. */
+  #record(span: SpanRecord): void {
+    const at = this.#start();
+    this.#idField(1, span.traceId);
+    this.#idField(2, span.spanId);
+    const traceState = span.traceState?.serialize();
+    if (traceState) {
+      this.#stringField(3, traceState);
+    }
+    if (span.parentSpanId) {
+      this.#idField(4, span.parentSpanId);
+    }
+    this.#stringField(5, span.name);
+    this.#varintField(6, span.kind + 1);
+    this.#msField(7, span.startMs);
+    this.#msField(8, span.endMs);
+    const attributes = span.attributes;
+    for (let i = 0; i < attributes.length; i += 2) {
+      this.#tag(9, WIRE_BYTES);
+      this.#keyValue(attributes[i] as string, attributes[i + 1]);
+    }
+    this.#varintField(10, span.droppedAttributesCount);
+    for (const event of span.events) {
+      this.#tag(11, WIRE_BYTES);
+      const e = this.#start();
+      this.#msField(1, event.ms);
+      this.#stringField(2, event.name);
+      this.#attributes(event.attributes, 3);
+      if (event.lastKey !== undefined) {
+        this.#tag(3, WIRE_BYTES);
+        this.#keyValue(event.lastKey, event.lastValue);
+      }
+      this.#varintField(4, event.droppedAttributesCount);
+      this.#finish(e);
+    }
+    this.#varintField(12, span.droppedEventsCount);
+    for (const link of span.links) this.#link(link);
+    this.#varintField(14, span.droppedLinksCount);
+    this.#tag(15, WIRE_BYTES);
+    const status = this.#start();
+    if (span.statusMessage) {
+      this.#stringField(2, span.statusMessage);
+    }
+    this.#varintField(3, span.statusCode);
+    this.#finish(status);
+    this.#tag(16, WIRE_FIXED32);
+    this.#fixed32(spanFlags(span.traceFlags, span.parentIsRemote));
+    this.#finish(at);
   }
 
   #scope(scope: Scope): void {
@@ -234,7 +392,19 @@ export class SpanEncoder {
 
   #timeField(field: number, time: HrTime): void {
     this.#tag(field, WIRE_FIXED64);
-    this.#time(time);
+    this.#time(time[0], time[1]);
+  }
+
+  /** A time given as milliseconds since the epoch, as `hrTimeOfMs` converts it. */
+  #msField(field: number, ms: number): void {
+    this.#tag(field, WIRE_FIXED64);
+    let seconds = Math.floor(ms / 1000);
+    let nanos = Math.round((ms - seconds * 1000) * 1e6);
+    if (nanos >= 1e9) {
+      seconds++;
+      nanos -= 1e9;
+    }
+    this.#time(seconds, nanos);
   }
 
   #stringField(field: number, value: string): void {
@@ -278,7 +448,7 @@ export class SpanEncoder {
   }
 
   /** Nanoseconds since the epoch as a fixed64, exactly (seconds split in 16-bit parts as the transformer does). */
-  #time([seconds, nanos]: HrTime): void {
+  #time(seconds: number, nanos: number): void {
     const lowPart = (seconds & 0xffff) * 1e9;
     const highPart = ((seconds / 0x10000) >>> 0) * 1e9;
     const low = (lowPart >>> 0) + (((highPart & 0xffff) * 0x10000) >>> 0) + nanos;
@@ -327,7 +497,10 @@ export class SpanEncoder {
       this.#buf.set(encoded, this.#pos);
       this.#pos += n;
     } else {
-      for (let i = 0; i < n; i++) this.#buf[this.#pos++] = encoded[i]!;
+      const buf = this.#buf;
+      let p = this.#pos;
+      for (let i = 0; i < n; i++) buf[p++] = encoded[i]!;
+      this.#pos = p;
     }
   }
 
@@ -382,20 +555,33 @@ function serializer(): ISerializer<ReadableSpan[], IExportTraceServiceResponse> 
   };
 }
 
+/** The maintained exporter's OTLP/HTTP protobuf transport and settings (the `OTEL_EXPORTER_OTLP_[TRACES_]*` environment), with `serializer`. */
+function protobufDelegate<T>(serializer: ISerializer<T, IExportTraceServiceResponse>, countItems: (items: T) => number) {
+  return createOtlpHttpExportDelegate(
+    convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+    serializer,
+    'otlp_http_span_exporter',
+    { ...TraceExporterMetricsHelper, countItems },
+    undefined,
+  );
+}
+
 /**
  * OTLP/HTTP with protobuf, configured like `@opentelemetry/exporter-trace-otlp-proto`'s
  * `OTLPTraceExporter` (the `OTEL_EXPORTER_OTLP_[TRACES_]*` environment), encoding with `SpanEncoder`.
  */
 export class OtlpProtoSpanExporter extends OTLPExporterBase<ReadableSpan[]> {
   constructor() {
-    super(
-      createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-        serializer(),
-        'otlp_http_span_exporter',
-        TraceExporterMetricsHelper,
-        undefined,
-      ),
-    );
+    super(protobufDelegate(serializer(), (spans) => spans.length));
+  }
+}
+
+/**
+ * Sends requests already encoded (`SpanEncoder.takeRequest`) as `OtlpProtoSpanExporter`
+ * sends its spans: same transport, retries, headers and environment.
+ */
+export class OtlpProtoRequestExporter extends OTLPExporterBase<Uint8Array> {
+  constructor() {
+    super(protobufDelegate<Uint8Array>({ serializeRequest: (request) => request, deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data) }, () => 1));
   }
 }

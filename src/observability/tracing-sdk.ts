@@ -7,7 +7,10 @@
  * or JSON with `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json`) or, with
  * `OTEL_TRACES_EXPORTER=console`, stdout; W3C trace context and baggage
  * propagation, and the maintained instrumentations of grpc-js, pg and
- * ioredis.
+ * ioredis. The tracer it returns, for shardwrite's own spans, is a
+ * `LightTracer` (light-spans.ts) with that provider's sampler, limits, ids
+ * and resource, exporting through its own sink: with OTLP protobuf each span
+ * is encoded as it ends, otherwise it goes to the same batch processor.
  */
 import { createRequire } from 'node:module';
 import { ROOT_CONTEXT, diag, DiagLogLevel, type Context, type ContextManager, type DiagLogger } from '@opentelemetry/api';
@@ -16,7 +19,9 @@ import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace-node';
+import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type IdGenerator, type Sampler, type SpanExporter, type SpanLimits } from '@opentelemetry/sdk-trace-node';
+import { LightTracer, ProcessorSpanSink, ProtoSpanSink, type BatchOptions, type SpanSink } from './light-spans.js';
+import { OtlpProtoRequestExporter, OtlpProtoSpanExporter } from './otlp-proto.js';
 import type { TracedProcess, Tracing } from './tracing.js';
 
 /**
@@ -25,6 +30,12 @@ import type { TracedProcess, Tracing } from './tracing.js';
  * router's link), and health and reflection traffic.
  */
 const UNTRACED_GRPC_METHODS = ['Execute', 'Check', 'Watch', 'ServerReflectionInfo'];
+
+/** Spans in one export request of shardwrite's own spans, unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise (the SDK's default). @default 512 */
+export const MAX_EXPORT_BATCH_SIZE = 512;
+
+/** The longest one of shardwrite's own spans waits for its export, unless OTEL_BSP_SCHEDULE_DELAY says otherwise (the SDK's default). @default 5000 */
+export const SCHEDULE_DELAY_MS = 5000;
 
 /** How long `shutdown` waits for the last export. @default 3000 */
 const SHUTDOWN_TIMEOUT_MS = 3000;
@@ -42,7 +53,8 @@ export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
 
 /** Starts the SDK; see the module documentation. @throws Error for an exporter or protocol this build does not have. */
 export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, tracerName: string): Promise<Tracing> {
-  const exporter = await spanExporter(env);
+  const kind = exporterKind(env);
+  const exporter = await spanExporter(kind);
   const defaults = resourceFromAttributes({
     'service.name': process.serviceName,
     'service.namespace': 'shardwrite',
@@ -51,9 +63,10 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, t
   // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
   const resource = defaults.merge(detectResources({ detectors: [envDetector] }));
   const limitFromEnv = env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT || env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+  const processor = new BatchSpanProcessor(exporter);
   const provider = new NodeTracerProvider({
     resource,
-    spanProcessors: [new BatchSpanProcessor(exporter)],
+    spanProcessors: [processor],
     ...(limitFromEnv ? {} : { spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT } }),
   });
   provider.register({ contextManager: new SynchronousContextManager() });
@@ -73,13 +86,24 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, t
   // something loaded them before).
   const require = createRequire(import.meta.url);
   for (const name of ['@grpc/grpc-js', 'pg', 'ioredis']) require(name);
+  // shardwrite's own spans are light records (light-spans.ts) with the SDK's sampler, limits and ids.
+  const sdkTracer = provider.getTracer(tracerName) as unknown as Partial<SdkTracerInternals>;
+  if (!sdkTracer._sampler || !sdkTracer._spanLimits || !sdkTracer._idGenerator)
+    throw new Error('@opentelemetry/sdk-trace-node: its Tracer no longer exposes its sampler, span limits and id generator');
+  const scope = { name: tracerName };
+  const sink: SpanSink = kind === 'otlp-protobuf' ? new ProtoSpanSink(new OtlpProtoRequestExporter(), resource, scope, batchOptions(env)) : new ProcessorSpanSink(processor, resource, scope);
+  const tracer = new LightTracer({ sampler: sdkTracer._sampler, spanLimits: sdkTracer._spanLimits, idGenerator: sdkTracer._idGenerator, sink });
   return {
-    tracer: provider.getTracer(tracerName),
+    tracer,
     async shutdown() {
       instrumentations();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        provider.shutdown().catch(() => {}),
+        sink
+          .shutdown()
+          .catch(() => {})
+          .then(() => provider.shutdown())
+          .catch(() => {}),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS);
         }),
@@ -139,16 +163,40 @@ export class SynchronousContextManager implements ContextManager {
   }
 }
 
-/** The exporter the environment names (OTLP over HTTP by default). */
-async function spanExporter(env: NodeJS.ProcessEnv): Promise<SpanExporter> {
+/** What the SDK Tracer keeps of its provider's configuration (private in its types, fields in its build). */
+interface SdkTracerInternals {
+  readonly _sampler: Sampler;
+  readonly _spanLimits: SpanLimits;
+  readonly _idGenerator: IdGenerator;
+}
+
+type ExporterKind = 'otlp-protobuf' | 'otlp-json' | 'console';
+
+/** The exporter the environment names (OTLP over HTTP with protobuf by default). */
+function exporterKind(env: NodeJS.ProcessEnv): ExporterKind {
   const kind = (env.OTEL_TRACES_EXPORTER ?? 'otlp').split(',')[0]!.trim().toLowerCase() || 'otlp';
-  if (kind === 'console') return new ConsoleSpanExporter();
+  if (kind === 'console') return 'console';
   if (kind !== 'otlp') throw new Error(`OTEL_TRACES_EXPORTER=${kind} is not supported (otlp, console or none)`);
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
-  if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-  // The maintained exporter's transport and settings, with an encoder that writes the same bytes faster.
-  if (protocol === 'http/protobuf') return new (await import('./otlp-proto.js')).OtlpProtoSpanExporter();
+  if (protocol === 'http/json') return 'otlp-json';
+  if (protocol === 'http/protobuf') return 'otlp-protobuf';
   throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported (http/protobuf or http/json)`);
+}
+
+async function spanExporter(kind: ExporterKind): Promise<SpanExporter> {
+  if (kind === 'console') return new ConsoleSpanExporter();
+  if (kind === 'otlp-json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+  // The maintained exporter's transport and settings, with an encoder that writes the same bytes faster.
+  return new OtlpProtoSpanExporter();
+}
+
+/** `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and `OTEL_BSP_SCHEDULE_DELAY`, as the SDK's batch span processor reads them. */
+export function batchOptions(env: NodeJS.ProcessEnv): BatchOptions {
+  const positive = (name: string, fallback: number) => {
+    const n = Number(env[name]);
+    return env[name]?.trim() && Number.isFinite(n) && n > 0 ? n : fallback;
+  };
+  return { maxExportBatchSize: positive('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', MAX_EXPORT_BATCH_SIZE), scheduledDelayMillis: positive('OTEL_BSP_SCHEDULE_DELAY', SCHEDULE_DELAY_MS) };
 }
 
 /** OpenTelemetry's own warnings (an export that failed), on stderr as one line each. */

@@ -159,6 +159,14 @@ export function startRpcSpan(tracer: Tracer, rpc: string, kind: SpanKind, parent
   return span;
 }
 
+/** The attribute of a stage event that holds the stage's duration in milliseconds. */
+export const STAGE_DURATION = 'shardwrite.stage.duration_ms';
+
+/** A span that records a stage's event without a set of attributes of its own (`LightSpan`). */
+interface StageRecorder {
+  addStage(name: string, time: number, attributes: Attributes | undefined, durationKey: string, durationMs: number): void;
+}
+
 /**
  * A stage that several commands went through together (one load, one
  * decide for the commands of one stream), as a timed event on each
@@ -168,10 +176,15 @@ export function startRpcSpan(tracer: Tracer, rpc: string, kind: SpanKind, parent
  * a child span (no ids, no export record of its own).
  */
 export function stageEvents(spans: readonly (Span | undefined)[], name: string, start: number, end: number, attributes?: Attributes): void {
+  const durationMs = Math.round((end - start) * 1000) / 1000;
   let all: Attributes | undefined;
   for (const span of spans) {
     if (!span?.isRecording()) continue;
-    all ??= { ...attributes, 'shardwrite.stage.duration_ms': Math.round((end - start) * 1000) / 1000 };
+    if (typeof (span as Partial<StageRecorder>).addStage === 'function') {
+      (span as unknown as StageRecorder).addStage(name, end, attributes, STAGE_DURATION, durationMs);
+      continue;
+    }
+    all ??= { ...attributes, [STAGE_DURATION]: durationMs };
     span.addEvent(name, all, end);
   }
 }

@@ -7,7 +7,7 @@ import type { AnyDecider } from '../domain/decider.js';
 import type { RoutedCommand } from '../domain/module.js';
 import { AggregateNotFoundError, CommandIdReusedError, VersionConflictError } from '../errors.js';
 import { mayAccessTenant, type Identity } from '../auth/identity.js';
-import type { Span } from '../observability/tracing.js';
+import type { Span, SpanContext } from '../observability/tracing.js';
 import type { AppendEntry, EventMetadata, NewEvent } from '../store/types.js';
 import type { CommandOutcome } from './call.js';
 import type { CommandVersions } from './aggregate-cache.js';
@@ -126,9 +126,13 @@ export function entryFor(
   traced: boolean,
 ): AppendEntry {
   const first = toAppend[0]!.p.routed;
-  const links = traced ? toAppend.flatMap((d) => (d.p.span?.isRecording() ? [d.p.span.spanContext()] : [])) : [];
+  let links: SpanContext[] | undefined;
+  if (traced) {
+    for (const d of toAppend) if (d.p.span?.isRecording()) (links ??= []).push(d.p.span.spanContext());
+  }
+  // One shape whether traced or not (a spread of an optional member made this the costliest line of a traced round).
   return {
-    ...(links.length > 0 ? { trace: { parent: links[0]!, links } } : {}),
+    trace: links ? { parent: links[0]!, links } : undefined,
     streamId,
     aggregateType: first.aggregateType,
     aggregateId: first.aggregateId,

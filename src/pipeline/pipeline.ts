@@ -184,7 +184,8 @@ export class CommandPipeline {
         for (const p of batch) queueTimer.observe({ stage: 'queue', outcome: 'ok' }, (this.now() - p.enqueuedAt) / 1000);
         if (this.deps.tracer) {
           const now = performance.now();
-          for (const p of batch) if (p.span) stageEvents([p.span], 'queue', p.spanQueuedAt, now, { 'shardwrite.mailbox.batch': batch.length });
+          const attributes = { 'shardwrite.mailbox.batch': batch.length };
+          for (const p of batch) if (p.span) stageEvents([p.span], 'queue', p.spanQueuedAt, now, attributes);
         }
         try {
           await this.process(streamId, mailbox.decider, batch);
@@ -278,13 +279,16 @@ export class CommandPipeline {
         .time('load', () => withTimeout(loader.load(streamId, decider), this.options.loadTimeoutMs, () => new StoreUnavailableError('loading the aggregate timed out')))
         .catch((err: unknown) => err as Error));
     if (tracer) {
-      const attributes = loaded instanceof Error ? { 'error.type': loaded.name } : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed };
+      const attributes =
+        loaded instanceof Error
+          ? { 'error.type': loaded.name, 'shardwrite.attempt': attempt }
+          : { 'shardwrite.load.tier': loaded.tier, 'shardwrite.load.replayed_events': loaded.replayed, 'shardwrite.attempt': attempt };
       stageEvents(
         live.map((p) => p.span),
         'load',
         stageStart,
         performance.now(),
-        { ...attributes, 'shardwrite.attempt': attempt },
+        attributes,
       );
     }
     if (loaded instanceof Error) return { kind: 'unread', error: loaded };

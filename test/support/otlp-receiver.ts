@@ -1,10 +1,10 @@
 /**
- * An OTLP/HTTP trace receiver served by the test itself (JSON encoding:
- * point a process at it with OTEL_EXPORTER_OTLP_ENDPOINT and
- * OTEL_EXPORTER_OTLP_PROTOCOL=http/json). Keeps every span it received,
+ * An OTLP/HTTP trace receiver served by the test itself (JSON or protobuf:
+ * point a process at it with `env()`). Keeps every span it received,
  * flattened, with ids as lowercase hex.
  */
 import { createServer, type Server } from 'node:http';
+import protobuf from 'protobufjs';
 
 export interface ReceivedSpan {
   readonly service: string;
@@ -48,19 +48,52 @@ const hex = (id: string | undefined): string => {
   return /^[0-9a-f]+$/i.test(id) && (id.length === 32 || id.length === 16) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex');
 };
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** The part of OTLP's trace.proto the receiver reads (field numbers as in opentelemetry-proto). */
+const OTLP_TRACE_PROTO = `
+syntax = "proto3";
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; bytes bytes_value = 7; } }
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
+message Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4; fixed32 flags = 6; }
+message Status { string message = 2; int32 code = 3; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; string name = 5; int32 kind = 6;
+  fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9;
+  repeated Event events = 11; repeated Link links = 13; Status status = 15; fixed32 flags = 16;
+}
+message ScopeSpans { repeated Span spans = 2; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+`;
+const exportRequest = protobuf.parse(OTLP_TRACE_PROTO).root.lookupType('ExportTraceServiceRequest');
+
+type ExportRequest = { resourceSpans?: { resource?: { attributes?: OtlpAttributes }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[] };
+
+/** An OTLP/HTTP request body, JSON or protobuf, as the JSON encoding's objects (ids base64 when protobuf). */
+function decodeRequest(type: string, body: Buffer): ExportRequest | undefined {
+  if (type.includes('json')) return JSON.parse(body.toString('utf8')) as ExportRequest;
+  if (type.includes('protobuf')) return exportRequest.toObject(exportRequest.decode(body), { longs: String, bytes: String, defaults: false });
+  return undefined;
+}
+
+/**
+ * @param protocol what `env()` asks the processes to send
+ *   (`OTEL_EXPORTER_OTLP_PROTOCOL`); the receiver reads either. Default: `http/json`.
+ */
+export async function startOtlpReceiver(protocol: 'http/json' | 'http/protobuf' = 'http/json'): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.url !== '/v1/traces' || !String(req.headers['content-type']).includes('json')) {
+      const type = String(req.headers['content-type']);
+      const body = req.url === '/v1/traces' ? decodeRequest(type, Buffer.concat(chunks)) : undefined;
+      if (!body) {
         res.writeHead(415).end();
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-        resourceSpans?: { resource?: { attributes?: OtlpAttributes }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
-      };
       for (const rs of body.resourceSpans ?? []) {
         const name = attributes(rs.resource?.attributes)['service.name'];
         const service = typeof name === 'string' ? name : '';
@@ -81,7 +114,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           }
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (type.includes('json')) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -92,7 +126,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     spans,
     env: () => ({
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
       // Export within a fifth of a second, so the test does not wait long.
       OTEL_BSP_SCHEDULE_DELAY: '200',
     }),
