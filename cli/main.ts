@@ -10,6 +10,7 @@
  *   pm-worker              run the process-manager worker (pm-worker/config.ts)
  *   pm list|retry          process-manager instances (cli/pm.ts)
  *   erase <subject>        erase a data subject's personal data (cli/erase.ts)
+ *   migrate [--wait]       the owner's migration step, or wait for it (cli/migrate.ts)
  *
  * The ring commands read the ring database named by RING_DATABASE_URL or,
  * when that is unset, the one `npm start` recorded in `.data/cluster.json`.
@@ -19,6 +20,7 @@ import { TAIL_USAGE, tailCommand } from './tail.js';
 import { PM_USAGE, pmCommand } from './pm.js';
 import { TOP_USAGE, topCommand } from './top.js';
 import { ERASE_USAGE, eraseCommand } from './erase.js';
+import { MIGRATE_USAGE, migrateCommand } from './migrate.js';
 
 export { CLUSTER_FILE } from './ring.js';
 
@@ -36,7 +38,8 @@ ${TOP_USAGE}
                         (reused while valid; for development and docker compose, not production);
                         each certificate names NAME, localhost, 127.0.0.1 and the extra DNS names given
 ${PM_USAGE}
-${ERASE_USAGE}`;
+${ERASE_USAGE}
+${MIGRATE_USAGE}`;
 
 /** Runs the command in `argv` (the arguments after `shardwrite`); a bad command prints the usage and sets exit code 2. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -52,6 +55,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return (await import('../pm-worker/main.js')).main(env);
     case 'pm':
       process.exitCode = await pmCommand(rest, env, consoleOutput());
+      return;
+    case 'migrate':
+      process.exitCode = await untilInterrupted((signal) => migrateCommand(rest, env, consoleOutput(), signal));
       return;
     case 'erase':
       process.exitCode = await eraseCommand(rest, env, consoleOutput());

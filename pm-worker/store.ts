@@ -47,11 +47,18 @@ export class PgPmStore {
     this.#pool.on('error', () => {});
   }
 
-  /** Creates the tables when missing (idempotent, safe with several workers). */
+  /**
+   * Creates the tables when missing (idempotent, safe with several workers).
+   * In the ring database the ring's migration 8 creates them, with the grants
+   * of role shardwrite_pm: present, they are left alone, so a worker whose
+   * login may not CREATE starts.
+   */
   async migrate(): Promise<void> {
     const c = await this.#pool.connect();
     try {
       await c.query('SELECT pg_advisory_lock(hashtext($1))', ['shardwrite_pm_migrate']);
+      const present = await c.query<{ ready: boolean }>(`SELECT to_regclass('pm_timeouts') IS NOT NULL AND to_regclass('pm_instances') IS NOT NULL AS ready`);
+      if (present.rows[0]?.ready) return;
       await c.query(`
         CREATE TABLE IF NOT EXISTS pm_timeouts (
           process_manager text NOT NULL,

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { CREATE_ROLES_SQL, ROUTER_ROLE } from '../../src/store/roles.js';
-import { applyPending, type Migration } from '../../src/store/schema-migrations.js';
+import { applyPending, isCurrent, type MigratedSchema, type Migration } from '../../src/store/schema-migrations.js';
 
 /**
  * Key of the transaction-scoped advisory lock the migrations run under, so
@@ -15,6 +15,8 @@ import { applyPending, type Migration } from '../../src/store/schema-migrations.
  * uses 'ring', the event store 'shrw').
  */
 export const GROUPS_LOCK_KEY = 0x63677270;
+
+const GROUP_SCHEMA: MigratedSchema = { label: 'consumer group', table: 'consumer_group_schema_migrations', lockKey: GROUPS_LOCK_KEY };
 
 /** Oldest first. Never edit an applied one: add one. */
 const GROUP_MIGRATIONS: readonly Migration[] = [
@@ -80,7 +82,7 @@ export async function migrateGroupSchema(pool: pg.Pool): Promise<void> {
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
-    await applyPending(client, { label: 'consumer group', table: 'consumer_group_schema_migrations', lockKey: GROUPS_LOCK_KEY }, GROUP_MIGRATIONS);
+    await applyPending(client, GROUP_SCHEMA, GROUP_MIGRATIONS);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch((e: unknown) => {
@@ -90,4 +92,9 @@ export async function migrateGroupSchema(pool: pg.Pool): Promise<void> {
   } finally {
     client.release(broken);
   }
+}
+
+/** Whether every consumer-group migration this code knows is applied (read only; see {@link isCurrent}). */
+export function groupSchemaIsCurrent(client: Pick<pg.ClientBase, 'query'>): Promise<boolean> {
+  return isCurrent(client, GROUP_SCHEMA, GROUP_MIGRATIONS);
 }

@@ -12,11 +12,11 @@
 import pg from 'pg';
 import { listen } from '../store/pg-listen.js';
 import { toSafeInteger } from '../store/pg-values.js';
-import { applyPending, type MigratedSchema, type Migration } from '../store/schema-migrations.js';
+import { applyPending, isCurrent, type MigratedSchema, type Migration } from '../store/schema-migrations.js';
 import { StoreIdentityError } from '../store/store-identity.js';
 import { validateRingDocument, type RingDocument } from './document.js';
 import { redactDatabaseUrl, withoutPassword } from '../store/database-url.js';
-import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from '../store/roles.js';
+import { CREATE_ROLES_SQL, PM_ROLE, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, createRolesSql, grantConnectSql } from '../store/roles.js';
 
 /** Where a shard keeps its events, as it registered it. */
 export interface RegisteredStore {
@@ -149,7 +149,46 @@ const RING_MIGRATIONS: readonly Migration[] = [
       GRANT SELECT, INSERT, UPDATE ON subject_keys TO ${SHARD_ROLE};
     `,
   },
+  {
+    version: 8,
+    name: 'process-manager role',
+    // The pm worker's tables (pm-worker/store.ts; IF NOT EXISTS adopts those a worker made
+    // under the owner's login before this migration) and its role: it arms, scans and disarms
+    // timeouts and records instances' statuses; it reads nothing else of the ring database.
+    sql: `
+      CREATE TABLE IF NOT EXISTS pm_timeouts (
+        process_manager text NOT NULL,
+        instance_id text NOT NULL,
+        timeout_id text NOT NULL,
+        due_at timestamptz NOT NULL,
+        PRIMARY KEY (process_manager, instance_id, timeout_id)
+      );
+      CREATE INDEX IF NOT EXISTS pm_timeouts_due ON pm_timeouts (due_at);
+      CREATE TABLE IF NOT EXISTS pm_instances (
+        stream_id text PRIMARY KEY,
+        process_manager text NOT NULL,
+        instance_id text NOT NULL,
+        status text NOT NULL,
+        version bigint NOT NULL,
+        reason text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX IF NOT EXISTS pm_instances_status ON pm_instances (process_manager, status);
+      ${createRolesSql([PM_ROLE])}
+      ${grantConnectSql([PM_ROLE])}
+      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${PM_ROLE};
+      GRANT USAGE ON SCHEMA public TO ${PM_ROLE};
+      GRANT SELECT ON ring_schema_migrations TO ${PM_ROLE};
+      GRANT SELECT, INSERT, DELETE ON pm_timeouts TO ${PM_ROLE};
+      GRANT SELECT, INSERT, UPDATE ON pm_instances TO ${PM_ROLE};
+    `,
+  },
 ];
+
+/** Whether every ring migration this code knows is applied (read only; see {@link isCurrent}). */
+export function ringSchemaIsCurrent(client: Pick<pg.ClientBase, 'query'>): Promise<boolean> {
+  return isCurrent(client, RING_SCHEMA, RING_MIGRATIONS);
+}
 
 /** The NOTIFY payload a rebalance sends when its plan appears or ends (read as "re-read everything"). */
 export const MOVE_NOTIFY_PAYLOAD = 'move';

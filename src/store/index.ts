@@ -21,8 +21,8 @@ export type {
 export { GroupCommitWriter, type GroupCommitStats, type GroupCommitWriterOptions, type StoreLogger } from './group-commit-writer.js';
 export { PgEventReader, type PgEventReaderOptions } from './pg-event-reader.js';
 export { PgSnapshotStore, type PgSnapshotStoreOptions } from './pg-snapshot-store.js';
-export { bumpFence, migrate, MIGRATION_LOCK_KEY, MIGRATIONS, REBALANCE_SETTING, type Migration, type Queryable } from './migrations.js';
+export { bumpFence, migrate, storeSchemaIsCurrent, MIGRATION_LOCK_KEY, MIGRATIONS, REBALANCE_SETTING, type Migration, type Queryable } from './migrations.js';
 export { classifyPgError, translatePgError, type PgErrorKind } from './pg-errors.js';
 export { StoreIdentityError, claimStore, identityHealthService, readStoreIdentity, type StoreIdentity } from './store-identity.js';
-export { SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE, mayRewriteEvents } from './roles.js';
+export { SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE, PM_ROLE, mayRewriteEvents } from './roles.js';
 export { redactDatabaseUrl, withCredentials, withoutPassword, type StoreCredentials } from './database-url.js';

@@ -3,7 +3,7 @@
  */
 import pg from 'pg';
 import { toSafeInteger } from './pg-values.js';
-import { applyPending, type MigratedSchema, type Migration } from './schema-migrations.js';
+import { applyPending, isCurrent, type MigratedSchema, type Migration } from './schema-migrations.js';
 import { CREATE_ROLES_SQL, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, grantConnectSql } from './roles.js';
 
 export type { Migration };
@@ -319,4 +319,9 @@ export async function bumpFence(db: Queryable, epoch: number): Promise<number> {
   const row = result.rows[0];
   if (row === undefined) throw new Error('shard_fence has no row: run migrate() first');
   return toSafeInteger(row.epoch, 'shard_fence.epoch');
+}
+
+/** Whether every event-store migration this code knows is applied (read only; see {@link isCurrent}). */
+export function storeSchemaIsCurrent(client: Queryable): Promise<boolean> {
+  return isCurrent(client, EVENT_STORE, MIGRATIONS);
 }

@@ -12,16 +12,22 @@ export const SHARD_ROLE = 'shardwrite_shard';
 export const REBALANCER_ROLE = 'shardwrite_rebalancer';
 /** Routers: read the ring, keep consumer groups' checkpoints; no event store. */
 export const ROUTER_ROLE = 'shardwrite_router';
+/** The process-manager worker: its own two tables in the ring database (pm_timeouts, pm_instances), nothing else. */
+export const PM_ROLE = 'shardwrite_pm';
 
 /**
- * SQL that creates the three roles when missing (roles belong to the server,
- * so another database may have made them already).
+ * SQL that creates `roles` (NOLOGIN) when missing (roles belong to the server,
+ * so another database may have made them already). A role that exists is left
+ * alone without CREATE ROLE being tried, so an owner without CREATEROLE (a
+ * managed PostgreSQL whose operator declares the roles) can migrate.
  */
-export const CREATE_ROLES_SQL = `
+export function createRolesSql(roles: readonly string[]): string {
+  return `
   DO $$
   DECLARE r text;
   BEGIN
-    FOREACH r IN ARRAY ARRAY['${SHARD_ROLE}', '${REBALANCER_ROLE}', '${ROUTER_ROLE}'] LOOP
+    FOREACH r IN ARRAY ARRAY[${roles.map((r) => `'${r}'`).join(', ')}] LOOP
+      CONTINUE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', r);
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- made meanwhile, elsewhere
@@ -29,6 +35,10 @@ export const CREATE_ROLES_SQL = `
     END LOOP;
   END
   $$;`;
+}
+
+/** SQL that creates the shard's, the rebalancer's and the router's roles when missing. */
+export const CREATE_ROLES_SQL = createRolesSql([SHARD_ROLE, REBALANCER_ROLE, ROUTER_ROLE]);
 
 /** SQL that lets `roles` connect to the current database (also where PUBLIC's CONNECT was revoked). */
 export function grantConnectSql(roles: readonly string[]): string {

@@ -57,3 +57,20 @@ export async function applyPending(client: pg.ClientBase, schema: MigratedSchema
   }
   return applied;
 }
+
+/**
+ * Whether every one of `migrations` is recorded as applied — read only, for a
+ * login that may not migrate (it waits for the owner's migration step). A
+ * missing table, or one the login may not read, is "not yet".
+ */
+export async function isCurrent(client: Pick<pg.ClientBase, 'query'>, schema: MigratedSchema, migrations: readonly Migration[]): Promise<boolean> {
+  try {
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${schema.table}`);
+    const recorded = new Set(rows.map((r) => r.version));
+    return migrations.every((m) => recorded.has(m.version));
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === '42P01' || code === '42501') return false; // undefined_table, insufficient_privilege
+    throw err;
+  }
+}

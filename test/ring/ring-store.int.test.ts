@@ -53,7 +53,7 @@ describe('PgRingStore', () => {
     await c.connect();
     try {
       expect((await c.query('SELECT count(*)::int AS n FROM ring_epochs')).rows[0].n).toBe(1);
-      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(7);
+      expect((await c.query('SELECT count(*)::int AS n FROM ring_schema_migrations')).rows[0].n).toBe(8);
     } finally {
       await c.end();
     }
