@@ -5,6 +5,7 @@
  * the databases, Redis and ports that exist in the file.
  */
 import { PM_WORKER_ENV, loadPmWorkerConfig } from '../../pm-worker/config.js';
+import { MIGRATE_ENV } from '../../cli/migrate.js';
 import { processManagers } from '../../src/process-managers/index.js';
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,19 @@ const REQUIRED_SECRETS = {
   REDIS_SNAPSHOT_KEY: 'k'.repeat(44),
   PERSONAL_DATA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
   PM_TOKEN: 'pm-token',
+  SHARD_DB_PASSWORD: 'shard-db-password',
+  ROUTER_DB_PASSWORD: 'router-db-password',
+  REBALANCER_DB_PASSWORD: 'rebalancer-db-password',
+  PM_DB_PASSWORD: 'pm-db-password',
+  REDIS_PASSWORD: 'redis-password',
 };
+/** The login each process kind connects to PostgreSQL with, and its password; never the owner. */
+const LOGINS = {
+  shard: { user: 'shard', password: REQUIRED_SECRETS.SHARD_DB_PASSWORD, migrate: 'SHARD' },
+  router: { user: 'router', password: REQUIRED_SECRETS.ROUTER_DB_PASSWORD, migrate: 'ROUTER' },
+  rebalancer: { user: 'rebalancer', password: REQUIRED_SECRETS.REBALANCER_DB_PASSWORD, migrate: 'REBALANCER' },
+  pm: { user: 'pm_worker', password: REQUIRED_SECRETS.PM_DB_PASSWORD, migrate: 'PM' },
+} as const;
 /** With only the required secrets set: every other `${…}` must have a working default. */
 const unresolved: string[] = [];
 const compose = interpolate(raw, REQUIRED_SECRETS, unresolved);
@@ -130,7 +143,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('connects shard n to postgres-n with the credentials and database that PostgreSQL creates', () => {
+  it("connects shard n to postgres-n's database under the shard's own login, never the owner's", () => {
     const dbs = new Set<string>();
     for (const { name } of ours.filter((o) => o.role === 'shard')) {
       const s = settingsOf(name);
@@ -138,18 +151,92 @@ describe('docker-compose.yml', () => {
       expect(url.hostname).toBe(name.replace('shard-', 'postgres-'));
       dbs.add(url.hostname);
       const pg = serviceEnv(services[url.hostname]!);
-      expect(decodeURIComponent(url.username)).toBe(pg.POSTGRES_USER);
-      expect(decodeURIComponent(url.password)).toBe(pg.POSTGRES_PASSWORD);
+      expect(decodeURIComponent(url.username)).toBe(LOGINS.shard.user);
+      expect(decodeURIComponent(url.username)).not.toBe(pg.POSTGRES_USER);
+      expect(decodeURIComponent(url.password)).toBe(LOGINS.shard.password);
       expect(url.pathname).toBe(`/${pg.POSTGRES_DB}`);
       expect(Number(url.port)).toBe(5432);
     }
     expect(dbs.size).toBe(3);
   });
 
-  it('puts the ring database on postgres-0, created there by the init script, and gives everyone the same ring', () => {
-    const urls = new Set(ours.map((o) => settingsOf(o.name).ringDatabaseUrl));
+  it('migrates as the owner in a one-shot step that every process waits for, making exactly the logins they use', () => {
+    const migrate = services.migrate!;
+    expect(migrate.command).toEqual(['migrate']);
+    expect(migrate.image).toBe(ours[0]!.service.image);
+    expect(migrate.restart).toBe('no');
+    const env = serviceEnv(migrate);
+    for (const key of Object.keys(env)) expect(MIGRATE_ENV as readonly string[], `migrate: ${key}`).toContain(key);
+    const owner = serviceEnv(services['postgres-0']!);
+    // Every store the shards use, and the ring, migrated under the owner's login.
+    const stores = env.STORE_DATABASE_URLS!.split(',').map((u) => new URL(u));
+    const shardStores = ours.filter((o) => o.role === 'shard').map((o) => new URL(settingsOf(o.name).databaseUrl!));
+    expect(stores.map((u) => `${u.host}${u.pathname}`).sort()).toEqual(shardStores.map((u) => `${u.host}${u.pathname}`).sort());
+    const ring = new URL(env.RING_DATABASE_URL!);
+    expect(`${ring.host}${ring.pathname}`).toBe(`${new URL(settingsOf('router').ringDatabaseUrl!).host}/shardwrite_ring`);
+    for (const u of [...stores, ring]) {
+      expect(decodeURIComponent(u.username)).toBe(owner.POSTGRES_USER);
+      expect(decodeURIComponent(u.password)).toBe(owner.POSTGRES_PASSWORD);
+    }
+    expect(env.RING_BOOTSTRAP).toBe(serviceEnv(services.router!).RING_BOOTSTRAP);
+    for (const login of Object.values(LOGINS)) {
+      expect(env[`MIGRATE_${login.migrate}_USER`]).toBe(login.user);
+      expect(env[`MIGRATE_${login.migrate}_PASSWORD`]).toBe(login.password);
+    }
+    for (const k of [0, 1, 2]) expect(dependsOn(migrate)[`postgres-${k}`]).toBe('service_healthy');
+    // It runs before every process, and only it knows the owner's password.
+    for (const name of [...ours.map((o) => o.name), 'pm-worker', 'rebalancer']) {
+      expect(dependsOn(services[name]!).migrate, `${name} waits for the migration`).toBe('service_completed_successfully');
+      for (const [key, value] of Object.entries(serviceEnv(services[name]!)).filter(([, v]) => v.startsWith('postgres'))) {
+        expect(value, `${name}: ${key} has no owner's login`).not.toContain(`//${owner.POSTGRES_USER}:`);
+        expect(value, `${name}: ${key} has no owner's password`).not.toContain(`:${owner.POSTGRES_PASSWORD}@`);
+      }
+    }
+  });
+
+  it('reaches Redis only over TLS, with an ACL user and the certificate the certs service makes for it', () => {
+    for (const { name } of ours.filter((o) => o.role === 'shard')) {
+      const s = settingsOf(name);
+      const url = new URL(s.redisUrl!);
+      expect(url.protocol, name).toBe('rediss:');
+      expect([url.hostname, url.port]).toEqual(['redis', '6379']);
+      expect(decodeURIComponent(url.username)).toBe('shardwrite');
+      expect(decodeURIComponent(url.password)).toBe(REQUIRED_SECRETS.REDIS_PASSWORD);
+      expect(serviceEnv(services[name]!).REDIS_CA_FILE).toBe('/var/lib/shardwrite/tls/ca.crt');
+    }
+    const redis = services.redis!;
+    const script = (redis.command as string[]).join(' ');
+    expect(script).toMatch(/--port 0 /);
+    expect(script).toMatch(/--tls-port 6379 /);
+    expect(script).toContain('--tls-cert-file /var/lib/shardwrite/tls/redis.crt');
+    expect(script).toContain('--tls-key-file /var/lib/shardwrite/tls/redis.key');
+    expect(script).toContain('user default off');
+    expect(script).toContain('user shardwrite on #');
+    expect(script).not.toContain(REQUIRED_SECRETS.REDIS_PASSWORD);
+    expect(serviceEnv(redis).REDIS_PASSWORD).toBe(REQUIRED_SECRETS.REDIS_PASSWORD);
+    expect((services.certs!.command as string[]).slice(2)).toContain('redis');
+    expect(dependsOn(redis).certs).toBe('service_completed_successfully');
+    expect(JSON.stringify(redis.healthcheck!.test)).toContain('--tls');
+  });
+
+  it("runs `ring add|remove` under the rebalancer's own login and certificate, started only on demand", () => {
+    const rebalancer = services.rebalancer!;
+    expect(rebalancer.profiles).toEqual(['rebalance']);
+    expect((rebalancer.command as string[])[0]).toBe('ring');
+    const env = serviceEnv(rebalancer);
+    const ring = new URL(env.RING_DATABASE_URL!);
+    expect([decodeURIComponent(ring.username), decodeURIComponent(ring.password)]).toEqual([LOGINS.rebalancer.user, LOGINS.rebalancer.password]);
+    expect(env.SHARD_DATABASE_USER).toBe(LOGINS.rebalancer.user);
+    expect(env.PGPASSWORD).toBe(LOGINS.rebalancer.password);
+    expect(env.TLS_CERT_FILE).toBe('/var/lib/shardwrite/tls/rebalancer.crt');
+    expect((services.certs!.command as string[]).slice(2)).toContain('rebalancer');
+  });
+
+  it('puts the ring database on postgres-0, created there by the init script, and gives everyone the same ring under its own login', () => {
+    const at = (u: string) => `${new URL(u).host}${new URL(u).pathname}`;
+    const urls = new Set(ours.map((o) => at(settingsOf(o.name).ringDatabaseUrl!)));
     expect(urls.size).toBe(1);
-    const ring = new URL([...urls][0]!);
+    const ring = new URL(settingsOf('router').ringDatabaseUrl!);
     expect(ring.hostname).toBe('postgres-0');
     expect(ring.pathname).toBe('/shardwrite_ring');
     const pg0 = services['postgres-0']!;
@@ -158,9 +245,10 @@ describe('docker-compose.yml', () => {
     const mount = (pg0.volumes ?? []).find((v) => typeof v === 'string' && v.includes('/docker-entrypoint-initdb.d/')) as string;
     expect(mount).toBeDefined();
     expect(existsSync(join(ROOT, mount.split(':')[0]!))).toBe(true);
-    const pg = serviceEnv(pg0);
-    expect(decodeURIComponent(ring.username)).toBe(pg.POSTGRES_USER);
-    expect(decodeURIComponent(ring.password)).toBe(pg.POSTGRES_PASSWORD);
+    for (const { name, role } of ours) {
+      const u = new URL(settingsOf(name).ringDatabaseUrl!);
+      expect([decodeURIComponent(u.username), decodeURIComponent(u.password)], name).toEqual([LOGINS[role].user, LOGINS[role].password]);
+    }
     const bootstraps = new Set(ours.map((o) => JSON.stringify(settingsOf(o.name).ringBootstrap)));
     expect(bootstraps.size).toBe(1);
     // Each shard at its service name and the port it listens on.
@@ -206,7 +294,9 @@ describe('docker-compose.yml', () => {
     const reads = new Set<string>([...PM_WORKER_ENV, ...processManagers.flatMap((d) => d.settingsEnv)]);
     for (const key of Object.keys(env)) expect(reads.has(key), `pm-worker: ${key}`).toBe(true);
     const config = loadPmWorkerConfig(env, processManagers);
-    expect(config.databaseUrl).toBe(settingsOf('router').ringDatabaseUrl);
+    const url = new URL(config.databaseUrl);
+    expect(`${url.host}${url.pathname}`).toBe(`${new URL(settingsOf('router').ringDatabaseUrl!).host}/shardwrite_ring`);
+    expect([decodeURIComponent(url.username), decodeURIComponent(url.password)]).toEqual([LOGINS.pm.user, LOGINS.pm.password]);
     expect(config.source).toBe(`router:${portOf(settingsOf('router').grpcAddress)}`);
     expect(dependsOn(worker)).toMatchObject({ 'postgres-0': 'service_healthy', router: 'service_started' });
     expect(worker.read_only).toBe(true);
