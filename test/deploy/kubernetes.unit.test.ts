@@ -18,6 +18,7 @@ import { PipelineMetrics } from '../../src/observability/metrics.js';
 import { RouterMetrics } from '../../router/metrics.js';
 import { PM_WORKER_ENV, loadPmWorkerConfig } from '../../pm-worker/config.js';
 import { processManagers } from '../../src/process-managers/index.js';
+import { MIGRATE_ENV } from '../../cli/migrate.js';
 import { KUBECTL_AVAILABLE, containersOf, loadYamlDocuments, podSpecOf, renderKustomization, resourceId, type Resource } from './support/kustomize.js';
 import { skipWithout } from '../support/ci.js';
 import { EXTERNAL_SECRET_VALUE, resolveEnv } from './support/k8s-env.js';
@@ -69,8 +70,8 @@ function ourContainers(resources: readonly Resource[]): { workload: Obj; contain
     for (const c of containersOf(r) as Obj[]) {
       if (!IMAGE.test(String(c.image))) continue;
       const role = c.args?.[0];
-      // The pm worker serves no gRPC: it has checks of its own below.
-      if (role === 'pm-worker') continue;
+      // The pm worker serves no gRPC, the migration step and the rebalancer are no servers: each has checks of its own below.
+      if (role === 'pm-worker' || role === 'migrate' || c.name === 'rebalancer') continue;
       if (!isRole(role)) throw new Error(`${resourceId(r)} container ${c.name}: args must start with shard or router (got ${JSON.stringify(c.args)})`);
       out.push({ workload: r, container: c, role });
     }
@@ -149,6 +150,32 @@ const CNPG_SCHEMAS: Record<string, object> = {
                   database: { type: 'string' },
                   owner: { type: 'string' },
                   secret: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' } } },
+                },
+              },
+            },
+          },
+          // CloudNativePG's RoleConfiguration (managed roles).
+          managed: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              roles: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['name'],
+                  properties: {
+                    name: { type: 'string' },
+                    ensure: { enum: ['present', 'absent'] },
+                    login: { type: 'boolean' },
+                    createrole: { type: 'boolean' },
+                    createdb: { type: 'boolean' },
+                    superuser: { type: 'boolean' },
+                    inherit: { type: 'boolean' },
+                    inRoles: { type: 'array', items: { type: 'string' } },
+                    passwordSecret: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' } } },
+                  },
                 },
               },
             },
@@ -287,6 +314,21 @@ function postgresBehind(resources: readonly Resource[], url: string): { instance
   return { instance: pod!, ordinal, database, user: decodeURIComponent(u.username) };
 }
 
+/** Where a database URL points (host, port, database, options), whoever logs in. */
+function placeOf(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname}${u.search}`;
+}
+
+/** The Secret a container's variable comes from (undefined for a plain value). */
+function secretOf(container: Obj, name: string): { name: string; key: string } | undefined {
+  return (container.env as Obj[] | undefined)?.find((e) => e.name === name)?.valueFrom?.secretKeyRef;
+}
+
+/** Each process kind's own database login Secret, and the variables of the migrate Job that create it. */
+const LOGIN_SECRETS = { shard: 'shardwrite-db-shard', router: 'shardwrite-db-router', rebalancer: 'shardwrite-db-rebalancer', 'pm-worker': 'shardwrite-db-pm-worker' } as const;
+const MIGRATE_KIND = { shard: 'SHARD', router: 'ROUTER', rebalancer: 'REBALANCER', 'pm-worker': 'PM' } as const;
+
 describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
   const resources = rendered.get(target)!;
 
@@ -393,7 +435,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
       expect(container.args).toEqual([role]);
       for (const pod of podNames(workload)) {
         const { env, settings, helpers } = podEnv(resources, container, role, pod);
-        for (const h of helpers) expect(['POSTGRES_USER', 'POSTGRES_PASSWORD']).toContain(h);
+        for (const h of helpers) expect(role === 'shard' ? ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'REDIS_PASSWORD'] : ['POSTGRES_USER', 'POSTGRES_PASSWORD']).toContain(h);
         expect(hostOf(settings.grpcAddress), 'listens on every interface').toBe('0.0.0.0');
         expect(settings.metricsAddress && hostOf(settings.metricsAddress)).toBe('0.0.0.0');
         if (role === 'shard') expect(settings.shardId, 'SHARD_ID is the pod name, the stable ring id').toBe(pod);
@@ -524,18 +566,18 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
       const db = postgresBehind(resources, settings.databaseUrl!);
       expect(db.ordinal, `${pod} uses the PostgreSQL with its own ordinal`).toBe(n);
       instances.add(db.instance);
-      ringUrls.add(settings.ringDatabaseUrl!);
-      // The database and user exist on that PostgreSQL.
+      ringUrls.add(placeOf(settings.ringDatabaseUrl!));
+      // The database exists on that PostgreSQL; the shard's login is not its owner (the migrate Job makes it).
       if (target.includes('production')) {
         const cluster = find(resources, 'Cluster', db.instance);
         expect(cluster.spec.bootstrap.initdb.database).toBe(db.database);
-        if (db.user !== EXTERNAL_SECRET_VALUE) expect(cluster.spec.bootstrap.initdb.owner).toBe(db.user);
+        expect(db.user).not.toBe(cluster.spec.bootstrap.initdb.owner);
         expect(cluster.spec.bootstrap.initdb.secret.name).toBe('postgres-credentials');
       } else {
         const pg = find(resources, 'StatefulSet', db.instance.replace(/-\d+$/, '')).spec.template.spec.containers[0];
         const pgEnv = resolveEnv(pg, { name: db.instance, namespace: NAMESPACE }, resources).values;
         expect(pgEnv.POSTGRES_DB).toBe(db.database);
-        if (pgEnv.POSTGRES_USER !== EXTERNAL_SECRET_VALUE) expect(pgEnv.POSTGRES_USER).toBe(db.user);
+        if (pgEnv.POSTGRES_USER !== EXTERNAL_SECRET_VALUE) expect(db.user).not.toBe(pgEnv.POSTGRES_USER);
       }
       // The init container waits for exactly these databases.
       const wait = shard.workload.spec.template.spec.initContainers.find((c: Obj) => c.name === 'wait-for-postgres');
@@ -549,9 +591,9 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     }
     expect(instances.size, 'one PostgreSQL per shard').toBe(pods.length);
     const { settings: routerSettings } = podEnv(resources, router.container, 'router', podNames(router.workload)[0]!);
-    ringUrls.add(routerSettings.ringDatabaseUrl!);
+    ringUrls.add(placeOf(routerSettings.ringDatabaseUrl!));
     expect(ringUrls.size, 'routers and shards share one ring database').toBe(1);
-    const ring = postgresBehind(resources, [...ringUrls][0]!);
+    const ring = postgresBehind(resources, routerSettings.ringDatabaseUrl!);
     expect(ring.ordinal, "the ring lives on shard-0's PostgreSQL").toBe(0);
     expect(ring.database).toBe('shardwrite_ring');
     if (target.includes('production')) {
@@ -630,7 +672,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     const config = loadPmWorkerConfig(resolved.values, processManagers);
     const router = ourContainers(resources).find((c) => c.role === 'router')!;
     const routerSettings = podEnv(resources, router.container, 'router', podNames(router.workload)[0]!).settings;
-    expect(config.databaseUrl, 'the same ring database as the routers').toBe(routerSettings.ringDatabaseUrl);
+    expect(placeOf(config.databaseUrl), 'the same ring database as the routers').toBe(placeOf(routerSettings.ringDatabaseUrl!));
     const [host, port] = config.source.split(':');
     const routerService = find(resources, 'Service', host!);
     expect(selects(routerService.spec.selector, router.workload.spec.template.metadata.labels)).toBe(true);
@@ -653,6 +695,170 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
       const { settings } = podEnv(resources, container, role, podNames(workload)[0]!);
       expect(settings.ringBootstrap, `${role}: RING_BOOTSTRAP`).toEqual(expected);
     }
+  });
+
+  /** Every process that logs in to PostgreSQL: its workload, main container, the kind of login, and the URLs it uses. */
+  function processLogins(): { kind: keyof typeof LOGIN_SECRETS; workload: Obj; container: Obj; pod: string; urls: string[]; env: Record<string, string> }[] {
+    const out: ReturnType<typeof processLogins> = [];
+    for (const { workload, container, role } of ourContainers(resources)) {
+      for (const pod of podNames(workload)) {
+        const { settings, env } = podEnv(resources, container, role, pod);
+        out.push({ kind: role, workload, container, pod, env, urls: [settings.databaseUrl, settings.ringDatabaseUrl].filter((u): u is string => u !== undefined) });
+      }
+    }
+    for (const [kind, name] of [
+      ['pm-worker', 'pm-worker'],
+      ['rebalancer', 'rebalancer'],
+    ] as const) {
+      const workload = find(resources, 'Deployment', name);
+      const container = workload.spec.template.spec.containers[0];
+      const env = resolveEnv(container, { name: `${name}-7d4b9c-x2x7q`, namespace: NAMESPACE }, resources).values;
+      out.push({ kind, workload, container, pod: name, env, urls: [env.RING_DATABASE_URL!] });
+    }
+    return out;
+  }
+
+  it("connects every process to PostgreSQL under its own login, from its kind's own Secret, never the owner's", () => {
+    const seen = new Set<string>();
+    for (const p of processLogins()) {
+      seen.add(p.kind);
+      for (const v of ['POSTGRES_USER', 'POSTGRES_PASSWORD']) expect(secretOf(p.container, v)?.name, `${p.pod}: ${v}`).toBe(LOGIN_SECRETS[p.kind]);
+      for (const url of p.urls) {
+        const u = new URL(url);
+        expect(decodeURIComponent(u.username), `${p.pod}: ${placeOf(url)}`).toBe(p.env.POSTGRES_USER);
+        expect(decodeURIComponent(u.password), `${p.pod}: ${placeOf(url)}`).toBe(p.env.POSTGRES_PASSWORD);
+      }
+    }
+    expect([...seen].sort()).toEqual(['pm-worker', 'rebalancer', 'router', 'shard']);
+    // The owner's credentials reach one of our pods only: the migration Job's (PostgreSQL itself has them too).
+    for (const r of resources) {
+      for (const c of (containersOf(r) as Obj[]).filter((x) => IMAGE.test(String(x.image)))) {
+        const owner = (c.env as Obj[] | undefined)?.some((e) => e.valueFrom?.secretKeyRef?.name === 'postgres-credentials') ?? false;
+        expect(owner, `${resourceId(r)} container ${c.name} has the owner's credentials`).toBe(r.kind === 'Job' && r.metadata.name === 'migrate' && c.name === 'migrate');
+      }
+    }
+    // In the dev overlay the logins' Secrets are there: four different users, none the owner.
+    if (target.includes('dev')) {
+      const users = Object.values(LOGIN_SECRETS).map((n) => find(resources, 'Secret', n).stringData.username);
+      expect(new Set(users).size).toBe(4);
+      expect(users).not.toContain(find(resources, 'Secret', 'postgres-credentials').stringData.username);
+    }
+  });
+
+  it('migrates as the owner in a Job that makes each login, and every process waits for it under its own login before it starts', () => {
+    const job = find(resources, 'Job', 'migrate');
+    const container = job.spec.template.spec.containers[0];
+    expect(IMAGE.test(container.image)).toBe(true);
+    expect(container.args).toEqual(['migrate']);
+    const resolved = resolveEnv(container, { name: 'migrate-x2x7q', namespace: NAMESPACE }, resources);
+    for (const name of Object.keys(resolved.values)) {
+      if (!(MIGRATE_ENV as readonly string[]).includes(name)) expect(resolved.referenced.has(name), `${name} is neither read by cli/migrate.ts nor used in another variable`).toBe(true);
+    }
+    const env = resolved.values;
+    const ownerUrls = [...env.STORE_DATABASE_URLS!.split(','), env.RING_DATABASE_URL!];
+    for (const url of ownerUrls) expect(decodeURIComponent(new URL(url).username)).toBe(env.POSTGRES_USER);
+    expect(secretOf(container, 'POSTGRES_USER')?.name).toBe('postgres-credentials');
+    // It migrates exactly the stores and the ring the processes use, where they reach them (TLS options included).
+    const logins = processLogins();
+    const shardStores = new Set(logins.filter((p) => p.kind === 'shard').map((p) => placeOf(p.urls[0]!)));
+    expect(new Set(env.STORE_DATABASE_URLS!.split(',').map(placeOf))).toEqual(shardStores);
+    for (const p of logins) expect(placeOf(p.urls.at(-1)!), `${p.pod}'s ring`).toBe(placeOf(env.RING_DATABASE_URL!));
+    expect(env.RING_BOOTSTRAP).toBe(podEnv(resources, ourContainers(resources).find((c) => c.role === 'router')!.container, 'router', 'router').env.RING_BOOTSTRAP);
+    // It creates each kind's login from the Secret that kind connects with.
+    for (const [kind, secret] of Object.entries(LOGIN_SECRETS)) {
+      const k = MIGRATE_KIND[kind as keyof typeof MIGRATE_KIND];
+      expect(secretOf(container, `MIGRATE_${k}_USER`)).toEqual({ name: secret, key: 'username' });
+      expect(secretOf(container, `MIGRATE_${k}_PASSWORD`)).toEqual({ name: secret, key: 'password' });
+    }
+    // Its own wait is for every PostgreSQL it migrates.
+    const jobWait = resolveEnv(job.spec.template.spec.initContainers[0], { name: 'migrate-x2x7q', namespace: NAMESPACE }, resources).values;
+    expect(new Set(jobWait.DATABASE_HOSTS!.split(' '))).toEqual(new Set(ownerUrls.map((u) => new URL(u).hostname)));
+    // Every server process first waits, under its own login, until what it uses is migrated.
+    for (const p of logins.filter((l) => l.kind !== 'rebalancer')) {
+      const inits = p.workload.spec.template.spec.initContainers as Obj[];
+      const wait = inits.find((c) => c.name === 'wait-for-migrations');
+      expect(wait, `${p.pod} waits for the migration`).toBeDefined();
+      expect(IMAGE.test(wait!.image)).toBe(true);
+      expect(wait!.args).toEqual(p.kind === 'router' ? ['migrate', '--wait', '--groups'] : ['migrate', '--wait']);
+      const waitEnv = resolveEnv(wait!, { name: p.pod, namespace: NAMESPACE }, resources).values;
+      expect(waitEnv.RING_DATABASE_URL, `${p.pod}: the same ring, the same login`).toBe(p.urls.at(-1));
+      if (p.kind === 'shard') expect(waitEnv.DATABASE_URL).toBe(p.urls[0]);
+      else expect(waitEnv.DATABASE_URL).toBeUndefined();
+      // A CA file its URLs name is mounted in the init container too.
+      const ca = /sslrootcert=([^&]+)/.exec(waitEnv.RING_DATABASE_URL!)?.[1];
+      if (ca) expect((wait!.volumeMounts as Obj[]).some((m) => decodeURIComponent(ca).startsWith(`${m.mountPath}/`))).toBe(true);
+    }
+  });
+
+  it("runs `ring add|remove` in a rebalancer pod with the rebalancer's login to the ring and to every store, and its certificate", () => {
+    const workload = find(resources, 'Deployment', 'rebalancer');
+    expect(workload.spec.replicas, 'idle until someone rebalances').toBe(0);
+    const container = workload.spec.template.spec.containers[0];
+    const env = resolveEnv(container, { name: 'rebalancer-x', namespace: NAMESPACE }, resources).values;
+    expect(Object.keys(env).sort()).toEqual([
+      'POSTGRES_PASSWORD',
+      'POSTGRES_USER',
+      'RING_DATABASE_URL',
+      'SHARD_DATABASE_PASSWORD_FILE',
+      'SHARD_DATABASE_USER',
+      'TLS_CA_FILE',
+      'TLS_CERT_FILE',
+      'TLS_KEY_FILE',
+    ]);
+    expect(secretOf(container, 'SHARD_DATABASE_USER')).toEqual({ name: LOGIN_SECRETS.rebalancer, key: 'username' });
+    const mounts = container.volumeMounts as Obj[];
+    const volumes = workload.spec.template.spec.volumes as Obj[];
+    const fileFrom = (path: string) => {
+      const m = mounts.find((x) => path.startsWith(`${x.mountPath}/`))!;
+      return { volume: volumes.find((v) => v.name === m.name)!, file: path.slice(m.mountPath.length + 1) };
+    };
+    const pw = fileFrom(env.SHARD_DATABASE_PASSWORD_FILE!);
+    expect(pw.volume.secret.secretName).toBe(LOGIN_SECRETS.rebalancer);
+    expect(pw.volume.secret.items).toEqual([{ key: 'password', path: pw.file }]);
+    const cert = fileFrom(env.TLS_CERT_FILE!);
+    expect(cert.volume.secret.secretName).toBe(find(resources, 'Certificate', 'rebalancer').spec.secretName);
+    // It reaches the stores at the URLs the shards register, so their CA files are where theirs are.
+    const shardCa = logins().flatMap((u) => [...u.matchAll(/sslrootcert=([^&]+)/g)].map((m) => decodeURIComponent(m[1]!)));
+    for (const ca of shardCa)
+      expect(
+        mounts.some((m) => ca.startsWith(`${m.mountPath}/`)),
+        ca,
+      ).toBe(true);
+    function logins(): string[] {
+      return processLogins()
+        .filter((p) => p.kind === 'shard')
+        .flatMap((p) => p.urls);
+    }
+  });
+
+  it('reaches Redis only over TLS (rediss://), as an ACL user whose password is a Secret, verifying a cert-manager certificate of the cluster CA', () => {
+    const shard = ourContainers(resources).find((c) => c.role === 'shard')!;
+    const { settings, env } = podEnv(resources, shard.container, 'shard', 'shard-0');
+    const url = new URL(settings.redisUrl!);
+    expect(url.protocol).toBe('rediss:');
+    expect(decodeURIComponent(url.username)).toBe('shardwrite');
+    expect(secretOf(shard.container, 'REDIS_PASSWORD')).toEqual({ name: 'redis-credentials', key: 'password' });
+    expect(decodeURIComponent(url.password)).toBe(env.REDIS_PASSWORD);
+    expect(env.REDIS_CA_FILE).toBe(env.TLS_CA_FILE);
+    // The Redis behind that name serves TLS only, with the Certificate `redis` of the shards' issuer.
+    const svc = find(resources, 'Service', url.hostname);
+    const redis = workloadsSelectedBy(resources, svc.spec.selector)[0]!;
+    const c = redis.spec.template.spec.containers[0];
+    const script = [...(c.command ?? []), ...(c.args ?? [])].join(' ');
+    expect(script).toMatch(/--port 0 /);
+    expect(script).toMatch(new RegExp(`--tls-port ${svc.spec.ports[0].targetPort === 'redis' ? c.ports[0].containerPort : svc.spec.ports[0].targetPort} `));
+    expect(script).toContain('user default off');
+    expect(script).toContain('user shardwrite on #');
+    expect(secretOf(c, 'REDIS_PASSWORD')).toEqual({ name: 'redis-credentials', key: 'password' });
+    const certFile = /--tls-cert-file (\S+)/.exec(script)![1]!;
+    const mount = (c.volumeMounts as Obj[]).find((m) => certFile.startsWith(`${m.mountPath}/`))!;
+    const volume = (redis.spec.template.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    const certificate = find(resources, 'Certificate', 'redis');
+    expect(volume.secret.secretName).toBe(certificate.spec.secretName);
+    expect(certificate.spec.dnsNames).toContain(url.hostname);
+    expect(certificate.spec.issuerRef).toEqual(find(resources, 'Certificate', 'shard').spec.issuerRef);
+    expect(JSON.stringify(c.readinessProbe.exec.command)).toContain('--tls');
+    if (target.includes('dev')) expect(find(resources, 'Secret', 'redis-credentials').stringData.password).toBeTruthy();
   });
 });
 
