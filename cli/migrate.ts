@@ -21,6 +21,7 @@
  * ring, with --groups the consumer groups' tables too) are at this code's
  * version — which also proves the login exists and may connect.
  */
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { EnvReader } from '../src/config.js';
 import { PM_ROLE, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, migrate, storeSchemaIsCurrent } from '../src/store/index.js';
@@ -107,6 +108,10 @@ function readSettings(env: NodeJS.ProcessEnv): MigrateSettings {
       r.problem(`MIGRATE_${kind}_USER must be a lower-case identifier not starting with pg_ or shardwrite_ (got "${user}")`);
       continue;
     }
+    if (!/^[\x21-\x7e]{8,}$/.test(password)) {
+      r.problem(`MIGRATE_${kind}_PASSWORD must be at least 8 printable ASCII characters without spaces (it goes into connection URLs)`);
+      continue;
+    }
     logins.push({ user, password, role });
   }
   const users = logins.map((l) => l.user);
@@ -118,13 +123,14 @@ function readSettings(env: NodeJS.ProcessEnv): MigrateSettings {
 /** Creates `login` on the server behind `client`, or sets its password, and makes it a member of its role only. */
 async function ensureLogin(client: pg.Client, login: Login, owner: string): Promise<void> {
   if (login.user === owner) throw new Error(`${login.user} is the owner's login; each process needs a login of its own`);
-  // Statements built by the server's own quoting (%I, %L): a password is a literal, never SQL.
+  // Statements built by the server's own quoting (%I, %L). The password goes as its SCRAM
+  // verifier, made here: the statement text (which log_statement may log) never holds it.
   const exists = await client.query<{ exists: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists', [login.user]);
   const { rows } = await client.query<{ sql: string }>(
     exists.rows[0]?.exists
       ? `SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD %L', $1::text, $2::text) AS sql`
       : `SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text) AS sql`,
-    [login.user, login.password],
+    [login.user, scramVerifier(login.password)],
   );
   await client.query(rows[0]!.sql);
   await client.query(`SELECT format('GRANT %I TO %I', $1::text, $2::text) AS sql`, [login.role, login.user]).then((r: pg.QueryResult<{ sql: string }>) => client.query(r.rows[0]!.sql));
@@ -138,6 +144,25 @@ async function ensureLogin(client: pg.Client, login: Login, owner: string): Prom
     const revoke = await client.query<{ sql: string }>(`SELECT format('REVOKE %I FROM %I', $1::text, $2::text) AS sql`, [o.role, login.user]);
     await client.query(revoke.rows[0]!.sql);
   }
+}
+
+/**
+ * Iterations of the SCRAM-SHA-256 verifiers `migrate` makes (PostgreSQL's own default).
+ * @default 4096
+ */
+export const SCRAM_ITERATIONS = 4096;
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL keeps for `password` (RFC 5802/7677, the
+ * format of pg_authid.rolpassword), which `CREATE ROLE … PASSWORD` takes as it is.
+ * Passwords are printable ASCII (checked at start-up), so SASLprep changes nothing.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = SCRAM_ITERATIONS): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import { PgRingStore } from '../../src/ring/index.js';
 import { PM_ROLE, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE } from '../../src/store/index.js';
 import { PgPmStore } from '../../pm-worker/store.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
+import { startOwnPostgres } from '../support/postgres-process.js';
 
 let store: TestDatabase;
 let ring: TestDatabase;
@@ -61,11 +62,12 @@ async function as<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T>
 
 /** Whether a PostgreSQL SCRAM-SHA-256 verifier (pg_authid.rolpassword) is of `password`. */
 function scramMatches(verifier: string, password: string): boolean {
-  const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):/.exec(verifier);
+  const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
   if (!m) return false;
   const salted = pbkdf2Sync(password, Buffer.from(m[2]!, 'base64'), Number(m[1]), 32, 'sha256');
   const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest('base64');
-  return storedKey === m[3];
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest('base64');
+  return storedKey === m[3] && serverKey === m[4];
 }
 
 const code = (p: Promise<unknown>) =>
@@ -136,9 +138,17 @@ describe('shardwrite migrate', () => {
     expect(await migrateCommand([], ownerEnv({ MIGRATE_PM_PASSWORD: rotated }), out)).toBe(0);
     expect(out.lines.join('\n')).toMatch(/event store .*: up to date/);
     expect(out.lines.join('\n')).not.toContain(rotated);
-    // The shared test server trusts loopback, so the password is checked where the server keeps it: a SCRAM verifier of the new one.
+    // The shared test server trusts loopback, so the password is checked where the server keeps it: a SCRAM verifier of the new one
+    // (made by migrate itself, so the statement never carried the password).
     const verifier = await as(serverUrl(), async (c) => (await c.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [users.PM])).rows[0]!.v);
     expect(scramMatches(verifier, rotated)).toBe(true);
+    // The check itself agrees with PostgreSQL's own verifiers.
+    const own = await as(serverUrl(), async (c) => {
+      await c.query(`SET password_encryption = 'scram-sha-256'`);
+      await c.query(`ALTER ROLE ${users.ROUTER} PASSWORD '${passwords.ROUTER}'`);
+      return (await c.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [users.ROUTER])).rows[0]!.v;
+    });
+    expect(scramMatches(own, passwords.ROUTER)).toBe(true);
     expect(scramMatches(verifier, passwords.PM)).toBe(false);
     const roles = await as(
       serverUrl(),
@@ -196,13 +206,38 @@ describe('shardwrite migrate', () => {
     });
   });
 
+  it('makes logins that a server checking passwords admits with theirs and refuses with any other', async () => {
+    // The shared test server trusts loopback; this one of the test's own asks for passwords.
+    const server = await startOwnPostgres();
+    try {
+      const out = captured();
+      const env = { STORE_DATABASE_URLS: server.url, MIGRATE_SHARD_USER: users.SHARD, MIGRATE_SHARD_PASSWORD: passwords.SHARD };
+      expect(await migrateCommand([], env, out)).toBe(0);
+      const as_ = (password: string) => {
+        const u = new URL(server.url);
+        u.username = users.SHARD;
+        u.password = password;
+        return u.toString();
+      };
+      expect(await as(as_(passwords.SHARD), async (c) => (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u)).toBe(users.SHARD);
+      expect(await code(as(as_(`${passwords.SHARD}-not`), (c) => c.query('SELECT 1')))).toBe('28P01');
+      expect(await code(as(as_(passwords.SHARD), (c) => c.query(`UPDATE events SET type = 'Forged'`)))).toBe('42501');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("refuses the owner's own login as a process login, and a user that is a group role's name", async () => {
     const owner = new URL(store.url).username;
     const out = captured();
-    expect(await migrateCommand([], { STORE_DATABASE_URLS: store.url, MIGRATE_SHARD_USER: owner, MIGRATE_SHARD_PASSWORD: 'x' }, out)).toBe(1);
+    expect(await migrateCommand([], { STORE_DATABASE_URLS: store.url, MIGRATE_SHARD_USER: owner, MIGRATE_SHARD_PASSWORD: 'x'.repeat(12) }, out)).toBe(1);
     expect(out.lines.join('\n')).toContain("is the owner's login");
     const bad = captured();
-    expect(await migrateCommand([], { STORE_DATABASE_URLS: store.url, MIGRATE_SHARD_USER: SHARD_ROLE, MIGRATE_SHARD_PASSWORD: 'x', MIGRATE_PM_USER: 'u' }, bad)).toBe(2);
+    expect(await migrateCommand([], { STORE_DATABASE_URLS: store.url, MIGRATE_SHARD_USER: SHARD_ROLE, MIGRATE_SHARD_PASSWORD: 'x'.repeat(12), MIGRATE_PM_USER: 'u' }, bad)).toBe(2);
     expect(bad.lines.join('\n')).toMatch(/MIGRATE_SHARD_USER must be .*MIGRATE_PM_USER and MIGRATE_PM_PASSWORD go together/s);
+    const short = captured();
+    expect(await migrateCommand([], { STORE_DATABASE_URLS: store.url, MIGRATE_SHARD_USER: 'sw_x', MIGRATE_SHARD_PASSWORD: 'pass word with spaces' }, short)).toBe(2);
+    expect(short.lines.join('\n')).toContain('MIGRATE_SHARD_PASSWORD must be at least 8 printable ASCII characters');
+    expect(short.lines.join('\n')).not.toContain('pass word');
   });
 });
