@@ -23,7 +23,7 @@
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { EnvReader } from '../src/config.js';
+import { EnvReader, envNames, text } from '../src/config.js';
 import { PM_ROLE, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE, migrate, storeSchemaIsCurrent } from '../src/store/index.js';
 import { createRolesSql } from '../src/store/roles.js';
 import { redactDatabaseUrl } from '../src/store/database-url.js';
@@ -46,14 +46,26 @@ export const LOGIN_KINDS = [
   { kind: 'PM', role: PM_ROLE },
 ] as const;
 
-/** Every variable `migrate` reads. */
-export const MIGRATE_ENV = [
-  'STORE_DATABASE_URLS',
-  'RING_DATABASE_URL',
-  'RING_BOOTSTRAP',
-  'DATABASE_URL',
-  ...LOGIN_KINDS.flatMap((l) => [`MIGRATE_${l.kind}_USER`, `MIGRATE_${l.kind}_PASSWORD`]),
-] as const;
+/** Every variable `migrate` reads (`--wait` reads DATABASE_URL and RING_DATABASE_URL). */
+export const MIGRATE_SETTINGS = {
+  STORE_DATABASE_URLS: text(),
+  RING_DATABASE_URL: text(),
+  RING_BOOTSTRAP: text(),
+  DATABASE_URL: text(),
+  MIGRATE_SHARD_USER: text(),
+  MIGRATE_SHARD_PASSWORD: text(),
+  MIGRATE_ROUTER_USER: text(),
+  MIGRATE_ROUTER_PASSWORD: text(),
+  MIGRATE_REBALANCER_USER: text(),
+  MIGRATE_REBALANCER_PASSWORD: text(),
+  MIGRATE_PM_USER: text(),
+  MIGRATE_PM_PASSWORD: text(),
+} as const;
+
+/** The names of {@link MIGRATE_SETTINGS}. */
+export const MIGRATE_ENV = envNames(MIGRATE_SETTINGS);
+
+type MigrateName = keyof typeof MIGRATE_SETTINGS;
 
 /**
  * How often `--wait` looks again.
@@ -77,7 +89,7 @@ interface MigrateSettings {
 const USER_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function readSettings(env: NodeJS.ProcessEnv): MigrateSettings {
-  const r = new EnvReader(env);
+  const r = new EnvReader(env, MIGRATE_SETTINGS);
   const storeUrls = (r.optionalString('STORE_DATABASE_URLS') ?? '')
     .split(',')
     .map((u) => u.trim())
@@ -96,8 +108,8 @@ function readSettings(env: NodeJS.ProcessEnv): MigrateSettings {
   }
   const logins: Login[] = [];
   for (const { kind, role } of LOGIN_KINDS) {
-    const user = r.optionalString(`MIGRATE_${kind}_USER`);
-    const password = r.optionalString(`MIGRATE_${kind}_PASSWORD`);
+    const user = r.optionalString(`MIGRATE_${kind}_USER` as MigrateName);
+    const password = r.optionalString(`MIGRATE_${kind}_PASSWORD` as MigrateName);
     if (user === undefined && password === undefined) continue;
     if (user === undefined || password === undefined) {
       r.problem(`MIGRATE_${kind}_USER and MIGRATE_${kind}_PASSWORD go together`);

@@ -166,7 +166,7 @@ describe('docker-compose.yml', () => {
     expect(migrate.image).toBe(ours[0]!.service.image);
     expect(migrate.restart).toBe('no');
     const env = serviceEnv(migrate);
-    for (const key of Object.keys(env)) expect(MIGRATE_ENV as readonly string[], `migrate: ${key}`).toContain(key);
+    for (const key of Object.keys(env)) expect(MIGRATE_ENV, `migrate: ${key}`).toContain(key);
     const owner = serviceEnv(services['postgres-0']!);
     // Every store the shards use, and the ring, migrated under the owner's login.
     const stores = env.STORE_DATABASE_URLS!.split(',').map((u) => new URL(u));

@@ -752,7 +752,7 @@ describe.skipIf(NO_KUBECTL).each(TARGETS)('k8s/%s', (target) => {
     expect(container.args).toEqual(['migrate']);
     const resolved = resolveEnv(container, { name: 'migrate-x2x7q', namespace: NAMESPACE }, resources);
     for (const name of Object.keys(resolved.values)) {
-      if (!(MIGRATE_ENV as readonly string[]).includes(name)) expect(resolved.referenced.has(name), `${name} is neither read by cli/migrate.ts nor used in another variable`).toBe(true);
+      if (!MIGRATE_ENV.includes(name)) expect(resolved.referenced.has(name), `${name} is neither read by cli/migrate.ts nor used in another variable`).toBe(true);
     }
     const env = resolved.values;
     const ownerUrls = [...env.STORE_DATABASE_URLS!.split(','), env.RING_DATABASE_URL!];
