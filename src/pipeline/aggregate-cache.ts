@@ -5,7 +5,6 @@
  * exactly what the stream says; anything uncertain (a conflict, an unknown
  * commit outcome, a handoff) deletes the entry instead of guessing.
  */
-import { LRUCache } from 'lru-cache';
 
 /** Where a command id landed in the stream. */
 export interface CommandVersions {
@@ -48,35 +47,59 @@ export interface AggregateCacheOptions {
 export const MAX_TRACKED_COMMAND_IDS = 1000;
 
 interface Slot {
+  readonly streamId: string;
   value: CachedAggregate;
   readonly bytes: number;
+  /** Neighbours in recency order: `older` towards the next eviction, `newer` towards the last use. */
+  older: Slot | undefined;
+  newer: Slot | undefined;
 }
 
 /**
- * A least-recently-used map bounded by entry count and approximate bytes
- * (lru-cache: as fast as the linked list this replaced, 221–254 ns against
- * 236–292 ns per get-or-set on a full cache of 10,000).
+ * A least-recently-used map bounded by entry count and approximate bytes.
+ * Recency is a linked list through the slots, so every operation is O(1):
+ * a full cache evicts on every insert, and evicting the oldest entry of a
+ * `Map` by iterating it from the start would first walk over the holes its
+ * earlier deletions left.
  */
 export class AggregateCache {
-  readonly #lru: LRUCache<string, Slot> | undefined;
+  private readonly slots = new Map<string, Slot>();
+  /** The next to evict, and the most recently used. */
+  private oldest: Slot | undefined;
+  private newest: Slot | undefined;
+  private bytes = 0;
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
 
   constructor(options: AggregateCacheOptions = {}) {
-    const max = options.maxEntries ?? DEFAULT_OWNER_CACHE_ENTRIES;
-    // An entry larger than the byte bound on its own is not kept (lru-cache's maxEntrySize is maxSize).
-    this.#lru = max === 0 ? undefined : new LRUCache({ max, maxSize: options.maxBytes ?? DEFAULT_OWNER_CACHE_BYTES, sizeCalculation: (slot) => slot.bytes });
+    this.maxEntries = options.maxEntries ?? DEFAULT_OWNER_CACHE_ENTRIES;
+    this.maxBytes = options.maxBytes ?? DEFAULT_OWNER_CACHE_BYTES;
   }
 
   get(streamId: string): CachedAggregate | undefined {
-    return this.#lru?.get(streamId)?.value;
+    const slot = this.slots.get(streamId);
+    if (!slot) return undefined;
+    this.unlink(slot);
+    this.append(slot);
+    return slot.value;
   }
 
   set(streamId: string, value: CachedAggregate): void {
-    this.#lru?.set(streamId, { value, bytes: estimateBytes(value) });
+    this.delete(streamId);
+    const bytes = estimateBytes(value);
+    if (bytes > this.maxBytes || this.maxEntries === 0) return;
+    const slot: Slot = { streamId, value, bytes, older: undefined, newer: undefined };
+    this.slots.set(streamId, slot);
+    this.append(slot);
+    this.bytes += bytes;
+    while (this.oldest !== undefined && (this.slots.size > this.maxEntries || this.bytes > this.maxBytes)) {
+      this.delete(this.oldest.streamId);
+    }
   }
 
   /** The entry without marking it used (for bookkeeping that is not a load). */
   peek(streamId: string): CachedAggregate | undefined {
-    return this.#lru?.peek(streamId)?.value;
+    return this.slots.get(streamId)?.value;
   }
 
   /**
@@ -85,26 +108,49 @@ export class AggregateCache {
    * recency and size alone.
    */
   markSnapshot(streamId: string, version: number): void {
-    const slot = this.#lru?.peek(streamId);
+    const slot = this.slots.get(streamId);
     if (!slot || slot.value.version < version || (slot.value.snapshotVersion ?? -1) >= version) return;
     slot.value = { ...slot.value, snapshotVersion: version };
   }
 
   delete(streamId: string): void {
-    this.#lru?.delete(streamId);
+    const slot = this.slots.get(streamId);
+    if (!slot) return;
+    this.slots.delete(streamId);
+    this.unlink(slot);
+    this.bytes -= slot.bytes;
   }
 
   /** Drops every entry (ownership changed, or the store was reset). */
   clear(): void {
-    this.#lru?.clear();
+    this.slots.clear();
+    this.oldest = this.newest = undefined;
+    this.bytes = 0;
   }
 
   get size(): number {
-    return this.#lru?.size ?? 0;
+    return this.slots.size;
   }
 
   get approximateBytes(): number {
-    return this.#lru?.calculatedSize ?? 0;
+    return this.bytes;
+  }
+
+  /** Puts a slot that is in no list at the most recent end. */
+  private append(slot: Slot): void {
+    slot.older = this.newest;
+    slot.newer = undefined;
+    if (this.newest) this.newest.newer = slot;
+    else this.oldest = slot;
+    this.newest = slot;
+  }
+
+  private unlink(slot: Slot): void {
+    if (slot.older) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else this.newest = slot.older;
+    slot.older = slot.newer = undefined;
   }
 }
 
