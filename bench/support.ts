@@ -160,13 +160,22 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** CPU seconds of every PostgreSQL process on this machine. */
+/**
+ * CPU seconds of every PostgreSQL process on this machine, including the
+ * backends that exited: a postmaster's reaped children are in its cutime and
+ * cstime, so a backend that ends inside a measured window moves its CPU from
+ * one term to the other instead of vanishing from the sum (which once made
+ * PostgreSQL's share of a window negative).
+ */
 export function postgresCpuSeconds(): number {
   let total = 0;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readFileSync(`/proc/${name}/comm`, 'utf8').startsWith('postgres')) total += cpuSeconds(Number(name));
+      if (!readFileSync(`/proc/${name}/comm`, 'utf8').startsWith('postgres')) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
     } catch {
       // Gone meanwhile.
     }
