@@ -13,6 +13,7 @@
  */
 import pg from 'pg';
 import type { ArmedTimeout, InstanceStatus } from '../src/process-managers/index.js';
+import { PM_TABLES_SQL } from '../src/ring/index.js';
 
 export interface DueTimeout {
   readonly processManager: string;
@@ -59,26 +60,7 @@ export class PgPmStore {
       await c.query('SELECT pg_advisory_lock(hashtext($1))', ['shardwrite_pm_migrate']);
       const present = await c.query<{ ready: boolean }>(`SELECT to_regclass('pm_timeouts') IS NOT NULL AND to_regclass('pm_instances') IS NOT NULL AS ready`);
       if (present.rows[0]?.ready) return;
-      await c.query(`
-        CREATE TABLE IF NOT EXISTS pm_timeouts (
-          process_manager text NOT NULL,
-          instance_id text NOT NULL,
-          timeout_id text NOT NULL,
-          due_at timestamptz NOT NULL,
-          PRIMARY KEY (process_manager, instance_id, timeout_id)
-        );
-        CREATE INDEX IF NOT EXISTS pm_timeouts_due ON pm_timeouts (due_at);
-        CREATE TABLE IF NOT EXISTS pm_instances (
-          stream_id text PRIMARY KEY,
-          process_manager text NOT NULL,
-          instance_id text NOT NULL,
-          status text NOT NULL,
-          version bigint NOT NULL,
-          reason text,
-          updated_at timestamptz NOT NULL DEFAULT now()
-        );
-        CREATE INDEX IF NOT EXISTS pm_instances_status ON pm_instances (process_manager, status);
-      `);
+      await c.query(PM_TABLES_SQL);
     } finally {
       await c.query('SELECT pg_advisory_unlock(hashtext($1))', ['shardwrite_pm_migrate']).catch(() => {});
       c.release();

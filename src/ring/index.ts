@@ -3,6 +3,7 @@ export { RingDocumentError, SHARD_ID_PATTERN, parseRingBootstrap, ringToJson, va
 export { RING_HASHING, RingView, SHARD_WEIGHT } from './view.js';
 export {
   MOVE_NOTIFY_PAYLOAD,
+  PM_TABLES_SQL,
   PgRingStore,
   RING_CHANNEL,
   RING_LOCK_KEY,

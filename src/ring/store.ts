@@ -38,6 +38,33 @@ export const RING_LOCK_KEY = 0x72696e67;
 const RING_SCHEMA: MigratedSchema = { label: 'ring', table: 'ring_schema_migrations', lockKey: RING_LOCK_KEY };
 
 /** The ring database's schema, oldest first. Never edit an applied one: add one. */
+/**
+ * The process managers' tables in the ring database (`pm-worker/store.ts`):
+ * due timeouts, and each instance's status. Idempotent: ring migration 8
+ * runs it with the grants of role shardwrite_pm, and a worker runs it on a
+ * ring database migrated before that.
+ */
+export const PM_TABLES_SQL = `
+  CREATE TABLE IF NOT EXISTS pm_timeouts (
+    process_manager text NOT NULL,
+    instance_id text NOT NULL,
+    timeout_id text NOT NULL,
+    due_at timestamptz NOT NULL,
+    PRIMARY KEY (process_manager, instance_id, timeout_id)
+  );
+  CREATE INDEX IF NOT EXISTS pm_timeouts_due ON pm_timeouts (due_at);
+  CREATE TABLE IF NOT EXISTS pm_instances (
+    stream_id text PRIMARY KEY,
+    process_manager text NOT NULL,
+    instance_id text NOT NULL,
+    status text NOT NULL,
+    version bigint NOT NULL,
+    reason text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX IF NOT EXISTS pm_instances_status ON pm_instances (process_manager, status);
+`;
+
 const RING_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -156,24 +183,7 @@ const RING_MIGRATIONS: readonly Migration[] = [
     // under the owner's login before this migration) and its role: it arms, scans and disarms
     // timeouts and records instances' statuses; it reads nothing else of the ring database.
     sql: `
-      CREATE TABLE IF NOT EXISTS pm_timeouts (
-        process_manager text NOT NULL,
-        instance_id text NOT NULL,
-        timeout_id text NOT NULL,
-        due_at timestamptz NOT NULL,
-        PRIMARY KEY (process_manager, instance_id, timeout_id)
-      );
-      CREATE INDEX IF NOT EXISTS pm_timeouts_due ON pm_timeouts (due_at);
-      CREATE TABLE IF NOT EXISTS pm_instances (
-        stream_id text PRIMARY KEY,
-        process_manager text NOT NULL,
-        instance_id text NOT NULL,
-        status text NOT NULL,
-        version bigint NOT NULL,
-        reason text,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      );
-      CREATE INDEX IF NOT EXISTS pm_instances_status ON pm_instances (process_manager, status);
+      ${PM_TABLES_SQL}
       ${createRolesSql([PM_ROLE])}
       ${grantConnectSql([PM_ROLE])}
       REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${PM_ROLE};
