@@ -7,14 +7,13 @@
  * store and is refused everything else of the ring database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { migrateCommand } from '../../cli/migrate.js';
 import type { Output } from '../../cli/ring.js';
 import { PgRingStore } from '../../src/ring/index.js';
 import { PM_ROLE, REBALANCER_ROLE, ROUTER_ROLE, SHARD_ROLE } from '../../src/store/index.js';
 import { PgPmStore } from '../../pm-worker/store.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
+import { createTestDatabase, serverUrl, sqlState, withClient, type TestDatabase } from '../support/pg.js';
 import { startOwnPostgres } from '../support/postgres-process.js';
 
 let store: TestDatabase;
@@ -50,16 +49,6 @@ function ownerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-async function as<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await run(c);
-  } finally {
-    await c.end();
-  }
-}
-
 /** Whether a PostgreSQL SCRAM-SHA-256 verifier (pg_authid.rolpassword) is of `password`. */
 function scramMatches(verifier: string, password: string): boolean {
   const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
@@ -70,12 +59,6 @@ function scramMatches(verifier: string, password: string): boolean {
   return storedKey === m[3] && serverKey === m[4];
 }
 
-const code = (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (err: { code?: string }) => err.code,
-  );
-
 beforeAll(async () => {
   store = await createTestDatabase('sw_migrate_store');
   ring = await createTestDatabase('sw_migrate_ring');
@@ -84,7 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await store?.drop();
   await ring?.drop();
-  await as(serverUrl(), async (c) => {
+  await withClient(serverUrl(), async (c) => {
     for (const u of Object.values(users)) await c.query(`DROP ROLE IF EXISTS ${u}`);
   });
 });
@@ -114,7 +97,7 @@ describe('shardwrite migrate', () => {
   });
 
   it('makes each login a member of its own role only, never a superuser or a role maker', async () => {
-    await as(serverUrl(), async (c) => {
+    await withClient(serverUrl(), async (c) => {
       const { rows } = await c.query<{ user: string; roles: string[]; super: boolean; createrole: boolean; createdb: boolean }>(
         `SELECT u.rolname AS user, u.rolsuper AS super, u.rolcreaterole AS createrole, u.rolcreatedb AS createdb,
                 array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = u.oid ORDER BY 1)::text[] AS roles
@@ -132,7 +115,7 @@ describe('shardwrite migrate', () => {
   });
 
   it('runs again as a no-op that sets new passwords (rotation) and takes away a role given by hand', async () => {
-    await as(serverUrl(), (c) => c.query(`GRANT ${SHARD_ROLE} TO ${users.PM}`));
+    await withClient(serverUrl(), (c) => c.query(`GRANT ${SHARD_ROLE} TO ${users.PM}`));
     const rotated = `pw-pm-rotated-${randomBytes(8).toString('hex')}`;
     const out = captured();
     expect(await migrateCommand([], ownerEnv({ MIGRATE_PM_PASSWORD: rotated }), out)).toBe(0);
@@ -140,17 +123,17 @@ describe('shardwrite migrate', () => {
     expect(out.lines.join('\n')).not.toContain(rotated);
     // The shared test server trusts loopback, so the password is checked where the server keeps it: a SCRAM verifier of the new one
     // (made by migrate itself, so the statement never carried the password).
-    const verifier = await as(serverUrl(), async (c) => (await c.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [users.PM])).rows[0]!.v);
+    const verifier = await withClient(serverUrl(), async (c) => (await c.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [users.PM])).rows[0]!.v);
     expect(scramMatches(verifier, rotated)).toBe(true);
     // The check itself agrees with PostgreSQL's own verifiers.
-    const own = await as(serverUrl(), async (c) => {
+    const own = await withClient(serverUrl(), async (c) => {
       await c.query(`SET password_encryption = 'scram-sha-256'`);
       await c.query(`ALTER ROLE ${users.ROUTER} PASSWORD '${passwords.ROUTER}'`);
       return (await c.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [users.ROUTER])).rows[0]!.v;
     });
     expect(scramMatches(own, passwords.ROUTER)).toBe(true);
     expect(scramMatches(verifier, passwords.PM)).toBe(false);
-    const roles = await as(
+    const roles = await withClient(
       serverUrl(),
       async (c) =>
         (await c.query<{ r: string }>('SELECT g.rolname AS r FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1', [users.PM])).rows,
@@ -173,19 +156,19 @@ describe('shardwrite migrate', () => {
     } finally {
       await pm.close();
     }
-    await as(urlAs('PM', ring), async (c) => {
-      expect(await code(c.query('SELECT * FROM ring_epochs'))).toBe('42501');
-      expect(await code(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (99, '[]')`))).toBe('42501');
-      expect(await code(c.query('SELECT * FROM shard_stores'))).toBe('42501');
-      expect(await code(c.query('SELECT * FROM subject_keys'))).toBe('42501');
-      expect(await code(c.query('SELECT * FROM consumer_groups'))).toBe('42501');
-      expect(await code(c.query('DELETE FROM pm_instances'))).toBe('42501');
-      expect(await code(c.query('TRUNCATE pm_timeouts'))).toBe('42501');
-      expect(await code(c.query('CREATE TABLE pm_extra (x int)'))).toBe('42501');
-      expect(await code(c.query('DROP TABLE pm_timeouts'))).toBe('42501');
+    await withClient(urlAs('PM', ring), async (c) => {
+      expect(await sqlState(c.query('SELECT * FROM ring_epochs'))).toBe('42501');
+      expect(await sqlState(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (99, '[]')`))).toBe('42501');
+      expect(await sqlState(c.query('SELECT * FROM shard_stores'))).toBe('42501');
+      expect(await sqlState(c.query('SELECT * FROM subject_keys'))).toBe('42501');
+      expect(await sqlState(c.query('SELECT * FROM consumer_groups'))).toBe('42501');
+      expect(await sqlState(c.query('DELETE FROM pm_instances'))).toBe('42501');
+      expect(await sqlState(c.query('TRUNCATE pm_timeouts'))).toBe('42501');
+      expect(await sqlState(c.query('CREATE TABLE pm_extra (x int)'))).toBe('42501');
+      expect(await sqlState(c.query('DROP TABLE pm_timeouts'))).toBe('42501');
     });
     // Nor the event store: the pm login is the ring database's only.
-    expect(await code(as(urlAs('PM', store), (c) => c.query('SELECT * FROM events')))).toBe('42501');
+    expect(await sqlState(withClient(urlAs('PM', store), (c) => c.query('SELECT * FROM events')))).toBe('42501');
   });
 
   it('gives the router login the ring to read and nothing to write, and the shard login no pm tables', async () => {
@@ -195,14 +178,14 @@ describe('shardwrite migrate', () => {
     } finally {
       await router.close();
     }
-    await as(urlAs('ROUTER', ring), async (c) => {
-      expect(await code(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (2, '[]')`))).toBe('42501');
-      expect(await code(c.query('SELECT * FROM subject_keys'))).toBe('42501');
-      expect(await code(c.query('SELECT * FROM pm_timeouts'))).toBe('42501');
+    await withClient(urlAs('ROUTER', ring), async (c) => {
+      expect(await sqlState(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (2, '[]')`))).toBe('42501');
+      expect(await sqlState(c.query('SELECT * FROM subject_keys'))).toBe('42501');
+      expect(await sqlState(c.query('SELECT * FROM pm_timeouts'))).toBe('42501');
     });
-    await as(urlAs('SHARD', ring), async (c) => {
-      expect(await code(c.query('SELECT * FROM pm_instances'))).toBe('42501');
-      expect(await code(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (2, '[]')`))).toBe('42501');
+    await withClient(urlAs('SHARD', ring), async (c) => {
+      expect(await sqlState(c.query('SELECT * FROM pm_instances'))).toBe('42501');
+      expect(await sqlState(c.query(`INSERT INTO ring_epochs (epoch, shards) VALUES (2, '[]')`))).toBe('42501');
     });
   });
 
@@ -219,9 +202,9 @@ describe('shardwrite migrate', () => {
         u.password = password;
         return u.toString();
       };
-      expect(await as(as_(passwords.SHARD), async (c) => (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u)).toBe(users.SHARD);
-      expect(await code(as(as_(`${passwords.SHARD}-not`), (c) => c.query('SELECT 1')))).toBe('28P01');
-      expect(await code(as(as_(passwords.SHARD), (c) => c.query(`UPDATE events SET type = 'Forged'`)))).toBe('42501');
+      expect(await withClient(as_(passwords.SHARD), async (c) => (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u)).toBe(users.SHARD);
+      expect(await sqlState(withClient(as_(`${passwords.SHARD}-not`), (c) => c.query('SELECT 1')))).toBe('28P01');
+      expect(await sqlState(withClient(as_(passwords.SHARD), (c) => c.query(`UPDATE events SET type = 'Forged'`)))).toBe('42501');
     } finally {
       await server.stop();
     }

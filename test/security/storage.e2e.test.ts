@@ -28,6 +28,7 @@ import { ensureDevCertificates, type CertFiles } from '../../scripts/dev-certifi
 import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 import { freePort } from '../support/postgres-process.js';
+import { sqlState, withClient } from '../support/pg.js';
 import { startProcess } from '../support/processes.js';
 import { REDIS_SERVER_AVAILABLE, startTlsPostgres, startTlsRedis, type TlsBackend, type TlsPostgres } from '../support/tls-backends.js';
 import { testKeys } from '../auth/keys.js';
@@ -61,21 +62,7 @@ function verifiedUrl(user: string, database: string, caFile = certs.postgres!.ca
   return `postgres://${user}:${dbPassword}@127.0.0.1:${postgres!.port}/${database}?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}`;
 }
 
-async function onServer<T>(run: (c: pg.Client) => Promise<T>, url: string): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await run(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const sqlCode = (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (err: { code?: string }) => err.code,
-  );
+const onServer = <T>(run: (c: pg.Client) => Promise<T>, url: string): Promise<T> => withClient(url, run);
 
 describe.skipIf(!REDIS_SERVER_AVAILABLE)('storage in a secure cluster', () => {
   beforeAll(async () => {
@@ -212,9 +199,9 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('storage in a secure cluster', () => {
     const owner = cluster.shard(cluster.ownerOf('lp-1'));
     const before = await onServer((c) => c.query('SELECT count(*)::int AS n FROM events'), ownerUrl(owner.index));
     await onServer(async (c) => {
-      expect(await sqlCode(c.query(`UPDATE events SET data = '{"amountCents": 1}' WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
-      expect(await sqlCode(c.query(`DELETE FROM events WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
-      expect(await sqlCode(c.query('TRUNCATE events'))).toBe('42501');
+      expect(await sqlState(c.query(`UPDATE events SET data = '{"amountCents": 1}' WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
+      expect(await sqlState(c.query(`DELETE FROM events WHERE stream_id = 'order-payment-lp-1'`))).toBe('42501');
+      expect(await sqlState(c.query('TRUNCATE events'))).toBe('42501');
     }, owner.databaseUrl);
     const after = await onServer((c) => c.query('SELECT count(*)::int AS n FROM events'), ownerUrl(owner.index));
     expect(after.rows[0].n).toBe(before.rows[0].n);

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { REBALANCER_ROLE, REBALANCE_SETTING, ROUTER_ROLE, SHARD_ROLE, bumpFence, migrate } from '../../src/store/index.js';
 import { PgRingStore } from '../../src/ring/index.js';
 import { migrateGroupSchema } from '../../router/consumer-groups/schema.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../support/pg.js';
+import { createTestDatabase, serverUrl, sqlState, withClient, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack } from '../rehydration/support.js';
 
 let db: TestDatabase;
@@ -40,21 +40,7 @@ async function admin<T>(run: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function as<T>(user: string, run: (c: pg.Client) => Promise<T>, on: TestDatabase = db): Promise<T> {
-  const c = new pg.Client({ connectionString: urlAs(user, on) });
-  await c.connect();
-  try {
-    return await run(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const code = (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (err: { code?: string }) => err.code,
-  );
+const as = <T>(user: string, run: (c: pg.Client) => Promise<T>, on: TestDatabase = db): Promise<T> => withClient(urlAs(user, on), run);
 
 beforeAll(async () => {
   db = await createTestDatabase('sw_roles');
@@ -103,15 +89,15 @@ describe('least-privilege roles of the event store', () => {
   it("refuse UPDATE, DELETE and TRUNCATE of events under the shard's role, even with the rebalance setting on", async () => {
     await as(shardUser, async (c) => {
       expect((await c.query('SELECT count(*)::int AS n FROM events')).rows[0].n).toBe(5);
-      expect(await code(c.query(`UPDATE events SET type = 'Forged'`))).toBe('42501');
-      expect(await code(c.query('DELETE FROM events'))).toBe('42501');
-      expect(await code(c.query('TRUNCATE events'))).toBe('42501');
+      expect(await sqlState(c.query(`UPDATE events SET type = 'Forged'`))).toBe('42501');
+      expect(await sqlState(c.query('DELETE FROM events'))).toBe('42501');
+      expect(await sqlState(c.query('TRUNCATE events'))).toBe('42501');
       await c.query('BEGIN');
       await c.query('SELECT set_config($1, $2, true)', [REBALANCE_SETTING, 'on']);
-      expect(await code(c.query(`DELETE FROM events WHERE stream_id = 'tally-a'`))).toBe('42501');
+      expect(await sqlState(c.query(`DELETE FROM events WHERE stream_id = 'tally-a'`))).toBe('42501');
       await c.query('ROLLBACK');
-      expect(await code(c.query('DELETE FROM command_results'))).toBe('42501');
-      expect(await code(c.query('UPDATE streams SET moved_at_epoch = 1'))).toBe('42501');
+      expect(await sqlState(c.query('DELETE FROM command_results'))).toBe('42501');
+      expect(await sqlState(c.query('UPDATE streams SET moved_at_epoch = 1'))).toBe('42501');
     });
     await admin(async () => {
       const check = new pg.Client({ connectionString: db.url });
@@ -124,7 +110,7 @@ describe('least-privilege roles of the event store', () => {
 
   it("let the rebalancer's role clean up a moved stream, and nobody's update an event", async () => {
     await as(rebalancerUser, async (c) => {
-      expect(await code(c.query(`UPDATE events SET type = 'Forged'`))).toBe('42501');
+      expect(await sqlState(c.query(`UPDATE events SET type = 'Forged'`))).toBe('42501');
       await c.query('BEGIN');
       await c.query('SELECT set_config($1, $2, true)', [REBALANCE_SETTING, 'on']);
       expect((await c.query(`DELETE FROM events WHERE stream_id = 'tally-a'`)).rowCount).toBe(5);
@@ -149,7 +135,7 @@ describe('least-privilege roles of the ring database', () => {
       routerUser,
       async (c) => {
         await c.query(`INSERT INTO consumer_groups (name, partition_count, aggregate_types, event_types) VALUES ('g', 4, '{}', '{}')`);
-        expect(await code(c.query('DELETE FROM ring_epochs'))).toBe('42501');
+        expect(await sqlState(c.query('DELETE FROM ring_epochs'))).toBe('42501');
       },
       ringDb,
     );

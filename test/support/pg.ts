@@ -45,3 +45,21 @@ export async function createTestDatabase(prefix = 'sw_test'): Promise<TestDataba
     },
   };
 }
+
+/** Runs `run` on a connection of its own to `url`, closed after. */
+export async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await run(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** 'ok' when the statement succeeded, else its SQLSTATE (42501: insufficient privilege). */
+export const sqlState = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => 'ok',
+    (err: { code?: string }) => err.code,
+  );
