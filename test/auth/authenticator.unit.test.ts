@@ -3,21 +3,12 @@ import { TokenAuthenticator } from '../../src/auth/authenticator.js';
 import { JwtVerifier } from '../../src/auth/jwt.js';
 import { StaticTokens, tokenEntry } from '../../src/auth/static-tokens.js';
 import { UnauthenticatedError } from '../../src/errors.js';
-import { AUDIENCE, ISSUER, testKeys, type TestKeys } from './keys.js';
+import { JWT_SETTINGS, testKeys, type TestKeys } from './keys.js';
 
 let keys: TestKeys;
 let auth: TokenAuthenticator;
 
-const jwtSettings = (jwksFile: string) => ({
-  jwksFile,
-  issuer: ISSUER,
-  audience: [AUDIENCE],
-  algorithms: ['ES256'],
-  principalClaim: 'sub',
-  tenantClaim: 'tenant',
-  scopesClaim: 'scope',
-  clockToleranceSeconds: 0,
-});
+const jwtSettings = (jwksFile: string) => ({ jwksFile, ...JWT_SETTINGS });
 
 beforeAll(async () => {
   keys = await testKeys();

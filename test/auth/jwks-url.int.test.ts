@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { JwtVerifier } from '../../src/auth/jwt.js';
 import { UnauthenticatedError } from '../../src/errors.js';
-import { AUDIENCE, ISSUER } from './keys.js';
+import { AUDIENCE, ISSUER, JWT_SETTINGS } from './keys.js';
 
 let server: Server;
 let url: string;
@@ -41,16 +41,7 @@ describe('JWT keys from a JWKS URL', () => {
     const published1 = await keyPair('k1');
     const unpublished = await keyPair('k2');
     published.push(published1.jwk);
-    const verifier = new JwtVerifier({
-      jwksUrl: url,
-      issuer: ISSUER,
-      audience: [AUDIENCE],
-      algorithms: ['ES256'],
-      principalClaim: 'sub',
-      tenantClaim: 'tenant',
-      scopesClaim: 'scope',
-      clockToleranceSeconds: 0,
-    });
+    const verifier = new JwtVerifier({ jwksUrl: url, ...JWT_SETTINGS });
     await expect(verifier.verify(await published1.sign('alice'))).resolves.toMatchObject({ principal: 'alice', tenant: 't', scopes: ['read'] });
     await expect(verifier.verify(await published1.sign('bob'))).resolves.toMatchObject({ principal: 'bob' });
     expect(fetches).toBe(1);

@@ -9,6 +9,16 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } 
 
 export const ISSUER = 'https://issuer.test';
 export const AUDIENCE = 'shardwrite';
+/** JWT settings that accept these keys' tokens, less where the key set comes from. */
+export const JWT_SETTINGS = {
+  issuer: ISSUER,
+  audience: [AUDIENCE],
+  algorithms: ['ES256'],
+  principalClaim: 'sub',
+  tenantClaim: 'tenant',
+  scopesClaim: 'scope',
+  clockToleranceSeconds: 0,
+};
 
 export interface TestKeys {
   /** The JWKS file (public keys only). */
