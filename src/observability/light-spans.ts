@@ -1,25 +1,25 @@
 /**
- * shardwrite's own spans (a command's at the router and at the shard, a
- * group-commit batch's) as flat records, handed whole to a sink when they
- * end: no SDK `Span`, no sanitized copy of each attribute set, no `HrTime`
- * arrays, nothing held until an export. With the OTLP/HTTP protobuf exporter
- * (the default) a span is encoded the moment it ends (`ProtoSpanSink`), so
- * its record dies young; with another exporter it becomes a `ReadableSpan`
- * for the SDK's span processor (`ProcessorSpanSink`). At 100 % sampling the
- * SDK's span and event objects, their copies and the garbage they left were
- * most of what tracing cost a process per command (`npm run bench --
- * tracing`).
+ * A process's spans (shardwrite's own: a command's at the router and at the
+ * shard, a group-commit batch's; and the instrumentations' of grpc-js, pg and
+ * ioredis) as flat records, handed whole to a sink when they end: no SDK
+ * `Span`, no sanitized copy of each attribute set, no `HrTime` arrays,
+ * nothing held until an export. With the OTLP/HTTP protobuf exporter (the
+ * default) a span is encoded the moment it ends (`ProtoSpanSink`), so its
+ * record dies young; with another exporter it becomes a `ReadableSpan` for
+ * the SDK's span processor (`ProcessorSpanSink`). At 100 % sampling the SDK's
+ * span and event objects, their copies and the garbage they left were most
+ * of what tracing cost a process per command (`npm run bench -- tracing`).
  *
- * It is an OpenTelemetry API `Tracer`, and its spans API `Span`s: the
- * propagators, `trace.setSpan` and the instrumentations' spans under them
- * (pg under a batch span) work as with the SDK's. The sampler, span limits,
- * resource and id generator are the SDK provider's, so the standard
- * environment (`OTEL_TRACES_SAMPLER`, `OTEL_SPAN_*_LIMIT`,
- * `OTEL_RESOURCE_ATTRIBUTES`, …) holds for these spans too. It does not look
- * for suppressed tracing in the parent context (only exporters suppress it,
- * and shardwrite never starts its spans inside one).
+ * `LightTracerProvider` is an OpenTelemetry API `TracerProvider`, its tracers
+ * API `Tracer`s and their spans API `Span`s: the propagators, `trace.setSpan`
+ * and the maintained instrumentations work with them as with the SDK's. The
+ * sampler, span limits, resource and id generator are the SDK provider's, so
+ * the standard environment (`OTEL_TRACES_SAMPLER`, `OTEL_SPAN_*_LIMIT`,
+ * `OTEL_RESOURCE_ATTRIBUTES`, …) holds for these spans too.
  */
+import { isTracingSuppressed } from '@opentelemetry/core';
 import {
+  INVALID_SPAN_CONTEXT,
   SpanStatusCode,
   TraceFlags,
   context as api,
@@ -39,6 +39,8 @@ import {
   type TimeInput,
   type TraceState,
   type Tracer,
+  type TracerOptions,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import { SamplingDecision, type IdGenerator, type ReadableSpan, type Sampler, type SpanLimits, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { hrTimeOfMs, SpanEncoder, type EventRecord, type SpanRecord } from './otlp-proto.js';
@@ -46,7 +48,7 @@ import { hrTimeOfMs, SpanEncoder, type EventRecord, type SpanRecord } from './ot
 type Resource = ReadableSpan['resource'];
 type Scope = ReadableSpan['instrumentationScope'];
 
-/** Where an ended, sampled span goes. */
+/** Where an ended, sampled span goes (with its tracer's scope, `span.scope`). */
 export interface SpanSink {
   record(span: LightSpan): void;
   /** Exports what it holds; resolves when the exports have settled. */
@@ -57,12 +59,42 @@ export interface SpanSink {
 /** The limits a span applies (the SDK provider's resolved `SpanLimits`). */
 type Limits = Required<Pick<SpanLimits, 'attributeCountLimit' | 'attributeValueLengthLimit' | 'eventCountLimit' | 'linkCountLimit' | 'attributePerEventCountLimit' | 'attributePerLinkCountLimit'>>;
 
-/** What a `LightTracer` takes from the SDK it runs beside. */
+/** What a `LightTracerProvider` takes from the SDK it runs beside. */
 export interface LightTracerOptions {
   readonly sampler: Sampler;
   readonly spanLimits: SpanLimits;
   readonly idGenerator: IdGenerator;
   readonly sink: SpanSink;
+}
+
+/** What every span of one tracer shares. */
+interface SpanOwner {
+  readonly sink: SpanSink;
+  readonly limits: Limits;
+  readonly scope: Scope;
+}
+
+/**
+ * The `TracerProvider` of a process whose tracing is on: one `LightTracer`
+ * per instrumentation scope, shardwrite's own and each instrumentation's
+ * (grpc-js, pg, ioredis), so their spans too are light records encoded as
+ * they end, not SDK spans (in a shard at 100 % sampling the SDK's span for
+ * the group commit's statement cost more than the batch span above it).
+ */
+export class LightTracerProvider implements TracerProvider {
+  readonly #tracers = new Map<string, LightTracer>();
+
+  constructor(private readonly options: LightTracerOptions) {}
+
+  getTracer(name: string, version?: string, options?: TracerOptions): LightTracer {
+    const key = `${name}\n${version ?? ''}\n${options?.schemaUrl ?? ''}`;
+    let tracer = this.#tracers.get(key);
+    if (!tracer) {
+      const scope: Scope = { name, ...(version ? { version } : {}), ...(options?.schemaUrl ? { schemaUrl: options.schemaUrl } : {}) };
+      this.#tracers.set(key, (tracer = new LightTracer(this.options, scope)));
+    }
+    return tracer;
+  }
 }
 
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
@@ -73,15 +105,13 @@ const NO_EVENTS: readonly EventRecord[] = Object.freeze([]);
 export class LightTracer implements Tracer {
   readonly #sampler: Sampler;
   readonly #ids: IdGenerator;
-  readonly #limits: Limits;
-  readonly #sink: SpanSink;
+  readonly #owner: SpanOwner;
 
-  constructor(options: LightTracerOptions) {
+  constructor(options: LightTracerOptions, scope: Scope) {
     this.#sampler = options.sampler;
     this.#ids = options.idGenerator;
-    this.#sink = options.sink;
     const l = options.spanLimits;
-    this.#limits = {
+    const limits: Limits = {
       attributeCountLimit: l.attributeCountLimit ?? 128,
       attributeValueLengthLimit: l.attributeValueLengthLimit ?? Infinity,
       eventCountLimit: l.eventCountLimit ?? 128,
@@ -89,9 +119,12 @@ export class LightTracer implements Tracer {
       attributePerEventCountLimit: l.attributePerEventCountLimit ?? 128,
       attributePerLinkCountLimit: l.attributePerLinkCountLimit ?? 128,
     };
+    this.#owner = { sink: options.sink, limits, scope };
   }
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = api.active()): Span {
+    // What an exporter does runs with tracing suppressed (the SDK's tracer makes no span there either).
+    if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     const parent = options.root ? undefined : trace.getSpanContext(ctx);
     const validParent = parent && trace.isSpanContextValid(parent) ? parent : undefined;
     const traceId = validParent?.traceId ?? this.#ids.generateTraceId();
@@ -103,7 +136,7 @@ export class LightTracer implements Tracer {
     const traceState = sampled.traceState ?? validParent?.traceState;
     if (sampled.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext({ traceId, spanId, traceFlags: TraceFlags.NONE, ...(traceState ? { traceState } : {}) });
     const flags = sampled.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
-    const span = new LightSpan(this.#sink, this.#limits, name, kind, traceId, spanId, flags, traceState, validParent, options.startTime);
+    const span = new LightSpan(this.#owner, name, kind, traceId, spanId, flags, traceState, validParent, options.startTime);
     if (links.length > 0) span.addLinks(links as Link[]);
     if (options.attributes) span.setAttributes(options.attributes);
     if (sampled.attributes) span.setAttributes(sampled.attributes);
@@ -150,14 +183,13 @@ export class LightSpan implements Span, SpanRecord {
   statusMessage: string | undefined;
   /** Epoch milliseconds of `performance.now()`'s 0, for this span. */
   readonly #origin: number;
-  readonly #sink: SpanSink;
+  readonly #owner: SpanOwner;
   readonly #limits: Limits;
   #context: SpanContext | undefined;
   #ended = false;
 
   constructor(
-    sink: SpanSink,
-    limits: Limits,
+    owner: SpanOwner,
     name: string,
     kind: SpanKind,
     traceId: string,
@@ -169,8 +201,8 @@ export class LightSpan implements Span, SpanRecord {
   ) {
     const now = Date.now();
     this.#origin = now - performance.now();
-    this.#sink = sink;
-    this.#limits = limits;
+    this.#owner = owner;
+    this.#limits = owner.limits;
     this.name = name;
     this.kind = kind;
     this.traceId = traceId;
@@ -180,6 +212,11 @@ export class LightSpan implements Span, SpanRecord {
     this.parentSpanId = parent?.spanId;
     this.parentIsRemote = parent?.isRemote;
     this.startMs = startTime === undefined ? now : this.#ms(startTime);
+  }
+
+  /** The instrumentation scope of the tracer that started it. */
+  get scope(): Scope {
+    return this.#owner.scope;
   }
 
   spanContext(): SpanContext {
@@ -284,7 +321,7 @@ export class LightSpan implements Span, SpanRecord {
     }
     this.#ended = true;
     this.endMs = Math.max(this.startMs, endTime === undefined ? this.#origin + performance.now() : this.#ms(endTime));
-    if ((this.traceFlags & TraceFlags.SAMPLED) !== 0) this.#sink.record(this);
+    if ((this.traceFlags & TraceFlags.SAMPLED) !== 0) this.#owner.sink.record(this);
   }
 
   isRecording(): boolean {
@@ -394,7 +431,7 @@ function isAttributeValue(value: unknown): value is AttributeValue {
 }
 
 /** A `LightSpan` as the SDK's exporters read a span. */
-export function readableSpan(span: LightSpan, resource: Resource, scope: Scope): ReadableSpan {
+export function readableSpan(span: LightSpan, resource: Resource): ReadableSpan {
   const ctx = span.spanContext();
   const startTime = hrTimeOfMs(span.startMs);
   const endTime = hrTimeOfMs(span.endMs);
@@ -422,7 +459,7 @@ export function readableSpan(span: LightSpan, resource: Resource, scope: Scope):
     duration: hrTimeOfMs(durationMs),
     ended: true,
     resource,
-    instrumentationScope: scope,
+    instrumentationScope: span.scope,
     droppedAttributesCount: span.droppedAttributesCount,
     droppedEventsCount: span.droppedEventsCount,
     droppedLinksCount: span.droppedLinksCount,
@@ -451,7 +488,10 @@ export interface RequestExporter {
  * SDK's processor drops spans beyond its queue: memory stays bounded.
  */
 export class ProtoSpanSink implements SpanSink {
-  readonly #encoder = new SpanEncoder();
+  /** An encoder per scope, and the scopes with spans in the next request, in the order of their first. */
+  readonly #encoders = new Map<Scope, SpanEncoder>();
+  #scopes: [Scope, SpanEncoder][] = [];
+  #appended = 0;
   readonly #pending = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -459,14 +499,17 @@ export class ProtoSpanSink implements SpanSink {
   constructor(
     private readonly exporter: RequestExporter,
     private readonly resource: Resource,
-    private readonly scope: Scope,
     private readonly batch: BatchOptions,
   ) {}
 
   record(span: LightSpan): void {
     if (this.#closed) return;
-    this.#encoder.append(span);
-    if (this.#encoder.appended >= this.batch.maxExportBatchSize) this.#send();
+    const scope = span.scope;
+    let encoder = this.#encoders.get(scope);
+    if (!encoder) this.#encoders.set(scope, (encoder = new SpanEncoder()));
+    if (encoder.appended === 0) this.#scopes.push([scope, encoder]);
+    encoder.append(span);
+    if (++this.#appended >= this.batch.maxExportBatchSize) this.#send();
     else if (!this.#timer) {
       this.#timer = setTimeout(() => this.#send(), this.batch.scheduledDelayMillis);
       this.#timer.unref();
@@ -487,8 +530,10 @@ export class ProtoSpanSink implements SpanSink {
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#encoder.appended === 0) return;
-    const request = this.#encoder.takeRequest(this.resource, this.scope);
+    if (this.#appended === 0) return;
+    const request = SpanEncoder.takeRequest(this.resource, this.#scopes);
+    this.#scopes = [];
+    this.#appended = 0;
     const sent = new Promise<void>((resolve) =>
       this.exporter.export(request, (result) => {
         if (result.error) diag.warn(`exporting spans failed: ${result.error.message}`);
@@ -505,11 +550,10 @@ export class ProcessorSpanSink implements SpanSink {
   constructor(
     private readonly processor: SpanProcessor,
     private readonly resource: Resource,
-    private readonly scope: Scope,
   ) {}
 
   record(span: LightSpan): void {
-    this.processor.onEnd(readableSpan(span, this.resource, this.scope));
+    this.processor.onEnd(readableSpan(span, this.resource));
   }
 
   flush(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
- * OTLP/HTTP protobuf export of spans with a single-pass encoder: the same
- * bytes as `@opentelemetry/otlp-transformer`'s `ProtobufTraceSerializer`
- * (a test compares them), written about twice as fast. Serializing was the
+ * OTLP/HTTP protobuf export of spans with a single-pass encoder: a light
+ * span (`light-spans.ts`) is encoded as it ends, to the same bytes as
+ * `@opentelemetry/otlp-transformer`'s `ProtobufTraceSerializer` writes for
+ * it (a test compares them), about twice as fast. Serializing was the
  * largest share of what tracing at 100 % costs a process (~14 of ~21 µs per
  * command in-process, `npm run bench -- tracing`); the transformer walks
  * every span twice (a size estimate, then the write) and copies each string
@@ -90,39 +91,14 @@ export function hrTimeOfMs(ms: number): HrTime {
 }
 
 /** Encodes `ExportTraceServiceRequest`s; one per exporter (it reuses its buffer between requests). */
+/** Writes the envelope of each request (`SpanEncoder.takeRequest`). */
+let requestEncoder: SpanEncoder | undefined;
+
 export class SpanEncoder {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #pos = 0;
   #appended = 0;
-  #header: SpanEncoder | undefined;
   readonly #strings = new Map<string, Buffer>();
-
-  /** The request for `spans`, grouped by resource and scope as the transformer groups them. */
-  encode(spans: readonly ReadableSpan[]): Uint8Array {
-    const byResource = new Map<Resource, Map<Scope, ReadableSpan[]>>();
-    for (const span of spans) {
-      let scopes = byResource.get(span.resource);
-      if (!scopes) byResource.set(span.resource, (scopes = new Map<Scope, ReadableSpan[]>()));
-      let list = scopes.get(span.instrumentationScope);
-      if (!list) scopes.set(span.instrumentationScope, (list = []));
-      list.push(span);
-    }
-    this.#pos = 0;
-    for (const [resource, scopes] of byResource) {
-      this.#resourceSpans(resource, () => {
-        for (const [scope, list] of scopes) {
-          this.#scopeSpans(scope, () => {
-            for (const span of list) {
-              this.#tag(2, WIRE_BYTES);
-              this.#span(span);
-            }
-          });
-        }
-      });
-    }
-    // A copy: the request is sent while the next one is encoded into the buffer.
-    return Buffer.from(this.#buf.subarray(0, this.#pos));
-  }
 
   /** Spans appended (`append`) since the last `takeRequest`. */
   get appended(): number {
@@ -141,17 +117,21 @@ export class SpanEncoder {
   }
 
   /**
-   * The request of every span appended since the last call, all of one
-   * resource and scope: the bytes `encode` writes for the same spans as
-   * `ReadableSpan`s (`readableSpan`). Empties the encoder.
+   * The request of every span appended to `scopes`' encoders since they were
+   * last taken, all of one resource, a ScopeSpans per scope in the order
+   * given: the bytes the maintained serializer writes for the same spans as
+   * `ReadableSpan`s (`readableSpan`) in that order of scopes. Empties them.
    */
-  takeRequest(resource: Resource, scope: Scope): Uint8Array {
-    const spans = this.#buf.subarray(0, this.#pos);
-    const header = (this.#header ??= new SpanEncoder());
+  static takeRequest(resource: Resource, scopes: readonly (readonly [Scope, SpanEncoder])[]): Uint8Array {
+    const header = (requestEncoder ??= new SpanEncoder());
     header.#pos = 0;
-    header.#resourceSpans(resource, () => header.#scopeSpans(scope, () => header.#raw(spans)));
-    this.#pos = 0;
-    this.#appended = 0;
+    header.#resourceSpans(resource, () => {
+      for (const [scope, encoder] of scopes) {
+        header.#scopeSpans(scope, () => header.#raw(encoder.#buf.subarray(0, encoder.#pos)));
+        encoder.#pos = 0;
+        encoder.#appended = 0;
+      }
+    });
     return Buffer.from(header.#buf.subarray(0, header.#pos));
   }
 
@@ -254,45 +234,6 @@ export class SpanEncoder {
     this.#finish(at);
   }
 
-  #span(span: ReadableSpan): void {
-    const at = this.#start();
-    const ctx = span.spanContext();
-    this.#context(ctx);
-    const parent = span.parentSpanContext;
-    if (parent?.spanId) {
-      this.#idField(4, parent.spanId);
-    }
-    this.#stringField(5, span.name);
-    // OTLP's SpanKind counts from SPAN_KIND_UNSPECIFIED = 0.
-    this.#varintField(6, span.kind + 1);
-    this.#timeField(7, span.startTime);
-    this.#timeField(8, span.endTime);
-    this.#attributes(span.attributes, 9);
-    this.#varintField(10, span.droppedAttributesCount);
-    for (const event of span.events) {
-      this.#tag(11, WIRE_BYTES);
-      const e = this.#start();
-      this.#timeField(1, event.time);
-      this.#stringField(2, event.name);
-      this.#attributes(event.attributes, 3);
-      this.#varintField(4, event.droppedAttributesCount ?? 0);
-      this.#finish(e);
-    }
-    this.#varintField(12, span.droppedEventsCount);
-    for (const link of span.links) this.#link(link);
-    this.#varintField(14, span.droppedLinksCount);
-    this.#tag(15, WIRE_BYTES);
-    const status = this.#start();
-    if (span.status.message) {
-      this.#stringField(2, span.status.message);
-    }
-    this.#varintField(3, span.status.code);
-    this.#finish(status);
-    this.#tag(16, WIRE_FIXED32);
-    this.#fixed32(spanFlags(ctx.traceFlags, parent?.isRemote));
-    this.#finish(at);
-  }
-
   #link(link: Link): void {
     this.#tag(13, WIRE_BYTES);
     const at = this.#start();
@@ -390,12 +331,6 @@ export class SpanEncoder {
     this.#varint(value);
   }
 
-  #timeField(field: number, time: HrTime): void {
-    this.#tag(field, WIRE_FIXED64);
-    this.#time(time[0], time[1]);
-  }
-
-  /** A time given as milliseconds since the epoch, as `hrTimeOfMs` converts it. */
   #msField(field: number, ms: number): void {
     this.#tag(field, WIRE_FIXED64);
     let seconds = Math.floor(ms / 1000);
@@ -546,42 +481,25 @@ function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
   return (traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | (isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
 }
 
-/** The serializer of `SpanEncoder`, answering responses as the maintained exporter does. */
-function serializer(): ISerializer<ReadableSpan[], IExportTraceServiceResponse> {
-  const encoder = new SpanEncoder();
-  return {
-    serializeRequest: (spans) => encoder.encode(spans),
-    deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
-  };
-}
-
-/** The maintained exporter's OTLP/HTTP protobuf transport and settings (the `OTEL_EXPORTER_OTLP_[TRACES_]*` environment), with `serializer`. */
-function protobufDelegate<T>(serializer: ISerializer<T, IExportTraceServiceResponse>, countItems: (items: T) => number) {
-  return createOtlpHttpExportDelegate(
-    convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-    serializer,
-    'otlp_http_span_exporter',
-    { ...TraceExporterMetricsHelper, countItems },
-    undefined,
-  );
-}
-
 /**
- * OTLP/HTTP with protobuf, configured like `@opentelemetry/exporter-trace-otlp-proto`'s
- * `OTLPTraceExporter` (the `OTEL_EXPORTER_OTLP_[TRACES_]*` environment), encoding with `SpanEncoder`.
- */
-export class OtlpProtoSpanExporter extends OTLPExporterBase<ReadableSpan[]> {
-  constructor() {
-    super(protobufDelegate(serializer(), (spans) => spans.length));
-  }
-}
-
-/**
- * Sends requests already encoded (`SpanEncoder.takeRequest`) as `OtlpProtoSpanExporter`
- * sends its spans: same transport, retries, headers and environment.
+ * Sends requests already encoded (`SpanEncoder.takeRequest`) over the
+ * maintained OTLP/HTTP protobuf exporter's transport: its retries, headers
+ * and settings (the `OTEL_EXPORTER_OTLP_[TRACES_]*` environment).
  */
 export class OtlpProtoRequestExporter extends OTLPExporterBase<Uint8Array> {
   constructor() {
-    super(protobufDelegate<Uint8Array>({ serializeRequest: (request) => request, deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data) }, () => 1));
+    const serializer: ISerializer<Uint8Array, IExportTraceServiceResponse> = {
+      serializeRequest: (request) => request,
+      deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+    };
+    super(
+      createOtlpHttpExportDelegate(
+        convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+        serializer,
+        'otlp_http_span_exporter',
+        { ...TraceExporterMetricsHelper, countItems: () => 1 },
+        undefined,
+      ),
+    );
   }
 }

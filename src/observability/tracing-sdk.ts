@@ -7,21 +7,23 @@
  * or JSON with `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json`) or, with
  * `OTEL_TRACES_EXPORTER=console`, stdout; W3C trace context and baggage
  * propagation, and the maintained instrumentations of grpc-js, pg and
- * ioredis. The tracer it returns, for shardwrite's own spans, is a
- * `LightTracer` (light-spans.ts) with that provider's sampler, limits, ids
- * and resource, exporting through its own sink: with OTLP protobuf each span
- * is encoded as it ends, otherwise it goes to the same batch processor.
+ * ioredis. Every span, shardwrite's own and the instrumentations', is a
+ * light record (`LightTracerProvider`, light-spans.ts) with that provider's
+ * sampler, limits, ids and resource, exported through its own sink: with
+ * OTLP protobuf each span is encoded as it ends, otherwise it goes to the
+ * batch processor.
  */
 import { createRequire } from 'node:module';
-import { ROOT_CONTEXT, diag, DiagLogLevel, type Context, type ContextManager, type DiagLogger } from '@opentelemetry/api';
+import { ROOT_CONTEXT, context, diag, DiagLogLevel, propagation, trace, type Context, type ContextManager, type DiagLogger } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type IdGenerator, type Sampler, type SpanExporter, type SpanLimits } from '@opentelemetry/sdk-trace-node';
-import { LightTracer, ProcessorSpanSink, ProtoSpanSink, type BatchOptions, type SpanSink } from './light-spans.js';
-import { OtlpProtoRequestExporter, OtlpProtoSpanExporter } from './otlp-proto.js';
+import { LightTracerProvider, ProcessorSpanSink, ProtoSpanSink, type BatchOptions, type SpanSink } from './light-spans.js';
+import { OtlpProtoRequestExporter } from './otlp-proto.js';
 import type { TracedProcess, Tracing } from './tracing.js';
 
 /**
@@ -54,7 +56,6 @@ export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
 /** Starts the SDK; see the module documentation. @throws Error for an exporter or protocol this build does not have. */
 export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, tracerName: string): Promise<Tracing> {
   const kind = exporterKind(env);
-  const exporter = await spanExporter(kind);
   const defaults = resourceFromAttributes({
     'service.name': process.serviceName,
     'service.namespace': 'shardwrite',
@@ -63,16 +64,25 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, t
   // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
   const resource = defaults.merge(detectResources({ detectors: [envDetector] }));
   const limitFromEnv = env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT || env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT;
-  const processor = new BatchSpanProcessor(exporter);
+  // The SDK's provider reads the sampler, limits and ids from the environment; it makes no span itself.
+  const processor = kind === 'otlp-protobuf' ? undefined : new BatchSpanProcessor(await spanExporter(kind));
   const provider = new NodeTracerProvider({
     resource,
-    spanProcessors: [processor],
+    spanProcessors: processor ? [processor] : [],
     ...(limitFromEnv ? {} : { spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT } }),
   });
-  provider.register({ contextManager: new SynchronousContextManager() });
+  const sdkTracer = provider.getTracer(tracerName) as unknown as Partial<SdkTracerInternals>;
+  if (!sdkTracer._sampler || !sdkTracer._spanLimits || !sdkTracer._idGenerator)
+    throw new Error('@opentelemetry/sdk-trace-node: its Tracer no longer exposes its sampler, span limits and id generator');
+  const sink: SpanSink = processor ? new ProcessorSpanSink(processor, resource) : new ProtoSpanSink(new OtlpProtoRequestExporter(), resource, batchOptions(env));
+  const tracers = new LightTracerProvider({ sampler: sdkTracer._sampler, spanLimits: sdkTracer._spanLimits, idGenerator: sdkTracer._idGenerator, sink });
+  // What NodeTracerProvider.register sets up, with the light provider and a synchronous context.
+  trace.setGlobalTracerProvider(tracers);
+  context.setGlobalContextManager(new SynchronousContextManager());
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   diag.setLogger(stderrDiag, DiagLogLevel.WARN);
   const instrumentations = registerInstrumentations({
-    tracerProvider: provider,
+    tracerProvider: tracers,
     instrumentations: [
       new GrpcInstrumentation({ ignoreGrpcMethods: UNTRACED_GRPC_METHODS }),
       // Only the statement (parameters are never recorded), no span for a query outside any trace, and
@@ -86,15 +96,8 @@ export async function startSdk(env: NodeJS.ProcessEnv, process: TracedProcess, t
   // something loaded them before).
   const require = createRequire(import.meta.url);
   for (const name of ['@grpc/grpc-js', 'pg', 'ioredis']) require(name);
-  // shardwrite's own spans are light records (light-spans.ts) with the SDK's sampler, limits and ids.
-  const sdkTracer = provider.getTracer(tracerName) as unknown as Partial<SdkTracerInternals>;
-  if (!sdkTracer._sampler || !sdkTracer._spanLimits || !sdkTracer._idGenerator)
-    throw new Error('@opentelemetry/sdk-trace-node: its Tracer no longer exposes its sampler, span limits and id generator');
-  const scope = { name: tracerName };
-  const sink: SpanSink = kind === 'otlp-protobuf' ? new ProtoSpanSink(new OtlpProtoRequestExporter(), resource, scope, batchOptions(env)) : new ProcessorSpanSink(processor, resource, scope);
-  const tracer = new LightTracer({ sampler: sdkTracer._sampler, spanLimits: sdkTracer._spanLimits, idGenerator: sdkTracer._idGenerator, sink });
   return {
-    tracer,
+    tracer: tracers.getTracer(tracerName),
     async shutdown() {
       instrumentations();
       let timer: NodeJS.Timeout | undefined;
@@ -183,11 +186,10 @@ function exporterKind(env: NodeJS.ProcessEnv): ExporterKind {
   throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported (http/protobuf or http/json)`);
 }
 
-async function spanExporter(kind: ExporterKind): Promise<SpanExporter> {
+/** The exporter of the kinds that go through the SDK's batch processor (OTLP protobuf has its own sink). */
+async function spanExporter(kind: Exclude<ExporterKind, 'otlp-protobuf'>): Promise<SpanExporter> {
   if (kind === 'console') return new ConsoleSpanExporter();
-  if (kind === 'otlp-json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-  // The maintained exporter's transport and settings, with an encoder that writes the same bytes faster.
-  return new OtlpProtoSpanExporter();
+  return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
 }
 
 /** `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and `OTEL_BSP_SCHEDULE_DELAY`, as the SDK's batch span processor reads them. */

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace, type Span } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, RandomIdGenerator, type Sampler, type SpanLimits } from '@opentelemetry/sdk-trace-node';
-import { LightSpan, LightTracer, ProtoSpanSink, readableSpan, type RequestExporter, type SpanSink } from '../../src/observability/light-spans.js';
+import { LightSpan, LightTracerProvider, ProtoSpanSink, readableSpan, type LightTracer, type RequestExporter, type SpanSink } from '../../src/observability/light-spans.js';
 import { OtlpProtoRequestExporter, SpanEncoder } from '../../src/observability/otlp-proto.js';
 import { STAGE_DURATION, stageEvents } from '../../src/observability/tracing.js';
 
@@ -18,7 +19,7 @@ function keeping(): SpanSink & { spans: LightSpan[] } {
 }
 
 function tracerWith(sink: SpanSink, sampler: Sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanLimits: SpanLimits = { attributeValueLengthLimit: 256 }): LightTracer {
-  return new LightTracer({ sampler, spanLimits, idGenerator: new RandomIdGenerator(), sink });
+  return new LightTracerProvider({ sampler, spanLimits, idGenerator: new RandomIdGenerator(), sink }).getTracer('shardwrite');
 }
 
 const remoteParent = () =>
@@ -78,17 +79,17 @@ describe("shardwrite's light spans", () => {
     const encoder = new SpanEncoder();
     for (const s of spans) encoder.append(s);
     expect(encoder.appended).toBe(4);
-    const request = Buffer.from(encoder.takeRequest(resource, scope));
-    const expected = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readableSpan(s, resource, scope)))!);
+    const request = Buffer.from(SpanEncoder.takeRequest(resource, [[scope, encoder]]));
+    const expected = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readableSpan(s, resource)))!);
     expect(request.length).toBeGreaterThan(2000);
     expect(request.equals(expected)).toBe(true);
     // Emptied by takeRequest: the next request holds only what was appended since.
     encoder.append(spans[3]!);
-    expect(Buffer.from(encoder.takeRequest(resource, scope)).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([readableSpan(spans[3]!, resource, scope)])!))).toBe(true);
+    expect(Buffer.from(SpanEncoder.takeRequest(resource, [[scope, encoder]])).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([readableSpan(spans[3]!, resource)])!))).toBe(true);
   });
 
   it('read as the SDK would record them: parent, trace state, attributes in order, events with their stage durations, links, status', () => {
-    const [server, batch, client, root] = recordedSpans().map((s) => readableSpan(s, resource, scope)) as [
+    const [server, batch, client, root] = recordedSpans().map((s) => readableSpan(s, resource)) as [
       ReturnType<typeof readableSpan>,
       ReturnType<typeof readableSpan>,
       ReturnType<typeof readableSpan>,
@@ -129,7 +130,7 @@ describe("shardwrite's light spans", () => {
     slow.addEvent('load', { 'shardwrite.load.tier': 'redis', [STAGE_DURATION]: 2 }, t);
     fast.end();
     slow.end();
-    const [a, b] = sink.spans.map((s) => readableSpan(s, resource, scope));
+    const [a, b] = sink.spans.map((s) => readableSpan(s, resource));
     expect(a!.events).toEqual(b!.events.map((e) => ({ ...e, time: a!.events[0]!.time })));
     expect(Math.abs(a!.events[0]!.time[1] - b!.events[0]!.time[1]) % 1e9).toBeLessThan(2e6);
   });
@@ -164,7 +165,7 @@ describe("shardwrite's light spans", () => {
     span.addEvent('two', { k: 'long value', l: 2 });
     stageEvents([span], 'three', 0, 1, { m: 1 });
     span.end();
-    const r = readableSpan(sink.spans[0]!, resource, scope);
+    const r = readableSpan(sink.spans[0]!, resource);
     expect(r.attributes).toEqual({ a: 'abc', b: ['xyz', 'q'] });
     expect(r.droppedAttributesCount).toBe(1);
     expect(r.links.map((l) => l.context.spanId)).toEqual(['0000000000000002', '0000000000000003']);
@@ -185,7 +186,7 @@ describe('the protobuf span sink', () => {
 
   it('sends a request when it holds a batch of spans, and a smaller one after the delay', async () => {
     const exporter = sent();
-    const sink = new ProtoSpanSink(exporter, resource, scope, { maxExportBatchSize: 3, scheduledDelayMillis: 50 });
+    const sink = new ProtoSpanSink(exporter, resource, { maxExportBatchSize: 3, scheduledDelayMillis: 50 });
     const tracer = tracerWith(sink);
     const spans: LightSpan[] = [];
     for (let i = 0; i < 4; i++) {
@@ -194,12 +195,50 @@ describe('the protobuf span sink', () => {
       spans.push(s);
     }
     expect(exporter.requests).toHaveLength(1);
-    expect(exporter.requests[0]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.slice(0, 3).map((s) => readableSpan(s, resource, scope)))!))).toBe(true);
+    expect(exporter.requests[0]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.slice(0, 3).map((s) => readableSpan(s, resource)))!))).toBe(true);
     await new Promise((r) => setTimeout(r, 120));
     expect(exporter.requests).toHaveLength(2);
-    expect(exporter.requests[1]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([readableSpan(spans[3]!, resource, scope)])!))).toBe(true);
+    expect(exporter.requests[1]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([readableSpan(spans[3]!, resource)])!))).toBe(true);
     await sink.shutdown();
     expect(exporter.requests).toHaveLength(2);
+  });
+
+  it("puts the spans of each tracer under its own scope (shardwrite's, an instrumentation's), in the maintained serializer's order", async () => {
+    const exporter = sent();
+    const sink = new ProtoSpanSink(exporter, resource, { maxExportBatchSize: 512, scheduledDelayMillis: 60_000 });
+    const provider = new LightTracerProvider({ sampler: new AlwaysOnSampler(), spanLimits: {}, idGenerator: new RandomIdGenerator(), sink });
+    expect(provider.getTracer('shardwrite')).toBe(provider.getTracer('shardwrite'));
+    const pg = provider.getTracer('@opentelemetry/instrumentation-pg', '0.76.0');
+    expect(pg).not.toBe(provider.getTracer('@opentelemetry/instrumentation-pg', '0.77.0'));
+    const spans: LightSpan[] = [];
+    for (const tracer of [pg, provider.getTracer('shardwrite'), pg, provider.getTracer('@opentelemetry/instrumentation-grpc', '0.223.0'), provider.getTracer('shardwrite')]) {
+      const s = tracer.startSpan('s', { kind: SpanKind.CLIENT, attributes: { n: spans.length } }) as LightSpan;
+      s.end();
+      spans.push(s);
+    }
+    expect(spans.map((s) => s.scope)).toEqual([
+      { name: '@opentelemetry/instrumentation-pg', version: '0.76.0' },
+      { name: 'shardwrite' },
+      { name: '@opentelemetry/instrumentation-pg', version: '0.76.0' },
+      { name: '@opentelemetry/instrumentation-grpc', version: '0.223.0' },
+      { name: 'shardwrite' },
+    ]);
+    await sink.flush();
+    expect(exporter.requests).toHaveLength(1);
+    expect(exporter.requests[0]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readableSpan(s, resource)))!))).toBe(true);
+    // The next request starts afresh: only the scopes of its own spans.
+    const last = pg.startSpan('t') as LightSpan;
+    last.end();
+    await sink.flush();
+    expect(exporter.requests[1]!.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([readableSpan(last, resource)])!))).toBe(true);
+  });
+
+  it('makes no span where tracing is suppressed (what an exporter does)', () => {
+    const sink = keeping();
+    const span = tracerWith(sink).startSpan('inside an export', {}, suppressTracing(ROOT_CONTEXT));
+    expect(span.isRecording()).toBe(false);
+    span.end();
+    expect(sink.spans).toHaveLength(0);
   });
 
   it('posts its requests to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces as application/x-protobuf, the rest on shutdown', async () => {
@@ -216,14 +255,14 @@ describe('the protobuf span sink', () => {
     const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
-      const sink = new ProtoSpanSink(new OtlpProtoRequestExporter(), resource, scope, { maxExportBatchSize: 512, scheduledDelayMillis: 60_000 });
+      const sink = new ProtoSpanSink(new OtlpProtoRequestExporter(), resource, { maxExportBatchSize: 512, scheduledDelayMillis: 60_000 });
       const spans = recordedSpans();
       for (const s of spans) sink.record(s);
       expect(received).toHaveLength(0);
       await sink.shutdown();
       expect(received).toHaveLength(1);
       expect(received[0]).toMatchObject({ url: '/v1/traces', type: 'application/x-protobuf' });
-      expect(received[0]!.body.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readableSpan(s, resource, scope)))!))).toBe(true);
+      expect(received[0]!.body.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readableSpan(s, resource)))!))).toBe(true);
     } finally {
       if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
       else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;

@@ -1,30 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:http';
-import type { ExportResult } from '@opentelemetry/core';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, createTraceState, trace } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
-import { OtlpProtoSpanExporter, SpanEncoder } from '../../src/observability/otlp-proto.js';
+import { AlwaysOnSampler, RandomIdGenerator } from '@opentelemetry/sdk-trace-node';
+import { LightTracerProvider, readableSpan, type LightSpan } from '../../src/observability/light-spans.js';
+import { SpanEncoder } from '../../src/observability/otlp-proto.js';
 
-/** Spans of two processes (resources) and two scopes, using every kind of value OTLP encodes. */
-function spans(): ReadableSpan[] {
-  const out: ReadableSpan[] = [];
-  for (const [i, service] of ['shardwrite-router', 'shardwrite-shard'].entries()) {
-    const exporter = new InMemorySpanExporter();
-    const provider = new NodeTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': service, 'service.instance.id': `shard-${i}`, 'process.pid': 4242 + i }),
-      spanProcessors: [new SimpleSpanProcessor(exporter)],
-    });
-    const tracer = provider.getTracer('shardwrite', '1.0.0');
-    const other = provider.getTracer('@opentelemetry/instrumentation-pg', '0.76.0');
-    const remote = trace.setSpanContext(ROOT_CONTEXT, {
-      traceId: '0af7651916cd43dd8448eb211c80319c',
-      spanId: 'b7ad6b7169203331',
-      traceFlags: 1,
-      isRemote: true,
-      traceState: createTraceState('vendor=1,other=x'),
-    });
+const resource = resourceFromAttributes({ 'service.name': 'shardwrite-shard', 'service.instance.id': 'shard-0', 'process.pid': 4242 });
+
+/** Spans of two scopes, interleaved (shardwrite's and the pg instrumentation's), using every kind of value OTLP encodes. */
+function spans(): LightSpan[] {
+  const out: LightSpan[] = [];
+  const provider = new LightTracerProvider({
+    sampler: new AlwaysOnSampler(),
+    spanLimits: {},
+    idGenerator: new RandomIdGenerator(),
+    sink: { record: (s) => out.push(s), flush: () => Promise.resolve(), shutdown: () => Promise.resolve() },
+  });
+  const tracer = provider.getTracer('shardwrite', '1.0.0');
+  const other = provider.getTracer('@opentelemetry/instrumentation-pg', '0.76.0', { schemaUrl: 'https://opentelemetry.io/schemas/1.27.0' });
+  const remote = trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    traceFlags: 1,
+    isRemote: true,
+    traceState: createTraceState('vendor=1,other=x'),
+  });
+  for (let round = 0; round < 2; round++) {
     const server = tracer.startSpan('shardwrite.v1.OrderService/PlaceOrder', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': 'PlaceOrder' } }, remote);
     server.setAttributes({
       'shardwrite.ring.epoch': 7,
@@ -53,60 +55,41 @@ function spans(): ReadableSpan[] {
     query.end();
     batch.end();
     tracer.startSpan('root', { kind: SpanKind.INTERNAL, root: true }).end();
-    out.push(...exporter.getFinishedSpans());
   }
   return out;
 }
 
+/** The request of `list` through one encoder per scope, scopes in the order of their first span. */
+function request(list: readonly LightSpan[], encoders = new Map<LightSpan['scope'], SpanEncoder>()): Buffer {
+  const order: [LightSpan['scope'], SpanEncoder][] = [];
+  for (const span of list) {
+    let encoder = encoders.get(span.scope);
+    if (!encoder) encoders.set(span.scope, (encoder = new SpanEncoder()));
+    if (encoder.appended === 0) order.push([span.scope, encoder]);
+    encoder.append(span);
+  }
+  return Buffer.from(SpanEncoder.takeRequest(resource, order));
+}
+
 describe('the OTLP protobuf span encoder', () => {
-  it('writes exactly the bytes of the maintained serializer, for every kind of value, and again after reusing its buffer and cache', () => {
+  it('writes exactly the bytes of the maintained serializer, for every kind of value and two scopes, and again after reusing its buffers and caches', () => {
     const all = spans();
-    const encoder = new SpanEncoder();
-    const expected = Buffer.from(ProtobufTraceSerializer.serializeRequest(all)!);
+    expect(new Set(all.map((s) => s.scope.name))).toEqual(new Set(['shardwrite', '@opentelemetry/instrumentation-pg']));
+    const expected = Buffer.from(ProtobufTraceSerializer.serializeRequest(all.map((s) => readableSpan(s, resource)))!);
     expect(expected.length).toBeGreaterThan(20_000);
-    expect(Buffer.from(encoder.encode(all)).equals(expected)).toBe(true);
-    expect(Buffer.from(encoder.encode(all)).equals(expected)).toBe(true);
-    const one = all.slice(0, 1);
-    expect(Buffer.from(encoder.encode(one)).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(one)!))).toBe(true);
+    const encoders = new Map<LightSpan['scope'], SpanEncoder>();
+    expect(request(all, encoders).equals(expected)).toBe(true);
+    expect(request(all, encoders).equals(expected)).toBe(true);
+    const one = all.slice(1, 2);
+    expect(request(one, encoders).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(one.map((s) => readableSpan(s, resource)))!))).toBe(true);
   });
 
   it('returns a request of its own: encoding the next one does not change it', () => {
     const all = spans();
-    const encoder = new SpanEncoder();
-    const first = encoder.encode(all);
+    const encoders = new Map<LightSpan['scope'], SpanEncoder>();
+    const first = request(all, encoders);
     const copy = Buffer.from(first);
-    encoder.encode(all.slice(2));
-    expect(Buffer.from(first).equals(copy)).toBe(true);
-  });
-});
-
-describe('the OTLP protobuf exporter', () => {
-  it('posts the encoded spans to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces as application/x-protobuf', async () => {
-    const received: { url?: string; type?: string; body: Buffer }[] = [];
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        received.push({ url: req.url, type: req.headers['content-type'], body: Buffer.concat(chunks) });
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    try {
-      const exporter = new OtlpProtoSpanExporter();
-      const all = spans();
-      const result = await new Promise<ExportResult>((resolve) => exporter.export(all, resolve));
-      await exporter.shutdown();
-      expect(result).toEqual({ code: 0 }); // ExportResultCode.SUCCESS
-      expect(received).toHaveLength(1);
-      expect(received[0]).toMatchObject({ url: '/v1/traces', type: 'application/x-protobuf' });
-      expect(received[0]!.body.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(all)!))).toBe(true);
-    } finally {
-      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-      else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    request(all.slice(2), encoders);
+    expect(first.equals(copy)).toBe(true);
   });
 });
