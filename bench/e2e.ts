@@ -1,12 +1,12 @@
 /**
- * `npm run bench -- e2e [--seconds N] [--rounds R]`: commands/s and latency, in one run:
- *  (a) unary through the router to 3 shards, 64 callers;
+ * `npm run bench -- e2e [--seconds N] [--rounds R] [--shards S]`: commands/s and latency, in one run:
+ *  (a) unary through the router to S shards (default 3), 64 callers;
  *  (b) unary straight to one shard;
  *  (c) unary through a do-nothing grpc-js pass-through router to a do-nothing backend
  *      answering replies the size of a real one (the most unary gRPC carries here);
  *  (d) raw group commit on the same PostgreSQL, without gRPC: 64 callers, and
  *      1024 (the ceiling);
- *  (e) streaming (CommandStreamService) through the router to 3 shards: 64
+ *  (e) streaming (CommandStreamService) through the router to the S shards: 64
  *      commands in flight over 4 streams (as the issue's load generator), and 1024;
  *  (f) an in-process event store library on the same PostgreSQL, without
  *      shardwrite: Emmett's (see library.ts), 64 callers each appending an
@@ -56,12 +56,13 @@ function meanCpu(runs: readonly Record<string, number>[]): Record<string, number
 export async function run(server: string, args: string[]): Promise<void> {
   const durationMs = durationFromArgs(args, 5000);
   const rounds = numberArg(args, '--rounds', 3);
+  const shardCount = numberArg(args, '--shards', 3);
   console.log(
-    `e2e: ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ` +
+    `e2e: ${shardCount} shards; ${CALLERS} unary callers over ${CHANNELS} channels; streaming: ${CALLERS} and ${CEILING} in flight over 4 streams; ` +
       `${durationMs / 1000}s per case; (a) and (c) alternate for ${rounds} rounds\n`,
   );
 
-  const cluster = await startCluster({ shards: 3, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
+  const cluster = await startCluster({ shards: shardCount, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
   const single = await benchDatabase(server);
   const raw = await benchDatabase(server);
   const lib = await benchDatabase(server);
@@ -133,7 +134,7 @@ export async function run(server: string, args: string[]): Promise<void> {
       g: [] as Record<string, number>[],
     };
     for (let k = 1; k <= rounds; k++) {
-      const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, 3 shards #${k}`, `a${k}`, viaRouter, durationMs));
+      const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, ${shardCount} shards #${k}`, `a${k}`, viaRouter, durationMs));
       const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
       const re = await cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs));
       const rg = await cpuPerCommand(clusterProcs, () => streaming(`(g) streaming direct to shards (ring-aware client), 64 in flight #${k}`, CALLERS, durationMs, ringAware));
@@ -170,7 +171,7 @@ export async function run(server: string, args: string[]): Promise<void> {
     console.log(`g/e   streaming direct to shards vs via router, 64 in flight:  ${ratio(runs.g, runs.e)}  [${rounded(runs.g, runs.e)}]   (target >= 1.3)`);
     console.log(`g/d   streaming direct to shards vs raw group commit, 64:      ${ratio(runs.g, runs.d)}  [${rounded(runs.g, runs.d)}]`);
     console.log(`      (the ring-aware clients sent ${routed} commands through the router, warm-up included)`);
-    console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves about a third):');
+    console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves its share):');
     const cpu: [string, Record<string, number>][] = [
       ['(a) unary via router', meanCpu(cpuRuns.a)],
       ['(c) do-nothing router', meanCpu(cpuRuns.c)],

@@ -50,7 +50,7 @@ import type { LinkDefinition } from '../src/grpc/proto.js';
 import { decodeStatus, toRpcStatus, wrongShardEpoch } from '../src/grpc/status.js';
 import { varintField } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, UNSAMPLED, propagation, startRpcSpan, trace, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TRACEPARENT, TRACESTATE, UNSAMPLED, formatTraceparent, startRpcSpan, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { RingWatcher } from '../src/ring/index.js';
 import type { Admission, Ticket } from './admission.js';
 import { LinkQueue, type QueuedFrame } from './link-queue.js';
@@ -428,9 +428,18 @@ export class ShardLinks {
 function traced(tracer: Tracer, command: LinkCommand): Sent {
   const span = startRpcSpan(tracer, command.rpc, SpanKind.CLIENT, command.traceParent ?? ROOT_CONTEXT);
   if (!span.isRecording()) return { command: command.unsampledHeaders ? { ...command, headers: command.unsampledHeaders } : command, retried: false };
-  const entries: [string, string][] = [];
-  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), entries, { set: (carrier, key, value) => carrier.push([key, value]) });
-  const headers = Buffer.concat([command.headers, encodeHeaders(entries)]);
+  // The W3C trace context of the span, written as the propagator would, straight onto the frame.
+  const sc = span.spanContext();
+  const state = sc.traceState?.serialize();
+  const headers = encodeHeaders(
+    state
+      ? [
+          [TRACEPARENT, formatTraceparent(sc)],
+          [TRACESTATE, state],
+        ]
+      : [[TRACEPARENT, formatTraceparent(sc)]],
+    command.headers,
+  );
   return {
     retried: false,
     span,
@@ -440,7 +449,8 @@ function traced(tracer: Tracer, command: LinkCommand): Sent {
       settle: (shard, outcome, err) => {
         const error = outcome ? outcomeError(outcome) : undefined;
         const code: number = outcome ? (error ? varintField(error, 1) : grpc.status.OK) : toRpcStatus(err).code;
-        span.setAttributes({ 'shardwrite.shard': shard, 'rpc.grpc.status_code': code });
+        span.setAttribute('shardwrite.shard', shard);
+        span.setAttribute('rpc.grpc.status_code', code);
         if (code !== (grpc.status.OK as number)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
         span.end();
         command.settle(shard, outcome, err);

@@ -67,26 +67,36 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** The `headers` fields of a frame for these metadata entries, encoded once and reused. */
-export function encodeHeaders(entries: readonly (readonly [string, string])[]): Uint8Array {
-  if (entries.length === 0) return NO_HEADERS;
-  const parts: Buffer[] = [];
+/**
+ * The `headers` fields of a frame for these metadata entries (after `base`,
+ * fields already encoded), in one buffer: encoded once per call and reused,
+ * or per traced command (its span's `traceparent` after its call's entries).
+ */
+export function encodeHeaders(entries: readonly (readonly [string, string])[], base: Uint8Array = NO_HEADERS): Uint8Array {
+  if (entries.length === 0) return base;
+  let size = base.length;
+  const lengths: number[] = [];
   for (const [key, value] of entries) {
-    const k = Buffer.from(key, 'utf8');
-    const v = Buffer.from(value, 'utf8');
-    const inner = 1 + varintSize(k.length) + k.length + 1 + varintSize(v.length) + v.length;
-    const out = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
-    let p = writeVarint(out, 0, (HEADERS << 3) | LEN);
-    p = writeVarint(out, p, inner);
-    p = writeVarint(out, p, (1 << 3) | LEN);
-    p = writeVarint(out, p, k.length);
-    p += k.copy(out, p);
-    p = writeVarint(out, p, (2 << 3) | LEN);
-    p = writeVarint(out, p, v.length);
-    v.copy(out, p);
-    parts.push(out);
+    const k = Buffer.byteLength(key, 'utf8');
+    const v = Buffer.byteLength(value, 'utf8');
+    const inner = 1 + varintSize(k) + k + 1 + varintSize(v) + v;
+    lengths.push(k, v, inner);
+    size += 1 + varintSize(inner) + inner;
   }
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(size);
+  out.set(base, 0);
+  let p = base.length;
+  entries.forEach(([key, value], i) => {
+    p = writeVarint(out, p, (HEADERS << 3) | LEN);
+    p = writeVarint(out, p, lengths[3 * i + 2]!);
+    p = writeVarint(out, p, (1 << 3) | LEN);
+    p = writeVarint(out, p, lengths[3 * i]!);
+    p += out.write(key, p, 'utf8');
+    p = writeVarint(out, p, (2 << 3) | LEN);
+    p = writeVarint(out, p, lengths[3 * i + 1]!);
+    p += out.write(value, p, 'utf8');
+  });
+  return out;
 }
 
 function frameSize(f: LinkFrame): number {

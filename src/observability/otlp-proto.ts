@@ -20,10 +20,20 @@ import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentel
 import { ProtobufTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 
-/** Distinct strings whose encoding an encoder keeps. @default 4096 */
-const STRING_CACHE_ENTRIES = 4096;
+/**
+ * Distinct strings whose encoding an encoder keeps. Strings that start like
+ * a number (a batch's positions: new in every span) are never kept, so the
+ * cache holds the names, keys and values that repeat and stays small enough
+ * to stay in the CPU's caches. @default 1024
+ */
+const STRING_CACHE_ENTRIES = 1024;
 /** Longer strings are encoded each time. @default 512 */
 const CACHED_STRING_CHARS = 512;
+/** Distinct key-value pairs whose encoding an encoder keeps (numbers-like strings never, as above). @default 1024 */
+const PAIR_CACHE_ENTRIES = 1024;
+/** Pairs with a longer string value, or an integer above this, are encoded each time. @default 64 (characters), 1024 */
+const CACHED_PAIR_CHARS = 64;
+const CACHED_PAIR_INT = 1024;
 
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE = 0x200;
@@ -99,6 +109,9 @@ export class SpanEncoder {
   #pos = 0;
   #appended = 0;
   readonly #strings = new Map<string, Buffer>();
+  /** Encoded KeyValues by key, then value. */
+  readonly #pairs = new Map<string, Map<unknown, Buffer>>();
+  #pairCount = 0;
 
   /** Spans appended (`append`) since the last `takeRequest`. */
   get appended(): number {
@@ -265,7 +278,30 @@ export class SpanEncoder {
     }
   }
 
+  /**
+   * A KeyValue, with its length: the cached bytes of the same key and value
+   * when they repeat (a stage's attempt, a load's tier, `rpc.system`: most
+   * attributes of a command's spans), else written and, while the cache has
+   * room, kept.
+   */
   #keyValue(key: string, value: unknown): void {
+    const cacheable =
+      typeof value === 'string'
+        ? value.length <= CACHED_PAIR_CHARS && !numberLike(value)
+        : typeof value === 'boolean' || (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= CACHED_PAIR_INT);
+    if (!cacheable) return this.#writeKeyValue(key, value);
+    let byValue = this.#pairs.get(key);
+    const cached = byValue?.get(value);
+    if (cached !== undefined) return this.#bytes(cached);
+    const start = this.#pos;
+    this.#writeKeyValue(key, value);
+    if (this.#pairCount >= PAIR_CACHE_ENTRIES) return;
+    if (!byValue) this.#pairs.set(key, (byValue = new Map<unknown, Buffer>()));
+    byValue.set(value, Buffer.from(this.#buf.subarray(start, this.#pos)));
+    this.#pairCount++;
+  }
+
+  #writeKeyValue(key: string, value: unknown): void {
     const at = this.#start();
     this.#stringField(1, key);
     this.#tag(2, WIRE_BYTES);
@@ -408,7 +444,7 @@ export class SpanEncoder {
     let encoded = this.#strings.get(s);
     if (encoded === undefined) {
       const length = Buffer.byteLength(s);
-      if (s.length > CACHED_STRING_CHARS || this.#strings.size >= STRING_CACHE_ENTRIES) {
+      if (s.length > CACHED_STRING_CHARS || this.#strings.size >= STRING_CACHE_ENTRIES || numberLike(s)) {
         this.#varint(length);
         this.#ensure(length);
         this.#pos += this.#buf.write(s, this.#pos, length, 'utf8');
@@ -426,6 +462,11 @@ export class SpanEncoder {
       encoded.write(s, i, length, 'utf8');
       this.#strings.set(s, encoded);
     }
+    this.#bytes(encoded);
+  }
+
+  /** Bytes encoded before (a cached string or KeyValue). */
+  #bytes(encoded: Buffer): void {
     const n = encoded.length;
     this.#ensure(n);
     if (n > 24) {
@@ -471,6 +512,12 @@ export class SpanEncoder {
     }
     this.#buf[i] = v;
   }
+}
+
+/** Whether a string starts like a number (a digit or a minus sign): a position or a count, seldom repeated. */
+function numberLike(s: string): boolean {
+  const c = s.charCodeAt(0);
+  return (c >= 48 && c <= 57) || c === 45;
 }
 
 function varintSize(v: number): number {

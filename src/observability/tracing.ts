@@ -20,9 +20,9 @@
  * router and nothing at the shard (`UNSAMPLED`), and its events record the
  * caller's own `traceparent`, as untraced.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, propagation, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createTraceState, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 
-export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type SpanContext, type Tracer };
+export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Context, type Span, type SpanContext, type Tracer };
 
 /** The instrumentation scope of shardwrite's own spans. */
 export const TRACER_NAME = 'shardwrite';
@@ -87,15 +87,29 @@ export async function startTracing(env: NodeJS.ProcessEnv, process: TracedProces
   return startSdk(env, process, TRACER_NAME);
 }
 
-/** A carrier getter over a reader of text metadata (a call's, a link frame's headers). */
-const TEXT_GETTER = {
-  get: (read: (key: string) => string | undefined, key: string) => read(key),
-  keys: () => [TRACEPARENT, TRACESTATE],
-};
+/** A `traceparent` as W3C trace context reads it (`@opentelemetry/core`'s pattern: any version but ff, ids not all zeros). */
+const TRACEPARENT_PATTERN = /^\s?((?!ff)[\da-f]{2})-((?![0]{32})[\da-f]{32})-((?![0]{16})[\da-f]{16})-([\da-f]{2})(-.*)?\s?$/;
 
-/** The trace context a caller sent (its `traceparent` / `tracestate`), as the parent of what the process does for it. */
+/**
+ * The trace context a caller sent (its `traceparent` / `tracestate`, read
+ * as the W3C trace-context propagator reads them), as the parent of what the
+ * process does for it; `ROOT_CONTEXT` when it sent none that is valid. Read
+ * here rather than through the global propagator: it is on every traced
+ * command's path, in the router and again in the shard.
+ */
 export function extractContext(read: (key: string) => string | undefined): Context {
-  return propagation.extract(ROOT_CONTEXT, read, TEXT_GETTER);
+  const value = read(TRACEPARENT);
+  const m = value === undefined ? null : TRACEPARENT_PATTERN.exec(value);
+  // Version 00 has exactly four fields; a later version may have more.
+  if (!m || (m[1] === '00' && m[5])) return ROOT_CONTEXT;
+  const state = read(TRACESTATE);
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: m[2]!,
+    spanId: m[3]!,
+    traceFlags: parseInt(m[4]!, 16),
+    isRemote: true,
+    ...(state ? { traceState: createTraceState(state) } : {}),
+  });
 }
 
 /** The `traceparent` of a span context (W3C, version 00). */

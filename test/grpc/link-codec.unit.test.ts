@@ -15,10 +15,8 @@ const frames = [
     id: 300,
     body: Buffer.alloc(200, 7),
     timeoutMs: 1500,
-    headers: encodeHeaders([
-      ['authorization', 'Bearer t'],
-      ['x-correlation-id', 'ü-1'],
-    ]),
+    // Entries after others already encoded (a traced command's traceparent after its call's entries).
+    headers: encodeHeaders([['x-correlation-id', 'ü-1']], encodeHeaders([['authorization', 'Bearer t']])),
   },
   { id: 0xffffffff, body: Buffer.alloc(0), timeoutMs: 0xffffffff, headers: encodeHeaders([['k', '']]) },
 ];

@@ -2,10 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { decodeHeaders } from '../../src/grpc/link-codec.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { CALLER_KEY } from '../../src/auth/identity.js';
-import { SpanKind, TRACING_OFF, UNSAMPLED, formatTraceparent, rpcAttributes, startRpcSpan, startTracing, tracingRequested, validTraceparent, type Tracer } from '../../src/observability/tracing.js';
+import {
+  SpanKind,
+  TRACING_OFF,
+  UNSAMPLED,
+  extractContext,
+  formatTraceparent,
+  rpcAttributes,
+  startRpcSpan,
+  startTracing,
+  tracingRequested,
+  validTraceparent,
+  type Tracer,
+} from '../../src/observability/tracing.js';
 import { SynchronousContextManager } from '../../src/observability/tracing-sdk.js';
 import { linkCaller } from '../../router/shard-links.js';
 import { contextOf } from '../../shard/grpc-services.js';
@@ -48,6 +61,31 @@ describe('trace context', () => {
     const read = (headers: Record<string, string>) => contextOf(undefined, (k) => headers[k]);
     expect(read({ traceparent: TRACEPARENT }).traceparent).toBe(TRACEPARENT);
     expect(read({ traceparent: 'garbage' }).traceparent).toBeUndefined();
+  });
+
+  it("reads a caller's traceparent and tracestate exactly as the W3C trace-context propagator does", () => {
+    const oracle = new W3CTraceContextPropagator();
+    const cases: [string | undefined, string | undefined][] = [
+      [TRACEPARENT, undefined],
+      [TRACEPARENT, 'vendor=1,other=x'],
+      ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00', undefined],
+      [` ${TRACEPARENT} `, undefined],
+      ['01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future', undefined],
+      [`${TRACEPARENT}-extra`, undefined],
+      ['ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', undefined],
+      ['00-00000000000000000000000000000000-b7ad6b7169203331-01', undefined],
+      ['00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', undefined],
+      ['00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01', undefined],
+      ['garbage', 'vendor=1'],
+      [undefined, 'vendor=1'],
+    ];
+    for (const [traceparent, tracestate] of cases) {
+      const read = (key: string) => (key === 'traceparent' ? traceparent : key === 'tracestate' ? tracestate : undefined);
+      const ours = trace.getSpanContext(extractContext(read));
+      const theirs = trace.getSpanContext(oracle.extract(ROOT_CONTEXT, read, { get: (r, k) => r(k), keys: () => [] }));
+      expect({ ...ours, traceState: ours?.traceState?.serialize() }, `${traceparent} ${tracestate}`).toEqual({ ...theirs, traceState: theirs?.traceState?.serialize() });
+    }
+    expect(trace.getSpanContext(extractContext((k) => (k === 'traceparent' ? TRACEPARENT : undefined)))).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', isRemote: true });
   });
 
   it('formats a span context as a W3C traceparent, with its sampled flag', () => {
