@@ -14,7 +14,8 @@
  *  (g) streaming straight to the owner shards with the ring-aware client
  *      (`createClient(router, { ringAware: true })`): 64 in flight over 4
  *      clients, each with one stream per shard, no router hop;
- * and the ratios a/c, a/d, e/d, e/f, g/e, g/d. Every command is a PlaceOrder of a new
+ * and the ratios a/c, a/d, e/d, e/f, g/e, g/d; CPU per command by process and, for the
+ * streaming cases, the shards' mean group-commit batch size. Every command is a PlaceOrder of a new
  * order (an append each). All load comes from this process; every process is
  * started and warmed up before the first case. The machine's speed drifts
  * over a run, so the cases run in R rounds (default 3: a, c, e, g, d, f, e', d'
@@ -27,7 +28,7 @@ import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
 import { createClient } from '../src/client/index.js';
 import { GroupCommitWriter, migrate } from '../src/store/index.js';
 import { emmettStore, libraryAppends } from './library.js';
-import { benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
+import { batchSize, benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, freePort, numberArg, printTable, type LoadResult } from './support.js';
 
 const CALLERS = 64;
 const CHANNELS = 4;
@@ -62,7 +63,9 @@ export async function run(server: string, args: string[]): Promise<void> {
       `${durationMs / 1000}s per case; (a) and (c) alternate for ${rounds} rounds\n`,
   );
 
-  const cluster = await startCluster({ shards: shardCount, shardEnv: { LOG_LEVEL: 'error' }, routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
+  // Each shard's /metrics at a known address, for its group-commit batch sizes.
+  const metrics = await Promise.all(Array.from({ length: shardCount }, async () => `127.0.0.1:${await freePort()}`));
+  const cluster = await startCluster({ shards: shardCount, shardEnv: (i) => ({ LOG_LEVEL: 'error', METRICS_ADDRESS: metrics[i]! }), routerEnv: { LOG_LEVEL: 'error', STREAM_MAX_IN_FLIGHT: '4096' } });
   const single = await benchDatabase(server);
   const raw = await benchDatabase(server);
   const lib = await benchDatabase(server);
@@ -133,14 +136,21 @@ export async function run(server: string, args: string[]): Promise<void> {
       f: [] as Record<string, number>[],
       g: [] as Record<string, number>[],
     };
+    // Mean entries per group-commit batch of the streaming cases, by case.
+    const batches: Record<string, number[]> = { e: [], g: [], eMax: [] };
+    const batched = async <T>(key: string, work: () => Promise<T>): Promise<T> => {
+      const { result, entriesPerBatch } = await batchSize(metrics, work);
+      batches[key]!.push(entriesPerBatch);
+      return result;
+    };
     for (let k = 1; k <= rounds; k++) {
       const ra = await cpuPerCommand(clusterProcs, () => unary(`(a) unary via router, ${shardCount} shards #${k}`, `a${k}`, viaRouter, durationMs));
       const rc = await cpuPerCommand(passProcs, () => unary(`(c) do-nothing grpc-js router #${k}`, `c${k}`, viaPass, durationMs));
-      const re = await cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs));
-      const rg = await cpuPerCommand(clusterProcs, () => streaming(`(g) streaming direct to shards (ring-aware client), 64 in flight #${k}`, CALLERS, durationMs, ringAware));
+      const re = await batched('e', () => cpuPerCommand(clusterProcs, () => streaming(`(e) streaming via router, 64 in flight #${k}`, CALLERS, durationMs)));
+      const rg = await batched('g', () => cpuPerCommand(clusterProcs, () => streaming(`(g) streaming direct to shards (ring-aware client), 64 in flight #${k}`, CALLERS, durationMs, ringAware)));
       runs.d.push(await closedLoop(`(d) raw group commit, 64 callers #${k}`, CALLERS, durationMs, rawAppend));
       const rf = await cpuPerCommand({ client: process.pid }, () => libraryAppends(`(f) in-process library (Emmett), 64 callers #${k}`, library, CALLERS, durationMs, `f${k}`));
-      const reMax = await cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs));
+      const reMax = await batched('eMax', () => cpuPerCommand(clusterProcs, () => streaming(`(e') streaming via router, ${CEILING} in flight #${k}`, CEILING, durationMs)));
       runs.dMax.push(await closedLoop(`(d') raw group commit, ${CEILING} callers #${k}`, CEILING, durationMs, (w) => rawAppend(w + CALLERS)));
       for (const [key, run] of [
         ['a', ra],
@@ -172,20 +182,24 @@ export async function run(server: string, args: string[]): Promise<void> {
     console.log(`g/d   streaming direct to shards vs raw group commit, 64:      ${ratio(runs.g, runs.d)}  [${rounded(runs.g, runs.d)}]`);
     console.log(`      (the ring-aware clients sent ${routed} commands through the router, warm-up included)`);
     console.log('\nwhere the CPU goes (mean µs of CPU per successful command, by process; each shard serves its share):');
-    const cpu: [string, Record<string, number>][] = [
-      ['(a) unary via router', meanCpu(cpuRuns.a)],
-      ['(c) do-nothing router', meanCpu(cpuRuns.c)],
-      ['(e) streaming via router, 64 in flight', meanCpu(cpuRuns.e)],
-      ['(g) streaming direct to shards (ring-aware client), 64 in flight', meanCpu(cpuRuns.g)],
-      [`(e') streaming via router, ${CEILING} in flight`, meanCpu(cpuRuns.eMax)],
-      ['(f) in-process library (Emmett)', meanCpu(cpuRuns.f)],
+    const perBatch = (key: string) => {
+      const sizes = batches[key]!;
+      return `; ${(sizes.reduce((x, y) => x + y, 0) / sizes.length).toFixed(1)} commands per group-commit batch [${sizes.map((b) => b.toFixed(1)).join(', ')}]`;
+    };
+    const cpu: [string, Record<string, number>, string][] = [
+      ['(a) unary via router', meanCpu(cpuRuns.a), ''],
+      ['(c) do-nothing router', meanCpu(cpuRuns.c), ''],
+      ['(e) streaming via router, 64 in flight', meanCpu(cpuRuns.e), perBatch('e')],
+      ['(g) streaming direct to shards (ring-aware client), 64 in flight', meanCpu(cpuRuns.g), perBatch('g')],
+      [`(e') streaming via router, ${CEILING} in flight`, meanCpu(cpuRuns.eMax), perBatch('eMax')],
+      ['(f) in-process library (Emmett)', meanCpu(cpuRuns.f), ''],
     ];
-    for (const [label, us] of cpu) {
+    for (const [label, us, batch] of cpu) {
       const total = Object.values(us).reduce((x, y) => x + y, 0);
       console.log(
         `  ${label}: ${Object.entries(us)
           .map(([k, v]) => `${k} ${v}`)
-          .join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores`,
+          .join(', ')}; total ${total} µs → at most ${Math.round(2e6 / total)}/s on 2 cores${batch}`,
       );
     }
   } finally {

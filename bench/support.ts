@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 
 let embeddedStop: (() => Promise<void>) | undefined;
@@ -203,4 +204,36 @@ export async function cpuPerCommand(processes: Record<string, number>, work: () 
   const perCommandUs: Record<string, number> = {};
   [...names, 'postgres'].forEach((n, i) => (perCommandUs[n] = Math.round(((after[i]! - before[i]!) / result.ok) * 1e6)));
   return { result, perCommandUs };
+}
+
+/** A free TCP port on loopback, for a process's listener whose address the benchmark must know (its /metrics). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Runs `work` and reports the mean group-commit batch size (entries per batch)
+ * of the shards whose `/metrics` listen at `metrics` (`host:port` each), over
+ * the whole of `work` (its warm-up included): the histogram
+ * `shardwrite_group_commit_batch_entries` read before and after.
+ */
+export async function batchSize<T>(metrics: readonly string[], work: () => Promise<T>): Promise<{ result: T; entriesPerBatch: number }> {
+  const read = async () => {
+    let sum = 0;
+    let count = 0;
+    for (const address of metrics) {
+      const text = await (await fetch(`http://${address}/metrics`)).text();
+      sum += Number(/^shardwrite_group_commit_batch_entries_sum(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+      count += Number(/^shardwrite_group_commit_batch_entries_count(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+    }
+    return { sum, count };
+  };
+  const before = await read();
+  const result = await work();
+  const after = await read();
+  return { result, entriesPerBatch: (after.sum - before.sum) / Math.max(1, after.count - before.count) };
 }
