@@ -184,7 +184,6 @@ export class LightSpan implements Span, SpanRecord {
   /** Epoch milliseconds of `performance.now()`'s 0, for this span. */
   readonly #origin: number;
   readonly #owner: SpanOwner;
-  readonly #limits: Limits;
   #context: SpanContext | undefined;
   #ended = false;
 
@@ -202,7 +201,6 @@ export class LightSpan implements Span, SpanRecord {
     const now = Date.now();
     this.#origin = now - performance.now();
     this.#owner = owner;
-    this.#limits = owner.limits;
     this.name = name;
     this.kind = kind;
     this.traceId = traceId;
@@ -232,7 +230,7 @@ export class LightSpan implements Span, SpanRecord {
         return this;
       }
     }
-    if (attributes.length / 2 >= this.#limits.attributeCountLimit) {
+    if (attributes.length / 2 >= this.#owner.limits.attributeCountLimit) {
       this.droppedAttributesCount++;
       return this;
     }
@@ -248,21 +246,11 @@ export class LightSpan implements Span, SpanRecord {
   }
 
   addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
-    if (this.#ended) return this;
-    const limit = this.#limits.eventCountLimit;
-    if (limit === 0) {
-      this.droppedEventsCount++;
-      return this;
-    }
-    if (this.events === NO_EVENTS) this.events = [];
-    else if (this.events.length >= limit) {
-      this.events.shift();
-      this.droppedEventsCount++;
-    }
+    if (this.#ended || !this.#roomForEvent()) return this;
     let attributes: Attributes | undefined;
     if (isTimeInput(attributesOrTime)) time ??= attributesOrTime;
     else attributes = attributesOrTime;
-    const kept = attributes ? this.#limited(attributes, this.#limits.attributePerEventCountLimit) : undefined;
+    const kept = attributes ? this.#limited(attributes, this.#owner.limits.attributePerEventCountLimit) : undefined;
     this.events.push({
       name,
       ms: time === undefined ? this.#origin + performance.now() : this.#ms(time),
@@ -276,7 +264,7 @@ export class LightSpan implements Span, SpanRecord {
 
   addLink(link: Link): this {
     if (this.#ended) return this;
-    const limit = this.#limits.linkCountLimit;
+    const limit = this.#owner.limits.linkCountLimit;
     if (limit === 0) {
       this.droppedLinksCount++;
       return this;
@@ -290,7 +278,7 @@ export class LightSpan implements Span, SpanRecord {
       this.links.push({ context: link.context });
       return this;
     }
-    const kept = this.#limited(link.attributes, this.#limits.attributePerLinkCountLimit);
+    const kept = this.#limited(link.attributes, this.#owner.limits.attributePerLinkCountLimit);
     let count = 0;
     for (const key in kept.attributes) if (Object.prototype.hasOwnProperty.call(kept.attributes, key)) count++;
     this.links.push({ context: link.context, ...(count > 0 ? { attributes: kept.attributes } : {}), ...(kept.dropped > 0 ? { droppedAttributesCount: kept.dropped } : {}) });
@@ -334,22 +322,35 @@ export class LightSpan implements Span, SpanRecord {
    * `time` is a `performance.now()` reading.
    */
   addStage(name: string, time: number, attributes: Attributes | undefined, durationKey: string, durationMs: number): void {
-    const limit = this.#limits.eventCountLimit;
-    if (this.#ended || limit === 0 || (attributes && Object.prototype.hasOwnProperty.call(attributes, durationKey))) {
+    if (this.#ended || this.#owner.limits.eventCountLimit === 0 || (attributes && Object.prototype.hasOwnProperty.call(attributes, durationKey))) {
       this.addEvent(name, { ...attributes, [durationKey]: durationMs }, time);
       return;
     }
-    const kept = attributes ? this.#limited(attributes, this.#limits.attributePerEventCountLimit - 1) : undefined;
+    const kept = attributes ? this.#limited(attributes, this.#owner.limits.attributePerEventCountLimit - 1) : undefined;
     if (kept && kept.dropped > 0) {
       this.addEvent(name, { ...attributes, [durationKey]: durationMs }, time);
       return;
+    }
+    this.#roomForEvent();
+    this.events.push({ name, ms: time <= performance.now() ? this.#origin + time : time, attributes: kept?.attributes, droppedAttributesCount: 0, lastKey: durationKey, lastValue: durationMs });
+  }
+
+  /**
+   * Makes room for one more event within the limit, dropping the oldest when
+   * full (counted); false when the limit is 0 (the event is dropped, counted).
+   */
+  #roomForEvent(): boolean {
+    const limit = this.#owner.limits.eventCountLimit;
+    if (limit === 0) {
+      this.droppedEventsCount++;
+      return false;
     }
     if (this.events === NO_EVENTS) this.events = [];
     else if (this.events.length >= limit) {
       this.events.shift();
       this.droppedEventsCount++;
     }
-    this.events.push({ name, ms: time <= performance.now() ? this.#origin + time : time, attributes: kept?.attributes, droppedAttributesCount: 0, lastKey: durationKey, lastValue: durationMs });
+    return true;
   }
 
   recordException(exception: Exception, time?: TimeInput): void {
@@ -372,7 +373,7 @@ export class LightSpan implements Span, SpanRecord {
   }
 
   #truncated(value: AttributeValue): AttributeValue {
-    const limit = this.#limits.attributeValueLengthLimit;
+    const limit = this.#owner.limits.attributeValueLengthLimit;
     if (typeof value === 'string') return value.length > limit ? value.slice(0, limit) : value;
     if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.length > limit))
       return (value as unknown[]).map((v) => (typeof v === 'string' && v.length > limit ? v.slice(0, limit) : v)) as AttributeValue;
@@ -381,7 +382,7 @@ export class LightSpan implements Span, SpanRecord {
 
   /** An event's or link's attributes within the limits: the set itself when nothing needs cutting. */
   #limited(attributes: Attributes, countLimit: number): { attributes: Attributes; dropped: number } {
-    const limit = this.#limits.attributeValueLengthLimit;
+    const limit = this.#owner.limits.attributeValueLengthLimit;
     let count = 0;
     let clean = true;
     for (const key in attributes) {

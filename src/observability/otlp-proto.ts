@@ -29,7 +29,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 const STRING_CACHE_ENTRIES = 1024;
 /** Longer strings are encoded each time. @default 512 */
 const CACHED_STRING_CHARS = 512;
-/** Distinct key-value pairs whose encoding an encoder keeps (numbers-like strings never, as above). @default 1024 */
+/** Distinct key-value pairs whose encoding an encoder keeps (number-like strings never, as above). @default 1024 */
 const PAIR_CACHE_ENTRIES = 1024;
 /** Pairs with a longer string value, or an integer above this, are encoded each time. @default 64 (characters), 1024 */
 const CACHED_PAIR_CHARS = 64;
@@ -100,10 +100,10 @@ export function hrTimeOfMs(ms: number): HrTime {
   return [seconds, nanos];
 }
 
-/** Encodes `ExportTraceServiceRequest`s; one per exporter (it reuses its buffer between requests). */
 /** Writes the envelope of each request (`SpanEncoder.takeRequest`). */
 let requestEncoder: SpanEncoder | undefined;
 
+/** Encodes spans into `ExportTraceServiceRequest`s; one per scope of a sink (it reuses its buffer between requests). */
 export class SpanEncoder {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #pos = 0;

@@ -8,6 +8,7 @@ import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, RandomIdGenerato
 import { LightSpan, LightTracerProvider, ProtoSpanSink, readableSpan, type LightTracer, type RequestExporter, type SpanSink } from '../../src/observability/light-spans.js';
 import { OtlpProtoRequestExporter, SpanEncoder } from '../../src/observability/otlp-proto.js';
 import { STAGE_DURATION, stageEvents } from '../../src/observability/tracing.js';
+import { EVERY_VALUE_KIND } from '../support/span-values.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'shardwrite-shard', 'service.instance.id': 'shard-0', 'process.pid': 4242 });
 const scope = { name: 'shardwrite' };
@@ -40,17 +41,7 @@ function recordedSpans(): LightSpan[] {
   client.addEvent('wrong_shard', { 'shardwrite.shard': 'shard-0', 'shardwrite.ring.epoch': 6 });
   client.setAttribute('shardwrite.shard', 'shard-2');
   const server = tracer.startSpan('shardwrite.v1.OrderService/PlaceOrder', { kind: SpanKind.SERVER }, trace.setSpan(ROOT_CONTEXT, client));
-  server.setAttributes({
-    'big.int': 2 ** 40 + 3,
-    'negative.int': -5,
-    'a.double': 0.125,
-    'a.bool': false,
-    strings: ['a', 'ü', ''],
-    numbers: [1, 2.5, -3],
-    'non.ascii': 'Grüße — 🚀 ok',
-    'long.value': 'x'.repeat(700),
-    empty: '',
-  });
+  server.setAttributes(EVERY_VALUE_KIND);
   server.addEvent('validated', { 'shardwrite.command': 'PlaceOrder', 'shardwrite.aggregate_type': 'order' });
   server.addEvent('authorized');
   // Stage ends are performance.now() readings of the past.

@@ -5,6 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, RandomIdGenerator } from '@opentelemetry/sdk-trace-node';
 import { LightTracerProvider, readableSpan, type LightSpan } from '../../src/observability/light-spans.js';
 import { SpanEncoder } from '../../src/observability/otlp-proto.js';
+import { EVERY_VALUE_KIND } from '../support/span-values.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'shardwrite-shard', 'service.instance.id': 'shard-0', 'process.pid': 4242 });
 
@@ -28,19 +29,7 @@ function spans(): LightSpan[] {
   });
   for (let round = 0; round < 2; round++) {
     const server = tracer.startSpan('shardwrite.v1.OrderService/PlaceOrder', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': 'PlaceOrder' } }, remote);
-    server.setAttributes({
-      'shardwrite.ring.epoch': 7,
-      'big.int': 2 ** 40 + 3,
-      'negative.int': -5,
-      'huge.negative': -(2 ** 40),
-      'a.double': 0.125,
-      'a.bool': false,
-      strings: ['a', 'ü', ''],
-      numbers: [1, 2.5, -3],
-      'non.ascii': 'Grüße — 🚀 ok',
-      'long.value': 'x'.repeat(700),
-      empty: '',
-    });
+    server.setAttributes({ 'shardwrite.ring.epoch': 7, ...EVERY_VALUE_KIND });
     for (let e = 0; e < 40; e++) server.addEvent(e % 2 ? 'decide' : 'load', { 'shardwrite.stage.duration_ms': e / 3, 'shardwrite.attempt': e });
     server.addEvent('authorized');
     server.setStatus({ code: SpanStatusCode.ERROR, message: 'ABORTED' });
