@@ -55,6 +55,10 @@ describe('trace context', () => {
       'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
       '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01',
       `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 <script>`,
+      // What a propagator reads but an event does not store: padding, further fields.
+      ` ${TRACEPARENT}`,
+      `${TRACEPARENT}-extra`,
+      '01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future',
     ]) {
       expect(validTraceparent(bad), String(bad)).toBeUndefined();
     }
