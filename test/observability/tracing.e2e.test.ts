@@ -230,7 +230,8 @@ for (const protocol of ['http/protobuf', 'http/json'] as const)
         clients.close();
 
         const named = (service: string, kind: number) => inTrace(caller.traceId).find((s) => s.service === service && s.kind === kind && s.name.endsWith('EventStoreService/ReadStream'));
-        await expect.poll(() => Boolean(named('shardwrite-shard', SERVER)), { timeout: 10_000 }).toBe(true);
+        // Each process exports on its own schedule: the router's server span ends last, after the stream.
+        await expect.poll(() => [named('shardwrite-shard', SERVER), named('shardwrite-router', SERVER), named('shardwrite-router', CLIENT)].every(Boolean), { timeout: 10_000 }).toBe(true);
         const routerServer = named('shardwrite-router', SERVER)!;
         const routerClient = named('shardwrite-router', CLIENT)!;
         expect(routerServer.parentSpanId).toBe(caller.spanId);
