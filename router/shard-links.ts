@@ -114,7 +114,9 @@ const MAX_ID = 0xffffffff;
 
 interface Sent {
   readonly command: LinkCommand;
-  /** The command's span at the router, when traced. */
+  /** What its frame carries: the command's `headers`, with its span's context when traced (`traced`). */
+  readonly headers: Uint8Array;
+  /** The command's span at the router, when traced: ended when the command is answered (`#settle`). */
   readonly span?: Span;
   readonly retried: boolean;
   /** Its shard may hold it while a move seals its stream (its aggregate moves away under the pending ring): no answer is due soon. */
@@ -167,7 +169,7 @@ export class ShardLinks {
 
   /** Sends a command to the owner of its key; its answer comes through `settle`. */
   send(command: LinkCommand): void {
-    this.#dispatch(this.deps.tracer ? traced(this.deps.tracer, command) : { command, retried: false });
+    this.#dispatch(this.deps.tracer ? traced(this.deps.tracer, command) : { command, headers: command.headers, retried: false });
   }
 
   /** Cancels the links (after the server stopped: nothing is pending any more). */
@@ -177,35 +179,36 @@ export class ShardLinks {
     this.#links.clear();
   }
 
-  /** Gives back the command's budget, then answers it. */
+  /** Gives back the command's budget, ends its span, then answers it. */
   #settle(sent: Sent, shard: string, outcome: Buffer | undefined, err: unknown): void {
     sent.ticket?.release();
     sent.ticket = undefined;
+    if (sent.span) endSpan(sent.span, shard, outcome, err);
     sent.command.settle(shard, outcome, err);
   }
 
   #dispatch(sent: Sent): void {
     const { command } = sent;
     const view = this.deps.watcher.view;
-    if (!view) return command.settle('none', undefined, new ShardUnavailableError('the router has no ring yet'));
+    if (!view) return this.#settle(sent, 'none', undefined, new ShardUnavailableError('the router has no ring yet'));
     const owner = view.ownerOf(command.key);
     const target = this.deps.pool.get(owner.id);
     sent.span?.setAttribute('shardwrite.ring.epoch', view.epoch);
     if (!target || target.breakerOpen()) {
-      return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is unavailable`));
+      return this.#settle(sent, owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is unavailable`));
     }
     const now = Date.now();
     let timeoutMs = 0;
     if (command.deadline !== undefined) {
       timeoutMs = Math.ceil(command.deadline - now);
-      if (timeoutMs <= 0) return command.settle(owner.id, undefined, new DeadlineExceededError());
+      if (timeoutMs <= 0) return this.#settle(sent, owner.id, undefined, new DeadlineExceededError());
     }
     const link = this.#link(target);
     if (link.stalled) {
-      return command.settle(owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is not answering; the command was not sent`));
+      return this.#settle(sent, owner.id, undefined, new ShardUnavailableError(`shard ${owner.id} is not answering; the command was not sent`));
     }
-    const admitted = this.deps.admission.admit(command.caller, owner.id, command.body.length + command.headers.length);
-    if (admitted instanceof Error) return command.settle(owner.id, undefined, admitted);
+    const admitted = this.deps.admission.admit(command.caller, owner.id, command.body.length + sent.headers.length);
+    if (admitted instanceof Error) return this.#settle(sent, owner.id, undefined, admitted);
     sent.ticket = admitted;
     const id = link.next;
     link.next = id === MAX_ID ? 1 : id + 1;
@@ -216,7 +219,7 @@ export class ShardLinks {
       link.due++;
     }
     link.pending.set(id, sent);
-    const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: command.headers, size: 0 };
+    const queued: QueuedFrame = { id, body: command.body, timeoutMs: Math.min(timeoutMs, MAX_ID), headers: sent.headers, size: 0 };
     queued.size = encodedFrameSize(queued);
     link.queue.push(command.caller, queued);
     if (link.queue.bytes >= LINK_BATCH_BYTES) this.#flush(link);
@@ -401,6 +404,7 @@ export class ShardLinks {
       sent.span?.addEvent('wrong_shard', { 'shardwrite.shard': link.shard, 'shardwrite.ring.epoch': epoch });
       const retry: Sent = {
         retried: true,
+        headers: sent.headers,
         ...(sent.span ? { span: sent.span } : {}),
         command: {
           ...original,
@@ -421,42 +425,29 @@ export class ShardLinks {
  * by the RPC it came as, a child of the caller's context), whose context the
  * command's frame carries as its own `traceparent` (and `tracestate`) header:
  * per command, though frames travel in batches. The span ends when the
- * command is answered, with the answer's status code. A span that is not
- * sampled is dropped at once: the frame carries the caller's own context and
- * the `UNSAMPLED` mark (`linkCaller`), and nothing is done when it is answered.
+ * command is answered (`endSpan`). A span that is not sampled is dropped at
+ * once: the frame carries the caller's own context and the `UNSAMPLED` mark
+ * (`linkCaller`), and nothing is done when it is answered.
  */
 function traced(tracer: Tracer, command: LinkCommand): Sent {
   const span = startRpcSpan(tracer, command.rpc, SpanKind.CLIENT, command.traceParent ?? ROOT_CONTEXT);
-  if (!span.isRecording()) return { command: command.unsampledHeaders ? { ...command, headers: command.unsampledHeaders } : command, retried: false };
+  if (!span.isRecording()) return { command, headers: command.unsampledHeaders ?? command.headers, retried: false };
   // The W3C trace context of the span, written as the propagator would, straight onto the frame.
   const sc = span.spanContext();
   const state = sc.traceState?.serialize();
-  const headers = encodeHeaders(
-    state
-      ? [
-          [TRACEPARENT, formatTraceparent(sc)],
-          [TRACESTATE, state],
-        ]
-      : [[TRACEPARENT, formatTraceparent(sc)]],
-    command.headers,
-  );
-  return {
-    retried: false,
-    span,
-    command: {
-      ...command,
-      headers,
-      settle: (shard, outcome, err) => {
-        const error = outcome ? outcomeError(outcome) : undefined;
-        const code: number = outcome ? (error ? varintField(error, 1) : grpc.status.OK) : toRpcStatus(err).code;
-        span.setAttribute('shardwrite.shard', shard);
-        span.setAttribute('rpc.grpc.status_code', code);
-        if (code !== (grpc.status.OK as number)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
-        span.end();
-        command.settle(shard, outcome, err);
-      },
-    },
-  };
+  const context: [string, string][] = [[TRACEPARENT, formatTraceparent(sc)]];
+  if (state) context.push([TRACESTATE, state]);
+  return { command, headers: encodeHeaders(context, command.headers), span, retried: false };
+}
+
+/** Ends a command's span at the router with the shard that answered and the answer's status code. */
+function endSpan(span: Span, shard: string, outcome: Buffer | undefined, err: unknown): void {
+  const error = outcome ? outcomeError(outcome) : undefined;
+  const code: number = outcome ? (error ? varintField(error, 1) : grpc.status.OK) : toRpcStatus(err).code;
+  span.setAttribute('shardwrite.shard', shard);
+  span.setAttribute('rpc.grpc.status_code', code);
+  if (code !== (grpc.status.OK as number)) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
+  span.end();
 }
 
 /**

@@ -10,7 +10,7 @@
  * the router's span (`CLIENT`: the hop over the link, with the shard it
  * chose and the ring epoch), carried per command inside the link batch as
  * the frame's own `traceparent` header; the shard's span (`SERVER`) with a
- * timed event per stage (validated, authorized, owned, queue, load with its
+ * timed event per stage (validated, authorized, queue, load with its
  * tier, decide, append, conflict retries); one span per group-commit batch,
  * a child of its first traced command's span and linked to every command
  * span it serves, with the PostgreSQL spans under it. Two spans per command

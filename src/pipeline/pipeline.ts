@@ -122,11 +122,15 @@ export class CommandPipeline {
     const decider = this.deps.deciders.get(routed.aggregateType);
     if (!decider) throw new Error(`no decider registered for ${routed.aggregateType}`);
     checkTraceIds(ctx);
-    span?.addEvent('validated', { 'shardwrite.command': routed.command.type, 'shardwrite.aggregate_type': routed.aggregateType });
+    if (span) {
+      span.setAttribute('shardwrite.command', routed.command.type);
+      span.setAttribute('shardwrite.aggregate_type', routed.aggregateType);
+      span.addEvent('validated');
+    }
     const identity = metrics.timeSync('authorize', () => this.deps.authorizer.authorize(ctx.identity, routed.aggregateType));
     span?.addEvent('authorized');
+    // A lookup in the ring: a refusal (WRONG_SHARD) ends the span with its reason, a pass needs no event.
     metrics.timeSync('ownership', () => this.deps.ownership.assertOwner(routed.aggregateId));
-    span?.addEvent('owned');
     if (ctx.deadline !== undefined && ctx.deadline <= this.now()) throw new DeadlineExceededError();
     return this.enqueue(decider, routed, ctx, identity);
   }

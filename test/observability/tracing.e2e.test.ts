@@ -105,11 +105,18 @@ for (const protocol of ['http/protobuf', 'http/json'] as const)
         expect(router.name).toBe('shardwrite.v1.CommandStreamService/Execute');
         expect(router.attributes).toMatchObject({ 'rpc.system': 'grpc', 'shardwrite.shard': 'shard-0', 'shardwrite.ring.epoch': 1, 'rpc.grpc.status_code': 0 });
         expect(shard.name).toBe('shardwrite.v1.OrderService/PlaceOrder');
-        expect(shard.attributes).toMatchObject({ 'rpc.system': 'grpc', 'rpc.service': 'shardwrite.v1.OrderService', 'rpc.method': 'PlaceOrder', 'rpc.grpc.status_code': 0 });
-        expect(shard.events.map((e) => e.name)).toEqual(['validated', 'authorized', 'owned', 'queue', 'load', 'decide', 'append']);
+        expect(shard.attributes).toMatchObject({
+          'rpc.system': 'grpc',
+          'rpc.service': 'shardwrite.v1.OrderService',
+          'rpc.method': 'PlaceOrder',
+          'rpc.grpc.status_code': 0,
+          'shardwrite.command': 'PlaceOrder',
+          'shardwrite.aggregate_type': 'order-header',
+        });
+        expect(shard.events.map((e) => e.name)).toEqual(['validated', 'authorized', 'queue', 'load', 'decide', 'append']);
         const load = shard.events.find((e) => e.name === 'load')!;
         expect(load.attributes).toMatchObject({ 'shardwrite.load.tier': 'assumed_new', 'shardwrite.attempt': 0 });
-        for (const e of shard.events.slice(3)) expect(e.attributes['shardwrite.stage.duration_ms']).toBeGreaterThanOrEqual(0);
+        for (const e of shard.events.slice(2)) expect(e.attributes['shardwrite.stage.duration_ms']).toBeGreaterThanOrEqual(0);
 
         // The batch that committed it: under its span and linked to it, the PostgreSQL statement under the batch.
         await expect.poll(() => childrenOf(shard).map((s) => s.name), { timeout: 10_000 }).toEqual(['group commit']);

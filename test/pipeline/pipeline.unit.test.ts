@@ -434,9 +434,10 @@ describe('the command pipeline, traced', () => {
     const outcome = await pipeline.execute(spec('AddOrderLine'), addLine('t1', 'a'), { span });
     span.end();
     const [finished] = exporter.getFinishedSpans().filter((s) => s.name === 'command');
-    expect(finished!.events.map((e) => e.name)).toEqual(['validated', 'authorized', 'owned', 'queue', 'load', 'decide', 'append']);
+    expect(finished!.events.map((e) => e.name)).toEqual(['validated', 'authorized', 'queue', 'load', 'decide', 'append']);
+    expect(finished!.attributes).toMatchObject({ 'shardwrite.command': 'AddOrderLine', 'shardwrite.aggregate_type': 'order-lines' });
     expect(finished!.events.find((e) => e.name === 'load')!.attributes).toMatchObject({ 'shardwrite.load.tier': 'assumed_new', 'shardwrite.attempt': 0 });
-    for (const e of finished!.events.slice(3)) expect(e.attributes!['shardwrite.stage.duration_ms']).toBeGreaterThanOrEqual(0);
+    for (const e of finished!.events.slice(2)) expect(e.attributes!['shardwrite.stage.duration_ms']).toBeGreaterThanOrEqual(0);
     expect(outcome.events[0]!.metadata.traceparent).toBe(formatTraceparent(span.spanContext()));
     expect(store.appends[0]!.trace).toEqual({ parent: span.spanContext(), links: [span.spanContext()] });
   });
@@ -455,7 +456,7 @@ describe('the command pipeline, traced', () => {
     span.end();
     const [finished] = exporter.getFinishedSpans().filter((s) => s.name === 'retried');
     const names = finished!.events.map((e) => e.name);
-    expect(names).toEqual(['validated', 'authorized', 'owned', 'queue', 'load', 'decide', 'append', 'append refused', 'conflict retry', 'load', 'decide', 'append']);
+    expect(names).toEqual(['validated', 'authorized', 'queue', 'load', 'decide', 'append', 'append refused', 'conflict retry', 'load', 'decide', 'append']);
     expect(finished!.events.find((e) => e.name === 'conflict retry')!.attributes).toMatchObject({ 'shardwrite.attempt': 1 });
   });
 

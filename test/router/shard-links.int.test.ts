@@ -8,15 +8,18 @@
  * orders did, now and then).
  */
 import * as grpc from '@grpc/grpc-js';
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { Admission } from '../../router/admission.js';
 import { RouterMetrics } from '../../router/metrics.js';
 import { ShardLinks } from '../../router/shard-links.js';
 import { ShardPool } from '../../router/shard-pool.js';
 import { ShardUnavailableError } from '../../src/errors.js';
-import { decodeBatch, encodeBatch } from '../../src/grpc/link-codec.js';
+import { decodeBatch, decodeHeaders, encodeBatch } from '../../src/grpc/link-codec.js';
 import { linkDefinition } from '../../src/grpc/proto.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { formatTraceparent } from '../../src/observability/tracing.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { RingView, type RingDocument, type RingWatcher } from '../../src/ring/index.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -26,6 +29,8 @@ const identity = (b: Buffer) => b;
 
 /** How the scripted shard behaves: how long it holds each command, and how long a health probe takes. */
 const script = { holdMs: 0, healthMs: 0 };
+/** The headers of every frame the scripted shard received. */
+const received: [string, string][][] = [];
 let server: grpc.Server;
 let shardAddress: string;
 
@@ -36,6 +41,7 @@ beforeAll(async () => {
     Execute: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       call.on('data', (batch: Buffer) => {
         for (const frame of decodeBatch(batch)) {
+          received.push(decodeHeaders(frame.headers));
           // An empty StreamedOutcome: a plain success.
           setTimeout(() => call.write(encodeBatch([{ id: frame.id, body: Buffer.alloc(0), timeoutMs: 0, headers: new Uint8Array() }])), script.holdMs);
         }
@@ -81,7 +87,7 @@ afterEach(() => {
 });
 
 /** ShardLinks to `address` as shard-a, with a ring watcher that holds `ring` and, when given, a move under way to `pending`. */
-function linksTo(address: string, pending?: RingDocument): ShardLinks {
+function linksTo(address: string, pending?: RingDocument, tracer?: Tracer): ShardLinks {
   const ring: RingDocument = { epoch: 1, shards: [{ id: 'shard-a', address }] };
   const view = new RingView(ring);
   const watcher = {
@@ -110,19 +116,19 @@ function linksTo(address: string, pending?: RingDocument): ShardLinks {
     connectionSharePercent: 100,
     retryAfterMs: 100,
   });
-  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: STALL_MS });
+  const links = new ShardLinks({ link: linkDefinition(), watcher, pool, metrics, logger, admission, stallMs: STALL_MS, ...(tracer ? { tracer } : {}) });
   open.push({ links, pool });
   return links;
 }
 
 /** Sends one command for `key`; resolves with how it was settled and after how long. */
-function send(links: ShardLinks, key: string): Promise<{ outcome: Buffer | undefined; err: unknown; ms: number }> {
+function send(links: ShardLinks, key: string, deadline = Date.now() + 10_000): Promise<{ outcome: Buffer | undefined; err: unknown; ms: number }> {
   const started = performance.now();
   return new Promise((resolve) =>
     links.send({
       key,
       body: Buffer.from([0x0a, 0x00]),
-      deadline: Date.now() + 10_000,
+      deadline,
       headers: new Uint8Array(),
       caller: 'test',
       rpc: 'shardwrite.v1.CommandStreamService/Execute',
@@ -193,3 +199,24 @@ it('does not declare a stall while the connection to the shard is still being se
     await proxy.close();
   }
 }, 20_000);
+
+it("ends a traced command's span once with its answer, whether the shard gave it or the router refused the command, and sends the span's context in its frame", async () => {
+  Object.assign(script, { holdMs: 0, healthMs: 0 });
+  const exporter = new InMemorySpanExporter();
+  const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
+  const links = linksTo(shardAddress, undefined, tracer);
+  received.length = 0;
+
+  expect((await send(links, 'order-3')).err).toBeUndefined();
+  const late = await send(links, 'order-4', Date.now() - 1);
+  expect(late.err).toBeDefined();
+
+  const [answered, refused, ...more] = exporter.getFinishedSpans();
+  expect(more).toEqual([]);
+  expect(answered!.attributes).toMatchObject({ 'shardwrite.shard': 'shard-a', 'shardwrite.ring.epoch': 1, 'rpc.grpc.status_code': grpc.status.OK });
+  expect(answered!.status.code).toBe(SpanStatusCode.UNSET);
+  expect(refused!.attributes).toMatchObject({ 'shardwrite.shard': 'shard-a', 'rpc.grpc.status_code': grpc.status.DEADLINE_EXCEEDED });
+  expect(refused!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'DEADLINE_EXCEEDED' });
+  // Only the answered command reached the shard, carrying its own span's context.
+  expect(received).toEqual([[['traceparent', formatTraceparent(answered!.spanContext())]]]);
+});
