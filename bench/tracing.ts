@@ -8,8 +8,10 @@
  *         no-op, only the context is carried;
  *  (100 %) sampled at 100 %, exporting OTLP/HTTP (protobuf, the default) to a
  *         local receiver that reads and discards each request.
- * The modes take turns for R rounds (default 3), and the ratios compare the
- * totals. CPU per command by process says where the cost goes.
+ * The modes take turns for R rounds (default 3), each round starting with the
+ * next mode, and the ratios compare the totals; each round's own ratio (its
+ * median and range) shows how far the machine's drift moves them, and so
+ * how much one run can say. CPU per command by process says where the cost goes.
  */
 import { createServer } from 'node:http';
 import { createClient } from '../src/client/index.js';
@@ -71,7 +73,11 @@ export async function run(_server: string, args: string[]): Promise<void> {
     const runs = modes.map(() => [] as LoadResult[]);
     const cpu = modes.map(() => [] as Record<string, number>[]);
     for (let k = 1; k <= rounds; k++) {
-      for (const [m, mode] of modes.entries()) {
+      // Each round starts with the next mode: a machine that slows down (or speeds up) during a round
+      // does not always charge the same mode for it.
+      for (let j = 0; j < modes.length; j++) {
+        const m = (k - 1 + j) % modes.length;
+        const mode = modes[m]!;
         const c = clusters[m]!;
         const procs = { client: process.pid, router: c.router.pid, ...Object.fromEntries(c.shards.map((s) => [s.id, s.process.pid])) };
         const r = await cpuPerCommand(procs, () => streaming(m, `(${mode.key}) ${mode.label} #${k}`, durationMs));
@@ -86,6 +92,10 @@ export async function run(_server: string, args: string[]): Promise<void> {
     const [off, zero, full] = runs.map(perSecond) as [number, number, number];
     console.log(`\ncommands/s over ${rounds} rounds: off ${off.toFixed(0)}, on at 0 % ${zero.toFixed(0)}, on at 100 % ${full.toFixed(0)}`);
     console.log(`cost of tracing at 100 %: ${((1 - full / off) * 100).toFixed(1)} % of throughput (target <= 15 %); at 0 %: ${((1 - zero / off) * 100).toFixed(1)} %`);
+    // How much one round's ratio says: this machine's speed drifts between and within runs.
+    const costs = (m: number) => runs[m]!.map((r, k) => (1 - r.perSecond / runs[0]![k]!.perSecond) * 100).sort((a, b) => a - b);
+    const spread = (c: number[]) => `median ${c[Math.floor((c.length - 1) / 2)]!.toFixed(1)} %, range ${c[0]!.toFixed(1)} to ${c.at(-1)!.toFixed(1)} %`;
+    console.log(`cost per round (against the same round's off): at 100 % ${spread(costs(2))}; at 0 % ${spread(costs(1))}`);
     console.log(`exported: ${exported.requests} OTLP requests, ${(exported.bytes / 1e6).toFixed(1)} MB`);
     console.log('\nmean µs of CPU per successful command, by process:');
     for (const [m, mode] of modes.entries()) {
