@@ -42,6 +42,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       // Fakes implement promise-returning interfaces with plain `async` methods.
       '@typescript-eslint/require-await': 'off',
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.property.name='rejects'][property.name=/^toThrow/]",
+          message: 'Use expectRejection (test/support/rejection.ts): `rejects.toThrow` passes on a rejection with undefined (vitest#7260).',
+        },
+      ],
     },
   },
 );

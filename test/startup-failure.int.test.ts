@@ -13,6 +13,7 @@ import { loadShardConfig } from '../shard/config.js';
 import { startShard } from '../shard/shard.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from './support/pg.js';
+import { expectRejection } from './support/rejection.js';
 
 function listen(port = 0): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -70,7 +71,7 @@ describe('a process that fails to start halfway', () => {
       METRICS_ADDRESS: `127.0.0.1:${portOf(taken)}`,
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, REDIS_SNAPSHOT_KEY: 'x'.repeat(32) } : {}),
     });
-    await expect(startShard(config, { logger: createLogger('test-shard', 'silent') })).rejects.toThrow(/EADDRINUSE/);
+    await expectRejection(startShard(config, { logger: createLogger('test-shard', 'silent') }), /EADDRINUSE/);
     for (const port of [grpcPort, healthPort]) await closed(await listen(port));
     expect(await connectionsLeft()).toBe(0);
   });
@@ -85,7 +86,7 @@ describe('a process that fails to start halfway', () => {
       HEALTH_ADDRESS: `127.0.0.1:${healthPort}`,
       METRICS_ADDRESS: `127.0.0.1:${portOf(taken)}`,
     });
-    await expect(startRouter(config, { logger: createLogger('test-router', 'silent') })).rejects.toThrow(/EADDRINUSE/);
+    await expectRejection(startRouter(config, { logger: createLogger('test-router', 'silent') }), /EADDRINUSE/);
     for (const port of [grpcPort, healthPort]) await closed(await listen(port));
     expect(await connectionsLeft()).toBe(0);
   });

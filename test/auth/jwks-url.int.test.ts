@@ -9,6 +9,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { JwtVerifier } from '../../src/auth/jwt.js';
 import { UnauthenticatedError } from '../../src/errors.js';
 import { AUDIENCE, ISSUER, JWT_SETTINGS } from './keys.js';
+import { expectRejection } from '../support/rejection.js';
 
 let server: Server;
 let url: string;
@@ -46,7 +47,7 @@ describe('JWT keys from a JWKS URL', () => {
     await expect(verifier.verify(await published1.sign('bob'))).resolves.toMatchObject({ principal: 'bob' });
     expect(fetches).toBe(1);
     const refused = verifier.verify(await unpublished.sign('mallory'));
-    await expect(refused).rejects.toThrow(UnauthenticatedError);
-    await expect(refused).rejects.toThrow(/no key matches the token/);
+    await expectRejection(refused, UnauthenticatedError);
+    await expectRejection(refused, /no key matches the token/);
   });
 });

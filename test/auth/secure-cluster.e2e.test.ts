@@ -19,6 +19,7 @@ import { createTestDatabase } from '../support/pg.js';
 import { testKeys, type TestKeys } from './keys.js';
 import { ringCommand } from '../../cli/ring.js';
 import { RingView } from '../../src/ring/index.js';
+import { expectRejection } from '../support/rejection.js';
 
 let keys: TestKeys;
 let cluster: Cluster;
@@ -244,8 +245,14 @@ describe('subscriptions in a secure cluster', () => {
     const noRead = subscribe(cluster.routerAddress, { token: tokens.noPayment! });
     const anonymous = subscribe(cluster.routerAddress);
     try {
-      await expect(anonymous.until(() => false, 10_000)).rejects.toThrow(/UNAUTHENTICATED|no credentials/);
-      await expect(noRead.until(() => false, 10_000)).rejects.toThrow(/PERMISSION_DENIED|may not read/);
+      await expectRejection(
+        anonymous.until(() => false, 10_000),
+        /UNAUTHENTICATED|no credentials/,
+      );
+      await expectRejection(
+        noRead.until(() => false, 10_000),
+        /PERMISSION_DENIED|may not read/,
+      );
     } finally {
       noRead.close();
       anonymous.close();
@@ -294,7 +301,10 @@ describe('long-lived streams', () => {
     const sub = subscribe(cluster.routerAddress, { token: shortLived });
     try {
       await sub.until(() => sub.caughtUp(), 10_000, 'caught_up');
-      await expect(sub.until(() => false, 15_000, 'the end')).rejects.toThrow(/UNAUTHENTICATED|expired/);
+      await expectRejection(
+        sub.until(() => false, 15_000, 'the end'),
+        /UNAUTHENTICATED|expired/,
+      );
     } finally {
       sub.close();
     }
@@ -352,7 +362,7 @@ describe('the start-up gate', () => {
       const db = await createTestDatabase('sw_gate');
       try {
         const refused = startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'false' });
-        await expect(refused).rejects.toThrow(/exited with 2[\s\S]*no authentication method is configured/);
+        await expectRejection(refused, /exited with 2[\s\S]*no authentication method is configured/);
         const insecure = await startProcess(entry, { ...env(db.url), SHARDWRITE_INSECURE: 'true' });
         try {
           expect(insecure.output()).toMatch(/INSECURE MODE/);

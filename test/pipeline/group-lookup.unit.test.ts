@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GroupLookup } from '../../src/pipeline/group-lookup.js';
+import { expectRejection } from '../support/rejection.js';
 
 describe('GroupLookup', () => {
   it('sends a lone lookup at once and coalesces the ones that arrive while it is in flight', async () => {
@@ -29,7 +30,7 @@ describe('GroupLookup', () => {
       if (fail) throw new Error('down');
       return new Map(keys.map((k) => [k, 1]));
     });
-    await expect(lookup.get('x')).rejects.toThrow('down');
+    await expectRejection(lookup.get('x'), 'down');
     fail = false;
     expect(await lookup.get('x')).toBe(1);
   });

@@ -11,6 +11,7 @@ import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { createClient } from '../../src/client/index.js';
 import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
+import { expectRejection } from '../support/rejection.js';
 
 const WORKER_TOKEN = 'pm-worker-token-for-tests';
 const ALICE_TOKEN = 'alice-token-for-tests';
@@ -50,7 +51,7 @@ afterAll(async () => {
 
 it('refuses to start without a token unless insecure mode is chosen', async () => {
   const p = startProcess('pm-worker/main.ts', { ...workerTls(), PM_SOURCE: cluster.routerAddress, RING_DATABASE_URL: cluster.ringUrl, SHARDWRITE_INSECURE: 'false' }, /pm-worker listening on (\S+)/);
-  await expect(p).rejects.toThrow(/exited with 2[\s\S]*PM_TOKEN is required/);
+  await expectRejection(p, /exited with 2[\s\S]*PM_TOKEN is required/);
 });
 
 it("ships a tenant's paid orders and cancels its unpaid ones, the worker acting with its own token", async () => {

@@ -20,6 +20,7 @@ import { checkStores } from '../support/checker.js';
 import { startLoad, summaryLine, type LoadRun } from '../support/ledger.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { liveStreams, sealedLeft, seedOrders } from './support/stores.js';
+import { expectRejection } from '../support/rejection.js';
 
 const CLIENTS = 32;
 const SEEDED = 3000;
@@ -64,7 +65,7 @@ async function interrupted(request: MoveRequest, stopAt: (phase: string, eventsC
       if (!stop.signal.aborted && stopAt(p.phase, p.figures.eventsCopied)) stop.abort(new Error('interrupted by the test'));
     },
   });
-  await expect(rebalancer.run(request)).rejects.toThrow(/interrupted by the test/);
+  await expectRejection(rebalancer.run(request), /interrupted by the test/);
 }
 
 async function acked(run: LoadRun): Promise<number> {
@@ -177,7 +178,7 @@ describe('ring abort', () => {
 
     // An abort stopped as soon as it began leaves the move rewound and says so; running it again finishes it.
     const stop = new AbortController();
-    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }).abort()).rejects.toThrow(/stopped/);
+    await expectRejection(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }).abort(), /stopped/);
     const halfway = await ring(['status']);
     expect(halfway.lines.join('\n')).toMatch(/an abort of it \(from phase precopy\) did not finish: run `shardwrite ring abort` again/);
     expect((await currentRing()).epoch).toBe(2);

@@ -7,6 +7,7 @@ import { Rebalancer } from '../../src/rebalance/rebalancer.js';
 import { RingView } from '../../src/ring/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder } from '../support/grpc.js';
+import { expectRejection } from '../support/rejection.js';
 
 let cluster: Cluster;
 
@@ -29,7 +30,7 @@ it('refuses to delete an old copy whose new copy was damaged, and finishes once 
 
   // Run the move up to its cleanup, and stop there.
   const stop = new AbortController();
-  await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: (p) => p.phase === 'cleanup' && stop.abort() }).run(request)).rejects.toThrow();
+  await expectRejection(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, signal: stop.signal, onProgress: (p) => p.phase === 'cleanup' && stop.abort() }).run(request));
   const copy = cluster.shard('shard-1').sql;
   const original = await copy.query(`SELECT data FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);
   expect(original.rows).toHaveLength(1);
@@ -37,7 +38,7 @@ it('refuses to delete an old copy whose new copy was damaged, and finishes once 
   // Damage the copy without changing its version or count (the store is append-only: switch its guard off first).
   await copy.query('ALTER TABLE events DISABLE TRIGGER events_append_only');
   await copy.query(`UPDATE events SET data = jsonb_set(data, '{customerId}', '"someone-else"') WHERE stream_id = $1`, [`order-header-${moving}`]);
-  await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(/differs in content/);
+  await expectRejection(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request), /differs in content/);
   const old = await cluster.shard('shard-0').sql.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = $1`, [`order-header-${moving}`]);
   expect(old.rows[0].n).toBe(1);
 

@@ -13,6 +13,7 @@ import { connect, placeOrder } from '../support/grpc.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/postgres-process.js';
+import { expectRejection } from '../support/rejection.js';
 
 let cluster: Cluster;
 let ringSql: pg.Pool;
@@ -105,7 +106,7 @@ it('a move given a store of another shard (--database-url) is refused before any
   const request = { kind: 'add', shardId: 'shard-1', address: cluster.shard('shard-1').address } as const;
   const regsBefore = await registrations();
   const run = new Rebalancer({ ringDatabaseUrl: cluster.ringUrl, databaseUrls: { 'shard-1': cluster.shard('shard-2').databaseUrl } }).run(request);
-  await expect(run).rejects.toThrow(/the event store given for shard-1 .* is shard-2's .* refusing to use it/);
+  await expectRejection(run, /the event store given for shard-1 .* is shard-2's .* refusing to use it/);
   expect(await registrations()).toEqual(regsBefore);
   await expectNothingMoved();
 }, 60_000);
@@ -115,7 +116,7 @@ it('a move whose registered store does not serve the shard it names is refused b
   // A registration gone wrong (edited by hand, or restored from elsewhere): shard-1's row names shard-2's store.
   await ringSql.query(`UPDATE shard_stores SET database_url = $1 WHERE shard_id = 'shard-1'`, [cluster.shard('shard-2').databaseUrl]);
   try {
-    await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(/the event store registered for shard-1 .* is shard-2's .* refusing to move streams through it/);
+    await expectRejection(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request), /the event store registered for shard-1 .* is shard-2's .* refusing to move streams through it/);
     await expectNothingMoved();
   } finally {
     await ringSql.query(`UPDATE shard_stores SET database_url = $1 WHERE shard_id = 'shard-1'`, [cluster.shard('shard-1').databaseUrl]);
@@ -125,7 +126,8 @@ it('a move whose registered store does not serve the shard it names is refused b
 it('a move naming the address of another shard process is refused before anything is copied', async () => {
   // shard-2's process listens there, on its own store: routers sent to it would reach the wrong data.
   const request = { kind: 'add', shardId: 'shard-1', address: cluster.shard('shard-2').address } as const;
-  await expect(new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request)).rejects.toThrow(
+  await expectRejection(
+    new Rebalancer({ ringDatabaseUrl: cluster.ringUrl }).run(request),
     /the process at .* is not shard-1 serving store .*it does not serve shardwrite\.identity\/shard-1\/.* \(NOT_FOUND\)/,
   );
   await expectNothingMoved();

@@ -11,6 +11,7 @@ import { GroupCommitWriter } from '../../src/store/index.js';
 import type { AppendEntry, Appender } from '../../src/store/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack, tally, type Stack } from './support.js';
+import { expectRejection } from '../support/rejection.js';
 
 /** What the next append does: pass, fail before writing, or write and then report a failure (unknown outcome). */
 type Fault = 'none' | 'fail-before' | 'fail-after';
@@ -124,7 +125,7 @@ describe('the owner cache', () => {
     const stream = `tally-${id}`;
     await stack.pipeline.execute(ADD, { id, count: 2 }, {});
     const before = stack.ownerCache.peek(stream);
-    await expect(stack.pipeline.execute(ADD, { id, count: 1, fail: true }, {})).rejects.toThrow('refused');
+    await expectRejection(stack.pipeline.execute(ADD, { id, count: 1, fail: true }, {}), 'refused');
     await expect(stack.pipeline.execute(ADD, { id, count: 1, expectedVersion: 7 }, {})).rejects.toBeInstanceOf(VersionConflictError);
     expect(stack.ownerCache.peek(stream)).toEqual(before);
     await expectCoherent(stream);

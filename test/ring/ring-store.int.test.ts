@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { PgRingStore, RingConflictError, RingWatcher, type RingDocument, type RingView } from '../../src/ring/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectRejection } from '../support/rejection.js';
 
 const doc = (epoch: number, ...ids: string[]): RingDocument => ({
   epoch,
@@ -66,8 +67,8 @@ describe('PgRingStore', () => {
     await store.initIfEmpty(doc(1, 'shard-0', 'shard-1'));
 
     expect(await store.publish(doc(2, 'shard-0', 'shard-1', 'shard-2'), 1)).toEqual(doc(2, 'shard-0', 'shard-1', 'shard-2'));
-    await expect(store.publish(doc(2, 'shard-0'), 1)).rejects.toThrow(RingConflictError);
-    await expect(store.publish(doc(4, 'shard-0'), 2)).rejects.toThrow(RangeError);
+    await expectRejection(store.publish(doc(2, 'shard-0'), 1), RingConflictError);
+    await expectRejection(store.publish(doc(4, 'shard-0'), 2), RangeError);
     expect(await store.current()).toEqual(doc(2, 'shard-0', 'shard-1', 'shard-2'));
 
     // Racing publishers from the same base: exactly one wins.
@@ -84,9 +85,9 @@ describe('PgRingStore', () => {
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
-      await expect(c.query(`UPDATE ring_epochs SET shards = '[]'::jsonb WHERE epoch = 1`)).rejects.toThrow(/immutable/);
-      await expect(c.query('DELETE FROM ring_epochs WHERE epoch = 1')).rejects.toThrow(/immutable/);
-      await expect(c.query('TRUNCATE ring_epochs')).rejects.toThrow(/immutable/);
+      await expectRejection(c.query(`UPDATE ring_epochs SET shards = '[]'::jsonb WHERE epoch = 1`), /immutable/);
+      await expectRejection(c.query('DELETE FROM ring_epochs WHERE epoch = 1'), /immutable/);
+      await expectRejection(c.query('TRUNCATE ring_epochs'), /immutable/);
     } finally {
       await c.end();
     }

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.js';
 import { freePort } from '../support/postgres-process.js';
+import { expectRejection } from '../support/rejection.js';
 
 const dataDir = resolve(`.data/test-taken-port-${randomBytes(4).toString('hex')}`);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -15,14 +16,8 @@ describe('starting embedded PostgreSQL', () => {
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
     try {
-      // Not `rejects.toThrow`: it passes on a rejection with `undefined` (vitest#7260), which is what this guards against.
-      const error: unknown = await startEmbeddedPostgres({ dataDir, port }).then(
-        () => 'started',
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(Error);
-      expect((error as Error).message).toContain(`did not start on 127.0.0.1:${port}`);
-      expect((error as Error).message).toMatch(/could not bind IPv4 address "127.0.0.1": Address already in use/);
+      const error = await expectRejection(startEmbeddedPostgres({ dataDir, port }), `did not start on 127.0.0.1:${port}`);
+      expect(error.message).toMatch(/could not bind IPv4 address "127.0.0.1": Address already in use/);
     } finally {
       holder.close();
     }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, DuplicateCommandError, StoreUnavailableError, StreamMovingError, ValidationError, WrongShardError } from '../../src/errors.js';
 import { bumpFence, GroupCommitWriter, migrate, PgEventReader, type AppendEntry, type AppendResult, type GroupCommitWriterOptions } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectRejection } from '../support/rejection.js';
 
 let counter = 0;
 /** A stream id no other test uses. */
@@ -520,12 +521,12 @@ describe('GroupCommitWriter', () => {
     const writer = newWriter();
     const s = newStream();
     const good = entry(s, 0, { events: 2 });
-    await expect(writer.append({ ...good, commands: [{ commandId: 'x', eventCount: 1 }] })).rejects.toThrow(/account for 1 events/);
-    await expect(writer.append({ ...good, baseVersion: -1 })).rejects.toThrow(TypeError);
-    await expect(writer.append({ ...good, events: [], commands: [] })).rejects.toThrow(TypeError);
+    await expectRejection(writer.append({ ...good, commands: [{ commandId: 'x', eventCount: 1 }] }), /account for 1 events/);
+    await expectRejection(writer.append({ ...good, baseVersion: -1 }), TypeError);
+    await expectRejection(writer.append({ ...good, events: [], commands: [] }), TypeError);
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    await expect(writer.append(entry(s, 0, { data: () => circular }))).rejects.toThrow(/JSON/);
+    await expectRejection(writer.append(entry(s, 0, { data: () => circular })), /JSON/);
     expect(await versions(s)).toEqual([]);
     expect(writer.stats.batches).toBe(0);
   });

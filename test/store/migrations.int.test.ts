@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bumpFence, migrate, MIGRATIONS } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectRejection } from '../support/rejection.js';
 
 describe('migrate', () => {
   const databases: TestDatabase[] = [];
@@ -80,7 +81,7 @@ describe('migrate', () => {
     const db = await fresh();
     await migrate(db.url);
     const renamed = MIGRATIONS.map((m) => ({ ...m, name: `${m.name} (edited)` }));
-    await expect(migrate(db.url, renamed)).rejects.toThrow(/was applied as/);
+    await expectRejection(migrate(db.url, renamed), /was applied as/);
   });
 
   it('deletes the order-header snapshots of state schemas that held personal data, and no other snapshot', async () => {
@@ -113,7 +114,7 @@ describe('migrate', () => {
       expect(await bumpFence(pool, 7)).toBe(7);
       expect(await bumpFence(pool, 3)).toBe(7);
       expect(await bumpFence(pool, 9)).toBe(9);
-      await expect(bumpFence(pool, -1)).rejects.toThrow(RangeError);
+      await expectRejection(bumpFence(pool, -1), RangeError);
     } finally {
       await pool.end();
     }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { GroupCommitWriter, migrate, PgEventReader, type AppendEntry } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectRejection } from '../support/rejection.js';
 
 function entry(streamId: string, expectedVersion: number, count: number, commandId: string): AppendEntry {
   return {
@@ -97,7 +98,7 @@ describe('PgEventReader', () => {
 
   it('refuses to round a version beyond 2^53 - 1 instead of losing precision', async () => {
     await pool.query(`INSERT INTO streams (stream_id, aggregate_type, aggregate_id, version) VALUES ('huge', 'order', 'huge', 9007199254740993)`);
-    await expect(reader.streamVersion('huge')).rejects.toThrow(RangeError);
+    await expectRejection(reader.streamVersion('huge'), RangeError);
   });
 
   it('leaves a pool it was given open, and ends a pool it built', async () => {

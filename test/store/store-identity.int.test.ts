@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { PgRingStore } from '../../src/ring/index.js';
 import { StoreIdentityError, claimStore, migrate, readStoreIdentity } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectRejection } from '../support/rejection.js';
 
 let store: TestDatabase;
 let ringDb: TestDatabase;
@@ -35,17 +36,17 @@ describe('store identity', () => {
     const claimed = await claimStore(store.url, 'shard-4');
     expect(claimed).toEqual({ storeId: before!.storeId, shardId: 'shard-4' });
     expect(await claimStore(pool, 'shard-4')).toEqual(claimed);
-    await expect(claimStore(store.url, 'shard-5')).rejects.toThrow(StoreIdentityError);
-    await expect(claimStore(store.url, 'shard-5')).rejects.toThrow(/belongs to shard-4.*SHARD_ID=shard-5/);
+    await expectRejection(claimStore(store.url, 'shard-5'), StoreIdentityError);
+    await expectRejection(claimStore(store.url, 'shard-5'), /belongs to shard-4.*SHARD_ID=shard-5/);
     expect(await readStoreIdentity(pool)).toEqual(claimed);
   });
 
   it('cannot be changed, deleted or truncated once claimed', async () => {
     const { storeId } = (await readStoreIdentity(pool))!;
-    await expect(pool.query(`UPDATE store_identity SET shard_id = 'shard-5'`)).rejects.toThrow(/written once/);
-    await expect(pool.query(`UPDATE store_identity SET store_id = gen_random_uuid()`)).rejects.toThrow(/written once/);
-    await expect(pool.query('DELETE FROM store_identity')).rejects.toThrow(/written once/);
-    await expect(pool.query('TRUNCATE store_identity')).rejects.toThrow(/written once/);
+    await expectRejection(pool.query(`UPDATE store_identity SET shard_id = 'shard-5'`), /written once/);
+    await expectRejection(pool.query(`UPDATE store_identity SET store_id = gen_random_uuid()`), /written once/);
+    await expectRejection(pool.query('DELETE FROM store_identity'), /written once/);
+    await expectRejection(pool.query('TRUNCATE store_identity'), /written once/);
     expect(await readStoreIdentity(pool)).toEqual({ storeId, shardId: 'shard-4' });
   });
 
@@ -66,8 +67,8 @@ describe('shard stores in the ring database', () => {
       await ring.registerStore('shard-0', 'postgres://b/one', mine);
       expect((await ring.stores()).get('shard-0')).toEqual({ databaseUrl: 'postgres://b/one', storeId: mine });
 
-      await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.toThrow(StoreIdentityError);
-      await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.toThrow(/shard-0 is registered with event store .* not with store/);
+      await expectRejection(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID()), StoreIdentityError);
+      await expectRejection(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID()), /shard-0 is registered with event store .* not with store/);
       await expect(ring.registerStore('shard-0', 'postgres://user:secret@c/two', randomUUID())).rejects.not.toThrow(/secret/);
       expect((await ring.stores()).get('shard-0')).toEqual({ databaseUrl: 'postgres://b/one', storeId: mine });
 

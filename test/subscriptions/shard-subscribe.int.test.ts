@@ -7,6 +7,7 @@ import { decodeCheckpoint } from '../../src/subscriptions/position.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 import { subscribe, versionsByStream } from '../support/subscriber.js';
+import { expectRejection } from '../support/rejection.js';
 
 let db: TestDatabase;
 let shard: RunningShard;
@@ -88,7 +89,10 @@ describe('Subscribe sent straight to a shard', () => {
   it('refuses an unknown aggregate type and a malformed checkpoint with INVALID_ARGUMENT', async () => {
     for (const request of [{ aggregateTypes: ['no-such-type'] }, { from: 'not a token!' }]) {
       const sub = subscribe(shard.address, request);
-      await expect(sub.until(() => false, 5000)).rejects.toThrow(/subscription failed/);
+      await expectRejection(
+        sub.until(() => false, 5000),
+        /subscription failed/,
+      );
       expect(sub.error()?.code).toBe(grpc.status.INVALID_ARGUMENT);
       sub.close();
     }
