@@ -28,7 +28,7 @@ import { isUnexpected, toRpcStatus, toStatusMessage } from '../src/grpc/status.j
 import { toWireResult } from '../src/grpc/wire.js';
 import { stringFieldOr } from '../src/grpc/wire-scan.js';
 import type { Logger } from '../src/observability/logger.js';
-import { SpanKind, SpanStatusCode, UNSAMPLED, extractContext, startRpcSpan, traceFields, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
+import { SpanKind, SpanStatusCode, TRACESTATE, UNSAMPLED, extractContext, parentOf, startRpcSpan, traceFields, type Context, type Span, type Tracer } from '../src/observability/tracing.js';
 import type { PipelineMetrics } from '../src/observability/metrics.js';
 import type { CallContext, CommandPipeline } from '../src/pipeline/pipeline.js';
 import type { StreamedCommand__Output } from '../src/generated/shardwrite/v1/StreamedCommand.js';
@@ -120,7 +120,9 @@ export function addCommandStreamService(server: grpc.Server, deps: CommandStream
   };
   const run = (stream: OpenStream, frame: Buffer, ctx: TracedContext, maxInFlight: number, answer: (o: StreamedOutcome) => void) =>
     runFrame(deps, specs, decode, stream, frame, ctx, maxInFlight, answer);
-  const traced = (ctx: CallContext, text: (key: string) => string | undefined): TracedContext => (deps.tracer ? { ...ctx, traceParent: extractContext(text) } : ctx);
+  // The traceparent `contextOf` accepted for the events' metadata is read as it is; another (a later version's) is read in full.
+  const traced = (ctx: CallContext, text: (key: string) => string | undefined): TracedContext =>
+    deps.tracer ? { ...ctx, traceParent: ctx.traceparent !== undefined ? parentOf(ctx.traceparent, text(TRACESTATE)) : extractContext(text) } : ctx;
 
   server.addService(
     { Execute: raw.definition },

@@ -100,14 +100,21 @@ export function extractContext(read: (key: string) => string | undefined): Conte
   const m = value === undefined ? null : TRACEPARENT_PATTERN.exec(value);
   // Version 00 has exactly four fields; a later version may have more.
   if (!m || (m[1] === '00' && m[5])) return ROOT_CONTEXT;
-  const state = read(TRACESTATE);
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: m[2]!,
-    spanId: m[3]!,
-    traceFlags: parseInt(m[4]!, 16),
-    isRemote: true,
-    ...(state ? { traceState: createTraceState(state) } : {}),
-  });
+  return remoteParent(m[2]!, m[3]!, parseInt(m[4]!, 16), read(TRACESTATE));
+}
+
+/**
+ * What `extractContext` reads from a `traceparent` that `validTraceparent`
+ * already accepted (version 00, exactly its fields) and the caller's
+ * `tracestate`, without matching it again: a shard checks every command's
+ * `traceparent` for its events' metadata anyway.
+ */
+export function parentOf(traceparent: string, state: string | undefined): Context {
+  return remoteParent(traceparent.slice(3, 35), traceparent.slice(36, 52), parseInt(traceparent.slice(53, 55), 16), state);
+}
+
+function remoteParent(traceId: string, spanId: string, traceFlags: number, state: string | undefined): Context {
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags, isRemote: true, ...(state ? { traceState: createTraceState(state) } : {}) });
 }
 
 /** The `traceparent` of a span context (W3C, version 00). */

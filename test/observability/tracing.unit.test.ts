@@ -11,6 +11,7 @@ import {
   TRACING_OFF,
   UNSAMPLED,
   extractContext,
+  parentOf,
   formatTraceparent,
   rpcAttributes,
   startRpcSpan,
@@ -89,6 +90,11 @@ describe('trace context', () => {
       const ours = trace.getSpanContext(extractContext(read));
       const theirs = trace.getSpanContext(oracle.extract(ROOT_CONTEXT, read, { get: (r, k) => r(k), keys: () => [] }));
       expect({ ...ours, traceState: ours?.traceState?.serialize() }, `${traceparent} ${tracestate}`).toEqual({ ...theirs, traceState: theirs?.traceState?.serialize() });
+      // What a shard reads from a traceparent it already accepted for its events is the same.
+      const valid = validTraceparent(traceparent);
+      if (valid === undefined) continue;
+      const parent = trace.getSpanContext(parentOf(valid, tracestate));
+      expect({ ...parent, traceState: parent?.traceState?.serialize() }, `${traceparent} ${tracestate}`).toEqual({ ...theirs, traceState: theirs?.traceState?.serialize() });
     }
     expect(trace.getSpanContext(extractContext((k) => (k === 'traceparent' ? TRACEPARENT : undefined)))).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', isRemote: true });
   });
