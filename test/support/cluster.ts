@@ -159,15 +159,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
 
   try {
-    const ports = await Promise.all(Array.from({ length: total + 1 }, () => freePort()));
-    const addresses = ports.slice(0, total).map((p) => `127.0.0.1:${p}`);
-    const routerAddress = `127.0.0.1:${ports[total]}`;
-    const ring: RingDocument = { epoch: 1, shards: addresses.slice(0, onRing).map((address, i) => ({ id: `shard-${i}`, address })) };
     await ringStore.migrate();
-    await ringStore.initIfEmpty(ring);
-
     const urls = await Promise.all(
-      addresses.map(async (_, i) => {
+      Array.from({ length: total }, async (_, i) => {
         const own = await options.databaseUrl?.(i);
         if (own !== undefined) return own;
         const db = await createTestDatabase('sw_shard');
@@ -175,6 +169,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         return db.url;
       }),
     );
+    // The ring names the shards' addresses before they start, so their ports are drawn now, just
+    // before they bind: another file running beside this one draws from the same ephemeral range.
+    const ports = await Promise.all(Array.from({ length: total }, () => freePort()));
+    const addresses = ports.map((p) => `127.0.0.1:${p}`);
+    const ring: RingDocument = { epoch: 1, shards: addresses.slice(0, onRing).map((address, i) => ({ id: `shard-${i}`, address })) };
+    await ringStore.initIfEmpty(ring);
 
     const authEnv: Record<string, string> = options.auth ? { SHARDWRITE_INSECURE: options.tls ? 'false' : 'true', ...options.auth } : {};
     const shards = await Promise.all(
@@ -211,7 +211,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     );
 
-    const routerEnv = { ...ROUTER_ENV, GRPC_ADDRESS: routerAddress, RING_DATABASE_URL: ringDb.url, ...authEnv, ...(tls ? tlsEnv(tls.files.router!) : {}), ...options.routerEnv };
+    const routerEnv: Record<string, string> = { ...ROUTER_ENV, RING_DATABASE_URL: ringDb.url, ...authEnv, ...(tls ? tlsEnv(tls.files.router!) : {}), ...options.routerEnv };
+    // The router takes a port of the system's choosing, and keeps it across restarts.
+    const router = track(await startProcess('router/main.ts', { GRPC_ADDRESS: '127.0.0.1:0', ...routerEnv }));
+    const routerAddress = router.address;
+    routerEnv.GRPC_ADDRESS ??= routerAddress;
     const view = new RingView(ring);
     const cluster: Cluster = {
       ringUrl: ringDb.url,
@@ -220,7 +224,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ringStore,
       shards,
       routerAddress,
-      router: track(await startProcess('router/main.ts', routerEnv)),
+      router,
       async restartRouter() {
         await kill(cluster.router);
         cluster.router = track(await startProcess('router/main.ts', routerEnv));
