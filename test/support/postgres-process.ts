@@ -31,13 +31,47 @@ export interface OwnPostgres {
 /** How long `crash()` waits for the killed processes to disappear. */
 const CRASH_REAP_MS = 10_000;
 
+/**
+ * A loopback port that nothing listens on, for a server a test starts a
+ * little later. It is drawn below the system's ephemeral range: the system
+ * hands out ports from that range to outbound connections and `listen(0)`,
+ * and another test file runs beside this one, so a port drawn there could be
+ * taken before the server binds it (CI saw it happen). Below the range only
+ * another draw can take it: about 1 chance in 10,000 per pair of draws.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const below = ephemeralRangeStart() - 1;
+  if (below - DRAWN_PORTS_FROM >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = DRAWN_PORTS_FROM + Math.floor(Math.random() * (below - DRAWN_PORTS_FROM + 1));
+      if ((await listenOn(port)) !== undefined) return port;
+    }
+  }
+  const port = await listenOn(0);
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
+  return port;
+}
+
+/** The lowest port `freePort` draws (above the well-known and most registered services' ports). */
+const DRAWN_PORTS_FROM = 20_000;
+
+/** The first port of Linux's ephemeral range (32768 by default); 0 where there is no such file (`freePort` then asks the system). */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Listens on `port` of 127.0.0.1 and closes again: the port bound, or undefined when it is taken. */
+function listenOn(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = (s.address() as { port: number }).port;
+      s.close(() => resolve(bound));
     });
   });
 }
