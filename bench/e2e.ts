@@ -28,7 +28,8 @@ import { connect, placeOrder, type Clients } from '../test/support/grpc.js';
 import { createClient } from '../src/client/index.js';
 import { GroupCommitWriter, migrate } from '../src/store/index.js';
 import { emmettStore, libraryAppends } from './library.js';
-import { batchSize, benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, freePort, numberArg, printTable, type LoadResult } from './support.js';
+import { freePort } from '../test/support/postgres-process.js';
+import { batchSize, benchDatabase, closedLoop, cpuPerCommand, durationFromArgs, numberArg, printTable, type LoadResult } from './support.js';
 
 const CALLERS = 64;
 const CHANNELS = 4;

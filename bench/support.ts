@@ -6,7 +6,6 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 
 let embeddedStop: (() => Promise<void>) | undefined;
@@ -204,15 +203,6 @@ export async function cpuPerCommand(processes: Record<string, number>, work: () 
   const perCommandUs: Record<string, number> = {};
   [...names, 'postgres'].forEach((n, i) => (perCommandUs[n] = Math.round(((after[i]! - before[i]!) / result.ok) * 1e6)));
   return { result, perCommandUs };
-}
-
-/** A free TCP port on loopback, for a process's listener whose address the benchmark must know (its /metrics). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**

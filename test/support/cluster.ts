@@ -169,8 +169,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         return db.url;
       }),
     );
-    // The ring names the shards' addresses before they start, so their ports are drawn now, just
-    // before they bind: another file running beside this one draws from the same ephemeral range.
+    // The ring names the shards' addresses before they start: their ports are drawn (`freePort`) just before.
     const ports = await Promise.all(Array.from({ length: total }, () => freePort()));
     const addresses = ports.map((p) => `127.0.0.1:${p}`);
     const ring: RingDocument = { epoch: 1, shards: addresses.slice(0, onRing).map((address, i) => ({ id: `shard-${i}`, address })) };

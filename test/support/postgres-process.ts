@@ -76,23 +76,6 @@ function listenOn(port: number): Promise<number | undefined> {
   });
 }
 
-/**
- * An embedded PostgreSQL on a port the system offered: another test file
- * running beside this one draws from the same ephemeral range and may take
- * the port before the server binds it (after `initdb`), so a start refused
- * for its port is tried again on another.
- */
-export async function startOnFreePort(dataDir: string): Promise<{ server: EmbeddedPostgresHandle; port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    try {
-      return { server: await startEmbeddedPostgres({ dataDir, port }), port };
-    } catch (err) {
-      if (attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
-    }
-  }
-}
-
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -120,10 +103,9 @@ function alive(pid: number): boolean {
 
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dataDir = `.data/test-own-pg-${randomBytes(4).toString('hex')}`;
-  const started = await startOnFreePort(dataDir);
-  const port = started.port;
+  const port = await freePort();
   // `undefined` after a crash, until the restart: the crashed server's handle must not be stopped.
-  let server: EmbeddedPostgresHandle | undefined = started.server;
+  let server: EmbeddedPostgresHandle | undefined = await startEmbeddedPostgres({ dataDir, port });
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   await admin.query('CREATE DATABASE app');

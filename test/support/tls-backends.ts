@@ -9,8 +9,9 @@ import { chmodSync, chownSync, copyFileSync, readFileSync, rmSync, statSync } fr
 import { join, resolve } from 'node:path';
 import * as tls from 'node:tls';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.js';
 import type { CertFiles } from '../../scripts/dev-certificates.js';
-import { freePort, startOnFreePort } from './postgres-process.js';
+import { freePort } from './postgres-process.js';
 
 export interface TlsBackend {
   readonly port: number;
@@ -29,7 +30,8 @@ export interface TlsPostgres extends TlsBackend {
  */
 export async function startTlsPostgres(files: CertFiles): Promise<TlsPostgres> {
   const dataDir = resolve(`.data/test-tls-pg-${randomBytes(4).toString('hex')}`);
-  const { server, port } = await startOnFreePort(dataDir);
+  const port = await freePort();
+  const server = await startEmbeddedPostgres({ dataDir, port });
   // PostgreSQL reads its key only when the server's own user owns it, readable by nobody else.
   const owner = statSync(dataDir);
   for (const [from, to] of [
