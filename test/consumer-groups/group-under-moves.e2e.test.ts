@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ringCommand, type Output } from '../../cli/ring.js';
 import { RingView } from '../../src/ring/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
-import { startLoad } from '../support/ledger.js';
+import { MOVING_LOAD_DEADLINE_MS, startLoad } from '../support/ledger.js';
 import { startProcess } from '../support/processes.js';
 import { TestMember, until } from './support/member.js';
 
@@ -44,7 +44,7 @@ it('delivers every acknowledged event in order per stream through moves and a ki
   await until('both members have partitions', () => a.partitions.length > 0 && a.partitions.length < 8, 30_000);
 
   let view = new RingView((await cluster.ringStore.current())!);
-  const run = startLoad({ target: cluster.routerAddress, prefix: 'cg', clients: 64, ordersPerClient: 3, deadlineMs: 3000, ownerOf: (id) => view.ownerOf(id).id });
+  const run = startLoad({ target: cluster.routerAddress, prefix: 'cg', clients: 64, ordersPerClient: 3, deadlineMs: MOVING_LOAD_DEADLINE_MS, ownerOf: (id) => view.ownerOf(id).id });
   await new Promise((r) => setTimeout(r, 1500));
   await ring(['add', 'shard-3', '--address', cluster.shard('shard-3').address]);
   view = new RingView((await cluster.ringStore.current())!);

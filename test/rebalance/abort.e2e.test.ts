@@ -17,7 +17,7 @@ import { Rebalancer } from '../../src/rebalance/rebalancer.js';
 import type { MoveRequest } from '../../src/rebalance/plan.js';
 import { RingView, type RingDocument } from '../../src/ring/index.js';
 import { checkStores } from '../support/checker.js';
-import { startLoad, summaryLine, type LoadRun } from '../support/ledger.js';
+import { MOVING_LOAD_DEADLINE_MS, startLoad, summaryLine, type LoadRun } from '../support/ledger.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { liveStreams, sealedLeft, seedOrders } from './support/stores.js';
 import { expectRejection } from '../support/rejection.js';
@@ -50,7 +50,7 @@ function orderOf(streamId: string): string {
 }
 
 function load(prefix: string): LoadRun {
-  return startLoad({ target: cluster.routerAddress, prefix, clients: CLIENTS, ordersPerClient: 3, deadlineMs: 3000, expect: MOVE_ANSWERS });
+  return startLoad({ target: cluster.routerAddress, prefix, clients: CLIENTS, ordersPerClient: 3, deadlineMs: MOVING_LOAD_DEADLINE_MS, expect: MOVE_ANSWERS });
 }
 
 /** Runs `request` and stops it when `stopAt` says so; resolves once it has stopped. */

@@ -19,7 +19,7 @@ import { ringCommand, type Output } from '../../cli/ring.js';
 import { RingView, type RingDocument } from '../../src/ring/index.js';
 import { checkStores, type CheckResult } from '../support/checker.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
-import { startLoad, summaryLine, type Ledger, type LoadRun } from '../support/ledger.js';
+import { MOVING_LOAD_DEADLINE_MS, startLoad, summaryLine, type Ledger, type LoadRun } from '../support/ledger.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { liveStreams, sealedLeft, seedOrders } from './support/stores.js';
 
@@ -91,7 +91,7 @@ function load(prefix: string, ring: RingDocument): LoadRun {
     prefix,
     clients: CLIENTS,
     ordersPerClient: 3,
-    deadlineMs: 3000,
+    deadlineMs: MOVING_LOAD_DEADLINE_MS,
     ownerOf: (id) => view.ownerOf(id).id,
     expect: MOVE_ANSWERS,
   });
