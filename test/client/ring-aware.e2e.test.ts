@@ -19,7 +19,7 @@ import { RING_HASHING, RingView } from '../../src/ring/index.js';
 import { checkStores } from '../support/checker.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { placeOrder } from '../support/grpc.js';
-import { startLoad, summaryLine, type LoadMethod } from '../support/ledger.js';
+import { MOVING_LOAD_DEADLINE_MS, startLoad, summaryLine, type LoadMethod } from '../support/ledger.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import type { InventoryServiceDefinition } from '../../src/generated/shardwrite/v1/InventoryService.js';
@@ -168,7 +168,7 @@ describe('a ring-aware client', () => {
         prefix: 'join',
         clients: 32,
         ordersPerClient: 4,
-        deadlineMs: 5000,
+        deadlineMs: MOVING_LOAD_DEADLINE_MS,
         // What a caller may hear while streams move: the router's final answers after the client's own resends.
         expect: ['UNAVAILABLE/STREAM_MOVING', 'FAILED_PRECONDITION/WRONG_SHARD'],
       });
