@@ -17,10 +17,18 @@ const NOT_SOURCES = new Set(['node_modules', 'dist']);
 /** Where `startProcess` finds the build of this run, when there is one. */
 export const PROCESS_BUILD_ENV = 'SHARDWRITE_PROCESS_BUILD';
 
-/** Transpiles the sources into a new folder under `.data/process-build/`, and returns it. */
+const BUILDS = join(ROOT, '.data', 'process-build');
+
+/**
+ * Transpiles the sources into a new folder under `.data/process-build/`, and
+ * returns it; first removes the builds of runs that ended without removing
+ * theirs (their process is gone).
+ */
 export async function buildProcesses(): Promise<string> {
-  const outdir = join(ROOT, '.data', 'process-build', `${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(outdir, { recursive: true });
+  mkdirSync(BUILDS, { recursive: true });
+  for (const name of readdirSync(BUILDS)) if (!running(Number(name.split('-')[0]))) removeProcessBuild(join(BUILDS, name));
+  const outdir = join(BUILDS, `${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(outdir);
   const folders = readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.') && !NOT_SOURCES.has(e.name));
   const entryPoints = folders.flatMap(({ name: folder }) =>
     readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })
@@ -30,6 +38,17 @@ export async function buildProcesses(): Promise<string> {
   const { build } = await import('esbuild');
   await build({ entryPoints, outdir, outbase: ROOT, format: 'esm', platform: 'node', target: 'node20', sourcemap: 'inline', logLevel: 'error' });
   return outdir;
+}
+
+function running(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function removeProcessBuild(outdir: string): void {
