@@ -73,6 +73,11 @@ beforeAll(async () => {
       MAX_CALLS_IN_FLIGHT: '400',
       SHARD_MAX_CALLS_IN_FLIGHT: '400',
       CONNECTION_SHARE_PERCENT: '25',
+      // The stand-in holds the flood's commands unanswered for seconds on purpose. It answers the router's
+      // stall probes at once (UNIMPLEMENTED: the shard is running), but on a loaded machine an answer can
+      // miss the probe's deadline (half of SHARD_STALL_MS), and the router would then rightly count the
+      // shard as stalled and fail every call UNAVAILABLE (seen once). Stalls are not this test's subject.
+      SHARD_STALL_MS: '60000',
     }),
     { logger: createLogger('test', 'silent') },
   );
