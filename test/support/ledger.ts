@@ -54,6 +54,16 @@ export const DEFAULT_LOAD_METHODS: readonly Exclude<LoadMethod, 'PlaceOrder'>[] 
 export const MAX_LINES_AT_ONCE = 4;
 
 /**
+ * The deadline of a load that runs across a rebalance. A command whose stream
+ * moves may wait up to MOVE_WAIT_MS (2 s) at its old owner and then be served
+ * by its new owner, which reads the stream cold: 3 s left too little on a
+ * loaded machine (seen once in a full run: six such commands written, but
+ * answered after their deadline — an unknown outcome the scenario did not
+ * expect).
+ */
+export const MOVING_LOAD_DEADLINE_MS = 10_000;
+
+/**
  * What an error answer says about its command:
  * - `unknown-outcome` — the call was cut, timed out, or the shard or its store
  *   could not be reached: the command may or may not have been applied; retried;
@@ -67,16 +77,6 @@ export const MAX_LINES_AT_ONCE = 4;
  *   its error model does not describe; it may have written, so it is retried
  *   like an unknown outcome, but it is never normal.
  */
-/**
- * The deadline of a load that runs across a rebalance. A command whose stream
- * moves may wait up to MOVE_WAIT_MS (2 s) at its old owner and then be served
- * by its new owner, which reads the stream cold: 3 s left too little on a
- * loaded machine (seen once in a full run: six such commands written, but
- * answered after their deadline — an unknown outcome the scenario did not
- * expect).
- */
-export const MOVING_LOAD_DEADLINE_MS = 10_000;
-
 export type ErrorClass = 'unknown-outcome' | 'not-written' | 'refused' | 'failure';
 
 /** Codes after which the command may or may not have been applied (`unknown-outcome`). */
