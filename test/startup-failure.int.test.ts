@@ -13,7 +13,7 @@ import { loadShardConfig } from '../shard/config.js';
 import { startShard } from '../shard/shard.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from './support/pg.js';
-import { expectRejection } from './support/rejection.js';
+import { expectRejection } from './support/expect-error.js';
 
 function listen(port = 0): Promise<net.Server> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@ import { JwtVerifier } from '../../src/auth/jwt.js';
 import { StaticTokens, tokenEntry } from '../../src/auth/static-tokens.js';
 import { UnauthenticatedError } from '../../src/errors.js';
 import { JWT_SETTINGS, testKeys, type TestKeys } from './keys.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection, expectThrow } from '../support/expect-error.js';
 
 let keys: TestKeys;
 let auth: TokenAuthenticator;
@@ -122,7 +122,7 @@ describe('authentication', () => {
     const token = await keys.sign({ exp: Math.floor(now / 1000) + 5 });
     await clocked.authenticate(`Bearer ${token}`);
     now += 6000;
-    expect(() => clocked.authenticate(`Bearer ${token}`)).toThrow(/expired/);
+    expectThrow(() => clocked.authenticate(`Bearer ${token}`), /expired/);
   });
 
   it('bounds the cache', async () => {

@@ -9,7 +9,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { JwtVerifier } from '../../src/auth/jwt.js';
 import { UnauthenticatedError } from '../../src/errors.js';
 import { AUDIENCE, ISSUER, JWT_SETTINGS } from './keys.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let server: Server;
 let url: string;

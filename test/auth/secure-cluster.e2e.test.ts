@@ -19,7 +19,7 @@ import { createTestDatabase } from '../support/pg.js';
 import { testKeys, type TestKeys } from './keys.js';
 import { ringCommand } from '../../cli/ring.js';
 import { RingView } from '../../src/ring/index.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let keys: TestKeys;
 let cluster: Cluster;

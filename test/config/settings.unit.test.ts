@@ -5,6 +5,7 @@ import { SHARD_ENV, SHARD_SETTINGS, loadShardConfig } from '../../shard/config.j
 import { ROUTER_ENV, ROUTER_SETTINGS, loadRouterConfig } from '../../router/config.js';
 import { RELAY_ENV, RELAY_SETTINGS } from '../../relay/config.js';
 import { PM_WORKER_ENV, PM_WORKER_SETTINGS } from '../../pm-worker/config.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const SCHEMAS: Record<string, Settings> = { shard: SHARD_SETTINGS, router: ROUTER_SETTINGS, relay: RELAY_SETTINGS, 'pm-worker': PM_WORKER_SETTINGS };
 
@@ -43,7 +44,7 @@ describe('the settings schemas', () => {
   });
 
   it('give the loaders their ranges: a value outside one is a problem naming the range', () => {
-    expect(() => loadShardConfig({ DATABASE_URL: 'postgres://h/db', SHARDWRITE_INSECURE: 'true', DB_POOL_SIZE: '201' })).toThrow(/DB_POOL_SIZE must be an integer in 1\.\.200/);
+    expectThrow(() => loadShardConfig({ DATABASE_URL: 'postgres://h/db', SHARDWRITE_INSECURE: 'true', DB_POOL_SIZE: '201' }), /DB_POOL_SIZE must be an integer in 1\.\.200/);
   });
 
   it("match the README's tables: every default the README names is the schema's", () => {
@@ -69,7 +70,7 @@ describe('EnvReader', () => {
   it('collects every problem and throws them together', () => {
     const r = new EnvReader({ N: '11', C: 'maybe', O: '-1' }, schema);
     expect([r.int('N'), r.oneOf('C'), r.optionalInt('O')]).toEqual([7, 'on', undefined]);
-    expect(() => r.done()).toThrow(ConfigError);
+    expectThrow(() => r.done(), ConfigError);
     try {
       r.done();
     } catch (err) {
@@ -80,7 +81,7 @@ describe('EnvReader', () => {
   it('refuses a name its schema does not declare, so no read escapes the env list', () => {
     const loose: Settings = schema;
     const r = new EnvReader({ OTHER: '1' }, loose);
-    expect(() => r.optionalString('OTHER')).toThrow(/not declared/);
-    expect(() => r.int('S')).toThrow(/text setting/);
+    expectThrow(() => r.optionalString('OTHER'), /not declared/);
+    expectThrow(() => r.int('S'), /text setting/);
   });
 });

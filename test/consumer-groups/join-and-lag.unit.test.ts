@@ -5,6 +5,7 @@ import { CONSUMER_GROUP_SETTINGS, readConsumerGroupSettings, DEFAULT_CONSUMER_GR
 import { ConfigError, EnvReader } from '../../src/config.js';
 import { ValidationError } from '../../src/errors.js';
 import { encodeCheckpoint, type ShardPosition } from '../../src/subscriptions/position.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const join = (over: object = {}) => ({
   group: 'read-model',
@@ -32,7 +33,7 @@ describe('validateJoin', () => {
       expect(err).toBeInstanceOf(ValidationError);
       expect((err as ValidationError).violations.map((v) => v.field).sort()).toEqual(['join.event_types', 'join.group', 'join.max_unacked', 'join.partitions', 'join.start_from']);
     }
-    expect(() => validateJoin(join({ group: 'x'.repeat(101) }))).toThrow(ValidationError);
+    expectThrow(() => validateJoin(join({ group: 'x'.repeat(101) })), ValidationError);
   });
 });
 
@@ -74,7 +75,7 @@ describe('readConsumerGroupSettings', () => {
     expect(DEFAULT_CONSUMER_GROUP_SETTINGS.leaseMs).toBe(10_000);
   });
   it('refuses a heartbeat too slow for its lease', () => {
-    expect(() => read({ CONSUMER_GROUP_LEASE_MS: '1000', CONSUMER_GROUP_HEARTBEAT_MS: '500' })).toThrow(ConfigError);
+    expectThrow(() => read({ CONSUMER_GROUP_LEASE_MS: '1000', CONSUMER_GROUP_HEARTBEAT_MS: '500' }), ConfigError);
     expect(read({ CONSUMER_GROUP_LEASE_MS: '1500', CONSUMER_GROUP_HEARTBEAT_MS: '500' }).leaseMs).toBe(1500);
   });
 });

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { composeSchemaValidator, interpolate, readComposeYaml, serviceEnv, type ComposeService } from './support/compose.js';
 import { ROLES, hostOf, isRole, portOf, type Role, type RoleSettings } from './support/roles.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const raw = readComposeYaml(join(ROOT, 'docker-compose.yml'));
@@ -81,7 +82,7 @@ describe('docker-compose.yml', () => {
   it('refuses to start without its secrets, naming each one', () => {
     for (const name of Object.keys(REQUIRED_SECRETS)) {
       const others = Object.fromEntries(Object.entries(REQUIRED_SECRETS).filter(([k]) => k !== name));
-      expect(() => interpolate(raw, others)).toThrow(new RegExp(`^${name}: set ${name}`));
+      expectThrow(() => interpolate(raw, others), new RegExp(`^${name}: set ${name}`));
     }
   });
 

@@ -12,6 +12,7 @@ import {
 } from '../../src/domain/orders/lines.js';
 import { commandSpecs, modules } from '../../src/domain/index.js';
 import { command, spec, stateAfter } from './support.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const add = (lineId: string, quantity = 2, unitPriceCents = 1_250, sku = 'SKU-1') => command<AddOrderLine>('AddOrderLine', { lineId, sku, quantity, unitPriceCents });
 const remove = (lineId: string) => command<RemoveOrderLine>('RemoveOrderLine', { lineId });
@@ -167,7 +168,7 @@ describe('order-lines', () => {
     });
 
     it.each([0, -1, 10_001, 1.5, '3'])('refuses quantity %j', (quantity) => {
-      expect(() => toCommand(quantity)).toThrow(ValidationError);
+      expectThrow(() => toCommand(quantity), ValidationError);
       try {
         toCommand(quantity);
       } catch (err) {
@@ -205,8 +206,8 @@ describe('order-lines', () => {
     });
 
     it('refuses to upcast a payload that is not a v1 line', () => {
-      expect(() => upcastOrderLineAddedV1(null)).toThrow(/not an object/);
-      expect(() => upcastOrderLineAddedV1({ lineId: 'l-1', sku: 'S', quantity: '3', unitPriceCents: 1 })).toThrow(/lacks/);
+      expectThrow(() => upcastOrderLineAddedV1(null), /not an object/);
+      expectThrow(() => upcastOrderLineAddedV1({ lineId: 'l-1', sku: 'S', quantity: '3', unitPriceCents: 1 }), /lacks/);
     });
   });
 

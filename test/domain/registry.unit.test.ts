@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { commandSpecs, deciderRegistry, modules } from '../../src/domain/index.js';
 import { orders } from '../../src/domain/orders/index.js';
 import type { DomainModule } from '../../src/domain/module.js';
+import { expectThrow } from '../support/expect-error.js';
 
 describe('domain registry', () => {
   it('registers the three order aggregates, inventory and the order-fulfilment process manager by type', () => {
@@ -30,15 +31,15 @@ describe('domain registry', () => {
 
   it('refuses two deciders for the same aggregate type', () => {
     const twin: DomainModule = { service: 'shardwrite.v1.Other', deciders: [orders.deciders[0]!], commands: [] };
-    expect(() => deciderRegistry([orders, twin])).toThrow(/order-header is registered twice/);
+    expectThrow(() => deciderRegistry([orders, twin]), /order-header is registered twice/);
   });
 
   it('refuses the same method registered twice', () => {
-    expect(() => commandSpecs([orders, orders])).toThrow(/PlaceOrder is registered twice/);
+    expectThrow(() => commandSpecs([orders, orders]), /PlaceOrder is registered twice/);
   });
 
   it('refuses a command whose aggregate type no decider of its module handles', () => {
     const orphan: DomainModule = { ...orders, deciders: orders.deciders.filter((d) => d.aggregateType !== 'order-payment') };
-    expect(() => commandSpecs([orphan])).toThrow(/targets order-payment/);
+    expectThrow(() => commandSpecs([orphan]), /targets order-payment/);
   });
 });

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { ValidationError, type FieldViolation } from '../../src/errors.js';
 import { commandSpecs, modules } from '../../src/domain/index.js';
 import type { RoutedCommand } from '../../src/domain/module.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const METHODS = ['PlaceOrder', 'UpdateShippingAddress', 'ShipOrder', 'CancelOrder', 'AddOrderLine', 'RemoveOrderLine', 'AuthorizePayment', 'CapturePayment', 'AddOrderLines'] as const;
 type Method = (typeof METHODS)[number];
@@ -172,7 +173,7 @@ describe('order commands: fields every request shares', () => {
       );
       fc.assert(
         fc.property(fc.anything(), (input) => {
-          expect(() => toCommand(method, input)).toThrow(ValidationError);
+          expectThrow(() => toCommand(method, input), ValidationError);
         }),
         { numRuns: 200 },
       );

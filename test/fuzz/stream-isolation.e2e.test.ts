@@ -13,6 +13,7 @@ import { loadPackageDefinition } from '../../src/grpc/proto.js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { concat, lenField, stringField } from './wire.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const identity = (b: Buffer): Buffer => b;
 const EXECUTE = '/shardwrite.v1.CommandStreamService/Execute';
@@ -62,7 +63,7 @@ describe('a command stream through the router, next to a caller sending an undec
     const badKey = ids[400]!;
 
     // The premise: the service's own deserializer cannot decode the bad frame.
-    expect(() => outcomeType.requestDeserialize(Buffer.from(undecodableFrame('b-1', badKey)))).toThrow();
+    expectThrow(() => outcomeType.requestDeserialize(Buffer.from(undecodableFrame('b-1', badKey))));
 
     const client = new grpc.Client(cluster.routerAddress, grpc.credentials.createInsecure());
     const open = () => {

@@ -5,6 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { LINK_PROTO, LINK_SERVICE, PROTO_DIR, linkDefinition } from '../../src/grpc/proto.js';
 import { bytesField, decodeBatch, decodeHeaders, encodeBatch, encodeHeaders, encodedFrameSize, wrapField } from '../../src/grpc/link-codec.js';
 import { ValidationError } from '../../src/errors.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const root = protobuf.loadSync(resolve(PROTO_DIR, LINK_PROTO));
 const Batch = root.lookupType('shardwrite.internal.v1.LinkBatch');
@@ -77,9 +78,9 @@ describe('the link codec', () => {
 
   it('refuses a malformed batch with a ValidationError', () => {
     const good = encodeBatch(frames);
-    expect(() => decodeBatch(good.subarray(0, good.length - 3))).toThrow(ValidationError);
-    expect(() => decodeBatch(Buffer.from([0x0a, 0x05, 0x12, 0x09, 0x01]))).toThrow(ValidationError);
-    expect(() => decodeBatch(Buffer.from([(1 << 3) | 0, 1]))).toThrow(ValidationError);
+    expectThrow(() => decodeBatch(good.subarray(0, good.length - 3)), ValidationError);
+    expectThrow(() => decodeBatch(Buffer.from([0x0a, 0x05, 0x12, 0x09, 0x01])), ValidationError);
+    expectThrow(() => decodeBatch(Buffer.from([(1 << 3) | 0, 1])), ValidationError);
   });
 
   it('wraps a message as a field and finds it again', () => {

@@ -3,6 +3,7 @@ import protobuf from 'protobufjs';
 import { ValidationError } from '../../src/errors.js';
 import { buildRoutingTable, extractDirect, loadProtoRoot, type MethodRoute } from '../../src/grpc/routing-keys.js';
 import { linkedCommands } from '../../router/shard-links.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const root = loadProtoRoot();
 const table = buildRoutingTable(root);
@@ -124,8 +125,8 @@ describe('routing keys found from the proto definitions', () => {
     expect(talk.extract(packed('demo.Move', { crate_id: 'c-1' }, 'example.com/any/demo.Move'))).toBe('c-1');
     expect(talk.extract(packed('demo.Move', { from: 'no key' }))).toBe('');
     // A message that marks no routing key, or one the proto does not know, cannot be routed.
-    expect(() => talk.extract(packed('demo.NoKey', { id: 'i' }))).toThrow(ValidationError);
-    expect(() => talk.extract(packed('demo.Move', { crate_id: 'c' }, 'type.googleapis.com/demo.Nothing'))).toThrow(/packed.type_url/);
+    expectThrow(() => talk.extract(packed('demo.NoKey', { id: 'i' })), ValidationError);
+    expectThrow(() => talk.extract(packed('demo.Move', { crate_id: 'c' }, 'type.googleapis.com/demo.Nothing')), /packed.type_url/);
     // The last member on the wire wins; a repeat of the packed member merges its type_url and value.
     const open = bytesOf('demo.Envelope', { open: { account_id: 'first' } });
     expect(talk.extract(Buffer.concat([open, packed('demo.Move', { crate_id: 'second' })]))).toBe('second');
@@ -140,7 +141,7 @@ describe('routing keys found from the proto definitions', () => {
       .uint32((1 << 3) | 0)
       .uint32(5)
       .ldelim();
-    expect(() => talk.extract(Buffer.from(w.finish()))).toThrow(ValidationError);
+    expectThrow(() => talk.extract(Buffer.from(w.finish())), ValidationError);
   });
 
   it('routes StreamedCommand packed requests by the key of every routed request message', () => {
@@ -183,11 +184,12 @@ describe('routing keys found from the proto definitions', () => {
       demo.resolveAll();
       return () => buildRoutingTable(demo);
     };
-    expect(
+    expectThrow(
       make(`message R { string a = 1 [(shardwrite.v1.routing_key) = true]; string b = 2 [(shardwrite.v1.routing_key) = true]; }
       service S { rpc M(R) returns (R); }`),
-    ).toThrow(/more than one routing key/);
-    expect(make(`message R { int64 a = 1 [(shardwrite.v1.routing_key) = true]; } service S { rpc M(R) returns (R); }`)).toThrow(/must be a singular string/);
+      /more than one routing key/,
+    );
+    expectThrow(make(`message R { int64 a = 1 [(shardwrite.v1.routing_key) = true]; } service S { rpc M(R) returns (R); }`), /must be a singular string/);
   });
 });
 
@@ -280,6 +282,6 @@ describe('extracting the routing key from request bytes', () => {
   it('refuses groups nested beyond a sane depth instead of recursing without bound', () => {
     const open = Array.from({ length: 100 }, () => (9 << 3) | 3);
     const close = Array.from({ length: 100 }, () => (9 << 3) | 4);
-    expect(() => extractDirect(Buffer.from([...open, ...close]), 1)).toThrow(ValidationError);
+    expectThrow(() => extractDirect(Buffer.from([...open, ...close]), 1), ValidationError);
   });
 });

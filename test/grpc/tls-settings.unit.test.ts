@@ -3,6 +3,7 @@ import { ConfigError, EnvReader } from '../../src/config.js';
 import { SHARD_TLS_SETTINGS, certificateIdentities, readLinkIdentities, readTlsSettings } from '../../src/grpc/tls.js';
 import { loadShardConfig } from '../../shard/config.js';
 import { loadRouterConfig } from '../../router/config.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const read = (env: Record<string, string>) => {
   const r = new EnvReader(env, SHARD_TLS_SETTINGS);
@@ -25,9 +26,9 @@ describe('TLS settings', () => {
   });
 
   it('refuse a partial set at start-up, naming what is missing', () => {
-    expect(() => read({ TLS_CERT_FILE: 'c' })).toThrow(/must be set together \(missing: TLS_KEY_FILE, TLS_CA_FILE\)/);
-    expect(() => loadShardConfig({ DATABASE_URL: 'postgres://x/y', TLS_CA_FILE: 'a' })).toThrow(ConfigError);
-    expect(() => loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', TLS_KEY_FILE: 'k', TLS_CERT_FILE: 'c' })).toThrow(/TLS_CA_FILE/);
+    expectThrow(() => read({ TLS_CERT_FILE: 'c' }), /must be set together \(missing: TLS_KEY_FILE, TLS_CA_FILE\)/);
+    expectThrow(() => loadShardConfig({ DATABASE_URL: 'postgres://x/y', TLS_CA_FILE: 'a' }), ConfigError);
+    expectThrow(() => loadRouterConfig({ RING_DATABASE_URL: 'postgres://x/y', TLS_KEY_FILE: 'k', TLS_CERT_FILE: 'c' }), /TLS_CA_FILE/);
   });
 
   it('reach the router and shard configs', () => {
@@ -56,8 +57,8 @@ describe('REDIS_SNAPSHOT_KEY', () => {
   const secure = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc::*` };
 
   it('is required with REDIS_URL unless insecure mode, and must be at least 32 bytes', () => {
-    expect(() => loadShardConfig({ ...base, ...secure })).toThrow(/REDIS_SNAPSHOT_KEY is required/);
-    expect(() => loadShardConfig({ ...base, ...secure, REDIS_SNAPSHOT_KEY: 'short' })).toThrow(/at least 32 bytes/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure }), /REDIS_SNAPSHOT_KEY is required/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure, REDIS_SNAPSHOT_KEY: 'short' }), /at least 32 bytes/);
     const c = loadShardConfig({ ...base, ...secure, REDIS_SNAPSHOT_KEY: 'k'.repeat(32) });
     expect(c).toMatchObject({ redisSnapshotKey: 'k'.repeat(32), redisSnapshotKeyIsDev: false });
   });
@@ -76,8 +77,8 @@ describe('REDIS_CA_FILE', () => {
   });
 
   it('is refused without a rediss:// REDIS_URL, where it would silently trust nothing', () => {
-    expect(() => loadShardConfig({ ...secure, REDIS_URL: 'redis://redis:6379', REDIS_CA_FILE: '/etc/redis-tls/ca.crt' })).toThrow(/REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
-    expect(() => loadShardConfig({ ...secure, REDIS_CA_FILE: '/etc/redis-tls/ca.crt' })).toThrow(/REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
+    expectThrow(() => loadShardConfig({ ...secure, REDIS_URL: 'redis://redis:6379', REDIS_CA_FILE: '/etc/redis-tls/ca.crt' }), /REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
+    expectThrow(() => loadShardConfig({ ...secure, REDIS_CA_FILE: '/etc/redis-tls/ca.crt' }), /REDIS_CA_FILE needs a rediss:\/\/ REDIS_URL/);
   });
 });
 

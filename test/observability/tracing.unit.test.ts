@@ -23,7 +23,7 @@ import {
 import { SynchronousContextManager } from '../../src/observability/tracing-sdk.js';
 import { linkCaller } from '../../router/shard-links.js';
 import { contextOf } from '../../shard/grpc-services.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection, expectThrow } from '../support/expect-error.js';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
@@ -165,11 +165,13 @@ describe('the synchronous context manager', () => {
     expect(manager.active()).toBe(ROOT_CONTEXT);
     await Promise.resolve();
     expect(later).toBeUndefined();
-    expect(() =>
-      manager.with(ctx, () => {
-        throw new Error('x');
-      }),
-    ).toThrow('x');
+    expectThrow(
+      () =>
+        manager.with(ctx, () => {
+          throw new Error('x');
+        }),
+      'x',
+    );
     expect(manager.active()).toBe(ROOT_CONTEXT);
     expect(manager.bind(ctx, () => trace.getSpan(manager.active()))()).toBe(span);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GroupLookup } from '../../src/pipeline/group-lookup.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 describe('GroupLookup', () => {
   it('sends a lone lookup at once and coalesces the ones that arrive while it is in flight', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SEALED_PREFIX, UNREADABLE, isSealed, openValue, sealValue } from '../../src/privacy/cipher.js';
 import { LocalKeyProvider, parseMasterKey } from '../../src/privacy/key-provider.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection, expectThrow } from '../support/expect-error.js';
 
 const key = randomBytes(32);
 const at = { streamId: 'order-header-o1', version: 1, type: 'OrderPlaced', field: 'customerEmail' };
@@ -52,6 +52,6 @@ describe('wrapping data keys with the master key', () => {
   it('reads a configured master key as base64 of 32 bytes, and refuses anything else', () => {
     const k = randomBytes(32);
     expect(parseMasterKey(`${k.toString('base64')}\n`)).toEqual(k);
-    expect(() => parseMasterKey(randomBytes(16).toString('base64'))).toThrow(/32 bytes/);
+    expectThrow(() => parseMasterKey(randomBytes(16).toString('base64')), /32 bytes/);
   });
 });

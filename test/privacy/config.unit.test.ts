@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadShardConfig } from '../../shard/config.js';
 import { DEV_MASTER_KEY } from '../../src/privacy/key-provider.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const base = { DATABASE_URL: 'postgres://x/y', RING_DATABASE_URL: 'postgres://x/ring' };
 const secure = { TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a', AUTH_TOKENS: `sha256:${'ab'.repeat(32)}:svc::*` };
 
 describe('the personal-data master key', () => {
   it("is required in secure mode with a ring database (where subjects' keys live), as 32 bytes of base64", () => {
-    expect(() => loadShardConfig({ ...base, ...secure })).toThrow(/PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE is required/);
-    expect(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY: randomBytes(16).toString('base64') })).toThrow(/must be 32 bytes/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure }), /PERSONAL_DATA_MASTER_KEY or PERSONAL_DATA_MASTER_KEY_FILE is required/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY: randomBytes(16).toString('base64') }), /must be 32 bytes/);
     const key = randomBytes(32);
     expect(loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY: key.toString('base64') }).personalData).toMatchObject({ encryption: true, masterKey: key, masterKeyIsDev: false });
   });
@@ -22,8 +23,8 @@ describe('the personal-data master key', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'sw-mk-')), 'master.key');
     writeFileSync(file, `${key.toString('base64url')}\n`);
     expect(loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY_FILE: file }).personalData.masterKey).toEqual(key);
-    expect(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY_FILE: file, PERSONAL_DATA_MASTER_KEY: key.toString('base64') })).toThrow(/not both/);
-    expect(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY_FILE: join(tmpdir(), 'no-such-master.key') })).toThrow(/cannot be read/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY_FILE: file, PERSONAL_DATA_MASTER_KEY: key.toString('base64') }), /not both/);
+    expectThrow(() => loadShardConfig({ ...base, ...secure, PERSONAL_DATA_MASTER_KEY_FILE: join(tmpdir(), 'no-such-master.key') }), /cannot be read/);
   });
 
   it('falls back to the public development key only in insecure mode, and is not needed with encryption off', () => {

@@ -11,7 +11,7 @@ import { tokenEntry } from '../../src/auth/static-tokens.js';
 import { createClient } from '../../src/client/index.js';
 import { startCluster, tlsEnv, type Cluster } from '../support/cluster.js';
 import { startProcess, type ServiceProcess } from '../support/processes.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 const WORKER_TOKEN = 'pm-worker-token-for-tests';
 const ALICE_TOKEN = 'alice-token-for-tests';

@@ -14,6 +14,7 @@ import {
   type StepDecided,
 } from '../../src/process-managers/index.js';
 import { commandSpecs, deciderRegistry, modules } from '../../src/domain/index.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const decider = instanceDecider(orderFulfilment);
 const STREAM = 'pm-order-fulfilment-o1';
@@ -71,7 +72,7 @@ describe('order-fulfilment process manager', () => {
   it('refuses an input it has already recorded, so a redelivered event changes nothing', () => {
     const pm = new Instance();
     pm.input('OrderPlaced', {});
-    expect(() => pm.input('OrderPlaced', {})).toThrow(new BusinessRuleError(INPUT_ALREADY_RECORDED));
+    expectThrow(() => pm.input('OrderPlaced', {}), new BusinessRuleError(INPUT_ALREADY_RECORDED));
   });
 
   it('keeps inputs that arrive before the start event waiting, then applies the start event first', () => {
@@ -145,14 +146,14 @@ describe('order-fulfilment process manager', () => {
     const parked = pm.complete({ failure: 'markPaymentCaptured refused' });
     expect(parked.map((e) => [e.type, e.data.status])).toEqual([['Parked', 'parked']]);
     expect(pm.input('OrderCancelled', {}).map((e) => e.type)).toEqual(['InputRecorded']);
-    expect(() => pm.complete()).toThrow(BusinessRuleError);
+    expectThrow(() => pm.complete(), BusinessRuleError);
     const resumed = pm.run('RetryProcess', {});
     expect(resumed.map((e) => e.type)).toEqual(['Resumed', 'StepDecided']);
     expect(steps(resumed)[0]!.data).toMatchObject({ step: 3, attempt: 2 });
     expect(pm.state.step).toBe(3);
     expect(steps(resumed)[0]!.data.commands.map((c) => c.commandId)).toEqual(ids);
     // The attempt that failed can no longer complete the step.
-    expect(() => pm.run('CompleteProcessStep', { step: 3, attempt: 1, failure: '', rejected: [] })).toThrow(BusinessRuleError);
+    expectThrow(() => pm.run('CompleteProcessStep', { step: 3, attempt: 1, failure: '', rejected: [] }), BusinessRuleError);
     const drained = pm.complete({ rejected: [1] });
     expect(methods(drained)).toEqual(['refundPayment']);
   });
@@ -173,7 +174,7 @@ describe('order-fulfilment process manager', () => {
       settingsJson: '{"paymentTimeoutMs":5}',
     });
     expect(routed).toMatchObject({ aggregateType: 'pm-order-fulfilment', aggregateId: 'o1', command: { data: { streamId: STREAM, settings: { paymentTimeoutMs: 5 } } } });
-    expect(() => specs.get('shardwrite.v1.ProcessManagerService/RetryProcess')!.toCommand({ processManager: 'nope', instanceId: 'o1' })).toThrow();
+    expectThrow(() => specs.get('shardwrite.v1.ProcessManagerService/RetryProcess')!.toCommand({ processManager: 'nope', instanceId: 'o1' }));
     expect(processManagerModule([])).toBeUndefined();
   });
 });
@@ -187,23 +188,23 @@ describe('order header and payment rules the process manager relies on', () => {
 
   it('refuses to ship an order until its payment capture is recorded', () => {
     const ship = { type: 'ShipOrder' as const, data: { carrier: 'x', trackingNumber: 't' }, context: at };
-    expect(() => orderHeader.decide(ship, placed)).toThrow(/payment has not been captured/);
+    expectThrow(() => orderHeader.decide(ship, placed), /payment has not been captured/);
     const marked = orderHeader.decide({ type: 'MarkPaymentCaptured', data: { amountCents: 5 }, context: at }, placed);
     expect(marked.map((e) => e.type)).toEqual(['PaymentCaptureRecorded']);
     const ready = orderHeader.evolve(placed, marked[0]!);
     expect(orderHeader.decide(ship, ready).map((e) => e.type)).toEqual(['OrderShipped']);
-    expect(() => orderHeader.decide({ type: 'MarkPaymentCaptured', data: { amountCents: 5 }, context: at }, ready)).toThrow(BusinessRuleError);
+    expectThrow(() => orderHeader.decide({ type: 'MarkPaymentCaptured', data: { amountCents: 5 }, context: at }, ready), BusinessRuleError);
   });
 
   it('refunds what was captured, once, and never before a capture', () => {
     let s = orderPayment.evolve(orderPayment.initialState(), { type: 'PaymentAuthorized', data: { amountCents: 100, currency: 'EUR', authorizedAt: AT } });
     const refund = { type: 'RefundPayment' as const, data: { reason: 'r' }, context: at };
-    expect(() => orderPayment.decide(refund, s)).toThrow(/nothing was captured/);
+    expectThrow(() => orderPayment.decide(refund, s), /nothing was captured/);
     s = orderPayment.evolve(s, { type: 'PaymentCaptured', data: { amountCents: 60, currency: 'EUR', capturedAt: AT } });
     const [refunded] = orderPayment.decide(refund, s);
     expect(refunded).toMatchObject({ type: 'PaymentRefunded', data: { amountCents: 60, currency: 'EUR' } });
     s = orderPayment.evolve(s, refunded!);
-    expect(() => orderPayment.decide(refund, s)).toThrow(/already refunded/);
-    expect(() => orderPayment.decide({ type: 'CapturePayment', data: { amountCents: 1 }, context: at }, s)).toThrow(/refunded/);
+    expectThrow(() => orderPayment.decide(refund, s), /already refunded/);
+    expectThrow(() => orderPayment.decide({ type: 'CapturePayment', data: { amountCents: 1 }, context: at }, s), /refunded/);
   });
 });

@@ -20,7 +20,7 @@ import { checkStores } from '../support/checker.js';
 import { MOVING_LOAD_DEADLINE_MS, startLoad, summaryLine, type LoadRun } from '../support/ledger.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { liveStreams, sealedLeft, seedOrders } from './support/stores.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 const CLIENTS = 32;
 const SEEDED = 3000;

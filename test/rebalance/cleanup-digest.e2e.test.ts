@@ -7,7 +7,7 @@ import { Rebalancer } from '../../src/rebalance/rebalancer.js';
 import { RingView } from '../../src/ring/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { connect, placeOrder } from '../support/grpc.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let cluster: Cluster;
 

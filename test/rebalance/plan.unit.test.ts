@@ -16,6 +16,7 @@ import {
 } from '../../src/rebalance/index.js';
 import { NO_FIGURES } from '../../src/rebalance/move-store.js';
 import { RingView, type RingDocument } from '../../src/ring/index.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const ring = (epoch: number, ...ids: number[]): RingDocument => ({
   epoch,
@@ -46,9 +47,9 @@ describe('the rebalance plan', () => {
   it('adds a shard at the next epoch after the others, and takes one out keeping the rest in order', () => {
     expect(targetRing(ring(3, 0, 1, 2), { kind: 'add', shardId: 'shard-3', address: '10.0.0.3:50051' })).toEqual(ring(4, 0, 1, 2, 3));
     expect(targetRing(ring(4, 0, 1, 2, 3), { kind: 'remove', shardId: 'shard-1' })).toEqual(ring(5, 0, 2, 3));
-    expect(() => targetRing(ring(1, 0), { kind: 'remove', shardId: 'shard-0' })).toThrow(/only shard/);
-    expect(() => targetRing(ring(1, 0), { kind: 'add', shardId: 'shard-1', address: '10.0.0.0:50051' })).toThrow(/belongs to shard-0/);
-    expect(() => targetRing(ring(1, 0), { kind: 'add', shardId: 'Shard 1', address: 'h:1' })).toThrow(RebalanceError);
+    expectThrow(() => targetRing(ring(1, 0), { kind: 'remove', shardId: 'shard-0' }), /only shard/);
+    expectThrow(() => targetRing(ring(1, 0), { kind: 'add', shardId: 'shard-1', address: '10.0.0.0:50051' }), /belongs to shard-0/);
+    expectThrow(() => targetRing(ring(1, 0), { kind: 'add', shardId: 'Shard 1', address: 'h:1' }), RebalanceError);
   });
 
   it('moves only the streams whose owner changes, about 1/(N+1) of them, each to its owner under the new ring', () => {
@@ -75,13 +76,13 @@ describe('the rebalance plan', () => {
     expect(decide(ring(4, 0, 1, 2, 3), { ...active, phase: 'cleanup' }, add)).toMatchObject({ action: 'resume' });
 
     const other = () => decide(current, active, { kind: 'remove', shardId: 'shard-1' });
-    expect(other).toThrow(MoveInProgressError);
-    expect(other).toThrow(/a move is in progress: add shard-3 at 10\.0\.0\.3:50051 \(to epoch 4, phase delta\); rerun `shardwrite ring add shard-3 --address 10\.0\.0\.3:50051`/);
-    expect(() => decide(current, active, { ...add, address: '10.0.0.9:1' })).toThrow(/adds shard-3 at 10\.0\.0\.3:50051, not 10\.0\.0\.9:1/);
+    expectThrow(other, MoveInProgressError);
+    expectThrow(other, /a move is in progress: add shard-3 at 10\.0\.0\.3:50051 \(to epoch 4, phase delta\); rerun `shardwrite ring add shard-3 --address 10\.0\.0\.3:50051`/);
+    expectThrow(() => decide(current, active, { ...add, address: '10.0.0.9:1' }), /adds shard-3 at 10\.0\.0\.3:50051, not 10\.0\.0\.9:1/);
 
     expect(decide(ring(4, 0, 1, 2, 3), undefined, add)).toEqual({ action: 'done', epoch: 4 });
     expect(decide(current, undefined, { kind: 'remove', shardId: 'shard-7' })).toEqual({ action: 'done', epoch: 3 });
-    expect(() => decide(ring(4, 0, 1, 2, 3), undefined, { ...add, address: '10.0.0.9:1' })).toThrow(/on the ring at 10\.0\.0\.3:50051/);
+    expectThrow(() => decide(ring(4, 0, 1, 2, 3), undefined, { ...add, address: '10.0.0.9:1' }), /on the ring at 10\.0\.0\.3:50051/);
     expect(commandOf({ kind: 'remove', shardId: 'shard-2', target: current })).toBe('shardwrite ring remove shard-2');
   });
 
@@ -102,7 +103,7 @@ describe('the rebalance plan', () => {
     expect(copyBatches([item('g', 0, 25, true)], 10, 10).map((b) => b.map((i) => [i.from, i.to, i.purge]))).toEqual([[[0, 10, true]], [[10, 20, false]], [[20, 25, false]]]);
     expect(copyBatches(items, 2, 100).map((b) => b.map((i) => i.streamId))).toEqual([['a', 'c'], ['d', 'e'], ['f']]);
     expect(copyBatches([], 1, 1)).toEqual([]);
-    expect(() => copyBatches(items, 0, 1)).toThrow(RangeError);
+    expectThrow(() => copyBatches(items, 0, 1), RangeError);
   });
 
   it('reports progress as a plain line for logs and as a bar for a terminal', () => {

@@ -13,7 +13,7 @@ import { connect, placeOrder } from '../support/grpc.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/postgres-process.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let cluster: Cluster;
 let ringSql: pg.Pool;

@@ -11,7 +11,7 @@ import { GroupCommitWriter } from '../../src/store/index.js';
 import type { AppendEntry, Appender } from '../../src/store/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack, tally, type Stack } from './support.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 /** What the next append does: pass, fail before writing, or write and then report a failure (unknown outcome). */
 type Fault = 'none' | 'fail-before' | 'fail-after';

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadShardConfig } from '../../shard/config.js';
 import { ConfigError } from '../../src/config.js';
 import { parseSnapshotIntervals } from '../../src/pipeline/snapshotter.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const base = { DATABASE_URL: 'postgres://localhost/db', SHARDWRITE_INSECURE: 'true' };
 
@@ -27,7 +28,7 @@ describe('snapshot and Redis settings', () => {
 
   it('list every bad setting at once, including unknown aggregate types', () => {
     const attempt = () => loadShardConfig({ ...base, SNAPSHOT_INTERVAL: '0', SNAPSHOT_INTERVALS: 'order-lines=x,widgets=5', REDIS_TIMEOUT_MS: '-1' });
-    expect(attempt).toThrow(ConfigError);
+    expectThrow(attempt, ConfigError);
     try {
       attempt();
     } catch (err) {

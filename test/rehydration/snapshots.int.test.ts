@@ -4,7 +4,7 @@ import { AggregateLoader } from '../../src/pipeline/loader.js';
 import { AggregateCache } from '../../src/pipeline/aggregate-cache.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { ADD, buildStack, count, tally, tallyV2, type Stack } from './support.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let db: TestDatabase;
 let stack: Stack;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isValidSubjectPrefix, subjectOf, subjectToken, toBusMessage } from '../../relay/bus.js';
 import type { ReceivedEvent } from '../../src/client/index.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const event: ReceivedEvent = {
   eventId: '0193-abc',
@@ -32,7 +33,7 @@ describe('subjects', () => {
     expect(subjectToken('a b\t')).toBe('a%20b%09');
     expect(subjectToken('é')).toBe('%C3%A9');
     expect(subjectToken('ord:1_x-Y')).toBe('ord:1_x-Y');
-    expect(() => subjectToken('')).toThrow(RangeError);
+    expectThrow(() => subjectToken(''), RangeError);
   });
 
   it('gives distinct ids distinct tokens, each a valid NATS token', () => {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { RELAY_DEFAULTS, loadRelayConfig } from '../../relay/config.js';
+import { expectThrow } from '../support/expect-error.js';
 
 describe('loadRelayConfig', () => {
   it('refuses to start without RELAY_TOKEN unless SHARDWRITE_INSECURE=true', () => {
-    expect(() => loadRelayConfig({})).toThrow(/RELAY_TOKEN is required.*SHARDWRITE_INSECURE=true/);
-    expect(() => loadRelayConfig({ RELAY_TOKEN: 't' })).toThrow(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required.*SHARDWRITE_INSECURE=true/);
+    expectThrow(() => loadRelayConfig({}), /RELAY_TOKEN is required.*SHARDWRITE_INSECURE=true/);
+    expectThrow(() => loadRelayConfig({ RELAY_TOKEN: 't' }), /TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE are required.*SHARDWRITE_INSECURE=true/);
     expect(loadRelayConfig({ RELAY_TOKEN: 't', TLS_CERT_FILE: 'c', TLS_KEY_FILE: 'k', TLS_CA_FILE: 'a' }).insecure).toBe(false);
   });
 

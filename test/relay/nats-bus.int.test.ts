@@ -12,7 +12,7 @@ import pino from 'pino';
 import { connectNatsBus } from '../../relay/nats-bus.js';
 import { DATA_SUBJECT_HEADER, type BusMessage, type EventBus } from '../../relay/bus.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 const NATS = '127.0.0.1:4222';
 const run = randomBytes(4).toString('hex');

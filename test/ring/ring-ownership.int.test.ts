@@ -4,6 +4,7 @@ import { WrongShardError } from '../../src/errors.js';
 import { PgRingStore, RingOwnership, RingView, RingWatcher, type RingDocument } from '../../src/ring/index.js';
 import { GroupCommitWriter, bumpFence, migrate, type AppendEntry, type AppendResult, type Appender } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { expectThrow } from '../support/expect-error.js';
 
 let ringDb: TestDatabase;
 let shardDb: TestDatabase;
@@ -59,7 +60,7 @@ describe('RingOwnership', () => {
       await watcher.start();
       const ownership = new RingOwnership('shard-0', watcher);
       expect(ownership.epoch()).toBe(0);
-      expect(() => ownership.assertOwner('o-1')).toThrow(WrongShardError);
+      expectThrow(() => ownership.assertOwner('o-1'), WrongShardError);
     } finally {
       await watcher.close();
       await empty.close();

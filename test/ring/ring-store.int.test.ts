@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { PgRingStore, RingConflictError, RingWatcher, type RingDocument, type RingView } from '../../src/ring/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 const doc = (epoch: number, ...ids: string[]): RingDocument => ({
   epoch,

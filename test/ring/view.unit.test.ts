@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import HashRing from 'hashring';
 import { RingDocumentError, RingView, parseRingBootstrap, ringToJson, validateRingDocument, type RingDocument } from '../../src/ring/index.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const ring = (n: number, epoch = 1): RingDocument => ({
   epoch,
@@ -93,8 +94,8 @@ describe('ring documents', () => {
       },
       null,
     ];
-    for (const doc of bad) expect(() => validateRingDocument(doc), JSON.stringify(doc)).toThrow(RingDocumentError);
-    expect(() => parseRingBootstrap('shard-0')).toThrow(RingDocumentError);
+    for (const doc of bad) expectThrow(() => validateRingDocument(doc), RingDocumentError, JSON.stringify(doc));
+    expectThrow(() => parseRingBootstrap('shard-0'), RingDocumentError);
   });
 
   it('prints the machine-readable form ring show --json promises', () => {

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.js';
 import { freePort } from '../support/postgres-process.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 const dataDir = resolve(`.data/test-taken-port-${randomBytes(4).toString('hex')}`);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));

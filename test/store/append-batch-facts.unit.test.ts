@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { entryOutcomes, factsByKind, type AppendBatchFact } from '../../src/store/append-batch-sql.js';
+import { expectThrow } from '../support/expect-error.js';
 
 const fence: AppendBatchFact = { kind: 'fence', fact: { epoch: '3', moving_epoch: null, recorded_at: '2026-12-06 10:39:10.123456+00' } };
 
@@ -20,6 +21,6 @@ describe("the append statement's facts", () => {
   });
 
   it('refuses a result without the fence row (a store that was not migrated)', () => {
-    expect(() => entryOutcomes(['s-a'], factsByKind([]))).toThrow(/shard_fence has no row/);
+    expectThrow(() => entryOutcomes(['s-a'], factsByKind([])), /shard_fence has no row/);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, DuplicateCommandError, StoreUnavailableError, StreamMovingError, ValidationError, WrongShardError } from '../../src/errors.js';
 import { bumpFence, GroupCommitWriter, migrate, PgEventReader, type AppendEntry, type AppendResult, type GroupCommitWriterOptions } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection, expectThrow } from '../support/expect-error.js';
 
 let counter = 0;
 /** A stream id no other test uses. */
@@ -532,7 +532,8 @@ describe('GroupCommitWriter', () => {
   });
 
   it('refuses invalid options at construction, listing every problem', () => {
-    expect(() => new GroupCommitWriter({ connectionString: '', epoch: () => 0, maxBatchEntries: 0, statementTimeoutMs: 1.5 })).toThrow(
+    expectThrow(
+      () => new GroupCommitWriter({ connectionString: '', epoch: () => 0, maxBatchEntries: 0, statementTimeoutMs: 1.5 }),
       /connectionString is required.*maxBatchEntries.*statementTimeoutMs/,
     );
   });

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bumpFence, migrate, MIGRATIONS } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 describe('migrate', () => {
   const databases: TestDatabase[] = [];

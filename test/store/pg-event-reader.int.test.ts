@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { GroupCommitWriter, migrate, PgEventReader, type AppendEntry } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 function entry(streamId: string, expectedVersion: number, count: number, commandId: string): AppendEntry {
   return {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { PgRingStore } from '../../src/ring/index.js';
 import { StoreIdentityError, claimStore, migrate, readStoreIdentity } from '../../src/store/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let store: TestDatabase;
 let ringDb: TestDatabase;

@@ -20,6 +20,7 @@ import { fromStatusMessage } from '../../src/grpc/status.js';
 import { loadProtoRoot } from '../../src/grpc/routing-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { placeOrder } from '../support/grpc.js';
+import { expectThrow } from '../support/expect-error.js';
 
 let db: TestDatabase;
 let shard: RunningShard;
@@ -123,7 +124,7 @@ describe('packed commands on a shard', () => {
         reason: 'VALIDATION',
       });
       await expect(orders.ShipOrder({ orderId: 'pk-svc', carrier: 'DHL', trackingNumber: 'T' })).rejects.toBeInstanceOf(CommandFailedError);
-      expect(() => client.service('shardwrite.v1.NoSuchService')).toThrow(/not in the loaded proto definitions/);
+      expectThrow(() => client.service('shardwrite.v1.NoSuchService'), /not in the loaded proto definitions/);
       // Built once per service: reading the definitions again for every command would cost on the hot path.
       expect(client.service<OrderServiceDefinition>('shardwrite.v1.OrderService')).toBe(orders);
     } finally {

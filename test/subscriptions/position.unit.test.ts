@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { comparePositions, decodeCheckpoint, encodeCheckpoint, formatPosition, parsePosition, START, type ShardPosition } from '../../src/subscriptions/position.js';
 import { partitionOf } from '../../src/subscriptions/partition.js';
+import { expectThrow } from '../support/expect-error.js';
 
 describe('shard positions and checkpoint tokens', () => {
   it('orders positions by transaction, then position', () => {
@@ -25,15 +26,15 @@ describe('shard positions and checkpoint tokens', () => {
 
   it('refuses what it did not make with a validation error', () => {
     for (const bad of ['not a token!', Buffer.from('{"v":2,"s":{}}').toString('base64url'), Buffer.from('{"v":1,"s":{"a":"x:1"}}').toString('base64url'), Buffer.from('[]').toString('base64url')]) {
-      expect(() => decodeCheckpoint(bad), bad).toThrow(ValidationError);
+      expectThrow(() => decodeCheckpoint(bad), ValidationError, bad);
     }
-    expect(() => parsePosition('1:')).toThrow(ValidationError);
+    expectThrow(() => parsePosition('1:'), ValidationError);
   });
 
   it('puts a stream in the same partition every time, spread over all of them', () => {
     expect(partitionOf('order-header-o1', 16)).toBe(partitionOf('order-header-o1', 16));
     const seen = new Set(Array.from({ length: 1000 }, (_, i) => partitionOf(`s-${i}`, 16)));
     expect(seen.size).toBe(16);
-    expect(() => partitionOf('s', 0)).toThrow(RangeError);
+    expectThrow(() => partitionOf('s', 0), RangeError);
   });
 });

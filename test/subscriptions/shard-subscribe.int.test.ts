@@ -7,7 +7,7 @@ import { decodeCheckpoint } from '../../src/subscriptions/position.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { connect, placeOrder, type Clients } from '../support/grpc.js';
 import { subscribe, versionsByStream } from '../support/subscriber.js';
-import { expectRejection } from '../support/rejection.js';
+import { expectRejection } from '../support/expect-error.js';
 
 let db: TestDatabase;
 let shard: RunningShard;
