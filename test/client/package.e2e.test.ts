@@ -4,15 +4,15 @@
  * that knows nothing else, type-checked there against the package's own
  * declarations, then run against a real cluster.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { run } from '../support/run.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const DEV = JSON.parse(execFileSync('npm', ['pkg', 'get', 'devDependencies'], { cwd: ROOT, encoding: 'utf8' })) as Record<string, string>;
+const DEV = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
 
 /** What a user writes: every call typed by the package (a wrong field is a compile error, proven below). */
 const USAGE = `
@@ -82,19 +82,11 @@ describe('the client package', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('installs from its tarball, type-checks against its declarations, and runs against a cluster', () => {
-    const run = (cmd: string, args: string[], cwd: string) => {
-      try {
-        return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        const e = err as { stdout?: string; stderr?: string };
-        throw new Error(`${cmd} ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-      }
-    };
-    run('npm', ['pack', '--pack-destination', dir], ROOT);
+  it('installs from its tarball, type-checks against its declarations, and runs against a cluster', async () => {
+    await run('npm', ['pack', '--pack-destination', dir], { cwd: ROOT });
     const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
     const project = join(dir, 'project');
-    execFileSync('mkdir', [project]);
+    mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
     writeFileSync(
       join(project, 'tsconfig.json'),
@@ -102,9 +94,11 @@ describe('the client package', () => {
     );
     writeFileSync(join(project, 'usage.ts'), USAGE);
     // From npm's cache (this repository's own install filled it); the embedded PostgreSQL binaries are optional for a client.
-    run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], project);
-    run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], project);
-    const out = run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], project);
+    await run('npm', ['install', join(dir, tarball), `typescript@${DEV.typescript}`, `@types/node@${DEV['@types/node']}`, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional'], {
+      cwd: project,
+    });
+    await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project });
+    const out = await run(process.execPath, [join(project, 'out/usage.js'), cluster.routerAddress, 'pkg-order-1'], { cwd: project });
     expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
       version: '1',
       refused: 'BUSINESS_RULE',

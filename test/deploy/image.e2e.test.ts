@@ -105,7 +105,7 @@ describe('the image, replayed without Docker', () => {
 
   beforeAll(async () => {
     [shardDb, ringDb] = await Promise.all([createTestDatabase('sw_image'), createTestDatabase('sw_image_ring')]);
-    image = replayImage(dockerfile, ROOT, context);
+    image = await replayImage(dockerfile, ROOT, context);
   }, 120_000);
 
   afterAll(async () => {

@@ -9,13 +9,14 @@
  * else may hold them while it runs, so `npm test` runs it alone, after the others.
  */
 import * as grpc from '@grpc/grpc-js';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ShardwriteClient } from '../../src/client/index.js';
 import { placeOrder } from '../support/grpc.js';
+import { run } from '../support/run.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -46,8 +47,7 @@ function waitFor(pattern: RegExp, ms: number): Promise<RegExpExecArray> {
 
 beforeAll(async () => {
   // What `npm start` runs: the build, then the start script from it.
-  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
-  expect(build.status, build.stdout + build.stderr).toBe(0);
+  await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
   dir = mkdtempSync(join(tmpdir(), 'sw-start-'));
   // Run as root, embedded PostgreSQL initialises its data as another user, which must reach the directory.
   chmodSync(dir, 0o755);

@@ -7,12 +7,12 @@
  * <script>` runs for real; `mkdir` makes directories. Any other RUN fails the replay, which keeps the
  * Dockerfile to steps this replay can vouch for.
  */
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import type { Dockerfile, Instruction } from './dockerfile.js';
 import { envPairs } from './dockerfile.js';
+import { run } from '../../support/run.js';
 
 export interface ReplayedImage {
   /** The folder standing in for the final image's `/`. */
@@ -41,7 +41,7 @@ interface LockPackage {
  * build context; the installed packages come from `contextRoot/node_modules`
  * and the lockfile from the context.
  */
-export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: readonly string[], log: (line: string) => void = () => {}): ReplayedImage {
+export async function replayImage(df: Dockerfile, contextRoot: string, contextFiles: readonly string[], log: (line: string) => void = () => {}): Promise<ReplayedImage> {
   const tmp = mkdtempSync(join(tmpdir(), 'sw-image-'));
   const context = new Set(contextFiles);
   const stageRoots = new Map<string, string>();
@@ -56,7 +56,7 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
   };
 
   try {
-    df.stages.forEach((stage, index) => {
+    for (const [index, stage] of df.stages.entries()) {
       root = join(tmp, `stage-${index}`);
       mkdirSync(root, { recursive: true });
       if (stage.name) stageRoots.set(stage.name, root);
@@ -121,7 +121,7 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
                 log(`RUN ${command}: linked ${omit.size > 0 ? `packages without ${[...omit].join(', ')}` : 'every package'}`);
               } else if (/^npm run [\w:-]+$/.test(command)) {
                 log(`RUN ${command}`);
-                execFileSync('npm', command.split(' ').slice(1), { cwd, stdio: 'pipe', env: { ...process.env, ...env } });
+                await run('npm', command.split(' ').slice(1), { cwd, env: { ...process.env, ...env } });
               } else if (/^mkdir( -p)?( \/[\w./-]+)+$/.test(command)) {
                 log(`RUN ${command}`);
                 for (const dir of command
@@ -146,7 +146,7 @@ export function replayImage(df: Dockerfile, contextRoot: string, contextFiles: r
             fail(ins, 'not replayable');
         }
       }
-    });
+    }
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
