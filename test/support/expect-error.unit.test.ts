@@ -29,6 +29,23 @@ describe('expectThrow and expectRejection', () => {
     }
   });
 
+  it('fail on a throw of something that is not an Error, even with the expected message', async () => {
+    const lookalike = { message: 'anything' };
+    for (const expected of [/anything/, 'anything', new Error('anything'), undefined]) {
+      expect(
+        await fails(() =>
+          expectThrow(() => {
+            // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test
+            throw lookalike;
+          }, expected),
+        ),
+        String(expected),
+      ).toBe(true);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test
+      expect(await fails(() => expectRejection(Promise.reject(lookalike), expected)), String(expected)).toBe(true);
+    }
+  });
+
   it('pass on the expected error and return it, and fail on another one or on none', async () => {
     const refuse = (): never => {
       throw new Refused('no such order o-1');
