@@ -11,9 +11,7 @@
  * relay publishes every event to NATS JetStream: the exported spans and,
  * after the erasures, the JetStream stream hold none of the erased data.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,8 +26,8 @@ import { startProcess, type ServiceProcess } from '../support/processes.js';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type Clients } from '../support/grpc.js';
+import { run } from '../support/run.js';
 
-const run = promisify(execFile);
 const REDIS_URL = process.env.REDIS_URL;
 const CUSTOMERS = 100;
 const ERASED_COUNT = 10;
@@ -112,7 +110,7 @@ async function erase(subject: string, token = ADMIN): Promise<{ code: number; li
 
 async function dumpAll(): Promise<string> {
   const urls = [cluster.ringUrl, ...cluster.shards.map((s) => s.databaseUrl)];
-  const dumps = await Promise.all(urls.map(async (url) => (await run('pg_dump', ['--data-only', url], { maxBuffer: 256 * 1024 * 1024 })).stdout));
+  const dumps = await Promise.all(urls.map((url) => run('pg_dump', ['--data-only', url])));
   return dumps.join('\n');
 }
 

@@ -111,7 +111,7 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('storage in a secure cluster', () => {
         SNAPSHOT_INTERVAL: '1',
         CACHE_MAX_ENTRIES: '0',
         // Latency is not this file's subject: at the default 50 ms a TLS read on a loaded machine
-        // times out, counts as a miss instead of a rejection, and the planted-snapshot test fails.
+        // times out, counts as a timeout (a miss) instead of a rejection, and the planted-snapshot test fails.
         REDIS_TIMEOUT_MS: '5000',
         LOG_LEVEL: 'debug',
         METRICS_ADDRESS: `127.0.0.1:${metricsPorts[i]}`,
